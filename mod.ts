@@ -1,0 +1,43 @@
+/**
+ * ArrayLSTM recurrent networks for Deno: `LSTM`, `ArrayLSTM`, `AttentionArrayLSTM` and
+ * `StochasticArrayLSTM`, a faithful port of the PyTorch package *ArrayLSTM* (van Ede, the LSTM of
+ * DeepCASE) after Rocki's *Recurrent Memory Array Structures*. Models run on WebGPU, on a SIMD
+ * WebAssembly module, or in plain TypeScript, with the same numbers as the reference.
+ *
+ * @example Run the documentation's model on one-hot tokens
+ * ```ts
+ * import { oneHot, StochasticArrayLSTM } from "./mod.ts";
+ *
+ * const lstm = new StochasticArrayLSTM(10, 128, 4, { seed: 42 });
+ * const x = oneHot([[1, 4, 2, 8], [5, 7, 1, 0]], 10); // (batch, seq_len, input_size)
+ * const { output, hidden, state } = await lstm.forward(x); // (2,4,128), (1,2,128), (4,2,128)
+ * const next = await lstm.forward(x, { hidden, state }); // continue from a state
+ * lstm.dispose();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type ForwardResult,
+  LSTM,
+  type LSTMOptions,
+  type RecurrentState,
+} from "./src/models/lstm.ts";
+export { ArrayLSTM } from "./src/models/array_lstm.ts";
+export {
+  AttentionArrayLSTM,
+  type AttentionArrayLSTMOptions,
+} from "./src/models/attention_array_lstm.ts";
+export { StochasticArrayLSTM } from "./src/models/stochastic_array_lstm.ts";
+export { oneHot, type Tensor, tensor, zeros } from "./src/tensor.ts";
+export { randn, Random, type RandomSource, uniform } from "./src/random.ts";
+export {
+  loadSafetensors,
+  readSafetensors,
+  type SafetensorsContents,
+  SafetensorsError,
+  saveSafetensors,
+  type TensorRecord,
+} from "./src/safetensors.ts";
+export type { BackendName, ResolvedBackendName } from "./src/backends/backend.ts";

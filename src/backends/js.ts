@@ -1,0 +1,178 @@
+/**
+ * The plain TypeScript backend: runs whole sequences with the equations of `js_cell.ts`. It is the
+ * oracle the WASM and WebGPU backends are tested against, and it runs everywhere.
+ *
+ * @module
+ */
+
+import type {
+  Backend,
+  CellSpec,
+  SequenceInput,
+  SequenceOutput,
+  SequenceRunner,
+} from "./backend.ts";
+import {
+  attentionWeights,
+  type FloatArray,
+  linear,
+  readoutOf,
+  sigmoid,
+  updateLanes,
+} from "./js_cell.ts";
+
+/** Per-step activations of one sequence, kept when the gradient oracle asks for them. */
+export interface Trace {
+  /** Pre-activations `z` per step, each `(B, k, 4H)`. */
+  readonly z: FloatArray[];
+  /** Attention weights per step, each `(B, k, H)`; empty unless the variant is attention. */
+  readonly weights: FloatArray[];
+  /** Attention pre-activations per step, each `(B, k, H)`; empty unless attention. */
+  readonly attentionPreActivations: FloatArray[];
+  /** Cells before every step and after the last, `T + 1` arrays of `(k, B, H)`. */
+  readonly states: FloatArray[];
+  /** Hidden states before every step and after the last, `T + 1` arrays of `(B, H)`. */
+  readonly hiddens: FloatArray[];
+  /** Output gates per step, each `(k, B, H)`. */
+  readonly outputGates: FloatArray[];
+}
+
+/**
+ * Runs a sequence through a cell in the precision of `Precision` (float32 for the backend,
+ * float64 for the gradient oracle). Returns the output and, when `trace` is set, fills it.
+ */
+export function runSequence(
+  spec: CellSpec,
+  input: SequenceInput,
+  Precision: Float32ArrayConstructor | Float64ArrayConstructor = Float32Array,
+  trace: Trace | null = null,
+): { output: FloatArray; hidden: FloatArray; state: FloatArray } {
+  const { variant: { kind, k, maxPooling }, inputSize: I, hiddenSize: H, params } = spec;
+  const { batch: B, seqLen: T, x } = input;
+  const gates = 4 * k * H;
+  const inputProjection = new Precision(B * T * gates);
+  linear(x, B * T, I, params.i2hWeight, gates, params.i2hBias, inputProjection, params.h2hBias);
+  const attention = kind === "attention" ? attentionProjection(spec, input, Precision) : null;
+
+  const readout = readoutOf(kind);
+  const output = new Precision(B * T * H);
+  let hidden: FloatArray = Precision.from(input.hidden);
+  let state: FloatArray = Precision.from(input.state);
+  trace?.hiddens.push(hidden);
+  trace?.states.push(state);
+  for (let t = 0; t < T; t++) {
+    const z = new Precision(B * gates);
+    linear(hidden, B, H, params.h2hWeight, gates, null, z);
+    for (let b = 0; b < B; b++) {
+      const row = (b * T + t) * gates;
+      for (let g = 0; g < gates; g++) z[b * gates + g] += inputProjection[row + g];
+    }
+    let weights: FloatArray | null = null;
+    if (attention !== null) {
+      const preActivation = attention.subarray(t * B * k * H, (t + 1) * B * k * H);
+      weights = new Precision(B * k * H);
+      attentionWeights(preActivation, B, k, H, maxPooling, weights);
+      trace?.attentionPreActivations.push(preActivation);
+      trace?.weights.push(weights);
+    }
+    const next = new Precision(k * B * H);
+    const outputGates = new Precision(k * B * H);
+    updateLanes(kind, z, B, k, H, weights, state, next, outputGates);
+    const nextHidden = new Precision(B * H);
+    readout(outputGates, next, k, B, H, nextHidden);
+    for (let b = 0; b < B; b++) {
+      output.set(nextHidden.subarray(b * H, (b + 1) * H), (b * T + t) * H);
+    }
+    hidden = nextHidden;
+    state = next;
+    if (trace !== null) {
+      trace.z.push(z);
+      trace.outputGates.push(outputGates);
+      trace.hiddens.push(hidden);
+      trace.states.push(state);
+    }
+  }
+  return { output, hidden, state };
+}
+
+/** Attention pre-activations `x · i2aᵀ + b` for all steps, laid out `(T, B, k, H)`. */
+function attentionProjection(
+  spec: CellSpec,
+  input: SequenceInput,
+  Precision: Float32ArrayConstructor | Float64ArrayConstructor,
+): FloatArray {
+  const { inputSize: I, hiddenSize: H, variant: { k }, params } = spec;
+  const { batch: B, seqLen: T, x } = input;
+  const byRow = new Precision(B * T * k * H);
+  linear(x, B * T, I, params.i2aWeight!, k * H, params.i2aBias, byRow);
+  const byStep = new Precision(B * T * k * H);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      byStep.set(byRow.subarray((b * T + t) * k * H, (b * T + t + 1) * k * H), (t * B + b) * k * H);
+    }
+  }
+  return byStep;
+}
+
+class JsRunner implements SequenceRunner {
+  readonly backend = "js" as const;
+  #spec: CellSpec | null;
+
+  constructor(spec: CellSpec) {
+    const { params } = spec;
+    this.#spec = {
+      ...spec,
+      params: {
+        i2hWeight: params.i2hWeight.slice(),
+        i2hBias: params.i2hBias.slice(),
+        h2hWeight: params.h2hWeight.slice(),
+        h2hBias: params.h2hBias.slice(),
+        i2aWeight: params.i2aWeight?.slice() ?? null,
+        i2aBias: params.i2aBias?.slice() ?? null,
+      },
+    };
+  }
+
+  run(input: SequenceInput): Promise<SequenceOutput> {
+    if (this.#spec === null) {
+      return Promise.reject(new Error("this js runner was disposed; compile the cell again"));
+    }
+    const { output, hidden, state } = runSequence(this.#spec, input);
+    return Promise.resolve({
+      output: output as Float32Array,
+      hidden: hidden as Float32Array,
+      state: state as Float32Array,
+    });
+  }
+
+  dispose(): void {
+    this.#spec = null;
+  }
+}
+
+/**
+ * The TypeScript backend.
+ *
+ * @example
+ * ```ts
+ * import { jsBackend } from "./js.ts";
+ * const runner = await jsBackend.compile({
+ *   variant: { kind: "array", k: 2, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: {
+ *     i2hWeight: new Float32Array(8), i2hBias: new Float32Array(8),
+ *     h2hWeight: new Float32Array(8), h2hBias: new Float32Array(8),
+ *     i2aWeight: null, i2aBias: null,
+ *   },
+ * });
+ * ```
+ */
+export const jsBackend: Backend = {
+  name: "js",
+  compile(spec: CellSpec): Promise<SequenceRunner> {
+    return Promise.resolve(new JsRunner(spec));
+  },
+};
+
+export { sigmoid };

@@ -1,0 +1,208 @@
+/**
+ * The cell equations of every variant in plain TypeScript: the readable oracle that every other
+ * backend is tested against. Functions work on `Float32Array` or `Float64Array` (the gradient
+ * oracle runs in float64) and write only into the arrays named as outputs.
+ *
+ * Layouts follow the reference: pre-activations `z` are `(B, k, 4H)` with gates in the order
+ * forget, input, output, candidate; lane tensors are `(k, B, H)`; attention weights `(B, k, H)`.
+ *
+ * @module
+ */
+
+import type { VariantKind } from "./backend.ts";
+
+/** A float array of either precision. */
+export type FloatArray = Float32Array | Float64Array;
+
+/** The logistic sigmoid. */
+export function sigmoid(value: number): number {
+  return 1 / (1 + Math.exp(-value));
+}
+
+/**
+ * `out (rows, outputs) = a (rows, inner) · weightᵀ (outputs, inner) + bias`, the PyTorch
+ * `nn.Linear` product; `extraBias` is added too when given (so `i2h` and `h2h` biases fold into
+ * one pass).
+ *
+ * @example
+ * ```ts
+ * import { linear } from "./js_cell.ts";
+ * const out = new Float32Array(2);
+ * linear(new Float32Array([1, 2]), 1, 2, new Float32Array([1, 0, 0, 1]), 2, null, out);
+ * ```
+ */
+export function linear(
+  a: FloatArray,
+  rows: number,
+  inner: number,
+  weight: FloatArray,
+  outputs: number,
+  bias: FloatArray | null,
+  out: FloatArray,
+  extraBias: FloatArray | null = null,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const aRow = r * inner;
+    const outRow = r * outputs;
+    for (let o = 0; o < outputs; o++) {
+      const wRow = o * inner;
+      let sum = 0;
+      for (let i = 0; i < inner; i++) sum += a[aRow + i] * weight[wRow + i];
+      out[outRow + o] = sum + (bias === null ? 0 : bias[o]) +
+        (extraBias === null ? 0 : extraBias[o]);
+    }
+  }
+}
+
+/**
+ * Attention lane weights from the attention pre-activations `(B, k, H)`: `softmax_k(σ(a))`, and
+ * with `maxPooling` the largest weight of each unit broadcast to all its lanes (the reference's
+ * behaviour). Writes `weights (B, k, H)`.
+ *
+ * @example
+ * ```ts
+ * import { attentionWeights } from "./js_cell.ts";
+ * const weights = new Float32Array(2);
+ * attentionWeights(new Float32Array([0, 1]), 1, 2, 1, false, weights);
+ * ```
+ */
+export function attentionWeights(
+  preActivation: FloatArray,
+  batch: number,
+  k: number,
+  hiddenSize: number,
+  maxPooling: boolean,
+  weights: FloatArray,
+): void {
+  for (let b = 0; b < batch; b++) {
+    for (let u = 0; u < hiddenSize; u++) {
+      const at = (lane: number) => (b * k + lane) * hiddenSize + u;
+      let total = 0;
+      let largest = 0;
+      // σ(a) lies in (0, 1), so the softmax needs no max-subtraction for stability.
+      for (let lane = 0; lane < k; lane++) total += Math.exp(sigmoid(preActivation[at(lane)]));
+      for (let lane = 0; lane < k; lane++) {
+        const weight = Math.exp(sigmoid(preActivation[at(lane)])) / total;
+        weights[at(lane)] = weight;
+        largest = Math.max(largest, weight);
+      }
+      if (maxPooling) { for (let lane = 0; lane < k; lane++) weights[at(lane)] = largest; }
+    }
+  }
+}
+
+/**
+ * One step of every lane's memory cell. From `z (B, k, 4H)` and the previous cells
+ * `previous (k, B, H)`, writes the new cells `next (k, B, H)` and the output gates
+ * `outputGates (k, B, H)`. With attention `weights (B, k, H)` the gates are scaled by them and the
+ * forget gate enters as `(1 − f)`, as in the reference.
+ *
+ * @example
+ * ```ts
+ * import { updateLanes } from "./js_cell.ts";
+ * const next = new Float32Array(1), outputGates = new Float32Array(1);
+ * updateLanes("lstm", new Float32Array(4), 1, 1, 1, null, new Float32Array(1), next, outputGates);
+ * ```
+ */
+export function updateLanes(
+  kind: VariantKind,
+  z: FloatArray,
+  batch: number,
+  k: number,
+  hiddenSize: number,
+  weights: FloatArray | null,
+  previous: FloatArray,
+  next: FloatArray,
+  outputGates: FloatArray,
+): void {
+  const H = hiddenSize;
+  const attention = kind === "attention";
+  for (let b = 0; b < batch; b++) {
+    for (let lane = 0; lane < k; lane++) {
+      const gates = (b * k + lane) * 4 * H;
+      for (let u = 0; u < H; u++) {
+        const scale = attention ? weights![(b * k + lane) * H + u] : 1;
+        const forgetGate = scale * sigmoid(z[gates + u]);
+        const inputGate = scale * sigmoid(z[gates + H + u]);
+        const outputGate = scale * sigmoid(z[gates + 2 * H + u]);
+        const candidate = Math.tanh(z[gates + 3 * H + u]);
+        const cell = (lane * batch + b) * H + u;
+        const keep = attention ? 1 - forgetGate : forgetGate;
+        next[cell] = keep * previous[cell] + inputGate * candidate;
+        outputGates[cell] = outputGate;
+      }
+    }
+  }
+}
+
+/**
+ * The array (and LSTM) hidden state: `h = Σ_k o_k · tanh(c_k)`, summed lane 0 first.
+ * Reads `(k, B, H)` lane tensors, writes `hidden (B, H)`.
+ *
+ * @example
+ * ```ts
+ * import { sumLanes } from "./js_cell.ts";
+ * const hidden = new Float32Array(1);
+ * sumLanes(new Float32Array([1, 1]), new Float32Array([0.5, 0.5]), 2, 1, 1, hidden);
+ * ```
+ */
+export function sumLanes(
+  outputGates: FloatArray,
+  states: FloatArray,
+  k: number,
+  batch: number,
+  hiddenSize: number,
+  hidden: FloatArray,
+): void {
+  const size = batch * hiddenSize;
+  for (let i = 0; i < size; i++) {
+    let sum = 0;
+    for (let lane = 0; lane < k; lane++) {
+      sum += outputGates[lane * size + i] * Math.tanh(states[lane * size + i]);
+    }
+    hidden[i] = sum;
+  }
+}
+
+/**
+ * The lane the stochastic variant reads out for one unit: the largest output gate, the first
+ * lane winning a tie (`argmax softmax(o)` is `argmax o`, and torch picks the first maximum).
+ */
+export function selectedLane(outputGates: FloatArray, k: number, size: number, i: number): number {
+  let best = 0;
+  for (let lane = 1; lane < k; lane++) {
+    if (outputGates[lane * size + i] > outputGates[best * size + i]) best = lane;
+  }
+  return best;
+}
+
+/**
+ * The stochastic hidden state: per unit, `h = o_j · tanh(c_j)` for the selected lane `j`
+ * (see {@linkcode selectedLane}). Reads `(k, B, H)` lane tensors, writes `hidden (B, H)`.
+ *
+ * @example
+ * ```ts
+ * import { selectLanes } from "./js_cell.ts";
+ * const hidden = new Float32Array(1);
+ * selectLanes(new Float32Array([0.2, 0.9]), new Float32Array([1, -1]), 2, 1, 1, hidden);
+ * ```
+ */
+export function selectLanes(
+  outputGates: FloatArray,
+  states: FloatArray,
+  k: number,
+  batch: number,
+  hiddenSize: number,
+  hidden: FloatArray,
+): void {
+  const size = batch * hiddenSize;
+  for (let i = 0; i < size; i++) {
+    const lane = selectedLane(outputGates, k, size, i);
+    hidden[i] = outputGates[lane * size + i] * Math.tanh(states[lane * size + i]);
+  }
+}
+
+/** The hidden-state readout of a variant: a lane sum, or the stochastic selection. */
+export function readoutOf(kind: VariantKind): typeof sumLanes {
+  return kind === "stochastic" ? selectLanes : sumLanes;
+}

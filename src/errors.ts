@@ -1,0 +1,62 @@
+/**
+ * Argument checks shared by every public entry point. Each error names the argument, what was
+ * expected and what was given, so the caller can fix the call without reading the source.
+ *
+ * @module
+ */
+
+/** Formats a value for an error message: shapes as `[a, b]`, strings quoted. */
+export function describe(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(describe).join(", ")}]`;
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "bigint") return `${value}n`;
+  return String(value);
+}
+
+/**
+ * Checks that `value` is a positive integer (a size), and returns it.
+ *
+ * @example
+ * ```ts
+ * import { checkSize } from "./errors.ts";
+ * const hiddenSize = checkSize("hiddenSize", 128);
+ * ```
+ */
+export function checkSize(name: string, value: unknown): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `${name} must be a positive integer, got ${typeof value} ${describe(value)}`,
+    );
+  }
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`${name} must be a positive integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Checks that a shape matches the expected one; `-1` in `expected` accepts any size there.
+ *
+ * @example
+ * ```ts
+ * import { checkShape } from "./errors.ts";
+ * checkShape("x", [4, 10, 3], [-1, -1, 3], "(batch, seq_len, input_size)");
+ * ```
+ */
+export function checkShape(
+  name: string,
+  actual: readonly number[],
+  expected: readonly number[],
+  meaning: string,
+): void {
+  const matches = actual.length === expected.length &&
+    expected.every((size, axis) => size === -1 || size === actual[axis]);
+  if (matches) return;
+  const wanted = expected.map((size) => (size === -1 ? "*" : String(size))).join(", ");
+  const problem = actual.length === expected.length
+    ? "shape"
+    : `rank (expected ${expected.length}, got ${actual.length})`;
+  throw new RangeError(
+    `${name} has the wrong ${problem}: expected ${meaning} = [${wanted}], got ${describe(actual)}`,
+  );
+}

@@ -1,0 +1,73 @@
+/**
+ * `ArrayLSTM`: an LSTM whose every hidden unit has `k` memory cells (lanes), after Rocki's
+ * *Recurrent Memory Array Structures*.
+ *
+ * @module
+ */
+
+import type { CellVariant } from "../backends/backend.ts";
+import { sumLanes } from "../backends/js_cell.ts";
+import { checkSize } from "../errors.ts";
+import type { Tensor } from "../tensor.ts";
+import { registerBuiltin } from "./builtin.ts";
+import { LSTM, type LSTMOptions, type RecurrentState } from "./lstm.ts";
+
+/**
+ * An array LSTM: `k` lanes per unit, each with its own gates and cell
+ * `c_j = f_j·c_j + i_j·g_j`, read out as `h = Σ_j o_j·tanh(c_j)` by {@linkcode ArrayLSTM.updateHidden}.
+ *
+ * @example
+ * ```ts
+ * import { ArrayLSTM, oneHot } from "../../mod.ts";
+ * const model = new ArrayLSTM(10, 16, 4, { backend: "js", seed: 42 });
+ * const { output, state } = await model.forward(oneHot([[1, 2, 3]], 10)); // [1, 3, 16], [4, 1, 16]
+ * ```
+ */
+export class ArrayLSTM extends LSTM {
+  #k: number;
+
+  /**
+   * @param inputSize `I`, features per input step.
+   * @param hiddenSize `H`, hidden units.
+   * @param k Memory cells (lanes) per hidden unit.
+   * @param options Backend and seed.
+   */
+  constructor(inputSize: number, hiddenSize: number, k: number, options: LSTMOptions = {}) {
+    super(inputSize, hiddenSize, options);
+    this.#k = checkSize("k", k);
+  }
+
+  protected override get variant(): CellVariant {
+    return { kind: "array", k: this.#k, maxPooling: false };
+  }
+
+  /**
+   * One step of every lane (the reference's `forward_cell`); the hidden state comes from
+   * {@linkcode ArrayLSTM.updateHidden}.
+   */
+  override forwardCell(x: Tensor, hidden: Tensor, state: Tensor): RecurrentState {
+    return this.stepCells(
+      x,
+      hidden,
+      state,
+      null,
+      (outputs, states) => this.updateHidden(outputs, states),
+    );
+  }
+
+  /**
+   * The hidden state from the lanes (the reference's `update_hidden`): `Σ_j o_j·tanh(c_j)`.
+   * Override it to read the lanes out differently.
+   *
+   * @param outputs Output gates, shape `(k, batch, hiddenSize)`.
+   * @param states The new cell states, shape `(k, batch, hiddenSize)`.
+   * @returns The hidden state, shape `(1, batch, hiddenSize)`.
+   */
+  updateHidden(outputs: Tensor, states: Tensor): Tensor {
+    const [k, batch, H] = states.shape;
+    const hidden = new Float32Array(batch * H);
+    sumLanes(outputs.data, states.data, k, batch, H, hidden);
+    return { shape: [1, batch, H], data: hidden };
+  }
+}
+registerBuiltin(ArrayLSTM);

@@ -1,0 +1,96 @@
+/**
+ * `AttentionArrayLSTM`: lane selection by soft attention computed from the input.
+ *
+ * @module
+ */
+
+import type { CellVariant } from "../backends/backend.ts";
+import { attentionWeights, linear } from "../backends/js_cell.ts";
+import { describe } from "../errors.ts";
+import type { Tensor } from "../tensor.ts";
+import { ArrayLSTM } from "./array_lstm.ts";
+import { registerBuiltin } from "./builtin.ts";
+import type { LSTMOptions, RecurrentState } from "./lstm.ts";
+
+/** Options of {@linkcode AttentionArrayLSTM}. */
+export interface AttentionArrayLSTMOptions extends LSTMOptions {
+  /** Broadcast each unit's largest lane weight to all its lanes (the reference's max pooling). */
+  maxPooling?: boolean;
+}
+
+/**
+ * An array LSTM whose lanes are weighted by soft attention: `s = softmax_k(σ(x·i2aᵀ + b))` per
+ * unit scales the forget, input and output gates; the cell update is `c_j = (1 − f_j)·c_j + i_j·g_j`
+ * (the reference inverts the forget gate here). With `maxPooling`, every lane gets `max_k s`.
+ *
+ * @example
+ * ```ts
+ * import { AttentionArrayLSTM, randn } from "../../mod.ts";
+ * const model = new AttentionArrayLSTM(6, 16, 4, { maxPooling: true, backend: "js", seed: 3 });
+ * const { hidden } = await model.forward(randn([2, 7, 6], { seed: 1 })); // [1, 2, 16]
+ * ```
+ */
+export class AttentionArrayLSTM extends ArrayLSTM {
+  /** Whether lane weights are max-pooled. */
+  readonly maxPooling: boolean;
+
+  /**
+   * @param inputSize `I`, features per input step.
+   * @param hiddenSize `H`, hidden units.
+   * @param k Memory cells (lanes) per hidden unit.
+   * @param options `maxPooling`, backend and seed.
+   */
+  constructor(
+    inputSize: number,
+    hiddenSize: number,
+    k: number,
+    options: AttentionArrayLSTMOptions = {},
+  ) {
+    super(inputSize, hiddenSize, k, options);
+    const maxPooling = options.maxPooling ?? false;
+    if (typeof maxPooling !== "boolean") {
+      throw new TypeError(`options.maxPooling must be a boolean, got ${describe(maxPooling)}`);
+    }
+    this.maxPooling = maxPooling;
+  }
+
+  protected override get variant(): CellVariant {
+    return { kind: "attention", k: super.variant.k, maxPooling: this.maxPooling };
+  }
+
+  protected override parameterShapes(): Record<string, { shape: number[]; fanIn: number }> {
+    const I = this.inputSize;
+    return {
+      ...super.parameterShapes(),
+      "i2a.weight": { shape: [this.k * this.hiddenSize, I], fanIn: I },
+      "i2a.bias": { shape: [this.k * this.hiddenSize], fanIn: I },
+    };
+  }
+
+  /** One step: attention lane weights from `x`, then every lane scaled by them. */
+  override forwardCell(x: Tensor, hidden: Tensor, state: Tensor): RecurrentState {
+    const [batch] = x.shape;
+    const kH = this.k * this.hiddenSize;
+    const preActivation = new Float32Array(batch * kH);
+    const { data: weight } = this.parameter("i2a.weight");
+    linear(
+      x.data,
+      batch,
+      this.inputSize,
+      weight,
+      kH,
+      this.parameter("i2a.bias").data,
+      preActivation,
+    );
+    const laneWeights = new Float32Array(batch * kH);
+    attentionWeights(preActivation, batch, this.k, this.hiddenSize, this.maxPooling, laneWeights);
+    return this.stepCells(
+      x,
+      hidden,
+      state,
+      laneWeights,
+      (outputs, states) => this.updateHidden(outputs, states),
+    );
+  }
+}
+registerBuiltin(AttentionArrayLSTM);

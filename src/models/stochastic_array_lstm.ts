@@ -1,0 +1,44 @@
+/**
+ * `StochasticArrayLSTM`: stochastic output pooling, as the reference runs it.
+ *
+ * @module
+ */
+
+import type { CellVariant } from "../backends/backend.ts";
+import { selectLanes } from "../backends/js_cell.ts";
+import type { Tensor } from "../tensor.ts";
+import { ArrayLSTM } from "./array_lstm.ts";
+import { registerBuiltin } from "./builtin.ts";
+
+/**
+ * An array LSTM whose hidden state reads out one lane per unit: the lane with the largest output
+ * gate (the argmax of `softmax_k(o)`; the first lane wins a tie), `h = o_j·tanh(c_j)`. Despite the
+ * name the reference samples nothing, and neither does this port. All lanes' cells still update.
+ *
+ * @example
+ * ```ts
+ * import { StochasticArrayLSTM, oneHot } from "../../mod.ts";
+ * const model = new StochasticArrayLSTM(10, 32, 4, { backend: "js", seed: 42 });
+ * const { output } = await model.forward(oneHot([[3, 1, 4, 1, 5]], 10)); // [1, 5, 32]
+ * ```
+ */
+export class StochasticArrayLSTM extends ArrayLSTM {
+  protected override get variant(): CellVariant {
+    return { kind: "stochastic", k: super.variant.k, maxPooling: false };
+  }
+
+  /**
+   * The hidden state from the selected lane of each unit.
+   *
+   * @param outputs Output gates, shape `(k, batch, hiddenSize)`.
+   * @param states The new cell states, shape `(k, batch, hiddenSize)`.
+   * @returns The hidden state, shape `(1, batch, hiddenSize)`.
+   */
+  override updateHidden(outputs: Tensor, states: Tensor): Tensor {
+    const [k, batch, H] = states.shape;
+    const hidden = new Float32Array(batch * H);
+    selectLanes(outputs.data, states.data, k, batch, H, hidden);
+    return { shape: [1, batch, H], data: hidden };
+  }
+}
+registerBuiltin(StochasticArrayLSTM);

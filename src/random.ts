@@ -1,0 +1,134 @@
+/**
+ * A seeded random number generator (xoshiro128**) built from 32-bit integer operations only, so
+ * the same seed gives the same numbers on every platform and JavaScript engine.
+ *
+ * @module
+ */
+
+import { describe } from "./errors.ts";
+import { sizeOf, type Tensor } from "./tensor.ts";
+
+/**
+ * A seeded generator of uniform and normal numbers.
+ *
+ * @example
+ * ```ts
+ * import { Random } from "./random.ts";
+ * const random = new Random(42);
+ * const u = random.uniform(); // in [0, 1)
+ * ```
+ */
+export class Random {
+  #s0: number;
+  #s1: number;
+  #s2: number;
+  #s3: number;
+  #spareNormal: number | null = null;
+
+  /** Seeds the generator; any safe integer works, including 0 and negatives. */
+  constructor(seed: number) {
+    if (!Number.isSafeInteger(seed)) {
+      throw new RangeError(`seed must be a safe integer, got ${describe(seed)}`);
+    }
+    // splitmix32 spreads both 32-bit halves of the seed over the 128-bit state.
+    let x = (seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32) | 0, 0x9e3779b9);
+    const next = (): number => {
+      x = (x + 0x9e3779b9) | 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.#s0 = next();
+    this.#s1 = next();
+    this.#s2 = next();
+    this.#s3 = next();
+  }
+
+  /** The next 32 random bits, as an unsigned integer. */
+  nextUint32(): number {
+    const result = Math.imul(rotl(Math.imul(this.#s1, 5), 7), 9) >>> 0;
+    const t = this.#s1 << 9;
+    this.#s2 ^= this.#s0;
+    this.#s3 ^= this.#s1;
+    this.#s1 ^= this.#s2;
+    this.#s0 ^= this.#s3;
+    this.#s2 ^= t;
+    this.#s3 = rotl(this.#s3, 11);
+    return result;
+  }
+
+  /** A uniform number in `[0, 1)` with 53 random bits. */
+  uniform(): number {
+    const high = this.nextUint32() >>> 5;
+    const low = this.nextUint32() >>> 6;
+    return (high * 67108864 + low) / 9007199254740992;
+  }
+
+  /** A standard normal number (Box–Muller; the second value of each pair is kept). */
+  normal(): number {
+    if (this.#spareNormal !== null) {
+      const spare = this.#spareNormal;
+      this.#spareNormal = null;
+      return spare;
+    }
+    const radius = Math.sqrt(-2 * Math.log(1 - this.uniform()));
+    const angle = 2 * Math.PI * this.uniform();
+    this.#spareNormal = radius * Math.sin(angle);
+    return radius * Math.cos(angle);
+  }
+}
+
+function rotl(x: number, bits: number): number {
+  return (x << bits) | (x >>> (32 - bits));
+}
+
+/** Where random numbers come from: a seed, or a generator to continue. */
+export type RandomSource = number | Random;
+
+function sourceOf(seed: RandomSource | undefined): Random {
+  if (seed instanceof Random) return seed;
+  return new Random(seed ?? crypto.getRandomValues(new Uint32Array(1))[0]);
+}
+
+/**
+ * A tensor of uniform numbers in `[low, high)`.
+ *
+ * @example Weights like PyTorch's `nn.Linear(10, 4)` initialises them
+ * ```ts
+ * import { uniform } from "./random.ts";
+ * const bound = 1 / Math.sqrt(10);
+ * const weight = uniform([4, 10], { low: -bound, high: bound, seed: 42 });
+ * ```
+ */
+export function uniform(
+  shape: readonly number[],
+  options: { low?: number; high?: number; seed?: RandomSource } = {},
+): Tensor {
+  const { low = 0, high = 1 } = options;
+  if (!(Number.isFinite(low) && Number.isFinite(high) && low <= high)) {
+    throw new RangeError(
+      `uniform needs finite low <= high, got low ${describe(low)}, high ${describe(high)}`,
+    );
+  }
+  const random = sourceOf(options.seed);
+  const data = new Float32Array(sizeOf(shape));
+  for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * random.uniform();
+  return { shape: [...shape], data };
+}
+
+/**
+ * A tensor of standard normal numbers.
+ *
+ * @example
+ * ```ts
+ * import { randn } from "./random.ts";
+ * const x = randn([2, 5, 3], { seed: 7 });
+ * ```
+ */
+export function randn(shape: readonly number[], options: { seed?: RandomSource } = {}): Tensor {
+  const random = sourceOf(options.seed);
+  const data = new Float32Array(sizeOf(shape));
+  for (let i = 0; i < data.length; i++) data[i] = random.normal();
+  return { shape: [...shape], data };
+}

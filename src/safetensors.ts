@@ -1,0 +1,240 @@
+/**
+ * Reads and writes the safetensors format, the way PyTorch users save weights: an 8-byte
+ * little-endian header length, a JSON header, then the raw little-endian tensor bytes.
+ *
+ * Reading accepts F32 and F64 (converted to float32); writing produces F32. Every malformed file
+ * gives a {@linkcode SafetensorsError} that says what is wrong.
+ *
+ * @module
+ */
+
+import type { Tensor } from "./tensor.ts";
+import { sizeOf } from "./tensor.ts";
+
+/** The error every malformed safetensors file produces. */
+export class SafetensorsError extends Error {
+  /** Makes the error; `message` says what is wrong with the file. */
+  constructor(message: string) {
+    super(`invalid safetensors file: ${message}`);
+    this.name = "SafetensorsError";
+  }
+}
+
+/** Tensors by name, as in a PyTorch `state_dict`. */
+export type TensorRecord = Record<string, Tensor>;
+
+/** A whole safetensors file: its tensors and its string metadata. */
+export interface SafetensorsContents {
+  /** Tensors by name, all float32. */
+  readonly tensors: TensorRecord;
+  /** The `__metadata__` map (empty when the file has none). */
+  readonly metadata: Record<string, string>;
+}
+
+const BYTES_PER_ELEMENT: Record<string, number> = { F32: 4, F64: 8 };
+// Real headers are kilobytes; the cap stops a corrupt length from making us parse garbage.
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+/**
+ * Reads a safetensors file: tensors and metadata.
+ *
+ * @throws {SafetensorsError} On any malformed input.
+ *
+ * @example Round-trip a tensor with metadata
+ * ```ts
+ * import { readSafetensors, saveSafetensors } from "./safetensors.ts";
+ * import { tensor } from "./tensor.ts";
+ * const bytes = saveSafetensors({ w: tensor([1, 2], [2]) }, { note: "hi" });
+ * const { tensors, metadata } = readSafetensors(bytes);
+ * ```
+ */
+export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError(`bytes must be a Uint8Array, got ${Object.prototype.toString.call(bytes)}`);
+  }
+  if (bytes.length < 8) {
+    throw new SafetensorsError(`${bytes.length} bytes is too short for the 8-byte header length`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getBigUint64(0, true);
+  if (headerLength > BigInt(Math.min(bytes.length - 8, MAX_HEADER_BYTES))) {
+    throw new SafetensorsError(
+      `header length ${headerLength} exceeds the ${bytes.length - 8} bytes after it`,
+    );
+  }
+  const dataStart = 8 + Number(headerLength);
+  const header = parseHeader(bytes.subarray(8, dataStart));
+  const dataLength = bytes.length - dataStart;
+
+  const tensors: TensorRecord = {};
+  let metadata: Record<string, string> = {};
+  const spans: [number, number, string][] = [];
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === "__metadata__") {
+      metadata = parseMetadata(entry);
+      continue;
+    }
+    const { dtype, shape, begin, end } = parseEntry(name, entry, dataLength);
+    spans.push([begin, end, name]);
+    tensors[name] = { shape, data: decode(bytes, dataStart + begin, sizeOf(shape), dtype) };
+  }
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i][0] < spans[i - 1][1]) {
+      throw new SafetensorsError(
+        `tensors "${spans[i - 1][2]}" and "${spans[i][2]}" overlap in the data section`,
+      );
+    }
+  }
+  return { tensors, metadata };
+}
+
+/**
+ * Reads the tensors of a safetensors file, ready for `loadStateDict`.
+ *
+ * @throws {SafetensorsError} On any malformed input.
+ *
+ * @example
+ * ```ts
+ * import { loadSafetensors, saveSafetensors } from "./safetensors.ts";
+ * import { tensor } from "./tensor.ts";
+ * const record = loadSafetensors(saveSafetensors({ w: tensor([1, 2], [2]) }));
+ * ```
+ */
+export function loadSafetensors(bytes: Uint8Array): TensorRecord {
+  return readSafetensors(bytes).tensors;
+}
+
+/**
+ * Writes tensors (as F32) and optional string metadata in the safetensors format.
+ *
+ * @example
+ * ```ts
+ * import { saveSafetensors } from "./safetensors.ts";
+ * import { zeros } from "./tensor.ts";
+ * const bytes = saveSafetensors({ "h2h.bias": zeros([16]) }, { format: "pt" });
+ * ```
+ */
+export function saveSafetensors(
+  record: TensorRecord,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  const header: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value !== "string") {
+      throw new TypeError(`metadata["${key}"] must be a string, got ${typeof value}`);
+    }
+  }
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  const names = Object.keys(record);
+  for (const name of names) {
+    const { shape, data } = record[name];
+    if (data.length !== sizeOf(shape)) {
+      throw new RangeError(
+        `record["${name}"] has ${data.length} elements but shape [${shape}] needs ${sizeOf(shape)}`,
+      );
+    }
+    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+  }
+  const headerBytes = new TextEncoder().encode(JSON.stringify(header));
+  // Padding the header with spaces to a multiple of 8 aligns the data section for zero-copy readers.
+  const headerLength = Math.ceil(headerBytes.length / 8) * 8;
+  const out = new Uint8Array(8 + headerLength + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
+  out.fill(0x20, 8, 8 + headerLength);
+  out.set(headerBytes, 8);
+  let position = 8 + headerLength;
+  for (const name of names) {
+    const { data } = record[name];
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
+    position += data.byteLength;
+  }
+  return out;
+}
+
+function parseHeader(headerBytes: Uint8Array): Record<string, unknown> {
+  let text: string;
+  let header: unknown;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(headerBytes);
+  } catch {
+    throw new SafetensorsError("the header is not valid UTF-8");
+  }
+  try {
+    header = JSON.parse(text);
+  } catch (error) {
+    throw new SafetensorsError(`the header is not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    throw new SafetensorsError("the header must be a JSON object of tensor entries");
+  }
+  return header as Record<string, unknown>;
+}
+
+function parseMetadata(entry: unknown): Record<string, string> {
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+    throw new SafetensorsError("__metadata__ must be an object of strings");
+  }
+  const metadata: Record<string, string> = {};
+  for (const [key, value] of Object.entries(entry)) {
+    if (typeof value !== "string") {
+      throw new SafetensorsError(`__metadata__["${key}"] must be a string, got ${typeof value}`);
+    }
+    metadata[key] = value;
+  }
+  return metadata;
+}
+
+interface Entry {
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+function parseEntry(name: string, entry: unknown, dataLength: number): Entry {
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+    throw new SafetensorsError(`entry "${name}" must be an object with dtype, shape, data_offsets`);
+  }
+  const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+  if (typeof dtype !== "string" || !(dtype in BYTES_PER_ELEMENT)) {
+    throw new SafetensorsError(
+      `tensor "${name}" has dtype ${JSON.stringify(dtype)}; only F32 and F64 can be read`,
+    );
+  }
+  if (!isIndexList(shape)) {
+    throw new SafetensorsError(`tensor "${name}" needs a shape of non-negative integers`);
+  }
+  if (!isIndexList(offsets) || offsets.length !== 2) {
+    throw new SafetensorsError(`tensor "${name}" needs data_offsets [begin, end]`);
+  }
+  const [begin, end] = offsets;
+  if (begin > end || end > dataLength) {
+    throw new SafetensorsError(
+      `tensor "${name}" has data_offsets [${begin}, ${end}] outside the ${dataLength}-byte data section`,
+    );
+  }
+  const expected = sizeOf(shape) * BYTES_PER_ELEMENT[dtype];
+  if (end - begin !== expected) {
+    throw new SafetensorsError(
+      `tensor "${name}" of shape [${shape}] ${dtype} needs ${expected} bytes, its offsets span ${
+        end - begin
+      }`,
+    );
+  }
+  return { dtype, shape, begin, end };
+}
+
+function isIndexList(value: unknown): value is number[] {
+  return Array.isArray(value) &&
+    value.every((item) => Number.isSafeInteger(item) && item >= 0);
+}
+
+function decode(bytes: Uint8Array, start: number, count: number, dtype: string): Float32Array {
+  const width = BYTES_PER_ELEMENT[dtype];
+  // Copy into a fresh, aligned buffer: the file's offsets need not be aligned to the element size.
+  const copy = bytes.slice(start, start + count * width).buffer;
+  return dtype === "F32" ? new Float32Array(copy) : Float32Array.from(new Float64Array(copy));
+}

@@ -1,0 +1,188 @@
+/**
+ * The golden cases made by running the PyTorch reference (../shared/golden), and test
+ * definitions every backend reuses.
+ *
+ * @module
+ */
+
+import type { Backend, BackendName, CellSpec, CellVariant } from "../src/backends/backend.ts";
+import {
+  ArrayLSTM,
+  AttentionArrayLSTM,
+  LSTM,
+  readSafetensors,
+  StochasticArrayLSTM,
+  type Tensor,
+} from "../mod.ts";
+
+/** Where the reference data lives: `shared/golden` beside the repository. */
+export const GOLDEN_DIR: URL = new URL("../../shared/golden/", import.meta.url);
+
+/** One case of `index.json`. */
+export interface GoldenEntry {
+  file: string;
+  class: "LSTM" | "ArrayLSTM" | "AttentionArrayLSTM" | "StochasticArrayLSTM";
+  ctor_args: { input_size: number; hidden_size: number; k?: number; max_pooling?: boolean };
+  dims: { batch: number; seq_len: number; input_size: number; hidden_size: number; k: number };
+  dtype: "F32" | "F64";
+  has_grads: boolean;
+}
+
+/** A loaded case: its index entry, tensors and metadata. */
+export interface GoldenCase extends GoldenEntry {
+  tensors: Record<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+/** Every case of the index, in file order. */
+export function goldenEntries(): GoldenEntry[] {
+  const index = JSON.parse(Deno.readTextFileSync(new URL("index.json", GOLDEN_DIR)));
+  return index.cases as GoldenEntry[];
+}
+
+/** Loads one case's tensors. */
+export function loadGoldenCase(entry: GoldenEntry): GoldenCase {
+  const { tensors, metadata } = readSafetensors(Deno.readFileSync(new URL(entry.file, GOLDEN_DIR)));
+  return { ...entry, tensors, metadata };
+}
+
+/** The model a case was made with, on `backend`, with the case's weights loaded. */
+export function goldenModel(golden: GoldenCase, backend: BackendName): LSTM {
+  const { input_size: I, hidden_size: H, k = 1, max_pooling = false } = golden.ctor_args;
+  const options = { backend };
+  const model = golden.class === "LSTM"
+    ? new LSTM(I, H, options)
+    : golden.class === "ArrayLSTM"
+    ? new ArrayLSTM(I, H, k, options)
+    : golden.class === "AttentionArrayLSTM"
+    ? new AttentionArrayLSTM(I, H, k, { ...options, maxPooling: max_pooling })
+    : new StochasticArrayLSTM(I, H, k, options);
+  model.loadStateDict(parametersOf(golden));
+  return model;
+}
+
+/** The case's parameters, by their PyTorch names. */
+export function parametersOf(golden: GoldenCase): Record<string, Tensor> {
+  return Object.fromEntries(
+    Object.entries(golden.tensors).filter(([name]) => /^(i2h|h2h|i2a)\./.test(name)),
+  );
+}
+
+/** The cell of a case, as the backends see it. */
+export function goldenSpec(golden: GoldenCase): CellSpec {
+  const { input_size: I, hidden_size: H, k = 1, max_pooling = false } = golden.ctor_args;
+  const kind = ({
+    LSTM: "lstm",
+    ArrayLSTM: "array",
+    AttentionArrayLSTM: "attention",
+    StochasticArrayLSTM: "stochastic",
+  } as const)[golden.class];
+  const variant: CellVariant = { kind, k, maxPooling: max_pooling };
+  const t = golden.tensors;
+  return {
+    variant,
+    inputSize: I,
+    hiddenSize: H,
+    params: {
+      i2hWeight: t["i2h.weight"].data,
+      i2hBias: t["i2h.bias"].data,
+      h2hWeight: t["h2h.weight"].data,
+      h2hBias: t["h2h.bias"].data,
+      i2aWeight: t["i2a.weight"]?.data ?? null,
+      i2aBias: t["i2a.bias"]?.data ?? null,
+    },
+  };
+}
+
+/** The initial state of a case (`undefined` when the reference used its default zeros). */
+export function goldenInit(golden: GoldenCase): { hidden: Tensor; state: Tensor } | undefined {
+  const { h0, c0 } = golden.tensors;
+  return h0 === undefined ? undefined : { hidden: h0, state: c0 };
+}
+
+/** The forward tolerance (max abs error): looser on the saturated cases. */
+export function forwardTolerance(golden: GoldenEntry): number {
+  return golden.file.includes("__sat_") ? 1e-4 : 2e-5;
+}
+
+/** The largest absolute difference between two arrays of the same length. */
+export function maxAbsDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) {
+    throw new RangeError(`lengths differ: ${actual.length} vs ${expected.length}`);
+  }
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const diff = Math.abs(actual[i] - expected[i]);
+    if (!(diff <= worst)) worst = Number.isNaN(diff) ? Infinity : diff;
+  }
+  return worst;
+}
+
+/** Runs a case's forward on a backend, through the public model API or a bare backend. */
+export async function goldenForward(
+  golden: GoldenCase,
+  backend: BackendName | Backend,
+): Promise<{ output: Float32Array; hidden: Float32Array; state: Float32Array }> {
+  const init = goldenInit(golden);
+  const { x } = golden.tensors;
+  if (typeof backend === "string") {
+    using model = goldenModel(golden, backend);
+    const result = await model.forward(x, init);
+    return { output: result.output.data, hidden: result.hidden.data, state: result.state.data };
+  }
+  const { batch: B, seq_len: T, hidden_size: H, k } = golden.dims;
+  const runner = await backend.compile(goldenSpec(golden));
+  try {
+    return await runner.run({
+      batch: B,
+      seqLen: T,
+      x: x.data,
+      hidden: init?.hidden.data ?? new Float32Array(B * H),
+      state: init?.state.data ?? new Float32Array(k * B * H),
+    });
+  } finally {
+    runner.dispose();
+  }
+}
+
+/**
+ * Defines one `Deno.test` per golden case: the forward on `backend` matches the reference's
+ * outputs, final hidden and final state within `tolerance` (default {@linkcode forwardTolerance}).
+ * Records the worst error per class in `worst` when given.
+ */
+export function defineGoldenForwardTests(
+  backend: BackendName | Backend,
+  options: {
+    tolerance?: (golden: GoldenEntry) => number;
+    worst?: Map<string, number>;
+    ignore?: boolean;
+  } = {},
+): void {
+  const name = typeof backend === "string" ? backend : backend.name;
+  for (const entry of goldenEntries()) {
+    Deno.test({
+      name: `golden forward on ${name}: ${entry.file}`,
+      ignore: options.ignore ?? false,
+      async fn() {
+        const golden = loadGoldenCase(entry);
+        const result = await goldenForward(golden, backend);
+        const tolerance = (options.tolerance ?? forwardTolerance)(entry);
+        const errors = {
+          output: maxAbsDiff(result.output, golden.tensors.outputs.data),
+          hidden: maxAbsDiff(result.hidden, golden.tensors.hidden.data),
+          state: maxAbsDiff(result.state, golden.tensors.state.data),
+        };
+        const worst = Math.max(errors.output, errors.hidden, errors.state);
+        const key = `${entry.class}${entry.ctor_args.max_pooling ? " (maxPooling)" : ""}`;
+        options.worst?.set(key, Math.max(options.worst.get(key) ?? 0, worst));
+        if (!(worst <= tolerance)) {
+          throw new Error(
+            `${entry.file} on ${name}: max abs error ${worst} > ${tolerance} (${
+              JSON.stringify(errors)
+            })`,
+          );
+        }
+      },
+    });
+  }
+}

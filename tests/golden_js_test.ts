@@ -1,0 +1,3 @@
+import { defineGoldenForwardTests } from "./_golden.ts";
+
+defineGoldenForwardTests("js");
