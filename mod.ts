@@ -22,6 +22,7 @@ export {
   type ForwardResult,
   LSTM,
   type LSTMOptions,
+  type Readout,
   type RecurrentState,
 } from "./src/models/lstm.ts";
 export { ArrayLSTM } from "./src/models/array_lstm.ts";
@@ -40,4 +41,11 @@ export {
   saveSafetensors,
   type TensorRecord,
 } from "./src/safetensors.ts";
-export type { BackendName, ResolvedBackendName } from "./src/backends/backend.ts";
+export type {
+  BackendName,
+  CellParameters,
+  CellSpec,
+  CellVariant,
+  ResolvedBackendName,
+  VariantKind,
+} from "./src/backends/backend.ts";

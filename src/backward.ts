@@ -84,7 +84,7 @@ export function backward(
   const dI2aBias = new Float64Array(attention ? k * H : 0);
   const dx = new Float64Array(B * T * I);
   let dHidden = Float64Array.from(grads.hidden ?? new Float64Array(size));
-  let dState = Float64Array.from(grads.state ?? new Float64Array(k * size));
+  const dState = Float64Array.from(grads.state ?? new Float64Array(k * size));
   const dz = new Float64Array(B * gates);
   const dWeights = new Float64Array(B * k * H);
 
@@ -195,7 +195,9 @@ function backwardAttention(
   dx: Float64Array,
 ): void {
   const { B, T, I, H, k, t, maxPooling } = sizes;
-  const activated = new Float64Array(k), softmax = new Float64Array(k), dSoftmax = new Float64Array(k);
+  const activated = new Float64Array(k),
+    softmax = new Float64Array(k),
+    dSoftmax = new Float64Array(k);
   for (let b = 0; b < B; b++) {
     for (let u = 0; u < H; u++) {
       const at = (lane: number) => (b * k + lane) * H + u;

@@ -27,6 +27,8 @@ export class ArrayLSTM extends LSTM {
   #k: number;
 
   /**
+   * Makes an array LSTM with weights drawn like PyTorch's `nn.Linear` from `options.seed`.
+   *
    * @param inputSize `I`, features per input step.
    * @param hiddenSize `H`, hidden units.
    * @param k Memory cells (lanes) per hidden unit.
@@ -37,6 +39,7 @@ export class ArrayLSTM extends LSTM {
     this.#k = checkSize("k", k);
   }
 
+  /** The cell this model runs: `"array"` with `k` lanes. */
   protected override get variant(): CellVariant {
     return { kind: "array", k: this.#k, maxPooling: false };
   }

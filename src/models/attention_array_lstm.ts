@@ -35,6 +35,9 @@ export class AttentionArrayLSTM extends ArrayLSTM {
   readonly maxPooling: boolean;
 
   /**
+   * Makes an attention array LSTM with weights drawn like PyTorch's `nn.Linear` from
+   * `options.seed`.
+   *
    * @param inputSize `I`, features per input step.
    * @param hiddenSize `H`, hidden units.
    * @param k Memory cells (lanes) per hidden unit.
@@ -54,10 +57,12 @@ export class AttentionArrayLSTM extends ArrayLSTM {
     this.maxPooling = maxPooling;
   }
 
+  /** The cell this model runs: `"attention"`, with or without max pooling. */
   protected override get variant(): CellVariant {
     return { kind: "attention", k: super.variant.k, maxPooling: this.maxPooling };
   }
 
+  /** The array LSTM's parameters plus the attention layer `i2a` `(kH, I)`. */
   protected override parameterShapes(): Record<string, { shape: number[]; fanIn: number }> {
     const I = this.inputSize;
     return {

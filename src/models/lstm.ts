@@ -43,7 +43,7 @@ export interface ForwardResult extends RecurrentState {
 }
 
 /** Per-lane readout of the hidden state: `(k, B, H)` output gates and cells to `(1, B, H)`. */
-type Readout = (outputs: Tensor, states: Tensor) => Tensor;
+export type Readout = (outputs: Tensor, states: Tensor) => Tensor;
 
 /**
  * A long short-term memory layer, batch first, as in the ArrayLSTM package: gates in the order
@@ -71,6 +71,8 @@ export class LSTM {
   #runner: Promise<SequenceRunner> | null = null;
 
   /**
+   * Makes an LSTM with weights drawn like PyTorch's `nn.Linear` from `options.seed`.
+   *
    * @param inputSize `I`, features per input step.
    * @param hiddenSize `H`, hidden units.
    * @param options Backend and seed.

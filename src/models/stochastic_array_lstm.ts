@@ -23,6 +23,7 @@ import { registerBuiltin } from "./builtin.ts";
  * ```
  */
 export class StochasticArrayLSTM extends ArrayLSTM {
+  /** The cell this model runs: `"stochastic"` with `k` lanes. */
   protected override get variant(): CellVariant {
     return { kind: "stochastic", k: super.variant.k, maxPooling: false };
   }
