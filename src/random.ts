@@ -6,7 +6,7 @@
  */
 
 import { describe } from "./errors.ts";
-import { sizeOf, type Tensor } from "./tensor.ts";
+import { type Tensor, zeros } from "./tensor.ts";
 
 /**
  * A seeded generator of uniform and normal numbers.
@@ -30,19 +30,20 @@ export class Random {
     if (!Number.isSafeInteger(seed)) {
       throw new RangeError(`seed must be a safe integer, got ${describe(seed)}`);
     }
-    // splitmix32 spreads both 32-bit halves of the seed over the 128-bit state.
-    let x = (seed >>> 0) ^ Math.imul(Math.floor(seed / 2 ** 32) | 0, 0x9e3779b9);
-    const next = (): number => {
-      x = (x + 0x9e3779b9) | 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
+    // splitmix64 over the whole seed (negatives as two's complement) fills the 128-bit state:
+    // distinct seeds give distinct streams, and the state is never all zeros.
+    let x = BigInt.asUintN(64, BigInt(seed));
+    const next = (): bigint => {
+      x = BigInt.asUintN(64, x + 0x9e3779b97f4a7c15n);
+      let z = BigInt.asUintN(64, (x ^ (x >> 30n)) * 0xbf58476d1ce4e5b9n);
+      z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+      return z ^ (z >> 31n);
     };
-    this.#s0 = next();
-    this.#s1 = next();
-    this.#s2 = next();
-    this.#s3 = next();
+    const [first, second] = [next(), next()];
+    this.#s0 = Number(first & 0xffffffffn);
+    this.#s1 = Number(first >> 32n);
+    this.#s2 = Number(second & 0xffffffffn);
+    this.#s3 = Number(second >> 32n);
   }
 
   /** The next 32 random bits, as an unsigned integer. */
@@ -111,10 +112,12 @@ export function uniform(
       `uniform needs finite low <= high, got low ${describe(low)}, high ${describe(high)}`,
     );
   }
+  const result = zeros(shape);
   const random = sourceOf(options.seed);
-  const data = new Float32Array(sizeOf(shape));
-  for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * random.uniform();
-  return { shape: [...shape], data };
+  for (let i = 0; i < result.data.length; i++) {
+    result.data[i] = low + (high - low) * random.uniform();
+  }
+  return result;
 }
 
 /**
@@ -127,8 +130,8 @@ export function uniform(
  * ```
  */
 export function randn(shape: readonly number[], options: { seed?: RandomSource } = {}): Tensor {
+  const result = zeros(shape);
   const random = sourceOf(options.seed);
-  const data = new Float32Array(sizeOf(shape));
-  for (let i = 0; i < data.length; i++) data[i] = random.normal();
-  return { shape: [...shape], data };
+  for (let i = 0; i < result.data.length; i++) result.data[i] = random.normal();
+  return result;
 }

@@ -57,16 +57,22 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(Math.min(bytes.length - 8, MAX_HEADER_BYTES))) {
+  if (headerLength > BigInt(bytes.length - 8)) {
     throw new SafetensorsError(
       `header length ${headerLength} exceeds the ${bytes.length - 8} bytes after it`,
+    );
+  }
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) {
+    throw new SafetensorsError(
+      `header length ${headerLength} exceeds the limit of ${MAX_HEADER_BYTES} bytes`,
     );
   }
   const dataStart = 8 + Number(headerLength);
   const header = parseHeader(bytes.subarray(8, dataStart));
   const dataLength = bytes.length - dataStart;
 
-  const tensors: TensorRecord = {};
+  // Built from entries (own data properties), so a tensor named "__proto__" is kept as a tensor.
+  const tensors: [string, Tensor][] = [];
   let metadata: Record<string, string> = {};
   const spans: [number, number, string][] = [];
   for (const [name, entry] of Object.entries(header)) {
@@ -76,7 +82,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
     }
     const { dtype, shape, begin, end } = parseEntry(name, entry, dataLength);
     spans.push([begin, end, name]);
-    tensors[name] = { shape, data: decode(bytes, dataStart + begin, sizeOf(shape), dtype) };
+    tensors.push([name, { shape, data: decode(bytes, dataStart + begin, sizeOf(shape), dtype) }]);
   }
   spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   for (let i = 1; i < spans.length; i++) {
@@ -86,7 +92,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
       );
     }
   }
-  return { tensors, metadata };
+  return { tensors: Object.fromEntries(tensors), metadata };
 }
 
 /**
@@ -108,6 +114,10 @@ export function loadSafetensors(bytes: Uint8Array): TensorRecord {
 /**
  * Writes tensors (as F32) and optional string metadata in the safetensors format.
  *
+ * @throws {TypeError} If a metadata value is not a string.
+ * @throws {RangeError} If a tensor's data does not fit its shape, or a tensor is named
+ * `__metadata__` (the name the format reserves).
+ *
  * @example
  * ```ts
  * import { saveSafetensors } from "./safetensors.ts";
@@ -119,26 +129,32 @@ export function saveSafetensors(
   record: TensorRecord,
   metadata: Record<string, string> = {},
 ): Uint8Array {
-  const header: Record<string, unknown> = {};
+  // Entries, not assignments: a tensor named "__proto__" must become a key of the header.
+  const header: [string, unknown][] = [];
   for (const [key, value] of Object.entries(metadata)) {
     if (typeof value !== "string") {
       throw new TypeError(`metadata["${key}"] must be a string, got ${typeof value}`);
     }
   }
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  if (Object.keys(metadata).length > 0) header.push(["__metadata__", metadata]);
   let offset = 0;
   const names = Object.keys(record);
   for (const name of names) {
+    if (name === "__metadata__") {
+      throw new RangeError(
+        'record["__metadata__"]: a tensor cannot be named "__metadata__", the format reserves it',
+      );
+    }
     const { shape, data } = record[name];
     if (data.length !== sizeOf(shape)) {
       throw new RangeError(
         `record["${name}"] has ${data.length} elements but shape [${shape}] needs ${sizeOf(shape)}`,
       );
     }
-    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] };
+    header.push([name, { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] }]);
     offset += data.byteLength;
   }
-  const headerBytes = new TextEncoder().encode(JSON.stringify(header));
+  const headerBytes = new TextEncoder().encode(JSON.stringify(Object.fromEntries(header)));
   // Padding the header with spaces to a multiple of 8 aligns the data section for zero-copy readers.
   const headerLength = Math.ceil(headerBytes.length / 8) * 8;
   const out = new Uint8Array(8 + headerLength + offset);
@@ -177,14 +193,14 @@ function parseMetadata(entry: unknown): Record<string, string> {
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
     throw new SafetensorsError("__metadata__ must be an object of strings");
   }
-  const metadata: Record<string, string> = {};
+  const metadata: [string, string][] = [];
   for (const [key, value] of Object.entries(entry)) {
     if (typeof value !== "string") {
       throw new SafetensorsError(`__metadata__["${key}"] must be a string, got ${typeof value}`);
     }
-    metadata[key] = value;
+    metadata.push([key, value]);
   }
-  return metadata;
+  return Object.fromEntries(metadata);
 }
 
 interface Entry {
@@ -199,7 +215,8 @@ function parseEntry(name: string, entry: unknown, dataLength: number): Entry {
     throw new SafetensorsError(`entry "${name}" must be an object with dtype, shape, data_offsets`);
   }
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-  if (typeof dtype !== "string" || !(dtype in BYTES_PER_ELEMENT)) {
+  // `Object.hasOwn`, not `in`: "toString" or "constructor" must not pass for a dtype.
+  if (typeof dtype !== "string" || !Object.hasOwn(BYTES_PER_ELEMENT, dtype)) {
     throw new SafetensorsError(
       `tensor "${name}" has dtype ${JSON.stringify(dtype)}; only F32 and F64 can be read`,
     );
@@ -211,7 +228,12 @@ function parseEntry(name: string, entry: unknown, dataLength: number): Entry {
     throw new SafetensorsError(`tensor "${name}" needs data_offsets [begin, end]`);
   }
   const [begin, end] = offsets;
-  if (begin > end || end > dataLength) {
+  if (begin > end) {
+    throw new SafetensorsError(
+      `tensor "${name}" has data_offsets [${begin}, ${end}]: begin ${begin} is after end ${end}`,
+    );
+  }
+  if (end > dataLength) {
     throw new SafetensorsError(
       `tensor "${name}" has data_offsets [${begin}, ${end}] outside the ${dataLength}-byte data section`,
     );

@@ -50,7 +50,7 @@ export class AttentionArrayLSTM extends ArrayLSTM {
     options: AttentionArrayLSTMOptions = {},
   ) {
     super(inputSize, hiddenSize, k, options);
-    const maxPooling = options.maxPooling ?? false;
+    const maxPooling = options.maxPooling === undefined ? false : options.maxPooling;
     if (typeof maxPooling !== "boolean") {
       throw new TypeError(`options.maxPooling must be a boolean, got ${describe(maxPooling)}`);
     }

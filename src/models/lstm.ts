@@ -83,8 +83,13 @@ export class LSTM {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`options must be an object, got ${describe(options)}`);
     }
-    this.backend = checkBackendName("options.backend", options.backend ?? "auto");
-    const seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+    this.backend = checkBackendName(
+      "options.backend",
+      options.backend === undefined ? "auto" : options.backend,
+    );
+    const seed = options.seed === undefined
+      ? crypto.getRandomValues(new Uint32Array(1))[0]
+      : options.seed;
     if (!Number.isSafeInteger(seed)) {
       throw new RangeError(`options.seed must be a safe integer, got ${describe(seed)}`);
     }
@@ -169,8 +174,8 @@ export class LSTM {
       throw new TypeError(`record must be an object of tensors, got ${describe(record)}`);
     }
     const shapes = this.parameterShapes();
-    const missing = Object.keys(shapes).filter((name) => !(name in record));
-    const extra = Object.keys(record).filter((name) => !(name in shapes));
+    const missing = Object.keys(shapes).filter((name) => !Object.hasOwn(record, name));
+    const extra = Object.keys(record).filter((name) => !Object.hasOwn(shapes, name));
     if (missing.length > 0 || extra.length > 0) {
       throw new RangeError(
         `record does not match this ${this.constructor.name}'s parameters: ` +

@@ -1,0 +1,50 @@
+/**
+ * The worker of the WASM backend: its own wasm instance and its own packed copy of the weights;
+ * runs the batch rows it is sent. One message in and one out per call, never one per time step.
+ *
+ * @module
+ */
+
+import type { CellSpec, SequenceInput, SequenceOutput } from "./backend.ts";
+import { WasmKernel } from "./wasm_kernel.ts";
+
+/** A message to the worker: pack a cell (once), or run a slice of a batch. */
+export type WorkerRequest =
+  | { readonly type: "compile"; readonly id: number; readonly spec: CellSpec }
+  | { readonly type: "run"; readonly id: number; readonly input: SequenceInput };
+
+/** The worker's answer to the request with the same `id`. */
+export type WorkerReply =
+  | { readonly id: number; readonly ok: true; readonly result: SequenceOutput | null }
+  | { readonly id: number; readonly ok: false; readonly name: string; readonly message: string };
+
+/** The parts of a worker's global scope this file uses (the `dom` lib types `self` as a window). */
+interface WorkerScope {
+  onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
+  postMessage(message: WorkerReply, transfer: Transferable[]): void;
+}
+
+const scope = self as unknown as WorkerScope;
+let kernel: WasmKernel | null = null;
+
+function handle(request: WorkerRequest): [SequenceOutput | null, Transferable[]] {
+  if (request.type === "compile") {
+    kernel?.dispose();
+    kernel = new WasmKernel(request.spec);
+    return [null, []];
+  }
+  if (kernel === null) throw new Error("wasm worker: run before compile");
+  const result = kernel.run(request.input);
+  return [result, [result.output.buffer, result.hidden.buffer, result.state.buffer]];
+}
+
+scope.onmessage = (event: MessageEvent<WorkerRequest>): void => {
+  const request = event.data;
+  try {
+    const [result, transfer] = handle(request);
+    scope.postMessage({ id: request.id, ok: true, result }, transfer);
+  } catch (error) {
+    const { name, message } = error instanceof Error ? error : new Error(String(error));
+    scope.postMessage({ id: request.id, ok: false, name, message }, []);
+  }
+};
