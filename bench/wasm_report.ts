@@ -1,0 +1,151 @@
+/**
+ * A table of the WASM backend's speed: ms per timestep and GFLOP/s for every model and benchmark
+ * configuration, on two threads (the default) and one, beside the TypeScript backend (estimated
+ * from one time step) and the bare GEMM micro-kernel's rate on this machine:
+ *
+ * ```sh
+ * deno run --allow-read --allow-env bench/wasm_report.ts [doc,big,latency]
+ * ```
+ *
+ * FLOPs per step = 2·B·(I+H)·4kH, plus 2·B·I·kH for the attention projection.
+ *
+ * @module
+ */
+
+import type { CellSpec, SequenceInput, VariantKind } from "../src/backends/backend.ts";
+import { jsBackend } from "../src/backends/js.ts";
+import { createWasmBackend } from "../src/backends/wasm.ts";
+import { instantiate } from "../wasm/arraylstm_wasm.generated.ts";
+import {
+  type BenchConfig,
+  CONFIGS,
+  flopsPerStep,
+  makeInput,
+  makeModel,
+  MODELS,
+} from "./_configs.ts";
+
+const KINDS: Record<typeof MODELS[number], VariantKind> = {
+  LSTM: "lstm",
+  ArrayLSTM: "array",
+  AttentionArrayLSTM: "attention",
+  StochasticArrayLSTM: "stochastic",
+};
+
+/** Runs per measurement; the median is reported (the machine is noisy). */
+const RUNS: Record<string, number> = { doc: 7, big: 3, latency: 21 };
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** The cell of a benchmark model, as the backends see it. */
+function specOf(kind: typeof MODELS[number], config: BenchConfig): CellSpec {
+  using model = makeModel(kind, config, "js");
+  const p = model.stateDict();
+  return {
+    variant: { kind: KINDS[kind], k: kind === "LSTM" ? 1 : config.k, maxPooling: false },
+    inputSize: config.inputSize,
+    hiddenSize: config.hiddenSize,
+    params: {
+      i2hWeight: p["i2h.weight"].data,
+      i2hBias: p["i2h.bias"].data,
+      h2hWeight: p["h2h.weight"].data,
+      h2hBias: p["h2h.bias"].data,
+      i2aWeight: p["i2a.weight"]?.data ?? null,
+      i2aBias: p["i2a.bias"]?.data ?? null,
+    },
+  };
+}
+
+function inputOf(spec: CellSpec, config: BenchConfig): SequenceInput {
+  const { batch: B, seqLen: T, hiddenSize: H } = config;
+  return {
+    batch: B,
+    seqLen: T,
+    x: makeInput(config).data,
+    hidden: new Float32Array(B * H),
+    state: new Float32Array(spec.variant.k * B * H),
+  };
+}
+
+/** Median ms per timestep of `runs` forwards on a backend with `threads` (after a warm-up). */
+async function wasmMsPerStep(
+  spec: CellSpec,
+  input: SequenceInput,
+  threads: number,
+  runs: number,
+): Promise<number> {
+  const runner = await createWasmBackend({ threads }).compile(spec);
+  try {
+    await runner.run(input);
+    const times = [];
+    for (let i = 0; i < runs; i++) {
+      const start = performance.now();
+      await runner.run(input);
+      times.push(performance.now() - start);
+    }
+    return median(times) / input.seqLen;
+  } finally {
+    runner.dispose();
+  }
+}
+
+/** TypeScript ms per timestep, from one step (after a warm-up step). */
+async function jsMsPerStep(spec: CellSpec, input: SequenceInput): Promise<number> {
+  const { batch: B } = input;
+  const I = spec.inputSize;
+  const step = { ...input, seqLen: 1, x: input.x.filter((_, i) => i % (input.seqLen * I) < I) };
+  if (step.x.length !== B * I) throw new Error("bad step slice");
+  const runner = await jsBackend.compile(spec);
+  await runner.run(step);
+  const start = performance.now();
+  await runner.run(step);
+  return performance.now() - start;
+}
+
+/** GFLOP/s of the bare micro-kernel on one thread for this shape's GEMM (`rows` batch rows). */
+function gemmGflops(config: BenchConfig, k: number, rows: number): number {
+  const { calibrateGemm } = instantiate();
+  const { inputSize: I, hiddenSize: H } = config;
+  const depth = Math.ceil(I / 4) * 4 + Math.ceil(H / 4) * 4;
+  const blocks = Math.ceil(H / 4) * k;
+  const repeats = Math.max(1, Math.round(3e8 / (2 * rows * depth * blocks * 16)));
+  calibrateGemm(rows, depth, blocks, 1);
+  const times = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    calibrateGemm(rows, depth, blocks, repeats);
+    times.push(performance.now() - start);
+  }
+  return (2 * rows * depth * blocks * 16 * repeats) / median(times) / 1e6;
+}
+
+const names = (Deno.args[0] ?? "doc,big,latency").split(",") as (keyof typeof CONFIGS)[];
+const gflops = (flops: number, ms: number) => (flops / ms / 1e6).toFixed(1);
+console.log(
+  "| config | model | wasm 2 threads ms/step | GFLOP/s | wasm 1 thread ms/step | GFLOP/s | " +
+    "GEMM 1 thread GFLOP/s | forward/GEMM (1 thread) | js ms/step | wasm vs js |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|");
+for (const name of names) {
+  const config = CONFIGS[name];
+  const runs = RUNS[name];
+  for (const kind of MODELS) {
+    const spec = specOf(kind, config);
+    const input = inputOf(spec, config);
+    const flops = flopsPerStep(kind, config);
+    const two = await wasmMsPerStep(spec, input, 2, runs);
+    const one = await wasmMsPerStep(spec, input, 1, runs);
+    const gemm = gemmGflops(config, spec.variant.k, Math.min(config.batch, 512));
+    const js = await jsMsPerStep(spec, input);
+    console.log(
+      `| ${name} | ${kind} | ${two.toFixed(3)} | ${gflops(flops, two)} | ${one.toFixed(3)} | ${
+        gflops(flops, one)
+      } | ${gemm.toFixed(1)} | ${Math.round((100 * flops) / one / 1e6 / gemm)}% | ${
+        js.toFixed(1)
+      } | ${(js / two).toFixed(0)}× |`,
+    );
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The main thread's handle on one worker of the WASM backend (`wasm_worker.ts`): sends it the cell
+ * once and batch slices to run, and matches the answers to the calls.
+ *
+ * @module
+ */
+
+import type { CellSpec, SequenceInput, SequenceOutput } from "./backend.ts";
+import type { WorkerReply, WorkerRequest } from "./wasm_worker.ts";
+
+interface Pending {
+  resolve(result: SequenceOutput | null): void;
+  reject(error: Error): void;
+}
+
+/**
+ * One worker with its own wasm instance and packed weights.
+ *
+ * @example
+ * ```ts ignore
+ * import { WasmThread } from "./wasm_thread.ts";
+ * const thread = new WasmThread(spec); // spec: a CellSpec
+ * const output = await thread.run(input); // input: a SequenceInput
+ * thread.terminate();
+ * ```
+ */
+export class WasmThread {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  readonly #compiled: Promise<SequenceOutput | null>;
+  #nextId = 0;
+  #failure: Error | null = null;
+
+  /** Starts the worker and has it pack `spec` (a structured-clone copy of it). */
+  constructor(spec: CellSpec) {
+    this.#worker = new Worker(new URL("./wasm_worker.ts", import.meta.url), { type: "module" });
+    this.#worker.onmessage = (event: MessageEvent<WorkerReply>) => this.#answer(event.data);
+    this.#worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.#fail(new Error(`wasm worker failed: ${event.message}`));
+    };
+    this.#compiled = this.#request({ type: "compile", id: this.#nextId++, spec }, []);
+    // A failed compile is reported by the next `run`; don't let it go unhandled meanwhile.
+    this.#compiled.catch(() => {});
+  }
+
+  /** Runs `input` in the worker; its arrays are transferred, so pass arrays nobody else holds. */
+  async run(input: SequenceInput): Promise<SequenceOutput> {
+    await this.#compiled;
+    const transfer = [input.x.buffer, input.hidden.buffer, input.state.buffer];
+    const result = await this.#request({ type: "run", id: this.#nextId++, input }, transfer);
+    return result!;
+  }
+
+  /** Stops the worker at once; calls still waiting reject. */
+  terminate(): void {
+    this.#worker.terminate();
+    this.#fail(new Error("this wasm runner was disposed while a call was running"));
+  }
+
+  #request(request: WorkerRequest, transfer: Transferable[]): Promise<SequenceOutput | null> {
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#pending.set(request.id, { resolve, reject });
+      this.#worker.postMessage(request, transfer);
+    });
+  }
+
+  #answer(reply: WorkerReply): void {
+    const pending = this.#pending.get(reply.id);
+    if (pending === undefined) return;
+    this.#pending.delete(reply.id);
+    if (reply.ok) {
+      pending.resolve(reply.result);
+    } else {
+      const error = reply.name === "RangeError"
+        ? new RangeError(reply.message)
+        : reply.name === "TypeError"
+        ? new TypeError(reply.message)
+        : new Error(reply.message);
+      pending.reject(error);
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+  }
+}

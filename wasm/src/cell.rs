@@ -1,0 +1,118 @@
+//! The cell equations of each variant, applied to one lane of a tile's blocks of four hidden
+//! units while their pre-activations are still in registers.
+//!
+//! A lane's pre-activations arrive as `[forget, input, output, candidate]`, one `f32x4` each, for
+//! every (batch row, block) of the tile at once, so the activations share their constants. The gate
+//! kernel visits lanes `0, 1, …, k-1` in order and folds each into the hidden state with
+//! [`Variant::reduce`], so lane 0 is summed (or selected) first, as in the reference.
+
+use crate::math::{sigmoid_all, tanh_all};
+use core::arch::wasm32::*;
+
+/// Most (batch row, block) pairs in one tile.
+pub const MAX_TILE: usize = 4;
+
+/// One cell variant's per-lane update and lane reduction.
+pub trait Variant {
+    /// Whether the lane update reads the attention weights `s`.
+    const ATTENTION: bool;
+
+    /// Updates the cells `c` of one lane from their pre-activations `z` (and attention weights
+    /// `s`), and returns each one's output gate in `output_gate`.
+    fn lane(z: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]);
+
+    /// Folds lane `lane` (its output gate and `tanh` of its new cell) into the hidden state `h`;
+    /// `best` is scratch that lives across the lanes of one block.
+    fn reduce(lane: usize, output_gate: v128, tanh_c: v128, h: &mut v128, best: &mut v128);
+}
+
+/// The sigmoid of the forget, input and output gates and the `tanh` of the candidate, for all.
+#[inline(always)]
+fn activate(z: &[[v128; 4]]) -> ([v128; 3 * MAX_TILE], [v128; MAX_TILE]) {
+    let mut gates = [f32x4_splat(0.0); 3 * MAX_TILE];
+    let mut candidate = [f32x4_splat(0.0); MAX_TILE];
+    for (i, z) in z.iter().enumerate() {
+        gates[3 * i..3 * i + 3].copy_from_slice(&z[..3]);
+        candidate[i] = z[3];
+    }
+    sigmoid_all(&mut gates[..3 * z.len()]);
+    tanh_all(&mut candidate[..z.len()]);
+    (gates, candidate)
+}
+
+/// `LSTM` and `ArrayLSTM`: `c_j = f_j·c_j + i_j·g_j`, `h = Σ_j o_j·tanh(c_j)`.
+pub struct Array;
+
+impl Variant for Array {
+    const ATTENTION: bool = false;
+
+    #[inline(always)]
+    fn lane(z: &[[v128; 4]], c: &mut [v128], _s: &[v128], output_gate: &mut [v128]) {
+        let (gates, candidate) = activate(z);
+        for i in 0..z.len() {
+            let (forget_gate, input_gate) = (gates[3 * i], gates[3 * i + 1]);
+            c[i] = f32x4_add(
+                f32x4_mul(forget_gate, c[i]),
+                f32x4_mul(input_gate, candidate[i]),
+            );
+            output_gate[i] = gates[3 * i + 2];
+        }
+    }
+
+    #[inline(always)]
+    fn reduce(_lane: usize, output_gate: v128, tanh_c: v128, h: &mut v128, _best: &mut v128) {
+        *h = f32x4_add(*h, f32x4_mul(output_gate, tanh_c));
+    }
+}
+
+/// `AttentionArrayLSTM`: gates scaled by the lane's attention weight `s_j`, and the forget gate
+/// inverted: `c_j = (1 − s_j·f_j)·c_j + s_j·i_j·g_j`, `h = Σ_j s_j·o_j·tanh(c_j)`.
+pub struct Attention;
+
+impl Variant for Attention {
+    const ATTENTION: bool = true;
+
+    #[inline(always)]
+    fn lane(z: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
+        let (gates, candidate) = activate(z);
+        for i in 0..z.len() {
+            let forget_gate = f32x4_mul(gates[3 * i], s[i]);
+            let input_gate = f32x4_mul(gates[3 * i + 1], s[i]);
+            let keep = f32x4_sub(f32x4_splat(1.0), forget_gate);
+            c[i] = f32x4_add(f32x4_mul(c[i], keep), f32x4_mul(input_gate, candidate[i]));
+            output_gate[i] = f32x4_mul(gates[3 * i + 2], s[i]);
+        }
+    }
+
+    #[inline(always)]
+    fn reduce(lane: usize, output_gate: v128, tanh_c: v128, h: &mut v128, best: &mut v128) {
+        Array::reduce(lane, output_gate, tanh_c, h, best)
+    }
+}
+
+/// `StochasticArrayLSTM`: cells as `ArrayLSTM`; per unit, the lane with the largest output gate
+/// gives `h = o_j·tanh(c_j)` (argmax of `softmax(o)` is argmax of `o`; the first lane wins ties).
+pub struct Stochastic;
+
+impl Variant for Stochastic {
+    const ATTENTION: bool = false;
+
+    #[inline(always)]
+    fn lane(z: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
+        Array::lane(z, c, s, output_gate)
+    }
+
+    #[inline(always)]
+    fn reduce(lane: usize, output_gate: v128, tanh_c: v128, h: &mut v128, best: &mut v128) {
+        let value = f32x4_mul(output_gate, tanh_c);
+        if lane == 0 {
+            *best = output_gate;
+            *h = value;
+        } else {
+            // Strictly greater: an exact tie keeps the earlier lane.
+            let wins = f32x4_gt(output_gate, *best);
+            *best = v128_bitselect(output_gate, *best, wins);
+            *h = v128_bitselect(value, *h, wins);
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Packing PyTorch-layout weights into the panels the micro-kernels stream.
+//!
+//! Hidden units are handled in blocks of [`UNITS`] (one `f32x4`). The input row of every batch
+//! entry is `[x_t (padded to input_pad) | h_{t-1} (padded to hidden_pad)]`, `depth` floats, so the
+//! input projection and the recurrent GEMM are one dot product over `depth` and the
+//! pre-activations `z` never leave registers.
+//!
+//! Gate panel of block `u`, lane `j`: `depth` rows of [`TILE`] floats, row `d` =
+//! `[forget units 4u..4u+4 | input … | output … | candidate …]`, i.e. column `d` of the weights of
+//! that lane's four gates for those four units. The `k` lane panels of a block are adjacent, so one
+//! block's panel holds all `4k` gate columns of its units.
+
+/// Hidden units per block: one `f32x4` of each gate.
+pub const UNITS: usize = 4;
+/// Gates per lane: forget, input, output, candidate (the reference's order).
+pub const GATES: usize = 4;
+/// Floats in one packed panel row: all gates of one block of units.
+pub const TILE: usize = UNITS * GATES;
+
+/// Sizes of one compiled cell, padded for the kernels.
+#[derive(Clone, Copy)]
+pub struct Layout {
+    /// `I`: features per step.
+    pub input: usize,
+    /// `H`: hidden units.
+    pub hidden: usize,
+    /// Memory cells (lanes) per hidden unit.
+    pub k: usize,
+    /// `I` rounded up to a multiple of [`UNITS`].
+    pub input_pad: usize,
+    /// `H` rounded up to a multiple of [`UNITS`].
+    pub hidden_pad: usize,
+    /// Length of one input row: `input_pad + hidden_pad`.
+    pub depth: usize,
+    /// Blocks of [`UNITS`] hidden units.
+    pub blocks: usize,
+    /// Attention columns `k · hidden_pad`, rounded up to whole panels of [`TILE`].
+    pub attention_cols: usize,
+}
+
+impl Layout {
+    /// The padded layout of a cell with `input` features, `hidden` units and `k` lanes.
+    pub fn new(input: usize, hidden: usize, k: usize) -> Layout {
+        let input_pad = round_up(input, UNITS);
+        let hidden_pad = round_up(hidden, UNITS);
+        Layout {
+            input,
+            hidden,
+            k,
+            input_pad,
+            hidden_pad,
+            depth: input_pad + hidden_pad,
+            blocks: hidden_pad / UNITS,
+            attention_cols: round_up(k * hidden_pad, TILE),
+        }
+    }
+}
+
+fn round_up(n: usize, multiple: usize) -> usize {
+    (n + multiple - 1) / multiple * multiple
+}
+
+/// Packs `i2h.weight` `(4kH, I)` and `h2h.weight` `(4kH, H)` into gate panels
+/// `(blocks, k, depth, TILE)`; padding rows and units are zero.
+pub fn gate_panels(layout: &Layout, i2h_weight: &[f32], h2h_weight: &[f32]) -> Vec<f32> {
+    let Layout {
+        input,
+        hidden,
+        k,
+        input_pad,
+        depth,
+        blocks,
+        ..
+    } = *layout;
+    let mut packed = vec![0.0; blocks * k * depth * TILE];
+    for block in 0..blocks {
+        for lane in 0..k {
+            let panel = &mut packed[(block * k + lane) * depth * TILE..][..depth * TILE];
+            for gate in 0..GATES {
+                for u in 0..UNITS {
+                    let unit = block * UNITS + u;
+                    if unit >= hidden {
+                        continue;
+                    }
+                    let row = (lane * GATES + gate) * hidden + unit;
+                    let col = gate * UNITS + u;
+                    for d in 0..input {
+                        panel[d * TILE + col] = i2h_weight[row * input + d];
+                    }
+                    for d in 0..hidden {
+                        panel[(input_pad + d) * TILE + col] = h2h_weight[row * hidden + d];
+                    }
+                }
+            }
+        }
+    }
+    packed
+}
+
+/// Packs `i2h.bias + h2h.bias` `(4kH)` as `(blocks, k, TILE)`, the initial accumulators.
+pub fn gate_bias(layout: &Layout, i2h_bias: &[f32], h2h_bias: &[f32]) -> Vec<f32> {
+    let Layout {
+        hidden, k, blocks, ..
+    } = *layout;
+    let mut packed = vec![0.0; blocks * k * TILE];
+    for block in 0..blocks {
+        for lane in 0..k {
+            for gate in 0..GATES {
+                for u in 0..UNITS {
+                    let unit = block * UNITS + u;
+                    if unit < hidden {
+                        let row = (lane * GATES + gate) * hidden + unit;
+                        packed[(block * k + lane) * TILE + gate * UNITS + u] =
+                            i2h_bias[row] + h2h_bias[row];
+                    }
+                }
+            }
+        }
+    }
+    packed
+}
+
+/// Column of the attention output for `lane` and `unit`: grouped by block, then lane, so the
+/// gate kernel finds a block's `k` lane weights next to each other.
+fn attention_col(layout: &Layout, lane: usize, unit: usize) -> usize {
+    ((unit / UNITS) * layout.k + lane) * UNITS + unit % UNITS
+}
+
+/// Packs `i2a.weight` `(kH, I)` into panels `(attention_cols / TILE, input_pad, TILE)`.
+pub fn attention_panels(layout: &Layout, i2a_weight: &[f32]) -> Vec<f32> {
+    let Layout {
+        input,
+        hidden,
+        k,
+        input_pad,
+        attention_cols,
+        ..
+    } = *layout;
+    let mut packed = vec![0.0; attention_cols * input_pad];
+    for lane in 0..k {
+        for unit in 0..hidden {
+            let col = attention_col(layout, lane, unit);
+            let panel = &mut packed[(col / TILE) * input_pad * TILE..][..input_pad * TILE];
+            for d in 0..input {
+                panel[d * TILE + col % TILE] = i2a_weight[(lane * hidden + unit) * input + d];
+            }
+        }
+    }
+    packed
+}
+
+/// Packs `i2a.bias` `(kH)` into the attention column order, `(attention_cols)`.
+pub fn attention_bias(layout: &Layout, i2a_bias: &[f32]) -> Vec<f32> {
+    let mut packed = vec![0.0; layout.attention_cols];
+    for lane in 0..layout.k {
+        for unit in 0..layout.hidden {
+            packed[attention_col(layout, lane, unit)] = i2a_bias[lane * layout.hidden + unit];
+        }
+    }
+    packed
+}

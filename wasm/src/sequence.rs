@@ -1,0 +1,383 @@
+//! The time loop: per step, the attention projection (attention only) and then, for every block
+//! of hidden units, lane and tile of batch rows, the fused GEMM + cell update.
+//!
+//! Loop order: block → lane → batch rows, so one lane's panel (`depth · TILE` floats, 9 KiB at the
+//! documentation's sizes) stays in L1 while all rows stream past it; the `k` panels of a block
+//! together would not fit (measured 4% slower with lanes innermost). The lane reduction therefore
+//! accumulates in the next input row's `h` slot (and `best` for the stochastic argmax) rather than
+//! in registers; the pre-activations themselves never leave registers.
+//!
+//! Buffers (all in wasm memory, reused across calls):
+//! * `rows`, `next_rows`: `(B, depth)` input rows `[x_t | h_{t-1}]`; a step reads `rows` and writes
+//!   `h_t` into `next_rows`, then they swap, so no step reads a hidden state it is overwriting.
+//! * `best`: `(B, hidden_pad)` the stochastic variant's best output gate so far (lanes in order).
+//! * `cells`: `(blocks, B, k, UNITS)` cell states, updated in place (each tile owns its cells);
+//!   block-major, so the sweep over batch rows for one block reads them sequentially.
+//! * `attention`: `(B, attention_cols)` lane weights `s` of the current step.
+//! * `output` `(B, T, H)`, `hidden` `(B, H)`, `state` `(k, B, H)`: the results, in the reference's
+//!   layouts, read by JavaScript with one copy each.
+
+use crate::cell::{Variant, MAX_TILE};
+use crate::gemm::{accumulate, load, store, Tile};
+use crate::math::{exp_all, sigmoid_all, tanh_all};
+use crate::pack::{Layout, TILE, UNITS};
+use core::arch::wasm32::*;
+
+/// Packed, resident weights of one cell.
+pub struct Weights {
+    /// Sizes and padding.
+    pub layout: Layout,
+    /// Gate panels, see [`crate::pack::gate_panels`].
+    pub gates: Vec<f32>,
+    /// Summed gate biases, `(blocks, k, TILE)`.
+    pub gate_bias: Vec<f32>,
+    /// Attention panels (attention only, else empty).
+    pub attention: Vec<f32>,
+    /// Attention bias in column order (attention only, else empty).
+    pub attention_bias: Vec<f32>,
+    /// Attention: give every lane the largest lane weight.
+    pub max_pooling: bool,
+}
+
+/// Per-call buffers, kept between calls so their memory is allocated once.
+#[derive(Default)]
+pub struct Workspace {
+    rows: Vec<f32>,
+    next_rows: Vec<f32>,
+    cells: Vec<f32>,
+    best: Vec<f32>,
+    attention: Vec<f32>,
+    /// Hidden state after every step, `(B, T, H)`.
+    pub output: Vec<f32>,
+    /// Final hidden state, `(B, H)`.
+    pub hidden: Vec<f32>,
+    /// Final cell states, `(k, B, H)`.
+    pub state: Vec<f32>,
+}
+
+/// Sizes of one call.
+struct Call {
+    batch: usize,
+    seq_len: usize,
+}
+
+/// Runs `seq_len` steps of variant `V` on `batch` sequences `x` `(B, T, I)` from `hidden0`
+/// `(B, H)` and `state0` `(k, B, H)`; the results land in `ws.output`, `ws.hidden`, `ws.state`.
+pub fn forward<V: Variant>(
+    weights: &Weights,
+    ws: &mut Workspace,
+    batch: usize,
+    seq_len: usize,
+    x: &[f32],
+    hidden0: &[f32],
+    state0: &[f32],
+) {
+    let l = weights.layout;
+    assert_eq!(x.len(), batch * seq_len * l.input, "x has the wrong length");
+    assert_eq!(
+        hidden0.len(),
+        batch * l.hidden,
+        "hidden has the wrong length"
+    );
+    assert_eq!(
+        state0.len(),
+        l.k * batch * l.hidden,
+        "state has the wrong length"
+    );
+    let call = Call { batch, seq_len };
+    reset(&mut ws.rows, batch * l.depth);
+    reset(&mut ws.next_rows, batch * l.depth);
+    reset(&mut ws.cells, batch * l.k * l.hidden_pad);
+    reset(&mut ws.best, batch * l.hidden_pad);
+    reset(&mut ws.output, batch * seq_len * l.hidden);
+    if V::ATTENTION {
+        reset(&mut ws.attention, batch * l.attention_cols);
+    }
+    for b in 0..batch {
+        ws.rows[b * l.depth + l.input_pad..][..l.hidden]
+            .copy_from_slice(&hidden0[b * l.hidden..][..l.hidden]);
+        for lane in 0..l.k {
+            for unit in 0..l.hidden {
+                ws.cells[cell_index(&l, batch, b, lane, unit)] =
+                    state0[(lane * batch + b) * l.hidden + unit];
+            }
+        }
+    }
+    for t in 0..seq_len {
+        for b in 0..batch {
+            ws.rows[b * l.depth..][..l.input]
+                .copy_from_slice(&x[(b * seq_len + t) * l.input..][..l.input]);
+        }
+        // SAFETY: every buffer was sized above for this call's `batch` and `seq_len`.
+        unsafe {
+            if V::ATTENTION {
+                attention_step(weights, &call, &ws.rows, &mut ws.attention);
+            }
+            gate_step::<V>(weights, &call, t, ws);
+        }
+        core::mem::swap(&mut ws.rows, &mut ws.next_rows);
+    }
+    reset(&mut ws.hidden, batch * l.hidden);
+    reset(&mut ws.state, l.k * batch * l.hidden);
+    for b in 0..batch {
+        ws.hidden[b * l.hidden..][..l.hidden]
+            .copy_from_slice(&ws.rows[b * l.depth + l.input_pad..][..l.hidden]);
+        for lane in 0..l.k {
+            for unit in 0..l.hidden {
+                ws.state[(lane * batch + b) * l.hidden + unit] =
+                    ws.cells[cell_index(&l, batch, b, lane, unit)];
+            }
+        }
+    }
+}
+
+/// Index of the cell of batch row `b`, `lane`, `unit` in the `(blocks, B, k, UNITS)` layout.
+#[inline(always)]
+fn cell_index(l: &Layout, batch: usize, b: usize, lane: usize, unit: usize) -> usize {
+    (((unit / UNITS) * batch + b) * l.k + lane) * UNITS + unit % UNITS
+}
+
+/// Resizes `buffer` to `len` zeros, keeping its allocation.
+fn reset(buffer: &mut Vec<f32>, len: usize) {
+    buffer.clear();
+    buffer.resize(len, 0.0);
+}
+
+/// One step of all tiles. Per block of hidden units and per lane, the batch rows go by in pairs
+/// (one row left over for odd batches) so that lane's panel, `depth · TILE` floats, stays in L1
+/// while every row passes it; a single row takes blocks in pairs instead, so the kernel still has
+/// eight independent accumulators.
+unsafe fn gate_step<V: Variant>(weights: &Weights, call: &Call, t: usize, ws: &mut Workspace) {
+    let l = &weights.layout;
+    if call.batch == 1 {
+        let mut block = 0;
+        while block + 2 <= l.blocks {
+            for lane in 0..l.k {
+                gate_tile::<V, 1, 2>(weights, call, t, ws, lane, [0], [block, block + 1]);
+            }
+            block += 2;
+        }
+        if block < l.blocks {
+            for lane in 0..l.k {
+                gate_tile::<V, 1, 1>(weights, call, t, ws, lane, [0], [block]);
+            }
+        }
+        return;
+    }
+    for block in 0..l.blocks {
+        for lane in 0..l.k {
+            let mut b = 0;
+            while b + 2 <= call.batch {
+                gate_tile::<V, 2, 1>(weights, call, t, ws, lane, [b, b + 1], [block]);
+                b += 2;
+            }
+            if b < call.batch {
+                gate_tile::<V, 1, 1>(weights, call, t, ws, lane, [b], [block]);
+            }
+        }
+    }
+}
+
+/// The fused kernel of one tile and one lane: `z = bias + [x_t | h_{t-1}] · panel` in registers,
+/// the lane's cell update, and the fold into the partial `h_t` (kept in `next_rows`, lane 0 first);
+/// the last lane writes the finished `h_t` to the output too.
+#[inline(never)]
+unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
+    weights: &Weights,
+    call: &Call,
+    t: usize,
+    ws: &mut Workspace,
+    lane: usize,
+    batch_rows: [usize; MR],
+    blocks: [usize; NB],
+) {
+    let l = &weights.layout;
+    let rows = batch_rows.map(|b| ws.rows.as_ptr().add(b * l.depth));
+    let mut acc: Tile<MR, NB> = [[[f32x4_splat(0.0); 4]; NB]; MR];
+    for n in 0..NB {
+        let bias = weights
+            .gate_bias
+            .as_ptr()
+            .add((blocks[n] * l.k + lane) * TILE);
+        for r in 0..MR {
+            for gate in 0..4 {
+                acc[r][n][gate] = load(bias.add(gate * UNITS));
+            }
+        }
+    }
+    let panels = blocks.map(|block| {
+        weights
+            .gates
+            .as_ptr()
+            .add((block * l.k + lane) * l.depth * TILE)
+    });
+    accumulate(&mut acc, &rows, &panels, l.depth);
+    // The tile's (row, block) pairs, flattened: row-major, `m = r · NB + n`.
+    let m_count = MR * NB;
+    let mut z = [[f32x4_splat(0.0); 4]; MAX_TILE];
+    let mut c = [f32x4_splat(0.0); MAX_TILE];
+    let mut s = [f32x4_splat(0.0); MAX_TILE];
+    let mut cells = [core::ptr::null_mut::<f32>(); MAX_TILE];
+    for r in 0..MR {
+        for n in 0..NB {
+            let (m, b, unit) = (r * NB + n, batch_rows[r], blocks[n] * UNITS);
+            z[m] = acc[r][n];
+            cells[m] = ws
+                .cells
+                .as_mut_ptr()
+                .add(cell_index(l, call.batch, b, lane, unit));
+            c[m] = load(cells[m]);
+            if V::ATTENTION {
+                s[m] = load(
+                    ws.attention
+                        .as_ptr()
+                        .add(b * l.attention_cols + (blocks[n] * l.k + lane) * UNITS),
+                );
+            }
+        }
+    }
+    let mut output_gate = [f32x4_splat(0.0); MAX_TILE];
+    V::lane(
+        &z[..m_count],
+        &mut c[..m_count],
+        &s[..m_count],
+        &mut output_gate[..m_count],
+    );
+    let mut tanh_c = c;
+    tanh_all(&mut tanh_c[..m_count]);
+    for r in 0..MR {
+        for n in 0..NB {
+            let (m, b, unit) = (r * NB + n, batch_rows[r], blocks[n] * UNITS);
+            store(cells[m], c[m]);
+            let next = ws
+                .next_rows
+                .as_mut_ptr()
+                .add(b * l.depth + l.input_pad + unit);
+            let best = ws.best.as_mut_ptr().add(b * l.hidden_pad + unit);
+            let (mut h_partial, mut best_gate) = if lane == 0 {
+                (f32x4_splat(0.0), f32x4_splat(0.0))
+            } else {
+                (load(next), load(best))
+            };
+            V::reduce(
+                lane,
+                output_gate[m],
+                tanh_c[m],
+                &mut h_partial,
+                &mut best_gate,
+            );
+            if lane + 1 < l.k {
+                store(next, h_partial);
+                store(best, best_gate);
+            } else {
+                let out = ws
+                    .output
+                    .as_mut_ptr()
+                    .add((b * call.seq_len + t) * l.hidden + unit);
+                finish_hidden(l, h_partial, next, out, unit);
+            }
+        }
+    }
+}
+
+/// Writes a finished `h_t` block to the next input row and the output.
+#[inline(always)]
+unsafe fn finish_hidden(l: &Layout, h: v128, next: *mut f32, out: *mut f32, unit: usize) {
+    if unit + UNITS <= l.hidden {
+        store(out, h);
+        store(next, h);
+    } else {
+        // Last, partial block: padding units must stay exactly zero in the next input row.
+        let mut lanes = [0.0f32; UNITS];
+        store(lanes.as_mut_ptr(), h);
+        for value in lanes.iter_mut().skip(l.hidden - unit) {
+            *value = 0.0;
+        }
+        store(next, load(lanes.as_ptr()));
+        for (u, value) in lanes.iter().take(l.hidden - unit).enumerate() {
+            *out.add(u) = *value;
+        }
+    }
+}
+
+/// `s = softmax over lanes of sigmoid(x_t · i2aᵀ + b)` for every batch row (max-pooled when asked).
+unsafe fn attention_step(weights: &Weights, call: &Call, rows: &[f32], attention: &mut [f32]) {
+    let l = &weights.layout;
+    let mut b = 0;
+    while b + 2 <= call.batch {
+        attention_tile::<2>(weights, rows, attention, [b, b + 1]);
+        b += 2;
+    }
+    if b < call.batch {
+        attention_tile::<1>(weights, rows, attention, [b]);
+    }
+    for b in 0..call.batch {
+        for block in 0..l.blocks {
+            let weights_of_block = attention
+                .as_mut_ptr()
+                .add(b * l.attention_cols + block * l.k * UNITS);
+            softmax_lanes(weights_of_block, l.k, weights.max_pooling);
+        }
+    }
+}
+
+/// `sigmoid(bias + x_t · panel)` for all attention panels of `MR` batch rows.
+#[inline(always)]
+unsafe fn attention_tile<const MR: usize>(
+    weights: &Weights,
+    rows: &[f32],
+    attention: &mut [f32],
+    batch_rows: [usize; MR],
+) {
+    let l = &weights.layout;
+    let row_ptrs = batch_rows.map(|b| rows.as_ptr().add(b * l.depth));
+    for panel in 0..l.attention_cols / TILE {
+        let bias = weights.attention_bias.as_ptr().add(panel * TILE);
+        let mut acc: Tile<MR, 1> = [[[f32x4_splat(0.0); 4]; 1]; MR];
+        for r in 0..MR {
+            for c in 0..4 {
+                acc[r][0][c] = load(bias.add(c * UNITS));
+            }
+        }
+        let panels = [weights.attention.as_ptr().add(panel * l.input_pad * TILE)];
+        accumulate(&mut acc, &row_ptrs, &panels, l.input_pad);
+        for r in 0..MR {
+            let out = attention
+                .as_mut_ptr()
+                .add(batch_rows[r] * l.attention_cols + panel * TILE);
+            let mut a = acc[r][0];
+            sigmoid_all(&mut a);
+            for (c, value) in a.iter().enumerate() {
+                store(out.add(c * UNITS), *value);
+            }
+        }
+    }
+}
+
+/// In place over the `k` lane vectors at `a` (four units each): `s_j = e^(a_j − m) / Σ e^(a_i − m)`
+/// with `m = max a`, then, with max pooling, `s_j = max_i s_i`.
+#[inline(always)]
+unsafe fn softmax_lanes(a: *mut f32, k: usize, max_pooling: bool) {
+    let mut max = load(a);
+    for lane in 1..k {
+        max = f32x4_max(max, load(a.add(lane * UNITS)));
+    }
+    let mut sum = f32x4_splat(0.0);
+    for lane in 0..k {
+        let mut e = [f32x4_sub(load(a.add(lane * UNITS)), max)];
+        exp_all(&mut e);
+        store(a.add(lane * UNITS), e[0]);
+        sum = f32x4_add(sum, e[0]);
+    }
+    let mut largest = f32x4_splat(0.0);
+    for lane in 0..k {
+        let s = f32x4_div(load(a.add(lane * UNITS)), sum);
+        store(a.add(lane * UNITS), s);
+        largest = f32x4_max(largest, s);
+    }
+    if max_pooling {
+        for lane in 0..k {
+            store(a.add(lane * UNITS), largest);
+        }
+    }
+}
