@@ -22,28 +22,7 @@
 override attention: bool;
 override maxPooling: bool;
 
-const BATCH_LANES = 8u;
-const UNIT_GROUPS = 8u;
 const ROWS = 16u;
-
-struct Step {
-  // Rows per time step of this batch chunk (padded).
-  batch: u32,
-  time: u32,
-  chunkStep: u32,
-  // The first time step of the chunk.
-  chunkStart: u32,
-  seqLen: u32,
-  validBatch: u32,
-  // Rows of one `input` plane: seqLen · batch plus padding for the last chunk's spare rows.
-  inputRows: u32,
-  // k: memory cells (lanes) per hidden unit.
-  lanes: u32,
-  hiddenSize: u32,
-  // H and I rounded up to a multiple of four (zero-padded).
-  paddedUnits: u32,
-  paddedInputs: u32,
-}
 
 // One row's running sums: four gates of four units, and the attention pre-activation.
 struct Projection {

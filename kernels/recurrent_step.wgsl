@@ -32,30 +32,6 @@ override variant: u32;
 
 const ATTENTION = 1u;
 const STOCHASTIC = 2u;
-// Neighbouring invocations take neighbouring batch rows and the same units: they read the same
-// weights and contiguous hidden states.
-const BATCH_LANES = 8u;
-const UNIT_GROUPS = 8u;
-
-struct Step {
-  // Rows of this batch chunk, padded to whole workgroups of the entry point.
-  batch: u32,
-  // The time step, and its index inside the projected time chunk.
-  time: u32,
-  chunkStep: u32,
-  chunkStart: u32,
-  seqLen: u32,
-  // Rows that hold real sequences; the others are padding and are not written to `output`.
-  validBatch: u32,
-  // Rows of one plane of the projection's input (unused here: one record serves both kernels).
-  inputRows: u32,
-  // k: memory cells (lanes) per hidden unit.
-  lanes: u32,
-  // H, H rounded up to a multiple of four, and I rounded up likewise (zero-padded).
-  hiddenSize: u32,
-  paddedUnits: u32,
-  paddedInputs: u32,
-}
 
 // What a unit carries from lane to lane: the running sum of o·tanh(c) (array, attention), or the
 // output of the lane with the largest output gate so far and that gate (stochastic).

@@ -8,7 +8,7 @@
 
 import type { CellSpec, SequenceInput } from "./backends/backend.ts";
 import { type FloatArray, selectedLane, sigmoid } from "./backends/js_cell.ts";
-import { runSequence, type Trace } from "./backends/js.ts";
+import { newTrace, runSequence } from "./backends/js.ts";
 import { checkShape } from "./errors.ts";
 
 /** dLoss/d of the forward's results; omitted final-state gradients count as zero. */
@@ -66,14 +66,7 @@ export function backward(
   checkShape("grads.output", [grads.output.length], [B * T * H], "B·T·H elements");
   if (grads.hidden) checkShape("grads.hidden", [grads.hidden.length], [B * H], "B·H elements");
   if (grads.state) checkShape("grads.state", [grads.state.length], [k * B * H], "k·B·H elements");
-  const trace: Trace = {
-    z: [],
-    weights: [],
-    attentionPreActivations: [],
-    states: [],
-    hiddens: [],
-    outputGates: [],
-  };
+  const trace = newTrace();
   runSequence(spec, input, Float64Array, trace);
 
   const gates = 4 * k * H, size = B * H, attention = kind === "attention";

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import type { CellSpec, SequenceInput, VariantKind } from "../src/backends/backend.ts";
-import { jsBackend, runSequence, type Trace } from "../src/backends/js.ts";
+import { jsBackend, newTrace, runSequence } from "../src/backends/js.ts";
 import { requestWebGpuBackend, type WebGpuSequenceRunner } from "../src/backends/webgpu.ts";
 import { Random } from "../src/random.ts";
 import { defineGoldenForwardTests, maxAbsDiff } from "./_golden.ts";
@@ -65,14 +65,7 @@ function randomCase(
 function nearTies(spec: CellSpec, input: SequenceInput): Map<number, number> {
   const rows = new Map<number, number>();
   if (spec.variant.kind !== "stochastic") return rows;
-  const trace: Trace = {
-    z: [],
-    weights: [],
-    attentionPreActivations: [],
-    states: [],
-    hiddens: [],
-    outputGates: [],
-  };
+  const trace = newTrace();
   runSequence(spec, input, Float32Array, trace);
   const { batch: B, seqLen: T } = input;
   const { hiddenSize: H, variant: { k } } = spec;

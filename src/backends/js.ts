@@ -37,6 +37,18 @@ export interface Trace {
   readonly outputGates: FloatArray[];
 }
 
+/** An empty trace for {@linkcode runSequence} to fill. */
+export function newTrace(): Trace {
+  return {
+    z: [],
+    weights: [],
+    attentionPreActivations: [],
+    states: [],
+    hiddens: [],
+    outputGates: [],
+  };
+}
+
 /**
  * Runs a sequence through a cell in the precision of `Precision` (float32 for the backend,
  * float64 for the gradient oracle). Returns the output and, when `trace` is set, fills it.
