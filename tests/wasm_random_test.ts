@@ -1,7 +1,7 @@
 /**
  * The WASM backend against the TypeScript oracle (`jsBackend`) on random cells: every variant,
- * odd sizes (not multiples of 4 or 8), random weights and initial states, one and two threads.
- * Seeded, so every run checks the same cases.
+ * odd sizes (not multiples of 4 or 8), random weights and initial states, one and two threads, and
+ * the plain SIMD build as well as the relaxed one. Seeded, so every run checks the same cases.
  */
 
 import assert from "node:assert/strict";
@@ -95,11 +95,14 @@ const VARIANTS: [VariantKind, boolean][] = [
   ["stochastic", false],
 ];
 
-for (const threads of [1, 2]) {
-  const backend = createWasmBackend({ threads });
+const BACKENDS: [number, boolean][] = [[1, true], [2, true], [1, false]];
+
+for (const [threads, relaxedSimd] of BACKENDS) {
+  const backend = createWasmBackend({ threads, relaxedSimd });
+  const label = `threads: ${threads}${relaxedSimd ? "" : ", plain SIMD"}`;
   for (const [kind, maxPooling] of VARIANTS) {
     const name = `${kind}${maxPooling ? " (maxPooling)" : ""}`;
-    Deno.test(`wasm (threads: ${threads}) matches js on random ${name} cells`, async () => {
+    Deno.test(`wasm (${label}) matches js on random ${name} cells`, async () => {
       const random = new Random(
         threads * 100 + VARIANTS.findIndex(([k, m]) => k === kind && m === maxPooling),
       );

@@ -19,20 +19,56 @@ import {
 // Through the public models (`backend: "wasm"`): the `doc` cases (B = 64) split over two Workers.
 defineGoldenForwardTests("wasm");
 
-// A bare backend that never starts a Worker, as on runtimes without them.
-const singleThread = createWasmBackend({ threads: 1 });
-for (const entry of goldenEntries()) {
-  Deno.test(`golden forward on wasm (threads: 1): ${entry.file}`, async () => {
-    const golden = loadGoldenCase(entry);
-    const result = await goldenForward(golden, singleThread);
-    const worst = Math.max(
-      maxAbsDiff(result.output, golden.tensors.outputs.data),
-      maxAbsDiff(result.hidden, golden.tensors.hidden.data),
-      maxAbsDiff(result.state, golden.tensors.state.data),
-    );
-    assert.ok(worst <= forwardTolerance(entry), `${entry.file}: max abs error ${worst}`);
-  });
+// Bare backends that never start a Worker, as on runtimes without them: the default (relaxed SIMD
+// here) and the plain SIMD build that runtimes without relaxed SIMD get.
+for (const relaxedSimd of [true, false]) {
+  const singleThread = createWasmBackend({ threads: 1, relaxedSimd });
+  const label = relaxedSimd ? "threads: 1" : "threads: 1, plain SIMD";
+  for (const entry of goldenEntries()) {
+    Deno.test(`golden forward on wasm (${label}): ${entry.file}`, async () => {
+      const golden = loadGoldenCase(entry);
+      const result = await goldenForward(golden, singleThread);
+      const worst = Math.max(
+        maxAbsDiff(result.output, golden.tensors.outputs.data),
+        maxAbsDiff(result.hidden, golden.tensors.hidden.data),
+        maxAbsDiff(result.state, golden.tensors.state.data),
+      );
+      assert.ok(worst <= forwardTolerance(entry), `${entry.file}: max abs error ${worst}`);
+    });
+  }
 }
+
+Deno.test("wasm takes the plain build where relaxed SIMD does not validate", async () => {
+  // A fresh Worker loads the modules anew, after `WebAssembly.validate` is made to reject
+  // everything, as on a runtime without relaxed SIMD.
+  const url = (path: string) => new URL(path, import.meta.url).href;
+  const source = `
+    WebAssembly.validate = () => false;
+    const { instantiate } = await import(${
+    JSON.stringify(url("../wasm/arraylstm_wasm.generated.ts"))
+  });
+    const { createWasmBackend } = await import(${JSON.stringify(url("../src/backends/wasm.ts"))});
+    const { spec, input } = (await new Promise((resolve) => (self.onmessage = resolve))).data;
+    const runner = await createWasmBackend({ threads: 1 }).compile(spec);
+    self.postMessage({ flavor: instantiate().flavor, result: await runner.run(input) });
+  `;
+  const blob = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+  const worker = new Worker(blob, { type: "module" });
+  try {
+    const spec = smallSpec();
+    const input = smallInput(spec, 3, 7);
+    const reply = new Promise<MessageEvent>((resolve) => (worker.onmessage = resolve));
+    worker.postMessage({ spec, input });
+    const { flavor, result } = (await reply).data;
+    assert.equal(flavor, "plain");
+    const plain = await createWasmBackend({ threads: 1, relaxedSimd: false }).compile(spec);
+    assert.deepEqual(result, await plain.run(input), "the plain build, bit for bit");
+    plain.dispose();
+  } finally {
+    worker.terminate();
+    URL.revokeObjectURL(blob);
+  }
+});
 
 /** A small attention cell with distinct, non-trivial weights. */
 function smallSpec(): CellSpec {

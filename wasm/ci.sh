@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 
 # Debian's rustc 1.63 has a wasm32 standard library with simd128 (rustup's toolchains here have
 # no wasm32 target), and Debian packages wasm-bindgen 0.2.83, so the crate builds offline.
-# pkg-config, libssl-dev and gcc are for building wasm-bindgen-cli's dependencies.
+# pkg-config, libssl-dev and gcc are for building wasm-bindgen-cli's dependencies; wabt (1.0.32)
+# turns the marker calls of the second build into f32x4.relaxed_madd (see wasm/build.ts).
 packages=(ca-certificates gcc pkg-config libssl-dev rustc cargo libstd-rust-dev-wasm32 lld
-  librust-wasm-bindgen-dev)
+  librust-wasm-bindgen-dev wabt)
 missing=()
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

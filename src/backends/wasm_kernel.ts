@@ -9,6 +9,7 @@ import type { CellSpec, SequenceInput, SequenceOutput, VariantKind } from "./bac
 import {
   instantiate,
   type WasmCell,
+  type WasmFlavor,
   type WasmModule,
 } from "../../wasm/arraylstm_wasm.generated.ts";
 
@@ -19,14 +20,6 @@ const KIND_CODES: Record<VariantKind, number> = {
   attention: 2,
   stochastic: 3,
 };
-
-let module: WasmModule | null = null;
-
-/** The wasm instance of this thread, instantiated on first use (synchronously, from bytes). */
-function wasmModule(): WasmModule {
-  module ??= instantiate();
-  return module;
-}
 
 function checkLength(name: string, array: unknown, length: number, meaning: string): void {
   if (!(array instanceof Float32Array)) {
@@ -139,15 +132,20 @@ export function checkInput(spec: CellSpec, input: SequenceInput): void {
 export class WasmKernel {
   #cell: WasmCell | null;
   readonly #spec: CellSpec;
+  readonly #module: WasmModule;
 
-  /** Packs `spec`'s weights into wasm memory; the spec's arrays are only read. */
-  constructor(spec: CellSpec) {
+  /**
+   * Packs `spec`'s weights into the memory of this thread's instance of the `flavor` build
+   * (default: relaxed SIMD where the runtime has it); the spec's arrays are only read.
+   */
+  constructor(spec: CellSpec, flavor?: WasmFlavor) {
     checkSpec(spec);
+    this.#module = instantiate(flavor);
     const { variant, params } = spec;
     const none = new Float32Array(0);
     const attention = variant.kind === "attention";
     this.#spec = { ...spec, params: { ...params, i2aWeight: null, i2aBias: null } };
-    this.#cell = new (wasmModule().Cell)(
+    this.#cell = new this.#module.Cell(
       KIND_CODES[variant.kind],
       variant.k,
       variant.maxPooling,
@@ -172,7 +170,7 @@ export class WasmKernel {
     const { hiddenSize: H, variant: { k } } = this.#spec;
     this.#cell.forward(B, T, input.x, input.hidden, input.state);
     // The memory may have grown during the call: take its buffer only now.
-    const memory = wasmModule().memory.buffer;
+    const memory = this.#module.memory.buffer;
     const copy = (address: number, length: number): Float32Array =>
       new Float32Array(memory, address, length).slice();
     return {

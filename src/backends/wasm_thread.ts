@@ -6,6 +6,7 @@
  */
 
 import type { CellSpec, SequenceInput, SequenceOutput } from "./backend.ts";
+import type { WasmFlavor } from "../../wasm/arraylstm_wasm.generated.ts";
 import type { WorkerReply, WorkerRequest } from "./wasm_worker.ts";
 
 interface Pending {
@@ -19,7 +20,7 @@ interface Pending {
  * @example
  * ```ts ignore
  * import { WasmThread } from "./wasm_thread.ts";
- * const thread = new WasmThread(spec); // spec: a CellSpec
+ * const thread = new WasmThread(spec, "relaxed"); // spec: a CellSpec
  * const output = await thread.run(input); // input: a SequenceInput
  * thread.terminate();
  * ```
@@ -31,15 +32,15 @@ export class WasmThread {
   #nextId = 0;
   #failure: Error | null = null;
 
-  /** Starts the worker and has it pack `spec` (a structured-clone copy of it). */
-  constructor(spec: CellSpec) {
+  /** Starts the worker and has it pack `spec` (a structured-clone copy of it) into `flavor`. */
+  constructor(spec: CellSpec, flavor: WasmFlavor) {
     this.#worker = new Worker(new URL("./wasm_worker.ts", import.meta.url), { type: "module" });
     this.#worker.onmessage = (event: MessageEvent<WorkerReply>) => this.#answer(event.data);
     this.#worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
       this.#fail(new Error(`wasm worker failed: ${event.message}`));
     };
-    this.#compiled = this.#request({ type: "compile", id: this.#nextId++, spec }, []);
+    this.#compiled = this.#request({ type: "compile", id: this.#nextId++, spec, flavor }, []);
     // A failed compile is reported by the next `run`; don't let it go unhandled meanwhile.
     this.#compiled.catch(() => {});
   }

@@ -6,11 +6,17 @@
  */
 
 import type { CellSpec, SequenceInput, SequenceOutput } from "./backend.ts";
+import type { WasmFlavor } from "../../wasm/arraylstm_wasm.generated.ts";
 import { WasmKernel } from "./wasm_kernel.ts";
 
-/** A message to the worker: pack a cell (once), or run a slice of a batch. */
+/** A message to the worker: pack a cell into one build of the module (once), or run a batch slice. */
 export type WorkerRequest =
-  | { readonly type: "compile"; readonly id: number; readonly spec: CellSpec }
+  | {
+    readonly type: "compile";
+    readonly id: number;
+    readonly spec: CellSpec;
+    readonly flavor: WasmFlavor;
+  }
   | { readonly type: "run"; readonly id: number; readonly input: SequenceInput };
 
 /** The worker's answer to the request with the same `id`. */
@@ -30,7 +36,7 @@ let kernel: WasmKernel | null = null;
 function handle(request: WorkerRequest): [SequenceOutput | null, Transferable[]] {
   if (request.type === "compile") {
     kernel?.dispose();
-    kernel = new WasmKernel(request.spec);
+    kernel = new WasmKernel(request.spec, request.flavor);
     return [null, []];
   }
   if (kernel === null) throw new Error("wasm worker: run before compile");
