@@ -130,3 +130,32 @@ export function oneHot(
   const shape = rows === null ? [length, classes] : [flat.length, length, classes];
   return { shape, data };
 }
+
+/**
+ * Checks that `value` looks like a tensor whose data fits its shape; `name` is the argument's name
+ * for the error message.
+ *
+ * @example
+ * ```ts
+ * import { checkTensor, zeros } from "./tensor.ts";
+ * checkTensor("x", zeros([2, 3]));
+ * ```
+ */
+export function checkTensor(name: string, value: unknown): asserts value is Tensor {
+  const candidate = value as Partial<Tensor> | null;
+  if (typeof value !== "object" || candidate === null || !Array.isArray(candidate.shape)) {
+    throw new TypeError(`${name} must be a tensor { shape, data }, got ${describe(value)}`);
+  }
+  if (!(candidate.data instanceof Float32Array)) {
+    throw new TypeError(
+      `${name}.data must be a Float32Array, got ${Object.prototype.toString.call(candidate.data)}`,
+    );
+  }
+  if (candidate.data.length !== sizeOf(candidate.shape)) {
+    throw new RangeError(
+      `${name} has ${candidate.data.length} elements but its shape ${
+        describe(candidate.shape)
+      } needs ${sizeOf(candidate.shape)}`,
+    );
+  }
+}

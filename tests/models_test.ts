@@ -405,7 +405,6 @@ Deno.test("a hook returning the wrong shape gives a RangeError naming the hook a
     message:
       /initHidden\(x\)\.state has the wrong shape: expected \(k, batch, hiddenSize\) = \[3, 2, 5\], got \[2, 2, 5\]/,
   });
-  // updateHidden runs inside forwardCell, so its mistakes are reported as forwardCell's.
   class FlatReadout extends ArrayLSTM {
     override updateHidden(outputs: Tensor, states: Tensor): Tensor {
       const hidden = super.updateHidden(outputs, states);
@@ -414,7 +413,7 @@ Deno.test("a hook returning the wrong shape gives a RangeError naming the hook a
   }
   await assert.rejects(() => new FlatReadout(I, H, 3, { backend: "js" }).forward(x), {
     name: "RangeError",
-    message: /forwardCell at step 0\.hidden has the wrong rank \(expected 3, got 2\)/,
+    message: /updateHidden\(outputs, states\) has the wrong rank \(expected 3, got 2\)/,
   });
   class NoState extends LSTM {
     override forwardCell(): RecurrentState {

@@ -7,8 +7,8 @@
 
 import type { CellVariant } from "../backends/backend.ts";
 import { sumLanes } from "../backends/js_cell.ts";
-import { checkSize } from "../errors.ts";
-import type { Tensor } from "../tensor.ts";
+import { checkShape, checkSize } from "../errors.ts";
+import { checkTensor, type Tensor } from "../tensor.ts";
 import { registerBuiltin } from "./builtin.ts";
 import { LSTM, type LSTMOptions, type RecurrentState } from "./lstm.ts";
 
@@ -54,8 +54,20 @@ export class ArrayLSTM extends LSTM {
       hidden,
       state,
       null,
-      (outputs, states) => this.updateHidden(outputs, states),
+      (outputs, states) => this.readOut(outputs, states),
     );
+  }
+
+  /**
+   * {@linkcode ArrayLSTM.updateHidden} with its result checked, so that a wrong override is
+   * reported under its own name.
+   */
+  protected readOut(outputs: Tensor, states: Tensor): Tensor {
+    const hidden = this.updateHidden(outputs, states);
+    const name = "updateHidden(outputs, states)";
+    checkTensor(name, hidden);
+    checkShape(name, hidden.shape, [1, states.shape[1], this.hiddenSize], "(1, batch, hiddenSize)");
+    return hidden;
   }
 
   /**

@@ -94,7 +94,7 @@ export class AttentionArrayLSTM extends ArrayLSTM {
       hidden,
       state,
       laneWeights,
-      (outputs, states) => this.updateHidden(outputs, states),
+      (outputs, states) => this.readOut(outputs, states),
     );
   }
 }

@@ -17,7 +17,7 @@ import { linear, sumLanes, updateLanes } from "../backends/js_cell.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkShape, checkSize, describe } from "../errors.ts";
 import { Random } from "../random.ts";
-import { sizeOf, type Tensor, zeros } from "../tensor.ts";
+import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, usesBuiltinHooks } from "./builtin.ts";
 
 /** Options every model takes. */
@@ -406,23 +406,3 @@ export class LSTM {
   }
 }
 registerBuiltin(LSTM);
-
-/** Checks that `value` looks like a tensor whose data fits its shape. */
-export function checkTensor(name: string, value: unknown): asserts value is Tensor {
-  const candidate = value as Partial<Tensor> | null;
-  if (typeof value !== "object" || candidate === null || !Array.isArray(candidate.shape)) {
-    throw new TypeError(`${name} must be a tensor { shape, data }, got ${describe(value)}`);
-  }
-  if (!(candidate.data instanceof Float32Array)) {
-    throw new TypeError(
-      `${name}.data must be a Float32Array, got ${Object.prototype.toString.call(candidate.data)}`,
-    );
-  }
-  if (candidate.data.length !== sizeOf(candidate.shape)) {
-    throw new RangeError(
-      `${name} has ${candidate.data.length} elements but its shape ${
-        describe(candidate.shape)
-      } needs ${sizeOf(candidate.shape)}`,
-    );
-  }
-}
