@@ -132,3 +132,39 @@ export interface Backend {
   /** Packs the weights of `spec` for this backend. */
   compile(spec: CellSpec): Promise<SequenceRunner>;
 }
+
+/**
+ * A deep copy of a cell spec, for runners that keep the weights: the caller may change its arrays
+ * after `compile` without affecting the runner.
+ *
+ * @example
+ * ```ts
+ * import { copySpec } from "./backend.ts";
+ * const spec = copySpec({
+ *   variant: { kind: "lstm", k: 1, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: {
+ *     i2hWeight: new Float32Array(4), i2hBias: new Float32Array(4),
+ *     h2hWeight: new Float32Array(4), h2hBias: new Float32Array(4),
+ *     i2aWeight: null, i2aBias: null,
+ *   },
+ * });
+ * ```
+ */
+export function copySpec(spec: CellSpec): CellSpec {
+  const { params } = spec;
+  return {
+    variant: { ...spec.variant },
+    inputSize: spec.inputSize,
+    hiddenSize: spec.hiddenSize,
+    params: {
+      i2hWeight: params.i2hWeight.slice(),
+      i2hBias: params.i2hBias.slice(),
+      h2hWeight: params.h2hWeight.slice(),
+      h2hBias: params.h2hBias.slice(),
+      i2aWeight: params.i2aWeight?.slice() ?? null,
+      i2aBias: params.i2aBias?.slice() ?? null,
+    },
+  };
+}

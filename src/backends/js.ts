@@ -5,12 +5,13 @@
  * @module
  */
 
-import type {
-  Backend,
-  CellSpec,
-  SequenceInput,
-  SequenceOutput,
-  SequenceRunner,
+import {
+  type Backend,
+  type CellSpec,
+  copySpec,
+  type SequenceInput,
+  type SequenceOutput,
+  type SequenceRunner,
 } from "./backend.ts";
 import {
   attentionWeights,
@@ -131,18 +132,7 @@ class JsRunner implements SequenceRunner {
   #spec: CellSpec | null;
 
   constructor(spec: CellSpec) {
-    const { params } = spec;
-    this.#spec = {
-      ...spec,
-      params: {
-        i2hWeight: params.i2hWeight.slice(),
-        i2hBias: params.i2hBias.slice(),
-        h2hWeight: params.h2hWeight.slice(),
-        h2hBias: params.h2hBias.slice(),
-        i2aWeight: params.i2aWeight?.slice() ?? null,
-        i2aBias: params.i2aBias?.slice() ?? null,
-      },
-    };
+    this.#spec = copySpec(spec);
   }
 
   run(input: SequenceInput): Promise<SequenceOutput> {

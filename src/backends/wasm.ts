@@ -12,12 +12,13 @@
  * @module
  */
 
-import type {
-  Backend,
-  CellSpec,
-  SequenceInput,
-  SequenceOutput,
-  SequenceRunner,
+import {
+  type Backend,
+  type CellSpec,
+  copySpec,
+  type SequenceInput,
+  type SequenceOutput,
+  type SequenceRunner,
 } from "./backend.ts";
 import { supportsRelaxedSimd, type WasmFlavor } from "../../wasm/arraylstm_wasm.generated.ts";
 import { checkInput, checkSpec, WasmKernel } from "./wasm_kernel.ts";
@@ -107,22 +108,9 @@ class WasmRunner implements SequenceRunner {
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(spec: CellSpec, threads: number, flavor: WasmFlavor) {
-    const { params } = spec;
     this.#threads = threads;
     this.#flavor = flavor;
-    this.#spec = {
-      variant: { ...spec.variant },
-      inputSize: spec.inputSize,
-      hiddenSize: spec.hiddenSize,
-      params: {
-        i2hWeight: params.i2hWeight.slice(),
-        i2hBias: params.i2hBias.slice(),
-        h2hWeight: params.h2hWeight.slice(),
-        h2hBias: params.h2hBias.slice(),
-        i2aWeight: params.i2aWeight?.slice() ?? null,
-        i2aBias: params.i2aBias?.slice() ?? null,
-      },
-    };
+    this.#spec = copySpec(spec);
   }
 
   run(input: SequenceInput): Promise<SequenceOutput> {
