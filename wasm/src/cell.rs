@@ -6,7 +6,7 @@
 //! kernel visits lanes `0, 1, …, k-1` in order and folds each into the hidden state with
 //! [`Variant::reduce`], so lane 0 is summed (or selected) first, as in the reference.
 
-use crate::math::{sigmoid_all, tanh_all};
+use crate::math::gates_all;
 use core::arch::wasm32::*;
 
 /// Most (batch row, block) pairs in one tile.
@@ -16,6 +16,8 @@ pub const MAX_TILE: usize = 4;
 pub trait Variant {
     /// Whether the lane update reads the attention weights `s`.
     const ATTENTION: bool;
+    /// Whether [`Variant::reduce`] uses `best`; the others skip its loads and stores.
+    const ARGMAX: bool;
 
     /// Updates the cells `c` of one lane from their pre-activations `z` (and attention weights
     /// `s`), and returns each one's output gate in `output_gate`.
@@ -28,16 +30,11 @@ pub trait Variant {
 
 /// The sigmoid of the forget, input and output gates and the `tanh` of the candidate, for all.
 #[inline(always)]
-fn activate(z: &[[v128; 4]]) -> ([v128; 3 * MAX_TILE], [v128; MAX_TILE]) {
-    let mut gates = [f32x4_splat(0.0); 3 * MAX_TILE];
-    let mut candidate = [f32x4_splat(0.0); MAX_TILE];
-    for (i, z) in z.iter().enumerate() {
-        gates[3 * i..3 * i + 3].copy_from_slice(&z[..3]);
-        candidate[i] = z[3];
-    }
-    sigmoid_all(&mut gates[..3 * z.len()]);
-    tanh_all(&mut candidate[..z.len()]);
-    (gates, candidate)
+fn activate(z: &[[v128; 4]]) -> [[v128; 4]; MAX_TILE] {
+    let mut a = [[f32x4_splat(0.0); 4]; MAX_TILE];
+    a[..z.len()].copy_from_slice(z);
+    gates_all(&mut a[..z.len()]);
+    a
 }
 
 /// `LSTM` and `ArrayLSTM`: `c_j = f_j·c_j + i_j·g_j`, `h = Σ_j o_j·tanh(c_j)`.
@@ -45,17 +42,18 @@ pub struct Array;
 
 impl Variant for Array {
     const ATTENTION: bool = false;
+    const ARGMAX: bool = false;
 
     #[inline(always)]
     fn lane(z: &[[v128; 4]], c: &mut [v128], _s: &[v128], output_gate: &mut [v128]) {
-        let (gates, candidate) = activate(z);
+        let a = activate(z);
         for i in 0..z.len() {
-            let (forget_gate, input_gate) = (gates[3 * i], gates[3 * i + 1]);
+            let [forget_gate, input_gate, out, candidate] = a[i];
             c[i] = f32x4_add(
                 f32x4_mul(forget_gate, c[i]),
-                f32x4_mul(input_gate, candidate[i]),
+                f32x4_mul(input_gate, candidate),
             );
-            output_gate[i] = gates[3 * i + 2];
+            output_gate[i] = out;
         }
     }
 
@@ -71,16 +69,18 @@ pub struct Attention;
 
 impl Variant for Attention {
     const ATTENTION: bool = true;
+    const ARGMAX: bool = false;
 
     #[inline(always)]
     fn lane(z: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
-        let (gates, candidate) = activate(z);
+        let a = activate(z);
         for i in 0..z.len() {
-            let forget_gate = f32x4_mul(gates[3 * i], s[i]);
-            let input_gate = f32x4_mul(gates[3 * i + 1], s[i]);
+            let [forget_gate, input_gate, out, candidate] = a[i];
+            let forget_gate = f32x4_mul(forget_gate, s[i]);
+            let input_gate = f32x4_mul(input_gate, s[i]);
             let keep = f32x4_sub(f32x4_splat(1.0), forget_gate);
-            c[i] = f32x4_add(f32x4_mul(c[i], keep), f32x4_mul(input_gate, candidate[i]));
-            output_gate[i] = f32x4_mul(gates[3 * i + 2], s[i]);
+            c[i] = f32x4_add(f32x4_mul(c[i], keep), f32x4_mul(input_gate, candidate));
+            output_gate[i] = f32x4_mul(out, s[i]);
         }
     }
 
@@ -96,6 +96,7 @@ pub struct Stochastic;
 
 impl Variant for Stochastic {
     const ATTENTION: bool = false;
+    const ARGMAX: bool = true;
 
     #[inline(always)]
     fn lane(z: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {

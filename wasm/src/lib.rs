@@ -6,6 +6,7 @@
 //! call back to JavaScript per step), and the results are read from the pointers it exposes.
 //! Callers validate shapes before calling; the kernels only assert them.
 
+mod aligned;
 mod calibrate;
 mod cell;
 mod gemm;
@@ -13,6 +14,7 @@ mod math;
 mod pack;
 mod sequence;
 
+use aligned::Floats;
 use sequence::{forward, Weights, Workspace};
 use wasm_bindgen::prelude::*;
 
@@ -83,17 +85,17 @@ impl Cell {
         }
         let weights = Weights {
             layout,
-            gates: pack::gate_panels(&layout, i2h_weight, h2h_weight),
-            gate_bias: pack::gate_bias(&layout, i2h_bias, h2h_bias),
+            gates: pack::gate_panels(&layout, i2h_weight, h2h_weight).into(),
+            gate_bias: pack::gate_bias(&layout, i2h_bias, h2h_bias).into(),
             attention: if attention {
-                pack::attention_panels(&layout, i2a_weight)
+                pack::attention_panels(&layout, i2a_weight).into()
             } else {
-                vec![]
+                Floats::default()
             },
             attention_bias: if attention {
-                pack::attention_bias(&layout, i2a_bias)
+                pack::attention_bias(&layout, i2a_bias).into()
             } else {
-                vec![]
+                Floats::default()
             },
             max_pooling,
         };

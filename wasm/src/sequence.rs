@@ -10,13 +10,15 @@
 //! Buffers (all in wasm memory, reused across calls):
 //! * `rows`, `next_rows`: `(B, depth)` input rows `[x_t | h_{t-1}]`; a step reads `rows` and writes
 //!   `h_t` into `next_rows`, then they swap, so no step reads a hidden state it is overwriting.
-//! * `best`: `(B, hidden_pad)` the stochastic variant's best output gate so far (lanes in order).
+//! * `best`: `(B, hidden_pad)` the stochastic variant's best output gate so far (lanes in order);
+//!   the other variants leave it empty.
 //! * `cells`: `(blocks, B, k, UNITS)` cell states, updated in place (each tile owns its cells);
 //!   block-major, so the sweep over batch rows for one block reads them sequentially.
 //! * `attention`: `(B, attention_cols)` lane weights `s` of the current step.
 //! * `output` `(B, T, H)`, `hidden` `(B, H)`, `state` `(k, B, H)`: the results, in the reference's
 //!   layouts, read by JavaScript with one copy each.
 
+use crate::aligned::Floats;
 use crate::cell::{Variant, MAX_TILE};
 use crate::gemm::{accumulate, load, store, Tile};
 use crate::math::{exp_all, sigmoid_all, tanh_all};
@@ -28,13 +30,13 @@ pub struct Weights {
     /// Sizes and padding.
     pub layout: Layout,
     /// Gate panels, see [`crate::pack::gate_panels`].
-    pub gates: Vec<f32>,
+    pub gates: Floats,
     /// Summed gate biases, `(blocks, k, TILE)`.
-    pub gate_bias: Vec<f32>,
+    pub gate_bias: Floats,
     /// Attention panels (attention only, else empty).
-    pub attention: Vec<f32>,
+    pub attention: Floats,
     /// Attention bias in column order (attention only, else empty).
-    pub attention_bias: Vec<f32>,
+    pub attention_bias: Floats,
     /// Attention: give every lane the largest lane weight.
     pub max_pooling: bool,
 }
@@ -42,17 +44,17 @@ pub struct Weights {
 /// Per-call buffers, kept between calls so their memory is allocated once.
 #[derive(Default)]
 pub struct Workspace {
-    rows: Vec<f32>,
-    next_rows: Vec<f32>,
-    cells: Vec<f32>,
-    best: Vec<f32>,
-    attention: Vec<f32>,
+    rows: Floats,
+    next_rows: Floats,
+    cells: Floats,
+    best: Floats,
+    attention: Floats,
     /// Hidden state after every step, `(B, T, H)`.
-    pub output: Vec<f32>,
+    pub output: Floats,
     /// Final hidden state, `(B, H)`.
-    pub hidden: Vec<f32>,
+    pub hidden: Floats,
     /// Final cell states, `(k, B, H)`.
-    pub state: Vec<f32>,
+    pub state: Floats,
 }
 
 /// Sizes of one call.
@@ -85,13 +87,15 @@ pub fn forward<V: Variant>(
         "state has the wrong length"
     );
     let call = Call { batch, seq_len };
-    reset(&mut ws.rows, batch * l.depth);
-    reset(&mut ws.next_rows, batch * l.depth);
-    reset(&mut ws.cells, batch * l.k * l.hidden_pad);
-    reset(&mut ws.best, batch * l.hidden_pad);
-    reset(&mut ws.output, batch * seq_len * l.hidden);
+    ws.rows.reset(batch * l.depth);
+    ws.next_rows.reset(batch * l.depth);
+    ws.cells.reset(batch * l.k * l.hidden_pad);
+    if V::ARGMAX {
+        ws.best.reset(batch * l.hidden_pad);
+    }
+    ws.output.reset(batch * seq_len * l.hidden);
     if V::ATTENTION {
-        reset(&mut ws.attention, batch * l.attention_cols);
+        ws.attention.reset(batch * l.attention_cols);
     }
     for b in 0..batch {
         ws.rows[b * l.depth + l.input_pad..][..l.hidden]
@@ -117,8 +121,8 @@ pub fn forward<V: Variant>(
         }
         core::mem::swap(&mut ws.rows, &mut ws.next_rows);
     }
-    reset(&mut ws.hidden, batch * l.hidden);
-    reset(&mut ws.state, l.k * batch * l.hidden);
+    ws.hidden.reset(batch * l.hidden);
+    ws.state.reset(l.k * batch * l.hidden);
     for b in 0..batch {
         ws.hidden[b * l.hidden..][..l.hidden]
             .copy_from_slice(&ws.rows[b * l.depth + l.input_pad..][..l.hidden]);
@@ -135,12 +139,6 @@ pub fn forward<V: Variant>(
 #[inline(always)]
 fn cell_index(l: &Layout, batch: usize, b: usize, lane: usize, unit: usize) -> usize {
     (((unit / UNITS) * batch + b) * l.k + lane) * UNITS + unit % UNITS
-}
-
-/// Resizes `buffer` to `len` zeros, keeping its allocation.
-fn reset(buffer: &mut Vec<f32>, len: usize) {
-    buffer.clear();
-    buffer.resize(len, 0.0);
 }
 
 /// One step of all tiles. Per block of hidden units and per lane, the batch rows go by in pairs
@@ -253,11 +251,14 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
                 .next_rows
                 .as_mut_ptr()
                 .add(b * l.depth + l.input_pad + unit);
-            let best = ws.best.as_mut_ptr().add(b * l.hidden_pad + unit);
+            // Only dereferenced by the argmax variant (`ws.best` is empty for the others).
+            let best = ws.best.as_mut_ptr().wrapping_add(b * l.hidden_pad + unit);
             let (mut h_partial, mut best_gate) = if lane == 0 {
                 (f32x4_splat(0.0), f32x4_splat(0.0))
-            } else {
+            } else if V::ARGMAX {
                 (load(next), load(best))
+            } else {
+                (load(next), f32x4_splat(0.0))
             };
             V::reduce(
                 lane,
@@ -268,7 +269,9 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
             );
             if lane + 1 < l.k {
                 store(next, h_partial);
-                store(best, best_gate);
+                if V::ARGMAX {
+                    store(best, best_gate);
+                }
             } else {
                 let out = ws
                     .output
