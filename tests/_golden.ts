@@ -5,7 +5,13 @@
  * @module
  */
 
-import type { Backend, BackendName, CellSpec, CellVariant } from "../src/backends/backend.ts";
+import type {
+  Backend,
+  BackendName,
+  CellSpec,
+  CellVariant,
+  VariantKind,
+} from "../src/backends/backend.ts";
 import {
   ArrayLSTM,
   AttentionArrayLSTM,
@@ -14,6 +20,20 @@ import {
   StochasticArrayLSTM,
   type Tensor,
 } from "../mod.ts";
+
+/** Every cell variant the models offer: the four kinds, attention with and without max pooling. */
+export const VARIANTS: readonly (readonly [VariantKind, boolean])[] = [
+  ["lstm", false],
+  ["array", false],
+  ["attention", false],
+  ["attention", true],
+  ["stochastic", false],
+];
+
+/** A variant's name in test names: `attention (maxPooling)`. */
+export function variantName(kind: VariantKind, maxPooling: boolean): string {
+  return `${kind}${maxPooling ? " (maxPooling)" : ""}`;
+}
 
 /** Where the reference data lives: `shared/golden` beside the repository. */
 export const GOLDEN_DIR: URL = new URL("../../shared/golden/", import.meta.url);

@@ -3,7 +3,14 @@ import type { CellSpec, SequenceInput, VariantKind } from "../src/backends/backe
 import { runSequence } from "../src/backends/js.ts";
 import { backward, type InputGradients } from "../src/backward.ts";
 import { Random } from "../src/random.ts";
-import { goldenEntries, goldenInit, goldenSpec, loadGoldenCase } from "./_golden.ts";
+import {
+  goldenEntries,
+  goldenInit,
+  goldenSpec,
+  loadGoldenCase,
+  variantName,
+  VARIANTS,
+} from "./_golden.ts";
 
 const RELATIVE = 1e-4;
 
@@ -141,16 +148,8 @@ function checkAgainstFiniteDifferences(problem: Problem, grads: InputGradients):
   }
 }
 
-const VARIANTS: [VariantKind, boolean][] = [
-  ["lstm", false],
-  ["array", false],
-  ["attention", false],
-  ["attention", true],
-  ["stochastic", false],
-];
-
 for (const [kind, maxPooling] of VARIANTS) {
-  Deno.test(`gradients match central finite differences: ${kind}${maxPooling ? " (maxPooling)" : ""}`, () => {
+  Deno.test(`gradients match central finite differences: ${variantName(kind, maxPooling)}`, () => {
     for (let seed = 1; seed <= 6; seed++) {
       const problem = randomProblem(kind, maxPooling, seed * 7919 + kind.length);
       const grads = backward(problem.spec, problem.input, {
