@@ -15,6 +15,7 @@
 
 import type { CellSpec, SequenceInput, VariantKind } from "../src/backends/backend.ts";
 import { jsBackend } from "../src/backends/js.ts";
+import { cellParameters } from "../src/models/lstm.ts";
 import { createWasmBackend, type WasmBackendOptions } from "../src/backends/wasm.ts";
 import { instantiate } from "../wasm/arraylstm_wasm.generated.ts";
 import {
@@ -44,19 +45,11 @@ function median(values: number[]): number {
 /** The cell of a benchmark model, as the backends see it. */
 function specOf(kind: typeof MODELS[number], config: BenchConfig): CellSpec {
   using model = makeModel(kind, config, "js");
-  const p = model.stateDict();
   return {
     variant: { kind: KINDS[kind], k: kind === "LSTM" ? 1 : config.k, maxPooling: false },
     inputSize: config.inputSize,
     hiddenSize: config.hiddenSize,
-    params: {
-      i2hWeight: p["i2h.weight"].data,
-      i2hBias: p["i2h.bias"].data,
-      h2hWeight: p["h2h.weight"].data,
-      h2hBias: p["h2h.bias"].data,
-      i2aWeight: p["i2a.weight"]?.data ?? null,
-      i2aBias: p["i2a.bias"]?.data ?? null,
-    },
+    params: cellParameters(model.stateDict()),
   };
 }
 

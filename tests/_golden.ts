@@ -20,6 +20,7 @@ import {
   StochasticArrayLSTM,
   type Tensor,
 } from "../mod.ts";
+import { cellParameters } from "../src/models/lstm.ts";
 
 /** Every cell variant the models offer: the four kinds, attention with and without max pooling. */
 export const VARIANTS: readonly (readonly [VariantKind, boolean])[] = [
@@ -98,20 +99,7 @@ export function goldenSpec(golden: GoldenCase): CellSpec {
     StochasticArrayLSTM: "stochastic",
   } as const)[golden.class];
   const variant: CellVariant = { kind, k, maxPooling: max_pooling };
-  const t = golden.tensors;
-  return {
-    variant,
-    inputSize: I,
-    hiddenSize: H,
-    params: {
-      i2hWeight: t["i2h.weight"].data,
-      i2hBias: t["i2h.bias"].data,
-      h2hWeight: t["h2h.weight"].data,
-      h2hBias: t["h2h.bias"].data,
-      i2aWeight: t["i2a.weight"]?.data ?? null,
-      i2aBias: t["i2a.bias"]?.data ?? null,
-    },
-  };
+  return { variant, inputSize: I, hiddenSize: H, params: cellParameters(golden.tensors) };
 }
 
 /** The initial state of a case (`undefined` when the reference used its default zeros). */

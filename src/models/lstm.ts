@@ -198,21 +198,11 @@ export class LSTM {
 
   /** The parameters in the layout the backends take. */
   protected cellSpec(): CellSpec {
-    const data = (name: string) => this.parameter(name).data;
-    const attention = this.variant.kind === "attention";
-    const params: CellParameters = {
-      i2hWeight: data("i2h.weight"),
-      i2hBias: data("i2h.bias"),
-      h2hWeight: data("h2h.weight"),
-      h2hBias: data("h2h.bias"),
-      i2aWeight: attention ? data("i2a.weight") : null,
-      i2aBias: attention ? data("i2a.bias") : null,
-    };
     return {
       variant: this.variant,
       inputSize: this.inputSize,
       hiddenSize: this.hiddenSize,
-      params,
+      params: cellParameters(Object.fromEntries(this.#parameterMap())),
     };
   }
 
@@ -406,3 +396,26 @@ export class LSTM {
   }
 }
 registerBuiltin(LSTM);
+
+/**
+ * The backends' view of parameters named as in a PyTorch `state_dict` (`i2h.weight`, `i2h.bias`,
+ * `h2h.weight`, `h2h.bias`, and `i2a.*` when present). Other entries of `record` are ignored; the
+ * arrays are shared, not copied.
+ *
+ * @example
+ * ```ts
+ * import { cellParameters } from "./lstm.ts";
+ * import { LSTM } from "../../mod.ts";
+ * const params = cellParameters(new LSTM(3, 4, { seed: 1 }).stateDict());
+ * ```
+ */
+export function cellParameters(record: Record<string, Tensor>): CellParameters {
+  return {
+    i2hWeight: record["i2h.weight"].data,
+    i2hBias: record["i2h.bias"].data,
+    h2hWeight: record["h2h.weight"].data,
+    h2hBias: record["h2h.bias"].data,
+    i2aWeight: record["i2a.weight"]?.data ?? null,
+    i2aBias: record["i2a.bias"]?.data ?? null,
+  };
+}
