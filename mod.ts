@@ -48,4 +48,4 @@ export type {
   CellVariant,
   ResolvedBackendName,
   VariantKind,
-} from "./src/backends/backend.ts";
+} from "./src/contract.ts";

@@ -13,7 +13,7 @@
  */
 
 import type { BackendName } from "../mod.ts";
-import { requestWebGpuBackend } from "../src/backends/webgpu.ts";
+import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { type BenchConfig, CONFIGS, makeInput, makeModel, MODELS } from "./_configs.ts";
 
 /** Longest TypeScript iteration worth waiting for. */

@@ -13,10 +13,10 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, VariantKind } from "../src/backends/backend.ts";
-import { jsBackend } from "../src/backends/js.ts";
+import type { CellSpec, SequenceInput, VariantKind } from "../src/contract.ts";
+import { jsBackend } from "../src/backends/js/mod.ts";
 import { cellParameters } from "../src/models/lstm.ts";
-import { createWasmBackend, type WasmBackendOptions } from "../src/backends/wasm.ts";
+import { createWasmBackend, type WasmBackendOptions } from "../src/backends/wasm/mod.ts";
 import { instantiate } from "../wasm/arraylstm_wasm.generated.ts";
 import {
   type BenchConfig,

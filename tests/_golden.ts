@@ -5,13 +5,7 @@
  * @module
  */
 
-import type {
-  Backend,
-  BackendName,
-  CellSpec,
-  CellVariant,
-  VariantKind,
-} from "../src/backends/backend.ts";
+import type { Backend, BackendName, CellSpec, CellVariant, VariantKind } from "../src/contract.ts";
 import {
   ArrayLSTM,
   AttentionArrayLSTM,
@@ -164,9 +158,11 @@ export function defineGoldenForwardTests(
     tolerance?: (golden: GoldenEntry) => number;
     worst?: Map<string, number>;
     ignore?: boolean;
+    /** The backend's name in test names; default its `name`. */
+    label?: string;
   } = {},
 ): void {
-  const name = typeof backend === "string" ? backend : backend.name;
+  const name = options.label ?? (typeof backend === "string" ? backend : backend.name);
   for (const entry of goldenEntries()) {
     Deno.test({
       name: `golden forward on ${name}: ${entry.file}`,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput, VariantKind } from "../src/backends/backend.ts";
-import { runSequence } from "../src/backends/js.ts";
-import { backward, type InputGradients } from "../src/backward.ts";
+import type { CellSpec, SequenceInput, VariantKind } from "../src/contract.ts";
+import { runSequence } from "../src/reference/sequence.ts";
+import { backward, type InputGradients } from "../src/reference/backward.ts";
 import { Random } from "../src/random.ts";
 import {
   goldenEntries,

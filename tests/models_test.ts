@@ -458,3 +458,12 @@ Deno.test("a model declared with using is disposed and its results stay valid", 
   assert.deepEqual(result.output.shape, [B, T, H]);
   assert.ok(result.output.data.every(Number.isFinite));
 });
+
+Deno.test("every model class can be declared with using", async () => {
+  const x = randn([B, T, I], { seed: 26 });
+  for (const model of everyModel(2)) {
+    using scoped = model;
+    const { output } = await scoped.forward(x);
+    assert.deepEqual(output.shape, [B, T, H], nameOf(model));
+  }
+});

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { LSTM } from "../mod.ts";
 import { selectBackend } from "../src/backends/select.ts";
-import { requestWebGpuBackend } from "../src/backends/webgpu.ts";
+import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 
 const VARIABLE = "ARRAYLSTM_BACKEND";
 

@@ -1,42 +1,12 @@
 /**
- * The WASM backend against the PyTorch reference (every golden case, through the models with the
- * default threading and through a bare one-thread backend) and its contract: inputs untouched,
- * fresh outputs, clear errors, no use after `dispose`.
+ * What only the WASM backend has: the plain SIMD fallback where relaxed SIMD does not validate,
+ * splitting batches over Workers (bit-identical to one thread), and stopping idle Workers. The
+ * contract every backend meets is tested in `backend_contract_test.ts`.
  */
 
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput } from "../src/backends/backend.ts";
-import { createWasmBackend, wasmBackend } from "../src/backends/wasm.ts";
-import {
-  defineGoldenForwardTests,
-  forwardTolerance,
-  goldenEntries,
-  goldenForward,
-  loadGoldenCase,
-  maxAbsDiff,
-} from "./_golden.ts";
-
-// Through the public models (`backend: "wasm"`): the `doc` cases (B = 64) split over two Workers.
-defineGoldenForwardTests("wasm");
-
-// Bare backends that never start a Worker, as on runtimes without them: the default (relaxed SIMD
-// here) and the plain SIMD build that runtimes without relaxed SIMD get.
-for (const relaxedSimd of [true, false]) {
-  const singleThread = createWasmBackend({ threads: 1, relaxedSimd });
-  const label = relaxedSimd ? "threads: 1" : "threads: 1, plain SIMD";
-  for (const entry of goldenEntries()) {
-    Deno.test(`golden forward on wasm (${label}): ${entry.file}`, async () => {
-      const golden = loadGoldenCase(entry);
-      const result = await goldenForward(golden, singleThread);
-      const worst = Math.max(
-        maxAbsDiff(result.output, golden.tensors.outputs.data),
-        maxAbsDiff(result.hidden, golden.tensors.hidden.data),
-        maxAbsDiff(result.state, golden.tensors.state.data),
-      );
-      assert.ok(worst <= forwardTolerance(entry), `${entry.file}: max abs error ${worst}`);
-    });
-  }
-}
+import type { CellSpec, SequenceInput } from "../src/contract.ts";
+import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 
 Deno.test("wasm takes the plain build where relaxed SIMD does not validate", async () => {
   // A fresh Worker loads the modules anew, after `WebAssembly.validate` is made to reject
@@ -47,7 +17,9 @@ Deno.test("wasm takes the plain build where relaxed SIMD does not validate", asy
     const { instantiate } = await import(${
     JSON.stringify(url("../wasm/arraylstm_wasm.generated.ts"))
   });
-    const { createWasmBackend } = await import(${JSON.stringify(url("../src/backends/wasm.ts"))});
+    const { createWasmBackend } = await import(${
+    JSON.stringify(url("../src/backends/wasm/mod.ts"))
+  });
     const { spec, input } = (await new Promise((resolve) => (self.onmessage = resolve))).data;
     const runner = await createWasmBackend({ threads: 1 }).compile(spec);
     self.postMessage({ flavor: instantiate().flavor, result: await runner.run(input) });
@@ -103,8 +75,6 @@ function smallInput(spec: CellSpec, batch: number, seqLen: number): SequenceInpu
   };
 }
 
-const copies = <T extends object>(value: T): T => structuredClone(value);
-
 /** Counts the Workers started while `fn` runs (the backend starts them with `new Worker`). */
 async function countWorkers(fn: () => Promise<void>): Promise<number> {
   const RealWorker = globalThis.Worker;
@@ -121,47 +91,6 @@ async function countWorkers(fn: () => Promise<void>): Promise<number> {
     globalThis.Worker = RealWorker;
   }
   return started;
-}
-
-for (const threads of [1, 2]) {
-  Deno.test(`wasm (threads: ${threads}) leaves inputs untouched and returns fresh arrays`, async () => {
-    const spec = smallSpec();
-    const specBefore = copies(spec);
-    const runner = await createWasmBackend({ threads }).compile(spec);
-    try {
-      const input = smallInput(spec, 64, 500);
-      const inputBefore = copies(input);
-      const first = await runner.run(input);
-      const second = await runner.run(input);
-      assert.deepEqual(input, inputBefore);
-      assert.deepEqual(spec, specBefore);
-      assert.deepEqual(first, second, "same input, same output");
-      for (const array of [first.output, first.hidden, first.state]) {
-        assert.notEqual(array.buffer, input.x.buffer);
-        assert.notEqual(array.buffer, input.hidden.buffer);
-        assert.notEqual(array.buffer, input.state.buffer);
-      }
-      first.output.fill(NaN);
-      assert.ok(second.output.every(Number.isFinite), "results do not share memory");
-      // Weights changed after compile do not reach the compiled runner.
-      spec.params.h2hWeight.fill(0);
-      assert.deepEqual(await runner.run(input), second);
-    } finally {
-      runner.dispose();
-    }
-  });
-
-  Deno.test(`wasm (threads: ${threads}) refuses to run after dispose`, async () => {
-    const spec = smallSpec();
-    const runner = await createWasmBackend({ threads }).compile(spec);
-    await runner.run(smallInput(spec, 64, 500));
-    runner.dispose();
-    runner.dispose(); // idempotent
-    await assert.rejects(runner.run(smallInput(spec, 1, 1)), {
-      name: "Error",
-      message: "this wasm runner was disposed; compile the cell again to run it",
-    });
-  });
 }
 
 Deno.test("wasm gives bit-identical results on one thread and on two", async () => {
@@ -197,56 +126,7 @@ Deno.test("wasm keeps batch 1 in the calling thread", async () => {
   }
 });
 
-Deno.test("wasm runs concurrent calls on one runner", async () => {
-  const spec = smallSpec();
-  const runner = await createWasmBackend({ threads: 2 }).compile(spec);
-  try {
-    const inputs = [smallInput(spec, 64, 500), smallInput(spec, 3, 5), smallInput(spec, 40, 800)];
-    const together = await Promise.all(inputs.map((input) => runner.run(input)));
-    for (const [i, input] of inputs.entries()) {
-      assert.deepEqual(together[i], await runner.run(input));
-    }
-  } finally {
-    runner.dispose();
-  }
-});
-
-Deno.test("wasm rejects malformed specs and inputs with clear errors", async () => {
-  const spec = smallSpec();
-  await assert.rejects(
-    wasmBackend.compile({ ...spec, params: { ...spec.params, i2hWeight: new Float32Array(3) } }),
-    { name: "RangeError", message: "params.i2hWeight must hold (4kH, I) = 420 floats, got 3" },
-  );
-  await assert.rejects(
-    wasmBackend.compile({ ...spec, params: { ...spec.params, i2aBias: null } }),
-    { name: "TypeError", message: "params.i2aBias must be a Float32Array (kH), got null" },
-  );
-  await assert.rejects(wasmBackend.compile({ ...spec, hiddenSize: 0 }), {
-    name: "RangeError",
-    message: "hiddenSize must be a positive integer, got number 0",
-  });
-  await assert.rejects(
-    wasmBackend.compile({ ...spec, variant: { kind: "lstm", k: 2, maxPooling: false } }),
-    { name: "RangeError", message: 'an "lstm" cell has k = 1, got k = 2' },
-  );
-  const runner = await wasmBackend.compile(spec);
-  try {
-    const input = smallInput(spec, 2, 3);
-    await assert.rejects(runner.run({ ...input, seqLen: 4 }), {
-      name: "RangeError",
-      message: "x must hold (batch, seqLen, inputSize) = 40 floats, got 30",
-    });
-    await assert.rejects(runner.run({ ...input, state: new Float32Array(14) }), {
-      name: "RangeError",
-      message: "state must hold (k, batch, hiddenSize) = 42 floats, got 14",
-    });
-    await assert.rejects(runner.run({ ...input, batch: 1.5 }), {
-      name: "RangeError",
-      message: "batch must be a positive integer, got number 1.5",
-    });
-  } finally {
-    runner.dispose();
-  }
+Deno.test("createWasmBackend rejects a thread count that is not a positive integer", () => {
   assert.throws(() => createWasmBackend({ threads: 0 }), {
     name: "RangeError",
     message: "threads must be a positive integer, got 0",

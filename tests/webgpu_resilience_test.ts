@@ -6,15 +6,15 @@
  */
 
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput, SequenceOutput } from "../src/backends/backend.ts";
-import { jsBackend } from "../src/backends/js.ts";
-import { requestWebGpuBackend, type WebGpuSequenceRunner } from "../src/backends/webgpu.ts";
+import type { CellSpec, SequenceInput, SequenceOutput } from "../src/contract.ts";
+import { jsBackend } from "../src/backends/js/mod.ts";
+import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import {
   acquireGpuContext,
   isSoftwareAdapter,
   requestGpuAdapter,
-} from "../src/backends/webgpu_device.ts";
-import { planChunks } from "../src/backends/webgpu_plan.ts";
+} from "../src/backends/webgpu/device.ts";
+import { planChunks } from "../src/backends/webgpu/plan.ts";
 import { Random } from "../src/random.ts";
 import { maxAbsDiff } from "./_golden.ts";
 
@@ -184,17 +184,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "webgpu runners refuse to run once disposed, also mid-run and with `using`",
+  name: "webgpu runners disposed mid-run reject that run or finish it",
   ignore,
   async fn() {
     const { spec, input } = randomCase(6, "array", [17, 5, 4, 6, 2]);
     const backend = await requestWebGpuBackend();
-    const runner = await backend!.compile(spec);
-    await runner.run(input);
-    runner.dispose();
-    runner.dispose();
-    await assert.rejects(runner.run(input), /disposed; compile the cell again/);
-
     const interrupted = await backend!.compile(spec);
     const pending = interrupted.run(input);
     interrupted.dispose();
@@ -204,49 +198,6 @@ Deno.test({
       "a run whose runner was disposed",
     );
     if (outcome !== null) assert.match(outcome.message, /disposed/);
-
-    let escaped: SequenceOutput | null = null;
-    {
-      using scoped = await backend!.compile(spec) as WebGpuSequenceRunner;
-      escaped = await scoped.run(input);
-      await assert.rejects(
-        (async () => {
-          scoped[Symbol.dispose]();
-          await scoped.run(input);
-        })(),
-        /disposed/,
-      );
-    }
-    assert.ok(escaped !== null);
-  },
-});
-
-Deno.test({
-  name: "webgpu rejects inputs of the wrong size with the expected shape",
-  ignore,
-  async fn() {
-    const { spec, input } = randomCase(9, "array", [4, 3, 5, 6, 2]);
-    const runner = await (await requestWebGpuBackend())!.compile(spec);
-    try {
-      await assert.rejects(
-        runner.run({ ...input, x: input.x.subarray(1) }),
-        /x must be a Float32Array of shape \(4, 3, 5\)/,
-      );
-      await assert.rejects(
-        runner.run({ ...input, state: new Float32Array(4 * 6) }),
-        /state must be a Float32Array of shape \(2, 4, 6\)/,
-      );
-      assert.ok((await runner.run(input)).output.length === 4 * 3 * 6);
-    } finally {
-      runner.dispose();
-    }
-    await assert.rejects(
-      (await requestWebGpuBackend())!.compile({
-        ...spec,
-        params: { ...spec.params, h2hWeight: new Float32Array(3) },
-      }),
-      /h2h\.weight must be a Float32Array of 288 values/,
-    );
   },
 });
 

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Backend, BackendName } from "./backend.ts";
-import { jsBackend } from "./js.ts";
+import type { Backend, BackendName } from "../contract.ts";
+import { jsBackend } from "./js/mod.ts";
 import { describe } from "../errors.ts";
 
 /** Every name `backend` accepts. */
@@ -59,9 +59,9 @@ export async function selectBackend(name: BackendName): Promise<Backend> {
     case "js":
       return jsBackend;
     case "wasm":
-      return (await import("./wasm.ts")).wasmBackend;
+      return (await import("./wasm/mod.ts")).wasmBackend;
     case "webgpu": {
-      const backend = await (await import("./webgpu.ts")).requestWebGpuBackend();
+      const backend = await (await import("./webgpu/mod.ts")).requestWebGpuBackend();
       if (backend === null) {
         throw new Error(
           'backend "webgpu" is not available: navigator.gpu found no adapter. Use backend "auto" ' +
@@ -72,10 +72,10 @@ export async function selectBackend(name: BackendName): Promise<Backend> {
       return backend;
     }
     case "auto": {
-      const webgpu = await (await import("./webgpu.ts")).requestWebGpuBackend({
+      const webgpu = await (await import("./webgpu/mod.ts")).requestWebGpuBackend({
         hardwareOnly: true,
       });
-      return webgpu ?? (await import("./wasm.ts")).wasmBackend;
+      return webgpu ?? (await import("./wasm/mod.ts")).wasmBackend;
     }
   }
 }

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { CellVariant } from "../backends/backend.ts";
-import { sumLanes } from "../backends/js_cell.ts";
+import type { CellVariant } from "../contract.ts";
+import { sumLanes } from "../reference/cell.ts";
 import { checkShape, checkSize } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { registerBuiltin } from "./builtin.ts";

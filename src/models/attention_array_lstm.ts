@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { CellVariant } from "../backends/backend.ts";
-import { attentionWeights, linear } from "../backends/js_cell.ts";
+import type { CellVariant } from "../contract.ts";
+import { attentionWeights, linear } from "../reference/cell.ts";
 import { describe } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { ArrayLSTM } from "./array_lstm.ts";

@@ -12,8 +12,8 @@ import type {
   CellVariant,
   ResolvedBackendName,
   SequenceRunner,
-} from "../backends/backend.ts";
-import { linear, sumLanes, updateLanes } from "../backends/js_cell.ts";
+} from "../contract.ts";
+import { linear, sumLanes, updateLanes } from "../reference/cell.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkShape, checkSize, describe } from "../errors.ts";
 import { Random } from "../random.ts";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { CellVariant } from "../backends/backend.ts";
-import { selectLanes } from "../backends/js_cell.ts";
+import type { CellVariant } from "../contract.ts";
+import { selectLanes } from "../reference/cell.ts";
 import type { Tensor } from "../tensor.ts";
 import { ArrayLSTM } from "./array_lstm.ts";
 import { registerBuiltin } from "./builtin.ts";

@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput } from "./backends/backend.ts";
-import { type FloatArray, selectedLane, sigmoid } from "./backends/js_cell.ts";
-import { newTrace, runSequence } from "./backends/js.ts";
-import { checkShape } from "./errors.ts";
+import type { CellSpec, SequenceInput } from "../contract.ts";
+import { type FloatArray, selectedLane, sigmoid } from "./cell.ts";
+import { newTrace, runSequence } from "./sequence.ts";
+import { checkShape } from "../errors.ts";
 
 /** dLoss/d of the forward's results; omitted final-state gradients count as zero. */
 export interface OutputGradients {

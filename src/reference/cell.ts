@@ -1,6 +1,6 @@
 /**
- * The cell equations of every variant in plain TypeScript: the readable oracle that every other
- * backend is tested against. Functions work on `Float32Array` or `Float64Array` (the gradient
+ * The cell equations of every variant in plain TypeScript: the readable oracle that every
+ * backend is tested against, and the math of the models' step-by-step hooks. Functions work on `Float32Array` or `Float64Array` (the gradient
  * oracle runs in float64) and write only into the arrays named as outputs.
  *
  * Layouts follow the reference: pre-activations `z` are `(B, k, 4H)` with gates in the order
@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { VariantKind } from "./backend.ts";
+import type { VariantKind } from "../contract.ts";
 
 /** A float array of either precision. */
 export type FloatArray = Float32Array | Float64Array;
@@ -26,7 +26,7 @@ export function sigmoid(value: number): number {
  *
  * @example
  * ```ts
- * import { linear } from "./js_cell.ts";
+ * import { linear } from "./cell.ts";
  * const out = new Float32Array(2);
  * linear(new Float32Array([1, 2]), 1, 2, new Float32Array([1, 0, 0, 1]), 2, null, out);
  * ```
@@ -61,7 +61,7 @@ export function linear(
  *
  * @example
  * ```ts
- * import { attentionWeights } from "./js_cell.ts";
+ * import { attentionWeights } from "./cell.ts";
  * const weights = new Float32Array(2);
  * attentionWeights(new Float32Array([0, 1]), 1, 2, 1, false, weights);
  * ```
@@ -99,7 +99,7 @@ export function attentionWeights(
  *
  * @example
  * ```ts
- * import { updateLanes } from "./js_cell.ts";
+ * import { updateLanes } from "./cell.ts";
  * const next = new Float32Array(1), outputGates = new Float32Array(1);
  * updateLanes("lstm", new Float32Array(4), 1, 1, 1, null, new Float32Array(1), next, outputGates);
  * ```
@@ -141,7 +141,7 @@ export function updateLanes(
  *
  * @example
  * ```ts
- * import { sumLanes } from "./js_cell.ts";
+ * import { sumLanes } from "./cell.ts";
  * const hidden = new Float32Array(1);
  * sumLanes(new Float32Array([1, 1]), new Float32Array([0.5, 0.5]), 2, 1, 1, hidden);
  * ```
@@ -182,7 +182,7 @@ export function selectedLane(outputGates: FloatArray, k: number, size: number, i
  *
  * @example
  * ```ts
- * import { selectLanes } from "./js_cell.ts";
+ * import { selectLanes } from "./cell.ts";
  * const hidden = new Float32Array(1);
  * selectLanes(new Float32Array([0.2, 0.9]), new Float32Array([1, -1]), 2, 1, 1, hidden);
  * ```

@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput } from "./backend.ts";
-import type { WasmFlavor } from "../../wasm/arraylstm_wasm.generated.ts";
-import { WasmKernel } from "./wasm_kernel.ts";
+import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import type { WasmFlavor } from "../../../wasm/arraylstm_wasm.generated.ts";
+import { WasmKernel } from "./kernel.ts";
 
 /** A message to the worker: pack a cell into one build of the module (once), or run a batch slice. */
 export type WorkerRequest =

@@ -15,14 +15,15 @@
 import {
   type Backend,
   type CellSpec,
+  type CompiledCell,
   copySpec,
+  defineBackend,
   type SequenceInput,
   type SequenceOutput,
-  type SequenceRunner,
-} from "./backend.ts";
-import { supportsRelaxedSimd, type WasmFlavor } from "../../wasm/arraylstm_wasm.generated.ts";
-import { checkInput, checkSpec, WasmKernel } from "./wasm_kernel.ts";
-import { WasmThread } from "./wasm_thread.ts";
+} from "../../contract.ts";
+import { supportsRelaxedSimd, type WasmFlavor } from "../../../wasm/arraylstm_wasm.generated.ts";
+import { WasmKernel } from "./kernel.ts";
+import { WasmThread } from "./thread.ts";
 
 /** Options of {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions {
@@ -96,12 +97,11 @@ function sliceRows(
   };
 }
 
-class WasmRunner implements SequenceRunner {
-  readonly backend = "wasm" as const;
+class WasmRunner implements CompiledCell {
   readonly #threads: number;
   readonly #flavor: WasmFlavor;
   /** A private copy of the spec: workers and the local kernel are created lazily from it. */
-  #spec: CellSpec | null;
+  readonly #spec: CellSpec;
   #kernel: WasmKernel | null = null;
   #workers: WasmThread[] | null = null;
   #running = 0;
@@ -115,13 +115,7 @@ class WasmRunner implements SequenceRunner {
 
   run(input: SequenceInput): Promise<SequenceOutput> {
     const spec = this.#spec;
-    if (spec === null) {
-      return Promise.reject(
-        new Error("this wasm runner was disposed; compile the cell again to run it"),
-      );
-    }
     try {
-      checkInput(spec, input);
       const parts = this.#partsFor(spec, input);
       if (parts === 1) {
         this.#kernel ??= new WasmKernel(spec, this.#flavor);
@@ -134,7 +128,6 @@ class WasmRunner implements SequenceRunner {
   }
 
   dispose(): void {
-    this.#spec = null;
     this.#kernel?.dispose();
     this.#kernel = null;
     this.#stopWorkers();
@@ -217,7 +210,7 @@ class WasmRunner implements SequenceRunner {
  *
  * @example Run in the calling thread only (no Workers)
  * ```ts
- * import { createWasmBackend } from "./wasm.ts";
+ * import { createWasmBackend } from "./mod.ts";
  * const backend = createWasmBackend({ threads: 1 });
  * const runner = await backend.compile({
  *   variant: { kind: "lstm", k: 1, maxPooling: false },
@@ -247,18 +240,10 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
     );
   }
   const relaxedSimd = options.relaxedSimd ?? true;
-  return {
-    name: "wasm",
-    compile(spec: CellSpec): Promise<SequenceRunner> {
-      try {
-        checkSpec(spec);
-        const flavor = relaxedSimd && supportsRelaxedSimd() ? "relaxed" : "plain";
-        return Promise.resolve(new WasmRunner(spec, threads, flavor));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    },
-  };
+  return defineBackend("wasm", (spec) => {
+    const flavor = relaxedSimd && supportsRelaxedSimd() ? "relaxed" : "plain";
+    return Promise.resolve(new WasmRunner(spec, threads, flavor));
+  });
 }
 
 /**
@@ -267,7 +252,7 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
  *
  * @example
  * ```ts
- * import { wasmBackend } from "./wasm.ts";
+ * import { wasmBackend } from "./mod.ts";
  * const runner = await wasmBackend.compile({
  *   variant: { kind: "array", k: 2, maxPooling: false },
  *   inputSize: 1,

@@ -22,7 +22,7 @@ export function roundUp(n: number, multiple: number): number {
  *
  * @example
  * ```ts
- * import { packGateWeights } from "./webgpu_layout.ts";
+ * import { packGateWeights } from "./layout.ts";
  * const packed = packGateWeights(new Float32Array(4 * 3 * 2), 1, 3, 2);
  * packed.length; // 1 lane · 4 inner · 1 unitVec · 16
  * ```
@@ -57,7 +57,7 @@ export function packGateWeights(
  *
  * @example
  * ```ts
- * import { packGateBias } from "./webgpu_layout.ts";
+ * import { packGateBias } from "./layout.ts";
  * const packed = packGateBias(new Float32Array(8), new Float32Array(8), 1, 2);
  * ```
  */
@@ -87,7 +87,7 @@ export function packGateBias(
  *
  * @example
  * ```ts
- * import { packAttentionWeights } from "./webgpu_layout.ts";
+ * import { packAttentionWeights } from "./layout.ts";
  * const packed = packAttentionWeights(new Float32Array(2 * 3), 2, 1, 3);
  * ```
  */
@@ -117,7 +117,7 @@ export function packAttentionWeights(
  *
  * @example
  * ```ts
- * import { packLaneVector } from "./webgpu_layout.ts";
+ * import { packLaneVector } from "./layout.ts";
  * packLaneVector(new Float32Array([1, 2]), 2, 1); // [1, 0, 0, 0, 2, 0, 0, 0]
  * ```
  */
@@ -136,7 +136,7 @@ export function packLaneVector(vector: Float32Array, k: number, hiddenSize: numb
  *
  * @example
  * ```ts
- * import { packInput } from "./webgpu_layout.ts";
+ * import { packInput } from "./layout.ts";
  * const packed = packInput(new Float32Array(2 * 3 * 5), 3, 5, 0, 2, 8, 3 * 8 + 128);
  * ```
  */
@@ -168,7 +168,7 @@ export function packInput(
  *
  * @example
  * ```ts
- * import { packHidden } from "./webgpu_layout.ts";
+ * import { packHidden } from "./layout.ts";
  * const packed = packHidden(new Float32Array(3 * 5), 5, 0, 3, 8);
  * ```
  */
@@ -196,7 +196,7 @@ export function packHidden(
  *
  * @example
  * ```ts
- * import { packCells } from "./webgpu_layout.ts";
+ * import { packCells } from "./layout.ts";
  * const packed = packCells(new Float32Array(2 * 3 * 5), 2, 3, 5, 0, 3, 8);
  * ```
  */
@@ -226,7 +226,7 @@ export function packCells(
  *
  * @example
  * ```ts
- * import { packCells, unpackCells } from "./webgpu_layout.ts";
+ * import { packCells, unpackCells } from "./layout.ts";
  * const state = new Float32Array(2 * 3 * 5).map((_, i) => i);
  * const copy = new Float32Array(state.length);
  * unpackCells(packCells(state, 2, 3, 5, 0, 3, 8), 2, 3, 5, 0, 3, 8, copy);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { projectionWgsl, recurrentStepWgsl } from "../../kernels/wgsl.generated.ts";
+import { projectionWgsl, recurrentStepWgsl } from "../../../kernels/wgsl.generated.ts";
 
 /** A device shared by the runners of this process, with its layouts and pipeline cache. */
 export interface GpuContext {
@@ -49,7 +49,7 @@ function requestAdapter(): Promise<GPUAdapter | null> {
  *
  * @example
  * ```ts
- * import { requestGpuAdapter } from "./webgpu_device.ts";
+ * import { requestGpuAdapter } from "./device.ts";
  * const adapter = await requestGpuAdapter();
  * console.log(adapter?.info.description ?? "no WebGPU adapter");
  * ```
@@ -71,7 +71,7 @@ const MESA_VENDOR_ID = 0x10005;
  *
  * @example
  * ```ts
- * import { isSoftwareAdapter, requestGpuAdapter } from "./webgpu_device.ts";
+ * import { isSoftwareAdapter, requestGpuAdapter } from "./device.ts";
  * const adapter = await requestGpuAdapter();
  * if (adapter !== null) console.log(isSoftwareAdapter(adapter) ? "software" : "hardware");
  * ```
@@ -93,7 +93,7 @@ export function isSoftwareAdapter(adapter: GPUAdapter): boolean {
  *
  * @example
  * ```ts ignore
- * import { acquireGpuContext } from "./webgpu_device.ts";
+ * import { acquireGpuContext } from "./device.ts";
  * const { device } = await acquireGpuContext();
  * ```
  */
@@ -115,7 +115,7 @@ export function acquireGpuContext(): Promise<GpuContext> {
  *
  * @example
  * ```ts ignore
- * import { acquireGpuContext, forgetGpuContext } from "./webgpu_device.ts";
+ * import { acquireGpuContext, forgetGpuContext } from "./device.ts";
  * forgetGpuContext(await acquireGpuContext(), "test");
  * ```
  */
@@ -133,7 +133,7 @@ export function forgetGpuContext(context: GpuContext, reason: string): void {
  *
  * @example
  * ```ts ignore
- * import { acquireGpuContext, lossOf } from "./webgpu_device.ts";
+ * import { acquireGpuContext, lossOf } from "./device.ts";
  * const reason = await lossOf(await acquireGpuContext(), 0);
  * ```
  */
@@ -225,7 +225,7 @@ function bindGroupLayout(
  *
  * @example
  * ```ts ignore
- * import { acquireGpuContext, pipeline } from "./webgpu_device.ts";
+ * import { acquireGpuContext, pipeline } from "./device.ts";
  * const context = await acquireGpuContext();
  * const project = await pipeline(context, "projection", "project", {
  *   attention: 0,

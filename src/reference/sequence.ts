@@ -1,26 +1,12 @@
 /**
- * The plain TypeScript backend: runs whole sequences with the equations of `js_cell.ts`. It is the
- * oracle the WASM and WebGPU backends are tested against, and it runs everywhere.
+ * Whole sequences through the cell equations of `cell.ts`: the reference every backend is tested
+ * against (the js backend runs it as is), in float32 or, for the gradient oracle, float64.
  *
  * @module
  */
 
-import {
-  type Backend,
-  type CellSpec,
-  copySpec,
-  type SequenceInput,
-  type SequenceOutput,
-  type SequenceRunner,
-} from "./backend.ts";
-import {
-  attentionWeights,
-  type FloatArray,
-  linear,
-  readoutOf,
-  sigmoid,
-  updateLanes,
-} from "./js_cell.ts";
+import type { CellSpec, SequenceInput } from "../contract.ts";
+import { attentionWeights, type FloatArray, linear, readoutOf, updateLanes } from "./cell.ts";
 
 /** Per-step activations of one sequence, kept when the gradient oracle asks for them. */
 export interface Trace {
@@ -38,7 +24,16 @@ export interface Trace {
   readonly outputGates: FloatArray[];
 }
 
-/** An empty trace for {@linkcode runSequence} to fill. */
+/**
+ * An empty trace for {@linkcode runSequence} to fill.
+ *
+ * @example
+ * ```ts
+ * import { newTrace } from "./sequence.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(newTrace().z, []);
+ * ```
+ */
 export function newTrace(): Trace {
   return {
     z: [],
@@ -53,6 +48,24 @@ export function newTrace(): Trace {
 /**
  * Runs a sequence through a cell in the precision of `Precision` (float32 for the backend,
  * float64 for the gradient oracle). Returns the output and, when `trace` is set, fills it.
+ * `spec` and `input` must satisfy the contract (see `checkSpec` and `checkInput`).
+ *
+ * @example One step of a one-unit LSTM with zero weights: every gate is one half
+ * ```ts
+ * import { runSequence } from "./sequence.ts";
+ * import assert from "node:assert/strict";
+ * const z = (n: number) => new Float32Array(n);
+ * const { hidden } = runSequence(
+ *   {
+ *     variant: { kind: "lstm", k: 1, maxPooling: false },
+ *     inputSize: 1,
+ *     hiddenSize: 1,
+ *     params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+ *   },
+ *   { batch: 1, seqLen: 1, x: z(1), hidden: z(1), state: new Float32Array([2]) },
+ * );
+ * assert.ok(Math.abs(hidden[0] - 0.5 * Math.tanh(1)) < 1e-6);
+ * ```
  */
 export function runSequence(
   spec: CellSpec,
@@ -126,55 +139,3 @@ function attentionProjection(
   }
   return byStep;
 }
-
-class JsRunner implements SequenceRunner {
-  readonly backend = "js" as const;
-  #spec: CellSpec | null;
-
-  constructor(spec: CellSpec) {
-    this.#spec = copySpec(spec);
-  }
-
-  run(input: SequenceInput): Promise<SequenceOutput> {
-    if (this.#spec === null) {
-      return Promise.reject(new Error("this js runner was disposed; compile the cell again"));
-    }
-    const { output, hidden, state } = runSequence(this.#spec, input);
-    return Promise.resolve({
-      output: output as Float32Array,
-      hidden: hidden as Float32Array,
-      state: state as Float32Array,
-    });
-  }
-
-  dispose(): void {
-    this.#spec = null;
-  }
-}
-
-/**
- * The TypeScript backend.
- *
- * @example
- * ```ts
- * import { jsBackend } from "./js.ts";
- * const runner = await jsBackend.compile({
- *   variant: { kind: "array", k: 2, maxPooling: false },
- *   inputSize: 1,
- *   hiddenSize: 1,
- *   params: {
- *     i2hWeight: new Float32Array(8), i2hBias: new Float32Array(8),
- *     h2hWeight: new Float32Array(8), h2hBias: new Float32Array(8),
- *     i2aWeight: null, i2aBias: null,
- *   },
- * });
- * ```
- */
-export const jsBackend: Backend = {
-  name: "js",
-  compile(spec: CellSpec): Promise<SequenceRunner> {
-    return Promise.resolve(new JsRunner(spec));
-  },
-};
-
-export { sigmoid };

@@ -1,13 +1,13 @@
 /**
- * The main thread's handle on one worker of the WASM backend (`wasm_worker.ts`): sends it the cell
+ * The main thread's handle on one worker of the WASM backend (`worker.ts`): sends it the cell
  * once and batch slices to run, and matches the answers to the calls.
  *
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput } from "./backend.ts";
-import type { WasmFlavor } from "../../wasm/arraylstm_wasm.generated.ts";
-import type { WorkerReply, WorkerRequest } from "./wasm_worker.ts";
+import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import type { WasmFlavor } from "../../../wasm/arraylstm_wasm.generated.ts";
+import type { WorkerReply, WorkerRequest } from "./worker.ts";
 
 interface Pending {
   resolve(result: SequenceOutput | null): void;
@@ -19,7 +19,7 @@ interface Pending {
  *
  * @example
  * ```ts ignore
- * import { WasmThread } from "./wasm_thread.ts";
+ * import { WasmThread } from "./thread.ts";
  * const thread = new WasmThread(spec, "relaxed"); // spec: a CellSpec
  * const output = await thread.run(input); // input: a SequenceInput
  * thread.terminate();
@@ -34,7 +34,7 @@ export class WasmThread {
 
   /** Starts the worker and has it pack `spec` (a structured-clone copy of it) into `flavor`. */
   constructor(spec: CellSpec, flavor: WasmFlavor) {
-    this.#worker = new Worker(new URL("./wasm_worker.ts", import.meta.url), { type: "module" });
+    this.#worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
     this.#worker.onmessage = (event: MessageEvent<WorkerReply>) => this.#answer(event.data);
     this.#worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();

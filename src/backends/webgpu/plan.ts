@@ -7,7 +7,7 @@
  * @module
  */
 
-import { PROJECTION_ROWS, roundUp } from "./webgpu_layout.ts";
+import { PROJECTION_ROWS, roundUp } from "./layout.ts";
 
 /** An entry point of `recurrent_step.wgsl` and the batch rows one of its workgroups covers. */
 export interface RecurrentEntry {
@@ -92,7 +92,7 @@ export interface ChunkPlan {
  *
  * @example
  * ```ts
- * import { planChunks } from "./webgpu_plan.ts";
+ * import { planChunks } from "./plan.ts";
  * const plan = planChunks(
  *   { batch: 1024, seqLen: 10, inputSize: 10, hiddenSize: 128, lanes: 4 },
  *   128 * 1024 * 1024,

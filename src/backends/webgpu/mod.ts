@@ -8,16 +8,16 @@
  * @module
  */
 
-import type { Backend, CellSpec, SequenceRunner } from "./backend.ts";
-import { isSoftwareAdapter, requestGpuAdapter } from "./webgpu_device.ts";
-import { WebGpuRunner } from "./webgpu_runner.ts";
+import { type Backend, defineBackend } from "../../contract.ts";
+import { isSoftwareAdapter, requestGpuAdapter } from "./device.ts";
+import { WebGpuRunner } from "./runner.ts";
 
 /**
  * Options of {@linkcode requestWebGpuBackend}.
  *
  * @example Force small batch chunks, as the tests do
  * ```ts
- * import { requestWebGpuBackend, type WebGpuBackendOptions } from "./webgpu.ts";
+ * import { requestWebGpuBackend, type WebGpuBackendOptions } from "./mod.ts";
  * const options: WebGpuBackendOptions = { maxStorageBufferBindingSize: 1 << 20 };
  * const backend = await requestWebGpuBackend(options);
  * ```
@@ -42,7 +42,7 @@ export interface WebGpuBackendOptions {
  *
  * @example Run an LSTM step on the GPU when there is one
  * ```ts
- * import { requestWebGpuBackend } from "./webgpu.ts";
+ * import { requestWebGpuBackend } from "./mod.ts";
  * const backend = await requestWebGpuBackend({ hardwareOnly: true });
  * if (backend !== null) {
  *   using runner = await backend.compile({
@@ -54,7 +54,7 @@ export interface WebGpuBackendOptions {
  *       h2hWeight: new Float32Array(4), h2hBias: new Float32Array(4),
  *       i2aWeight: null, i2aBias: null,
  *     },
- *   }) as WebGpuSequenceRunner;
+ *   });
  *   const { hidden } = await runner.run({
  *     batch: 1, seqLen: 1, x: new Float32Array(1),
  *     hidden: new Float32Array(1), state: new Float32Array(1),
@@ -69,22 +69,5 @@ export async function requestWebGpuBackend(
   if (adapter === null) return null;
   if (options.hardwareOnly === true && isSoftwareAdapter(adapter)) return null;
   const maxBindingBytes = options.maxStorageBufferBindingSize ?? Infinity;
-  return {
-    name: "webgpu",
-    compile(spec: CellSpec): Promise<WebGpuSequenceRunner> {
-      return WebGpuRunner.create(spec, maxBindingBytes);
-    },
-  };
+  return defineBackend("webgpu", (spec) => WebGpuRunner.create(spec, maxBindingBytes));
 }
-
-/**
- * A runner of the WebGPU backend: also disposable with `using`, which frees its GPU memory.
- *
- * @example
- * ```ts ignore
- * import { requestWebGpuBackend, type WebGpuSequenceRunner } from "./webgpu.ts";
- * const backend = await requestWebGpuBackend();
- * using runner = await backend!.compile(spec) as WebGpuSequenceRunner;
- * ```
- */
-export interface WebGpuSequenceRunner extends SequenceRunner, Disposable {}

@@ -1,0 +1,97 @@
+/**
+ * One compiled cell in one wasm instance of this thread: packs the weights once, runs whole
+ * sequences synchronously. The WASM backend uses it directly (one thread) and inside each worker;
+ * it takes only specs and inputs that passed the contract's checks (`src/contract.ts`).
+ *
+ * @module
+ */
+
+import type { CellSpec, SequenceInput, SequenceOutput, VariantKind } from "../../contract.ts";
+import {
+  instantiate,
+  type WasmCell,
+  type WasmFlavor,
+  type WasmModule,
+} from "../../../wasm/arraylstm_wasm.generated.ts";
+
+/** Variant codes of `wasm/src/lib.rs`. */
+const KIND_CODES: Record<VariantKind, number> = {
+  lstm: 0,
+  array: 1,
+  attention: 2,
+  stochastic: 3,
+};
+
+/**
+ * A cell compiled into this thread's wasm instance: the packed weights stay in wasm memory until
+ * {@linkcode WasmKernel.dispose}.
+ *
+ * @example
+ * ```ts
+ * import { WasmKernel } from "./kernel.ts";
+ * const z = (n: number) => new Float32Array(n);
+ * const kernel = new WasmKernel({
+ *   variant: { kind: "lstm", k: 1, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+ * });
+ * const { output } = kernel.run({ batch: 1, seqLen: 2, x: z(2), hidden: z(1), state: z(1) });
+ * kernel.dispose();
+ * ```
+ */
+export class WasmKernel {
+  #cell: WasmCell | null;
+  readonly #hiddenSize: number;
+  readonly #lanes: number;
+  readonly #module: WasmModule;
+
+  /**
+   * Packs `spec`'s weights into the memory of this thread's instance of the `flavor` build
+   * (default: relaxed SIMD where the runtime has it); the spec's arrays are only read.
+   */
+  constructor(spec: CellSpec, flavor?: WasmFlavor) {
+    this.#module = instantiate(flavor);
+    const { variant, params } = spec;
+    const none = new Float32Array(0);
+    const attention = variant.kind === "attention";
+    this.#hiddenSize = spec.hiddenSize;
+    this.#lanes = variant.k;
+    this.#cell = new this.#module.Cell(
+      KIND_CODES[variant.kind],
+      variant.k,
+      variant.maxPooling,
+      spec.inputSize,
+      spec.hiddenSize,
+      params.i2hWeight,
+      params.i2hBias,
+      params.h2hWeight,
+      params.h2hBias,
+      attention ? params.i2aWeight! : none,
+      attention ? params.i2aBias! : none,
+    );
+  }
+
+  /** Runs all steps of `input`; returns fresh arrays. Throws after {@linkcode WasmKernel.dispose}. */
+  run(input: SequenceInput): SequenceOutput {
+    if (this.#cell === null) throw new Error("this wasm kernel was disposed");
+    const { batch: B, seqLen: T } = input;
+    const H = this.#hiddenSize, k = this.#lanes;
+    this.#cell.forward(B, T, input.x, input.hidden, input.state);
+    // The memory may have grown during the call: take its buffer only now.
+    const memory = this.#module.memory.buffer;
+    const copy = (address: number, length: number): Float32Array =>
+      new Float32Array(memory, address, length).slice();
+    return {
+      output: copy(this.#cell.output_ptr(), B * T * H),
+      hidden: copy(this.#cell.hidden_ptr(), B * H),
+      state: copy(this.#cell.state_ptr(), k * B * H),
+    };
+  }
+
+  /** Frees the packed weights and buffers. Idempotent. */
+  dispose(): void {
+    this.#cell?.free();
+    this.#cell = null;
+  }
+}

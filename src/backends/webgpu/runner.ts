@@ -1,0 +1,136 @@
+/**
+ * A compiled cell on the WebGPU device. Weights are packed once (and kept in CPU memory, so that a
+ * lost device can be replaced); buffers, bind groups and step records are made once per call shape
+ * and reused. A call uploads the input and initial state, encodes the projection and all time
+ * steps of a batch chunk into one command buffer, copies the results into one staging buffer and
+ * reads it back once.
+ *
+ * This file holds the runner's life cycle (one call at a time, device loss, disposal); the pieces
+ * are `packed_cell.ts` (packing), `resident.ts` (weights on a device), `call_buffers.ts` (buffers
+ * per call shape), `dispatch.ts` (encoding) and `readback.ts` (results).
+ *
+ * @module
+ */
+
+import type { CellSpec, CompiledCell, SequenceInput, SequenceOutput } from "../../contract.ts";
+import { callBuffers } from "./call_buffers.ts";
+import { acquireGpuContext, forgetGpuContext, type GpuContext, lossOf } from "./device.ts";
+import { submitCall } from "./dispatch.ts";
+import { packCell, type PackedCell } from "./packed_cell.ts";
+import { DeviceLost, readResults } from "./readback.ts";
+import { makeResident, releaseResident, type Resident } from "./resident.ts";
+
+/**
+ * Runs sequences of one compiled cell on the shared WebGPU device.
+ *
+ * @example
+ * ```ts ignore
+ * import { WebGpuRunner } from "./runner.ts";
+ * const runner = await WebGpuRunner.create(spec);
+ * const { output } = await runner.run(input);
+ * runner.dispose();
+ * ```
+ */
+export class WebGpuRunner implements CompiledCell {
+  #cell: PackedCell | null;
+  #resident: Resident | null = null;
+  #bindingLimit: number;
+  /** Calls run one at a time: they share the call buffers. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(cell: PackedCell, bindingLimit: number) {
+    this.#cell = cell;
+    this.#bindingLimit = bindingLimit;
+  }
+
+  /**
+   * Packs `spec` (checked by the contract), uploads it to the device and compiles the projection
+   * pipeline. `maxBindingBytes` caps the bytes bound per storage buffer below the device's limit.
+   */
+  static async create(spec: CellSpec, maxBindingBytes = Infinity): Promise<WebGpuRunner> {
+    const runner = new WebGpuRunner(packCell(spec), maxBindingBytes);
+    await runner.#onWorkingDevice((context) => runner.#ensureResident(context));
+    return runner;
+  }
+
+  /** Runs all steps of `input`; the input arrays are left untouched. */
+  run(input: SequenceInput): Promise<SequenceOutput> {
+    const result = this.#queue.then(() => this.#runExclusive(input));
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  /** Frees the runner's GPU memory; a call still running rejects. */
+  dispose(): void {
+    this.#cell = null;
+    this.#release();
+  }
+
+  #release(): void {
+    const resident = this.#resident;
+    this.#resident = null;
+    if (resident !== null) releaseResident(resident);
+  }
+
+  #disposedError(): Error {
+    return new Error("this webgpu runner was disposed during run; compile the cell again");
+  }
+
+  async #runExclusive(input: SequenceInput): Promise<SequenceOutput> {
+    const cell = this.#cell;
+    if (cell === null) throw this.#disposedError();
+    return await this.#onWorkingDevice(async (context) => {
+      const resident = await this.#ensureResident(context);
+      const call = await callBuffers(resident, cell, input.batch, input.seqLen);
+      submitCall(resident, cell, call, input);
+      return await readResults(resident.context, cell, call, input);
+    });
+  }
+
+  /**
+   * Runs `work` on the shared device. A device lost meanwhile (driver reset, `destroy()`) is
+   * replaced and `work` retried once: losses surface as failing calls before `device.lost`
+   * resolves, so failures are checked against it.
+   */
+  async #onWorkingDevice<T>(work: (context: GpuContext) => Promise<T>): Promise<T> {
+    for (let attempt = 0;; attempt++) {
+      const context = await acquireGpuContext();
+      try {
+        return await work(context);
+      } catch (error) {
+        if (this.#cell === null) throw this.#disposedError();
+        // Our own RangeErrors are about sizes; anything else may be a symptom of a lost device.
+        const loss = error instanceof DeviceLost
+          ? error.message
+          : error instanceof RangeError
+          ? null
+          : await lossOf(context);
+        if (loss === null) throw error;
+        forgetGpuContext(context, loss);
+        this.#release();
+        if (attempt > 0) {
+          throw new Error(
+            `the WebGPU device was lost twice in a row (${loss}); the GPU driver seems to be ` +
+              "failing: use the wasm or js backend",
+          );
+        }
+      }
+    }
+  }
+
+  /** The weights on `context`'s device, uploaded there unless they already are. */
+  async #ensureResident(context: GpuContext): Promise<Resident> {
+    if (this.#resident?.context === context) return this.#resident;
+    this.#release();
+    const cell = this.#cell;
+    if (cell === null) throw this.#disposedError();
+    const resident = await makeResident(context, cell, this.#bindingLimit);
+    // Disposed while waiting for the device: free what was just made.
+    if (this.#cell === null) {
+      releaseResident(resident);
+      throw this.#disposedError();
+    }
+    this.#resident = resident;
+    return resident;
+  }
+}

@@ -1,0 +1,433 @@
+/**
+ * The contract between models and backends: what every backend accepts and returns, and the one
+ * place where it is checked. Models describe *what* to compute (a cell variant, its parameters, an
+ * input sequence and an initial state); a backend decides *where* it runs. Backends never see
+ * model classes, and models never touch devices.
+ *
+ * All arrays are row-major `Float32Array`s in the reference's layouts. A backend must not mutate
+ * any array it is given and must return fresh arrays.
+ *
+ * Every backend is made with {@linkcode defineBackend}, which checks the spec on `compile` and the
+ * input on every `run` ({@linkcode checkSpec}, {@linkcode checkInput}) before the backend sees
+ * them, so no backend re-implements these checks. The rules:
+ *
+ * - Sizes (`inputSize`, `hiddenSize`, `k`) are positive integers; an `"lstm"` cell has `k = 1`;
+ *   `i2a` parameters are present for attention cells and `null` for the others.
+ * - `batch` and `seqLen` are non-negative integers. An empty call (`batch = 0` or `seqLen = 0`) is
+ *   valid on every backend and never reaches one: its `output` is empty and its `hidden` and
+ *   `state` are copies of the initial ones (no step ran).
+ * - NaN and ±Infinity in the input, the initial state or the weights are allowed and never
+ *   clamped: they propagate through the float arithmetic as IEEE 754 says, so a NaN in one
+ *   sequence makes that sequence's outputs NaN from that step on, on every backend, and leaves the
+ *   other sequences of the batch alone.
+ *
+ * @module
+ */
+
+import { checkSize, describe } from "./errors.ts";
+
+/** The backends a model can ask for. `"auto"` picks the fastest one available. */
+export type BackendName = "auto" | "webgpu" | "wasm" | "js";
+
+/** A concrete backend, as resolved from a {@linkcode BackendName}. */
+export type ResolvedBackendName = Exclude<BackendName, "auto">;
+
+/** Which cell a model runs. */
+export type VariantKind = "lstm" | "array" | "attention" | "stochastic";
+
+/**
+ * Describes the cell of a model: everything a kernel needs to know besides sizes and parameters.
+ *
+ * @example Describe a `StochasticArrayLSTM` with four lanes
+ * ```ts
+ * import type { CellVariant } from "./contract.ts";
+ * const variant: CellVariant = { kind: "stochastic", k: 4, maxPooling: false };
+ * ```
+ */
+export interface CellVariant {
+  /** The cell's equations (see the README's "Exact semantics"). */
+  readonly kind: VariantKind;
+  /** Memory cells (lanes) per hidden unit; 1 for `"lstm"`. */
+  readonly k: number;
+  /** Attention only: broadcast the largest lane weight to every lane. */
+  readonly maxPooling: boolean;
+}
+
+/**
+ * The parameters of a cell, in the PyTorch reference's layouts.
+ *
+ * Gate rows: lane `j` owns rows `[4H·j, 4H·(j+1))` of `i2h`/`h2h`; inside a lane the order is
+ * forget `[0,H)`, input `[H,2H)`, output `[2H,3H)`, candidate `[3H,4H)`.
+ */
+export interface CellParameters {
+  /** `i2h.weight`, shape `(4kH, I)`. */
+  readonly i2hWeight: Float32Array;
+  /** `i2h.bias`, shape `(4kH)`. */
+  readonly i2hBias: Float32Array;
+  /** `h2h.weight`, shape `(4kH, H)`. */
+  readonly h2hWeight: Float32Array;
+  /** `h2h.bias`, shape `(4kH)`. */
+  readonly h2hBias: Float32Array;
+  /** `i2a.weight`, shape `(kH, I)`: attention only, else `null`. */
+  readonly i2aWeight: Float32Array | null;
+  /** `i2a.bias`, shape `(kH)`: attention only, else `null`. */
+  readonly i2aBias: Float32Array | null;
+}
+
+/** A cell to compile: its variant, sizes and parameters. */
+export interface CellSpec {
+  /** The variant's equations. */
+  readonly variant: CellVariant;
+  /** `I`: features per input step. */
+  readonly inputSize: number;
+  /** `H`: hidden units. */
+  readonly hiddenSize: number;
+  /** The weights; the backend copies or packs them and keeps no reference. */
+  readonly params: CellParameters;
+}
+
+/** One call's input: a batch of sequences and its initial state. */
+export interface SequenceInput {
+  /** `B`: sequences in the batch. */
+  readonly batch: number;
+  /** `T`: time steps. */
+  readonly seqLen: number;
+  /** Input, shape `(B, T, I)`. */
+  readonly x: Float32Array;
+  /** Initial hidden state, shape `(B, H)`. */
+  readonly hidden: Float32Array;
+  /** Initial cell states, shape `(k, B, H)`. */
+  readonly state: Float32Array;
+}
+
+/** One call's result: fresh arrays, never views of the input. */
+export interface SequenceOutput {
+  /** Hidden state after every step, shape `(B, T, H)`. */
+  readonly output: Float32Array;
+  /** Final hidden state, shape `(B, H)`. */
+  readonly hidden: Float32Array;
+  /** Final cell states, shape `(k, B, H)`. */
+  readonly state: Float32Array;
+}
+
+/**
+ * A compiled cell on one backend: weights packed and resident, ready to run whole sequences.
+ * Disposable: `using runner = await backend.compile(spec)` frees it at the end of the scope.
+ *
+ * @example Run a sequence on the TypeScript backend
+ * ```ts
+ * import { jsBackend } from "./backends/js/mod.ts";
+ * using runner = await jsBackend.compile({
+ *   variant: { kind: "lstm", k: 1, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: {
+ *     i2hWeight: new Float32Array(4), i2hBias: new Float32Array(4),
+ *     h2hWeight: new Float32Array(4), h2hBias: new Float32Array(4),
+ *     i2aWeight: null, i2aBias: null,
+ *   },
+ * });
+ * const { output } = await runner.run({
+ *   batch: 1, seqLen: 2, x: new Float32Array(2),
+ *   hidden: new Float32Array(1), state: new Float32Array(1),
+ * });
+ * if (output.length !== 2) throw new Error("one hidden unit per step");
+ * ```
+ */
+export interface SequenceRunner extends Disposable {
+  /** The backend this runner belongs to. */
+  readonly backend: ResolvedBackendName;
+  /** Runs all `T` steps; the input arrays are left untouched. */
+  run(input: SequenceInput): Promise<SequenceOutput>;
+  /** Frees device or wasm memory. Idempotent; calling `run` afterwards rejects. */
+  dispose(): void;
+}
+
+/** A place to run cells. */
+export interface Backend {
+  /** The backend's name. */
+  readonly name: ResolvedBackendName;
+  /**
+   * Packs the weights of `spec` for this backend (they are copied: changing `spec` afterwards
+   * does not change the runner).
+   */
+  compile(spec: CellSpec): Promise<SequenceRunner>;
+}
+
+/**
+ * What a backend implements for one compiled cell. Its `run` only ever gets inputs that passed
+ * {@linkcode checkInput} against the compiled spec, with `batch` and `seqLen` both at least 1, and
+ * is never called after `dispose`.
+ */
+export interface CompiledCell {
+  /** Runs all steps of a checked, non-empty input; returns fresh arrays. */
+  run(input: SequenceInput): Promise<SequenceOutput>;
+  /** Frees what the cell holds; called once. */
+  dispose(): void;
+}
+
+/**
+ * A deep copy of a cell spec, for runners that keep the weights: the caller may change its arrays
+ * after `compile` without affecting the runner.
+ *
+ * @example
+ * ```ts
+ * import { copySpec } from "./contract.ts";
+ * const spec = copySpec({
+ *   variant: { kind: "lstm", k: 1, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: {
+ *     i2hWeight: new Float32Array(4), i2hBias: new Float32Array(4),
+ *     h2hWeight: new Float32Array(4), h2hBias: new Float32Array(4),
+ *     i2aWeight: null, i2aBias: null,
+ *   },
+ * });
+ * ```
+ */
+export function copySpec(spec: CellSpec): CellSpec {
+  const { params } = spec;
+  return {
+    variant: { ...spec.variant },
+    inputSize: spec.inputSize,
+    hiddenSize: spec.hiddenSize,
+    params: {
+      i2hWeight: params.i2hWeight.slice(),
+      i2hBias: params.i2hBias.slice(),
+      h2hWeight: params.h2hWeight.slice(),
+      h2hBias: params.h2hBias.slice(),
+      i2aWeight: params.i2aWeight?.slice() ?? null,
+      i2aBias: params.i2aBias?.slice() ?? null,
+    },
+  };
+}
+
+/** Every {@linkcode VariantKind}, in the order error messages list them. */
+const VARIANT_KINDS: readonly VariantKind[] = ["lstm", "array", "attention", "stochastic"];
+
+function checkArray(name: string, value: unknown, length: number, meaning: string): void {
+  if (!(value instanceof Float32Array)) {
+    const got = value === null || typeof value !== "object"
+      ? describe(value)
+      : value.constructor?.name ?? "an object";
+    throw new TypeError(
+      `${name} must be a Float32Array of ${meaning} = ${length} floats, got ${got}`,
+    );
+  }
+  if (value.length !== length) {
+    throw new RangeError(
+      `${name} must be a Float32Array of ${meaning} = ${length} floats, got ${value.length} floats`,
+    );
+  }
+}
+
+function checkCount(name: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Checks a cell spec against the contract: a known variant, positive integer sizes, `k = 1` for
+ * `"lstm"`, and parameters of the right lengths (`i2a` only for attention).
+ *
+ * @throws {TypeError | RangeError} Naming the first field that is wrong, with the expected and the
+ * actual value.
+ *
+ * @example
+ * ```ts
+ * import { checkSpec } from "./contract.ts";
+ * import assert from "node:assert/strict";
+ * const z = (n: number) => new Float32Array(n);
+ * const params = { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null };
+ * checkSpec({ variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 1, hiddenSize: 1, params });
+ * assert.throws(() =>
+ *   checkSpec({ variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 2, hiddenSize: 1, params })
+ * );
+ * ```
+ */
+export function checkSpec(spec: CellSpec): void {
+  if (typeof spec !== "object" || spec === null) {
+    throw new TypeError(`spec must be a cell spec object, got ${describe(spec)}`);
+  }
+  const { variant, params } = spec;
+  if (!VARIANT_KINDS.includes(variant?.kind)) {
+    throw new TypeError(
+      `spec.variant.kind must be one of ${VARIANT_KINDS.map(describe).join(", ")}, got ${
+        describe(variant?.kind)
+      }`,
+    );
+  }
+  const k = checkSize("spec.variant.k", variant.k);
+  if (variant.kind === "lstm" && k !== 1) {
+    throw new RangeError(`spec.variant.k must be 1 for an "lstm" cell, got ${k}`);
+  }
+  if (typeof variant.maxPooling !== "boolean") {
+    throw new TypeError(
+      `spec.variant.maxPooling must be a boolean, got ${describe(variant.maxPooling)}`,
+    );
+  }
+  const I = checkSize("spec.inputSize", spec.inputSize);
+  const H = checkSize("spec.hiddenSize", spec.hiddenSize);
+  const rows = 4 * k * H;
+  checkArray("spec.params.i2hWeight", params.i2hWeight, rows * I, "(4kH, I)");
+  checkArray("spec.params.i2hBias", params.i2hBias, rows, "(4kH)");
+  checkArray("spec.params.h2hWeight", params.h2hWeight, rows * H, "(4kH, H)");
+  checkArray("spec.params.h2hBias", params.h2hBias, rows, "(4kH)");
+  if (variant.kind === "attention") {
+    checkArray("spec.params.i2aWeight", params.i2aWeight, k * H * I, "(kH, I)");
+    checkArray("spec.params.i2aBias", params.i2aBias, k * H, "(kH)");
+    return;
+  }
+  for (const name of ["i2aWeight", "i2aBias"] as const) {
+    if (params[name] !== null) {
+      throw new TypeError(
+        `spec.params.${name} must be null unless the kind is "attention" (only attention has i2a ` +
+          `parameters), got a ${params[name]?.constructor?.name} for kind ${
+            describe(variant.kind)
+          }`,
+      );
+    }
+  }
+}
+
+/**
+ * Checks one call's input against a spec that passed {@linkcode checkSpec}: non-negative integer
+ * `batch` and `seqLen`, and arrays of the lengths they imply.
+ *
+ * @throws {TypeError | RangeError} Naming the first field that is wrong, with the expected and the
+ * actual value.
+ *
+ * @example
+ * ```ts
+ * import { checkInput } from "./contract.ts";
+ * import assert from "node:assert/strict";
+ * const z = (n: number) => new Float32Array(n);
+ * const spec = {
+ *   variant: { kind: "lstm", k: 1, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+ * } as const;
+ * checkInput(spec, { batch: 1, seqLen: 2, x: z(2), hidden: z(1), state: z(1) });
+ * assert.throws(() => checkInput(spec, { batch: 1, seqLen: 3, x: z(2), hidden: z(1), state: z(1) }));
+ * ```
+ */
+export function checkInput(spec: CellSpec, input: SequenceInput): void {
+  if (typeof input !== "object" || input === null) {
+    throw new TypeError(`input must be a sequence input object, got ${describe(input)}`);
+  }
+  const B = checkCount("input.batch", input.batch);
+  const T = checkCount("input.seqLen", input.seqLen);
+  const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
+  checkArray("input.x", input.x, B * T * I, `(batch, seqLen, inputSize) = (${B}, ${T}, ${I})`);
+  checkArray("input.hidden", input.hidden, B * H, `(batch, hiddenSize) = (${B}, ${H})`);
+  checkArray("input.state", input.state, k * B * H, `(k, batch, hiddenSize) = (${k}, ${B}, ${H})`);
+}
+
+/** The runner every backend hands out: the contract's checks around a backend's compiled cell. */
+class ContractRunner implements SequenceRunner {
+  readonly backend: ResolvedBackendName;
+  /** The compiled spec without its weights: all `checkInput` needs. */
+  readonly #spec: CellSpec;
+  #cell: CompiledCell | null;
+
+  constructor(backend: ResolvedBackendName, spec: CellSpec, cell: CompiledCell) {
+    this.backend = backend;
+    this.#spec = {
+      variant: { ...spec.variant },
+      inputSize: spec.inputSize,
+      hiddenSize: spec.hiddenSize,
+      params: EMPTY_PARAMETERS,
+    };
+    this.#cell = cell;
+  }
+
+  run(input: SequenceInput): Promise<SequenceOutput> {
+    if (this.#cell === null) {
+      return Promise.reject(
+        new Error(`this ${this.backend} runner was disposed; compile the cell again to run it`),
+      );
+    }
+    try {
+      checkInput(this.#spec, input);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (input.batch === 0 || input.seqLen === 0) {
+      return Promise.resolve({
+        output: new Float32Array(0),
+        hidden: input.hidden.slice(),
+        state: input.state.slice(),
+      });
+    }
+    return this.#cell.run(input);
+  }
+
+  dispose(): void {
+    this.#cell?.dispose();
+    this.#cell = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+const EMPTY_PARAMETERS: CellParameters = {
+  i2hWeight: new Float32Array(0),
+  i2hBias: new Float32Array(0),
+  h2hWeight: new Float32Array(0),
+  h2hBias: new Float32Array(0),
+  i2aWeight: null,
+  i2aBias: null,
+};
+
+/**
+ * Makes a backend from its compile step: the spec is checked ({@linkcode checkSpec}) before
+ * `compile` sees it, and every call's input ({@linkcode checkInput}) before the compiled cell does;
+ * empty calls and calls after `dispose` are answered here. This is the only place the contract is
+ * enforced: a new backend gets it by being defined with this function.
+ *
+ * @example A backend whose cells return zeros
+ * ```ts
+ * import { defineBackend } from "./contract.ts";
+ * import assert from "node:assert/strict";
+ * const zeros = defineBackend("js", (spec) =>
+ *   Promise.resolve({
+ *     run: ({ batch, seqLen }) => {
+ *       const size = batch * spec.hiddenSize;
+ *       return Promise.resolve({
+ *         output: new Float32Array(size * seqLen),
+ *         hidden: new Float32Array(size),
+ *         state: new Float32Array(spec.variant.k * size),
+ *       });
+ *     },
+ *     dispose: () => {},
+ *   })
+ * );
+ * const z = (n: number) => new Float32Array(n);
+ * using runner = await zeros.compile({
+ *   variant: { kind: "lstm", k: 1, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+ * });
+ * const { output } = await runner.run({ batch: 1, seqLen: 3, x: z(3), hidden: z(1), state: z(1) });
+ * assert.deepEqual(output, z(3));
+ * await assert.rejects(runner.run({ batch: 1, seqLen: 3, x: z(2), hidden: z(1), state: z(1) }));
+ * ```
+ */
+export function defineBackend(
+  name: ResolvedBackendName,
+  compile: (spec: CellSpec) => Promise<CompiledCell>,
+): Backend {
+  return {
+    name,
+    async compile(spec: CellSpec): Promise<SequenceRunner> {
+      checkSpec(spec);
+      return new ContractRunner(name, spec, await compile(spec));
+    },
+  };
+}

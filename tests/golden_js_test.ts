@@ -1,3 +1,0 @@
-import { defineGoldenForwardTests } from "./_golden.ts";
-
-defineGoldenForwardTests("js");
