@@ -50,7 +50,7 @@ interface PackedCell {
   readonly variant: CellSpec["variant"];
   readonly inputSize: number;
   readonly hiddenSize: number;
-  readonly recurrentWeights: Float32Array;
+  readonly recurrentWeights: Float32Array<ArrayBuffer>;
   readonly inputWeights: Float32Array;
   readonly gateBias: Float32Array;
   readonly attentionWeights: Float32Array | null;
