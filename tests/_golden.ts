@@ -1,6 +1,6 @@
 /**
- * The golden cases made by running the PyTorch reference (../shared/golden), and test
- * definitions every backend reuses.
+ * The golden cases made by running the PyTorch reference (tests/testdata/golden, a copy of
+ * ../shared/golden), and test definitions every backend reuses.
  *
  * @module
  */
@@ -15,6 +15,7 @@ import {
   type Tensor,
 } from "../mod.ts";
 import { cellParameters } from "../src/models/lstm.ts";
+import { fixtureDir, fixtureIndex, readFixture } from "./_testdata.ts";
 
 /** Every cell variant the models offer: the four kinds, attention with and without max pooling. */
 export const VARIANTS: readonly (readonly [VariantKind, boolean])[] = [
@@ -30,8 +31,8 @@ export function variantName(kind: VariantKind, maxPooling: boolean): string {
   return `${kind}${maxPooling ? " (maxPooling)" : ""}`;
 }
 
-/** Where the reference data lives: `shared/golden` beside the repository. */
-export const GOLDEN_DIR: URL = new URL("../../shared/golden/", import.meta.url);
+/** Where the reference data lives: `tests/testdata/golden/`. */
+export const GOLDEN_DIR: URL = fixtureDir("golden");
 
 /** One case of `index.json`. */
 export interface GoldenEntry {
@@ -51,13 +52,12 @@ export interface GoldenCase extends GoldenEntry {
 
 /** Every case of the index, in file order. */
 export function goldenEntries(): GoldenEntry[] {
-  const index = JSON.parse(Deno.readTextFileSync(new URL("index.json", GOLDEN_DIR)));
-  return index.cases as GoldenEntry[];
+  return fixtureIndex("golden") as GoldenEntry[];
 }
 
 /** Loads one case's tensors. */
 export function loadGoldenCase(entry: GoldenEntry): GoldenCase {
-  const { tensors, metadata } = readSafetensors(Deno.readFileSync(new URL(entry.file, GOLDEN_DIR)));
+  const { tensors, metadata } = readSafetensors(readFixture("golden", entry.file));
   return { ...entry, tensors, metadata };
 }
 

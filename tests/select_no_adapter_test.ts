@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { LSTM } from "../mod.ts";
 
-if (globalThis.GPU !== undefined) GPU.prototype.requestAdapter = () => Promise.resolve(null);
+if (typeof GPU !== "undefined") GPU.prototype.requestAdapter = () => Promise.resolve(null);
 
 Deno.test('backend "webgpu" without an adapter is a clear error, not a fallback', async () => {
   using model = new LSTM(2, 3, { backend: "webgpu", seed: 1 });

@@ -23,13 +23,14 @@ import {
 } from "../../contract.ts";
 import { supportsRelaxedSimd, type WasmFlavor } from "../../../wasm/arraylstm_wasm.generated.ts";
 import { WasmKernel } from "./kernel.ts";
-import { WasmThread } from "./thread.ts";
+import { WasmThread, workersPermitted } from "./thread.ts";
 
 /** Options of {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions {
   /**
    * Threads a large batch is split over: `1` never starts a Worker and runs in the calling thread.
-   * Default: 2 where `Worker` exists and the machine has two or more cores, else 1.
+   * Default: 2 where `Worker` exists, may load its modules without a permission prompt (see
+   * `workersPermitted`) and the machine has two or more cores, else 1.
    */
   readonly threads?: number;
   /**
@@ -55,7 +56,7 @@ const MIN_ROWS_PER_THREAD = 4;
 const IDLE_WORKER_MS = 1000;
 
 function defaultThreads(): number {
-  if (typeof Worker !== "function") return 1;
+  if (typeof Worker !== "function" || !workersPermitted()) return 1;
   const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
   return Math.max(1, Math.min(2, cores));
 }

@@ -9,6 +9,50 @@ import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts"
 import type { WasmFlavor } from "../../../wasm/arraylstm_wasm.generated.ts";
 import type { WorkerReply, WorkerRequest } from "./worker.ts";
 
+/**
+ * The buffers of `arrays` that a message can transfer instead of copying: a `SharedArrayBuffer`
+ * is shared between threads already, never transferred.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { transferable } from "./thread.ts";
+ * const owned = new Float32Array(2);
+ * const shared = new Float32Array(new SharedArrayBuffer(8));
+ * assert.deepEqual(transferable([owned, shared]), [owned.buffer]);
+ * ```
+ */
+export function transferable(arrays: readonly Float32Array[]): ArrayBuffer[] {
+  return arrays.map((array) => array.buffer).filter((buffer) => buffer instanceof ArrayBuffer);
+}
+
+/** The worker's module. A Worker loads it, and each module it imports, as a dynamic import. */
+const WORKER_URL = new URL("./worker.ts", import.meta.url);
+
+/**
+ * Whether a Worker can start without a permission prompt or error. Its modules are loaded as
+ * dynamic imports, which need read access for local files (all of it: they live in several
+ * folders) and import access for a remote host; `deno run` without flags has only the default
+ * import hosts (jsr.io, deno.land, …). Checked with `Deno.permissions.querySync`, so it never
+ * prompts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { workersPermitted } from "./thread.ts";
+ * // This package's modules are local files here: Workers need read access.
+ * assert.equal(workersPermitted(), Deno.permissions.querySync({ name: "read" }).state === "granted");
+ * ```
+ */
+export function workersPermitted(): boolean {
+  if (typeof Deno === "undefined") return true;
+  const { protocol, hostname, port } = WORKER_URL;
+  const descriptor: Deno.PermissionDescriptor = protocol === "file:"
+    ? { name: "read" }
+    : { name: "import", host: `${hostname}:${port || (protocol === "https:" ? 443 : 80)}` };
+  return Deno.permissions?.querySync?.(descriptor).state === "granted";
+}
+
 interface Pending {
   resolve(result: SequenceOutput | null): void;
   reject(error: Error): void;
@@ -34,7 +78,7 @@ export class WasmThread {
 
   /** Starts the worker and has it pack `spec` (a structured-clone copy of it) into `flavor`. */
   constructor(spec: CellSpec, flavor: WasmFlavor) {
-    this.#worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+    this.#worker = new Worker(WORKER_URL, { type: "module" });
     this.#worker.onmessage = (event: MessageEvent<WorkerReply>) => this.#answer(event.data);
     this.#worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
@@ -48,7 +92,7 @@ export class WasmThread {
   /** Runs `input` in the worker; its arrays are transferred, so pass arrays nobody else holds. */
   async run(input: SequenceInput): Promise<SequenceOutput> {
     await this.#compiled;
-    const transfer = [input.x.buffer, input.hidden.buffer, input.state.buffer];
+    const transfer = transferable([input.x, input.hidden, input.state]);
     const result = await this.#request({ type: "run", id: this.#nextId++, input }, transfer);
     return result!;
   }

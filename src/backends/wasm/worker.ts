@@ -8,6 +8,7 @@
 import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
 import type { WasmFlavor } from "../../../wasm/arraylstm_wasm.generated.ts";
 import { WasmKernel } from "./kernel.ts";
+import { transferable } from "./thread.ts";
 
 /** A message to the worker: pack a cell into one build of the module (once), or run a batch slice. */
 export type WorkerRequest =
@@ -41,7 +42,7 @@ function handle(request: WorkerRequest): [SequenceOutput | null, Transferable[]]
   }
   if (kernel === null) throw new Error("wasm worker: run before compile");
   const result = kernel.run(request.input);
-  return [result, [result.output.buffer, result.hidden.buffer, result.state.buffer]];
+  return [result, transferable([result.output, result.hidden, result.state])];
 }
 
 scope.onmessage = (event: MessageEvent<WorkerRequest>): void => {

@@ -32,7 +32,7 @@ export function packGateWeights(
   k: number,
   hiddenSize: number,
   inner: number,
-): Float32Array {
+): Float32Array<ArrayBuffer> {
   const paddedUnits = roundUp(hiddenSize, 4);
   const paddedInner = roundUp(inner, 4);
   const unitVecs = paddedUnits / 4;
@@ -66,7 +66,7 @@ export function packGateBias(
   h2hBias: Float32Array,
   k: number,
   hiddenSize: number,
-): Float32Array {
+): Float32Array<ArrayBuffer> {
   const unitVecs = roundUp(hiddenSize, 4) / 4;
   const packed = new Float32Array(k * unitVecs * 16);
   for (let lane = 0; lane < k; lane++) {
@@ -96,7 +96,7 @@ export function packAttentionWeights(
   k: number,
   hiddenSize: number,
   inputSize: number,
-): Float32Array {
+): Float32Array<ArrayBuffer> {
   const unitVecs = roundUp(hiddenSize, 4) / 4;
   const inputVecs = roundUp(inputSize, 4) / 4;
   const packed = new Float32Array(k * inputVecs * unitVecs * 16);
@@ -121,7 +121,11 @@ export function packAttentionWeights(
  * packLaneVector(new Float32Array([1, 2]), 2, 1); // [1, 0, 0, 0, 2, 0, 0, 0]
  * ```
  */
-export function packLaneVector(vector: Float32Array, k: number, hiddenSize: number): Float32Array {
+export function packLaneVector(
+  vector: Float32Array,
+  k: number,
+  hiddenSize: number,
+): Float32Array<ArrayBuffer> {
   const paddedUnits = roundUp(hiddenSize, 4);
   const packed = new Float32Array(k * paddedUnits);
   for (let lane = 0; lane < k; lane++) {
@@ -148,7 +152,7 @@ export function packInput(
   size: number,
   paddedBatch: number,
   planeRows: number,
-): Float32Array {
+): Float32Array<ArrayBuffer> {
   const inputVecs = roundUp(inputSize, 4) / 4;
   const packed = new Float32Array(inputVecs * planeRows * 4);
   for (let b = 0; b < size; b++) {
@@ -178,7 +182,7 @@ export function packHidden(
   start: number,
   size: number,
   paddedBatch: number,
-): Float32Array {
+): Float32Array<ArrayBuffer> {
   const paddedUnits = roundUp(hiddenSize, 4);
   const packed = new Float32Array(paddedUnits * paddedBatch);
   for (let b = 0; b < size; b++) {
@@ -208,7 +212,7 @@ export function packCells(
   start: number,
   size: number,
   paddedBatch: number,
-): Float32Array {
+): Float32Array<ArrayBuffer> {
   const paddedUnits = roundUp(hiddenSize, 4);
   const packed = new Float32Array(k * paddedBatch * paddedUnits);
   for (let lane = 0; lane < k; lane++) {
