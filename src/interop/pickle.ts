@@ -115,7 +115,6 @@ const REFUSED_NAMES: Record<number, string> = {
   0x32: "DUP",
 };
 
-const MARK = Symbol("mark");
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
@@ -186,8 +185,10 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
   const findGlobal = (module: string, name: string): PickleCallable => {
     const callable = options.globals.get(`${module} ${name}`);
     if (callable === undefined) {
+      // Escaped and cut: a corrupt file can put any bytes here.
+      const shown = JSON.stringify(`${module}.${name}`).slice(1, -1).slice(0, 100);
       throw new PickleError(
-        `refused global ${module}.${name}: a state_dict holds only tensors, so this file asks ` +
+        `refused global ${shown}: a state_dict holds only tensors, so this file asks ` +
           `for code that is never run here; it is not a plain torch.save(model.state_dict()) file`,
       );
     }
