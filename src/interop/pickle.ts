@@ -117,11 +117,19 @@ const REFUSED_NAMES: Record<number, string> = {
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** A value read from a pickle and the offset just past the pickle's STOP. */
+export interface Unpickled {
+  /** The pickled value. */
+  readonly value: unknown;
+  /** Where the next byte after the pickle is (files may hold pickles back to back). */
+  readonly end: number;
+}
+
 /**
- * Interprets one pickle and returns its value. Python values map to: `None` → `null`, bool,
- * int and float → `number` (ints beyond 2^53 are refused), str → `string`, tuple and list →
- * array, dict → `Map`, an allowed global's call → what its `call` returns, a persistent id →
- * what `persistentLoad` returns.
+ * Interprets the pickle that starts at `start` in `bytes`. Python values map to: `None` →
+ * `null`, bool, int and float → `number` (ints beyond 2^53 are refused), str → `string`, tuple
+ * and list → array, dict → `Map`, an allowed global's call → what its `call` returns, a
+ * persistent id → what `persistentLoad` returns.
  *
  * @throws {PickleError} On a refused opcode or global, or a malformed or truncated pickle.
  *
@@ -129,15 +137,16 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * ```ts
  * import { unpickle } from "./pickle.ts";
  * const bytes = new Uint8Array([0x80, 2, 0x4b, 1, 0x58, 1, 0, 0, 0, 0x61, 0x86, 0x2e]);
- * const value = unpickle(bytes, { globals: new Map(), persistentLoad: () => null }); // [1, "a"]
+ * const { value } = unpickle(bytes, 0, { globals: new Map(), persistentLoad: () => null });
+ * // value is [1, "a"]
  * ```
  */
-export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
+export function unpickle(bytes: Uint8Array, start: number, options: UnpickleOptions): Unpickled {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
-  let position = 0;
+  let position = start;
 
   const take = (count: number, what: string): number => {
     if (count > bytes.length - position) {
@@ -241,7 +250,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): unknown {
             `malformed pickle: STOP at byte ${at} with ${stack.length} values on the stack`,
           );
         }
-        return stack[0];
+        return { value: stack[0], end: position };
       case "MARK":
         marks.push(stack.length);
         break;

@@ -1,15 +1,16 @@
 /**
  * Reads `torch.save(model.state_dict())` files (.pt, .pth): the zip archive torch writes since
  * 1.6, holding `<name>/data.pkl` (a pickle of the dict) and `<name>/data/<key>` (the raw
- * little-endian storages). The pickle is read by a restricted interpreter that accepts only what
- * a state_dict holds and runs nothing; tensors come back as contiguous float32.
+ * little-endian storages), and the legacy format before it (pickles and storages back to back).
+ * The pickles are read by a restricted interpreter that accepts only what a state_dict holds and
+ * runs nothing; tensors come back as contiguous float32.
  *
  * @module
  */
 
 import { unzipSync } from "fflate";
 import type { Tensor } from "../tensor.ts";
-import { kindOf, type PickleCallable, PickleError, unpickle } from "./pickle.ts";
+import { kindOf, type PickleCallable, PickleError, unpickle, type Unpickled } from "./pickle.ts";
 
 /** The error every unreadable, refused or unsupported torch file produces. */
 export class TorchLoadError extends Error {
@@ -43,18 +44,15 @@ const DTYPES: Record<string, DType> = {
 };
 
 // Storages that are data too, but not floats: recognized so the error can name the dtype.
-const OTHER_DTYPES: Record<string, string> = {
-  LongStorage: "int64",
-  IntStorage: "int32",
-  ShortStorage: "int16",
-  CharStorage: "int8",
-  ByteStorage: "uint8",
-  BoolStorage: "bool",
-  ComplexFloatStorage: "complex64",
-  ComplexDoubleStorage: "complex128",
-  QInt8Storage: "qint8",
-  QUInt8Storage: "quint8",
-  QInt32Storage: "qint32",
+const OTHER_DTYPES: Record<string, { readonly name: string; readonly itemSize: number }> = {
+  LongStorage: { name: "int64", itemSize: 8 },
+  IntStorage: { name: "int32", itemSize: 4 },
+  ShortStorage: { name: "int16", itemSize: 2 },
+  CharStorage: { name: "int8", itemSize: 1 },
+  ByteStorage: { name: "uint8", itemSize: 1 },
+  BoolStorage: { name: "bool", itemSize: 1 },
+  ComplexFloatStorage: { name: "complex64", itemSize: 8 },
+  ComplexDoubleStorage: { name: "complex128", itemSize: 16 },
 };
 
 const bitsScratch = new DataView(new ArrayBuffer(4));
@@ -77,17 +75,30 @@ const MAX_ELEMENTS = 2 ** 28;
 
 class StorageType implements PickleCallable {
   constructor(readonly qualifiedName: string, readonly storageName: string) {}
+  get itemSize(): number {
+    return (DTYPES[this.storageName] ?? OTHER_DTYPES[this.storageName]).itemSize;
+  }
   call(): never {
     throw new PickleError(`refused call of ${this.qualifiedName}: a state_dict never calls it`);
   }
 }
 
+// A storage a persistent id names; its bytes are attached once read (in the legacy format,
+// after the whole pickle).
 class Storage {
-  constructor(
-    readonly type: StorageType,
-    readonly elements: number,
-    readonly view: DataView | undefined, // undefined for a dtype this reader does not convert
-  ) {}
+  view: DataView | undefined;
+  constructor(readonly type: StorageType, readonly key: string, readonly elements: number) {}
+
+  attach(bytes: Uint8Array, where: string): void {
+    const needed = this.elements * this.type.itemSize;
+    if (bytes.length < needed) {
+      throw new TorchLoadError(
+        `storage ${where} is truncated: ${this.elements} elements of ${this.type.qualifiedName} ` +
+          `need ${needed} bytes, the file holds ${bytes.length}`,
+      );
+    }
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, needed);
+  }
 }
 
 /** What `_rebuild_tensor_v2` describes: a strided view of a storage. */
@@ -134,7 +145,7 @@ function rebuildTensor(args: readonly unknown[]): TensorView {
   return new TensorView(storage, offset as number, sizes, strides);
 }
 
-function globals(): Map<string, PickleCallable> {
+const GLOBALS: ReadonlyMap<string, PickleCallable> = (() => {
   const allowed = new Map<string, PickleCallable>();
   allowed.set(
     "collections OrderedDict",
@@ -160,43 +171,124 @@ function globals(): Map<string, PickleCallable> {
     allowed.set(`torch ${name}`, new StorageType(`torch.${name}`, name));
   }
   return allowed;
+})();
+
+// A persistent id: ("storage", storage type, key, location, element count), and in the legacy
+// format a sixth item, the view metadata of pre-0.4 storage views (refused unless None).
+function storageId(pid: unknown, legacy: boolean): Storage {
+  if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length !== (legacy ? 6 : 5)) {
+    throw new PickleError(`refused persistent id ${kindOf(pid)}: only storages are allowed`);
+  }
+  const [, type, key, , elements, view] = pid;
+  if (
+    !(type instanceof StorageType) || typeof key !== "string" || !Number.isInteger(elements) ||
+    elements < 0
+  ) {
+    throw new PickleError(`malformed storage id for key ${String(key)}`);
+  }
+  if (legacy && view !== null) {
+    throw new PickleError(`storage ${key} is a view of another storage (pre-0.4 torch)`);
+  }
+  return new Storage(type, key, elements);
 }
 
-function storageLoader(
-  files: Record<string, Uint8Array>,
-  prefix: string,
-): (pid: unknown) => Storage {
+function readZip(bytes: Uint8Array): { value: unknown; where: string } {
+  const files = unzip(bytes);
+  const pickles = Object.keys(files).filter((path) => /^[^/]+\/data\.pkl$/.test(path));
+  if (pickles.length !== 1) {
+    const names = Object.keys(files).slice(0, 10).join(", ");
+    throw new TorchLoadError(
+      `expected one <name>/data.pkl in the zip, found ${pickles.length} (entries: ${
+        names || "none"
+      }); is this a torch.save file?`,
+    );
+  }
+  const where = pickles[0];
+  const prefix = where.slice(0, -"data.pkl".length);
+  const byteOrder = files[`${prefix}byteorder`];
+  if (byteOrder !== undefined && new TextDecoder().decode(byteOrder).trim() !== "little") {
+    throw new TorchLoadError(BIG_ENDIAN);
+  }
   const loaded = new Map<string, Storage>();
-  return (pid) => {
-    // ("storage", storage type, key, location, element count), as torch's persistent_id writes.
-    if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length < 5) {
-      throw new PickleError(`refused persistent id ${kindOf(pid)}: only storages are allowed`);
-    }
-    const [, type, key, , elements] = pid;
-    if (
-      !(type instanceof StorageType) || typeof key !== "string" || !Number.isInteger(elements) ||
-      elements < 0
-    ) {
-      throw new PickleError(`malformed storage id for key ${String(key)}`);
-    }
-    const known = loaded.get(key);
+  const persistentLoad = (pid: unknown): Storage => {
+    const storage = storageId(pid, false);
+    const known = loaded.get(storage.key);
     if (known !== undefined) return known;
-    const path = `${prefix}data/${key}`;
-    const bytes = files[path];
-    if (bytes === undefined) throw new PickleError(`storage ${path} is missing from the zip`);
-    const dtype = DTYPES[type.storageName];
-    const needed = elements * (dtype?.itemSize ?? 0);
-    if (dtype !== undefined && bytes.length < needed) {
-      throw new PickleError(
-        `storage ${path} is truncated: ${elements} ${dtype.name} elements need ${needed} bytes, ` +
-          `the zip holds ${bytes.length}`,
-      );
-    }
-    const view = dtype && new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const storage = new Storage(type, elements, view);
-    loaded.set(key, storage);
+    const path = `${prefix}data/${storage.key}`;
+    const data = files[path];
+    if (data === undefined) throw new TorchLoadError(`storage ${path} is missing from the zip`);
+    storage.attach(data, path);
+    loaded.set(storage.key, storage);
     return storage;
   };
+  return { value: interpret(files[where], 0, persistentLoad, where).value, where };
+}
+
+const BIG_ENDIAN = "the storages are big-endian; re-save the file on a little-endian machine";
+
+// torch's legacy (pre-1.6) format: pickles of the magic number, the protocol version (1001) and
+// the system info, then the pickled object, then a pickled list of storage keys, then each of
+// those storages as an int64 element count and the raw elements.
+function readLegacy(bytes: Uint8Array): { value: unknown; where: string } {
+  const where = "legacy file";
+  const noStorage = (): never => {
+    throw new PickleError("a storage outside the pickled object");
+  };
+  const version = interpret(bytes, LEGACY_MAGIC.length, noStorage, where);
+  if (version.value !== 1001) {
+    throw new TorchLoadError(`legacy protocol version ${String(version.value)}, expected 1001`);
+  }
+  const system = interpret(bytes, version.end, noStorage, where);
+  if (!(system.value instanceof Map) || system.value.get("little_endian") !== true) {
+    throw new TorchLoadError(BIG_ENDIAN);
+  }
+  const storages = new Map<string, Storage>();
+  const main = interpret(bytes, system.end, (pid) => {
+    const storage = storageId(pid, true);
+    const known = storages.get(storage.key);
+    if (known !== undefined) return known;
+    storages.set(storage.key, storage);
+    return storage;
+  }, where);
+  const keys = interpret(bytes, main.end, noStorage, where);
+  if (!Array.isArray(keys.value) || !keys.value.every((key) => typeof key === "string")) {
+    throw new TorchLoadError(`the legacy file's storage keys are ${kindOf(keys.value)}, not strs`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = keys.end;
+  for (const key of keys.value) {
+    const storage = storages.get(key);
+    if (storage === undefined) throw new TorchLoadError(`storage ${key} is listed but never used`);
+    if (at + 8 > bytes.length) throw new TorchLoadError(`storage ${key} is missing: the file ends`);
+    const elements = Number(view.getBigInt64(at, true));
+    if (elements !== storage.elements) {
+      throw new TorchLoadError(
+        `storage ${key} holds ${elements} elements, but its tensors say ${storage.elements}`,
+      );
+    }
+    const end = Math.min(bytes.length, at + 8 + elements * storage.type.itemSize);
+    storage.attach(bytes.subarray(at + 8, end), key);
+    at = end;
+  }
+  const unread = [...storages.values()].find((storage) => storage.view === undefined);
+  if (unread !== undefined) throw new TorchLoadError(`storage ${unread.key} is missing`);
+  return { value: main.value, where };
+}
+
+function interpret(
+  bytes: Uint8Array,
+  start: number,
+  persistentLoad: (pid: unknown) => unknown,
+  where: string,
+): Unpickled {
+  try {
+    return unpickle(bytes, start, { globals: GLOBALS, persistentLoad });
+  } catch (error) {
+    if (error instanceof PickleError) {
+      throw new TorchLoadError(`${where}: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 function materialize(name: string, tensor: TensorView): Tensor {
@@ -205,7 +297,7 @@ function materialize(name: string, tensor: TensorView): Tensor {
   if (dtype === undefined || storage.view === undefined) {
     throw new TorchLoadError(
       `tensor ${JSON.stringify(name)} has dtype ${
-        OTHER_DTYPES[storage.type.storageName]
+        OTHER_DTYPES[storage.type.storageName].name
       }; only float32, float64, float16 and bfloat16 tensors are read (convert it with .float())`,
     );
   }
@@ -241,24 +333,34 @@ function materialize(name: string, tensor: TensorView): Tensor {
 }
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
-// LONG1 of torch's legacy magic number 0x1950a86a20f9469cfc6c, after the pickle header.
-const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8];
+// The first pickle of a legacy file: torch's magic number 0x1950a86a20f9469cfc6c (as LONG1).
+const LEGACY_MAGIC = [
+  0x80,
+  0x02,
+  0x8a,
+  0x0a,
+  0x6c,
+  0xfc,
+  0x9c,
+  0x46,
+  0xf9,
+  0x20,
+  0x6a,
+  0xa8,
+  0x50,
+  0x19,
+  0x2e,
+];
 
 function startsWith(bytes: Uint8Array, prefix: readonly number[]): boolean {
   return prefix.every((byte, i) => bytes[i] === byte);
 }
 
 function unzip(bytes: Uint8Array): Record<string, Uint8Array> {
-  if (startsWith(bytes, LEGACY_MAGIC)) {
-    throw new TorchLoadError(
-      "this is torch's legacy (pre-1.6) format, which is not read; re-save it with torch >= 1.6 " +
-        "in the default zip format: torch.save(torch.load(old_path), new_path)",
-    );
-  }
   if (bytes[0] === 0x80) {
     throw new TorchLoadError(
-      "this is a bare pickle, not a torch.save zip archive; save the weights with " +
-        "torch.save(model.state_dict(), path) (torch >= 1.6)",
+      "this is a bare pickle, not a torch.save file; save the weights with " +
+        "torch.save(model.state_dict(), path)",
     );
   }
   if (!startsWith(bytes, ZIP_MAGIC)) {
@@ -288,7 +390,7 @@ function messageOf(error: unknown): string {
  *
  * @param bytes The file's contents.
  * @returns The state_dict's tensors by name, in the file's order.
- * @throws {TorchLoadError} If the file is not a torch zip archive, is corrupt or truncated,
+ * @throws {TorchLoadError} If the file is not a torch.save file, is corrupt or truncated,
  * holds anything but a dict of tensors, asks for a refused global or opcode, or holds a tensor
  * of a dtype other than float32, float64, float16 or bfloat16.
  *
@@ -303,39 +405,10 @@ export function loadTorch(bytes: Uint8Array): Record<string, Tensor> {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`bytes must be a Uint8Array, got ${Object.prototype.toString.call(bytes)}`);
   }
-  const files = unzip(bytes);
-  const pickles = Object.keys(files).filter((path) => /^[^/]+\/data\.pkl$/.test(path));
-  if (pickles.length !== 1) {
-    const names = Object.keys(files).slice(0, 10).join(", ");
-    throw new TorchLoadError(
-      `expected one <name>/data.pkl in the zip, found ${pickles.length} (entries: ${
-        names || "none"
-      }); ` +
-        "is this a torch.save file?",
-    );
-  }
-  const prefix = pickles[0].slice(0, -"data.pkl".length);
-  const byteOrder = files[`${prefix}byteorder`];
-  if (byteOrder !== undefined && new TextDecoder().decode(byteOrder).trim() !== "little") {
-    throw new TorchLoadError(
-      "the storages are big-endian; re-save the file on a little-endian machine",
-    );
-  }
-  let value: unknown;
-  try {
-    value = unpickle(files[pickles[0]], {
-      globals: globals(),
-      persistentLoad: storageLoader(files, prefix),
-    });
-  } catch (error) {
-    if (error instanceof PickleError) {
-      throw new TorchLoadError(`${pickles[0]}: ${error.message}`, { cause: error });
-    }
-    throw error;
-  }
+  const { value, where } = startsWith(bytes, LEGACY_MAGIC) ? readLegacy(bytes) : readZip(bytes);
   if (!(value instanceof Map)) {
     throw new TorchLoadError(
-      `${pickles[0]} holds ${kindOf(value)}, not a state_dict; ` +
+      `${where} holds ${kindOf(value)}, not a state_dict; ` +
         "save the weights with torch.save(model.state_dict(), path)",
     );
   }

@@ -1,6 +1,6 @@
 """Writes the test files of tests/interop_readers_test.ts (run: /usr/bin/python3 make.py).
 
-torch .pt state_dicts (float32, float64, float16, bfloat16, views), hostile and foreign pickles,
+torch .pt state_dicts (float32, float64, float16, bfloat16, views, the legacy format), hostile and foreign pickles,
 Keras weight files in the Keras 2 (.h5) and Keras 3 (.weights.h5, .keras) layouts written with
 h5py (Keras itself is not needed: the group and attribute structure is reproduced), and
 expected.safetensors: every tensor the readers must return, as contiguous float32, named
@@ -26,8 +26,8 @@ def path(name):
     return os.path.join(HERE, name)
 
 
-def save_torch(name, record):
-    torch.save(record, path(name))
+def save_torch(name, record, **options):
+    torch.save(record, path(name), **options)
     for key, value in record.items():
         expected[f"{name}/{key}"] = value.detach().float().contiguous().numpy()
 
@@ -49,21 +49,28 @@ save_torch(
     {"transposed": base.t(), "sliced": base[1:, ::2], "row": base[2], "whole": base},
 )
 
+# torch's legacy (pre-1.6) format, with a view into a shared storage.
+legacy = torch.nn.Linear(3, 2).state_dict()
+legacy["weight_t"] = legacy["weight"].t()
+save_torch("legacy.pt", legacy, _use_new_zipfile_serialization=False)
+
 # What loadTorch must refuse.
 torch.save({"steps": torch.tensor([1, 2, 3])}, path("int64.pt"))
 torch.save([torch.zeros(2)], path("not_a_dict.pt"))
-torch.save(
-    torch.nn.Linear(3, 2).state_dict(), path("legacy.pt"), _use_new_zipfile_serialization=False
-)
 with open(path("plain.pkl"), "wb") as f:
     pickle.dump({"weights": [1.0, 2.0]}, f, protocol=2)
 
 
+def write_zip(target, entries, compression):
+    """A zip of `entries` with fixed timestamps, so the files only change when their data does."""
+    with zipfile.ZipFile(target, "w", compression) as z:
+        for name, data in entries.items():
+            z.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data)
+
+
 def torch_zip(name, data_pkl):
     """A zip laid out as torch.save's, holding a hand-written data.pkl."""
-    with zipfile.ZipFile(path(name), "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", data_pkl)
-        z.writestr("archive/version", "3\n")
+    write_zip(path(name), {"archive/data.pkl": data_pkl, "archive/version": "3\n"}, zipfile.ZIP_STORED)
 
 
 # GLOBAL os.system + REDUCE: what an attacker's file does. It must be refused, never run.
@@ -182,10 +189,15 @@ keras3_config = {
         ],
     },
 }
-with zipfile.ZipFile(path("model.keras"), "w", zipfile.ZIP_DEFLATED) as z:
-    z.writestr("metadata.json", json.dumps({"keras_version": "3.6.0"}))
-    z.writestr("config.json", json.dumps(keras3_config))
-    z.writestr("model.weights.h5", keras3_bytes.getvalue())
+write_zip(
+    path("model.keras"),
+    {
+        "metadata.json": json.dumps({"keras_version": "3.6.0"}),
+        "config.json": json.dumps(keras3_config),
+        "model.weights.h5": keras3_bytes.getvalue(),
+    },
+    zipfile.ZIP_DEFLATED,
+)
 for file in ["keras3.weights.h5", "model.keras"]:
     for layer_name, _, layer_weights, _ in LAYERS:
         for key, value in layer_weights.items():
