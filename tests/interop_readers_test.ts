@@ -60,6 +60,7 @@ const TORCH_FILES: Record<string, string[]> = {
   "linear_bf16.pt": ["weight", "bias"],
   "views.pt": ["transposed", "sliced", "row", "whole"],
   "legacy.pt": ["weight", "bias", "weight_t"],
+  "parameters.pt": ["weight", "bias"],
 };
 
 for (const [file, names] of Object.entries(TORCH_FILES)) {

@@ -54,6 +54,9 @@ legacy = torch.nn.Linear(3, 2).state_dict()
 legacy["weight_t"] = legacy["weight"].t()
 save_torch("legacy.pt", legacy, _use_new_zipfile_serialization=False)
 
+# state_dict(keep_vars=True) pickles nn.Parameter through torch._utils._rebuild_parameter.
+save_torch("parameters.pt", torch.nn.Linear(3, 2).state_dict(keep_vars=True))
+
 # What loadTorch must refuse.
 torch.save({"steps": torch.tensor([1, 2, 3])}, path("int64.pt"))
 torch.save([torch.zeros(2)], path("not_a_dict.pt"))
