@@ -64,8 +64,8 @@ export { add, logSoftmax, mul, reshape, softmax, sum } from "./src/nn/functional
 export {
   type ClassificationLossOptions,
   crossEntropy,
-  type MseLossOptions,
   mseLoss,
+  type MseLossOptions,
   nllLoss,
   type Reduction,
   type Targets,
@@ -82,6 +82,7 @@ export { clipGradNorm } from "./src/optim/clip.ts";
 export {
   CosineAnnealingLR,
   type CosineAnnealingLROptions,
+  Schedule,
   type ScheduleStateDict,
   StepLR,
   type StepLROptions,

@@ -99,7 +99,9 @@ export function parametersOf(
 ): Record<string, Tensor> {
   return Object.fromEntries(
     Object.entries(golden.tensors)
-      .filter(([name]) => name.startsWith(prefix) && /^(i2h|h2h|i2a)\./.test(name.slice(prefix.length)))
+      .filter(([name]) =>
+        name.startsWith(prefix) && /^(i2h|h2h|i2a)\./.test(name.slice(prefix.length))
+      )
       .map(([name, value]) => [name.slice(prefix.length), value]),
   );
 }

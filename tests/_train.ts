@@ -74,7 +74,10 @@ export function defineGoldenTrainTests(backend: BackendName, options: { ignore?:
         const params = [...groups.lstm, ...groups.linear];
         using opt = optimizerOf(entry.optimizer, params);
         const [, S] = t.tokens.shape;
-        const rows = Array.from({ length: B }, (_, b) => [...t.tokens.data.subarray(b * S, (b + 1) * S)]);
+        const rows = Array.from(
+          { length: B },
+          (_, b) => [...t.tokens.data.subarray(b * S, (b + 1) * S)],
+        );
         const x = oneHot(rows, I);
         for (let step = 0; step < entry.steps; step++) {
           opt.zeroGrad();
@@ -93,7 +96,12 @@ export function defineGoldenTrainTests(backend: BackendName, options: { ignore?:
               for (const parameter of list) {
                 const want = t[`grad0.${group}.${parameter.name}`].data;
                 const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-                assertWithin(`grad0.${group}.${parameter.name}`, parameter.grad!.data, want, 1e-3 * scale);
+                assertWithin(
+                  `grad0.${group}.${parameter.name}`,
+                  parameter.grad!.data,
+                  want,
+                  1e-3 * scale,
+                );
               }
             }
           }
@@ -102,7 +110,12 @@ export function defineGoldenTrainTests(backend: BackendName, options: { ignore?:
         for (const [group, list] of Object.entries(groups)) {
           for (const parameter of list) {
             const want = t[`final.${group}.${parameter.name}`].data;
-            assertWithin(`final.${group}.${parameter.name}`, parameter.value.data, want, entry.optimizer.lr / 10);
+            assertWithin(
+              `final.${group}.${parameter.name}`,
+              parameter.value.data,
+              want,
+              entry.optimizer.lr / 10,
+            );
           }
         }
       },

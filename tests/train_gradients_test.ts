@@ -39,12 +39,17 @@ for (const backend of backends) {
         model.train();
         const x = requiresGrad(t.x);
         const init = goldenInit(golden);
-        const start = init && { hidden: requiresGrad(init.hidden), state: requiresGrad(init.state) };
+        const start = init &&
+          { hidden: requiresGrad(init.hidden), state: requiresGrad(init.state) };
         const { output, state } = await model.forward(x, start);
         const loss = add(sum(mul(output, t.R)), sum(mul(state, t.R2)));
         await loss.backward();
         for (const parameter of model.parameters()) {
-          assertClose(`grad.${parameter.name}`, parameter.grad!.data, t[`grad.${parameter.name}`].data);
+          assertClose(
+            `grad.${parameter.name}`,
+            parameter.grad!.data,
+            t[`grad.${parameter.name}`].data,
+          );
         }
         assertClose("grad.x", x.grad!.data, t["grad.x"].data);
         if (start !== undefined) {

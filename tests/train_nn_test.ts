@@ -96,7 +96,10 @@ Deno.test("Embedding takes rows, flat lists, Int32Array and tensors of ids", asy
   assert.deepEqual((await embedding.forward([1, 2, 3, 0])).data, rows.data);
   assert.deepEqual((await embedding.forward(new Int32Array([1, 2, 3, 0]))).data, rows.data);
   assert.deepEqual((await embedding.forward(tensor([1, 2, 3, 0], [2, 2]))).data, rows.data);
-  await assert.rejects(() => embedding.forward([[1, 4]]), /ids\[1\] \(flat index\) must be an integer in \[0, 4\), got 4/);
+  await assert.rejects(
+    () => embedding.forward([[1, 4]]),
+    /ids\[1\] \(flat index\) must be an integer in \[0, 4\), got 4/,
+  );
   await assert.rejects(() => embedding.forward([[1, 2], [3]]), /ids must be rows of equal length/);
 });
 
@@ -109,7 +112,12 @@ for (const [name, op] of functional) {
   Deno.test(`${name} gradients match finite differences`, async () => {
     const x = requiresGrad(randn([3, 4], { seed: 5 }));
     await weighted(op(x), 6).backward();
-    await assertFiniteDifferences("x", x.data, x.grad!.data, () => Promise.resolve(weighted(op(x), 6).data[0]));
+    await assertFiniteDifferences(
+      "x",
+      x.data,
+      x.grad!.data,
+      () => Promise.resolve(weighted(op(x), 6).data[0]),
+    );
   });
 }
 
@@ -130,13 +138,21 @@ const losses: [string, (x: Tensor) => TrackedTensor][] = [
   ["crossEntropy", (x) => crossEntropy(x, tensor([2, 0, 1], [3]))],
   ["mseLoss mean", (x) => mseLoss(x, randn([3, 4], { seed: 8 }))],
   ["mseLoss sum", (x) => mseLoss(x, randn([3, 4], { seed: 8 }), { reduction: "sum" })],
-  ["mseLoss none", (x) => weighted(mseLoss(x, randn([3, 4], { seed: 8 }), { reduction: "none" }), 9)],
+  [
+    "mseLoss none",
+    (x) => weighted(mseLoss(x, randn([3, 4], { seed: 8 }), { reduction: "none" }), 9),
+  ],
 ];
 for (const [name, loss] of losses) {
   Deno.test(`${name} gradients match finite differences`, async () => {
     const x = requiresGrad(randn([3, 4], { seed: 7 }));
     await loss(x).backward();
-    await assertFiniteDifferences("x", x.data, x.grad!.data, () => Promise.resolve(loss(x).data[0]));
+    await assertFiniteDifferences(
+      "x",
+      x.data,
+      x.grad!.data,
+      () => Promise.resolve(loss(x).data[0]),
+    );
   });
 }
 
@@ -160,21 +176,42 @@ Deno.test("crossEntropy takes (B, T, V) logits with (B, T) targets", async () =>
 
 Deno.test("losses reject class ids out of range and targets that do not fit the batch", () => {
   const logp = logSoftmax(tensor([0, 0, 0, 0], [2, 2]));
-  assert.throws(() => nllLoss(logp, [0, 2]), /targets\[1\] must be a class id in \[0, 2\) or ignoreIndex -100, got 2/);
+  assert.throws(
+    () => nllLoss(logp, [0, 2]),
+    /targets\[1\] must be a class id in \[0, 2\) or ignoreIndex -100, got 2/,
+  );
   assert.throws(() => nllLoss(logp, [0.5, 1]), /targets\[0\] must be a class id/);
-  assert.throws(() => nllLoss(logp, [0, 1, 1]), /targets must hold one class id per row of input \(2 for input shape \[2, 2\]\), got 3/);
-  assert.throws(() => nllLoss(logp, tensor([0, 1], [1, 2])), /targets must have the shape of input without its last axis, \[2\], got \[1, 2\]/);
+  assert.throws(
+    () => nllLoss(logp, [0, 1, 1]),
+    /targets must hold one class id per row of input \(2 for input shape \[2, 2\]\), got 3/,
+  );
+  assert.throws(
+    () => nllLoss(logp, tensor([0, 1], [1, 2])),
+    /targets must have the shape of input without its last axis, \[2\], got \[1, 2\]/,
+  );
   assert.throws(() => nllLoss(tensor([0, 0], [2]), [0]), /input must be \(batch, classes\)/);
-  assert.throws(() => nllLoss(logp, [0, 1], { reduction: "avg" as "mean" }), /options\.reduction must be "mean", "sum" or "none", got "avg"/);
-  assert.throws(() => mseLoss(logp, tensor([0], [1])), /target must have the shape of input, \[2, 2\], got \[1\]/);
+  assert.throws(
+    () => nllLoss(logp, [0, 1], { reduction: "avg" as "mean" }),
+    /options\.reduction must be "mean", "sum" or "none", got "avg"/,
+  );
+  assert.throws(
+    () => mseLoss(logp, tensor([0], [1])),
+    /target must have the shape of input, \[2, 2\], got \[1\]/,
+  );
 });
 
 Deno.test("backward() rejects a non-scalar, a tensor without history, and a second pass", async () => {
   const linear = new Linear(2, 2, { seed: 1 }).train();
   const y = await linear.forward(tensor([1, 2], [1, 2]));
-  await assert.rejects(() => y.backward(), /backward\(\) needs a scalar \(one element\), got shape \[1, 2\]/);
+  await assert.rejects(
+    () => y.backward(),
+    /backward\(\) needs a scalar \(one element\), got shape \[1, 2\]/,
+  );
   const frozen = await new Linear(2, 2, { seed: 1 }).forward(tensor([1, 2], [1, 2]));
-  await assert.rejects(() => sum(frozen).backward(), /backward\(\) needs a tensor with history.*call train\(\)/);
+  await assert.rejects(
+    () => sum(frozen).backward(),
+    /backward\(\) needs a tensor with history.*call train\(\)/,
+  );
   const loss = sum(y);
   await loss.backward();
   await assert.rejects(() => loss.backward(), /backward\(\) through the same graph a second time/);
@@ -208,18 +245,30 @@ Deno.test("Linear and Embedding initialise like PyTorch and load state dicts in 
   const [weight, bias] = linear.parameters();
   assert.ok(weight.value.data.every((v) => Math.abs(v) <= 0.25));
   assert.deepEqual(bias.value.shape, [3]);
-  linear.loadStateDict({ weight: tensor(new Float32Array(48), [3, 16]), bias: tensor([1, 2, 3], [3]) });
+  linear.loadStateDict({
+    weight: tensor(new Float32Array(48), [3, 16]),
+    bias: tensor([1, 2, 3], [3]),
+  });
   assert.equal(linear.parameters()[1], bias);
   assert.deepEqual([...bias.value.data], [1, 2, 3]);
   assert.equal(new Linear(2, 2, { bias: false }).parameters().length, 1);
   assert.throws(() => new Linear(0, 2), /inFeatures must be a positive integer, got 0/);
-  assert.throws(() => new Embedding(3, 2, { paddingIdx: 3 }), /options\.paddingIdx must be an integer in \[-3, 3\), got 3/);
+  assert.throws(
+    () => new Embedding(3, 2, { paddingIdx: 3 }),
+    /options\.paddingIdx must be an integer in \[-3, 3\), got 3/,
+  );
   const table = new Embedding(1000, 8, { seed: 1 }).parameters()[0].value.data;
   const mean = table.reduce((a, b) => a + b, 0) / table.length;
   const variance = table.reduce((a, b) => a + (b - mean) ** 2, 0) / table.length;
-  assert.ok(Math.abs(mean) < 0.05 && Math.abs(variance - 1) < 0.05, `N(0, 1): ${mean}, ${variance}`);
+  assert.ok(
+    Math.abs(mean) < 0.05 && Math.abs(variance - 1) < 0.05,
+    `N(0, 1): ${mean}, ${variance}`,
+  );
 });
 
 Deno.test("Linear rejects an input whose last axis is not inFeatures", async () => {
-  await assert.rejects(() => new Linear(3, 2).forward(tensor([1, 2], [1, 2])), /x must be \(\.\.\., inFeatures\) = \(\.\.\., 3\), got shape \[1, 2\]/);
+  await assert.rejects(
+    () => new Linear(3, 2).forward(tensor([1, 2], [1, 2])),
+    /x must be \(\.\.\., inFeatures\) = \(\.\.\., 3\), got shape \[1, 2\]/,
+  );
 });

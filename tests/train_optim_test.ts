@@ -62,7 +62,9 @@ const cases: [string, (params: Parameter[]) => Optimizer, number[]][] = [
 for (const [name, make, expected] of cases) {
   Deno.test(`${name} follows PyTorch's update rule`, () => {
     const actual = threeSteps(make);
-    expected.forEach((value, i) => assert.ok(Math.abs(actual[i] - value) < 2e-6, `${actual[i]} vs ${value}`));
+    expected.forEach((value, i) =>
+      assert.ok(Math.abs(actual[i] - value) < 2e-6, `${actual[i]} vs ${value}`)
+    );
   });
 }
 
@@ -106,7 +108,9 @@ Deno.test("clipGradNorm is clip_grad_norm_: L2 over all parameters, the norm bef
   assert.deepEqual([...b.grad.data], [4]);
   assert.equal(clipGradNorm([a, b, c], 1), 5);
   const factor = 1 / (5 + 1e-6);
-  assert.ok(Math.abs(a.grad.data[0] - 3 * factor) < 1e-7 && Math.abs(b.grad.data[0] - 4 * factor) < 1e-7);
+  assert.ok(
+    Math.abs(a.grad.data[0] - 3 * factor) < 1e-7 && Math.abs(b.grad.data[0] - 4 * factor) < 1e-7,
+  );
   assert.equal(c.grad, null);
   assert.throws(() => clipGradNorm([a], -1), /maxNorm must be a number ≥ 0, got -1/);
 });
@@ -139,7 +143,11 @@ Deno.test("optimizer and schedule stateDict resume a run exactly", () => {
   const opt = new Adam([p], { lr: 0.1, amsgrad: true });
   const schedule = new StepLR(opt, { stepSize: 2 });
   run(opt, schedule, p, 0, 3);
-  const saved = { value: p.value.data.slice(), opt: opt.stateDict(), schedule: schedule.stateDict() };
+  const saved = {
+    value: p.value.data.slice(),
+    opt: opt.stateDict(),
+    schedule: schedule.stateDict(),
+  };
   run(opt, schedule, p, 3, 6);
 
   const q = new Parameter("w", tensor(saved.value, [3]));
@@ -155,14 +163,29 @@ Deno.test("optimizer and schedule stateDict resume a run exactly", () => {
 Deno.test("optimizers reject bad options, naming them", () => {
   const p = [new Parameter("w", tensor([1], [1]))];
   assert.throws(() => new SGD(p, { lr: -1 }), /options\.lr must be a number ≥ 0, got -1/);
-  assert.throws(() => new SGD(p, { weight_decay: 1 } as never), /unknown option "weight_decay" for SGD; expected some of lr, momentum, dampening, nesterov, weightDecay/);
-  assert.throws(() => new SGD(p, { nesterov: true }), /options\.nesterov needs momentum > 0 and dampening = 0/);
-  assert.throws(() => new Adam(p, { betas: [0.9, 1] }), /options\.betas\[1\] must be a number in \[0, 1\), got 1/);
-  assert.throws(() => new AdamW(p, { amsgrad: 1 as never }), /options\.amsgrad must be a boolean, got 1/);
+  assert.throws(
+    () => new SGD(p, { weight_decay: 1 } as never),
+    /unknown option "weight_decay" for SGD; expected some of lr, momentum, dampening, nesterov, weightDecay/,
+  );
+  assert.throws(
+    () => new SGD(p, { nesterov: true }),
+    /options\.nesterov needs momentum > 0 and dampening = 0/,
+  );
+  assert.throws(
+    () => new Adam(p, { betas: [0.9, 1] }),
+    /options\.betas\[1\] must be a number in \[0, 1\), got 1/,
+  );
+  assert.throws(
+    () => new AdamW(p, { amsgrad: 1 as never }),
+    /options\.amsgrad must be a boolean, got 1/,
+  );
   assert.throws(() => new Adam([]), /params must be a non-empty array of Parameter/);
   assert.throws(() => new Adam([{ name: "w" } as never]), /params\[0\] must be a Parameter/);
   assert.throws(() => new Adam([p[0], p[0]]), /params\[1\] \("w"\) appears twice/);
-  assert.throws(() => new StepLR(new SGD(p), { stepSize: 0 }), /options\.stepSize must be a positive integer, got 0/);
+  assert.throws(
+    () => new StepLR(new SGD(p), { stepSize: 0 }),
+    /options\.stepSize must be a positive integer, got 0/,
+  );
 });
 
 Deno.test("an optimizer rejects parameters from two backends", () => {
@@ -182,5 +205,8 @@ Deno.test("step() after dispose() is an error", () => {
   const opt = new SGD([p], { lr: 0.1 });
   opt.dispose();
   p.grad = tensor([1], [1]);
-  assert.throws(() => opt.step(), /step\(\) on a disposed SGD: its state was freed; create a new optimizer/);
+  assert.throws(
+    () => opt.step(),
+    /step\(\) on a disposed SGD: its state was freed; create a new optimizer/,
+  );
 });

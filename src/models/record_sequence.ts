@@ -6,12 +6,7 @@
  * @module
  */
 
-import type {
-  CellSpec,
-  SequenceInput,
-  SequenceRunner,
-  TrainingStep,
-} from "../backends/backend.ts";
+import type { CellSpec, SequenceInput, SequenceRunner, TrainingStep } from "../backends/backend.ts";
 import { backward } from "../backward.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { type Edge, edgeOf, parameterEdge, record, type TrackedTensor } from "../nn/tape.ts";
@@ -38,12 +33,10 @@ export async function recordSequence(
   input: SequenceInput,
   sources: SequenceSources,
 ): Promise<TrackedTensor[]> {
-  const step: TrainingStep = runner.runTraining
-    ? await runner.runTraining(input)
-    : {
-      ...await runner.run(input),
-      backward: (grads) => Promise.resolve(backward(spec, input, grads)),
-    };
+  const step: TrainingStep = runner.runTraining ? await runner.runTraining(input) : {
+    ...await runner.run(input),
+    backward: (grads) => Promise.resolve(backward(spec, input, grads)),
+  };
   const { batch: B, seqLen: T } = input;
   const { hiddenSize: H, variant: { k } } = spec;
   const parents: (Edge | null)[] = [
@@ -52,21 +45,26 @@ export async function recordSequence(
     edgeOf(sources.hidden),
     edgeOf(sources.state),
   ];
-  return record("recurrent forward", [
-    { shape: [B, T, H], data: step.output },
-    { shape: [1, B, H], data: step.hidden },
-    { shape: [k, B, H], data: step.state },
-  ], parents, async ([output, hidden, state]) => {
-    const grads = await step.backward({
-      output: output ?? new Float32Array(B * T * H),
-      ...(hidden === null ? {} : { hidden }),
-      ...(state === null ? {} : { state }),
-    });
-    return [
-      ...sources.parameters.map(({ name }) => Float32Array.from(grads.params[name])),
-      Float32Array.from(grads.x),
-      Float32Array.from(grads.hidden),
-      Float32Array.from(grads.state),
-    ];
-  });
+  return record(
+    "recurrent forward",
+    [
+      { shape: [B, T, H], data: step.output },
+      { shape: [1, B, H], data: step.hidden },
+      { shape: [k, B, H], data: step.state },
+    ],
+    parents,
+    async ([output, hidden, state]) => {
+      const grads = await step.backward({
+        output: output ?? new Float32Array(B * T * H),
+        ...(hidden === null ? {} : { hidden }),
+        ...(state === null ? {} : { state }),
+      });
+      return [
+        ...sources.parameters.map(({ name }) => Float32Array.from(grads.params[name])),
+        Float32Array.from(grads.x),
+        Float32Array.from(grads.hidden),
+        Float32Array.from(grads.state),
+      ];
+    },
+  );
 }

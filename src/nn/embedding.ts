@@ -49,6 +49,8 @@ export class Embedding extends Module {
   readonly seed: number;
 
   /**
+   * Makes a table drawn from N(0, 1) with `options.seed`.
+   *
    * @param numEmbeddings Size of the vocabulary.
    * @param embeddingDim Floats per vector.
    * @param options Seed and `paddingIdx`.
@@ -71,7 +73,11 @@ export class Embedding extends Module {
         }`,
       );
     }
-    this.paddingIdx = padding === undefined ? null : padding < 0 ? padding + numEmbeddings : padding;
+    this.paddingIdx = padding === undefined
+      ? null
+      : padding < 0
+      ? padding + numEmbeddings
+      : padding;
     this.seed = resolveSeed(options.seed);
   }
 

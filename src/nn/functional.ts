@@ -27,9 +27,7 @@ export function reshape(input: Tensor, shape: readonly number[]): TrackedTensor 
   const known = sizeOf(shape.filter((size) => size !== -1));
   const valid = inferred <= 1 &&
     shape.every((size) => size === -1 || (Number.isInteger(size) && size >= 0));
-  const resolved = shape.map((size) =>
-    size === -1 && known > 0 ? input.data.length / known : size
-  );
+  const resolved = shape.map((size) => size === -1 && known > 0 ? input.data.length / known : size);
   if (!valid || sizeOf(resolved) !== input.data.length || !resolved.every(Number.isInteger)) {
     throw new RangeError(
       `shape ${describe(shape)} does not fit input of shape ${

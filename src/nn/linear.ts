@@ -47,6 +47,8 @@ export class Linear extends Module {
   readonly seed: number;
 
   /**
+   * Makes a linear layer with weights drawn like `nn.Linear` from `options.seed`.
+   *
    * @param inFeatures Features in.
    * @param outFeatures Features out.
    * @param options Seed, and `bias: false` for a layer without bias.

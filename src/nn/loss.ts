@@ -57,9 +57,9 @@ function checkTargets(
     const shape = (targets as Tensor).shape;
     if (shape.length !== rowShape.length || shape.some((size, i) => size !== rowShape[i])) {
       throw new RangeError(
-        `targets must have the shape of input without its last axis, ${
-          describe(rowShape)
-        }, got ${describe(shape)}`,
+        `targets must have the shape of input without its last axis, ${describe(rowShape)}, got ${
+          describe(shape)
+        }`,
       );
     }
     ids = (targets as Tensor).data;

@@ -65,7 +65,9 @@ export abstract class Module {
    * @returns This layer.
    */
   train(mode = true): this {
-    if (typeof mode !== "boolean") throw new TypeError(`mode must be a boolean, got ${describe(mode)}`);
+    if (typeof mode !== "boolean") {
+      throw new TypeError(`mode must be a boolean, got ${describe(mode)}`);
+    }
     this.#training = mode;
     return this;
   }

@@ -37,12 +37,16 @@ export class Parameter {
   #version = 0;
 
   /**
+   * Makes a parameter without gradient.
+   *
    * @param name The parameter's `stateDict` key.
    * @param value Its initial value (used as is, not copied).
    * @param backend The owning layer's backend, or `null`.
    */
   constructor(name: string, value: Tensor, backend: BackendName | null = null) {
-    if (typeof name !== "string") throw new TypeError(`name must be a string, got ${describe(name)}`);
+    if (typeof name !== "string") {
+      throw new TypeError(`name must be a string, got ${describe(name)}`);
+    }
     checkTensor(`value of parameter "${name}"`, value);
     this.name = name;
     this.#value = value;

@@ -34,7 +34,9 @@ function checkAdamOptions(
   if (!Array.isArray(betas) || betas.length !== 2) {
     throw new TypeError(`options.betas must be [beta1, beta2], got ${describe(betas)}`);
   }
-  betas.forEach((beta, i) => numberOption({ [`betas[${i}]`]: beta }, `betas[${i}]`, 0, { below: 1 }));
+  betas.forEach((beta, i) =>
+    numberOption({ [`betas[${i}]`]: beta }, `betas[${i}]`, 0, { below: 1 })
+  );
   const amsgrad = options.amsgrad ?? false;
   if (typeof amsgrad !== "boolean") {
     throw new TypeError(`options.amsgrad must be a boolean, got ${describe(amsgrad)}`);
@@ -66,6 +68,8 @@ function checkAdamOptions(
  */
 export class Adam extends Optimizer {
   /**
+   * Makes an Adam (or AdamW) optimizer over `params`.
+   *
    * @param params The parameters to update.
    * @param options lr, betas, eps, weightDecay, amsgrad.
    */
@@ -78,6 +82,7 @@ export class Adam extends Optimizer {
     return false;
   }
 
+  /** One Adam step of one parameter. */
   protected update(
     value: Float32Array,
     grad: Float32Array,
@@ -106,7 +111,9 @@ export class Adam extends Optimizer {
       if (maxExpAvgSq !== null) second = maxExpAvgSq[i] = Math.max(maxExpAvgSq[i], second);
       value[i] -= stepSize * expAvg[i] / (Math.sqrt(second) / correction2 + eps);
     }
-    return maxExpAvgSq === null ? { step, expAvg, expAvgSq } : { step, expAvg, expAvgSq, maxExpAvgSq };
+    return maxExpAvgSq === null
+      ? { step, expAvg, expAvgSq }
+      : { step, expAvg, expAvgSq, maxExpAvgSq };
   }
 }
 

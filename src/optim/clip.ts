@@ -44,7 +44,10 @@ export function clipGradNorm(params: readonly Parameter[], maxNorm: number): num
     for (const parameter of params) {
       const grad = parameter.grad;
       if (grad === null) continue;
-      parameter.grad = { shape: grad.shape, data: grad.data.map((value: number) => value * factor) };
+      parameter.grad = {
+        shape: grad.shape,
+        data: grad.data.map((value: number) => value * factor),
+      };
     }
   }
   return norm;

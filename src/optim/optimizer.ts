@@ -64,6 +64,8 @@ export abstract class Optimizer {
   #disposed = false;
 
   /**
+   * Checks the parameters (no duplicates, one backend) and keeps the options.
+   *
    * @param params The parameters (from `layer.parameters()`), all of one backend.
    * @param options The checked hyper-parameters, `lr` included.
    */
@@ -95,9 +97,9 @@ export abstract class Optimizer {
       if (first === null) first = { backend: parameter.backend, index };
       else if (parameter.backend !== first.backend) {
         throw new RangeError(
-          `params mixes backends: params[${first.index}] ("${
-            params[first.index].name
-          }") is on ${describe(first.backend)}, params[${index}] ("${parameter.name}") on ${
+          `params mixes backends: params[${first.index}] ("${params[first.index].name}") is on ${
+            describe(first.backend)
+          }, params[${index}] ("${parameter.name}") on ${
             describe(parameter.backend)
           }; build the layers with the same backend, or use one optimizer per backend`,
         );
@@ -202,18 +204,20 @@ export abstract class Optimizer {
     const state = dict.state.map((entry, index) => {
       if (entry === null) return null;
       const size = this.params[index].value.data.length;
-      return Object.fromEntries(Object.entries(entry).map(([name, value]) => {
-        if (typeof value === "number") return [name, value];
-        const data = (value as Partial<Tensor> | null)?.data;
-        if (!(data instanceof Float32Array) || data.length !== size) {
-          throw new RangeError(
-            `dict.state[${index}].${name} must have ${size} elements like params[${index}] ("${
-              this.params[index].name
-            }"), got ${describe(data?.length)}`,
-          );
-        }
-        return [name, data.slice()];
-      }));
+      return Object.fromEntries(
+        Object.entries(entry).map(([name, value]) => {
+          if (typeof value === "number") return [name, value];
+          const data = (value as Partial<Tensor> | null)?.data;
+          if (!(data instanceof Float32Array) || data.length !== size) {
+            throw new RangeError(
+              `dict.state[${index}].${name} must have ${size} elements like params[${index}] ("${
+                this.params[index].name
+              }"), got ${describe(data?.length)}`,
+            );
+          }
+          return [name, data.slice()];
+        }),
+      );
     });
     this.#state = state;
     this.#options = { ...this.#options, ...structuredClone(dict.options) };

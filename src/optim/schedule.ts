@@ -16,16 +16,30 @@ export interface ScheduleStateDict {
   readonly baseLr: number;
 }
 
-/** The base of the schedules: owns the epoch count and sets `optimizer.lr`. */
-abstract class Schedule {
+/**
+ * The base of the schedules: owns the epoch count and sets `optimizer.lr` on every `step()`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Linear, type Schedule, SGD, StepLR } from "../../mod.ts";
+ * const schedule: Schedule = new StepLR(new SGD(new Linear(1, 1).parameters()), { stepSize: 1 });
+ * schedule.step();
+ * assert.equal(schedule.lastEpoch, 1);
+ * ```
+ */
+export abstract class Schedule {
   /** The optimizer whose `lr` this schedule sets. */
   readonly optimizer: Optimizer;
   #baseLr: number;
   #lastEpoch = 0;
 
+  /** Starts from the optimizer's current learning rate, at epoch 0. */
   constructor(optimizer: Optimizer) {
     if (typeof optimizer !== "object" || optimizer === null || !("lr" in optimizer)) {
-      throw new TypeError(`optimizer must be an optimizer (SGD, Adam, AdamW), got ${describe(optimizer)}`);
+      throw new TypeError(
+        `optimizer must be an optimizer (SGD, Adam, AdamW), got ${describe(optimizer)}`,
+      );
     }
     this.optimizer = optimizer;
     this.#baseLr = optimizer.lr;
@@ -63,7 +77,9 @@ abstract class Schedule {
   /** Restores a `stateDict()`. */
   loadStateDict(dict: ScheduleStateDict): void {
     if (!Number.isInteger(dict?.lastEpoch) || dict.lastEpoch < 0) {
-      throw new RangeError(`dict.lastEpoch must be an integer ≥ 0, got ${describe(dict?.lastEpoch)}`);
+      throw new RangeError(
+        `dict.lastEpoch must be an integer ≥ 0, got ${describe(dict?.lastEpoch)}`,
+      );
     }
     this.#baseLr = numberOption(dict as unknown as Record<string, unknown>, "baseLr", NaN);
     this.#lastEpoch = dict.lastEpoch;
@@ -98,6 +114,8 @@ export class StepLR extends Schedule {
   readonly gamma: number;
 
   /**
+   * Decays `optimizer.lr` by `gamma` every `stepSize` epochs.
+   *
    * @param optimizer The optimizer whose `lr` to set.
    * @param options stepSize and gamma.
    */
@@ -106,12 +124,15 @@ export class StepLR extends Schedule {
     checkOptionNames("StepLR", options, ["stepSize", "gamma"]);
     const stepSize = options.stepSize;
     if (!Number.isInteger(stepSize) || stepSize <= 0) {
-      throw new RangeError(`options.stepSize must be a positive integer, got ${describe(stepSize)}`);
+      throw new RangeError(
+        `options.stepSize must be a positive integer, got ${describe(stepSize)}`,
+      );
     }
     this.stepSize = stepSize;
     this.gamma = numberOption(options as unknown as Record<string, unknown>, "gamma", 0.1);
   }
 
+  /** `lr·gamma` at multiples of `stepSize`, else `lr`. */
   protected next(lr: number, epoch: number): number {
     return epoch % this.stepSize === 0 ? lr * this.gamma : lr;
   }
@@ -147,6 +168,8 @@ export class CosineAnnealingLR extends Schedule {
   readonly etaMin: number;
 
   /**
+   * Anneals `optimizer.lr` to `etaMin` over `tMax` epochs.
+   *
    * @param optimizer The optimizer whose `lr` to set.
    * @param options tMax and etaMin.
    */
@@ -154,12 +177,15 @@ export class CosineAnnealingLR extends Schedule {
     super(optimizer);
     checkOptionNames("CosineAnnealingLR", options, ["tMax", "etaMin"]);
     if (!Number.isInteger(options.tMax) || options.tMax <= 0) {
-      throw new RangeError(`options.tMax must be a positive integer, got ${describe(options.tMax)}`);
+      throw new RangeError(
+        `options.tMax must be a positive integer, got ${describe(options.tMax)}`,
+      );
     }
     this.tMax = options.tMax;
     this.etaMin = numberOption(options as unknown as Record<string, unknown>, "etaMin", 0);
   }
 
+  /** PyTorch's recursive cosine step. */
   protected next(lr: number, epoch: number): number {
     const { tMax: T, etaMin } = this;
     if ((epoch - 1 - T) % (2 * T) === 0) {

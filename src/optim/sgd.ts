@@ -41,6 +41,8 @@ export interface SGDOptions {
  */
 export class SGD extends Optimizer {
   /**
+   * Makes an SGD optimizer over `params`.
+   *
    * @param params The parameters to update.
    * @param options Learning rate, momentum, dampening, nesterov, weightDecay.
    */
@@ -65,6 +67,7 @@ export class SGD extends Optimizer {
     super(params, checked);
   }
 
+  /** One SGD step of one parameter. */
   protected update(
     value: Float32Array,
     grad: Float32Array,
