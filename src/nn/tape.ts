@@ -82,47 +82,50 @@ export interface LeafTensor extends TrackedTensor {
   grad: Tensor | null;
 }
 
-class Variable implements TrackedTensor {
-  readonly shape: readonly number[];
-  readonly data: Float32Array;
+// Tracked tensors stay plain `{ shape, data }` objects: the methods are non-enumerable, so a
+// result still compares equal to a plain tensor (assert.deepEqual) and spreads like one.
+const methods: PropertyDescriptorMap = {
+  requiresGrad: {
+    get(this: Tensor): boolean {
+      return history.has(this);
+    },
+  },
+  backward: {
+    value(this: Tensor): Promise<void> {
+      return runBackward(this);
+    },
+  },
+  detach: {
+    value(this: Tensor): TrackedTensor {
+      return tracked(this.shape, this.data, null);
+    },
+  },
+};
 
-  constructor(shape: readonly number[], data: Float32Array, edge: Edge | null) {
-    this.shape = shape;
-    this.data = data;
-    if (edge !== null) history.set(this, edge);
-  }
-
-  get requiresGrad(): boolean {
-    return history.has(this);
-  }
-
-  backward(): Promise<void> {
-    return runBackward(this);
-  }
-
-  detach(): TrackedTensor {
-    return new Variable(this.shape, this.data, null);
-  }
+function tracked(shape: readonly number[], data: Float32Array, edge: Edge | null): TrackedTensor {
+  const value = Object.defineProperties({ shape, data }, methods) as TrackedTensor;
+  if (edge !== null) history.set(value, edge);
+  return value;
 }
 
-class Leaf extends Variable implements LeafTensor {
-  grad: Tensor | null = null;
-
-  constructor(value: Tensor) {
-    super(value.shape, value.data, null);
-    history.set(this, {
-      node: {
-        name: "requiresGrad",
-        parents: [],
-        outputs: 1,
-        backward: null,
-        accumulate: (grad) => {
-          this.grad = accumulated(this.grad, this.shape, grad);
-        },
+function leaf(value: Tensor): LeafTensor {
+  const result = Object.defineProperty(tracked(value.shape, value.data, null), "grad", {
+    value: null,
+    writable: true,
+  }) as LeafTensor;
+  history.set(result, {
+    node: {
+      name: "requiresGrad",
+      parents: [],
+      outputs: 1,
+      backward: null,
+      accumulate: (grad) => {
+        result.grad = accumulated(result.grad, result.shape, grad);
       },
-      index: 0,
-    });
-  }
+    },
+    index: 0,
+  });
+  return result;
 }
 
 function accumulated(
@@ -182,7 +185,7 @@ export function hasHistory(value: Tensor): boolean {
  */
 export function requiresGrad(value: Tensor): LeafTensor {
   checkTensor("value", value);
-  return new Leaf(value);
+  return leaf(value);
 }
 
 /**
@@ -198,7 +201,7 @@ export function requiresGrad(value: Tensor): LeafTensor {
  */
 export function detach(value: Tensor): TrackedTensor {
   checkTensor("value", value);
-  return new Variable(value.shape, value.data, null);
+  return tracked(value.shape, value.data, null);
 }
 
 /**
@@ -258,13 +261,13 @@ export function record(
     ? { name, parents: edges, outputs: outputs.length, backward }
     : null;
   return outputs.map((output, index) =>
-    new Variable(output.shape, output.data, node === null ? null : { node, index })
+    tracked(output.shape, output.data, node === null ? null : { node, index })
   );
 }
 
 /** Wraps a result without history. */
 export function untracked(value: Tensor): TrackedTensor {
-  return new Variable(value.shape, value.data, null);
+  return tracked(value.shape, value.data, null);
 }
 
 async function runBackward(root: Tensor): Promise<void> {
