@@ -57,3 +57,41 @@ export {
   type KerasLSTMWeights,
   loadKeras,
 } from "./src/interop/keras.ts";
+export { Parameter } from "./src/nn/parameter.ts";
+export {
+  detach,
+  hasHistory,
+  type LeafTensor,
+  requiresGrad,
+  type TrackedTensor,
+} from "./src/nn/tape.ts";
+export { Module } from "./src/nn/module.ts";
+export { Linear, type LinearOptions } from "./src/nn/linear.ts";
+export { Embedding, type EmbeddingOptions, type TokenIds } from "./src/nn/embedding.ts";
+export { add, logSoftmax, mul, reshape, softmax, sum } from "./src/nn/functional.ts";
+export {
+  type ClassificationLossOptions,
+  crossEntropy,
+  mseLoss,
+  type MseLossOptions,
+  nllLoss,
+  type Reduction,
+  type Targets,
+} from "./src/nn/loss.ts";
+export {
+  Optimizer,
+  type OptimizerStateDict,
+  type OptionValue,
+  type ParameterState,
+} from "./src/optim/optimizer.ts";
+export { SGD, type SGDOptions } from "./src/optim/sgd.ts";
+export { Adam, type AdamOptions, AdamW } from "./src/optim/adam.ts";
+export { clipGradNorm } from "./src/optim/clip.ts";
+export {
+  CosineAnnealingLR,
+  type CosineAnnealingLROptions,
+  Schedule,
+  type ScheduleStateDict,
+  StepLR,
+  type StepLROptions,
+} from "./src/optim/schedule.ts";

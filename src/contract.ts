@@ -110,6 +110,37 @@ export interface SequenceOutput {
   readonly state: Float32Array;
 }
 
+/** dLoss/d the results of a sequence; omitted final-state gradients count as zero. */
+export interface OutputGradients {
+  /** dLoss/d`output`, shape `(B, T, H)`. */
+  readonly output: Float32Array | Float64Array;
+  /** dLoss/d final `hidden`, shape `(B, H)`. */
+  readonly hidden?: Float32Array | Float64Array;
+  /** dLoss/d final `state`, shape `(k, B, H)`. */
+  readonly state?: Float32Array | Float64Array;
+}
+
+/** dLoss/d every input of a sequence: parameters, input and initial state. */
+export interface InputGradients {
+  /** By PyTorch parameter name: `i2h.weight`, `i2h.bias`, `h2h.weight`, `h2h.bias`, `i2a.*`. */
+  readonly params: Record<string, Float32Array | Float64Array>;
+  /** dLoss/d`x`, shape `(B, T, I)`. */
+  readonly x: Float32Array | Float64Array;
+  /** dLoss/d initial hidden state, shape `(B, H)`. */
+  readonly hidden: Float32Array | Float64Array;
+  /** dLoss/d initial cell states, shape `(k, B, H)`. */
+  readonly state: Float32Array | Float64Array;
+}
+
+/**
+ * A forward run for training: its results, and the backward through it. The runner keeps the
+ * activations it needs (on its device) until `backward` is called, at most once.
+ */
+export interface TrainingStep extends SequenceOutput {
+  /** Back-propagates `grads` through every step of this run. */
+  backward(grads: OutputGradients): Promise<InputGradients>;
+}
+
 /**
  * A compiled cell on one backend: weights packed and resident, ready to run whole sequences.
  * Disposable: `using runner = await backend.compile(spec)` frees it at the end of the scope.
@@ -139,6 +170,11 @@ export interface SequenceRunner extends Disposable {
   readonly backend: ResolvedBackendName;
   /** Runs all `T` steps; the input arrays are left untouched. */
   run(input: SequenceInput): Promise<SequenceOutput>;
+  /**
+   * Optional: a forward that keeps the activations, with its own backward (fused kernels). A
+   * runner without it trains with the float64 oracle of `src/reference/backward.ts`.
+   */
+  runTraining?(input: SequenceInput): Promise<TrainingStep>;
   /** Frees device or wasm memory. Idempotent; calling `run` afterwards rejects. */
   dispose(): void;
 }

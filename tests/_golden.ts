@@ -61,8 +61,15 @@ export function loadGoldenCase(entry: GoldenEntry): GoldenCase {
   return { ...entry, tensors, metadata };
 }
 
-/** The model a case was made with, on `backend`, with the case's weights loaded. */
-export function goldenModel(golden: GoldenCase, backend: BackendName): LSTM {
+/**
+ * The model a case was made with, on `backend`, with the case's weights loaded (those named
+ * `prefix` + PyTorch name: `"lstm."` in the training trajectories).
+ */
+export function goldenModel(
+  golden: Pick<GoldenCase, "class" | "ctor_args" | "tensors">,
+  backend: BackendName,
+  prefix = "",
+): LSTM {
   const { input_size: I, hidden_size: H, k = 1, max_pooling = false } = golden.ctor_args;
   const options = { backend };
   const model = golden.class === "LSTM"
@@ -72,14 +79,21 @@ export function goldenModel(golden: GoldenCase, backend: BackendName): LSTM {
     : golden.class === "AttentionArrayLSTM"
     ? new AttentionArrayLSTM(I, H, k, { ...options, maxPooling: max_pooling })
     : new StochasticArrayLSTM(I, H, k, options);
-  model.loadStateDict(parametersOf(golden));
+  model.loadStateDict(parametersOf(golden, prefix));
   return model;
 }
 
-/** The case's parameters, by their PyTorch names. */
-export function parametersOf(golden: GoldenCase): Record<string, Tensor> {
+/** The case's parameters named `prefix` + PyTorch name, by their PyTorch names. */
+export function parametersOf(
+  golden: Pick<GoldenCase, "tensors">,
+  prefix = "",
+): Record<string, Tensor> {
   return Object.fromEntries(
-    Object.entries(golden.tensors).filter(([name]) => /^(i2h|h2h|i2a)\./.test(name)),
+    Object.entries(golden.tensors)
+      .filter(([name]) =>
+        name.startsWith(prefix) && /^(i2h|h2h|i2a)\./.test(name.slice(prefix.length))
+      )
+      .map(([name, value]) => [name.slice(prefix.length), value]),
   );
 }
 
@@ -189,4 +203,39 @@ export function defineGoldenForwardTests(
       },
     });
   }
+}
+
+/** One trajectory of `golden_train/index.json`. */
+export interface GoldenTrainEntry {
+  file: string;
+  class: GoldenEntry["class"];
+  ctor_args: GoldenEntry["ctor_args"];
+  dims: GoldenEntry["dims"] & { classes: number };
+  optimizer: {
+    name: "Adam" | "AdamW" | "SGD";
+    lr: number;
+    betas?: [number, number];
+    eps?: number;
+    weight_decay: number;
+    momentum?: number;
+  };
+  steps: number;
+  clip_grad_norm: number | null;
+  losses: number[];
+}
+
+/** A loaded trajectory: its index entry and tensors. */
+export interface GoldenTrainCase extends GoldenTrainEntry {
+  tensors: Record<string, Tensor>;
+}
+
+/** Every trajectory of the training index, in file order. */
+export function goldenTrainEntries(): GoldenTrainEntry[] {
+  return fixtureIndex("golden_train") as GoldenTrainEntry[];
+}
+
+/** Loads one trajectory's tensors. */
+export function loadGoldenTrainCase(entry: GoldenTrainEntry): GoldenTrainCase {
+  const { tensors } = readSafetensors(readFixture("golden_train", entry.file));
+  return { ...entry, tensors };
 }

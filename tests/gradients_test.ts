@@ -124,7 +124,7 @@ function centralDifference(problem: Problem, array: Float32Array, index: number)
 
 function checkAgainstFiniteDifferences(problem: Problem, grads: InputGradients): void {
   const { params } = problem.spec;
-  const targets: [string, Float32Array | null, Float64Array | undefined][] = [
+  const targets: [string, Float32Array | null, ArrayLike<number> | undefined][] = [
     ["i2h.weight", params.i2hWeight, grads.params["i2h.weight"]],
     ["i2h.bias", params.i2hBias, grads.params["i2h.bias"]],
     ["h2h.weight", params.h2hWeight, grads.params["h2h.weight"]],

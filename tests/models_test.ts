@@ -76,7 +76,11 @@ function concatSteps(a: Tensor, b: Tensor): Tensor {
 }
 
 /** The reference's step loop, written with the public hooks `initHidden` and `forwardCell`. */
-function forwardByHand(model: LSTM, x: Tensor, init?: RecurrentState): ForwardResult {
+function forwardByHand(
+  model: LSTM,
+  x: Tensor,
+  init?: RecurrentState,
+): Result {
   const [batch, seqLen] = x.shape;
   const output = new Float32Array(batch * seqLen * model.hiddenSize);
   let { hidden, state } = init ?? model.initHidden(x);
@@ -99,7 +103,9 @@ function assertClose(actual: Tensor, expected: Tensor, tolerance: number, label:
   assert.ok(worst <= tolerance, `${label}: max abs difference ${worst} > ${tolerance}`);
 }
 
-function assertSameResult(actual: ForwardResult, expected: ForwardResult, label: string): void {
+type Result = RecurrentState & { output: Tensor };
+
+function assertSameResult(actual: Result, expected: Result, label: string): void {
   assert.deepEqual(actual.output, expected.output, `${label}: output`);
   assert.deepEqual(actual.hidden, expected.hidden, `${label}: hidden`);
   assert.deepEqual(actual.state, expected.state, `${label}: state`);

@@ -16,9 +16,13 @@ import type {
 import { linear, sumLanes, updateLanes } from "../reference/cell.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkShape, checkSize, describe } from "../errors.ts";
+import { linearInit, resolveSeed } from "../nn/init.ts";
+import { Module } from "../nn/module.ts";
+import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
-import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
+import { checkTensor, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, usesBuiltinHooks } from "./builtin.ts";
+import { recordSequence } from "./record_sequence.ts";
 
 /** Options every model takes. */
 export interface LSTMOptions {
@@ -36,10 +40,17 @@ export interface RecurrentState {
   readonly state: Tensor;
 }
 
-/** What `forward` returns. */
+/**
+ * What `forward` returns. In training mode (or when `x` or the initial state carries history) the
+ * three tensors carry history: a loss computed from any of them back-propagates through all steps.
+ */
 export interface ForwardResult extends RecurrentState {
   /** The hidden state after every step, shape `(batch, seqLen, hiddenSize)`. */
-  readonly output: Tensor;
+  readonly output: TrackedTensor;
+  /** Final hidden state, shape `(1, batch, hiddenSize)`. */
+  readonly hidden: TrackedTensor;
+  /** Final cell states, shape `(k, batch, hiddenSize)`. */
+  readonly state: TrackedTensor;
 }
 
 /** Per-lane readout of the hidden state: `(k, B, H)` output gates and cells to `(1, B, H)`. */
@@ -57,8 +68,22 @@ export type Readout = (outputs: Tensor, states: Tensor) => Tensor;
  * const { output, hidden, state } = await lstm.forward(x); // [2, 5, 8], [1, 2, 8], [1, 2, 8]
  * const next = await lstm.forward(x, { hidden, state });
  * ```
+ *
+ * @example Train it: `train()`, a loss, `backward()`, an optimizer step
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Adam, LSTM, mseLoss, randn, zeros } from "../../mod.ts";
+ * const lstm = new LSTM(3, 8, { backend: "js", seed: 1 }).train();
+ * const opt = new Adam(lstm.parameters(), { lr: 1e-2 });
+ * const x = randn([2, 5, 3], { seed: 2 });
+ * const { hidden } = await lstm.forward(x);
+ * const loss = mseLoss(hidden, zeros([1, 2, 8]));
+ * await loss.backward();
+ * opt.step();
+ * assert.ok((await lstm.forward(x)).hidden.data.some((v, i) => v !== hidden.data[i]));
+ * ```
  */
-export class LSTM {
+export class LSTM extends Module {
   /** `I`: features per input step. */
   readonly inputSize: number;
   /** `H`: hidden units. */
@@ -67,8 +92,8 @@ export class LSTM {
   readonly backend: BackendName;
   /** The seed the weights were drawn from. */
   readonly seed: number;
-  #parameters: Map<string, Tensor> | null = null;
-  #runner: Promise<SequenceRunner> | null = null;
+  #runner: Promise<{ runner: SequenceRunner; spec: CellSpec }> | null = null;
+  #runnerVersion = -1;
 
   /**
    * Makes an LSTM with weights drawn like PyTorch's `nn.Linear` from `options.seed`.
@@ -78,6 +103,7 @@ export class LSTM {
    * @param options Backend and seed.
    */
   constructor(inputSize: number, hiddenSize: number, options: LSTMOptions = {}) {
+    super();
     this.inputSize = checkSize("inputSize", inputSize);
     this.hiddenSize = checkSize("hiddenSize", hiddenSize);
     if (typeof options !== "object" || options === null) {
@@ -87,13 +113,7 @@ export class LSTM {
       "options.backend",
       options.backend === undefined ? "auto" : options.backend,
     );
-    const seed = options.seed === undefined
-      ? crypto.getRandomValues(new Uint32Array(1))[0]
-      : options.seed;
-    if (!Number.isSafeInteger(seed)) {
-      throw new RangeError(`options.seed must be a safe integer, got ${describe(seed)}`);
-    }
-    this.seed = seed;
+    this.seed = resolveSeed(options.seed);
   }
 
   /** Memory cells per hidden unit: 1 for `LSTM`. */
@@ -117,83 +137,19 @@ export class LSTM {
     };
   }
 
-  // Drawn on first use: subclasses set their sizes after this constructor has run.
-  #parameterMap(): Map<string, Tensor> {
-    if (this.#parameters === null) {
-      const random = new Random(this.seed);
-      this.#parameters = new Map();
-      for (const [name, { shape, fanIn }] of Object.entries(this.parameterShapes())) {
-        // PyTorch nn.Linear: weight and bias ~ U(−1/√fan_in, 1/√fan_in).
-        const bound = 1 / Math.sqrt(fanIn);
-        const data = new Float32Array(sizeOf(shape));
-        for (let i = 0; i < data.length; i++) data[i] = (2 * random.uniform() - 1) * bound;
-        this.#parameters.set(name, { shape, data });
-      }
-    }
-    return this.#parameters;
+  /** The parameters drawn like `nn.Linear` from the seed, in the order of `parameterShapes`. */
+  protected initialParameters(): Record<string, Tensor> {
+    const random = new Random(this.seed);
+    return Object.fromEntries(
+      Object.entries(this.parameterShapes()).map((
+        [name, { shape, fanIn }],
+      ) => [name, linearInit(random, shape, fanIn)]),
+    );
   }
 
-  /** The weight or bias called `name` (read-only by convention). */
-  protected parameter(name: string): Tensor {
-    return this.#parameterMap().get(name)!;
-  }
-
-  /**
-   * The parameters by their PyTorch names, as copies: `i2h.weight` `(4kH, I)`, `i2h.bias`,
-   * `h2h.weight` `(4kH, H)`, `h2h.bias` (and `i2a.*` for attention).
-   *
-   * @example Save the weights as safetensors
-   * ```ts
-   * import { LSTM, saveSafetensors } from "../../mod.ts";
-   * const bytes = saveSafetensors(new LSTM(3, 4, { seed: 1 }).stateDict());
-   * ```
-   */
-  stateDict(): Record<string, Tensor> {
-    const record: Record<string, Tensor> = {};
-    for (const [name, { shape, data }] of this.#parameterMap()) {
-      record[name] = { shape: [...shape], data: data.slice() };
-    }
-    return record;
-  }
-
-  /**
-   * Replaces every parameter with a copy of the tensor of the same name, for instance a PyTorch
-   * `state_dict` saved as safetensors. The record must hold exactly this model's parameters.
-   *
-   * @throws {RangeError} On missing, extra or misshaped tensors.
-   *
-   * @example Load weights saved from PyTorch
-   * ```ts ignore
-   * import { ArrayLSTM, loadSafetensors } from "../../mod.ts";
-   * const model = new ArrayLSTM(10, 128, 4);
-   * model.loadStateDict(loadSafetensors(await Deno.readFile("model.safetensors")));
-   * ```
-   */
-  loadStateDict(record: Record<string, Tensor>): void {
-    if (typeof record !== "object" || record === null) {
-      throw new TypeError(`record must be an object of tensors, got ${describe(record)}`);
-    }
-    const shapes = this.parameterShapes();
-    const missing = Object.keys(shapes).filter((name) => !Object.hasOwn(record, name));
-    const extra = Object.keys(record).filter((name) => !Object.hasOwn(shapes, name));
-    if (missing.length > 0 || extra.length > 0) {
-      throw new RangeError(
-        `record does not match this ${this.constructor.name}'s parameters: ` +
-          [
-            missing.length > 0 ? `missing ${missing.map(describe).join(", ")}` : "",
-            extra.length > 0 ? `unexpected ${extra.map(describe).join(", ")}` : "",
-          ].filter(Boolean).join("; ") + `; expected exactly ${Object.keys(shapes).join(", ")}`,
-      );
-    }
-    const loaded = new Map<string, Tensor>();
-    for (const [name, { shape }] of Object.entries(shapes)) {
-      const value = record[name];
-      checkTensor(`record["${name}"]`, value);
-      checkShape(`record["${name}"]`, value.shape, shape, name);
-      loaded.set(name, { shape, data: value.data.slice() });
-    }
-    this.#parameters = loaded;
-    this.#invalidate();
+  /** The parameters live where this model runs. */
+  protected override parameterBackend(): BackendName {
+    return this.backend;
   }
 
   /** The parameters in the layout the backends take. */
@@ -202,19 +158,31 @@ export class LSTM {
       variant: this.variant,
       inputSize: this.inputSize,
       hiddenSize: this.hiddenSize,
-      params: cellParameters(Object.fromEntries(this.#parameterMap())),
+      params: cellParameters(this.#values()),
     };
   }
 
-  #compiled(): Promise<SequenceRunner> {
+  #values(): Record<string, Tensor> {
+    return Object.fromEntries(this.parameters().map(({ name, value }) => [name, value]));
+  }
+
+  // Parameters are replaced, never written into, so the spec (sharing their arrays) stays what
+  // the runner was packed from; a new version (optimizer step, loadStateDict) re-packs.
+  #compiled(): Promise<{ runner: SequenceRunner; spec: CellSpec }> {
+    const version = this.parametersVersion();
+    if (this.#runner !== null && this.#runnerVersion !== version) this.#invalidate();
     if (this.#runner === null) {
       const spec = this.cellSpec();
-      const runner = selectBackend(this.backend).then((backend) => backend.compile(spec));
+      const runner = selectBackend(this.backend).then(async (backend) => ({
+        runner: await backend.compile(spec),
+        spec,
+      }));
       // A failed compile must not stick: the next call tries again.
       runner.catch(() => {
         if (this.#runner === runner) this.#runner = null;
       });
       this.#runner = runner;
+      this.#runnerVersion = version;
     }
     return this.#runner;
   }
@@ -222,7 +190,7 @@ export class LSTM {
   #invalidate(): void {
     const previous = this.#runner;
     this.#runner = null;
-    previous?.then((runner) => runner.dispose(), () => {});
+    previous?.then(({ runner }) => runner.dispose(), () => {});
   }
 
   /**
@@ -235,17 +203,23 @@ export class LSTM {
    * ```
    */
   async resolveBackend(): Promise<ResolvedBackendName> {
-    return (await this.#compiled()).backend;
+    return (await this.#compiled()).runner.backend;
   }
 
   /**
    * Runs a batch of sequences. Built-in models run all steps in the backend's fused kernels; a
    * subclass that overrides a hook runs step by step through its hooks in TypeScript.
    *
+   * In training mode the run is recorded: a loss computed from the results back-propagates into
+   * the parameters' `grad`, and into `x`, `init.hidden` and `init.state` when they carry history
+   * (from `requiresGrad` or an earlier recording layer). In evaluation mode only an
+   * input with history is recorded, and the parameters get no gradient.
+   *
    * @param x Input, shape `(batch, seqLen, inputSize)`.
    * @param init Initial state; zeros (from `initHidden`) when omitted. Never modified.
    * @returns Outputs of every step, and the final hidden and cell states.
    * @throws {RangeError} If a shape does not fit the model.
+   * @throws {Error} When recording a subclass that overrides a hook (not supported yet).
    */
   async forward(x: Tensor, init?: RecurrentState): Promise<ForwardResult> {
     checkTensor("x", x);
@@ -259,22 +233,44 @@ export class LSTM {
     const start = init ?? this.initHidden(x);
     this.#checkState(init === undefined ? "initHidden(x)" : "init", start, batch);
     const H = this.hiddenSize, k = this.k;
-    if (!usesBuiltinHooks(this)) return this.#forwardByHooks(x, start);
-    const result = await (await this.#compiled()).run({
+    const recording = this.training || [x, start.hidden, start.state].some(hasHistory);
+    if (!usesBuiltinHooks(this)) {
+      if (recording) {
+        throw new Error(
+          `training ${this.constructor.name} is not supported yet: it overrides a hook ` +
+            "(forwardCell, updateHidden or initHidden), and only the built-in cells have a " +
+            "backward. Call eval() and pass inputs without history, or train a built-in class",
+        );
+      }
+      const { output, hidden, state } = this.#forwardByHooks(x, start);
+      return { output: untracked(output), hidden: untracked(hidden), state: untracked(state) };
+    }
+    const { runner, spec } = await this.#compiled();
+    const input = {
       batch,
       seqLen,
       x: x.data,
       hidden: start.hidden.data,
       state: start.state.data,
-    });
+    };
+    if (recording) {
+      const [output, hidden, state] = await recordSequence(runner, spec, input, {
+        parameters: this.training ? this.parameters() : [],
+        x,
+        hidden: start.hidden,
+        state: start.state,
+      });
+      return { output, hidden, state };
+    }
+    const result = await runner.run(input);
     return {
-      output: { shape: [batch, seqLen, H], data: result.output },
-      hidden: { shape: [1, batch, H], data: result.hidden },
-      state: { shape: [k, batch, H], data: result.state },
+      output: untracked({ shape: [batch, seqLen, H], data: result.output }),
+      hidden: untracked({ shape: [1, batch, H], data: result.hidden }),
+      state: untracked({ shape: [k, batch, H], data: result.state }),
     };
   }
 
-  #forwardByHooks(x: Tensor, start: RecurrentState): ForwardResult {
+  #forwardByHooks(x: Tensor, start: RecurrentState): RecurrentState & { output: Tensor } {
     const [batch, seqLen, I] = x.shape;
     const H = this.hiddenSize;
     const output = new Float32Array(batch * seqLen * H);

@@ -6,32 +6,12 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput } from "../contract.ts";
+import type { CellSpec, InputGradients, OutputGradients, SequenceInput } from "../contract.ts";
 import { type FloatArray, selectedLane, sigmoid } from "./cell.ts";
 import { newTrace, runSequence } from "./sequence.ts";
 import { checkShape } from "../errors.ts";
 
-/** dLoss/d of the forward's results; omitted final-state gradients count as zero. */
-export interface OutputGradients {
-  /** dLoss/d`output`, shape `(B, T, H)`. */
-  readonly output: FloatArray;
-  /** dLoss/d final `hidden`, shape `(B, H)`. */
-  readonly hidden?: FloatArray;
-  /** dLoss/d final `state`, shape `(k, B, H)`. */
-  readonly state?: FloatArray;
-}
-
-/** dLoss/d every input of the forward, in float64. */
-export interface InputGradients {
-  /** By PyTorch parameter name: `i2h.weight`, `i2h.bias`, `h2h.weight`, `h2h.bias`, `i2a.*`. */
-  readonly params: Record<string, Float64Array>;
-  /** dLoss/d`x`, shape `(B, T, I)`. */
-  readonly x: Float64Array;
-  /** dLoss/d initial hidden state, shape `(B, H)`. */
-  readonly hidden: Float64Array;
-  /** dLoss/d initial cell states, shape `(k, B, H)`. */
-  readonly state: Float64Array;
-}
+export type { InputGradients, OutputGradients };
 
 /**
  * Runs the forward in float64, keeping its activations, and back-propagates `grads` through all

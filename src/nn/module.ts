@@ -1,0 +1,162 @@
+/**
+ * `Module`: what every layer shares: named parameters (drawn on first use), `stateDict()` /
+ * `loadStateDict()`, and the training switch.
+ *
+ * @module
+ */
+
+import type { BackendName } from "../contract.ts";
+import { checkShape, describe } from "../errors.ts";
+import { checkTensor, type Tensor } from "../tensor.ts";
+import { Parameter } from "./parameter.ts";
+
+/**
+ * The base of every layer. Subclasses say how to draw their initial parameters; the base keeps
+ * them as stable {@linkcode Parameter} objects. In training mode (`train()`) a layer's `forward`
+ * records for `backward()`; in evaluation mode (the default, `eval()`) it records nothing for its
+ * parameters and costs nothing extra, but still passes gradients on to an input that carries
+ * history (a frozen layer inside a trained network, or saliency).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Linear } from "../../mod.ts";
+ * const layer = new Linear(3, 2, { seed: 1 });
+ * assert.equal(layer.training, false);
+ * assert.equal(layer.train().training, true);
+ * assert.equal(layer.parameters()[0], layer.parameters()[0]); // the same object every call
+ * ```
+ */
+export abstract class Module {
+  #training = false;
+  #parameters: Map<string, Parameter> | null = null;
+
+  /**
+   * The initial parameters by `stateDict` key, in order; called once, on first use (subclasses
+   * may set their sizes after the base constructor has run).
+   */
+  protected abstract initialParameters(): Record<string, Tensor>;
+
+  /** The backend the parameters live on; `null` for layers that run anywhere. */
+  protected parameterBackend(): BackendName | null {
+    return null;
+  }
+
+  #parameterMap(): Map<string, Parameter> {
+    if (this.#parameters === null) {
+      const backend = this.parameterBackend();
+      this.#parameters = new Map(
+        Object.entries(this.initialParameters()).map((
+          [name, value],
+        ) => [name, new Parameter(name, value, backend)]),
+      );
+    }
+    return this.#parameters;
+  }
+
+  /** Whether `forward` records for `backward()`. */
+  get training(): boolean {
+    return this.#training;
+  }
+
+  /**
+   * Switches training mode on (or off with `false`), as PyTorch's `module.train(mode)`.
+   *
+   * @returns This layer.
+   */
+  train(mode = true): this {
+    if (typeof mode !== "boolean") {
+      throw new TypeError(`mode must be a boolean, got ${describe(mode)}`);
+    }
+    this.#training = mode;
+    return this;
+  }
+
+  /** Switches training mode off: `forward` records nothing. Returns this layer. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /**
+   * The trainable parameters, named by their `stateDict` keys; the same objects on every call.
+   *
+   * @example
+   * ```ts
+   * import { Adam, LSTM } from "../../mod.ts";
+   * const lstm = new LSTM(3, 4, { seed: 1 });
+   * const opt = new Adam(lstm.parameters(), { lr: 1e-3 });
+   * ```
+   */
+  parameters(): Parameter[] {
+    return [...this.#parameterMap().values()];
+  }
+
+  /** The value of the parameter called `name` (read-only by convention). */
+  protected parameter(name: string): Tensor {
+    return this.#parameterMap().get(name)!.value;
+  }
+
+  /** Grows whenever a parameter's value is replaced (optimizer steps, `loadStateDict`). */
+  protected parametersVersion(): number {
+    let version = 0;
+    for (const parameter of this.#parameterMap().values()) version += parameter.version;
+    return version;
+  }
+
+  /**
+   * The parameters by name, as copies.
+   *
+   * @example Save the weights as safetensors
+   * ```ts
+   * import { LSTM, saveSafetensors } from "../../mod.ts";
+   * const bytes = saveSafetensors(new LSTM(3, 4, { seed: 1 }).stateDict());
+   * ```
+   */
+  stateDict(): Record<string, Tensor> {
+    const record: Record<string, Tensor> = {};
+    for (const [name, { value }] of this.#parameterMap()) {
+      record[name] = { shape: [...value.shape], data: value.data.slice() };
+    }
+    return record;
+  }
+
+  /**
+   * Sets every parameter to a copy of the tensor of the same name, for instance a PyTorch
+   * `state_dict` saved as safetensors. The record must hold exactly this layer's parameters. The
+   * `Parameter` objects stay the same, so optimizers holding them keep working.
+   *
+   * @throws {RangeError} On missing, extra or misshaped tensors; the layer is then unchanged.
+   *
+   * @example Load weights saved from PyTorch
+   * ```ts ignore
+   * import { ArrayLSTM, loadSafetensors } from "../../mod.ts";
+   * const model = new ArrayLSTM(10, 128, 4);
+   * model.loadStateDict(loadSafetensors(await Deno.readFile("model.safetensors")));
+   * ```
+   */
+  loadStateDict(record: Record<string, Tensor>): void {
+    if (typeof record !== "object" || record === null) {
+      throw new TypeError(`record must be an object of tensors, got ${describe(record)}`);
+    }
+    const parameters = this.#parameterMap();
+    const names = [...parameters.keys()];
+    const missing = names.filter((name) => !Object.hasOwn(record, name));
+    const extra = Object.keys(record).filter((name) => !parameters.has(name));
+    if (missing.length > 0 || extra.length > 0) {
+      throw new RangeError(
+        `record does not match this ${this.constructor.name}'s parameters: ` +
+          [
+            missing.length > 0 ? `missing ${missing.map(describe).join(", ")}` : "",
+            extra.length > 0 ? `unexpected ${extra.map(describe).join(", ")}` : "",
+          ].filter(Boolean).join("; ") + `; expected exactly ${names.join(", ")}`,
+      );
+    }
+    for (const [name, { value }] of parameters) {
+      checkTensor(`record["${name}"]`, record[name]);
+      checkShape(`record["${name}"]`, record[name].shape, value.shape, name);
+    }
+    for (const [name, parameter] of parameters) {
+      parameter.value = { shape: parameter.value.shape, data: record[name].data.slice() };
+    }
+  }
+}

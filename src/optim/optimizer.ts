@@ -1,0 +1,236 @@
+/**
+ * The base of the optimizers: parameter checks, `zeroGrad()`, `step()` over the parameters that
+ * have a gradient, per-parameter state, `stateDict()` / `loadStateDict()` and `dispose()`.
+ *
+ * @module
+ */
+
+import { describe } from "../errors.ts";
+import { Parameter } from "../nn/parameter.ts";
+import type { Tensor } from "../tensor.ts";
+
+/** A hyper-parameter value. */
+export type OptionValue = number | boolean | readonly number[];
+
+/** What `stateDict()` returns and `loadStateDict()` takes; tensors are copies. */
+export interface OptimizerStateDict {
+  /** Per parameter, in order: its buffers and counters, `null` before its first update. */
+  readonly state: readonly (Readonly<Record<string, Tensor | number>> | null)[];
+  /** The hyper-parameters, `lr` included (schedules change it). */
+  readonly options: Readonly<Record<string, OptionValue>>;
+}
+
+/** One parameter's optimizer state: buffers shaped like it, and counters. */
+export type ParameterState = Record<string, Float32Array | number>;
+
+/** Checks that `options[name]` (or its default) is a finite number ≥ `min` (and < `below`). */
+export function numberOption(
+  options: Record<string, unknown>,
+  name: string,
+  fallback: number,
+  { min = 0, below = Infinity }: { min?: number; below?: number } = {},
+): number {
+  const value = options[name] ?? fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value >= below) {
+    const range = below === Infinity ? `≥ ${min}` : `in [${min}, ${below})`;
+    throw new RangeError(`options.${name} must be a number ${range}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Checks that `options` is an object whose keys are all among `known`. */
+export function checkOptionNames(owner: string, options: unknown, known: readonly string[]): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) {
+      throw new TypeError(
+        `unknown option ${describe(name)} for ${owner}; expected some of ${known.join(", ")}`,
+      );
+    }
+  }
+}
+
+/**
+ * An optimizer over a fixed list of parameters, as PyTorch's `torch.optim.Optimizer` with one
+ * parameter group.
+ */
+export abstract class Optimizer {
+  /** The parameters it updates, in order. */
+  readonly params: readonly Parameter[];
+  #state: (ParameterState | null)[];
+  #options: Record<string, OptionValue>;
+  #disposed = false;
+
+  /**
+   * Checks the parameters (no duplicates, one backend) and keeps the options.
+   *
+   * @param params The parameters (from `layer.parameters()`), all of one backend.
+   * @param options The checked hyper-parameters, `lr` included.
+   */
+  protected constructor(params: readonly Parameter[], options: Record<string, OptionValue>) {
+    if (!Array.isArray(params) || params.length === 0) {
+      throw new TypeError(
+        `params must be a non-empty array of Parameter (from layer.parameters()), got ${
+          describe(params)
+        }`,
+      );
+    }
+    const seen = new Set<Parameter>();
+    let first: { backend: string; index: number } | null = null;
+    params.forEach((parameter, index) => {
+      if (!(parameter instanceof Parameter)) {
+        throw new TypeError(
+          `params[${index}] must be a Parameter (from layer.parameters()), got ${
+            describe(parameter)
+          }`,
+        );
+      }
+      if (seen.has(parameter)) {
+        throw new RangeError(
+          `params[${index}] ("${parameter.name}") appears twice; pass each parameter once`,
+        );
+      }
+      seen.add(parameter);
+      if (parameter.backend === null) return;
+      if (first === null) first = { backend: parameter.backend, index };
+      else if (parameter.backend !== first.backend) {
+        throw new RangeError(
+          `params mixes backends: params[${first.index}] ("${params[first.index].name}") is on ${
+            describe(first.backend)
+          }, params[${index}] ("${parameter.name}") on ${
+            describe(parameter.backend)
+          }; build the layers with the same backend, or use one optimizer per backend`,
+        );
+      }
+    });
+    this.params = [...params];
+    this.#state = params.map(() => null);
+    this.#options = options;
+  }
+
+  /** The learning rate (schedules set it). */
+  get lr(): number {
+    return this.#options.lr as number;
+  }
+
+  set lr(value: number) {
+    this.#options.lr = numberOption({ lr: value }, "lr", 0);
+  }
+
+  /** A hyper-parameter by name. */
+  protected option<T extends OptionValue>(name: string): T {
+    return this.#options[name] as T;
+  }
+
+  /** Sets every parameter's `grad` to `null` (PyTorch 2's `zero_grad(set_to_none=True)`). */
+  zeroGrad(): void {
+    for (const parameter of this.params) parameter.grad = null;
+  }
+
+  /**
+   * Updates every parameter that has a gradient (the others are skipped, as in PyTorch).
+   *
+   * @throws {Error} After `dispose()`.
+   */
+  step(): void {
+    if (this.#disposed) {
+      throw new Error(
+        `step() on a disposed ${this.constructor.name}: its state was freed; create a new optimizer`,
+      );
+    }
+    this.params.forEach((parameter, index) => {
+      if (parameter.grad === null) return;
+      const value = parameter.value.data.slice();
+      this.#state[index] = this.update(value, parameter.grad.data, this.#state[index]);
+      parameter.value = { shape: parameter.value.shape, data: value };
+    });
+  }
+
+  /**
+   * One parameter's update: writes the new value into `value` (a copy of the old one) and
+   * returns the new state (`state` is `null` on the first update).
+   */
+  protected abstract update(
+    value: Float32Array,
+    grad: Float32Array,
+    state: ParameterState | null,
+  ): ParameterState;
+
+  /**
+   * The state (buffers and step counts, as copies) and hyper-parameters, to resume exactly.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Adam, Linear } from "../../mod.ts";
+   * const opt = new Adam(new Linear(2, 2, { seed: 1 }).parameters(), { lr: 0.1 });
+   * assert.equal(opt.stateDict().options.lr, 0.1);
+   * ```
+   */
+  stateDict(): OptimizerStateDict {
+    return {
+      state: this.#state.map((state, index) => {
+        if (state === null) return null;
+        const shape = this.params[index].value.shape;
+        return Object.fromEntries(
+          Object.entries(state).map(([name, value]) => [
+            name,
+            typeof value === "number" ? value : { shape: [...shape], data: value.slice() },
+          ]),
+        );
+      }),
+      options: structuredClone(this.#options),
+    };
+  }
+
+  /**
+   * Restores a `stateDict()` of an optimizer of the same kind over parameters of the same shapes.
+   *
+   * @throws {RangeError} If it does not fit these parameters.
+   */
+  loadStateDict(dict: OptimizerStateDict): void {
+    if (typeof dict !== "object" || dict === null || !Array.isArray(dict.state)) {
+      throw new TypeError(`dict must be an optimizer stateDict(), got ${describe(dict)}`);
+    }
+    if (dict.state.length !== this.params.length) {
+      throw new RangeError(
+        `dict.state has ${dict.state.length} entries but this optimizer has ${this.params.length} parameters`,
+      );
+    }
+    const known = Object.keys(this.#options);
+    checkOptionNames(`dict.options of ${this.constructor.name}`, dict.options, known);
+    const state = dict.state.map((entry, index) => {
+      if (entry === null) return null;
+      const size = this.params[index].value.data.length;
+      return Object.fromEntries(
+        Object.entries(entry).map(([name, value]) => {
+          if (typeof value === "number") return [name, value];
+          const data = (value as Partial<Tensor> | null)?.data;
+          if (!(data instanceof Float32Array) || data.length !== size) {
+            throw new RangeError(
+              `dict.state[${index}].${name} must have ${size} elements like params[${index}] ("${
+                this.params[index].name
+              }"), got ${describe(data?.length)}`,
+            );
+          }
+          return [name, data.slice()];
+        }),
+      );
+    });
+    this.#state = state;
+    this.#options = { ...this.#options, ...structuredClone(dict.options) };
+  }
+
+  /** Frees the optimizer state; `step()` afterwards throws. */
+  dispose(): void {
+    this.#state = this.params.map(() => null);
+    this.#disposed = true;
+  }
+
+  /** Same as `dispose()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * `SGD`: stochastic gradient descent with momentum, dampening, Nesterov and weight decay, with
+ * PyTorch's update rule.
+ *
+ * @module
+ */
+
+import { describe } from "../errors.ts";
+import type { Parameter } from "../nn/parameter.ts";
+import { checkOptionNames, numberOption, Optimizer, type ParameterState } from "./optimizer.ts";
+
+/** Options of {@linkcode SGD}: PyTorch's, in camelCase, with its defaults. */
+export interface SGDOptions {
+  /** Learning rate (default `1e-3`). */
+  lr?: number;
+  /** Momentum factor (default `0`). */
+  momentum?: number;
+  /** Dampening of the momentum (default `0`). */
+  dampening?: number;
+  /** Nesterov momentum (default `false`; needs `momentum > 0` and `dampening = 0`). */
+  nesterov?: boolean;
+  /** L2 penalty added to the gradient (default `0`). */
+  weightDecay?: number;
+}
+
+/**
+ * Stochastic gradient descent, as `torch.optim.SGD`: `d = g + weightDecay·p`; with momentum
+ * `buf = momentum·buf + (1 − dampening)·d` (`buf = d` on the first step), `d = buf` (or
+ * `d + momentum·buf` with Nesterov); `p −= lr·d`.
+ *
+ * @example One step by hand
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Parameter, SGD, tensor } from "../../mod.ts";
+ * const p = new Parameter("w", tensor([1], [1]));
+ * const opt = new SGD([p], { lr: 0.1, momentum: 0.9 });
+ * p.grad = tensor([2], [1]);
+ * opt.step();
+ * assert.ok(Math.abs(p.value.data[0] - 0.8) < 1e-7);
+ * ```
+ */
+export class SGD extends Optimizer {
+  /**
+   * Makes an SGD optimizer over `params`.
+   *
+   * @param params The parameters to update.
+   * @param options Learning rate, momentum, dampening, nesterov, weightDecay.
+   */
+  constructor(params: readonly Parameter[], options: SGDOptions = {}) {
+    checkOptionNames("SGD", options, ["lr", "momentum", "dampening", "nesterov", "weightDecay"]);
+    const record = options as Record<string, unknown>;
+    const checked = {
+      lr: numberOption(record, "lr", 1e-3),
+      momentum: numberOption(record, "momentum", 0),
+      dampening: numberOption(record, "dampening", 0),
+      nesterov: options.nesterov ?? false,
+      weightDecay: numberOption(record, "weightDecay", 0),
+    };
+    if (typeof checked.nesterov !== "boolean") {
+      throw new TypeError(`options.nesterov must be a boolean, got ${describe(checked.nesterov)}`);
+    }
+    if (checked.nesterov && (checked.momentum <= 0 || checked.dampening !== 0)) {
+      throw new RangeError(
+        `options.nesterov needs momentum > 0 and dampening = 0, got momentum ${checked.momentum}, dampening ${checked.dampening}`,
+      );
+    }
+    super(params, checked);
+  }
+
+  /** One SGD step of one parameter. */
+  protected update(
+    value: Float32Array,
+    grad: Float32Array,
+    state: ParameterState | null,
+  ): ParameterState {
+    const lr = this.lr, momentum = this.option<number>("momentum");
+    const dampening = this.option<number>("dampening"), nesterov = this.option<boolean>("nesterov");
+    const weightDecay = this.option<number>("weightDecay");
+    const buffer = momentum === 0
+      ? null
+      : (state?.momentumBuffer as Float32Array | undefined) ?? null;
+    const next = momentum === 0 ? null : new Float32Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      let d = grad[i] + weightDecay * value[i];
+      if (next !== null) {
+        next[i] = buffer === null ? d : momentum * buffer[i] + (1 - dampening) * d;
+        d = nesterov ? d + momentum * next[i] : next[i];
+      }
+      value[i] -= lr * d;
+    }
+    return next === null ? {} : { momentumBuffer: next };
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The training trajectories of the reference (../shared/golden_train) replayed through the public
+ * API on one backend: losses, step-0 gradients and final weights within the README's tolerances.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  Adam,
+  AdamW,
+  clipGradNorm,
+  Linear,
+  logSoftmax,
+  nllLoss,
+  oneHot,
+  type Optimizer,
+  type Parameter,
+  reshape,
+  SGD,
+} from "../mod.ts";
+import type { BackendName } from "../src/contract.ts";
+import {
+  goldenModel,
+  goldenTrainEntries,
+  type GoldenTrainEntry,
+  loadGoldenTrainCase,
+} from "./_golden.ts";
+
+/** The optimizer a trajectory used, over `params`. */
+export function optimizerOf(
+  spec: GoldenTrainEntry["optimizer"],
+  params: Parameter[],
+): Optimizer {
+  const { name, lr, betas, eps, weight_decay: weightDecay, momentum } = spec;
+  if (name === "SGD") return new SGD(params, { lr, momentum, weightDecay });
+  const Class = name === "Adam" ? Adam : AdamW;
+  return new Class(params, { lr, betas, eps, weightDecay });
+}
+
+/** Fails unless every entry is within `tolerance` of the expected one. */
+function assertWithin(
+  name: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: number,
+): void {
+  assert.equal(actual.length, expected.length, `${name}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const error = Math.abs(actual[i] - expected[i]);
+    assert.ok(
+      error <= tolerance,
+      `${name}[${i}]: got ${actual[i]}, expected ${expected[i]} (error ${error} > ${tolerance})`,
+    );
+  }
+}
+
+/** One `Deno.test` per trajectory on `backend`. */
+export function defineGoldenTrainTests(backend: BackendName, options: { ignore?: boolean } = {}) {
+  for (const entry of goldenTrainEntries()) {
+    Deno.test({
+      name: `golden training on ${backend}: ${entry.file}`,
+      ignore: options.ignore ?? false,
+      async fn() {
+        const golden = loadGoldenTrainCase(entry);
+        const t = golden.tensors;
+        const { input_size: I, hidden_size: H, classes: C, batch: B } = entry.dims;
+        using lstm = goldenModel(golden, backend, "lstm.");
+        const linear = new Linear(H, C);
+        linear.loadStateDict({ weight: t["linear.weight"], bias: t["linear.bias"] });
+        lstm.train();
+        linear.train();
+        const groups = { lstm: lstm.parameters(), linear: linear.parameters() };
+        const params = [...groups.lstm, ...groups.linear];
+        using opt = optimizerOf(entry.optimizer, params);
+        const [, S] = t.tokens.shape;
+        const rows = Array.from(
+          { length: B },
+          (_, b) => [...t.tokens.data.subarray(b * S, (b + 1) * S)],
+        );
+        const x = oneHot(rows, I);
+        for (let step = 0; step < entry.steps; step++) {
+          opt.zeroGrad();
+          const { hidden } = await lstm.forward(x);
+          const logits = await linear.forward(reshape(hidden, [B, H]));
+          const loss = nllLoss(logSoftmax(logits), t.targets);
+          const expected = t.losses.data[step];
+          assert.ok(
+            Math.abs(loss.data[0] - expected) <= 1e-5 * Math.abs(expected),
+            `loss at step ${step}: got ${loss.data[0]}, expected ${expected}`,
+          );
+          await loss.backward();
+          if (entry.clip_grad_norm !== null) clipGradNorm(params, entry.clip_grad_norm);
+          if (step === 0) {
+            for (const [group, list] of Object.entries(groups)) {
+              for (const parameter of list) {
+                const want = t[`grad0.${group}.${parameter.name}`].data;
+                const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+                assertWithin(
+                  `grad0.${group}.${parameter.name}`,
+                  parameter.grad!.data,
+                  want,
+                  1e-3 * scale,
+                );
+              }
+            }
+          }
+          opt.step();
+        }
+        for (const [group, list] of Object.entries(groups)) {
+          for (const parameter of list) {
+            const want = t[`final.${group}.${parameter.name}`].data;
+            assertWithin(
+              `final.${group}.${parameter.name}`,
+              parameter.value.data,
+              want,
+              entry.optimizer.lr / 10,
+            );
+          }
+        }
+      },
+    });
+  }
+}

@@ -1,0 +1,3 @@
+import { defineGoldenTrainTests } from "./_train.ts";
+
+defineGoldenTrainTests("js");
