@@ -11,7 +11,6 @@ import type {
   CellSpec,
   CellVariant,
   ResolvedBackendName,
-  SequenceRunner,
 } from "../contract.ts";
 import { linear, sumLanes, updateLanes } from "../reference/cell.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
@@ -19,6 +18,7 @@ import { checkShape, checkSize, describe } from "../errors.ts";
 import { Random } from "../random.ts";
 import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, usesBuiltinHooks } from "./builtin.ts";
+import { RunnerCache } from "./runner_cache.ts";
 
 /** Options every model takes. */
 export interface LSTMOptions {
@@ -68,7 +68,10 @@ export class LSTM {
   /** The seed the weights were drawn from. */
   readonly seed: number;
   #parameters: Map<string, Tensor> | null = null;
-  #runner: Promise<SequenceRunner> | null = null;
+  readonly #runner = new RunnerCache(
+    () => this.cellSpec(),
+    (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
+  );
 
   /**
    * Makes an LSTM with weights drawn like PyTorch's `nn.Linear` from `options.seed`.
@@ -206,23 +209,8 @@ export class LSTM {
     };
   }
 
-  #compiled(): Promise<SequenceRunner> {
-    if (this.#runner === null) {
-      const spec = this.cellSpec();
-      const runner = selectBackend(this.backend).then((backend) => backend.compile(spec));
-      // A failed compile must not stick: the next call tries again.
-      runner.catch(() => {
-        if (this.#runner === runner) this.#runner = null;
-      });
-      this.#runner = runner;
-    }
-    return this.#runner;
-  }
-
   #invalidate(): void {
-    const previous = this.#runner;
-    this.#runner = null;
-    previous?.then((runner) => runner.dispose(), () => {});
+    this.#runner.invalidate();
   }
 
   /**
@@ -235,7 +223,7 @@ export class LSTM {
    * ```
    */
   async resolveBackend(): Promise<ResolvedBackendName> {
-    return (await this.#compiled()).backend;
+    return (await this.#runner.runner()).backend;
   }
 
   /**
@@ -260,7 +248,7 @@ export class LSTM {
     this.#checkState(init === undefined ? "initHidden(x)" : "init", start, batch);
     const H = this.hiddenSize, k = this.k;
     if (!usesBuiltinHooks(this)) return this.#forwardByHooks(x, start);
-    const result = await (await this.#compiled()).run({
+    const result = await this.#runner.run({
       batch,
       seqLen,
       x: x.data,
