@@ -128,7 +128,7 @@ export class LSTM {
       for (const [name, { shape, fanIn }] of Object.entries(this.parameterShapes())) {
         // PyTorch nn.Linear: weight and bias ~ U(−1/√fan_in, 1/√fan_in).
         const bound = 1 / Math.sqrt(fanIn);
-        const data = new Float32Array(sizeOf(shape));
+        const data = allocateParameter(name, shape, this.parameterShapes());
         for (let i = 0; i < data.length; i++) data[i] = (2 * random.uniform() - 1) * bound;
         this.#parameters.set(name, { shape, data });
       }
@@ -384,6 +384,26 @@ export class LSTM {
   }
 }
 registerBuiltin(LSTM);
+
+/** A zero parameter, or a RangeError that says how large the weights are when they cannot be. */
+function allocateParameter(
+  name: string,
+  shape: number[],
+  all: Record<string, { shape: number[] }>,
+): Float32Array {
+  try {
+    return new Float32Array(sizeOf(shape));
+  } catch (error) {
+    const floats = Object.values(all).reduce((sum, entry) => sum + sizeOf(entry.shape), 0);
+    throw new RangeError(
+      `the weights need ${floats} floats (${(floats * 4 / 2 ** 30).toFixed(1)} GiB; ${name} ` +
+        `alone is ${describe(shape)}), which could not be allocated: use a smaller hiddenSize ` +
+        "(the weights grow with 4·k·hiddenSize·(inputSize + hiddenSize); the wasm backend fits " +
+        "up to 2 GiB of them)",
+      { cause: error },
+    );
+  }
+}
 
 /**
  * The backends' view of parameters named as in a PyTorch `state_dict` (`i2h.weight`, `i2h.bias`,

@@ -23,7 +23,14 @@ import {
 } from "../../contract.ts";
 import { supportsRelaxedSimd, type WasmFlavor } from "../../../wasm/arraylstm_wasm.generated.ts";
 import { WasmKernel } from "./kernel.ts";
-import { checkWasmWeights, planWasmCall } from "./memory_plan.ts";
+import {
+  checkWasmWeights,
+  planWasmCall,
+  WASM_MEMORY_LIMITS,
+  type WasmMemoryLimits,
+} from "./memory_plan.ts";
+
+export { WASM_MEMORY_LIMITS, type WasmMemoryLimits };
 import { WasmThread } from "./thread.ts";
 
 /** Options of {@linkcode createWasmBackend}. */
@@ -40,6 +47,11 @@ export interface WasmBackendOptions {
    * SIMD kernels, whose results are the same everywhere.
    */
   readonly relaxedSimd?: boolean;
+  /**
+   * The memory a wasm instance may use, and that one call may add to it before it is split into
+   * chunks of batch rows. Default {@linkcode WASM_MEMORY_LIMITS}; mainly for tests.
+   */
+  readonly memory?: WasmMemoryLimits;
 }
 
 /**
@@ -101,6 +113,7 @@ function sliceRows(
 class WasmRunner implements CompiledCell {
   readonly #threads: number;
   readonly #flavor: WasmFlavor;
+  readonly #memory: WasmMemoryLimits;
   /** A private copy of the spec: workers and the local kernel are created lazily from it. */
   readonly #spec: CellSpec;
   #kernel: WasmKernel | null = null;
@@ -108,8 +121,9 @@ class WasmRunner implements CompiledCell {
   #running = 0;
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(spec: CellSpec, threads: number, flavor: WasmFlavor) {
+  constructor(spec: CellSpec, threads: number, flavor: WasmFlavor, memory: WasmMemoryLimits) {
     this.#threads = threads;
+    this.#memory = memory;
     this.#flavor = flavor;
     this.#spec = copySpec(spec);
   }
@@ -117,7 +131,7 @@ class WasmRunner implements CompiledCell {
   run(input: SequenceInput): Promise<SequenceOutput> {
     const spec = this.#spec;
     try {
-      const { rowsPerChunk } = planWasmCall(spec, input.batch, input.seqLen);
+      const { rowsPerChunk } = planWasmCall(spec, input.batch, input.seqLen, this.#memory);
       const parts = this.#partsFor(spec, input);
       const rowsPerRound = rowsPerChunk * parts;
       if (input.batch <= rowsPerRound) return this.#runRound(spec, input, parts);
@@ -291,10 +305,11 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
     );
   }
   const relaxedSimd = options.relaxedSimd ?? true;
+  const memory = options.memory ?? WASM_MEMORY_LIMITS;
   return defineBackend("wasm", (spec) => {
-    checkWasmWeights(spec);
+    checkWasmWeights(spec, memory);
     const flavor = relaxedSimd && supportsRelaxedSimd() ? "relaxed" : "plain";
-    return Promise.resolve(new WasmRunner(spec, threads, flavor));
+    return Promise.resolve(new WasmRunner(spec, threads, flavor, memory));
   });
 }
 
