@@ -159,8 +159,9 @@ export function planWasmCall(
   limits = WASM_MEMORY_LIMITS,
 ): WasmCallPlan {
   const weights = wasmWeightBytes(cell);
-  const perRow = wasmCallBytes(cell, 2, seqLen) - wasmCallBytes(cell, 1, seqLen);
-  const fixed = wasmCallBytes(cell, 1, seqLen) - perRow;
+  // Per row over many rows, so the rounding of each buffer to whole lines is not lost.
+  const fixed = wasmCallBytes(cell, 0, seqLen);
+  const perRow = Math.ceil((wasmCallBytes(cell, 64, seqLen) - fixed) / 64);
   const budget = Math.max(limits.chunkBytes, fixed + perRow);
   const rowsPerChunk = Math.max(1, Math.min(batch, Math.floor((budget - fixed) / perRow)));
   const bytesPerChunk = weights + wasmCallBytes(cell, rowsPerChunk, seqLen);
