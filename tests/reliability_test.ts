@@ -17,7 +17,6 @@ import {
   type Tensor,
   zeros,
 } from "../mod.ts";
-import { defineBackend } from "../src/contract.ts";
 import { Reclaimer, type Registry, type Releasable } from "../src/reclaim.ts";
 import { WasmKernel } from "../src/backends/wasm/kernel.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
@@ -257,10 +256,12 @@ Deno.test("runners and models that are never disposed are reclaimed after collec
 // Item 9: loadStateDict during forwards rejected all of them on wasm and webgpu.
 for (const backend of MODEL_BACKENDS) {
   Deno.test(`${backend}: hot reload while 40 forwards are in flight fails none`, async () => {
-    const model = new LSTM(3, 8, { backend, seed: 1 });
-    const next = new LSTM(3, 8, { backend: "js", seed: 2 });
-    const x = randn([4, 5, 3], { seed: 12 });
-    const oldResult = await new LSTM(3, 8, { backend: "js", seed: 1 }).forward(x);
+    // On wasm, a batch large enough to run on the Workers (which a dispose used to terminate).
+    const [B, T, H] = backend === "wasm" ? [64, 50, 64] : [4, 5, 8];
+    const model = new LSTM(3, H, { backend, seed: 1 });
+    const next = new LSTM(3, H, { backend: "js", seed: 2 });
+    const x = randn([B, T, 3], { seed: 12 });
+    const oldResult = await new LSTM(3, H, { backend: "js", seed: 1 }).forward(x);
     const newResult = await next.forward(x);
     await model.forward(x); // compiled
     const before = Array.from({ length: 20 }, () => model.forward(x));
@@ -274,7 +275,7 @@ for (const backend of MODEL_BACKENDS) {
       assert.ok(close(result.output, newResult.output));
     }
     // A reload while the first compile is still on its way.
-    const fresh = new LSTM(3, 8, { backend, seed: 1 });
+    const fresh = new LSTM(3, H, { backend, seed: 1 });
     const early = fresh.forward(x);
     fresh.loadStateDict(next.stateDict());
     assert.ok(close((await early).output, oldResult.output));
