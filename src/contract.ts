@@ -25,6 +25,7 @@
  */
 
 import { checkSize, describe } from "./errors.ts";
+import { Reclaimer } from "./reclaim.ts";
 
 /** The backends a model can ask for. `"auto"` picks the fastest one available. */
 export type BackendName = "auto" | "webgpu" | "wasm" | "js";
@@ -168,14 +169,21 @@ export interface TrainingStep extends SequenceOutput {
 export interface SequenceRunner extends Disposable {
   /** The backend this runner belongs to. */
   readonly backend: ResolvedBackendName;
-  /** Runs all `T` steps; the input arrays are left untouched. */
+  /**
+   * Runs all `T` steps. The input arrays are left untouched and are read before `run` returns,
+   * so the caller may reuse them at once.
+   */
   run(input: SequenceInput): Promise<SequenceOutput>;
   /**
    * Optional: a forward that keeps the activations, with its own backward (fused kernels). A
    * runner without it trains with the float64 oracle of `src/reference/backward.ts`.
    */
   runTraining?(input: SequenceInput): Promise<TrainingStep>;
-  /** Frees device or wasm memory. Idempotent; calling `run` afterwards rejects. */
+  /**
+   * Frees device or wasm memory. Idempotent and never throws; calling `run` afterwards rejects.
+   * Calls already running finish first (with these weights); the memory is freed when the last
+   * one settles. A runner that is never disposed is freed after it is garbage-collected.
+   */
   dispose(): void;
 }
 
@@ -196,9 +204,16 @@ export interface Backend {
  * is never called after `dispose`.
  */
 export interface CompiledCell {
-  /** Runs all steps of a checked, non-empty input; returns fresh arrays. */
+  /**
+   * Runs all steps of a checked, non-empty input; returns fresh arrays. Reads (or copies) the
+   * input arrays before it returns: the caller may change them as soon as it has.
+   */
   run(input: SequenceInput): Promise<SequenceOutput>;
-  /** Frees what the cell holds; called once. */
+  /**
+   * Frees what the cell holds; called once, when no call is running, and must not throw. It may
+   * run from a `FinalizationRegistry` after the runner was collected, so a cell must not refer
+   * back to its runner.
+   */
   dispose(): void;
 }
 
@@ -362,12 +377,21 @@ export function checkInput(spec: CellSpec, input: SequenceInput): void {
   checkArray("input.state", input.state, k * B * H, `(k, batch, hiddenSize) = (${k}, ${B}, ${H})`);
 }
 
-/** The runner every backend hands out: the contract's checks around a backend's compiled cell. */
+/** Frees the cells of runners that were collected without `dispose()`. */
+const forgotten = new Reclaimer();
+
+/**
+ * The runner every backend hands out: the contract's checks around a backend's compiled cell.
+ * It counts the calls in flight so that `dispose()` during a call lets that call finish (a hot
+ * reload swaps runners under running calls) and frees the cell when the last one settles.
+ */
 class ContractRunner implements SequenceRunner {
   readonly backend: ResolvedBackendName;
   /** The compiled spec without its weights: all `checkInput` needs. */
   readonly #spec: CellSpec;
   #cell: CompiledCell | null;
+  #disposed = false;
+  #inFlight = 0;
 
   constructor(backend: ResolvedBackendName, spec: CellSpec, cell: CompiledCell) {
     this.backend = backend;
@@ -378,10 +402,12 @@ class ContractRunner implements SequenceRunner {
       params: EMPTY_PARAMETERS,
     };
     this.#cell = cell;
+    forgotten.watch(this, cell);
   }
 
   run(input: SequenceInput): Promise<SequenceOutput> {
-    if (this.#cell === null) {
+    const cell = this.#cell;
+    if (this.#disposed || cell === null) {
       return Promise.reject(
         new Error(`this ${this.backend} runner was disposed; compile the cell again to run it`),
       );
@@ -398,16 +424,36 @@ class ContractRunner implements SequenceRunner {
         state: input.state.slice(),
       });
     }
-    return this.#cell.run(input);
+    this.#inFlight++;
+    let result: Promise<SequenceOutput>;
+    try {
+      result = cell.run(input);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    // The callback holds `this`, so a runner is never collected (and its cell freed) mid-call.
+    return result.finally(() => this.#settle());
   }
 
   dispose(): void {
-    this.#cell?.dispose();
-    this.#cell = null;
+    if (this.#disposed) return;
+    this.#disposed = true;
+    forgotten.release(this);
+    if (this.#inFlight === 0) this.#free();
   }
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  #settle(): void {
+    if (--this.#inFlight === 0 && this.#disposed) this.#free();
+  }
+
+  #free(): void {
+    const cell = this.#cell;
+    this.#cell = null;
+    cell?.dispose();
   }
 }
 

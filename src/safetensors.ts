@@ -8,6 +8,7 @@
  * @module
  */
 
+import { describe } from "./errors.ts";
 import type { Tensor } from "./tensor.ts";
 import { sizeOf } from "./tensor.ts";
 
@@ -114,8 +115,12 @@ export function loadSafetensors(bytes: Uint8Array): TensorRecord {
 /**
  * Writes tensors (as F32) and optional string metadata in the safetensors format.
  *
- * @throws {TypeError} If a metadata value is not a string.
- * @throws {RangeError} If a tensor's data does not fit its shape, or a tensor is named
+ * Each tensor's `data` is written as F32: a `Float32Array` as is; any other typed array of numbers
+ * (`Int32Array`, `Float64Array`, ...) or plain array of numbers is converted to float32 first.
+ *
+ * @throws {TypeError} If a metadata value is not a string, or a tensor is not `{ shape, data }`
+ * with numeric data.
+ * @throws {RangeError} If a shape is not non-negative integers or does not fit its data, or a tensor is named
  * `__metadata__` (the name the format reserves).
  *
  * @example
@@ -138,19 +143,15 @@ export function saveSafetensors(
   }
   if (Object.keys(metadata).length > 0) header.push(["__metadata__", metadata]);
   let offset = 0;
-  const names = Object.keys(record);
-  for (const name of names) {
+  const tensors: Float32Array[] = [];
+  for (const name of Object.keys(record)) {
     if (name === "__metadata__") {
       throw new RangeError(
         'record["__metadata__"]: a tensor cannot be named "__metadata__", the format reserves it',
       );
     }
-    const { shape, data } = record[name];
-    if (data.length !== sizeOf(shape)) {
-      throw new RangeError(
-        `record["${name}"] has ${data.length} elements but shape [${shape}] needs ${sizeOf(shape)}`,
-      );
-    }
+    const { shape, data } = toFloat32Tensor(`record["${name}"]`, record[name]);
+    tensors.push(data);
     header.push([name, { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] }]);
     offset += data.byteLength;
   }
@@ -162,12 +163,78 @@ export function saveSafetensors(
   out.fill(0x20, 8, 8 + headerLength);
   out.set(headerBytes, 8);
   let position = 8 + headerLength;
-  for (const name of names) {
-    const { data } = record[name];
+  for (const data of tensors) {
     out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
     position += data.byteLength;
   }
   return out;
+}
+
+/**
+ * A record entry as float32: a `Float32Array` is used as is, any other typed array of numbers or
+ * plain array of numbers is converted (as `tensor()` does), and the shape must fit the data.
+ */
+function toFloat32Tensor(name: string, value: unknown): { shape: number[]; data: Float32Array } {
+  const { shape, data } = (typeof value === "object" && value !== null ? value : {}) as Partial<
+    Record<"shape" | "data", unknown>
+  >;
+  if (!Array.isArray(shape)) {
+    throw new TypeError(`${name} must be a tensor { shape, data }, got ${describe(value)}`);
+  }
+  shape.forEach((size, axis) => {
+    if (typeof size !== "number" || !Number.isInteger(size) || size < 0) {
+      throw new RangeError(
+        `${name}.shape[${axis}] must be a non-negative integer, got ${describe(size)} in ${
+          describe(shape)
+        }`,
+      );
+    }
+  });
+  let floats: Float32Array;
+  if (data instanceof Float32Array) {
+    floats = data;
+  } else if (
+    (ArrayBuffer.isView(data) && !(data instanceof DataView) &&
+      !(data instanceof BigInt64Array) && !(data instanceof BigUint64Array)) ||
+    (Array.isArray(data) && data.every((item) => typeof item === "number"))
+  ) {
+    floats = Float32Array.from(data as ArrayLike<number>);
+  } else {
+    throw new TypeError(
+      `${name}.data must be a Float32Array, another typed array of numbers or an array of ` +
+        `numbers (written as F32), got ${Object.prototype.toString.call(data)}`,
+    );
+  }
+  if (floats.length !== sizeOf(shape)) {
+    throw new RangeError(
+      `${name} has ${floats.length} elements but its shape ${describe(shape)} needs ${
+        sizeOf(shape)
+      }`,
+    );
+  }
+  return { shape: [...shape], data: floats };
+}
+
+/** The keys of the top-level object of a valid JSON text, in order, duplicates included. */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (char === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      if (depth === 1 && /^\s*:/.test(text.slice(end + 1, end + 32))) {
+        keys.push(JSON.parse(text.slice(i, end + 1)));
+      }
+      i = end;
+    } else if (char === "{" || char === "[") {
+      depth++;
+    } else if (char === "}" || char === "]") {
+      depth--;
+    }
+  }
+  return keys;
 }
 
 function parseHeader(headerBytes: Uint8Array): Record<string, unknown> {
@@ -185,6 +252,12 @@ function parseHeader(headerBytes: Uint8Array): Record<string, unknown> {
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
     throw new SafetensorsError("the header must be a JSON object of tensor entries");
+  }
+  // JSON.parse keeps the last of two equal keys; a file naming a tensor twice is ambiguous.
+  const seen = new Set<string>();
+  for (const key of topLevelKeys(text)) {
+    if (seen.has(key)) throw new SafetensorsError(`the header names ${JSON.stringify(key)} twice`);
+    seen.add(key);
   }
   return header as Record<string, unknown>;
 }

@@ -151,6 +151,15 @@ export function checkTensor(name: string, value: unknown): asserts value is Tens
       `${name}.data must be a Float32Array, got ${Object.prototype.toString.call(candidate.data)}`,
     );
   }
+  candidate.shape.forEach((size, axis) => {
+    if (typeof size !== "number" || !Number.isInteger(size) || size < 0) {
+      throw new RangeError(
+        `${name}.shape[${axis}] must be a non-negative integer, got ${describe(size)} in ${
+          describe(candidate.shape)
+        }`,
+      );
+    }
+  });
   if (candidate.data.length !== sizeOf(candidate.shape)) {
     throw new RangeError(
       `${name} has ${candidate.data.length} elements but its shape ${

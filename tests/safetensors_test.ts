@@ -103,7 +103,7 @@ Deno.test("saveSafetensors without metadata writes no __metadata__ and reads bac
 Deno.test("saveSafetensors rejects bad records and metadata", () => {
   assert.throws(
     () => saveSafetensors({ w: { shape: [2, 2], data: new Float32Array(3) } }),
-    { name: "RangeError", message: /record\["w"\] has 3 elements but shape \[2,2\] needs 4/ },
+    { name: "RangeError", message: /record\["w"\] has 3 elements but its shape \[2, 2\] needs 4/ },
   );
   assert.throws(
     () => saveSafetensors({ w: tensor([1], [1]) }, { n: 1 as unknown as string }),

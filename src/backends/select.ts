@@ -1,5 +1,6 @@
 /**
- * Backend selection: `"auto"` takes WebGPU on a hardware adapter and WASM everywhere else; an
+ * Backend selection: `"auto"` takes WebGPU on a hardware adapter and WASM everywhere else (on
+ * Linux it asks WebGPU only when a GPU device node is present, see `gpu_presence.ts`); an
  * explicit choice that is unavailable is an error, never a silent fallback. The environment
  * variable `ARRAYLSTM_BACKEND` overrides `"auto"` (for CI and benchmarks) when env access is granted.
  *
@@ -9,6 +10,7 @@
 import type { Backend, BackendName } from "../contract.ts";
 import { jsBackend } from "./js/mod.ts";
 import { describe } from "../errors.ts";
+import { mayHaveHardwareGpu } from "./gpu_presence.ts";
 
 /** Every name `backend` accepts. */
 export const BACKEND_NAMES: readonly BackendName[] = ["auto", "webgpu", "wasm", "js"];
@@ -72,6 +74,7 @@ export async function selectBackend(name: BackendName): Promise<Backend> {
       return backend;
     }
     case "auto": {
+      if (!mayHaveHardwareGpu()) return (await import("./wasm/mod.ts")).wasmBackend;
       const webgpu = await (await import("./webgpu/mod.ts")).requestWebGpuBackend({
         hardwareOnly: true,
       });

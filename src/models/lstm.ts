@@ -11,7 +11,6 @@ import type {
   CellSpec,
   CellVariant,
   ResolvedBackendName,
-  SequenceRunner,
 } from "../contract.ts";
 import { linear, sumLanes, updateLanes } from "../reference/cell.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
@@ -20,9 +19,10 @@ import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
 import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
-import { checkTensor, type Tensor, zeros } from "../tensor.ts";
+import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, usesBuiltinHooks } from "./builtin.ts";
 import { recordSequence } from "./record_sequence.ts";
+import { RunnerCache } from "./runner_cache.ts";
 
 /** Options every model takes. */
 export interface LSTMOptions {
@@ -92,7 +92,10 @@ export class LSTM extends Module {
   readonly backend: BackendName;
   /** The seed the weights were drawn from. */
   readonly seed: number;
-  #runner: Promise<{ runner: SequenceRunner; spec: CellSpec }> | null = null;
+  readonly #runner = new RunnerCache(
+    () => this.cellSpec(),
+    (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
+  );
   #runnerVersion = -1;
 
   /**
@@ -140,10 +143,15 @@ export class LSTM extends Module {
   /** The parameters drawn like `nn.Linear` from the seed, in the order of `parameterShapes`. */
   protected initialParameters(): Record<string, Tensor> {
     const random = new Random(this.seed);
+    const shapes = this.parameterShapes();
     return Object.fromEntries(
-      Object.entries(this.parameterShapes()).map((
-        [name, { shape, fanIn }],
-      ) => [name, linearInit(random, shape, fanIn)]),
+      Object.entries(shapes).map(([name, { shape, fanIn }]) => {
+        try {
+          return [name, linearInit(random, shape, fanIn)];
+        } catch (error) {
+          throw tooLarge(name, shape, shapes, error);
+        }
+      }),
     );
   }
 
@@ -167,30 +175,19 @@ export class LSTM extends Module {
   }
 
   // Parameters are replaced, never written into, so the spec (sharing their arrays) stays what
-  // the runner was packed from; a new version (optimizer step, loadStateDict) re-packs.
-  #compiled(): Promise<{ runner: SequenceRunner; spec: CellSpec }> {
+  // the runner was packed from; a new version (optimizer step, loadStateDict) re-packs. Calls in
+  // flight finish on the runner they started with.
+  #currentRunner(): RunnerCache {
     const version = this.parametersVersion();
-    if (this.#runner !== null && this.#runnerVersion !== version) this.#invalidate();
-    if (this.#runner === null) {
-      const spec = this.cellSpec();
-      const runner = selectBackend(this.backend).then(async (backend) => ({
-        runner: await backend.compile(spec),
-        spec,
-      }));
-      // A failed compile must not stick: the next call tries again.
-      runner.catch(() => {
-        if (this.#runner === runner) this.#runner = null;
-      });
-      this.#runner = runner;
+    if (this.#runnerVersion !== version) {
+      this.#runner.invalidate();
       this.#runnerVersion = version;
     }
     return this.#runner;
   }
 
   #invalidate(): void {
-    const previous = this.#runner;
-    this.#runner = null;
-    previous?.then(({ runner }) => runner.dispose(), () => {});
+    this.#runner.invalidate();
   }
 
   /**
@@ -203,7 +200,7 @@ export class LSTM extends Module {
    * ```
    */
   async resolveBackend(): Promise<ResolvedBackendName> {
-    return (await this.#compiled()).runner.backend;
+    return (await this.#currentRunner().runner()).backend;
   }
 
   /**
@@ -245,16 +242,18 @@ export class LSTM extends Module {
       const { output, hidden, state } = this.#forwardByHooks(x, start);
       return { output: untracked(output), hidden: untracked(hidden), state: untracked(state) };
     }
-    const { runner, spec } = await this.#compiled();
-    const input = {
-      batch,
-      seqLen,
-      x: x.data,
-      hidden: start.hidden.data,
-      state: start.state.data,
-    };
+    const runners = this.#currentRunner();
     if (recording) {
-      const [output, hidden, state] = await recordSequence(runner, spec, input, {
+      // The backward reads the input again later: it keeps its own copy.
+      const input = {
+        batch,
+        seqLen,
+        x: x.data.slice(),
+        hidden: start.hidden.data.slice(),
+        state: start.state.data.slice(),
+      };
+      const spec = this.cellSpec();
+      const [output, hidden, state] = await recordSequence(await runners.runner(), spec, input, {
         parameters: this.training ? this.parameters() : [],
         x,
         hidden: start.hidden,
@@ -262,7 +261,13 @@ export class LSTM extends Module {
       });
       return { output, hidden, state };
     }
-    const result = await runner.run(input);
+    const result = await runners.run({
+      batch,
+      seqLen,
+      x: x.data,
+      hidden: start.hidden.data,
+      state: start.state.data,
+    });
     return {
       output: untracked({ shape: [batch, seqLen, H], data: result.output }),
       hidden: untracked({ shape: [1, batch, H], data: result.hidden }),
@@ -414,4 +419,21 @@ export function cellParameters(record: Record<string, Tensor>): CellParameters {
     i2aWeight: record["i2a.weight"]?.data ?? null,
     i2aBias: record["i2a.bias"]?.data ?? null,
   };
+}
+
+/** The error for parameters too large to allocate: how large the weights are, and what to do. */
+function tooLarge(
+  name: string,
+  shape: readonly number[],
+  all: Record<string, { shape: number[] }>,
+  cause: unknown,
+): RangeError {
+  const floats = Object.values(all).reduce((sum, entry) => sum + sizeOf(entry.shape), 0);
+  return new RangeError(
+    `the weights need ${floats} floats (${(floats * 4 / 2 ** 30).toFixed(1)} GiB; ${name} ` +
+      `alone is ${describe(shape)}), which could not be allocated: use a smaller hiddenSize ` +
+      "(the weights grow with 4·k·hiddenSize·(inputSize + hiddenSize); the wasm backend fits " +
+      "up to 2 GiB of them)",
+    { cause },
+  );
 }

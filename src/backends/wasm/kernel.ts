@@ -72,12 +72,31 @@ export class WasmKernel {
     );
   }
 
-  /** Runs all steps of `input`; returns fresh arrays. Throws after {@linkcode WasmKernel.dispose}. */
+  /** Whether {@linkcode WasmKernel.run} can still be called (not disposed, no trap). */
+  get usable(): boolean {
+    return this.#cell !== null;
+  }
+
+  /**
+   * Runs all steps of `input`; returns fresh arrays. Throws after {@linkcode WasmKernel.dispose}
+   * and after a call that trapped, which leaves the kernel unusable (make a new one).
+   */
   run(input: SequenceInput): SequenceOutput {
     if (this.#cell === null) throw new Error("this wasm kernel was disposed");
     const { batch: B, seqLen: T } = input;
     const H = this.#hiddenSize, k = this.#lanes;
-    this.#cell.forward(B, T, input.x, input.hidden, input.state);
+    try {
+      this.#cell.forward(B, T, input.x, input.hidden, input.state);
+    } catch (error) {
+      // A trap leaves the cell marked as borrowed, so freeing it would throw: drop it (its memory
+      // is lost with it) rather than let a later dispose() fail.
+      this.#cell = null;
+      throw new Error(
+        `the wasm kernel failed on batch ${B} × seqLen ${T} (${error}); the cell is rebuilt on ` +
+          "the next call",
+        { cause: error },
+      );
+    }
     // The memory may have grown during the call: take its buffer only now.
     const memory = this.#module.memory.buffer;
     const copy = (address: number, length: number): Float32Array =>

@@ -23,6 +23,14 @@ import {
 } from "../../contract.ts";
 import { supportsRelaxedSimd, type WasmFlavor } from "../../../wasm/arraylstm_wasm.generated.ts";
 import { WasmKernel } from "./kernel.ts";
+import {
+  checkWasmWeights,
+  planWasmCall,
+  WASM_MEMORY_LIMITS,
+  type WasmMemoryLimits,
+} from "./memory_plan.ts";
+
+export { WASM_MEMORY_LIMITS, type WasmMemoryLimits };
 import { WasmThread, workersPermitted } from "./thread.ts";
 
 /** Options of {@linkcode createWasmBackend}. */
@@ -40,6 +48,11 @@ export interface WasmBackendOptions {
    * SIMD kernels, whose results are the same everywhere.
    */
   readonly relaxedSimd?: boolean;
+  /**
+   * The memory a wasm instance may use, and that one call may add to it before it is split into
+   * chunks of batch rows. Default {@linkcode WASM_MEMORY_LIMITS}; mainly for tests.
+   */
+  readonly memory?: WasmMemoryLimits;
 }
 
 /**
@@ -101,6 +114,7 @@ function sliceRows(
 class WasmRunner implements CompiledCell {
   readonly #threads: number;
   readonly #flavor: WasmFlavor;
+  readonly #memory: WasmMemoryLimits;
   /** A private copy of the spec: workers and the local kernel are created lazily from it. */
   readonly #spec: CellSpec;
   #kernel: WasmKernel | null = null;
@@ -108,8 +122,9 @@ class WasmRunner implements CompiledCell {
   #running = 0;
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(spec: CellSpec, threads: number, flavor: WasmFlavor) {
+  constructor(spec: CellSpec, threads: number, flavor: WasmFlavor, memory: WasmMemoryLimits) {
     this.#threads = threads;
+    this.#memory = memory;
     this.#flavor = flavor;
     this.#spec = copySpec(spec);
   }
@@ -117,12 +132,11 @@ class WasmRunner implements CompiledCell {
   run(input: SequenceInput): Promise<SequenceOutput> {
     const spec = this.#spec;
     try {
+      const { rowsPerChunk } = planWasmCall(spec, input.batch, input.seqLen, this.#memory);
       const parts = this.#partsFor(spec, input);
-      if (parts === 1) {
-        this.#kernel ??= new WasmKernel(spec, this.#flavor);
-        return Promise.resolve(this.#kernel.run(input));
-      }
-      return this.#runOnWorkers(spec, input, parts);
+      const rowsPerRound = rowsPerChunk * parts;
+      if (input.batch <= rowsPerRound) return this.#runRound(spec, input, parts);
+      return this.#runInRounds(spec, input, rowsPerChunk, rowsPerRound);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -137,6 +151,45 @@ class WasmRunner implements CompiledCell {
   #partsFor(spec: CellSpec, input: SequenceInput): number {
     if (this.#threads === 1 || flopsOf(spec, input) < MIN_PARALLEL_FLOPS) return 1;
     return Math.max(1, Math.min(this.#threads, Math.floor(input.batch / MIN_ROWS_PER_THREAD)));
+  }
+
+  /** Runs `input` in this thread (`parts = 1`) or split evenly over `parts` workers. */
+  #runRound(spec: CellSpec, input: SequenceInput, parts: number): Promise<SequenceOutput> {
+    if (parts > 1) return this.#runOnWorkers(spec, input, parts);
+    if (!this.#kernel?.usable) this.#kernel = new WasmKernel(spec, this.#flavor);
+    return Promise.resolve(this.#kernel.run(input));
+  }
+
+  /**
+   * Runs a batch too large for one call in rounds of `rowsPerRound` rows, one after the other,
+   * each instance taking at most `rowsPerChunk` rows at a time, so no instance outgrows the plan.
+   */
+  async #runInRounds(
+    spec: CellSpec,
+    input: SequenceInput,
+    rowsPerChunk: number,
+    rowsPerRound: number,
+  ): Promise<SequenceOutput> {
+    const { hiddenSize: H, variant: { k } } = spec;
+    const { batch: B, seqLen: T } = input;
+    const rounds: [number, number][] = [];
+    for (let start = 0; start < B; start += rowsPerRound) {
+      rounds.push([start, Math.min(B, start + rowsPerRound)]);
+    }
+    // Cut every round now, before the first await: the caller may reuse its arrays at once.
+    const inputs: (SequenceInput | null)[] = rounds.map((rows) => sliceRows(spec, input, rows));
+    const whole = {
+      output: new Float32Array(B * T * H),
+      hidden: new Float32Array(B * H),
+      state: new Float32Array(k * B * H),
+    };
+    for (let round = 0; round < rounds.length; round++) {
+      const part = inputs[round]!;
+      inputs[round] = null; // let each round's copy go once it has run
+      const parts = Math.ceil(part.batch / rowsPerChunk);
+      this.#place(spec, whole, B, T, rounds[round], await this.#runRound(spec, part, parts));
+    }
+    return whole;
   }
 
   async #runOnWorkers(
@@ -170,22 +223,34 @@ class WasmRunner implements CompiledCell {
   ): SequenceOutput {
     const { hiddenSize: H, variant: { k } } = spec;
     const { batch: B, seqLen: T } = input;
-    const output = new Float32Array(B * T * H);
-    const hidden = new Float32Array(B * H);
-    const state = new Float32Array(k * B * H);
-    slices.forEach(([start, end], part) => {
-      const result = results[part];
-      const rows = end - start;
-      output.set(result.output, start * T * H);
-      hidden.set(result.hidden, start * H);
-      for (let lane = 0; lane < k; lane++) {
-        state.set(
-          result.state.subarray(lane * rows * H, (lane + 1) * rows * H),
-          (lane * B + start) * H,
-        );
-      }
-    });
-    return { output, hidden, state };
+    const whole = {
+      output: new Float32Array(B * T * H),
+      hidden: new Float32Array(B * H),
+      state: new Float32Array(k * B * H),
+    };
+    slices.forEach((rows, part) => this.#place(spec, whole, B, T, rows, results[part]));
+    return whole;
+  }
+
+  /** Copies the result of batch rows `[start, end)` into the result `whole` of all `B` rows. */
+  #place(
+    spec: CellSpec,
+    whole: SequenceOutput,
+    B: number,
+    T: number,
+    [start, end]: [number, number],
+    result: SequenceOutput,
+  ): void {
+    const { hiddenSize: H, variant: { k } } = spec;
+    const rows = end - start;
+    whole.output.set(result.output, start * T * H);
+    whole.hidden.set(result.hidden, start * H);
+    for (let lane = 0; lane < k; lane++) {
+      whole.state.set(
+        result.state.subarray(lane * rows * H, (lane + 1) * rows * H),
+        (lane * B + start) * H,
+      );
+    }
   }
 
   #armIdleTimer(): void {
@@ -241,9 +306,11 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
     );
   }
   const relaxedSimd = options.relaxedSimd ?? true;
+  const memory = options.memory ?? WASM_MEMORY_LIMITS;
   return defineBackend("wasm", (spec) => {
+    checkWasmWeights(spec, memory);
     const flavor = relaxedSimd && supportsRelaxedSimd() ? "relaxed" : "plain";
-    return Promise.resolve(new WasmRunner(spec, threads, flavor));
+    return Promise.resolve(new WasmRunner(spec, threads, flavor, memory));
   });
 }
 

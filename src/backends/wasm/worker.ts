@@ -32,15 +32,19 @@ interface WorkerScope {
 }
 
 const scope = self as unknown as WorkerScope;
+let compiled: { readonly spec: CellSpec; readonly flavor: WasmFlavor } | null = null;
 let kernel: WasmKernel | null = null;
 
 function handle(request: WorkerRequest): [SequenceOutput | null, Transferable[]] {
   if (request.type === "compile") {
     kernel?.dispose();
-    kernel = new WasmKernel(request.spec, request.flavor);
+    compiled = { spec: request.spec, flavor: request.flavor };
+    kernel = new WasmKernel(compiled.spec, compiled.flavor);
     return [null, []];
   }
-  if (kernel === null) throw new Error("wasm worker: run before compile");
+  if (compiled === null) throw new Error("wasm worker: run before compile");
+  // A call that trapped leaves the kernel unusable: rebuild it from the spec.
+  if (!kernel?.usable) kernel = new WasmKernel(compiled.spec, compiled.flavor);
   const result = kernel.run(request.input);
   return [result, transferable([result.output, result.hidden, result.state])];
 }

@@ -53,9 +53,19 @@ export class WebGpuRunner implements CompiledCell {
     return runner;
   }
 
-  /** Runs all steps of `input`; the input arrays are left untouched. */
+  /**
+   * Runs all steps of `input`; the input arrays are left untouched. They are copied before this
+   * returns (the call may wait for the one before it), so the caller may reuse them at once.
+   */
   run(input: SequenceInput): Promise<SequenceOutput> {
-    const result = this.#queue.then(() => this.#runExclusive(input));
+    const snapshot: SequenceInput = {
+      batch: input.batch,
+      seqLen: input.seqLen,
+      x: input.x.slice(),
+      hidden: input.hidden.slice(),
+      state: input.state.slice(),
+    };
+    const result = this.#queue.then(() => this.#runExclusive(snapshot));
     this.#queue = result.catch(() => {});
     return result;
   }
