@@ -13,6 +13,7 @@ mod gemm;
 mod math;
 mod pack;
 mod sequence;
+mod simd;
 
 use aligned::Floats;
 use sequence::{forward, Weights, Workspace};
@@ -148,4 +149,99 @@ impl Cell {
 #[wasm_bindgen]
 pub fn calibrate_gemm(rows: usize, depth: usize, blocks: usize, repeats: usize) -> f32 {
     calibrate::gemm(rows, depth, blocks, repeats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gemm::tests::values;
+
+    const I: usize = 3;
+    const H: usize = 5;
+    const T: usize = 4;
+
+    fn cell(kind: u32, k: usize) -> Cell {
+        let rows = 4 * k * H;
+        let (i2a_weight, i2a_bias) = if kind == KIND_ATTENTION {
+            (values(k * H * I, 5), values(k * H, 6))
+        } else {
+            (vec![], vec![])
+        };
+        Cell::new(
+            kind,
+            k,
+            false,
+            I,
+            H,
+            &values(rows * I, 1),
+            &values(rows, 2),
+            &values(rows * H, 3),
+            &values(rows, 4),
+            &i2a_weight,
+            &i2a_bias,
+        )
+    }
+
+    /// Output, final hidden state and final cell states of one batch row.
+    fn row(cell: &Cell, batch: usize, b: usize, k: usize) -> Vec<f32> {
+        let ws = &cell.workspace;
+        let mut values = ws.output[b * T * H..][..T * H].to_vec();
+        values.extend_from_slice(&ws.hidden[b * H..][..H]);
+        for lane in 0..k {
+            values.extend_from_slice(&ws.state[(lane * batch + b) * H..][..H]);
+        }
+        values
+    }
+
+    #[test]
+    fn nan_in_one_sequence_reaches_only_that_sequence() {
+        for (kind, k) in [
+            (KIND_LSTM, 1),
+            (KIND_ARRAY, 3),
+            (KIND_ATTENTION, 2),
+            (KIND_STOCHASTIC, 3),
+        ] {
+            let batch = 3;
+            let mut x = values(batch * T * I, 7);
+            // Sequence 1, step 1, feature 2.
+            x[(T + 1) * I + 2] = f32::NAN;
+            let (hidden, state) = (values(batch * H, 8), values(k * batch * H, 9));
+            let mut with_nan = cell(kind, k);
+            with_nan.forward(batch, T, &x, &hidden, &state);
+            let nan_row = row(&with_nan, batch, 1, k);
+            // Step 0 is untouched; from step 1 on, every unit is NaN.
+            assert!(nan_row[..H].iter().all(|v| v.is_finite()), "kind {kind}");
+            assert!(
+                nan_row[H..].iter().all(|v| v.is_nan()),
+                "kind {kind}: {nan_row:?}"
+            );
+            // The other rows equal a run without the NaN row, bit for bit.
+            for b in [0, 2] {
+                let mut alone = cell(kind, k);
+                let state_b: Vec<f32> = (0..k)
+                    .flat_map(|lane| state[(lane * batch + b) * H..][..H].to_vec())
+                    .collect();
+                alone.forward(
+                    1,
+                    T,
+                    &x[b * T * I..][..T * I],
+                    &hidden[b * H..][..H],
+                    &state_b,
+                );
+                assert_eq!(
+                    row(&with_nan, batch, b, k),
+                    row(&alone, 1, 0, k),
+                    "kind {kind}, row {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit in wasm32 memory")]
+    fn a_call_too_large_for_wasm32_is_refused_before_any_buffer_is_sized() {
+        // batch · seq_len · hidden ≥ 2^32 wrapped to a small output buffer before.
+        let mut lstm = cell(KIND_LSTM, 1);
+        lstm.forward(1 << 16, 1 << 16, &[], &[], &[]);
+    }
 }
