@@ -15,8 +15,9 @@ export type BackendName = "auto" | "webgpu" | "wasm" | "js";
 /** A concrete backend, as resolved from a {@linkcode BackendName}. */
 export type ResolvedBackendName = Exclude<BackendName, "auto">;
 
-/** Which cell a model runs. */
-export type VariantKind = "lstm" | "array" | "attention" | "stochastic";
+import type { VariantKind } from "../variants.ts";
+
+export type { VariantKind };
 
 /**
  * Describes the cell of a model: everything a kernel needs to know besides sizes and parameters.

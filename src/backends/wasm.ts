@@ -20,7 +20,7 @@ import {
   type SequenceOutput,
   type SequenceRunner,
 } from "./backend.ts";
-import { supportsRelaxedSimd, type WasmFlavor } from "../../wasm/arraylstm_wasm.generated.ts";
+import { supportsRelaxedSimd, type WasmFlavor } from "./wasm/bindings.ts";
 import { checkInput, checkSpec, WasmKernel } from "./wasm_kernel.ts";
 import { WasmThread } from "./wasm_thread.ts";
 

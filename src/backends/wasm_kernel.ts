@@ -5,21 +5,10 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput, VariantKind } from "./backend.ts";
-import {
-  instantiate,
-  type WasmCell,
-  type WasmFlavor,
-  type WasmModule,
-} from "../../wasm/arraylstm_wasm.generated.ts";
-
-/** Variant codes of `wasm/src/lib.rs`. */
-const KIND_CODES: Record<VariantKind, number> = {
-  lstm: 0,
-  array: 1,
-  attention: 2,
-  stochastic: 3,
-};
+import type { CellSpec, SequenceInput, SequenceOutput } from "./backend.ts";
+import { VARIANTS } from "../variants.ts";
+import { instantiate, type WasmCell, type WasmFlavor, type WasmModule } from "./wasm/bindings.ts";
+import { checkFitsWasm32 } from "./wasm/memory.ts";
 
 function checkLength(name: string, array: unknown, length: number, meaning: string): void {
   if (!(array instanceof Float32Array)) {
@@ -64,11 +53,11 @@ function checkCount(name: string, value: unknown): number {
  */
 export function checkSpec(spec: CellSpec): void {
   const { variant, params } = spec;
-  if (!(variant.kind in KIND_CODES)) {
+  if (!Object.hasOwn(VARIANTS, variant.kind)) {
     throw new TypeError(`unknown cell kind ${JSON.stringify(variant.kind)}`);
   }
   const k = checkCount("variant.k", variant.k);
-  if (variant.kind === "lstm" && k !== 1) {
+  if (VARIANTS[variant.kind].lanes === "one" && k !== 1) {
     throw new RangeError(`an "lstm" cell has k = 1, got k = ${k}`);
   }
   const I = checkCount("inputSize", spec.inputSize);
@@ -78,7 +67,7 @@ export function checkSpec(spec: CellSpec): void {
   checkLength("params.i2hBias", params.i2hBias, rows, "(4kH)");
   checkLength("params.h2hWeight", params.h2hWeight, rows * H, "(4kH, H)");
   checkLength("params.h2hBias", params.h2hBias, rows, "(4kH)");
-  if (variant.kind === "attention") {
+  if (VARIANTS[variant.kind].attention) {
     checkLength("params.i2aWeight", params.i2aWeight, k * H * I, "(kH, I)");
     checkLength("params.i2aBias", params.i2aBias, k * H, "(kH)");
   }
@@ -143,10 +132,10 @@ export class WasmKernel {
     this.#module = instantiate(flavor);
     const { variant, params } = spec;
     const none = new Float32Array(0);
-    const attention = variant.kind === "attention";
+    const attention = VARIANTS[variant.kind].attention;
     this.#spec = { ...spec, params: { ...params, i2aWeight: null, i2aBias: null } };
     this.#cell = new this.#module.Cell(
-      KIND_CODES[variant.kind],
+      VARIANTS[variant.kind].code,
       variant.k,
       variant.maxPooling,
       spec.inputSize,
@@ -167,6 +156,7 @@ export class WasmKernel {
     }
     checkInput(this.#spec, input);
     const { batch: B, seqLen: T } = input;
+    checkFitsWasm32(this.#spec, B, T);
     const { hiddenSize: H, variant: { k } } = this.#spec;
     this.#cell.forward(B, T, input.x, input.hidden, input.state);
     // The memory may have grown during the call: take its buffer only now.

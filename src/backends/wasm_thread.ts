@@ -6,7 +6,7 @@
  */
 
 import type { CellSpec, SequenceInput, SequenceOutput } from "./backend.ts";
-import type { WasmFlavor } from "../../wasm/arraylstm_wasm.generated.ts";
+import type { WasmFlavor } from "./wasm/bindings.ts";
 import type { WorkerReply, WorkerRequest } from "./wasm_worker.ts";
 
 interface Pending {

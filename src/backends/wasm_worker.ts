@@ -6,7 +6,7 @@
  */
 
 import type { CellSpec, SequenceInput, SequenceOutput } from "./backend.ts";
-import type { WasmFlavor } from "../../wasm/arraylstm_wasm.generated.ts";
+import type { WasmFlavor } from "./wasm/bindings.ts";
 import { WasmKernel } from "./wasm_kernel.ts";
 
 /** A message to the worker: pack a cell into one build of the module (once), or run a batch slice. */

@@ -14,16 +14,11 @@ mod math;
 mod pack;
 mod sequence;
 mod simd;
+mod variants;
 
 use aligned::Floats;
 use sequence::{forward, Weights, Workspace};
 use wasm_bindgen::prelude::*;
-
-/// Variant codes shared with `src/backends/wasm_kernel.ts`.
-const KIND_LSTM: u32 = 0;
-const KIND_ARRAY: u32 = 1;
-const KIND_ATTENTION: u32 = 2;
-const KIND_STOCHASTIC: u32 = 3;
 
 /// A compiled cell: packed weights plus the buffers of the last call.
 #[wasm_bindgen]
@@ -35,8 +30,8 @@ pub struct Cell {
 
 #[wasm_bindgen]
 impl Cell {
-    /// Packs the PyTorch-layout parameters of a cell (`kind`: 0 LSTM, 1 ArrayLSTM, 2 attention,
-    /// 3 stochastic). The attention slices are empty for the other kinds.
+    /// Packs the PyTorch-layout parameters of a cell (`kind`: a code of [`variants`], generated
+    /// from `src/variants.ts`). The attention slices are empty for the other kinds.
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -52,7 +47,7 @@ impl Cell {
         i2a_weight: &[f32],
         i2a_bias: &[f32],
     ) -> Cell {
-        assert!(kind <= KIND_STOCHASTIC, "unknown cell kind");
+        assert!(kind < variants::COUNT, "unknown cell kind");
         assert!(
             k >= 1 && input_size >= 1 && hidden_size >= 1,
             "sizes must be positive"
@@ -71,7 +66,7 @@ impl Cell {
         assert_eq!(i2h_bias.len(), rows, "i2h.bias has the wrong length");
         assert_eq!(h2h_bias.len(), rows, "h2h.bias has the wrong length");
         let layout = pack::Layout::new(input_size, hidden_size, k);
-        let attention = kind == KIND_ATTENTION;
+        let attention = kind == variants::ATTENTION;
         if attention {
             assert_eq!(
                 i2a_weight.len(),
@@ -119,10 +114,12 @@ impl Cell {
     ) {
         let (w, ws) = (&self.weights, &mut self.workspace);
         match self.kind {
-            KIND_LSTM | KIND_ARRAY => {
+            variants::LSTM | variants::ARRAY => {
                 forward::<cell::Array>(w, ws, batch, seq_len, x, hidden, state)
             }
-            KIND_ATTENTION => forward::<cell::Attention>(w, ws, batch, seq_len, x, hidden, state),
+            variants::ATTENTION => {
+                forward::<cell::Attention>(w, ws, batch, seq_len, x, hidden, state)
+            }
             _ => forward::<cell::Stochastic>(w, ws, batch, seq_len, x, hidden, state),
         }
     }
@@ -162,7 +159,7 @@ mod tests {
 
     fn cell(kind: u32, k: usize) -> Cell {
         let rows = 4 * k * H;
-        let (i2a_weight, i2a_bias) = if kind == KIND_ATTENTION {
+        let (i2a_weight, i2a_bias) = if kind == variants::ATTENTION {
             (values(k * H * I, 5), values(k * H, 6))
         } else {
             (vec![], vec![])
@@ -196,10 +193,10 @@ mod tests {
     #[test]
     fn nan_in_one_sequence_reaches_only_that_sequence() {
         for (kind, k) in [
-            (KIND_LSTM, 1),
-            (KIND_ARRAY, 3),
-            (KIND_ATTENTION, 2),
-            (KIND_STOCHASTIC, 3),
+            (variants::LSTM, 1),
+            (variants::ARRAY, 3),
+            (variants::ATTENTION, 2),
+            (variants::STOCHASTIC, 3),
         ] {
             let batch = 3;
             let mut x = values(batch * T * I, 7);
@@ -241,7 +238,7 @@ mod tests {
     #[should_panic(expected = "does not fit in wasm32 memory")]
     fn a_call_too_large_for_wasm32_is_refused_before_any_buffer_is_sized() {
         // batch · seq_len · hidden ≥ 2^32 wrapped to a small output buffer before.
-        let mut lstm = cell(KIND_LSTM, 1);
+        let mut lstm = cell(variants::LSTM, 1);
         lstm.forward(1 << 16, 1 << 16, &[], &[], &[]);
     }
 }

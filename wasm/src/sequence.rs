@@ -93,35 +93,32 @@ pub fn forward<V: Variant>(
     let l = weights.layout;
     // Every buffer's length is checked to fit in wasm32 memory before anything is sized from it:
     // a product that wrapped around would size a buffer too small for the loops below.
-    let len = |name: &str, dims: &[usize]| {
-        floats(dims).unwrap_or_else(|| panic!("{name} {dims:?} does not fit in wasm32 memory"))
-    };
+    let len = |dims: &[usize]| floats(dims).expect("a buffer does not fit in wasm32 memory");
     assert_eq!(
         x.len(),
-        len("x", &[batch, seq_len, l.input]),
+        len(&[batch, seq_len, l.input]),
         "x has the wrong length"
     );
     assert_eq!(
         hidden0.len(),
-        len("hidden", &[batch, l.hidden]),
+        len(&[batch, l.hidden]),
         "hidden has the wrong length"
     );
     assert_eq!(
         state0.len(),
-        len("state", &[l.k, batch, l.hidden]),
+        len(&[l.k, batch, l.hidden]),
         "state has the wrong length"
     );
     let call = Call { batch, seq_len };
-    ws.rows.reset(len("rows", &[batch, l.depth]));
-    ws.next_rows.reset(len("rows", &[batch, l.depth]));
-    ws.cells.reset(len("cells", &[batch, l.k, l.hidden_pad]));
+    ws.rows.reset(len(&[batch, l.depth]));
+    ws.next_rows.reset(len(&[batch, l.depth]));
+    ws.cells.reset(len(&[batch, l.k, l.hidden_pad]));
     if V::ARGMAX {
-        ws.best.reset(len("best", &[batch, l.hidden_pad]));
+        ws.best.reset(len(&[batch, l.hidden_pad]));
     }
-    ws.output.reset(len("output", &[batch, seq_len, l.hidden]));
+    ws.output.reset(len(&[batch, seq_len, l.hidden]));
     if V::ATTENTION {
-        ws.attention
-            .reset(len("attention", &[batch, l.attention_cols]));
+        ws.attention.reset(len(&[batch, l.attention_cols]));
     }
     for b in 0..batch {
         ws.rows[b * l.depth + l.input_pad..][..l.hidden]
