@@ -25,7 +25,7 @@
 //   cells            [lane][row][unitVec]: vec4
 //   output           [row][time][unit]: f32, the caller's (B, T, H) layout, unpadded
 
-// The cell variant, one of the generated `VARIANT_*` codes; LSTM and ArrayLSTM share equations.
+// The cell equations: a generated `VARIANT_*` code (`VARIANT_ARRAY` for LSTM too, its k = 1 case).
 // Sizes are uniforms rather than overrides: llvmpipe takes seconds to compile a 16-row entry point,
 // so one pipeline per variant and row block serves every shape.
 override variant: u32;

@@ -36,13 +36,13 @@ export const STEP_WORDS: number = STEP_FIELDS.length;
  * @example
  * ```ts
  * import { STEP_WORDS, stepRecord } from "./step_record.ts";
- * import { assertEquals } from "node:assert/strict";
+ * import assert from "node:assert/strict";
  * const words = stepRecord({
  *   batch: 8, time: 3, chunkStep: 1, chunkStart: 2, seqLen: 10, validBatch: 5, inputRows: 88,
  *   lanes: 4, hiddenSize: 6, paddedUnits: 8, paddedInputs: 4,
  * });
- * assertEquals(words.length, STEP_WORDS);
- * assertEquals(words[1], 3);
+ * assert.equal(words.length, STEP_WORDS);
+ * assert.equal(words[1], 3);
  * ```
  */
 export function stepRecord(values: Readonly<Record<StepField, number>>): number[] {

@@ -13,6 +13,11 @@ export interface VariantInfo {
   readonly code: number;
   /** The reference class that runs it. */
   readonly model: string;
+  /**
+   * The variant whose cell equations it runs: itself, except `"lstm"`, which is `"array"` with
+   * one lane (so the kernels share one compiled pipeline for the two).
+   */
+  readonly equations: VariantKind;
   /** `"one"`: `k` is always 1; `"k"`: `k` lanes per hidden unit, chosen by the model. */
   readonly lanes: "one" | "k";
   /** Whether the cell has the attention projection `i2a` (lane weights `softmax_k σ(x·i2aᵀ + b)`). */
@@ -35,13 +40,14 @@ export type VariantKind = "lstm" | "array" | "attention" | "stochastic";
  * @example
  * ```ts
  * import { VARIANTS } from "./variants.ts";
- * import { assertEquals } from "node:assert/strict";
- * assertEquals(VARIANTS.attention.code, 2);
- * assertEquals(VARIANTS.lstm.lanes, "one");
+ * import assert from "node:assert/strict";
+ * assert.equal(VARIANTS.attention.code, 2);
+ * assert.equal(VARIANTS.lstm.lanes, "one");
  * ```
  */
 export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
   lstm: {
+    equations: "array",
     code: 0,
     model: "LSTM",
     lanes: "one",
@@ -50,6 +56,7 @@ export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
     argmax: false,
   },
   array: {
+    equations: "array",
     code: 1,
     model: "ArrayLSTM",
     lanes: "k",
@@ -58,6 +65,7 @@ export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
     argmax: false,
   },
   attention: {
+    equations: "attention",
     code: 2,
     model: "AttentionArrayLSTM",
     lanes: "k",
@@ -66,6 +74,7 @@ export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
     argmax: false,
   },
   stochastic: {
+    equations: "stochastic",
     code: 3,
     model: "StochasticArrayLSTM",
     lanes: "k",

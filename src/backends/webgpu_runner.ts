@@ -366,7 +366,7 @@ export class WebGpuRunner implements SequenceRunner {
       resident.maxBindingBytes,
     );
     const step = await pipeline(resident.context, "recurrentStep", plan.recurrent.entryPoint, {
-      variant: VARIANTS[kind].code,
+      variant: VARIANTS[VARIANTS[kind].equations].code,
     });
     const stagingBytes = (batch * seqLen * H +
       plan.batchChunks.reduce((sum, chunk) => sum + k * chunk.padded * roundUp(H, 4), 0)) * 4;

@@ -4,8 +4,9 @@
 
 #[cfg(target_arch = "wasm32")]
 pub use core::arch::wasm32::{
-    f32x4_add, f32x4_div, f32x4_gt, f32x4_max, f32x4_mul, f32x4_neg, f32x4_pmax, f32x4_pmin,
-    f32x4_splat, f32x4_sub, i32x4_add, i32x4_shl, i32x4_shuffle, i32x4_splat, v128, v128_bitselect,
+    f32x4_add, f32x4_div, f32x4_gt, f32x4_max, f32x4_mul, f32x4_ne, f32x4_neg, f32x4_pmax,
+    f32x4_pmin, f32x4_splat, f32x4_sub, i32x4_add, i32x4_shl, i32x4_shuffle, i32x4_splat, v128,
+    v128_bitselect, v128_or,
 };
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -90,6 +91,16 @@ mod portable {
     pub fn f32x4_gt(a: v128, b: v128) -> v128 {
         let (a, b) = (a.to_f32s(), b.to_f32s());
         v128([0, 1, 2, 3].map(|i| if a[i] > b[i] { u32::MAX } else { 0 }))
+    }
+
+    /// All ones where the lanes differ (so where either is NaN).
+    pub fn f32x4_ne(a: v128, b: v128) -> v128 {
+        let (a, b) = (a.to_f32s(), b.to_f32s());
+        v128([0, 1, 2, 3].map(|i| if a[i] != b[i] { u32::MAX } else { 0 }))
+    }
+
+    pub fn v128_or(a: v128, b: v128) -> v128 {
+        u32_lanes(a, b, |a, b| a | b)
     }
 
     pub fn i32x4_add(a: v128, b: v128) -> v128 {

@@ -36,9 +36,9 @@ export type RawExports =
  * @example
  * ```ts
  * import { abiMismatch } from "./abi.ts";
- * import { assertMatch } from "node:assert/strict";
+ * import assert from "node:assert/strict";
  * const empty = new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
- * assertMatch(abiMismatch(empty)!, /exports/);
+ * assert.match(abiMismatch(empty)!, /^imports \[\]/);
  * ```
  */
 export function abiMismatch(module: WebAssembly.Module): string | null {

@@ -79,9 +79,9 @@ export interface WasmModule {
  * @example
  * ```ts
  * import { toAddress } from "./bindings.ts";
- * import { assertEquals } from "node:assert/strict";
- * assertEquals(toAddress(-2147483648), 2 ** 31);
- * assertEquals(toAddress(64), 64);
+ * import assert from "node:assert/strict";
+ * assert.equal(toAddress(-2147483648), 2 ** 31);
+ * assert.equal(toAddress(64), 64);
  * ```
  */
 export function toAddress(value: number): number {
@@ -166,8 +166,8 @@ let relaxedSupported: boolean | null = null;
  * @example
  * ```ts
  * import { supportsRelaxedSimd } from "./bindings.ts";
- * import { assertEquals } from "node:assert/strict";
- * assertEquals(typeof supportsRelaxedSimd(), "boolean");
+ * import assert from "node:assert/strict";
+ * assert.equal(typeof supportsRelaxedSimd(), "boolean");
  * ```
  */
 export function supportsRelaxedSimd(): boolean {
@@ -192,9 +192,9 @@ function defaultFlavor(flavor: WasmFlavor | undefined): WasmFlavor {
  * @example
  * ```ts
  * import { createInstance } from "./bindings.ts";
- * import { assertEquals } from "node:assert/strict";
+ * import assert from "node:assert/strict";
  * const module = createInstance("plain");
- * assertEquals(module.flavor, "plain");
+ * assert.equal(module.flavor, "plain");
  * ```
  */
 export function createInstance(flavor?: WasmFlavor): WasmModule {
@@ -231,8 +231,8 @@ const instances: Partial<Record<WasmFlavor, WasmModule>> = {};
  * @example
  * ```ts
  * import { instantiate } from "./bindings.ts";
- * import { assertEquals } from "node:assert/strict";
- * assertEquals(instantiate("plain"), instantiate("plain"));
+ * import assert from "node:assert/strict";
+ * assert.equal(instantiate("plain"), instantiate("plain"));
  * ```
  */
 export function instantiate(flavor?: WasmFlavor): WasmModule {

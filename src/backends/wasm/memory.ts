@@ -20,9 +20,9 @@ export const WASM32_MEMORY_BYTES: number = 2 ** 32;
  * @example
  * ```ts
  * import { callBytes } from "./memory.ts";
- * import { assertEquals } from "node:assert/strict";
+ * import assert from "node:assert/strict";
  * const spec = { variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 4, hiddenSize: 4 } as const;
- * assertEquals(callBytes(spec, 1, 1), 4 * (4 + 4 + 4 + 2 * 8 + 4 + 4 + 4 + 4));
+ * assert.equal(callBytes(spec, 1, 1), 4 * (4 + 4 + 4 + 2 * 8 + 4 + 4 + 4 + 4));
  * ```
  */
 export function callBytes(
@@ -50,10 +50,10 @@ export function callBytes(
  * @example
  * ```ts
  * import { checkFitsWasm32 } from "./memory.ts";
- * import { assertThrows } from "node:assert/strict";
+ * import assert from "node:assert/strict";
  * const spec = { variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 1, hiddenSize: 64 } as const;
  * checkFitsWasm32(spec, 1024, 100);
- * assertThrows(() => checkFitsWasm32(spec, 1 << 16, 1 << 10), RangeError);
+ * assert.throws(() => checkFitsWasm32(spec, 1 << 16, 1 << 10), RangeError);
  * ```
  */
 export function checkFitsWasm32(
