@@ -17,7 +17,7 @@ import type { CellSpec, SequenceInput, VariantKind } from "../src/contract.ts";
 import { jsBackend } from "../src/backends/js/mod.ts";
 import { cellParameters } from "../src/models/lstm.ts";
 import { createWasmBackend, type WasmBackendOptions } from "../src/backends/wasm/mod.ts";
-import { instantiate } from "../wasm/arraylstm_wasm.generated.ts";
+import { instantiate } from "../src/backends/wasm/bindings.ts";
 import {
   type BenchConfig,
   CONFIGS,

@@ -25,13 +25,10 @@
 //   cells            [lane][row][unitVec]: vec4
 //   output           [row][time][unit]: f32, the caller's (B, T, H) layout, unpadded
 
-// Cell equations: 0 = LSTM/ArrayLSTM, 1 = AttentionArrayLSTM, 2 = StochasticArrayLSTM. Sizes are
-// uniforms rather than overrides: llvmpipe takes seconds to compile a 16-row entry point, so one
-// pipeline per variant and row block serves every shape.
+// The cell equations: a generated `VARIANT_*` code (`VARIANT_ARRAY` for LSTM too, its k = 1 case).
+// Sizes are uniforms rather than overrides: llvmpipe takes seconds to compile a 16-row entry point,
+// so one pipeline per variant and row block serves every shape.
 override variant: u32;
-
-const ATTENTION = 1u;
-const STOCHASTIC = 2u;
 
 // What a unit carries from lane to lane: the running sum of o·tanh(c) (array, attention), or the
 // output of the lane with the largest output gate so far and that gate (stochastic).
@@ -100,7 +97,7 @@ fn updateLane(lane: u32, unitVec: u32, row: u32, acc: mat4x4<f32>, readout: Read
   let candidate = stableTanh(z[3]);
   let cell = (lane * step.batch + row) * unitVecs + unitVec;
   var c = cells[cell];
-  if (variant == ATTENTION) {
+  if (variant == VARIANT_ATTENTION) {
     let s = laneWeights[laneRow];
     forgetGate *= s;
     inputGate *= s;
@@ -111,7 +108,7 @@ fn updateLane(lane: u32, unitVec: u32, row: u32, acc: mat4x4<f32>, readout: Read
   }
   cells[cell] = c;
   let laneOutput = outputGate * stableTanh(c);
-  if (variant == STOCHASTIC) {
+  if (variant == VARIANT_STOCHASTIC) {
     // Strictly greater: on an exact tie the first lane keeps the unit, as torch's argmax does.
     let better = (outputGate > readout.bestOutputGate) | vec4<bool>(lane == 0u);
     return Readout(

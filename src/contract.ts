@@ -33,8 +33,9 @@ export type BackendName = "auto" | "webgpu" | "wasm" | "js";
 /** A concrete backend, as resolved from a {@linkcode BackendName}. */
 export type ResolvedBackendName = Exclude<BackendName, "auto">;
 
-/** Which cell a model runs. */
-export type VariantKind = "lstm" | "array" | "attention" | "stochastic";
+import { type VariantKind, VARIANTS } from "./variants.ts";
+
+export type { VariantKind };
 
 /**
  * Describes the cell of a model: everything a kernel needs to know besides sizes and parameters.
@@ -254,7 +255,7 @@ export function copySpec(spec: CellSpec): CellSpec {
 }
 
 /** Every {@linkcode VariantKind}, in the order error messages list them. */
-const VARIANT_KINDS: readonly VariantKind[] = ["lstm", "array", "attention", "stochastic"];
+const VARIANT_KINDS = Object.keys(VARIANTS) as VariantKind[];
 
 function checkArray(name: string, value: unknown, length: number, meaning: string): void {
   if (!(value instanceof Float32Array)) {
@@ -311,8 +312,8 @@ export function checkSpec(spec: CellSpec): void {
     );
   }
   const k = checkSize("spec.variant.k", variant.k);
-  if (variant.kind === "lstm" && k !== 1) {
-    throw new RangeError(`spec.variant.k must be 1 for an "lstm" cell, got ${k}`);
+  if (VARIANTS[variant.kind].lanes === "one" && k !== 1) {
+    throw new RangeError(`spec.variant.k must be 1 for an "${variant.kind}" cell, got ${k}`);
   }
   if (typeof variant.maxPooling !== "boolean") {
     throw new TypeError(
@@ -326,7 +327,7 @@ export function checkSpec(spec: CellSpec): void {
   checkArray("spec.params.i2hBias", params.i2hBias, rows, "(4kH)");
   checkArray("spec.params.h2hWeight", params.h2hWeight, rows * H, "(4kH, H)");
   checkArray("spec.params.h2hBias", params.h2hBias, rows, "(4kH)");
-  if (variant.kind === "attention") {
+  if (VARIANTS[variant.kind].attention) {
     checkArray("spec.params.i2aWeight", params.i2aWeight, k * H * I, "(kH, I)");
     checkArray("spec.params.i2aBias", params.i2aBias, k * H, "(kH)");
     return;

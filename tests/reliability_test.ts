@@ -221,10 +221,7 @@ Deno.test("runners and models that are never disposed are reclaimed after collec
   const script = `
     import { defineBackend } from "${new URL("../src/contract.ts", import.meta.url)}";
     import { LSTM, zeros } from "${new URL("../mod.ts", import.meta.url)}";
-    import { instantiate } from "${new URL(
-    "../wasm/arraylstm_wasm.generated.ts",
-    import.meta.url,
-  )}";
+    import { instantiate } from "${new URL("../src/backends/wasm/bindings.ts", import.meta.url)}";
     let freed = 0;
     const backend = defineBackend("js", () => Promise.resolve({
       run: () => Promise.reject(new Error("unused")), dispose: () => { freed++; } }));

@@ -15,7 +15,7 @@ Deno.test("wasm takes the plain build where relaxed SIMD does not validate", asy
   const source = `
     WebAssembly.validate = () => false;
     const { instantiate } = await import(${
-    JSON.stringify(url("../wasm/arraylstm_wasm.generated.ts"))
+    JSON.stringify(url("../src/backends/wasm/bindings.ts"))
   });
     const { createWasmBackend } = await import(${
     JSON.stringify(url("../src/backends/wasm/mod.ts"))

@@ -24,7 +24,9 @@ impl Floats {
     /// Resizes to `len` zeros, keeping the allocation.
     pub fn reset(&mut self, len: usize) {
         self.lines.clear();
-        self.lines.resize((len + 15) / 16, Line([0.0; 16]));
+        // Not `(len + 15) / 16`, which would wrap for `len` near `usize::MAX`.
+        self.lines
+            .resize(len / 16 + usize::from(len % 16 != 0), Line([0.0; 16]));
         self.len = len;
     }
 }

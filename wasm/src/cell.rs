@@ -7,7 +7,7 @@
 //! [`Variant::reduce`], so lane 0 is summed (or selected) first, as in the reference.
 
 use crate::math::gates_all;
-use core::arch::wasm32::*;
+use crate::simd::*;
 
 /// Most (batch row, block) pairs in one tile.
 pub const MAX_TILE: usize = 4;

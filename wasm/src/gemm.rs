@@ -18,7 +18,7 @@
 
 use crate::math::madd;
 use crate::pack::TILE;
-use core::arch::wasm32::*;
+use crate::simd::*;
 
 /// Accumulators of one tile: `MR` rows × `NB` blocks × four `f32x4` columns (one per gate).
 pub type Tile<const MR: usize, const NB: usize> = [[[v128; 4]; NB]; MR];
@@ -86,6 +86,58 @@ unsafe fn rank1<const Q: usize, const MR: usize, const NB: usize>(
             for r in 0..MR {
                 acc[r][n][c] = madd(broadcast[r], weights, acc[r][n][c]);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1) (a 32-bit LCG), different for every `seed`.
+    pub(crate) fn values(count: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..count)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// The micro-kernel against the plain triple loop, summing in the same order: bit-identical.
+    fn check<const MR: usize, const NB: usize>(depth: usize) {
+        let a = values(MR * depth, 1);
+        let panels = values(NB * depth * TILE, 2);
+        let mut acc: Tile<MR, NB> = [[[f32x4_splat(0.0); 4]; NB]; MR];
+        let rows: [*const f32; MR] = core::array::from_fn(|r| a[r * depth..].as_ptr());
+        let panel_ptrs: [*const f32; NB] =
+            core::array::from_fn(|n| panels[n * depth * TILE..].as_ptr());
+        // SAFETY: the rows and panels hold `depth` and `depth · TILE` floats.
+        unsafe { accumulate(&mut acc, &rows, &panel_ptrs, depth) };
+        for r in 0..MR {
+            for n in 0..NB {
+                for column in 0..TILE {
+                    let mut expected = 0.0f32;
+                    for d in 0..depth {
+                        expected += a[r * depth + d] * panels[(n * depth + d) * TILE + column];
+                    }
+                    let actual = acc[r][n][column / 4].to_f32s()[column % 4];
+                    assert_eq!(
+                        actual, expected,
+                        "MR {MR}, NB {NB}, row {r}, block {n}, column {column}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn accumulate_matches_the_scalar_product() {
+        for depth in [4, 12, 64] {
+            check::<1, 1>(depth);
+            check::<1, 2>(depth);
+            check::<2, 1>(depth);
         }
     }
 }

@@ -13,16 +13,12 @@ mod gemm;
 mod math;
 mod pack;
 mod sequence;
+mod simd;
+mod variants;
 
 use aligned::Floats;
 use sequence::{forward, Weights, Workspace};
 use wasm_bindgen::prelude::*;
-
-/// Variant codes shared with `src/backends/wasm_kernel.ts`.
-const KIND_LSTM: u32 = 0;
-const KIND_ARRAY: u32 = 1;
-const KIND_ATTENTION: u32 = 2;
-const KIND_STOCHASTIC: u32 = 3;
 
 /// A compiled cell: packed weights plus the buffers of the last call.
 #[wasm_bindgen]
@@ -34,8 +30,8 @@ pub struct Cell {
 
 #[wasm_bindgen]
 impl Cell {
-    /// Packs the PyTorch-layout parameters of a cell (`kind`: 0 LSTM, 1 ArrayLSTM, 2 attention,
-    /// 3 stochastic). The attention slices are empty for the other kinds.
+    /// Packs the PyTorch-layout parameters of a cell (`kind`: a code of [`variants`], generated
+    /// from `src/variants.ts`). The attention slices are empty for the other kinds.
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -51,7 +47,7 @@ impl Cell {
         i2a_weight: &[f32],
         i2a_bias: &[f32],
     ) -> Cell {
-        assert!(kind <= KIND_STOCHASTIC, "unknown cell kind");
+        assert!(kind < variants::COUNT, "unknown cell kind");
         assert!(
             k >= 1 && input_size >= 1 && hidden_size >= 1,
             "sizes must be positive"
@@ -70,7 +66,7 @@ impl Cell {
         assert_eq!(i2h_bias.len(), rows, "i2h.bias has the wrong length");
         assert_eq!(h2h_bias.len(), rows, "h2h.bias has the wrong length");
         let layout = pack::Layout::new(input_size, hidden_size, k);
-        let attention = kind == KIND_ATTENTION;
+        let attention = kind == variants::ATTENTION;
         if attention {
             assert_eq!(
                 i2a_weight.len(),
@@ -118,10 +114,12 @@ impl Cell {
     ) {
         let (w, ws) = (&self.weights, &mut self.workspace);
         match self.kind {
-            KIND_LSTM | KIND_ARRAY => {
+            variants::LSTM | variants::ARRAY => {
                 forward::<cell::Array>(w, ws, batch, seq_len, x, hidden, state)
             }
-            KIND_ATTENTION => forward::<cell::Attention>(w, ws, batch, seq_len, x, hidden, state),
+            variants::ATTENTION => {
+                forward::<cell::Attention>(w, ws, batch, seq_len, x, hidden, state)
+            }
             _ => forward::<cell::Stochastic>(w, ws, batch, seq_len, x, hidden, state),
         }
     }
@@ -148,4 +146,99 @@ impl Cell {
 #[wasm_bindgen]
 pub fn calibrate_gemm(rows: usize, depth: usize, blocks: usize, repeats: usize) -> f32 {
     calibrate::gemm(rows, depth, blocks, repeats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gemm::tests::values;
+
+    const I: usize = 3;
+    const H: usize = 5;
+    const T: usize = 4;
+
+    fn cell(kind: u32, k: usize) -> Cell {
+        let rows = 4 * k * H;
+        let (i2a_weight, i2a_bias) = if kind == variants::ATTENTION {
+            (values(k * H * I, 5), values(k * H, 6))
+        } else {
+            (vec![], vec![])
+        };
+        Cell::new(
+            kind,
+            k,
+            false,
+            I,
+            H,
+            &values(rows * I, 1),
+            &values(rows, 2),
+            &values(rows * H, 3),
+            &values(rows, 4),
+            &i2a_weight,
+            &i2a_bias,
+        )
+    }
+
+    /// Output, final hidden state and final cell states of one batch row.
+    fn row(cell: &Cell, batch: usize, b: usize, k: usize) -> Vec<f32> {
+        let ws = &cell.workspace;
+        let mut values = ws.output[b * T * H..][..T * H].to_vec();
+        values.extend_from_slice(&ws.hidden[b * H..][..H]);
+        for lane in 0..k {
+            values.extend_from_slice(&ws.state[(lane * batch + b) * H..][..H]);
+        }
+        values
+    }
+
+    #[test]
+    fn nan_in_one_sequence_reaches_only_that_sequence() {
+        for (kind, k) in [
+            (variants::LSTM, 1),
+            (variants::ARRAY, 3),
+            (variants::ATTENTION, 2),
+            (variants::STOCHASTIC, 3),
+        ] {
+            let batch = 3;
+            let mut x = values(batch * T * I, 7);
+            // Sequence 1, step 1, feature 2.
+            x[(T + 1) * I + 2] = f32::NAN;
+            let (hidden, state) = (values(batch * H, 8), values(k * batch * H, 9));
+            let mut with_nan = cell(kind, k);
+            with_nan.forward(batch, T, &x, &hidden, &state);
+            let nan_row = row(&with_nan, batch, 1, k);
+            // Step 0 is untouched; from step 1 on, every unit is NaN.
+            assert!(nan_row[..H].iter().all(|v| v.is_finite()), "kind {kind}");
+            assert!(
+                nan_row[H..].iter().all(|v| v.is_nan()),
+                "kind {kind}: {nan_row:?}"
+            );
+            // The other rows equal a run without the NaN row, bit for bit.
+            for b in [0, 2] {
+                let mut alone = cell(kind, k);
+                let state_b: Vec<f32> = (0..k)
+                    .flat_map(|lane| state[(lane * batch + b) * H..][..H].to_vec())
+                    .collect();
+                alone.forward(
+                    1,
+                    T,
+                    &x[b * T * I..][..T * I],
+                    &hidden[b * H..][..H],
+                    &state_b,
+                );
+                assert_eq!(
+                    row(&with_nan, batch, b, k),
+                    row(&alone, 1, 0, k),
+                    "kind {kind}, row {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit in wasm32 memory")]
+    fn a_call_too_large_for_wasm32_is_refused_before_any_buffer_is_sized() {
+        // batch · seq_len · hidden ≥ 2^32 wrapped to a small output buffer before.
+        let mut lstm = cell(variants::LSTM, 1);
+        lstm.forward(1 << 16, 1 << 16, &[], &[], &[]);
+    }
 }

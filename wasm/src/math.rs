@@ -14,7 +14,7 @@
 //! multiply-adds of `exp` are fused ([`madd`]), which made the forward at the documentation's
 //! sizes 10% faster; the cell update's few multiply-adds are left alone (no measurable gain).
 
-use core::arch::wasm32::*;
+use crate::simd::*;
 
 /// Below this `e^x` would be subnormal; clamping keeps `2^n` a normal number.
 const EXP_LO: f32 = -87.336_55;
@@ -25,7 +25,11 @@ const ROUNDING: f32 = 12_582_912.0;
 /// Most vectors one `*_all` call takes.
 const MAX_VECTORS: usize = 16;
 
-/// `e^x` of every vector in place; saturates to `e^-87.3` / `e^88.4` outside that range.
+/// `e^x` of every vector in place; saturates to `e^-87.3` / `e^88.4` outside that range, and
+/// keeps NaN (NaN in, NaN out, as in PyTorch). The clamp would turn NaN into `e^-87.3`, so NaN
+/// lanes are set back to NaN at the end by or-ing in an all-ones mask: two cheap instructions. A
+/// clamp that keeps NaN itself (`pmax(x, lo)`) is compiled by LLVM to `f32x4.max`/`min`, which V8
+/// lowers to about eight instructions each.
 #[inline(always)]
 pub fn exp_all(x: &mut [v128]) {
     let n = x.len();
@@ -36,11 +40,13 @@ pub fn exp_all(x: &mut [v128]) {
         f32x4_splat(ROUNDING),
     );
     let minus_ln2 = f32x4_splat(-core::f32::consts::LN_2);
+    let mut nan = [f32x4_splat(0.0); MAX_VECTORS];
     let mut shifted = [f32x4_splat(0.0); MAX_VECTORS];
     let mut r = [f32x4_splat(0.0); MAX_VECTORS];
     for i in 0..n {
         // x = n·ln2 + r with |r| ≤ ln2/2 (one constant: the rounding of n·ln2 is ≤ 4e-6 at
         // |x| = 88 and shrinks with |x|, where the sigmoid and tanh flatten out anyway).
+        nan[i] = f32x4_ne(x[i], x[i]);
         let v = f32x4_pmin(hi, f32x4_pmax(lo, x[i]));
         shifted[i] = madd(v, log2e, rounding);
         let n = f32x4_sub(shifted[i], rounding);
@@ -62,7 +68,8 @@ pub fn exp_all(x: &mut [v128]) {
         let y = f32x4_add(madd(f32x4_mul(p[i], r[i]), r[i], r[i]), one);
         // 2^n: n + 127 into the exponent field. The low bits of `shifted` are n (two's
         // complement); the shift drops everything above them. n ∈ [-126, 127] after the clamp.
-        x[i] = f32x4_mul(y, i32x4_shl(i32x4_add(shifted[i], exponent_bias), 23));
+        let e = f32x4_mul(y, i32x4_shl(i32x4_add(shifted[i], exponent_bias), 23));
+        x[i] = v128_or(e, nan[i]);
     }
 }
 
@@ -151,4 +158,129 @@ pub fn madd(a: v128, b: v128, c: v128) -> v128 {
 #[allow(improper_ctypes_definitions)]
 pub extern "C" fn relaxed_madd_marker(a: v128, b: v128, c: v128) -> v128 {
     f32x4_add(f32x4_mul(a, b), c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `f32` step of 1/64 in `[lo, hi]`, four to a vector.
+    fn sweep(lo: f32, hi: f32) -> Vec<v128> {
+        let values: Vec<f32> = (0..)
+            .map(|i| lo + i as f32 / 64.0)
+            .take_while(|&x| x <= hi)
+            .collect();
+        values
+            .chunks(4)
+            .map(|c| {
+                let mut lanes = [c[0]; 4];
+                lanes[..c.len()].copy_from_slice(c);
+                load(&lanes)
+            })
+            .collect()
+    }
+
+    fn load(lanes: &[f32; 4]) -> v128 {
+        unsafe { crate::gemm::load(lanes.as_ptr()) }
+    }
+
+    /// Applies `f` to the vectors in groups of [`MAX_VECTORS`]; returns (input, output) lanes.
+    fn apply(inputs: &[v128], f: fn(&mut [v128])) -> Vec<(f32, f32)> {
+        let mut pairs = Vec::new();
+        for group in inputs.chunks(MAX_VECTORS) {
+            let mut values = group.to_vec();
+            f(&mut values);
+            for (x, y) in group.iter().zip(&values) {
+                pairs.extend(x.to_f32s().into_iter().zip(y.to_f32s()));
+            }
+        }
+        pairs
+    }
+
+    #[test]
+    fn exp_is_within_2e7_plus_x_ulp_relative_of_f64() {
+        // 1.6e-7 from the polynomial, plus the rounding of the product n·ln2 to f32, half an ulp
+        // of |x| (|x|·2^-24: 4e-6 at |x| = 88).
+        for (x, y) in apply(&sweep(-87.0, 88.0), exp_all) {
+            let exact = (x as f64).exp();
+            let error = ((y as f64 - exact) / exact).abs();
+            let bound = 2e-7 + x.abs() as f64 * (-24f64).exp2();
+            assert!(
+                error < bound,
+                "exp({x}) = {y}, exact {exact}, relative error {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn sigmoid_and_tanh_are_within_3e7_of_f64() {
+        let inputs = sweep(-30.0, 30.0);
+        for (x, y) in apply(&inputs, sigmoid_all) {
+            let exact = 1.0 / (1.0 + (-x as f64).exp());
+            assert!(
+                (y as f64 - exact).abs() < 3e-7,
+                "sigmoid({x}) = {y}, exact {exact}"
+            );
+        }
+        for (x, y) in apply(&inputs, tanh_all) {
+            let exact = (x as f64).tanh();
+            assert!(
+                (y as f64 - exact).abs() < 3e-7,
+                "tanh({x}) = {y}, exact {exact}"
+            );
+            // Against std's f32 tanh too: the two agree to a few ulps of 1.
+            assert!(
+                (y - x.tanh()).abs() < 3e-7,
+                "tanh({x}) = {y}, std {}",
+                x.tanh()
+            );
+        }
+    }
+
+    #[test]
+    fn saturation_is_exact() {
+        let [big, small] = [f32x4_splat(100.0), f32x4_splat(-100.0)];
+        let mut s = [big, small];
+        sigmoid_all(&mut s);
+        assert_eq!(s[0].to_f32s(), [1.0; 4]);
+        // e^100 saturates at e^88.4, so the smallest sigmoid is 4e-39 rather than 0.
+        assert!(s[1].to_f32s().iter().all(|&y| y > 0.0 && y < 1e-38));
+        let mut t = [big, small, f32x4_splat(f32::INFINITY)];
+        tanh_all(&mut t);
+        assert_eq!(
+            [t[0].to_f32s(), t[1].to_f32s(), t[2].to_f32s()],
+            [[1.0; 4], [-1.0; 4], [1.0; 4]]
+        );
+    }
+
+    #[test]
+    fn nan_stays_nan_in_its_lane_only() {
+        let x = load(&[f32::NAN, 0.0, -1.0, f32::NAN]);
+        for f in [exp_all, sigmoid_all, tanh_all] {
+            let mut v = [x];
+            f(&mut v);
+            let lanes = v[0].to_f32s();
+            assert!(lanes[0].is_nan() && lanes[3].is_nan(), "{lanes:?}");
+            assert!(lanes[1].is_finite() && lanes[2].is_finite(), "{lanes:?}");
+        }
+        let mut z = [[x, x, x, x]];
+        gates_all(&mut z);
+        assert!(z[0]
+            .iter()
+            .all(|g| g.to_f32s()[0].is_nan() && g.to_f32s()[1].is_finite()));
+    }
+
+    #[test]
+    fn gates_match_sigmoid_and_tanh_bit_for_bit() {
+        let inputs = sweep(-10.0, 10.0);
+        for group in inputs.chunks_exact(4).take(64) {
+            let mut z = [[group[0], group[1], group[2], group[3]]];
+            gates_all(&mut z);
+            let mut s = [group[0], group[1], group[2]];
+            sigmoid_all(&mut s);
+            let mut t = [group[3]];
+            tanh_all(&mut t);
+            assert_eq!(z[0], [s[0], s[1], s[2], t[0]]);
+        }
+    }
 }

@@ -159,3 +159,104 @@ pub fn attention_bias(layout: &Layout, i2a_bias: &[f32]) -> Vec<f32> {
     }
     packed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gemm::tests::values;
+    use crate::gemm::{accumulate, Tile};
+    use crate::simd::f32x4_splat;
+
+    const SIZES: [(usize, usize, usize); 3] = [(5, 6, 2), (4, 4, 1), (3, 9, 3)];
+
+    /// `bias + Σ_d w[row, d] · v[d]` in f64, the scalar reference of one pre-activation.
+    fn dot(w: &[f32], bias: f64, row: usize, v: &[f32]) -> f64 {
+        let n = v.len();
+        bias + (0..n)
+            .map(|d| w[row * n + d] as f64 * v[d] as f64)
+            .sum::<f64>()
+    }
+
+    #[test]
+    fn gate_panels_and_bias_give_the_pytorch_product() {
+        for (input, hidden, k) in SIZES {
+            let layout = Layout::new(input, hidden, k);
+            let rows = 4 * k * hidden;
+            let (wi, wh) = (values(rows * input, 3), values(rows * hidden, 4));
+            let (bi, bh) = (values(rows, 5), values(rows, 6));
+            let (x, h) = (values(input, 7), values(hidden, 8));
+            let panels = gate_panels(&layout, &wi, &wh);
+            let bias = gate_bias(&layout, &bi, &bh);
+            let mut row = vec![0.0f32; layout.depth];
+            row[..input].copy_from_slice(&x);
+            row[layout.input_pad..][..hidden].copy_from_slice(&h);
+            for block in 0..layout.blocks {
+                for lane in 0..k {
+                    let tile = (block * k + lane) * TILE;
+                    let mut acc: Tile<1, 1> = [[[f32x4_splat(0.0); 4]; 1]; 1];
+                    for gate in 0..4 {
+                        acc[0][0][gate] =
+                            unsafe { crate::gemm::load(bias[tile + gate * UNITS..].as_ptr()) };
+                    }
+                    let panel = [panels[tile * layout.depth..].as_ptr()];
+                    // SAFETY: the row holds `depth` floats and the panel `depth · TILE`.
+                    unsafe { accumulate(&mut acc, &[row.as_ptr()], &panel, layout.depth) };
+                    for gate in 0..GATES {
+                        for u in 0..UNITS {
+                            let unit = block * UNITS + u;
+                            let actual = acc[0][0][gate].to_f32s()[u] as f64;
+                            if unit >= hidden {
+                                assert_eq!(actual, 0.0, "padding unit {unit}");
+                                continue;
+                            }
+                            let r = (lane * GATES + gate) * hidden + unit;
+                            let expected =
+                                dot(&wh, dot(&wi, bi[r] as f64 + bh[r] as f64, r, &x), r, &h);
+                            assert!(
+                                (actual - expected).abs() < 1e-5,
+                                "I {input} H {hidden} k {k}: lane {lane} gate {gate} unit {unit}: {actual} vs {expected}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn attention_panels_and_bias_give_the_pytorch_product() {
+        for (input, hidden, k) in SIZES {
+            let layout = Layout::new(input, hidden, k);
+            let (w, b, x) = (
+                values(k * hidden * input, 9),
+                values(k * hidden, 10),
+                values(input, 11),
+            );
+            let panels = attention_panels(&layout, &w);
+            let bias = attention_bias(&layout, &b);
+            let mut row = vec![0.0f32; layout.input_pad];
+            row[..input].copy_from_slice(&x);
+            let mut columns = vec![0.0f64; layout.attention_cols];
+            for panel in 0..layout.attention_cols / TILE {
+                for column in 0..TILE {
+                    let c = panel * TILE + column;
+                    columns[c] = bias[c] as f64
+                        + (0..layout.input_pad)
+                            .map(|d| {
+                                row[d] as f64
+                                    * panels[(panel * layout.input_pad + d) * TILE + column] as f64
+                            })
+                            .sum::<f64>();
+                }
+            }
+            for lane in 0..k {
+                for unit in 0..hidden {
+                    let expected =
+                        dot(&w, b[lane * hidden + unit] as f64, lane * hidden + unit, &x);
+                    let actual = columns[attention_col(&layout, lane, unit)];
+                    assert!((actual - expected).abs() < 1e-6, "lane {lane} unit {unit}");
+                }
+            }
+        }
+    }
+}

@@ -23,7 +23,7 @@ use crate::cell::{Variant, MAX_TILE};
 use crate::gemm::{accumulate, load, store, Tile};
 use crate::math::{exp_all, sigmoid_all, tanh_all};
 use crate::pack::{Layout, TILE, UNITS};
-use core::arch::wasm32::*;
+use crate::simd::*;
 
 /// Packed, resident weights of one cell.
 pub struct Weights {
@@ -57,6 +57,22 @@ pub struct Workspace {
     pub state: Floats,
 }
 
+/// Bytes a wasm32 memory holds at most: 65536 pages of 64 KiB.
+pub const MEMORY_BYTES: u64 = 1 << 32;
+
+/// The number of `f32` in a buffer of shape `dims`, or `None` if its bytes exceed
+/// [`MEMORY_BYTES`]. Computed in `u64`, so a size that would wrap a 32-bit `usize` is refused, not
+/// wrapped, on every target.
+pub fn floats(dims: &[usize]) -> Option<usize> {
+    let count = dims.iter().try_fold(1u64, |product, &dim| {
+        product.checked_mul(u64::try_from(dim).ok()?)
+    })?;
+    if count.checked_mul(4)? > MEMORY_BYTES {
+        return None;
+    }
+    usize::try_from(count).ok()
+}
+
 /// Sizes of one call.
 struct Call {
     batch: usize,
@@ -75,27 +91,34 @@ pub fn forward<V: Variant>(
     state0: &[f32],
 ) {
     let l = weights.layout;
-    assert_eq!(x.len(), batch * seq_len * l.input, "x has the wrong length");
+    // Every buffer's length is checked to fit in wasm32 memory before anything is sized from it:
+    // a product that wrapped around would size a buffer too small for the loops below.
+    let len = |dims: &[usize]| floats(dims).expect("a buffer does not fit in wasm32 memory");
+    assert_eq!(
+        x.len(),
+        len(&[batch, seq_len, l.input]),
+        "x has the wrong length"
+    );
     assert_eq!(
         hidden0.len(),
-        batch * l.hidden,
+        len(&[batch, l.hidden]),
         "hidden has the wrong length"
     );
     assert_eq!(
         state0.len(),
-        l.k * batch * l.hidden,
+        len(&[l.k, batch, l.hidden]),
         "state has the wrong length"
     );
     let call = Call { batch, seq_len };
-    ws.rows.reset(batch * l.depth);
-    ws.next_rows.reset(batch * l.depth);
-    ws.cells.reset(batch * l.k * l.hidden_pad);
+    ws.rows.reset(len(&[batch, l.depth]));
+    ws.next_rows.reset(len(&[batch, l.depth]));
+    ws.cells.reset(len(&[batch, l.k, l.hidden_pad]));
     if V::ARGMAX {
-        ws.best.reset(batch * l.hidden_pad);
+        ws.best.reset(len(&[batch, l.hidden_pad]));
     }
-    ws.output.reset(batch * seq_len * l.hidden);
+    ws.output.reset(len(&[batch, seq_len, l.hidden]));
     if V::ATTENTION {
-        ws.attention.reset(batch * l.attention_cols);
+        ws.attention.reset(len(&[batch, l.attention_cols]));
     }
     for b in 0..batch {
         ws.rows[b * l.depth + l.input_pad..][..l.hidden]
@@ -121,8 +144,8 @@ pub fn forward<V: Variant>(
         }
         core::mem::swap(&mut ws.rows, &mut ws.next_rows);
     }
-    ws.hidden.reset(batch * l.hidden);
-    ws.state.reset(l.k * batch * l.hidden);
+    ws.hidden.reset(hidden0.len());
+    ws.state.reset(state0.len());
     for b in 0..batch {
         ws.hidden[b * l.hidden..][..l.hidden]
             .copy_from_slice(&ws.rows[b * l.depth + l.input_pad..][..l.hidden]);
@@ -382,5 +405,27 @@ unsafe fn softmax_lanes(a: *mut f32, k: usize, max_pooling: bool) {
         for lane in 0..k {
             store(a.add(lane * UNITS), largest);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_multiplies_the_dimensions() {
+        assert_eq!(floats(&[3, 5, 7]), Some(105));
+        assert_eq!(floats(&[]), Some(1));
+        assert_eq!(floats(&[0, usize::MAX]), Some(0));
+    }
+
+    #[test]
+    fn floats_refuses_what_exceeds_wasm32_memory_instead_of_wrapping() {
+        // 2^30 floats are exactly 4 GiB; one more does not fit.
+        assert_eq!(floats(&[1 << 15, 1 << 15]), Some(1 << 30));
+        assert_eq!(floats(&[(1 << 30) + 1]), None);
+        // batch · seq_len · hidden = 2^32 wraps to 0 in a 32-bit usize.
+        assert_eq!(floats(&[1 << 16, 1 << 8, 1 << 8]), None);
+        assert_eq!(floats(&[usize::MAX, usize::MAX]), None);
     }
 }

@@ -6,21 +6,10 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput, VariantKind } from "../../contract.ts";
-import {
-  instantiate,
-  type WasmCell,
-  type WasmFlavor,
-  type WasmModule,
-} from "../../../wasm/arraylstm_wasm.generated.ts";
-
-/** Variant codes of `wasm/src/lib.rs`. */
-const KIND_CODES: Record<VariantKind, number> = {
-  lstm: 0,
-  array: 1,
-  attention: 2,
-  stochastic: 3,
-};
+import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import { VARIANTS } from "../../variants.ts";
+import { instantiate, type WasmCell, type WasmFlavor, type WasmModule } from "./bindings.ts";
+import { checkFitsWasm32 } from "./memory_plan.ts";
 
 /**
  * A cell compiled into this thread's wasm instance: the packed weights stay in wasm memory until
@@ -42,8 +31,7 @@ const KIND_CODES: Record<VariantKind, number> = {
  */
 export class WasmKernel {
   #cell: WasmCell | null;
-  readonly #hiddenSize: number;
-  readonly #lanes: number;
+  readonly #sizes: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
   readonly #module: WasmModule;
 
   /**
@@ -54,11 +42,14 @@ export class WasmKernel {
     this.#module = instantiate(flavor);
     const { variant, params } = spec;
     const none = new Float32Array(0);
-    const attention = variant.kind === "attention";
-    this.#hiddenSize = spec.hiddenSize;
-    this.#lanes = variant.k;
+    const attention = VARIANTS[variant.kind].attention;
+    this.#sizes = {
+      variant: { ...variant },
+      inputSize: spec.inputSize,
+      hiddenSize: spec.hiddenSize,
+    };
     this.#cell = new this.#module.Cell(
-      KIND_CODES[variant.kind],
+      VARIANTS[variant.kind].code,
       variant.k,
       variant.maxPooling,
       spec.inputSize,
@@ -84,7 +75,8 @@ export class WasmKernel {
   run(input: SequenceInput): SequenceOutput {
     if (this.#cell === null) throw new Error("this wasm kernel was disposed");
     const { batch: B, seqLen: T } = input;
-    const H = this.#hiddenSize, k = this.#lanes;
+    const { hiddenSize: H, variant: { k } } = this.#sizes;
+    checkFitsWasm32(this.#sizes, B, T);
     try {
       this.#cell.forward(B, T, input.x, input.hidden, input.state);
     } catch (error) {

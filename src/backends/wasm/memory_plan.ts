@@ -9,16 +9,14 @@
  */
 
 import type { CellSpec } from "../../contract.ts";
+import { VARIANTS } from "../../variants.ts";
 
 /** The sizes of a cell a plan depends on. */
 export type CellSizes = Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
 
 /** Limits of one wasm instance, in bytes. */
 export interface WasmMemoryLimits {
-  /**
-   * Memory one instance may address. 2 GiB: the generated glue reads addresses as signed 32-bit
-   * numbers, so memory above 2 GiB is not usable.
-   */
+  /** Memory one instance may address: all of wasm32's 4 GiB (addresses are read unsigned). */
   readonly instanceBytes: number;
   /**
    * Memory one call should add to an instance at most: larger calls are split into chunks of
@@ -29,7 +27,7 @@ export interface WasmMemoryLimits {
 
 /** The limits the WASM backend plans with. */
 export const WASM_MEMORY_LIMITS: WasmMemoryLimits = {
-  instanceBytes: 2 ** 31,
+  instanceBytes: 2 ** 32,
   chunkBytes: 256 * 2 ** 20,
 };
 
@@ -75,7 +73,7 @@ function layoutOf({ variant: { k }, inputSize: I, hiddenSize: H }: CellSizes) {
  */
 export function wasmWeightBytes(cell: CellSizes): number {
   const { k, I, H, inputPad, hiddenPad, depth, attentionCols } = layoutOf(cell);
-  const attention = cell.variant.kind === "attention";
+  const { attention } = VARIANTS[cell.variant.kind];
   const raw = bytesOf(4 * k * H * I) + bytesOf(4 * k * H * H) + 2 * bytesOf(4 * k * H) +
     (attention ? bytesOf(k * H * I) + bytesOf(k * H) : 0);
   const packed = bytesOf(4 * k * hiddenPad * depth) + bytesOf(4 * k * hiddenPad) +
@@ -95,11 +93,11 @@ export function wasmWeightBytes(cell: CellSizes): number {
  */
 export function wasmCallBytes(cell: CellSizes, rows: number, seqLen: number): number {
   const { k, I, H, hiddenPad, depth, attentionCols } = layoutOf(cell);
-  const { kind } = cell.variant;
+  const { attention, argmax } = VARIANTS[cell.variant.kind];
   const inputs = bytesOf(rows * seqLen * I) + bytesOf(rows * H) + bytesOf(k * rows * H);
   const workspace = 2 * bytesOf(rows * depth) + bytesOf(rows * k * hiddenPad) +
-    (kind === "stochastic" ? bytesOf(rows * hiddenPad) : 0) +
-    (kind === "attention" ? bytesOf(rows * attentionCols) : 0);
+    (argmax ? bytesOf(rows * hiddenPad) : 0) +
+    (attention ? bytesOf(rows * attentionCols) : 0);
   const results = bytesOf(rows * seqLen * H) + bytesOf(rows * H) + bytesOf(k * rows * H);
   return inputs + workspace + results;
 }
@@ -177,4 +175,30 @@ export function planWasmCall(
     );
   }
   return { rowsPerChunk, bytesPerChunk };
+}
+
+/**
+ * Checks, before a kernel runs, that one call fits a wasm32 memory at all (the backend's plan
+ * splits batches well below this; a direct kernel call may not).
+ *
+ * @throws {RangeError} Naming the call's sizes, the bytes it needs and the limit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkFitsWasm32 } from "./memory_plan.ts";
+ * const cell = { variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 1, hiddenSize: 256 } as const;
+ * checkFitsWasm32(cell, 64, 100);
+ * assert.throws(() => checkFitsWasm32(cell, 2 ** 14, 2 ** 10), RangeError);
+ * ```
+ */
+export function checkFitsWasm32(cell: CellSizes, batch: number, seqLen: number): void {
+  const bytes = wasmCallBytes(cell, batch, seqLen);
+  if (bytes > 2 ** 32) {
+    throw new RangeError(
+      `a wasm call of batch ${batch} × seqLen ${seqLen} with hiddenSize ${cell.hiddenSize} needs ` +
+        `${formatBytes(bytes)}, more than a wasm32 memory holds (4 GiB): run fewer or shorter ` +
+        "sequences per call, or use the webgpu backend",
+    );
+  }
 }

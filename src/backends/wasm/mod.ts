@@ -21,7 +21,7 @@ import {
   type SequenceInput,
   type SequenceOutput,
 } from "../../contract.ts";
-import { supportsRelaxedSimd, type WasmFlavor } from "../../../wasm/arraylstm_wasm.generated.ts";
+import { supportsRelaxedSimd, type WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
 import {
   checkWasmWeights,

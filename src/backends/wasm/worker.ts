@@ -6,7 +6,7 @@
  */
 
 import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
-import type { WasmFlavor } from "../../../wasm/arraylstm_wasm.generated.ts";
+import type { WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
 import { transferable } from "./thread.ts";
 

@@ -12,12 +12,10 @@ import { roundUp } from "./layout.ts";
 import type { PackedCell } from "./packed_cell.ts";
 import { type ChunkPlan, planChunks } from "./plan.ts";
 import type { Resident } from "./resident.ts";
+import { STEP_WORDS, stepRecord } from "../../step_record.ts";
+import { VARIANTS } from "../../variants.ts";
 
 /** The `variant` override of `recurrent_step.wgsl`. */
-const VARIANT_CODE = { lstm: 0, array: 0, attention: 1, stochastic: 2 } as const;
-
-/** 32-bit words of a step record (`struct Step` in both kernels). */
-const STEP_WORDS = 11;
 
 /** Call shapes whose buffers a runner keeps; older ones are freed. */
 const CACHED_SHAPES = 2;
@@ -83,7 +81,7 @@ export async function callBuffers(
     resident.maxBindingBytes,
   );
   const step = await pipeline(resident.context, "recurrentStep", plan.recurrent.entryPoint, {
-    variant: VARIANT_CODE[kind],
+    variant: VARIANTS[VARIANTS[kind].equations].code,
   });
   const stagingBytes = (batch * seqLen * H +
     plan.batchChunks.reduce((sum, chunk) => sum + k * chunk.padded * roundUp(H, 4), 0)) * 4;
@@ -140,19 +138,22 @@ export async function callBuffers(
   for (const [index, chunk] of plan.batchChunks.entries()) {
     for (const span of plan.timeChunks) {
       for (let time = span.start; time < span.start + span.length; time++) {
-        recordWords.set([
-          chunk.padded,
-          time,
-          time - span.start,
-          span.start,
-          seqLen,
-          chunk.size,
-          plan.inputPlaneRows(chunk),
-          k,
-          H,
-          roundUp(H, 4),
-          roundUp(I, 4),
-        ], (index * seqLen + time) * recordStride / 4);
+        recordWords.set(
+          stepRecord({
+            batch: chunk.padded,
+            time,
+            chunkStep: time - span.start,
+            chunkStart: span.start,
+            seqLen,
+            validBatch: chunk.size,
+            inputRows: plan.inputPlaneRows(chunk),
+            lanes: k,
+            hiddenSize: H,
+            paddedUnits: roundUp(H, 4),
+            paddedInputs: roundUp(I, 4),
+          }),
+          (index * seqLen + time) * recordStride / 4,
+        );
       }
     }
   }

@@ -1,0 +1,62 @@
+/**
+ * The raw interface of the WASM module that `wasm/build.ts` builds (wasm-bindgen 0.2.83's exports
+ * of `wasm/src/lib.rs`): what `bindings.ts` calls, and what the build checks every new module
+ * against, so that the hand-written bindings cannot silently drift from the Rust crate.
+ *
+ * @module
+ */
+
+/** Every function the module exports, with its number of wasm parameters. */
+export const RAW_FUNCTIONS = {
+  /** `__wbindgen_malloc(bytes) → address`. */
+  __wbindgen_export_0: 1,
+  /** `Cell::new`: kind, k, maxPooling, I, H, then (address, length) of six parameter arrays. */
+  cell_new: 17,
+  /** `Cell::forward`: cell, batch, seqLen, then (address, length) of x, hidden, state. */
+  cell_forward: 9,
+  cell_output_ptr: 1,
+  cell_hidden_ptr: 1,
+  cell_state_ptr: 1,
+  /** Drops a `Cell`. */
+  __wbg_cell_free: 1,
+  calibrate_gemm: 4,
+} as const;
+
+/** The module's imports: `wbg.__wbindgen_throw(address, length)` throws a UTF-8 message. */
+export const RAW_IMPORTS = ["wbg.__wbindgen_throw"] as const;
+
+/** The module's exports as `bindings.ts` calls them; addresses are `u32` read as `i32`. */
+export type RawExports =
+  & { readonly memory: WebAssembly.Memory }
+  & { readonly [name in keyof typeof RAW_FUNCTIONS]: (...args: number[]) => number };
+
+/**
+ * Why a module does not match {@linkcode RAW_FUNCTIONS} and {@linkcode RAW_IMPORTS}, or `null`.
+ *
+ * @example
+ * ```ts
+ * import { abiMismatch } from "./abi.ts";
+ * import assert from "node:assert/strict";
+ * const empty = new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+ * assert.match(abiMismatch(empty)!, /^imports \[\]/);
+ * ```
+ */
+export function abiMismatch(module: WebAssembly.Module): string | null {
+  const imports = WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`);
+  if (JSON.stringify(imports) !== JSON.stringify(RAW_IMPORTS)) {
+    return `imports ${JSON.stringify(imports)}, expected ${JSON.stringify(RAW_IMPORTS)}`;
+  }
+  const exports = WebAssembly.Module.exports(module).map((e) => e.name).sort();
+  const expected = ["memory", ...Object.keys(RAW_FUNCTIONS)].sort();
+  if (JSON.stringify(exports) !== JSON.stringify(expected)) {
+    return `exports ${JSON.stringify(exports)}, expected ${JSON.stringify(expected)}`;
+  }
+  const instance = new WebAssembly.Instance(module, {
+    wbg: { __wbindgen_throw: () => {} },
+  });
+  for (const [name, arity] of Object.entries(RAW_FUNCTIONS)) {
+    const length = (instance.exports[name] as (...args: number[]) => number).length;
+    if (length !== arity) return `${name} takes ${length} parameters, expected ${arity}`;
+  }
+  return null;
+}

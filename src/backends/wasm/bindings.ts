@@ -1,0 +1,242 @@
+/**
+ * The typed API of the WASM module (`wasm/src/lib.rs`), over its raw exports (`abi.ts`): what
+ * wasm-bindgen's JavaScript glue would do, written out so it is linted and type-checked. The
+ * module bytes come from `wasm/arraylstm_wasm.generated.ts`.
+ *
+ * Addresses in wasm memory are `u32`, but a wasm function returns them as `i32`, which JavaScript
+ * reads as negative above 2 GiB; every address is therefore read with {@linkcode toAddress}.
+ *
+ * @module
+ */
+
+import { plainWasmBase64, relaxedWasmBase64 } from "../../../wasm/arraylstm_wasm.generated.ts";
+import type { RawExports } from "./abi.ts";
+
+/** A compiled cell in wasm memory (`Cell` of wasm/src/lib.rs). */
+export interface WasmCell {
+  /** Runs `seqLen` steps of `batch` sequences; the results stay in wasm memory. */
+  forward(
+    batch: number,
+    seqLen: number,
+    x: Float32Array,
+    hidden: Float32Array,
+    state: Float32Array,
+  ): void;
+  /** Byte address of the last call's output `(B, T, H)`. */
+  output_ptr(): number;
+  /** Byte address of the last call's final hidden state `(B, H)`. */
+  hidden_ptr(): number;
+  /** Byte address of the last call's final cell states `(k, B, H)`. */
+  state_ptr(): number;
+  /** Frees the cell's weights and buffers; the object is unusable afterwards. */
+  free(): void;
+}
+
+/** Packs a cell's PyTorch-layout parameters (`kind`: a code of `src/variants.ts`). */
+export interface WasmCellConstructor {
+  /** Copies the parameters into wasm memory and packs them; the arrays are only read. */
+  new (
+    kind: number,
+    k: number,
+    maxPooling: boolean,
+    inputSize: number,
+    hiddenSize: number,
+    i2hWeight: Float32Array,
+    i2hBias: Float32Array,
+    h2hWeight: Float32Array,
+    h2hBias: Float32Array,
+    i2aWeight: Float32Array,
+    i2aBias: Float32Array,
+  ): WasmCell;
+}
+
+/**
+ * The two builds of the kernels: `"relaxed"` multiply-adds in the GEMM and `exp` with relaxed
+ * SIMD's `f32x4.relaxed_madd` (fused where the CPU has FMA, so its last bits depend on the CPU);
+ * `"plain"` uses only SIMD 1.0, for runtimes without relaxed SIMD.
+ */
+export type WasmFlavor = "plain" | "relaxed";
+
+/** An instantiated module. */
+export interface WasmModule {
+  /** Which build this is. */
+  readonly flavor: WasmFlavor;
+  /** The cell class. */
+  readonly Cell: WasmCellConstructor;
+  /**
+   * Runs the bare GEMM micro-kernel `repeats` times on a `(rows, depth) · (depth, 16 · blocks)`
+   * product and returns one element of it: time it for the GEMM rate of this machine.
+   */
+  readonly calibrateGemm: (rows: number, depth: number, blocks: number, repeats: number) => number;
+  /** The module's memory, where the results are read. */
+  readonly memory: WebAssembly.Memory;
+}
+
+/**
+ * A byte address returned by wasm as `i32`, as the unsigned number it is (memory above 2 GiB
+ * would otherwise read as negative).
+ *
+ * @example
+ * ```ts
+ * import { toAddress } from "./bindings.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(toAddress(-2147483648), 2 ** 31);
+ * assert.equal(toAddress(64), 64);
+ * ```
+ */
+export function toAddress(value: number): number {
+  return value >>> 0;
+}
+
+/** Copies `array` into fresh wasm memory; returns its address and length, as the Rust side takes. */
+function passArray(raw: RawExports, array: Float32Array): [number, number] {
+  const address = toAddress(raw.__wbindgen_export_0(array.length * 4));
+  new Float32Array(raw.memory.buffer, address, array.length).set(array);
+  return [address, array.length];
+}
+
+/** The `Cell` class bound to one instance's exports. */
+function cellClass(raw: RawExports): WasmCellConstructor {
+  return class Cell implements WasmCell {
+    #address: number;
+
+    constructor(
+      kind: number,
+      k: number,
+      maxPooling: boolean,
+      inputSize: number,
+      hiddenSize: number,
+      ...params: Float32Array[]
+    ) {
+      // The Rust side takes ownership of the copies and frees them.
+      const arrays = params.flatMap((array) => passArray(raw, array));
+      this.#address = toAddress(
+        raw.cell_new(kind, k, maxPooling ? 1 : 0, inputSize, hiddenSize, ...arrays),
+      );
+    }
+
+    forward(
+      batch: number,
+      seqLen: number,
+      x: Float32Array,
+      hidden: Float32Array,
+      state: Float32Array,
+    ): void {
+      const arrays = [x, hidden, state].flatMap((array) => passArray(raw, array));
+      raw.cell_forward(this.#live(), batch, seqLen, ...arrays);
+    }
+
+    output_ptr(): number {
+      return toAddress(raw.cell_output_ptr(this.#live()));
+    }
+
+    hidden_ptr(): number {
+      return toAddress(raw.cell_hidden_ptr(this.#live()));
+    }
+
+    state_ptr(): number {
+      return toAddress(raw.cell_state_ptr(this.#live()));
+    }
+
+    free(): void {
+      const address = this.#address;
+      this.#address = 0;
+      if (address !== 0) raw.__wbg_cell_free(address);
+    }
+
+    #live(): number {
+      if (this.#address === 0) throw new Error("this wasm cell was freed");
+      return this.#address;
+    }
+  };
+}
+
+const BASE64: Record<WasmFlavor, string> = { plain: plainWasmBase64, relaxed: relaxedWasmBase64 };
+
+function decode(flavor: WasmFlavor): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(BASE64[flavor]), (c) => c.charCodeAt(0));
+}
+
+let relaxedSupported: boolean | null = null;
+
+/**
+ * Whether this runtime accepts the `"relaxed"` build (checked once, with
+ * `WebAssembly.validate`); V8 does since 11.4 (Chromium 114).
+ *
+ * @example
+ * ```ts
+ * import { supportsRelaxedSimd } from "./bindings.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(typeof supportsRelaxedSimd(), "boolean");
+ * ```
+ */
+export function supportsRelaxedSimd(): boolean {
+  relaxedSupported ??= WebAssembly.validate(decode("relaxed"));
+  return relaxedSupported;
+}
+
+function defaultFlavor(flavor: WasmFlavor | undefined): WasmFlavor {
+  const chosen = flavor ?? (supportsRelaxedSimd() ? "relaxed" : "plain");
+  if (chosen === "relaxed" && !supportsRelaxedSimd()) {
+    throw new Error('this runtime has no relaxed SIMD; instantiate the "plain" build');
+  }
+  return chosen;
+}
+
+/**
+ * A new instance of one build of the module, with its own memory. Most callers want
+ * {@linkcode instantiate}, which shares one instance per thread.
+ *
+ * @throws {Error} If `flavor` is `"relaxed"` and the runtime does not support it.
+ *
+ * @example
+ * ```ts
+ * import { createInstance } from "./bindings.ts";
+ * import assert from "node:assert/strict";
+ * const module = createInstance("plain");
+ * assert.equal(module.flavor, "plain");
+ * ```
+ */
+export function createInstance(flavor?: WasmFlavor): WasmModule {
+  const chosen = defaultFlavor(flavor);
+  let memory: WebAssembly.Memory | null = null;
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(decode(chosen)), {
+    wbg: {
+      __wbindgen_throw(address: number, length: number): never {
+        const bytes = new Uint8Array(memory!.buffer, toAddress(address), length);
+        throw new Error(new TextDecoder().decode(bytes));
+      },
+    },
+  });
+  const raw = instance.exports as unknown as RawExports;
+  memory = raw.memory;
+  return {
+    flavor: chosen,
+    Cell: cellClass(raw),
+    calibrateGemm: (rows, depth, blocks, repeats) =>
+      raw.calibrate_gemm(rows, depth, blocks, repeats),
+    memory,
+  };
+}
+
+const instances: Partial<Record<WasmFlavor, WasmModule>> = {};
+
+/**
+ * This thread's instance of one build of the module (created on first use; later calls return
+ * the same instance). By default the relaxed build where the runtime supports it, else the plain
+ * one.
+ *
+ * @throws {Error} If `flavor` is `"relaxed"` and the runtime does not support it.
+ *
+ * @example
+ * ```ts
+ * import { instantiate } from "./bindings.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(instantiate("plain"), instantiate("plain"));
+ * ```
+ */
+export function instantiate(flavor?: WasmFlavor): WasmModule {
+  const chosen = defaultFlavor(flavor);
+  instances[chosen] ??= createInstance(chosen);
+  return instances[chosen];
+}

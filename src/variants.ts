@@ -1,0 +1,85 @@
+/**
+ * The cell variants, written once. Everything else derives from this table: the TypeScript code
+ * imports it, and `kernels/generate.ts` (`deno task build:kernels`) writes its numeric codes into
+ * the WGSL kernels (`VARIANT_*` constants) and the Rust crate (`wasm/src/variants.rs`), so that
+ * every language uses one numbering.
+ *
+ * @module
+ */
+
+/** What the kernels need to know about one cell variant. */
+export interface VariantInfo {
+  /** The variant's code in every kernel (WGSL override, Rust constant, WASM constructor). */
+  readonly code: number;
+  /** The reference class that runs it. */
+  readonly model: string;
+  /**
+   * The variant whose cell equations it runs: itself, except `"lstm"`, which is `"array"` with
+   * one lane (so the kernels share one compiled pipeline for the two).
+   */
+  readonly equations: VariantKind;
+  /** `"one"`: `k` is always 1; `"k"`: `k` lanes per hidden unit, chosen by the model. */
+  readonly lanes: "one" | "k";
+  /** Whether the cell has the attention projection `i2a` (lane weights `softmax_k σ(x·i2aᵀ + b)`). */
+  readonly attention: boolean;
+  /** Whether the `maxPooling` option applies (broadcast the largest lane weight). */
+  readonly maxPooling: boolean;
+  /** Whether the hidden state reads the lane with the largest output gate (else the lane sum). */
+  readonly argmax: boolean;
+}
+
+/**
+ * Which cell a model runs: a name of {@linkcode VARIANTS} (the compiler holds the two to the same
+ * names).
+ */
+export type VariantKind = "lstm" | "array" | "attention" | "stochastic";
+
+/**
+ * Every cell variant by name, in code order.
+ *
+ * @example
+ * ```ts
+ * import { VARIANTS } from "./variants.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(VARIANTS.attention.code, 2);
+ * assert.equal(VARIANTS.lstm.lanes, "one");
+ * ```
+ */
+export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
+  lstm: {
+    equations: "array",
+    code: 0,
+    model: "LSTM",
+    lanes: "one",
+    attention: false,
+    maxPooling: false,
+    argmax: false,
+  },
+  array: {
+    equations: "array",
+    code: 1,
+    model: "ArrayLSTM",
+    lanes: "k",
+    attention: false,
+    maxPooling: false,
+    argmax: false,
+  },
+  attention: {
+    equations: "attention",
+    code: 2,
+    model: "AttentionArrayLSTM",
+    lanes: "k",
+    attention: true,
+    maxPooling: true,
+    argmax: false,
+  },
+  stochastic: {
+    equations: "stochastic",
+    code: 3,
+    model: "StochasticArrayLSTM",
+    lanes: "k",
+    attention: false,
+    maxPooling: false,
+    argmax: true,
+  },
+};
