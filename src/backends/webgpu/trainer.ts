@@ -505,8 +505,13 @@ export class WebGpuTrainer implements Disposable {
    */
   step(config: OptimizerConfig): void {
     this.#checkAlive();
-    if (config?.kind !== this.#optimizerKind) this.#resetOptimizer();
-    const record = optimizerRecord(config, this.#optimizerSteps + 1, this.#layout.length);
+    const continues = config?.kind === this.#optimizerKind;
+    const record = optimizerRecord(
+      config,
+      continues ? this.#optimizerSteps + 1 : 1,
+      this.#layout.length,
+    );
+    if (!continues) this.#resetOptimizer();
     this.#optimizerKind = config.kind;
     this.#optimizerSteps++;
     const { device } = this.#context;
