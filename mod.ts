@@ -49,3 +49,11 @@ export type {
   ResolvedBackendName,
   VariantKind,
 } from "./src/contract.ts";
+export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
+export {
+  type KerasDenseWeights,
+  type KerasLayerWeights,
+  KerasLoadError,
+  type KerasLSTMWeights,
+  loadKeras,
+} from "./src/interop/keras.ts";

@@ -17,7 +17,7 @@ export interface PackedCell {
   /** `H`. */
   readonly hiddenSize: number;
   /** `h2h.weight` as texture rows. */
-  readonly recurrentWeights: Float32Array;
+  readonly recurrentWeights: Float32Array<ArrayBuffer>;
   /** `i2h.weight`. */
   readonly inputWeights: Float32Array;
   /** `i2h.bias + h2h.bias`. */
