@@ -815,7 +815,7 @@ function outputGradients(
   for (let b = 0; b < B; b++) {
     for (let u = 0; u < H; u++) {
       const at = (b * T + T - 1) * H + u;
-      output[at] = grads.output[at] + grads.hidden[b * H + u];
+      output[at] = grads.output[at] + hidden[b * H + u];
     }
   }
   return output;
