@@ -13,8 +13,8 @@ import type { PackedCell } from "./packed_cell.ts";
 import { type ChunkPlan, planChunks } from "./plan.ts";
 import type { Resident } from "./resident.ts";
 
-/** The `variant` override of `recurrent_step.wgsl`. */
-const VARIANT_CODE = { lstm: 0, array: 0, attention: 1, stochastic: 2 } as const;
+/** The `variant` override of `recurrent_step.wgsl` and `train_cell.wgsl`. */
+export const VARIANT_CODE = { lstm: 0, array: 0, attention: 1, stochastic: 2 } as const;
 
 /** 32-bit words of a step record (`struct Step` in both kernels). */
 const STEP_WORDS = 11;

@@ -17,6 +17,7 @@ import type { CellParameters, CellSpec, CellVariant, SequenceInput } from "../..
 import { checkSpec, type SequenceOutput } from "../../contract.ts";
 import { describe } from "../../errors.ts";
 import { createBuffer } from "./buffers.ts";
+import { VARIANT_CODE } from "./call_buffers.ts";
 import { acquireGpuContext, type GpuContext, pipeline } from "./device.ts";
 import { mapForReading } from "./readback.ts";
 import {
@@ -68,9 +69,6 @@ export interface TrainerGradients {
   /** dLoss/d the initial cell states, shape `(k, B, H)`. */
   readonly state: Float32Array | null;
 }
-
-/** The `variant` override of `train_cell.wgsl` (the codes of `recurrent_step.wgsl`). */
-const VARIANT_CODE = { lstm: 0, array: 0, attention: 1, stochastic: 2 } as const;
 
 /** Offsets of `train_gemm.wgsl`'s record meaning "no bias". */
 const NO_BIAS = 0xffffffff;
