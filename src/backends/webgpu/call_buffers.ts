@@ -15,8 +15,6 @@ import type { Resident } from "./resident.ts";
 import { STEP_WORDS, stepRecord } from "../../step_record.ts";
 import { VARIANTS } from "../../variants.ts";
 
-/** The `variant` override of `recurrent_step.wgsl`. */
-
 /** Call shapes whose buffers a runner keeps; older ones are freed. */
 const CACHED_SHAPES = 2;
 

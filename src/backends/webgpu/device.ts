@@ -7,7 +7,14 @@
  * @module
  */
 
-import { projectionWgsl, recurrentStepWgsl } from "../../../kernels/wgsl.generated.ts";
+import {
+  projectionWgsl,
+  recurrentStepWgsl,
+  trainCellWgsl,
+  trainGemmWgsl,
+  trainOptimizerWgsl,
+  trainReduceWgsl,
+} from "../../../kernels/wgsl.generated.ts";
 
 /** A device shared by the runners of this process, with its layouts and pipeline cache. */
 export interface GpuContext {
@@ -27,8 +34,18 @@ export interface GpuContext {
   readonly modules: Map<string, GPUShaderModule>;
 }
 
-/** The kernels and their WGSL sources. */
-export const KERNELS = { recurrentStep: recurrentStepWgsl, projection: projectionWgsl } as const;
+/**
+ * The kernels and their WGSL sources. The training kernels (`train*`) use layouts derived from
+ * their code (`"auto"`): they bind their records at fixed offsets instead of dynamic ones.
+ */
+export const KERNELS = {
+  recurrentStep: recurrentStepWgsl,
+  projection: projectionWgsl,
+  trainCell: trainCellWgsl,
+  trainGemm: trainGemmWgsl,
+  trainOptimizer: trainOptimizerWgsl,
+  trainReduce: trainReduceWgsl,
+} as const;
 
 /** A kernel of {@linkcode KERNELS}. */
 export type KernelName = keyof typeof KERNELS;
@@ -248,10 +265,16 @@ export function pipeline(
       module = device.createShaderModule({ label: kernel, code: KERNELS[kernel] });
       context.modules.set(kernel, module);
     }
-    const layout = kernel === "projection" ? context.projectionLayout : context.stepLayout;
+    const layout = kernel === "projection"
+      ? context.projectionLayout
+      : kernel === "recurrentStep"
+      ? context.stepLayout
+      : null;
     compiled = device.createComputePipelineAsync({
       label: key,
-      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      layout: layout === null
+        ? "auto"
+        : device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint, constants },
     });
     context.pipelines.set(key, compiled);

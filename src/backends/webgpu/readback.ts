@@ -22,8 +22,16 @@ import type { PackedCell } from "./packed_cell.ts";
  */
 export class DeviceLost extends Error {}
 
-/** Fails with `DeviceLost` if the device goes away before `buffer` is mapped for reading. */
-async function mapForReading(context: GpuContext, buffer: GPUBuffer): Promise<void> {
+/**
+ * Maps `buffer` for reading; fails with `DeviceLost` if the device goes away first.
+ *
+ * @example
+ * ```ts ignore
+ * import { mapForReading } from "./readback.ts";
+ * await mapForReading(context, staging);
+ * ```
+ */
+export async function mapForReading(context: GpuContext, buffer: GPUBuffer): Promise<void> {
   const mapped = buffer.mapAsync(GPUMapMode.READ).then(() => null, (error: unknown) => error);
   const outcome = await Promise.race([
     mapped,
