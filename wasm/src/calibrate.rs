@@ -3,7 +3,7 @@
 
 use crate::gemm::{accumulate, store, Tile};
 use crate::pack::TILE;
-use core::arch::wasm32::*;
+use crate::simd::*;
 
 /// `repeats` times the plain product `(rows, depth) · (depth, blocks · TILE)` with the forward's
 /// tiles (row pairs, one panel of [`TILE`] columns at a time; panel outer so it stays in L1);

@@ -18,7 +18,7 @@
 
 use crate::math::madd;
 use crate::pack::TILE;
-use core::arch::wasm32::*;
+use crate::simd::*;
 
 /// Accumulators of one tile: `MR` rows × `NB` blocks × four `f32x4` columns (one per gate).
 pub type Tile<const MR: usize, const NB: usize> = [[[v128; 4]; NB]; MR];

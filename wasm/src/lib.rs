@@ -7,12 +7,22 @@
 //! Callers validate shapes before calling; the kernels only assert them.
 
 mod aligned;
+mod backward;
 mod calibrate;
 mod cell;
 mod gemm;
 mod math;
+mod optim;
 mod pack;
+mod params;
+mod record;
+#[cfg(test)]
+mod reference;
 mod sequence;
+mod simd;
+#[cfg(test)]
+mod tests;
+mod train;
 
 use aligned::Floats;
 use sequence::{forward, Weights, Workspace};

@@ -14,7 +14,7 @@
 //! multiply-adds of `exp` are fused ([`madd`]), which made the forward at the documentation's
 //! sizes 10% faster; the cell update's few multiply-adds are left alone (no measurable gain).
 
-use core::arch::wasm32::*;
+use crate::simd::*;
 
 /// Below this `e^x` would be subnormal; clamping keeps `2^n` a normal number.
 const EXP_LO: f32 = -87.336_55;
