@@ -38,4 +38,8 @@ if ! "$WASM_BINDGEN" --version 2>/dev/null | grep -qx "wasm-bindgen 0.2.83"; the
     wasm-bindgen-cli --version =0.2.83 --locked --root "$WASM_BINDGEN_ROOT"
 fi
 
+# Host tests of the kernels, through the portable f32x4 stand-in of wasm/src/simd.rs (Debian's
+# rustc: rustup's current toolchains refuse wasm-bindgen 0.2.83).
+(cd wasm && RUSTC=/usr/bin/rustc /usr/bin/cargo test --locked --offline)
+
 deno task build:wasm:check

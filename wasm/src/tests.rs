@@ -501,3 +501,44 @@ fn trainer_steps_and_clips_in_place() {
         read(fresh.output_ptr(), 3 * 2 * 6)
     );
 }
+
+/// Writes `values` at a byte address the trainer returned, as JavaScript does.
+fn write(ptr: usize, values: &[f32]) {
+    // SAFETY: the trainer's buffers hold at least `parameters_len` floats.
+    unsafe { core::slice::from_raw_parts_mut(ptr as *mut f32, values.len()) }
+        .copy_from_slice(values);
+}
+
+#[test]
+fn optimizer_state_resumes_exactly() {
+    let (spec, ..) = case(VARIANTS[4], [2, 2, 3, 4], 9);
+    let mut random = Random(3);
+    let mut original = trainer(&spec);
+    let len = original.parameters_len();
+    let grads: Vec<Vec<f32>> = (0..2).map(|_| f32s(&random.vec(len, 0.1))).collect();
+    let step = |t: &mut Trainer, g: &[f32]| {
+        write(t.gradients_ptr(), g);
+        t.adam_step(0.01, 0.9, 0.999, 1e-8, 0.01, true, true);
+    };
+    step(&mut original, &grads[0]);
+    // A trainer rebuilt from the parameters and optimizer state after one step.
+    let mut resumed = trainer(&spec);
+    write(
+        resumed.parameters_ptr(),
+        &f32s(&read(original.parameters_ptr(), len)),
+    );
+    resumed.repack();
+    for slot in 0..3 {
+        write(
+            resumed.optimizer_state_ptr(slot),
+            &f32s(&read(original.optimizer_state_ptr(slot), len)),
+        );
+    }
+    resumed.set_optimizer_steps(original.optimizer_steps());
+    step(&mut original, &grads[1]);
+    step(&mut resumed, &grads[1]);
+    assert_eq!(
+        read(resumed.parameters_ptr(), len),
+        read(original.parameters_ptr(), len)
+    );
+}
