@@ -9,9 +9,9 @@
 //! attention rows `[i2a | 0]` below, packed as [`transposed_panels`]) gives `[dx_t | dh_{t−1}]`:
 //! the recurrent gradient and the input gradient (attention included) in one product.
 //!
-//! After the loop, the weight gradients are one GEMM over all steps and rows:
-//! `dWᵀ (depth, G) = Σ_t [x_t | h_{t−1}]ᵀ · dz_t`, scattered into PyTorch's layouts; the bias
-//! gradients are the sums of `dz`.
+//! After the loop, the weight and bias gradients are one GEMM over all steps and rows:
+//! `dWᵀ (depth + 1, G) = Σ_t [x_t | h_{t−1} | 1]ᵀ · dz_t`, scattered into PyTorch's layouts (the
+//! row of ones sums `dz`, the bias gradient, in the GEMM rather than in the elementwise pass).
 //!
 //! The `G` columns of `dz` are the forward's panel order: `TILE` per (block, lane) panel,
 //! `[f | i | o | g]` × 4 units, then the attention columns (`crate::pack::attention_col`).
@@ -116,10 +116,8 @@ pub struct Gradients {
     dz_rows: Floats,
     /// `[dx_t | dh_{t−1}]`, `(B, input_columns)`.
     d_rows: Floats,
-    /// `Σ_t [x_t | h_{t−1}]ᵀ · dz_t`, `(depth, G)`.
+    /// `Σ_t [x_t | h_{t−1} | 1]ᵀ · dz_t`, `(depth + 1, G)`.
     dwt: Floats,
-    /// `Σ dz`, `(G)`.
-    dbias: Floats,
 }
 
 /// Back-propagates `d_output` `(B, T, H)` and, when not empty, `d_hidden` `(B, H)` and `d_state`
@@ -157,14 +155,14 @@ pub fn backward<V: Variant>(
         "d_state has the wrong length"
     );
     let columns = dz_columns(&l, V::ATTENTION);
+    let gate_columns = dz_columns(&l, false);
     let cols_in = input_columns(&l);
     g.x.reset(batch * seq_len * l.input);
     g.dh.reset(batch * l.hidden_pad);
     g.dc.reset(shape.cell_step);
     g.dz_rows.reset(batch * columns);
     g.d_rows.reset(batch * cols_in);
-    g.dwt.reset(l.depth * columns);
-    g.dbias.reset(columns);
+    g.dwt.reset((l.depth + 1) * columns);
     for b in 0..batch {
         if !d_hidden.is_empty() {
             g.dh[b * l.hidden_pad..][..l.hidden]
@@ -195,16 +193,26 @@ pub fn backward<V: Variant>(
                 }
             }
             g.d_rows.fill(0.0);
-            product(
-                g.dz_rows.as_ptr(),
-                columns,
-                batch,
-                transposed.as_ptr(),
-                columns * TILE,
-                cols_in / TILE,
-                columns,
-                g.d_rows.as_mut_ptr(),
-                cols_in,
+            let (dz, d_rows) = (g.dz_rows.as_ptr(), g.d_rows.as_mut_ptr());
+            let gemm = |first_column: usize, depth: usize, panels: usize| {
+                product(
+                    dz.add(first_column),
+                    columns,
+                    batch,
+                    transposed.as_ptr().add(first_column * TILE),
+                    columns * TILE,
+                    panels,
+                    depth,
+                    d_rows,
+                    cols_in,
+                )
+            };
+            gemm(0, gate_columns, cols_in / TILE);
+            // The attention rows of `W` are zero beyond the `x` columns.
+            gemm(
+                gate_columns,
+                columns - gate_columns,
+                (l.input_pad + TILE - 1) / TILE,
             );
         }
         for b in 0..batch {
@@ -234,7 +242,7 @@ pub fn backward<V: Variant>(
 
 /// The elementwise backward of step `t` for units `4·block .. 4·block + 4` of batch row `b`, all
 /// lanes: reads `dh_t` and `dc_t`, leaves `dc_{t−1}` and writes `dz` (record and `dz_rows`) and
-/// adds it to the bias gradients. `lanes` is scratch of [`LANE_SCRATCH`]`· k` vectors.
+/// `lanes` is scratch of [`LANE_SCRATCH`]`· k` vectors.
 #[inline(never)]
 unsafe fn cell_backward<V: Variant>(
     w: &Weights,
@@ -343,8 +351,6 @@ unsafe fn cell_backward<V: Variant>(
         for (gate, value) in dz.iter().enumerate() {
             store(kept.add(gate * UNITS), *value);
             store(dz_row.add(panel * TILE + gate * UNITS), *value);
-            let bias = g.dbias.as_mut_ptr().add(panel * TILE + gate * UNITS);
-            store(bias, f32x4_add(load(bias), *value));
         }
     }
     if V::ATTENTION {
@@ -368,10 +374,7 @@ unsafe fn cell_backward<V: Variant>(
             let d_pre = f32x4_mul(d_activated, f32x4_mul(a, f32x4_sub(one, a)));
             let col = attention_col(l, lane, block * UNITS);
             store(gates.add(shape.attention_at(col, b)), d_pre);
-            let column = shape.gate_panels * TILE + col;
-            store(dz_row.add(column), d_pre);
-            let bias = g.dbias.as_mut_ptr().add(column);
-            store(bias, f32x4_add(load(bias), d_pre));
+            store(dz_row.add(shape.gate_panels * TILE + col), d_pre);
         }
     }
 }
@@ -467,39 +470,36 @@ unsafe fn tile<const MR: usize>(
     }
 }
 
-/// `dwt = Σ_t inputs_t · dz_t`: the gate panels against all input rows, the attention panels
-/// against the `x` rows only.
+/// `dwt = Σ_t inputs_t · dz_t`: the gate panels against all input rows and the ones row, the
+/// attention panels against the `x` rows and the ones row.
 unsafe fn weight_product(l: &Layout, shape: &Shape, r: &Record, g: &mut Gradients, columns: usize) {
     let panel_stride = shape.batch_pad * TILE;
+    let attention_panels = shape.panels - shape.gate_panels;
     for t in 0..shape.seq_len {
         let inputs = r.inputs.as_ptr().add(t * shape.input_step);
         let dz = r.gates.as_ptr().add(t * shape.gate_step);
-        product(
-            inputs,
-            shape.batch_pad,
-            l.depth,
-            dz,
-            panel_stride,
-            shape.gate_panels,
-            shape.batch_pad,
-            g.dwt.as_mut_ptr(),
-            columns,
-        );
-        product(
-            inputs,
-            shape.batch_pad,
-            l.input_pad,
-            dz.add(shape.gate_panels * panel_stride),
-            panel_stride,
-            shape.panels - shape.gate_panels,
-            shape.batch_pad,
-            g.dwt.as_mut_ptr().add(shape.gate_panels * TILE),
-            columns,
-        );
+        let dwt = g.dwt.as_mut_ptr();
+        let ones = l.depth;
+        let gemm = |first_row: usize, rows: usize, first_panel: usize, panels: usize| {
+            product(
+                inputs.add(first_row * shape.batch_pad),
+                shape.batch_pad,
+                rows,
+                dz.add(first_panel * panel_stride),
+                panel_stride,
+                panels,
+                shape.batch_pad,
+                dwt.add(first_row * columns + first_panel * TILE),
+                columns,
+            )
+        };
+        gemm(0, l.depth + 1, 0, shape.gate_panels);
+        gemm(0, l.input_pad, shape.gate_panels, attention_panels);
+        gemm(ones, 1, shape.gate_panels, attention_panels);
     }
 }
 
-/// Adds `dwt` and `dbias` to the PyTorch-layout gradients.
+/// Adds `dwt` (its last row: the bias gradients) to the PyTorch-layout gradients.
 fn scatter(l: &Layout, g: &Gradients, columns: usize, o: &Offsets, grads: &mut [f32]) {
     for column in 0..columns {
         let (row, attention) = match parameter_row(l, column) {
@@ -507,7 +507,7 @@ fn scatter(l: &Layout, g: &Gradients, columns: usize, o: &Offsets, grads: &mut [
             None => continue,
         };
         let dw = |d: usize| g.dwt[d * columns + column];
-        let bias = g.dbias[column];
+        let bias = dw(l.depth);
         if attention {
             for d in 0..l.input {
                 grads[o.i2a_weight.start + row * l.input + d] += dw(d);

@@ -11,8 +11,9 @@
 //!   operand of the weight-gradient GEMM. Padding rows (`B ≤ b < B4`) stay zero.
 //! * `cells`: `(T + 1) × (blocks·k, B, UNITS)`: `c_0` (the initial state), then `c_t` after step
 //!   `t`.
-//! * `inputs`: `T × (depth, B4)`: the GEMM's input rows `[x_t | h_{t−1}]` transposed, the left
-//!   operand of the weight-gradient GEMM.
+//! * `inputs`: `T × (depth + 1, B4)`: the GEMM's input rows `[x_t | h_{t−1}]` transposed, and a
+//!   row of ones (zero in the padding columns): the left operand of the weight-gradient GEMM,
+//!   whose product with the ones row is the bias gradient.
 //!
 //! Not stored, because the backward recomputes them from the stored values with the forward's own
 //! code, which gives the same bits: `tanh c_t`, the attention softmax (before max pooling, and its
@@ -66,7 +67,7 @@ impl Shape {
             panels,
             gate_step: panels * batch_pad * TILE,
             cell_step: gate_panels * batch * UNITS,
-            input_step: l.depth * batch_pad,
+            input_step: (l.depth + 1) * batch_pad,
         }
     }
 
@@ -172,6 +173,7 @@ pub fn forward<V: Variant>(
                 inputs[d * shape.batch_pad + b] = r.rows[b * l.depth + d];
             }
         }
+        inputs[l.depth * shape.batch_pad..][..batch].fill(1.0);
         // SAFETY: every buffer was sized above for this call's `batch` and `seq_len`.
         unsafe {
             if V::ATTENTION {
