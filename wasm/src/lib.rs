@@ -1,9 +1,11 @@
-//! Forward kernels of `LSTM`, `ArrayLSTM`, `AttentionArrayLSTM` and `StochasticArrayLSTM`
-//! (github.com/Thijsvanede/ArrayLSTM) for `wasm32-unknown-unknown` with `simd128`.
+//! Forward and training kernels of `LSTM`, `ArrayLSTM`, `AttentionArrayLSTM` and
+//! `StochasticArrayLSTM` (github.com/Thijsvanede/ArrayLSTM) for `wasm32-unknown-unknown` with
+//! `simd128`.
 //!
-//! The JavaScript boundary is one class, [`Cell`]: its constructor packs the weights once into
-//! wasm memory, [`Cell::forward`] runs a whole batch of sequences (one copy of the inputs in, no
-//! call back to JavaScript per step), and the results are read from the pointers it exposes.
+//! The JavaScript boundary for inference is one class, [`Cell`]: its constructor packs the weights
+//! once into wasm memory, [`Cell::forward`] runs a whole batch of sequences (one copy of the inputs
+//! in, no call back to JavaScript per step), and the results are read from the pointers it
+//! exposes. Training has its own class, `train::Trainer` (forward, backward, optimizer steps).
 //! Callers validate shapes before calling; the kernels only assert them.
 
 mod aligned;
