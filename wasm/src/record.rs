@@ -49,7 +49,9 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// The stored sizes for `batch` rows and `seq_len` steps of a cell with layout `l`.
+    /// The stored sizes for `batch` rows and `seq_len` steps of a cell with layout `l`. Panics
+    /// when the record would not fit in wasm32's 4 GiB: sizes are 32-bit there, and a product that
+    /// wrapped around would size the buffers wrongly.
     pub fn new(l: &Layout, attention: bool, batch: usize, seq_len: usize) -> Shape {
         let batch_pad = (batch + 3) / 4 * 4;
         let gate_panels = l.blocks * l.k;
@@ -59,15 +61,29 @@ impl Shape {
             } else {
                 0
             };
+        let steps = || {
+            let gate_step = panels.checked_mul(batch_pad)?.checked_mul(TILE)?;
+            let cell_step = gate_panels.checked_mul(batch)?.checked_mul(UNITS)?;
+            let input_step = (l.depth + 1).checked_mul(batch_pad)?;
+            let floats = gate_step
+                .checked_mul(seq_len)?
+                .checked_add(cell_step.checked_mul(seq_len + 1)?)?
+                .checked_add(input_step.checked_mul(seq_len)?)?;
+            floats.checked_mul(core::mem::size_of::<f32>())?;
+            Some((gate_step, cell_step, input_step))
+        };
+        let (gate_step, cell_step, input_step) = steps().expect(
+            "the activations of this call do not fit in wasm memory: use fewer rows or steps",
+        );
         Shape {
             batch,
             batch_pad,
             seq_len,
             gate_panels,
             panels,
-            gate_step: panels * batch_pad * TILE,
-            cell_step: gate_panels * batch * UNITS,
-            input_step: (l.depth + 1) * batch_pad,
+            gate_step,
+            cell_step,
+            input_step,
         }
     }
 

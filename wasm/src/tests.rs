@@ -542,3 +542,10 @@ fn optimizer_state_resumes_exactly() {
         read(original.parameters_ptr(), len)
     );
 }
+
+#[test]
+#[should_panic(expected = "do not fit in wasm memory")]
+fn a_record_too_large_for_memory_is_refused() {
+    let layout = crate::pack::Layout::new(10, 128, 4);
+    crate::record::Shape::new(&layout, false, usize::MAX / 64, 10);
+}
