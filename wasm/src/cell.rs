@@ -21,7 +21,15 @@ pub trait Variant {
 
     /// Updates the cells `c` of one lane from their pre-activations `z` (and attention weights
     /// `s`), and returns each one's output gate in `output_gate`.
-    fn lane(z: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]);
+    #[inline(always)]
+    fn lane(z: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
+        let a = activate(z);
+        Self::update(&a[..z.len()], c, s, output_gate)
+    }
+
+    /// [`Variant::lane`] from the activated gates `a` (`[σ f, σ i, σ o, tanh g]`, unscaled), which
+    /// the training forward keeps for the backward.
+    fn update(a: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]);
 
     /// Folds lane `lane` (its output gate and `tanh` of its new cell) into the hidden state `h`;
     /// `best` is scratch that lives across the lanes of one block.
@@ -45,9 +53,8 @@ impl Variant for Array {
     const ARGMAX: bool = false;
 
     #[inline(always)]
-    fn lane(z: &[[v128; 4]], c: &mut [v128], _s: &[v128], output_gate: &mut [v128]) {
-        let a = activate(z);
-        for i in 0..z.len() {
+    fn update(a: &[[v128; 4]], c: &mut [v128], _s: &[v128], output_gate: &mut [v128]) {
+        for i in 0..a.len() {
             let [forget_gate, input_gate, out, candidate] = a[i];
             c[i] = f32x4_add(
                 f32x4_mul(forget_gate, c[i]),
@@ -72,9 +79,8 @@ impl Variant for Attention {
     const ARGMAX: bool = false;
 
     #[inline(always)]
-    fn lane(z: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
-        let a = activate(z);
-        for i in 0..z.len() {
+    fn update(a: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
+        for i in 0..a.len() {
             let [forget_gate, input_gate, out, candidate] = a[i];
             let forget_gate = f32x4_mul(forget_gate, s[i]);
             let input_gate = f32x4_mul(input_gate, s[i]);
@@ -99,8 +105,8 @@ impl Variant for Stochastic {
     const ARGMAX: bool = true;
 
     #[inline(always)]
-    fn lane(z: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
-        Array::lane(z, c, s, output_gate)
+    fn update(a: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
+        Array::update(a, c, s, output_gate)
     }
 
     #[inline(always)]

@@ -1,19 +1,30 @@
-//! Forward kernels of `LSTM`, `ArrayLSTM`, `AttentionArrayLSTM` and `StochasticArrayLSTM`
-//! (github.com/Thijsvanede/ArrayLSTM) for `wasm32-unknown-unknown` with `simd128`.
+//! Forward and training kernels of `LSTM`, `ArrayLSTM`, `AttentionArrayLSTM` and
+//! `StochasticArrayLSTM` (github.com/Thijsvanede/ArrayLSTM) for `wasm32-unknown-unknown` with
+//! `simd128`.
 //!
-//! The JavaScript boundary is one class, [`Cell`]: its constructor packs the weights once into
-//! wasm memory, [`Cell::forward`] runs a whole batch of sequences (one copy of the inputs in, no
-//! call back to JavaScript per step), and the results are read from the pointers it exposes.
+//! The JavaScript boundary for inference is one class, [`Cell`]: its constructor packs the weights
+//! once into wasm memory, [`Cell::forward`] runs a whole batch of sequences (one copy of the inputs
+//! in, no call back to JavaScript per step), and the results are read from the pointers it
+//! exposes. Training has its own class, `train::Trainer` (forward, backward, optimizer steps).
 //! Callers validate shapes before calling; the kernels only assert them.
 
 mod aligned;
+mod backward;
 mod calibrate;
 mod cell;
 mod gemm;
 mod math;
+mod optim;
 mod pack;
+mod params;
+mod record;
+#[cfg(test)]
+mod reference;
 mod sequence;
 mod simd;
+#[cfg(test)]
+mod train_tests;
+mod train;
 mod variants;
 
 use aligned::Floats;

@@ -122,7 +122,7 @@ pub fn gate_bias(layout: &Layout, i2h_bias: &[f32], h2h_bias: &[f32]) -> Vec<f32
 
 /// Column of the attention output for `lane` and `unit`: grouped by block, then lane, so the
 /// gate kernel finds a block's `k` lane weights next to each other.
-fn attention_col(layout: &Layout, lane: usize, unit: usize) -> usize {
+pub fn attention_col(layout: &Layout, lane: usize, unit: usize) -> usize {
     ((unit / UNITS) * layout.k + lane) * UNITS + unit % UNITS
 }
 

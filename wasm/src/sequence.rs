@@ -308,7 +308,7 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
 
 /// Writes a finished `h_t` block to the next input row and the output.
 #[inline(always)]
-unsafe fn finish_hidden(l: &Layout, h: v128, next: *mut f32, out: *mut f32, unit: usize) {
+pub unsafe fn finish_hidden(l: &Layout, h: v128, next: *mut f32, out: *mut f32, unit: usize) {
     if unit + UNITS <= l.hidden {
         store(out, h);
         store(next, h);
@@ -383,7 +383,7 @@ unsafe fn attention_tile<const MR: usize>(
 /// In place over the `k` lane vectors at `a` (four units each): `s_j = e^(a_j − m) / Σ e^(a_i − m)`
 /// with `m = max a`, then, with max pooling, `s_j = max_i s_i`.
 #[inline(always)]
-unsafe fn softmax_lanes(a: *mut f32, k: usize, max_pooling: bool) {
+pub unsafe fn softmax_lanes(a: *mut f32, k: usize, max_pooling: bool) {
     let mut max = load(a);
     for lane in 1..k {
         max = f32x4_max(max, load(a.add(lane * UNITS)));

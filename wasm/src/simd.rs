@@ -6,7 +6,7 @@
 pub use core::arch::wasm32::{
     f32x4_add, f32x4_div, f32x4_gt, f32x4_max, f32x4_mul, f32x4_ne, f32x4_neg, f32x4_pmax,
     f32x4_pmin, f32x4_splat, f32x4_sub, i32x4_add, i32x4_shl, i32x4_shuffle, i32x4_splat, v128,
-    v128_bitselect, v128_or,
+    v128_and, v128_andnot, v128_bitselect, v128_or,
 };
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -101,6 +101,15 @@ mod portable {
 
     pub fn v128_or(a: v128, b: v128) -> v128 {
         u32_lanes(a, b, |a, b| a | b)
+    }
+
+    pub fn v128_and(a: v128, b: v128) -> v128 {
+        u32_lanes(a, b, |a, b| a & b)
+    }
+
+    /// `a & !b`.
+    pub fn v128_andnot(a: v128, b: v128) -> v128 {
+        u32_lanes(a, b, |a, b| a & !b)
     }
 
     pub fn i32x4_add(a: v128, b: v128) -> v128 {

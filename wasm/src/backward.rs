@@ -1,0 +1,527 @@
+//! Backpropagation through time over a [`Record`], the math of the float64 oracle
+//! `src/backward.ts` in `f32x4`.
+//!
+//! Per step, in reverse: the elementwise cell backward of one block of units for all `k` lanes of
+//! one batch row at a time (the lane readout, the stochastic selection, the attention softmax and
+//! its max pooling need all lanes), writing the pre-activation gradients `dz` twice: over the
+//! step's activations in the record (the panels of the weight-gradient GEMM) and as rows of
+//! `dz_rows`. Then one GEMM `dz_rows · W` (`(B, G) · (G, depth)`, `W` = `[i2h | h2h]` with the
+//! attention rows `[i2a | 0]` below, packed as [`transposed_panels`]) gives `[dx_t | dh_{t−1}]`:
+//! the recurrent gradient and the input gradient (attention included) in one product.
+//!
+//! After the loop, the weight and bias gradients are one GEMM over all steps and rows:
+//! `dWᵀ (depth + 1, G) = Σ_t [x_t | h_{t−1} | 1]ᵀ · dz_t`, scattered into PyTorch's layouts (the
+//! row of ones sums `dz`, the bias gradient, in the GEMM rather than in the elementwise pass).
+//!
+//! The `G` columns of `dz` are the forward's panel order: `TILE` per (block, lane) panel,
+//! `[f | i | o | g]` × 4 units, then the attention columns (`crate::pack::attention_col`).
+//!
+//! Batch rows are independent up to the weight gradients, which are sums over rows: a batch split
+//! over workers gives each worker's `x`, `hidden` and `state` gradients for its rows, and the
+//! weight gradients add up (see `crate::train`).
+
+use crate::aligned::Floats;
+use crate::cell::Variant;
+use crate::gemm::{accumulate, load, store, Tile};
+use crate::math::tanh_all;
+use crate::pack::{attention_col, Layout, TILE, UNITS};
+use crate::params::Offsets;
+use crate::record::{Record, Shape};
+use crate::sequence::{softmax_lanes, Weights};
+use crate::simd::*;
+
+/// Reduction depth of one GEMM pass: a 256-row chunk of a panel is 16 KiB and stays in L1 while
+/// every row of the left operand passes it.
+const CHUNK: usize = 256;
+
+/// Vectors per lane that the elementwise backward keeps across the lanes of one block.
+const LANE_SCRATCH: usize = 7;
+
+/// The parameter row a `dz` column belongs to: `(row, attention)`, `row` indexing `i2h`/`h2h`
+/// (`(lane·4 + gate)·H + unit`) or, for attention columns, `i2a` (`lane·H + unit`). `None` for
+/// padding columns.
+pub fn parameter_row(l: &Layout, column: usize) -> Option<(usize, bool)> {
+    let gate_columns = l.blocks * l.k * TILE;
+    if column < gate_columns {
+        let (panel, offset) = (column / TILE, column % TILE);
+        let (block, lane) = (panel / l.k, panel % l.k);
+        let (gate, unit) = (offset / UNITS, block * UNITS + offset % UNITS);
+        (unit < l.hidden).then(|| ((lane * 4 + gate) * l.hidden + unit, false))
+    } else {
+        let col = column - gate_columns;
+        let (group, u) = (col / UNITS, col % UNITS);
+        let (block, lane) = (group / l.k, group % l.k);
+        let unit = block * UNITS + u;
+        debug_assert!(unit >= l.hidden || attention_col(l, lane, unit) == col);
+        (unit < l.hidden).then(|| (lane * l.hidden + unit, true))
+    }
+}
+
+/// Columns of `dz`: the gate columns plus, with attention, the attention columns.
+pub fn dz_columns(l: &Layout, attention: bool) -> usize {
+    l.blocks * l.k * TILE + if attention { l.attention_cols } else { 0 }
+}
+
+/// Columns of `[dx | dh]`: `depth` rounded up to whole panels.
+fn input_columns(l: &Layout) -> usize {
+    (l.depth + TILE - 1) / TILE * TILE
+}
+
+/// Packs `W` for the backward's recurrent GEMM: panels `(input_columns / TILE, G, TILE)`, row `g`
+/// of panel `q` = columns `16q .. 16q + 16` of `[x | h]` of the parameter row of `dz` column `g`.
+pub fn transposed_panels(l: &Layout, attention: bool, params: &[f32], o: &Offsets) -> Floats {
+    let (rows, cols) = (dz_columns(l, attention), input_columns(l));
+    let mut packed = Floats::default();
+    packed.reset(cols * rows);
+    for g in 0..rows {
+        let (row, attention_row) = match parameter_row(l, g) {
+            Some(found) => found,
+            None => continue,
+        };
+        let mut put =
+            |d: usize, value: f32| packed[((d / TILE) * rows + g) * TILE + d % TILE] = value;
+        if attention_row {
+            for d in 0..l.input {
+                put(d, params[o.i2a_weight.start + row * l.input + d]);
+            }
+        } else {
+            for d in 0..l.input {
+                put(d, params[o.i2h_weight.start + row * l.input + d]);
+            }
+            for d in 0..l.hidden {
+                put(
+                    l.input_pad + d,
+                    params[o.h2h_weight.start + row * l.hidden + d],
+                );
+            }
+        }
+    }
+    packed
+}
+
+/// The backward's results besides the parameter gradients, and its scratch.
+#[derive(Default)]
+pub struct Gradients {
+    /// dLoss/d`x`, `(B, T, I)`.
+    pub x: Floats,
+    /// dLoss/d initial hidden state, `(B, H)`.
+    pub hidden: Floats,
+    /// dLoss/d initial cell states, `(k, B, H)`.
+    pub state: Floats,
+    /// dLoss/d`h_t`, `(B, hidden_pad)`.
+    dh: Floats,
+    /// dLoss/d`c_t`, in the record's cell layout.
+    dc: Floats,
+    /// `dz` of the current step, `(B, G)`.
+    dz_rows: Floats,
+    /// `[dx_t | dh_{t−1}]`, `(B, input_columns)`.
+    d_rows: Floats,
+    /// `Σ_t [x_t | h_{t−1} | 1]ᵀ · dz_t`, `(depth + 1, G)`.
+    dwt: Floats,
+}
+
+/// Back-propagates `d_output` `(B, T, H)` and, when not empty, `d_hidden` `(B, H)` and `d_state`
+/// `(k, B, H)` through the forward kept in `r` (overwriting its activations); adds the parameter
+/// gradients to `grads` (the flat layout of `o`) and writes the input gradients to `g`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<V: Variant>(
+    w: &Weights,
+    transposed: &[f32],
+    r: &mut Record,
+    g: &mut Gradients,
+    d_output: &[f32],
+    d_hidden: &[f32],
+    d_state: &[f32],
+    o: &Offsets,
+    grads: &mut [f32],
+) {
+    let (l, shape) = (w.layout, r.shape);
+    let (batch, seq_len) = (shape.batch, shape.seq_len);
+    assert!(
+        r.gates.len() == seq_len * shape.gate_step,
+        "backward needs a training forward first"
+    );
+    assert_eq!(
+        d_output.len(),
+        batch * seq_len * l.hidden,
+        "d_output has the wrong length"
+    );
+    assert!(
+        d_hidden.is_empty() || d_hidden.len() == batch * l.hidden,
+        "d_hidden: wrong length"
+    );
+    assert!(
+        d_state.is_empty() || d_state.len() == l.k * batch * l.hidden,
+        "d_state has the wrong length"
+    );
+    let columns = dz_columns(&l, V::ATTENTION);
+    let gate_columns = dz_columns(&l, false);
+    let cols_in = input_columns(&l);
+    g.x.reset(batch * seq_len * l.input);
+    g.dh.reset(batch * l.hidden_pad);
+    g.dc.reset(shape.cell_step);
+    g.dz_rows.reset(batch * columns);
+    g.d_rows.reset(batch * cols_in);
+    g.dwt.reset((l.depth + 1) * columns);
+    for b in 0..batch {
+        if !d_hidden.is_empty() {
+            g.dh[b * l.hidden_pad..][..l.hidden]
+                .copy_from_slice(&d_hidden[b * l.hidden..][..l.hidden]);
+        }
+        if !d_state.is_empty() {
+            for lane in 0..l.k {
+                for unit in 0..l.hidden {
+                    let at = shape.cell_at((unit / UNITS) * l.k + lane, b) + unit % UNITS;
+                    g.dc[at] = d_state[(lane * batch + b) * l.hidden + unit];
+                }
+            }
+        }
+    }
+    let mut lanes = vec![f32x4_splat(0.0); LANE_SCRATCH * l.k];
+    for t in (0..seq_len).rev() {
+        for b in 0..batch {
+            let dh = &mut g.dh[b * l.hidden_pad..][..l.hidden];
+            for (d, grad) in dh.iter_mut().zip(&d_output[(b * seq_len + t) * l.hidden..]) {
+                *d += grad;
+            }
+        }
+        // SAFETY: the record holds this call's shape; every buffer was sized above from it.
+        unsafe {
+            for block in 0..l.blocks {
+                for b in 0..batch {
+                    cell_backward::<V>(w, r, g, t, block, b, &mut lanes);
+                }
+            }
+            g.d_rows.fill(0.0);
+            let (dz, d_rows) = (g.dz_rows.as_ptr(), g.d_rows.as_mut_ptr());
+            let gemm = |first_column: usize, depth: usize, panels: usize| {
+                product(
+                    dz.add(first_column),
+                    columns,
+                    batch,
+                    transposed.as_ptr().add(first_column * TILE),
+                    columns * TILE,
+                    panels,
+                    depth,
+                    d_rows,
+                    cols_in,
+                )
+            };
+            gemm(0, gate_columns, cols_in / TILE);
+            // The attention rows of `W` are zero beyond the `x` columns.
+            gemm(
+                gate_columns,
+                columns - gate_columns,
+                (l.input_pad + TILE - 1) / TILE,
+            );
+        }
+        for b in 0..batch {
+            let row = &g.d_rows[b * cols_in..];
+            g.x[(b * seq_len + t) * l.input..][..l.input].copy_from_slice(&row[..l.input]);
+            g.dh[b * l.hidden_pad..][..l.hidden_pad]
+                .copy_from_slice(&row[l.input_pad..][..l.hidden_pad]);
+        }
+    }
+    g.hidden.reset(batch * l.hidden);
+    g.state.reset(l.k * batch * l.hidden);
+    for b in 0..batch {
+        g.hidden[b * l.hidden..][..l.hidden].copy_from_slice(&g.dh[b * l.hidden_pad..][..l.hidden]);
+        for lane in 0..l.k {
+            for unit in 0..l.hidden {
+                let at = shape.cell_at((unit / UNITS) * l.k + lane, b) + unit % UNITS;
+                g.state[(lane * batch + b) * l.hidden + unit] = g.dc[at];
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe { weight_product(&l, &shape, r, g, columns) };
+    scatter(&l, g, columns, o, grads);
+    // The activations are gradients now: a second backward needs a new forward.
+    r.gates.reset(0);
+}
+
+/// The elementwise backward of step `t` for units `4·block .. 4·block + 4` of batch row `b`, all
+/// lanes: reads `dh_t` and `dc_t`, leaves `dc_{t−1}` and writes `dz` (record and `dz_rows`) and
+/// `lanes` is scratch of [`LANE_SCRATCH`]`· k` vectors.
+#[inline(never)]
+unsafe fn cell_backward<V: Variant>(
+    w: &Weights,
+    r: &mut Record,
+    g: &mut Gradients,
+    t: usize,
+    block: usize,
+    b: usize,
+    lanes: &mut [v128],
+) {
+    let (l, shape) = (&w.layout, r.shape);
+    let k = l.k;
+    let (activated, rest) = lanes.split_at_mut(k);
+    let (softmax, rest) = rest.split_at_mut(k);
+    let (selected, rest) = rest.split_at_mut(k);
+    let (tanh_c, rest) = rest.split_at_mut(k);
+    let (output_gates, rest) = rest.split_at_mut(k);
+    let (d_weights, copy) = rest.split_at_mut(k);
+    let gates = r.gates.as_mut_ptr().add(t * shape.gate_step);
+    let cells = r.cells.as_ptr().add(t * shape.cell_step);
+    let columns = dz_columns(l, V::ATTENTION);
+    let dz_row = g.dz_rows.as_mut_ptr().add(b * columns);
+    let one = f32x4_splat(1.0);
+    let zero = f32x4_splat(0.0);
+    let mut pooled = one;
+    if V::ATTENTION {
+        // The forward's softmax, recomputed from the kept σ(a) by the same code: the same bits.
+        let copy = copy.as_mut_ptr() as *mut f32;
+        for lane in 0..k {
+            activated[lane] = load(gates.add(shape.attention_at((block * k + lane) * UNITS, b)));
+            store(copy.add(lane * UNITS), activated[lane]);
+        }
+        softmax_lanes(copy, k, false);
+        let mut largest = zero;
+        for lane in 0..k {
+            softmax[lane] = load(copy.add(lane * UNITS));
+            largest = f32x4_max(largest, softmax[lane]);
+        }
+        first_maximal(softmax, selected);
+        if w.max_pooling {
+            pooled = largest;
+        }
+    }
+    for lane in 0..k {
+        let c = cells.add(shape.cell_step + shape.cell_at(block * k + lane, b));
+        tanh_c[lane] = load(c);
+        output_gates[lane] = load(gates.add(shape.gate_at(block * k + lane, b) + 2 * UNITS));
+    }
+    tanh_all_lanes(tanh_c);
+    if V::ARGMAX {
+        first_maximal(output_gates, selected);
+    }
+    let dh = load(g.dh.as_ptr().add(b * l.hidden_pad + block * UNITS));
+    for lane in 0..k {
+        let panel = block * k + lane;
+        let scale = if !V::ATTENTION {
+            one
+        } else if w.max_pooling {
+            pooled
+        } else {
+            softmax[lane]
+        };
+        let kept = gates.add(shape.gate_at(panel, b));
+        let [forget, input, output, candidate] =
+            [0, 1, 2, 3].map(|gate| load(kept.add(gate * UNITS)));
+        // The readout: dh reaches this lane's (scaled) output gate and its cell.
+        let mut d_output = f32x4_mul(dh, tanh_c[lane]);
+        let squash = f32x4_sub(one, f32x4_mul(tanh_c[lane], tanh_c[lane]));
+        let mut d_cell_readout = f32x4_mul(f32x4_mul(dh, f32x4_mul(output, scale)), squash);
+        if V::ARGMAX {
+            d_output = v128_and(d_output, selected[lane]);
+            d_cell_readout = v128_and(d_cell_readout, selected[lane]);
+        }
+        let dc_at = g.dc.as_mut_ptr().add(shape.cell_at(panel, b));
+        let d_cell = f32x4_add(load(dc_at), d_cell_readout);
+        let previous = load(cells.add(shape.cell_at(panel, b)));
+        let keep = if V::ATTENTION {
+            f32x4_sub(one, f32x4_mul(scale, forget))
+        } else {
+            forget
+        };
+        let d_keep = f32x4_mul(d_cell, previous);
+        let d_forget = if V::ATTENTION {
+            f32x4_neg(d_keep)
+        } else {
+            d_keep
+        };
+        let d_input = f32x4_mul(d_cell, candidate);
+        store(dc_at, f32x4_mul(d_cell, keep));
+        let sigmoid_grad = |gate: v128| f32x4_mul(gate, f32x4_sub(one, gate));
+        let dz = [
+            f32x4_mul(f32x4_mul(d_forget, scale), sigmoid_grad(forget)),
+            f32x4_mul(f32x4_mul(d_input, scale), sigmoid_grad(input)),
+            f32x4_mul(f32x4_mul(d_output, scale), sigmoid_grad(output)),
+            f32x4_mul(
+                f32x4_mul(d_cell, scale),
+                f32x4_mul(input, f32x4_sub(one, f32x4_mul(candidate, candidate))),
+            ),
+        ];
+        if V::ATTENTION {
+            d_weights[lane] = f32x4_add(
+                f32x4_add(f32x4_mul(d_forget, forget), f32x4_mul(d_input, input)),
+                f32x4_mul(d_output, output),
+            );
+        }
+        for (gate, value) in dz.iter().enumerate() {
+            store(kept.add(gate * UNITS), *value);
+            store(dz_row.add(panel * TILE + gate * UNITS), *value);
+        }
+    }
+    if V::ATTENTION {
+        // Back through s = softmax(σ(a)) (every lane took the first maximal one with pooling).
+        if w.max_pooling {
+            let mut total = zero;
+            for d in d_weights.iter() {
+                total = f32x4_add(total, *d);
+            }
+            for lane in 0..k {
+                d_weights[lane] = v128_and(total, selected[lane]);
+            }
+        }
+        let mut dot = zero;
+        for lane in 0..k {
+            dot = f32x4_add(dot, f32x4_mul(d_weights[lane], softmax[lane]));
+        }
+        for lane in 0..k {
+            let d_activated = f32x4_mul(softmax[lane], f32x4_sub(d_weights[lane], dot));
+            let a = activated[lane];
+            let d_pre = f32x4_mul(d_activated, f32x4_mul(a, f32x4_sub(one, a)));
+            let col = attention_col(l, lane, block * UNITS);
+            store(gates.add(shape.attention_at(col, b)), d_pre);
+            store(dz_row.add(shape.gate_panels * TILE + col), d_pre);
+        }
+    }
+}
+
+/// `tanh` of every vector, in groups of the widest `tanh_all` call.
+#[inline(always)]
+fn tanh_all_lanes(values: &mut [v128]) {
+    for group in values.chunks_mut(16) {
+        tanh_all(group);
+    }
+}
+
+/// Per unit, an all-ones mask on the first lane with the largest value (`torch.max` / `argmax`
+/// tie rule: a later lane wins only when strictly greater), zero on the others.
+#[inline(always)]
+fn first_maximal(values: &[v128], masks: &mut [v128]) {
+    let mut best = values[0];
+    masks[0] = i32x4_splat(-1);
+    for lane in 1..values.len() {
+        let wins = f32x4_gt(values[lane], best);
+        for mask in masks[..lane].iter_mut() {
+            *mask = v128_andnot(*mask, wins);
+        }
+        masks[lane] = wins;
+        best = v128_bitselect(values[lane], best, wins);
+    }
+}
+
+/// `c[r][16n + j] += Σ_{d < depth} a[r][d] · panel_n[d][j]` for `rows` rows and `panels` panels,
+/// with the forward's micro-kernel; the reduction runs in [`CHUNK`]s so a panel's chunk stays in
+/// L1 while all rows pass it. Every row sums in the same order however the rows are tiled.
+///
+/// # Safety
+/// `a` holds `rows` rows of `a_stride ≥ depth` floats, the panels `panels · panel_stride` floats
+/// (`panel_stride ≥ depth · TILE`), `c` `rows` rows of `c_stride ≥ 16 · panels`; `depth` is a
+/// multiple of 4.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(
+    a: *const f32,
+    a_stride: usize,
+    rows: usize,
+    panels: *const f32,
+    panel_stride: usize,
+    panel_count: usize,
+    depth: usize,
+    c: *mut f32,
+    c_stride: usize,
+) {
+    for n in 0..panel_count {
+        let mut start = 0;
+        while start < depth {
+            let len = CHUNK.min(depth - start);
+            let panel = [panels.add(n * panel_stride + start * TILE)];
+            let at = |row: usize| {
+                (
+                    a.add(row * a_stride + start),
+                    c.add(row * c_stride + n * TILE),
+                )
+            };
+            let mut row = 0;
+            while row + 2 <= rows {
+                let ((a0, c0), (a1, c1)) = (at(row), at(row + 1));
+                tile::<2>([a0, a1], panel, len, [c0, c1]);
+                row += 2;
+            }
+            if row < rows {
+                let (a0, c0) = at(row);
+                tile::<1>([a0], panel, len, [c0]);
+            }
+            start += len;
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn tile<const MR: usize>(
+    rows: [*const f32; MR],
+    panel: [*const f32; 1],
+    depth: usize,
+    out: [*mut f32; MR],
+) {
+    let mut acc: Tile<MR, 1> = [[[f32x4_splat(0.0); 4]; 1]; MR];
+    for (row, c) in acc.iter_mut().zip(out.iter()) {
+        for (q, value) in row[0].iter_mut().enumerate() {
+            *value = load(c.add(q * UNITS));
+        }
+    }
+    accumulate(&mut acc, &rows, &panel, depth);
+    for (row, c) in acc.iter().zip(out.iter()) {
+        for (q, value) in row[0].iter().enumerate() {
+            store(c.add(q * UNITS), *value);
+        }
+    }
+}
+
+/// `dwt = Σ_t inputs_t · dz_t`: the gate panels against all input rows and the ones row, the
+/// attention panels against the `x` rows and the ones row.
+unsafe fn weight_product(l: &Layout, shape: &Shape, r: &Record, g: &mut Gradients, columns: usize) {
+    let panel_stride = shape.batch_pad * TILE;
+    let attention_panels = shape.panels - shape.gate_panels;
+    for t in 0..shape.seq_len {
+        let inputs = r.inputs.as_ptr().add(t * shape.input_step);
+        let dz = r.gates.as_ptr().add(t * shape.gate_step);
+        let dwt = g.dwt.as_mut_ptr();
+        let ones = l.depth;
+        let gemm = |first_row: usize, rows: usize, first_panel: usize, panels: usize| {
+            product(
+                inputs.add(first_row * shape.batch_pad),
+                shape.batch_pad,
+                rows,
+                dz.add(first_panel * panel_stride),
+                panel_stride,
+                panels,
+                shape.batch_pad,
+                dwt.add(first_row * columns + first_panel * TILE),
+                columns,
+            )
+        };
+        gemm(0, l.depth + 1, 0, shape.gate_panels);
+        gemm(0, l.input_pad, shape.gate_panels, attention_panels);
+        gemm(ones, 1, shape.gate_panels, attention_panels);
+    }
+}
+
+/// Adds `dwt` (its last row: the bias gradients) to the PyTorch-layout gradients.
+fn scatter(l: &Layout, g: &Gradients, columns: usize, o: &Offsets, grads: &mut [f32]) {
+    for column in 0..columns {
+        let (row, attention) = match parameter_row(l, column) {
+            Some(found) => found,
+            None => continue,
+        };
+        let dw = |d: usize| g.dwt[d * columns + column];
+        let bias = dw(l.depth);
+        if attention {
+            for d in 0..l.input {
+                grads[o.i2a_weight.start + row * l.input + d] += dw(d);
+            }
+            grads[o.i2a_bias.start + row] += bias;
+        } else {
+            for d in 0..l.input {
+                grads[o.i2h_weight.start + row * l.input + d] += dw(d);
+            }
+            for d in 0..l.hidden {
+                grads[o.h2h_weight.start + row * l.hidden + d] += dw(l.input_pad + d);
+            }
+            grads[o.i2h_bias.start + row] += bias;
+            grads[o.h2h_bias.start + row] += bias;
+        }
+    }
+}

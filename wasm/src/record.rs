@@ -1,0 +1,372 @@
+//! The training forward: the inference forward's fused step (same GEMM tiles, same cell update,
+//! same lane reduction, so the same results bit for bit), keeping every activation the backward
+//! needs, in the layouts the backward reads.
+//!
+//! Stored per call (`B` batch rows, `B4` = `B` rounded up to 4, `T` steps; all in wasm memory):
+//! * `gates`: `T × (panels, B4, TILE)`. Panel `block·k + lane` (the gate panels, `blocks·k` of
+//!   them), row `b`: `[σ f | σ i | σ o | tanh g]` of units `4·block .. 4·block + 4`, unscaled. With
+//!   attention, `attention_cols / TILE` more panels hold `σ(x·i2aᵀ + b)` in the attention column
+//!   order of [`crate::pack::attention_col`]. The backward overwrites a step's activations with
+//!   the pre-activation gradients `dz` of the same step, and these panels are then the right
+//!   operand of the weight-gradient GEMM. Padding rows (`B ≤ b < B4`) stay zero.
+//! * `cells`: `(T + 1) × (blocks·k, B, UNITS)`: `c_0` (the initial state), then `c_t` after step
+//!   `t`.
+//! * `inputs`: `T × (depth + 1, B4)`: the GEMM's input rows `[x_t | h_{t−1}]` transposed, and a
+//!   row of ones (zero in the padding columns): the left operand of the weight-gradient GEMM,
+//!   whose product with the ones row is the bias gradient.
+//!
+//! Not stored, because the backward recomputes them from the stored values with the forward's own
+//! code, which gives the same bits: `tanh c_t`, the attention softmax (before max pooling, and its
+//! first maximal lane) and the stochastic variant's chosen lane (the first largest output gate).
+
+use crate::aligned::Floats;
+use crate::cell::{Variant, MAX_TILE};
+use crate::gemm::{accumulate, load, store, Tile};
+use crate::math::{gates_all, sigmoid_all, tanh_all};
+use crate::pack::{Layout, TILE, UNITS};
+use crate::sequence::{finish_hidden, softmax_lanes, Weights};
+use crate::simd::*;
+
+/// Sizes of the stored activations of one call.
+#[derive(Clone, Copy, Default)]
+pub struct Shape {
+    /// `B`.
+    pub batch: usize,
+    /// `B` rounded up to a multiple of 4 (the depth of the weight-gradient GEMM).
+    pub batch_pad: usize,
+    /// `T`.
+    pub seq_len: usize,
+    /// Gate panels, `blocks · k`.
+    pub gate_panels: usize,
+    /// Gate panels plus attention panels.
+    pub panels: usize,
+    /// Floats of one step of `gates`.
+    pub gate_step: usize,
+    /// Floats of one step of `cells`.
+    pub cell_step: usize,
+    /// Floats of one step of `inputs`.
+    pub input_step: usize,
+}
+
+impl Shape {
+    /// The stored sizes for `batch` rows and `seq_len` steps of a cell with layout `l`. Panics
+    /// when the record would not fit in wasm32's 4 GiB: sizes are 32-bit there, and a product that
+    /// wrapped around would size the buffers wrongly.
+    pub fn new(l: &Layout, attention: bool, batch: usize, seq_len: usize) -> Shape {
+        let batch_pad = (batch + 3) / 4 * 4;
+        let gate_panels = l.blocks * l.k;
+        let panels = gate_panels
+            + if attention {
+                l.attention_cols / TILE
+            } else {
+                0
+            };
+        let steps = || {
+            let gate_step = panels.checked_mul(batch_pad)?.checked_mul(TILE)?;
+            let cell_step = gate_panels.checked_mul(batch)?.checked_mul(UNITS)?;
+            let input_step = (l.depth + 1).checked_mul(batch_pad)?;
+            let floats = gate_step
+                .checked_mul(seq_len)?
+                .checked_add(cell_step.checked_mul(seq_len + 1)?)?
+                .checked_add(input_step.checked_mul(seq_len)?)?;
+            floats.checked_mul(core::mem::size_of::<f32>())?;
+            Some((gate_step, cell_step, input_step))
+        };
+        let (gate_step, cell_step, input_step) = steps().expect(
+            "the activations of this call do not fit in wasm memory: use fewer rows or steps",
+        );
+        Shape {
+            batch,
+            batch_pad,
+            seq_len,
+            gate_panels,
+            panels,
+            gate_step,
+            cell_step,
+            input_step,
+        }
+    }
+
+    /// Offset in one step of `gates` of panel `panel`, row `b`.
+    #[inline(always)]
+    pub fn gate_at(&self, panel: usize, b: usize) -> usize {
+        (panel * self.batch_pad + b) * TILE
+    }
+
+    /// Offset in one step of `cells` of the four cells of `panel` (`block · k + lane`), row `b`.
+    #[inline(always)]
+    pub fn cell_at(&self, panel: usize, b: usize) -> usize {
+        (panel * self.batch + b) * UNITS
+    }
+
+    /// Offset in one step of `gates` of attention column `col` (a multiple of 4) of row `b`.
+    #[inline(always)]
+    pub fn attention_at(&self, col: usize, b: usize) -> usize {
+        self.gate_at(self.gate_panels + col / TILE, b) + col % TILE
+    }
+}
+
+/// The activations of the last training forward, plus its results and scratch.
+#[derive(Default)]
+pub struct Record {
+    /// Sizes of the stored activations.
+    pub shape: Shape,
+    /// Gate (and attention) activations per step; see the module docs.
+    pub gates: Floats,
+    /// Cell states `c_0 … c_T`.
+    pub cells: Floats,
+    /// Transposed input rows per step.
+    pub inputs: Floats,
+    rows: Floats,
+    next_rows: Floats,
+    best: Floats,
+    /// Attention weights `s` of the current step, `(B, attention_cols)` (pooled when asked).
+    attention: Floats,
+    /// Hidden state after every step, `(B, T, H)`.
+    pub output: Floats,
+    /// Final hidden state, `(B, H)`.
+    pub hidden: Floats,
+    /// Final cell states, `(k, B, H)`.
+    pub state: Floats,
+}
+
+/// Runs the forward of variant `V` like [`crate::sequence::forward`], keeping the activations in
+/// `r` for [`crate::backward::backward`].
+pub fn forward<V: Variant>(
+    w: &Weights,
+    r: &mut Record,
+    batch: usize,
+    seq_len: usize,
+    x: &[f32],
+    hidden0: &[f32],
+    state0: &[f32],
+) {
+    let l = w.layout;
+    assert_eq!(x.len(), batch * seq_len * l.input, "x has the wrong length");
+    assert_eq!(
+        hidden0.len(),
+        batch * l.hidden,
+        "hidden has the wrong length"
+    );
+    assert_eq!(
+        state0.len(),
+        l.k * batch * l.hidden,
+        "state has the wrong length"
+    );
+    let shape = Shape::new(&l, V::ATTENTION, batch, seq_len);
+    r.shape = shape;
+    r.gates.reset(seq_len * shape.gate_step);
+    r.cells.reset((seq_len + 1) * shape.cell_step);
+    r.inputs.reset(seq_len * shape.input_step);
+    r.rows.reset(batch * l.depth);
+    r.next_rows.reset(batch * l.depth);
+    r.best
+        .reset(if V::ARGMAX { batch * l.hidden_pad } else { 0 });
+    r.attention.reset(if V::ATTENTION {
+        batch * l.attention_cols
+    } else {
+        0
+    });
+    r.output.reset(batch * seq_len * l.hidden);
+    for b in 0..batch {
+        r.rows[b * l.depth + l.input_pad..][..l.hidden]
+            .copy_from_slice(&hidden0[b * l.hidden..][..l.hidden]);
+        for lane in 0..l.k {
+            for unit in 0..l.hidden {
+                let at = shape.cell_at((unit / UNITS) * l.k + lane, b) + unit % UNITS;
+                r.cells[at] = state0[(lane * batch + b) * l.hidden + unit];
+            }
+        }
+    }
+    for t in 0..seq_len {
+        for b in 0..batch {
+            r.rows[b * l.depth..][..l.input]
+                .copy_from_slice(&x[(b * seq_len + t) * l.input..][..l.input]);
+        }
+        let inputs = &mut r.inputs[t * shape.input_step..][..shape.input_step];
+        for b in 0..batch {
+            for d in 0..l.depth {
+                inputs[d * shape.batch_pad + b] = r.rows[b * l.depth + d];
+            }
+        }
+        inputs[l.depth * shape.batch_pad..][..batch].fill(1.0);
+        // SAFETY: every buffer was sized above for this call's `batch` and `seq_len`.
+        unsafe {
+            if V::ATTENTION {
+                attention_step(w, r, t);
+            }
+            for block in 0..l.blocks {
+                for lane in 0..l.k {
+                    let mut b = 0;
+                    while b + 2 <= batch {
+                        gate_tile::<V, 2>(w, r, t, block, lane, [b, b + 1]);
+                        b += 2;
+                    }
+                    if b < batch {
+                        gate_tile::<V, 1>(w, r, t, block, lane, [b]);
+                    }
+                }
+            }
+        }
+        core::mem::swap(&mut r.rows, &mut r.next_rows);
+    }
+    r.hidden.reset(batch * l.hidden);
+    r.state.reset(l.k * batch * l.hidden);
+    let last = seq_len * shape.cell_step;
+    for b in 0..batch {
+        r.hidden[b * l.hidden..][..l.hidden]
+            .copy_from_slice(&r.rows[b * l.depth + l.input_pad..][..l.hidden]);
+        for lane in 0..l.k {
+            for unit in 0..l.hidden {
+                let at = last + shape.cell_at((unit / UNITS) * l.k + lane, b) + unit % UNITS;
+                r.state[(lane * batch + b) * l.hidden + unit] = r.cells[at];
+            }
+        }
+    }
+}
+
+/// `σ(x_t · i2aᵀ + b)` into the record and `s` (its softmax over lanes, pooled when asked) into
+/// the step's attention weights, as the inference forward computes them.
+unsafe fn attention_step(w: &Weights, r: &mut Record, t: usize) {
+    let (l, shape) = (&w.layout, r.shape);
+    let mut b = 0;
+    while b + 2 <= shape.batch {
+        attention_tile::<2>(w, r, t, [b, b + 1]);
+        b += 2;
+    }
+    if b < shape.batch {
+        attention_tile::<1>(w, r, t, [b]);
+    }
+    for b in 0..shape.batch {
+        for block in 0..l.blocks {
+            let lanes = r
+                .attention
+                .as_mut_ptr()
+                .add(b * l.attention_cols + block * l.k * UNITS);
+            softmax_lanes(lanes, l.k, w.max_pooling);
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn attention_tile<const MR: usize>(
+    w: &Weights,
+    r: &mut Record,
+    t: usize,
+    batch_rows: [usize; MR],
+) {
+    let (l, shape) = (&w.layout, r.shape);
+    let rows = batch_rows.map(|b| r.rows.as_ptr().add(b * l.depth));
+    let step = r.gates.as_mut_ptr().add(t * shape.gate_step);
+    for panel in 0..l.attention_cols / TILE {
+        let bias = w.attention_bias.as_ptr().add(panel * TILE);
+        let mut acc: Tile<MR, 1> = [[[f32x4_splat(0.0); 4]; 1]; MR];
+        for row in acc.iter_mut() {
+            for (c, value) in row[0].iter_mut().enumerate() {
+                *value = load(bias.add(c * UNITS));
+            }
+        }
+        let panels = [w.attention.as_ptr().add(panel * l.input_pad * TILE)];
+        accumulate(&mut acc, &rows, &panels, l.input_pad);
+        for (row, &b) in acc.iter_mut().zip(batch_rows.iter()) {
+            sigmoid_all(&mut row[0]);
+            let kept = step.add(shape.gate_at(shape.gate_panels + panel, b));
+            let weights = r
+                .attention
+                .as_mut_ptr()
+                .add(b * l.attention_cols + panel * TILE);
+            for (c, value) in row[0].iter().enumerate() {
+                store(kept.add(c * UNITS), *value);
+                store(weights.add(c * UNITS), *value);
+            }
+        }
+    }
+}
+
+/// One lane of one block for `MR` batch rows: the GEMM, the activated gates into the record, the
+/// cell update from `c_t` to `c_{t+1}`, and the fold into `h_t` as in the inference forward.
+#[inline(never)]
+unsafe fn gate_tile<V: Variant, const MR: usize>(
+    w: &Weights,
+    r: &mut Record,
+    t: usize,
+    block: usize,
+    lane: usize,
+    batch_rows: [usize; MR],
+) {
+    let (l, shape) = (&w.layout, r.shape);
+    let panel = block * l.k + lane;
+    let rows = batch_rows.map(|b| r.rows.as_ptr().add(b * l.depth));
+    let mut acc: Tile<MR, 1> = [[[f32x4_splat(0.0); 4]; 1]; MR];
+    let bias = w.gate_bias.as_ptr().add(panel * TILE);
+    for row in acc.iter_mut() {
+        for (gate, value) in row[0].iter_mut().enumerate() {
+            *value = load(bias.add(gate * UNITS));
+        }
+    }
+    let panels = [w.gates.as_ptr().add(panel * l.depth * TILE)];
+    accumulate(&mut acc, &rows, &panels, l.depth);
+    let mut a = [[f32x4_splat(0.0); 4]; MAX_TILE];
+    let mut c = [f32x4_splat(0.0); MAX_TILE];
+    let mut s = [f32x4_splat(0.0); MAX_TILE];
+    for m in 0..MR {
+        a[m] = acc[m][0];
+    }
+    gates_all(&mut a[..MR]);
+    let gates = r.gates.as_mut_ptr().add(t * shape.gate_step);
+    let cells = r.cells.as_mut_ptr().add(t * shape.cell_step);
+    for (m, &b) in batch_rows.iter().enumerate() {
+        let kept = gates.add(shape.gate_at(panel, b));
+        for (gate, value) in a[m].iter().enumerate() {
+            store(kept.add(gate * UNITS), *value);
+        }
+        c[m] = load(cells.add(shape.cell_at(panel, b)));
+        if V::ATTENTION {
+            s[m] = load(
+                r.attention
+                    .as_ptr()
+                    .add(b * l.attention_cols + panel * UNITS),
+            );
+        }
+    }
+    let mut output_gate = [f32x4_splat(0.0); MAX_TILE];
+    V::update(&a[..MR], &mut c[..MR], &s[..MR], &mut output_gate[..MR]);
+    let mut tanh_c = c;
+    tanh_all(&mut tanh_c[..MR]);
+    let unit = block * UNITS;
+    for (m, &b) in batch_rows.iter().enumerate() {
+        store(cells.add(shape.cell_step + shape.cell_at(panel, b)), c[m]);
+        let next = r
+            .next_rows
+            .as_mut_ptr()
+            .add(b * l.depth + l.input_pad + unit);
+        // Only dereferenced by the argmax variant (`r.best` is empty for the others).
+        let best = r.best.as_mut_ptr().wrapping_add(b * l.hidden_pad + unit);
+        let (mut h_partial, mut best_gate) = if lane == 0 {
+            (f32x4_splat(0.0), f32x4_splat(0.0))
+        } else if V::ARGMAX {
+            (load(next), load(best))
+        } else {
+            (load(next), f32x4_splat(0.0))
+        };
+        V::reduce(
+            lane,
+            output_gate[m],
+            tanh_c[m],
+            &mut h_partial,
+            &mut best_gate,
+        );
+        if lane + 1 < l.k {
+            store(next, h_partial);
+            if V::ARGMAX {
+                store(best, best_gate);
+            }
+        } else {
+            let out = r
+                .output
+                .as_mut_ptr()
+                .add((b * shape.seq_len + t) * l.hidden + unit);
+            finish_hidden(l, h_partial, next, out, unit);
+        }
+    }
+}

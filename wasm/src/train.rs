@@ -1,0 +1,340 @@
+//! The training boundary, [`Trainer`]: one cell's parameters, gradients and optimizer state in
+//! wasm memory, with a recording forward, the backward and the optimizer steps.
+//!
+//! Master weights: the parameters live once, flat in PyTorch's layouts ([`crate::params`]); the
+//! gradients and the optimizer state use the same layout, and after each optimizer step the
+//! kernels' panels are packed again from them (Adam and the repack take 3.5 ms together at the
+//! documentation's sizes, against 520 ms for the whole training step on one thread). Updating the packed panels in place instead would not be PyTorch's
+//! update: the forward's panels hold `i2h.bias + h2h.bias` as one sum, while PyTorch keeps two
+//! parameters with their own Adam moments, and `stateDict()`, `p.grad` and the optimizer's state
+//! are all read in PyTorch's layouts anyway.
+//!
+//! Splitting the batch over workers: each worker holds a `Trainer` with the same parameters and
+//! runs `forward` and `backward` on its rows (`x`, `hidden`, `state`, and the output gradients,
+//! sliced by batch row; the results and the input gradients come back for those rows). The
+//! parameter gradients are sums over rows: the caller adds the workers' gradient vectors (after
+//! `zero_grad`, each holds only its own rows' sum), writes the total into every worker's gradient
+//! vector, and every worker takes the same optimizer step, which keeps their parameters identical
+//! (the same `f32` operations on the same values). `grad_squared_norm` of the total, from any one
+//! worker, gives `clip_grad_norm_`'s norm.
+
+use crate::aligned::Floats;
+use crate::backward::{backward, transposed_panels, Gradients};
+use crate::cell;
+use crate::optim::{adam, sgd, squared_norm, Adam, Moments, Sgd};
+use crate::pack::{self, Layout};
+use crate::params::Offsets;
+use crate::record::{forward, Record};
+use crate::sequence::Weights;
+use crate::variants;
+use wasm_bindgen::prelude::*;
+
+/// A cell being trained: parameters, gradients, optimizer state and the last forward's record.
+#[wasm_bindgen]
+pub struct Trainer {
+    kind: u32,
+    offsets: Offsets,
+    params: Floats,
+    grads: Floats,
+    weights: Weights,
+    transposed: Floats,
+    record: Record,
+    gradients: Gradients,
+    /// SGD's momentum buffer, or Adam's `exp_avg`.
+    first_moment: Floats,
+    /// Adam's `exp_avg_sq`.
+    second_moment: Floats,
+    /// Adam's `max_exp_avg_sq` (amsgrad).
+    max_second_moment: Floats,
+    steps: u32,
+}
+
+#[wasm_bindgen]
+impl Trainer {
+    /// Takes the PyTorch-layout parameters of a cell, as `Cell`'s constructor does (`kind`: 0
+    /// LSTM, 1 ArrayLSTM, 2 attention, 3 stochastic; the attention slices are empty for the other
+    /// kinds). Gradients and optimizer state start at zero.
+    #[wasm_bindgen(constructor)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kind: u32,
+        k: usize,
+        max_pooling: bool,
+        input_size: usize,
+        hidden_size: usize,
+        i2h_weight: &[f32],
+        i2h_bias: &[f32],
+        h2h_weight: &[f32],
+        h2h_bias: &[f32],
+        i2a_weight: &[f32],
+        i2a_bias: &[f32],
+    ) -> Trainer {
+        assert!(kind < variants::COUNT, "unknown cell kind");
+        assert!(
+            k >= 1 && input_size >= 1 && hidden_size >= 1,
+            "sizes must be positive"
+        );
+        let attention = kind == variants::ATTENTION;
+        let offsets = Offsets::new(k, input_size, hidden_size, attention);
+        let mut params = Floats::default();
+        params.reset(offsets.len());
+        let given = [
+            i2h_weight, i2h_bias, h2h_weight, h2h_bias, i2a_weight, i2a_bias,
+        ];
+        let names = [
+            "i2h.weight",
+            "i2h.bias",
+            "h2h.weight",
+            "h2h.bias",
+            "i2a.weight",
+            "i2a.bias",
+        ];
+        for ((range, values), name) in offsets.all().into_iter().zip(given).zip(names) {
+            assert_eq!(values.len(), range.len(), "{} has the wrong length", name);
+            params[range].copy_from_slice(values);
+        }
+        let len = offsets.len();
+        let zeros = || {
+            let mut floats = Floats::default();
+            floats.reset(len);
+            floats
+        };
+        let layout = Layout::new(input_size, hidden_size, k);
+        let mut trainer = Trainer {
+            kind,
+            offsets,
+            grads: zeros(),
+            first_moment: zeros(),
+            second_moment: zeros(),
+            max_second_moment: zeros(),
+            params,
+            weights: Weights {
+                layout,
+                gates: Floats::default(),
+                gate_bias: Floats::default(),
+                attention: Floats::default(),
+                attention_bias: Floats::default(),
+                max_pooling,
+            },
+            transposed: Floats::default(),
+            record: Record::default(),
+            gradients: Gradients::default(),
+            steps: 0,
+        };
+        trainer.repack();
+        trainer
+    }
+
+    /// Packs the kernels' panels from the parameters again; call it after writing parameters
+    /// through [`Trainer::parameters_ptr`] (`loadStateDict`). The optimizer steps call it
+    /// themselves.
+    pub fn repack(&mut self) {
+        let (l, o, p) = (&self.weights.layout, &self.offsets, &self.params[..]);
+        let attention = self.kind == variants::ATTENTION;
+        self.weights.gates =
+            pack::gate_panels(l, &p[o.i2h_weight.clone()], &p[o.h2h_weight.clone()]).into();
+        self.weights.gate_bias =
+            pack::gate_bias(l, &p[o.i2h_bias.clone()], &p[o.h2h_bias.clone()]).into();
+        if attention {
+            self.weights.attention = pack::attention_panels(l, &p[o.i2a_weight.clone()]).into();
+            self.weights.attention_bias = pack::attention_bias(l, &p[o.i2a_bias.clone()]).into();
+        }
+        self.transposed = transposed_panels(l, attention, p, o);
+    }
+
+    /// Byte address of the flat parameters (`i2h.weight`, `i2h.bias`, `h2h.weight`, `h2h.bias`,
+    /// `i2a.weight`, `i2a.bias`, each in PyTorch's layout, one after another).
+    pub fn parameters_ptr(&self) -> usize {
+        self.params.as_ptr() as usize
+    }
+
+    /// Floats in the flat parameters (and in the gradients and each optimizer state vector).
+    pub fn parameters_len(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Byte address of the gradients, laid out as the parameters.
+    pub fn gradients_ptr(&self) -> usize {
+        self.grads.as_ptr() as usize
+    }
+
+    /// Sets every gradient to zero (the backward adds to them, as PyTorch's does).
+    pub fn zero_grad(&mut self) {
+        self.grads.fill(0.0);
+    }
+
+    /// The training forward: as `Cell::forward` (`x` `(B, T, I)`, `hidden` `(B, H)`, `state`
+    /// `(k, B, H)`; results through [`Trainer::output_ptr`] and friends), keeping the activations
+    /// for one [`Trainer::backward`].
+    pub fn forward(
+        &mut self,
+        batch: usize,
+        seq_len: usize,
+        x: &[f32],
+        hidden: &[f32],
+        state: &[f32],
+    ) {
+        let (w, r) = (&self.weights, &mut self.record);
+        match self.kind {
+            variants::LSTM | variants::ARRAY => {
+                forward::<cell::Array>(w, r, batch, seq_len, x, hidden, state)
+            }
+            variants::ATTENTION => forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state),
+            _ => forward::<cell::Stochastic>(w, r, batch, seq_len, x, hidden, state),
+        }
+    }
+
+    /// Byte address of the last forward's output `(B, T, H)`.
+    pub fn output_ptr(&self) -> usize {
+        self.record.output.as_ptr() as usize
+    }
+
+    /// Byte address of the last forward's final hidden state `(B, H)`.
+    pub fn hidden_ptr(&self) -> usize {
+        self.record.hidden.as_ptr() as usize
+    }
+
+    /// Byte address of the last forward's final cell states `(k, B, H)`.
+    pub fn state_ptr(&self) -> usize {
+        self.record.state.as_ptr() as usize
+    }
+
+    /// Back-propagates dLoss/d`output` `(B, T, H)` and, unless empty, dLoss/d final `hidden`
+    /// `(B, H)` and `state` `(k, B, H)` through the last forward (once: it consumes the record).
+    /// Adds the parameter gradients to [`Trainer::gradients_ptr`]; the input gradients are read
+    /// through [`Trainer::grad_x_ptr`] and friends.
+    pub fn backward(&mut self, d_output: &[f32], d_hidden: &[f32], d_state: &[f32]) {
+        let (w, t, r, g) = (
+            &self.weights,
+            &self.transposed[..],
+            &mut self.record,
+            &mut self.gradients,
+        );
+        let (o, grads) = (&self.offsets, &mut self.grads[..]);
+        match self.kind {
+            variants::LSTM | variants::ARRAY => {
+                backward::<cell::Array>(w, t, r, g, d_output, d_hidden, d_state, o, grads)
+            }
+            variants::ATTENTION => {
+                backward::<cell::Attention>(w, t, r, g, d_output, d_hidden, d_state, o, grads)
+            }
+            _ => backward::<cell::Stochastic>(w, t, r, g, d_output, d_hidden, d_state, o, grads),
+        }
+    }
+
+    /// Byte address of dLoss/d`x` `(B, T, I)` from the last backward.
+    pub fn grad_x_ptr(&self) -> usize {
+        self.gradients.x.as_ptr() as usize
+    }
+
+    /// Byte address of dLoss/d initial `hidden` `(B, H)` from the last backward.
+    pub fn grad_hidden_ptr(&self) -> usize {
+        self.gradients.hidden.as_ptr() as usize
+    }
+
+    /// Byte address of dLoss/d initial `state` `(k, B, H)` from the last backward.
+    pub fn grad_state_ptr(&self) -> usize {
+        self.gradients.state.as_ptr() as usize
+    }
+
+    /// `Σ g²` over the gradients (in `f64`): this cell's share of `clip_grad_norm_`'s norm².
+    pub fn grad_squared_norm(&self) -> f64 {
+        squared_norm(&self.grads)
+    }
+
+    /// Multiplies every gradient by `factor` (`clip_grad_norm_`'s clipping).
+    pub fn scale_grads(&mut self, factor: f32) {
+        for g in self.grads.iter_mut() {
+            *g *= factor;
+        }
+    }
+
+    /// One `torch.optim.SGD` step on the gradients, then a repack.
+    pub fn sgd_step(
+        &mut self,
+        lr: f64,
+        momentum: f64,
+        dampening: f64,
+        nesterov: bool,
+        weight_decay: f64,
+    ) {
+        let options = Sgd {
+            lr,
+            momentum,
+            dampening,
+            nesterov,
+            weight_decay,
+        };
+        let first = self.steps == 0;
+        sgd(
+            &mut self.params,
+            &self.grads,
+            &mut self.first_moment,
+            first,
+            &options,
+        );
+        self.steps += 1;
+        self.repack();
+    }
+
+    /// One `torch.optim.Adam` step (`decoupled`: `AdamW`) on the gradients, then a repack.
+    #[allow(clippy::too_many_arguments)]
+    pub fn adam_step(
+        &mut self,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        weight_decay: f64,
+        amsgrad: bool,
+        decoupled: bool,
+    ) {
+        let options = Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            amsgrad,
+            decoupled,
+        };
+        self.steps += 1;
+        let moments = Moments {
+            exp_avg: &mut self.first_moment,
+            exp_avg_sq: &mut self.second_moment,
+            max_exp_avg_sq: &mut self.max_second_moment,
+        };
+        adam(&mut self.params, &self.grads, moments, self.steps, &options);
+        self.repack();
+    }
+
+    /// Byte address of optimizer state vector `slot` (parameters' layout): 0 SGD's
+    /// `momentum_buffer` or Adam's `exp_avg`, 1 `exp_avg_sq`, 2 `max_exp_avg_sq`. Written by JS
+    /// with [`Trainer::set_optimizer_steps`] to resume from a `stateDict`.
+    pub fn optimizer_state_ptr(&self, slot: u32) -> usize {
+        match slot {
+            0 => self.first_moment.as_ptr() as usize,
+            1 => self.second_moment.as_ptr() as usize,
+            2 => self.max_second_moment.as_ptr() as usize,
+            _ => panic!("optimizer state slot must be 0, 1 or 2"),
+        }
+    }
+
+    /// Optimizer steps taken (Adam's `step`; for SGD, 0 means no momentum buffer yet).
+    pub fn optimizer_steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// Sets the optimizer step count (resuming from a `stateDict`; 0 starts afresh).
+    pub fn set_optimizer_steps(&mut self, steps: u32) {
+        self.steps = steps;
+    }
+}
+
+#[cfg(test)]
+impl Trainer {
+    /// The packed forward weights, for comparing with the inference forward.
+    pub fn weights_for_tests(&self) -> &Weights {
+        &self.weights
+    }
+}
