@@ -41,14 +41,7 @@ export {
   saveSafetensors,
   type TensorRecord,
 } from "./src/safetensors.ts";
-export type {
-  BackendName,
-  CellParameters,
-  CellSpec,
-  CellVariant,
-  ResolvedBackendName,
-  VariantKind,
-} from "./src/contract.ts";
+export type { BackendName, ResolvedBackendName } from "./src/contract.ts";
 export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
 export {
   type KerasDenseWeights,

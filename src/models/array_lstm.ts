@@ -5,12 +5,11 @@
  * @module
  */
 
-import type { CellVariant } from "../contract.ts";
 import { sumLanes } from "../reference/cell.ts";
 import { checkShape, checkSize } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { registerBuiltin } from "./builtin.ts";
-import { LSTM, type LSTMOptions, type RecurrentState } from "./lstm.ts";
+import { LSTM, type LSTMOptions, type RecurrentState, setVariant } from "./lstm.ts";
 
 /**
  * An array LSTM: `k` lanes per unit, each with its own gates and cell
@@ -24,8 +23,6 @@ import { LSTM, type LSTMOptions, type RecurrentState } from "./lstm.ts";
  * ```
  */
 export class ArrayLSTM extends LSTM {
-  #k: number;
-
   /**
    * Makes an array LSTM with weights drawn like PyTorch's `nn.Linear` from `options.seed`.
    *
@@ -36,12 +33,7 @@ export class ArrayLSTM extends LSTM {
    */
   constructor(inputSize: number, hiddenSize: number, k: number, options: LSTMOptions = {}) {
     super(inputSize, hiddenSize, options);
-    this.#k = checkSize("k", k);
-  }
-
-  /** The cell this model runs: `"array"` with `k` lanes. */
-  protected override get variant(): CellVariant {
-    return { kind: "array", k: this.#k, maxPooling: false };
+    setVariant(this, { kind: "array", k: checkSize("k", k), maxPooling: false });
   }
 
   /**

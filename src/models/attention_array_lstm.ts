@@ -4,13 +4,12 @@
  * @module
  */
 
-import type { CellVariant } from "../contract.ts";
 import { attentionWeights, linear } from "../reference/cell.ts";
 import { describe } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { ArrayLSTM } from "./array_lstm.ts";
 import { registerBuiltin } from "./builtin.ts";
-import type { LSTMOptions, RecurrentState } from "./lstm.ts";
+import { type LSTMOptions, type RecurrentState, setVariant } from "./lstm.ts";
 
 /** Options of {@linkcode AttentionArrayLSTM}. */
 export interface AttentionArrayLSTMOptions extends LSTMOptions {
@@ -55,11 +54,7 @@ export class AttentionArrayLSTM extends ArrayLSTM {
       throw new TypeError(`options.maxPooling must be a boolean, got ${describe(maxPooling)}`);
     }
     this.maxPooling = maxPooling;
-  }
-
-  /** The cell this model runs: `"attention"`, with or without max pooling. */
-  protected override get variant(): CellVariant {
-    return { kind: "attention", k: super.variant.k, maxPooling: this.maxPooling };
+    setVariant(this, { kind: "attention", k: this.k, maxPooling });
   }
 
   /** The array LSTM's parameters plus the attention layer `i2a` `(kH, I)`. */

@@ -56,17 +56,23 @@ export interface ForwardResult extends RecurrentState {
 /** Per-lane readout of the hidden state: `(k, B, H)` output gates and cells to `(1, B, H)`. */
 export type Readout = (outputs: Tensor, states: Tensor) => Tensor;
 
+// Writes a model's private variant; set once by the class's static block, used by `setVariant`.
+let assignVariant: (model: LSTM, variant: CellVariant) => void;
+
 /**
  * A long short-term memory layer, batch first, as in the ArrayLSTM package: gates in the order
  * forget, input, output, candidate; `c = f·c + i·g`; `h = o·tanh(c)`.
  *
  * @example Run a batch of sequences and continue from the returned state
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LSTM, randn } from "../../mod.ts";
- * const lstm = new LSTM(3, 8, { backend: "js", seed: 1 });
+ * using lstm = new LSTM(3, 8, { backend: "js", seed: 1 });
  * const x = randn([2, 5, 3], { seed: 2 });
- * const { output, hidden, state } = await lstm.forward(x); // [2, 5, 8], [1, 2, 8], [1, 2, 8]
+ * const { output, hidden, state } = await lstm.forward(x);
+ * assert.deepEqual([output.shape, hidden.shape, state.shape], [[2, 5, 8], [1, 2, 8], [1, 2, 8]]);
  * const next = await lstm.forward(x, { hidden, state });
+ * assert.notDeepEqual(next.output.data, output.data); // it went on from the state
  * ```
  *
  * @example Train it: `train()`, a loss, `backward()`, an optimizer step
@@ -92,8 +98,10 @@ export class LSTM extends Module {
   readonly backend: BackendName;
   /** The seed the weights were drawn from. */
   readonly seed: number;
+  // The cell as the backends see it; the built-in subclasses set theirs with `setVariant`.
+  #variant: CellVariant = { kind: "lstm", k: 1, maxPooling: false };
   readonly #runner = new RunnerCache(
-    () => this.cellSpec(),
+    () => this.#cellSpec(),
     (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
   );
   #runnerVersion = -1;
@@ -104,6 +112,16 @@ export class LSTM extends Module {
    * @param inputSize `I`, features per input step.
    * @param hiddenSize `H`, hidden units.
    * @param options Backend and seed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM } from "../../mod.ts";
+   * const lstm = new LSTM(3, 8, { seed: 1 });
+   * assert.deepEqual([lstm.inputSize, lstm.hiddenSize, lstm.k, lstm.backend], [3, 8, 1, "auto"]);
+   * assert.deepEqual(lstm.stateDict()["i2h.weight"].shape, [32, 3]); // gates f, i, o, g
+   * assert.throws(() => new LSTM(3, 0), RangeError);
+   * ```
    */
   constructor(inputSize: number, hiddenSize: number, options: LSTMOptions = {}) {
     super();
@@ -119,17 +137,32 @@ export class LSTM extends Module {
     this.seed = resolveSeed(options.seed);
   }
 
+  static {
+    assignVariant = (model, variant) => {
+      model.#variant = variant;
+    };
+  }
+
   /** Memory cells per hidden unit: 1 for `LSTM`. */
   get k(): number {
-    return this.variant.k;
+    return this.#variant.k;
   }
 
-  /** The cell this model runs, as the backends see it. */
-  protected get variant(): CellVariant {
-    return { kind: "lstm", k: 1, maxPooling: false };
-  }
-
-  /** Parameter names (PyTorch's) with their shapes and `nn.Linear` fan-in, in drawing order. */
+  /**
+   * Parameter names (PyTorch's) with their shapes and `nn.Linear` fan-in, in drawing order.
+   *
+   * @example A subclass sees the shapes its weights are drawn with
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM } from "../../mod.ts";
+   * class Shapes extends LSTM {
+   *   shapes() {
+   *     return this.parameterShapes();
+   *   }
+   * }
+   * assert.deepEqual(new Shapes(3, 2).shapes()["h2h.weight"], { shape: [8, 2], fanIn: 2 });
+   * ```
+   */
   protected parameterShapes(): Record<string, { shape: number[]; fanIn: number }> {
     const I = this.inputSize, H = this.hiddenSize, rows = 4 * this.k * H;
     return {
@@ -140,7 +173,17 @@ export class LSTM extends Module {
     };
   }
 
-  /** The parameters drawn like `nn.Linear` from the seed, in the order of `parameterShapes`. */
+  /**
+   * The parameters drawn like `nn.Linear` from the seed, in the order of `parameterShapes`.
+   *
+   * @example The same seed draws the same weights
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM } from "../../mod.ts";
+   * const a = new LSTM(3, 2, { seed: 7 }), b = new LSTM(3, 2, { seed: 7 });
+   * assert.deepEqual(a.stateDict(), b.stateDict());
+   * ```
+   */
   protected initialParameters(): Record<string, Tensor> {
     const random = new Random(this.seed);
     const shapes = this.parameterShapes();
@@ -155,15 +198,25 @@ export class LSTM extends Module {
     );
   }
 
-  /** The parameters live where this model runs. */
+  /**
+   * The parameters live where this model runs: optimizers refuse to mix parameters of models on
+   * two backends.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM } from "../../mod.ts";
+   * assert.equal(new LSTM(3, 2, { backend: "js" }).parameters()[0].backend, "js");
+   * ```
+   */
   protected override parameterBackend(): BackendName {
     return this.backend;
   }
 
   /** The parameters in the layout the backends take. */
-  protected cellSpec(): CellSpec {
+  #cellSpec(): CellSpec {
     return {
-      variant: this.variant,
+      variant: this.#variant,
       inputSize: this.inputSize,
       hiddenSize: this.hiddenSize,
       params: cellParameters(this.#values()),
@@ -195,8 +248,10 @@ export class LSTM extends Module {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { LSTM } from "../../mod.ts";
-   * const name = await new LSTM(2, 3, { backend: "js" }).resolveBackend(); // "js"
+   * using lstm = new LSTM(2, 3, { backend: "js" });
+   * assert.equal(await lstm.resolveBackend(), "js");
    * ```
    */
   async resolveBackend(): Promise<ResolvedBackendName> {
@@ -217,6 +272,19 @@ export class LSTM extends Module {
    * @returns Outputs of every step, and the final hidden and cell states.
    * @throws {RangeError} If a shape does not fit the model.
    * @throws {Error} When recording a subclass that overrides a hook (not supported yet).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, zeros } from "../../mod.ts";
+   * using lstm = new LSTM(4, 3, { backend: "js", seed: 1 });
+   * const x = zeros([2, 5, 4]); // (batch, seqLen, inputSize)
+   * const { output, hidden, state } = await lstm.forward(x);
+   * assert.deepEqual(output.shape, [2, 5, 3]);
+   * assert.deepEqual(hidden.data.subarray(0, 3), output.data.subarray(4 * 3, 5 * 3)); // last step
+   * assert.deepEqual(state.shape, [1, 2, 3]);
+   * await assert.rejects(lstm.forward(zeros([2, 5, 3])), RangeError); // wrong inputSize
+   * ```
    */
   async forward(x: Tensor, init?: RecurrentState): Promise<ForwardResult> {
     checkTensor("x", x);
@@ -252,7 +320,7 @@ export class LSTM extends Module {
         hidden: start.hidden.data.slice(),
         state: start.state.data.slice(),
       };
-      const spec = this.cellSpec();
+      const spec = this.#cellSpec();
       const [output, hidden, state] = await recordSequence(await runners.runner(), spec, input, {
         parameters: this.training ? this.parameters() : [],
         x,
@@ -321,6 +389,19 @@ export class LSTM extends Module {
    * @param hidden Hidden state, shape `(1, batch, hiddenSize)`.
    * @param state Cell states, shape `(k, batch, hiddenSize)`.
    * @returns The next hidden and cell states (new tensors).
+   *
+   * @example One step by hand agrees with `forward` over one step
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, randn, zeros } from "../../mod.ts";
+   * using lstm = new LSTM(3, 2, { backend: "js", seed: 1 });
+   * const x = randn([4, 3], { seed: 2 }); // (batch, inputSize)
+   * const { hidden, state } = lstm.forwardCell(x, zeros([1, 4, 2]), zeros([1, 4, 2]));
+   * const fused = await lstm.forward({ shape: [4, 1, 3], data: x.data });
+   * assert.deepEqual(hidden.shape, [1, 4, 2]);
+   * fused.hidden.data.forEach((v, i) => assert.ok(Math.abs(v - hidden.data[i]) < 1e-6));
+   * assert.deepEqual(state.shape, [1, 4, 2]);
+   * ```
    */
   forwardCell(x: Tensor, hidden: Tensor, state: Tensor): RecurrentState {
     return this.stepCells(x, hidden, state, null, (outputs, states) => {
@@ -334,6 +415,20 @@ export class LSTM extends Module {
   /**
    * The shared body of `forwardCell`: pre-activations, every lane's cell update (scaled by the
    * attention `laneWeights` `(B, k, H)` when given), then `readout` for the hidden state.
+   *
+   * @example A subclass whose hidden state is the cell state itself
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, type RecurrentState, randn, type Tensor, zeros } from "../../mod.ts";
+   * class CellOut extends LSTM {
+   *   override forwardCell(x: Tensor, hidden: Tensor, state: Tensor): RecurrentState {
+   *     return this.stepCells(x, hidden, state, null, (_outputs, states) => states);
+   *   }
+   * }
+   * const model = new CellOut(3, 2, { backend: "js", seed: 1 });
+   * const { hidden, state } = await model.forward(randn([1, 4, 3], { seed: 2 }));
+   * assert.deepEqual(hidden.data, state.data);
+   * ```
    */
   protected stepCells(
     x: Tensor,
@@ -342,7 +437,7 @@ export class LSTM extends Module {
     laneWeights: Float32Array | null,
     readout: Readout,
   ): RecurrentState {
-    const { kind, k } = this.variant;
+    const { kind, k } = this.#variant;
     const [batch] = x.shape;
     const I = this.inputSize, H = this.hiddenSize, gates = 4 * k * H;
     const z = new Float32Array(batch * gates);
@@ -377,6 +472,15 @@ export class LSTM extends Module {
    * The initial state when `forward` gets none: zeros (the reference's `initHidden`).
    *
    * @param x The input, shape `(batch, seqLen, inputSize)`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ArrayLSTM, zeros } from "../../mod.ts";
+   * const { hidden, state } = new ArrayLSTM(3, 2, 4).initHidden(zeros([5, 7, 3]));
+   * assert.deepEqual([hidden.shape, state.shape], [[1, 5, 2], [4, 5, 2]]);
+   * assert.ok(state.data.every((v) => v === 0));
+   * ```
    */
   initHidden(x: Tensor): RecurrentState {
     const batch = x.shape[0];
@@ -386,17 +490,60 @@ export class LSTM extends Module {
     };
   }
 
-  /** Frees the backend's memory (GPU buffers, wasm instances). The model stays usable. */
+  /**
+   * Frees the backend's memory (GPU buffers, wasm instances). The model stays usable: the next
+   * `forward` compiles the cell again.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, zeros } from "../../mod.ts";
+   * const lstm = new LSTM(3, 2, { backend: "js", seed: 1 });
+   * const before = await lstm.forward(zeros([1, 2, 3]));
+   * lstm.dispose();
+   * assert.deepEqual(await lstm.forward(zeros([1, 2, 3])), before);
+   * ```
+   */
   dispose(): void {
     this.#invalidate();
   }
 
-  /** Same as {@linkcode LSTM.dispose}, for `using`. */
+  /**
+   * Same as {@linkcode LSTM.dispose}, for `using`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, zeros } from "../../mod.ts";
+   * {
+   *   using lstm = new LSTM(3, 2, { backend: "js" });
+   *   assert.deepEqual((await lstm.forward(zeros([1, 2, 3]))).output.shape, [1, 2, 2]);
+   * } // disposed here
+   * ```
+   */
   [Symbol.dispose](): void {
     this.dispose();
   }
 }
 registerBuiltin(LSTM);
+
+/**
+ * Sets the cell a model runs, as the backends see it: how the built-in subclasses of
+ * {@linkcode LSTM} choose their variant from their constructor. Internal (not exported from
+ * `mod.ts`): the variant is a contract type, and the public extension points are the hooks.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LSTM, setVariant } from "./lstm.ts";
+ * const model = new LSTM(2, 3);
+ * setVariant(model, { kind: "array", k: 2, maxPooling: false });
+ * assert.equal(model.k, 2);
+ * ```
+ */
+export function setVariant(model: LSTM, variant: CellVariant): void {
+  assignVariant(model, variant);
+}
 
 /**
  * The backends' view of parameters named as in a PyTorch `state_dict` (`i2h.weight`, `i2h.bias`,

@@ -4,11 +4,11 @@
  * @module
  */
 
-import type { CellVariant } from "../contract.ts";
 import { selectLanes } from "../reference/cell.ts";
 import type { Tensor } from "../tensor.ts";
 import { ArrayLSTM } from "./array_lstm.ts";
 import { registerBuiltin } from "./builtin.ts";
+import { type LSTMOptions, setVariant } from "./lstm.ts";
 
 /**
  * An array LSTM whose hidden state reads out one lane per unit: the lane with the largest output
@@ -23,9 +23,18 @@ import { registerBuiltin } from "./builtin.ts";
  * ```
  */
 export class StochasticArrayLSTM extends ArrayLSTM {
-  /** The cell this model runs: `"stochastic"` with `k` lanes. */
-  protected override get variant(): CellVariant {
-    return { kind: "stochastic", k: super.variant.k, maxPooling: false };
+  /**
+   * Makes a stochastic array LSTM with weights drawn like PyTorch's `nn.Linear` from
+   * `options.seed`.
+   *
+   * @param inputSize `I`, features per input step.
+   * @param hiddenSize `H`, hidden units.
+   * @param k Memory cells (lanes) per hidden unit.
+   * @param options Backend and seed.
+   */
+  constructor(inputSize: number, hiddenSize: number, k: number, options: LSTMOptions = {}) {
+    super(inputSize, hiddenSize, k, options);
+    setVariant(this, { kind: "stochastic", k: this.k, maxPooling: false });
   }
 
   /**
