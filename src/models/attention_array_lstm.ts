@@ -24,9 +24,11 @@ export interface AttentionArrayLSTMOptions extends LSTMOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AttentionArrayLSTM, randn } from "../../mod.ts";
- * const model = new AttentionArrayLSTM(6, 16, 4, { maxPooling: true, backend: "js", seed: 3 });
- * const { hidden } = await model.forward(randn([2, 7, 6], { seed: 1 })); // [1, 2, 16]
+ * using model = new AttentionArrayLSTM(6, 16, 4, { maxPooling: true, backend: "js", seed: 3 });
+ * const { hidden } = await model.forward(randn([2, 7, 6], { seed: 1 }));
+ * assert.deepEqual(hidden.shape, [1, 2, 16]);
  * ```
  */
 export class AttentionArrayLSTM extends ArrayLSTM {
@@ -41,6 +43,16 @@ export class AttentionArrayLSTM extends ArrayLSTM {
    * @param hiddenSize `H`, hidden units.
    * @param k Memory cells (lanes) per hidden unit.
    * @param options `maxPooling`, backend and seed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AttentionArrayLSTM } from "../../mod.ts";
+   * const model = new AttentionArrayLSTM(6, 16, 4, { maxPooling: true });
+   * assert.equal(model.maxPooling, true);
+   * assert.deepEqual(model.stateDict()["i2a.weight"].shape, [4 * 16, 6]);
+   * assert.throws(() => new AttentionArrayLSTM(6, 16, 4, { maxPooling: "yes" as never }), TypeError);
+   * ```
    */
   constructor(
     inputSize: number,
@@ -57,7 +69,17 @@ export class AttentionArrayLSTM extends ArrayLSTM {
     setVariant(this, { kind: "attention", k: this.k, maxPooling });
   }
 
-  /** The array LSTM's parameters plus the attention layer `i2a` `(kH, I)`. */
+  /**
+   * The array LSTM's parameters plus the attention layer `i2a` `(kH, I)`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AttentionArrayLSTM } from "../../mod.ts";
+   * const names = Object.keys(new AttentionArrayLSTM(6, 16, 4).stateDict());
+   * assert.deepEqual(names.slice(4), ["i2a.weight", "i2a.bias"]);
+   * ```
+   */
   protected override parameterShapes(): Record<string, { shape: number[]; fanIn: number }> {
     const I = this.inputSize;
     return {
@@ -67,7 +89,18 @@ export class AttentionArrayLSTM extends ArrayLSTM {
     };
   }
 
-  /** One step: attention lane weights from `x`, then every lane scaled by them. */
+  /**
+   * One step: attention lane weights from `x`, then every lane scaled by them.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AttentionArrayLSTM, randn, zeros } from "../../mod.ts";
+   * const model = new AttentionArrayLSTM(3, 2, 4, { seed: 1 });
+   * const { hidden, state } = model.forwardCell(randn([5, 3]), zeros([1, 5, 2]), zeros([4, 5, 2]));
+   * assert.deepEqual([hidden.shape, state.shape], [[1, 5, 2], [4, 5, 2]]);
+   * ```
+   */
   override forwardCell(x: Tensor, hidden: Tensor, state: Tensor): RecurrentState {
     const [batch] = x.shape;
     const kH = this.k * this.hiddenSize;

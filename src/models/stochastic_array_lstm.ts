@@ -17,9 +17,11 @@ import { type LSTMOptions, setVariant } from "./lstm.ts";
  *
  * @example
  * ```ts
- * import { StochasticArrayLSTM, oneHot } from "../../mod.ts";
- * const model = new StochasticArrayLSTM(10, 32, 4, { backend: "js", seed: 42 });
- * const { output } = await model.forward(oneHot([[3, 1, 4, 1, 5]], 10)); // [1, 5, 32]
+ * import assert from "node:assert/strict";
+ * import { oneHot, StochasticArrayLSTM } from "../../mod.ts";
+ * using model = new StochasticArrayLSTM(10, 32, 4, { backend: "js", seed: 42 });
+ * const { output } = await model.forward(oneHot([[3, 1, 4, 1, 5]], 10));
+ * assert.deepEqual(output.shape, [1, 5, 32]);
  * ```
  */
 export class StochasticArrayLSTM extends ArrayLSTM {
@@ -31,6 +33,14 @@ export class StochasticArrayLSTM extends ArrayLSTM {
    * @param hiddenSize `H`, hidden units.
    * @param k Memory cells (lanes) per hidden unit.
    * @param options Backend and seed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { StochasticArrayLSTM } from "../../mod.ts";
+   * const model = new StochasticArrayLSTM(10, 128, 4, { seed: 42 });
+   * assert.deepEqual([model.inputSize, model.hiddenSize, model.k], [10, 128, 4]);
+   * ```
    */
   constructor(inputSize: number, hiddenSize: number, k: number, options: LSTMOptions = {}) {
     super(inputSize, hiddenSize, k, options);
@@ -43,6 +53,16 @@ export class StochasticArrayLSTM extends ArrayLSTM {
    * @param outputs Output gates, shape `(k, batch, hiddenSize)`.
    * @param states The new cell states, shape `(k, batch, hiddenSize)`.
    * @returns The hidden state, shape `(1, batch, hiddenSize)`.
+   *
+   * @example The lane with the larger output gate is read out
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { StochasticArrayLSTM, tensor } from "../../mod.ts";
+   * const outputs = tensor([0.2, 0.9], [2, 1, 1]); // (k, batch, hiddenSize): lane 1 wins
+   * const states = tensor([1, -2], [2, 1, 1]);
+   * const { data } = new StochasticArrayLSTM(1, 1, 2).updateHidden(outputs, states);
+   * assert.ok(Math.abs(data[0] - 0.9 * Math.tanh(-2)) < 1e-6);
+   * ```
    */
   override updateHidden(outputs: Tensor, states: Tensor): Tensor {
     const [k, batch, H] = states.shape;
