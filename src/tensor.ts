@@ -55,8 +55,12 @@ function checkShapeArgument(shape: unknown): readonly number[] {
  *
  * @example Make a batch of one sequence of two steps with three features
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tensor } from "./tensor.ts";
  * const x = tensor([1, 0, 0, 0, 1, 0], [1, 2, 3]);
+ * assert.deepEqual(x.shape, [1, 2, 3]);
+ * assert.deepEqual(x.data, new Float32Array([1, 0, 0, 0, 1, 0]));
+ * assert.throws(() => tensor([1, 2, 3], [2, 2]), RangeError); // 3 values for 4 places
  * ```
  */
 export function tensor(data: Float32Array | ArrayLike<number>, shape: readonly number[]): Tensor {
@@ -77,8 +81,11 @@ export function tensor(data: Float32Array | ArrayLike<number>, shape: readonly n
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { zeros } from "./tensor.ts";
  * const hidden = zeros([1, 4, 128]);
+ * assert.equal(hidden.data.length, 512);
+ * assert.ok(hidden.data.every((v) => v === 0));
  * ```
  */
 export function zeros(shape: readonly number[]): Tensor {
@@ -97,8 +104,11 @@ export function zeros(shape: readonly number[]): Tensor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { oneHot } from "./tensor.ts";
- * const x = oneHot([[0, 2], [1, 1]], 3); // shape [2, 2, 3]
+ * const x = oneHot([[0, 2], [1, 1]], 3);
+ * assert.deepEqual(x.shape, [2, 2, 3]);
+ * assert.deepEqual([...x.data], [1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0]);
  * ```
  */
 export function oneHot(
