@@ -12,9 +12,29 @@ import { describe } from "./errors.ts";
 import type { Tensor } from "./tensor.ts";
 import { sizeOf } from "./tensor.ts";
 
-/** The error every malformed safetensors file produces. */
+/**
+ * The error every malformed safetensors file produces.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readSafetensors, SafetensorsError } from "./safetensors.ts";
+ * assert.throws(() => readSafetensors(new Uint8Array(3)), SafetensorsError);
+ * ```
+ */
 export class SafetensorsError extends Error {
-  /** Makes the error; `message` says what is wrong with the file. */
+  /**
+   * Makes the error; `message` says what is wrong with the file.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SafetensorsError } from "./safetensors.ts";
+   * const error = new SafetensorsError("header is cut short");
+   * assert.equal(error.message, "invalid safetensors file: header is cut short");
+   * assert.equal(error.name, "SafetensorsError");
+   * ```
+   */
   constructor(message: string) {
     super(`invalid safetensors file: ${message}`);
     this.name = "SafetensorsError";
@@ -43,10 +63,13 @@ const MAX_HEADER_BYTES = 100 * 1024 * 1024;
  *
  * @example Round-trip a tensor with metadata
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readSafetensors, saveSafetensors } from "./safetensors.ts";
  * import { tensor } from "./tensor.ts";
  * const bytes = saveSafetensors({ w: tensor([1, 2], [2]) }, { note: "hi" });
  * const { tensors, metadata } = readSafetensors(bytes);
+ * assert.deepEqual(tensors.w, tensor([1, 2], [2]));
+ * assert.deepEqual(metadata, { note: "hi" });
  * ```
  */
 export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
@@ -103,9 +126,11 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadSafetensors, saveSafetensors } from "./safetensors.ts";
  * import { tensor } from "./tensor.ts";
  * const record = loadSafetensors(saveSafetensors({ w: tensor([1, 2], [2]) }));
+ * assert.deepEqual(record, { w: tensor([1, 2], [2]) });
  * ```
  */
 export function loadSafetensors(bytes: Uint8Array): TensorRecord {
@@ -125,9 +150,12 @@ export function loadSafetensors(bytes: Uint8Array): TensorRecord {
  *
  * @example
  * ```ts
- * import { saveSafetensors } from "./safetensors.ts";
+ * import assert from "node:assert/strict";
+ * import { loadSafetensors, saveSafetensors } from "./safetensors.ts";
  * import { zeros } from "./tensor.ts";
  * const bytes = saveSafetensors({ "h2h.bias": zeros([16]) }, { format: "pt" });
+ * assert.equal(bytes.length, 8 + new DataView(bytes.buffer).getUint32(0, true) + 16 * 4);
+ * assert.deepEqual(loadSafetensors(bytes)["h2h.bias"].shape, [16]);
  * ```
  */
 export function saveSafetensors(

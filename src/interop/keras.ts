@@ -12,9 +12,29 @@ import type * as H5 from "npm:h5wasm@0.10.3";
 import type { Tensor } from "../tensor.ts";
 import { type Hdf5Handle, hdf5Reason, withHdf5 } from "./hdf5.ts";
 
-/** The error every unreadable or unexpected Keras file produces. */
+/**
+ * The error every unreadable or unexpected Keras file produces.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KerasLoadError, loadKeras } from "./keras.ts";
+ * await assert.rejects(loadKeras(new TextEncoder().encode("not a Keras file")), KerasLoadError);
+ * ```
+ */
 export class KerasLoadError extends Error {
-  /** Makes the error; `message` says what is wrong with the file and what was found. */
+  /**
+   * Makes the error; `message` says what is wrong with the file and what was found.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KerasLoadError } from "./keras.ts";
+   * const error = new KerasLoadError("no LSTM layer in it");
+   * assert.equal(error.message, "cannot load Keras file: no LSTM layer in it");
+   * assert.equal(error.name, "KerasLoadError");
+   * ```
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(`cannot load Keras file: ${message}`, options);
     this.name = "KerasLoadError";
@@ -90,6 +110,13 @@ function startsWith(bytes: Uint8Array, prefix: readonly number[], at = 0): boole
  * import { loadKeras } from "./keras.ts";
  * const layers = await loadKeras(await Deno.readFile("model.keras"));
  * for (const layer of layers) console.log(layer.kind, layer.name, layer.units);
+ * ```
+ *
+ * @example Anything that is neither HDF5 nor a `.keras` zip is refused with a reason
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KerasLoadError, loadKeras } from "./keras.ts";
+ * await assert.rejects(loadKeras(new Uint8Array(16)), KerasLoadError);
  * ```
  */
 export async function loadKeras(bytes: Uint8Array): Promise<KerasLayerWeights[]> {

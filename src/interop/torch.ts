@@ -12,9 +12,29 @@ import { unzipSync } from "npm:fflate@0.8.2";
 import type { Tensor } from "../tensor.ts";
 import { kindOf, type PickleCallable, PickleError, unpickle, type Unpickled } from "./pickle.ts";
 
-/** The error every unreadable, refused or unsupported torch file produces. */
+/**
+ * The error every unreadable, refused or unsupported torch file produces.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadTorch, TorchLoadError } from "./torch.ts";
+ * assert.throws(() => loadTorch(new TextEncoder().encode("not a torch file")), TorchLoadError);
+ * ```
+ */
 export class TorchLoadError extends Error {
-  /** Makes the error; `message` says what is wrong with the file and what to do. */
+  /**
+   * Makes the error; `message` says what is wrong with the file and what to do.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { TorchLoadError } from "./torch.ts";
+   * const error = new TorchLoadError("no tensors in it", { cause: "empty" });
+   * assert.equal(error.message, "cannot load torch file: no tensors in it");
+   * assert.equal(error.cause, "empty");
+   * ```
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(`cannot load torch file: ${message}`, options);
     this.name = "TorchLoadError";
@@ -399,6 +419,13 @@ function messageOf(error: unknown): string {
  * import { loadTorch } from "./torch.ts";
  * const record = loadTorch(await Deno.readFile("lstm.pt"));
  * record["weight_ih_l0"].shape; // [4 * hidden_size, input_size]
+ * ```
+ *
+ * @example Anything that is not a torch file is refused with a reason
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadTorch, TorchLoadError } from "./torch.ts";
+ * assert.throws(() => loadTorch(new Uint8Array(16)), TorchLoadError);
  * ```
  */
 export function loadTorch(bytes: Uint8Array): Record<string, Tensor> {
