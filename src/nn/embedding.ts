@@ -54,6 +54,15 @@ export class Embedding extends Module {
    * @param numEmbeddings Size of the vocabulary.
    * @param embeddingDim Floats per vector.
    * @param options Seed and `paddingIdx`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Embedding } from "../../mod.ts";
+   * const embedding = new Embedding(10, 4, { seed: 1, paddingIdx: -1 });
+   * assert.equal(embedding.paddingIdx, 9); // as a non-negative id
+   * assert.ok(embedding.stateDict().weight.data.subarray(36).every((v) => v === 0));
+   * ```
    */
   constructor(numEmbeddings: number, embeddingDim: number, options: EmbeddingOptions = {}) {
     super();
@@ -97,6 +106,16 @@ export class Embedding extends Module {
    * @param ids Token ids in `[0, numEmbeddings)`: rows `(B, T)`, a flat list `(N)`, an
    *   `Int32Array` `(N)` or a tensor of any shape.
    * @returns `(...ids shape, embeddingDim)`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Embedding } from "../../mod.ts";
+   * const embedding = new Embedding(10, 4, { seed: 1 });
+   * const rows = await embedding.forward([[3, 3], [0, 1]]);
+   * assert.deepEqual(rows.shape, [2, 2, 4]);
+   * assert.deepEqual(rows.data.subarray(0, 4), embedding.stateDict().weight.data.subarray(12, 16));
+   * ```
    */
   forward(ids: TokenIds): Promise<TrackedTensor> {
     return Promise.resolve().then(() => this.#forward(ids));

@@ -52,6 +52,15 @@ export class Linear extends Module {
    * @param inFeatures Features in.
    * @param outFeatures Features out.
    * @param options Seed, and `bias: false` for a layer without bias.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear } from "../../mod.ts";
+   * const layer = new Linear(3, 2, { seed: 1, bias: false });
+   * assert.deepEqual(Object.keys(layer.stateDict()), ["weight"]);
+   * assert.deepEqual(layer.stateDict().weight.shape, [2, 3]);
+   * ```
    */
   constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
     super();
@@ -81,6 +90,17 @@ export class Linear extends Module {
    *
    * @param x Input `(..., inFeatures)`.
    * @returns `(..., outFeatures)`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear, tensor } from "../../mod.ts";
+   * const layer = new Linear(2, 1, { seed: 1 });
+   * layer.loadStateDict({ weight: tensor([2, 3], [1, 2]), bias: tensor([1], [1]) });
+   * const y = await layer.forward(tensor([1, 1, 0, 1], [2, 2])); // any (..., 2)
+   * assert.deepEqual(y.shape, [2, 1]);
+   * assert.deepEqual([...y.data], [6, 4]);
+   * ```
    */
   forward(x: Tensor): Promise<TrackedTensor> {
     return Promise.resolve().then(() => this.#forward(x));

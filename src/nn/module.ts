@@ -63,6 +63,15 @@ export abstract class Module {
    * Switches training mode on (or off with `false`), as PyTorch's `module.train(mode)`.
    *
    * @returns This layer.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM } from "../../mod.ts";
+   * const lstm = new LSTM(3, 2).train();
+   * assert.equal(lstm.training, true);
+   * assert.equal(lstm.train(false).training, false);
+   * ```
    */
   train(mode = true): this {
     if (typeof mode !== "boolean") {
@@ -72,7 +81,18 @@ export abstract class Module {
     return this;
   }
 
-  /** Switches training mode off: `forward` records nothing. Returns this layer. */
+  /**
+   * Switches training mode off: `forward` records nothing. Returns this layer.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear } from "../../mod.ts";
+   * const layer = new Linear(3, 2).train();
+   * assert.equal(layer.eval(), layer);
+   * assert.equal(layer.training, false);
+   * ```
+   */
   eval(): this {
     return this.train(false);
   }
@@ -82,9 +102,12 @@ export abstract class Module {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Adam, LSTM } from "../../mod.ts";
    * const lstm = new LSTM(3, 4, { seed: 1 });
    * const opt = new Adam(lstm.parameters(), { lr: 1e-3 });
+   * assert.deepEqual(lstm.parameters().map((p) => p.name), Object.keys(lstm.stateDict()));
+   * assert.equal(opt.lr, 1e-3);
    * ```
    */
   parameters(): Parameter[] {
@@ -108,8 +131,11 @@ export abstract class Module {
    *
    * @example Save the weights as safetensors
    * ```ts
-   * import { LSTM, saveSafetensors } from "../../mod.ts";
-   * const bytes = saveSafetensors(new LSTM(3, 4, { seed: 1 }).stateDict());
+   * import assert from "node:assert/strict";
+   * import { loadSafetensors, LSTM, saveSafetensors } from "../../mod.ts";
+   * const lstm = new LSTM(3, 4, { seed: 1 });
+   * const bytes = saveSafetensors(lstm.stateDict());
+   * assert.deepEqual(loadSafetensors(bytes), lstm.stateDict());
    * ```
    */
   stateDict(): Record<string, Tensor> {
@@ -132,6 +158,16 @@ export abstract class Module {
    * import { ArrayLSTM, loadSafetensors } from "../../mod.ts";
    * const model = new ArrayLSTM(10, 128, 4);
    * model.loadStateDict(loadSafetensors(await Deno.readFile("model.safetensors")));
+   * ```
+   *
+   * @example Copy the weights of one model into another
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ArrayLSTM } from "../../mod.ts";
+   * const a = new ArrayLSTM(3, 2, 4, { seed: 1 }), b = new ArrayLSTM(3, 2, 4, { seed: 2 });
+   * b.loadStateDict(a.stateDict());
+   * assert.deepEqual(b.stateDict(), a.stateDict());
+   * assert.throws(() => b.loadStateDict({}), RangeError); // missing tensors: b unchanged
    * ```
    */
   loadStateDict(record: Record<string, Tensor>): void {

@@ -42,6 +42,16 @@ export class Parameter {
    * @param name The parameter's `stateDict` key.
    * @param value Its initial value (used as is, not copied).
    * @param backend The owning layer's backend, or `null`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, zeros } from "../../mod.ts";
+   * const p = new Parameter("bias", zeros([3]));
+   * assert.deepEqual([p.name, p.grad, p.backend, p.version], ["bias", null, null, 0]);
+   * p.value = zeros([3]); // replaced, never written into
+   * assert.equal(p.version, 1);
+   * ```
    */
   constructor(name: string, value: Tensor, backend: BackendName | null = null) {
     if (typeof name !== "string") {
