@@ -72,6 +72,16 @@ export class Adam extends Optimizer {
    *
    * @param params The parameters to update.
    * @param options lr, betas, eps, weightDecay, amsgrad.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Adam, AdamW, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * assert.deepEqual(new Adam([p]).stateDict().options.weightDecay, 0);
+   * assert.deepEqual(new AdamW([p]).stateDict().options.weightDecay, 1e-2);
+   * assert.throws(() => new Adam([p], { beta: 0.9 } as never), TypeError); // unknown option
+   * ```
    */
   constructor(params: readonly Parameter[], options: AdamOptions = {}) {
     super(params, checkAdamOptions(new.target.name, options, new.target === AdamW ? 1e-2 : 0));
@@ -82,7 +92,20 @@ export class Adam extends Optimizer {
     return false;
   }
 
-  /** One Adam step of one parameter. */
+  /**
+   * One Adam step of one parameter.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AdamW, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new AdamW([p], { lr: 0.1, weightDecay: 0.5 });
+   * p.grad = tensor([0], [1]);
+   * opt.step(); // a zero gradient: only the decoupled decay p·(1 − lr·weightDecay) acts
+   * assert.ok(Math.abs(p.value.data[0] - 0.95) < 1e-7);
+   * ```
+   */
   protected update(
     value: Float32Array,
     grad: Float32Array,

@@ -55,6 +55,27 @@ export function checkOptionNames(owner: string, options: unknown, known: readonl
 /**
  * An optimizer over a fixed list of parameters, as PyTorch's `torch.optim.Optimizer` with one
  * parameter group.
+ *
+ * @example A new update rule: sign descent
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Optimizer, Parameter, type ParameterState, tensor } from "../../mod.ts";
+ * class SignSGD extends Optimizer {
+ *   constructor(params: Parameter[], lr: number) {
+ *     super(params, { lr });
+ *   }
+ *   protected update(value: Float32Array, grad: Float32Array): ParameterState {
+ *     const lr = this.option<number>("lr");
+ *     for (let i = 0; i < value.length; i++) value[i] -= lr * Math.sign(grad[i]);
+ *     return {};
+ *   }
+ * }
+ * const p = new Parameter("w", tensor([1, 1], [2]));
+ * const opt = new SignSGD([p], 0.5);
+ * p.grad = tensor([3, -0.1], [2]);
+ * opt.step();
+ * assert.deepEqual([...p.value.data], [0.5, 1.5]);
+ * ```
  */
 export abstract class Optimizer {
   /** The parameters it updates, in order. */
@@ -68,6 +89,27 @@ export abstract class Optimizer {
    *
    * @param params The parameters (from `layer.parameters()`), all of one backend.
    * @param options The checked hyper-parameters, `lr` included.
+   *
+   * @example A subclass passes its checked options
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Optimizer, Parameter, type ParameterState, tensor } from "../../mod.ts";
+   * class SignSGD extends Optimizer {
+   *   constructor(params: Parameter[], lr: number) {
+   *     super(params, { lr });
+   *   }
+   *   protected update(value: Float32Array, grad: Float32Array): ParameterState {
+   *     const lr = this.option<number>("lr");
+   *     for (let i = 0; i < value.length; i++) value[i] -= lr * Math.sign(grad[i]);
+   *     return {};
+   *   }
+   * }
+   * const p = new Parameter("w", tensor([1, 1], [2]));
+   * const opt = new SignSGD([p], 0.5);
+   * p.grad = tensor([3, -0.1], [2]);
+   * opt.step();
+   * assert.deepEqual([...p.value.data], [0.5, 1.5]);
+   * ```
    */
   protected constructor(params: readonly Parameter[], options: Record<string, OptionValue>) {
     if (!Array.isArray(params) || params.length === 0) {
@@ -119,12 +161,48 @@ export abstract class Optimizer {
     this.#options.lr = numberOption({ lr: value }, "lr", 0);
   }
 
-  /** A hyper-parameter by name. */
+  /**
+   * A hyper-parameter by name.
+   *
+   * @example An update rule reads its learning rate
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Optimizer, Parameter, type ParameterState, tensor } from "../../mod.ts";
+   * class SignSGD extends Optimizer {
+   *   constructor(params: Parameter[], lr: number) {
+   *     super(params, { lr });
+   *   }
+   *   protected update(value: Float32Array, grad: Float32Array): ParameterState {
+   *     const lr = this.option<number>("lr");
+   *     for (let i = 0; i < value.length; i++) value[i] -= lr * Math.sign(grad[i]);
+   *     return {};
+   *   }
+   * }
+   * const p = new Parameter("w", tensor([1, 1], [2]));
+   * const opt = new SignSGD([p], 0.5);
+   * p.grad = tensor([3, -0.1], [2]);
+   * opt.step();
+   * assert.deepEqual([...p.value.data], [0.5, 1.5]);
+   * ```
+   */
   protected option<T extends OptionValue>(name: string): T {
     return this.#options[name] as T;
   }
 
-  /** Sets every parameter's `grad` to `null` (PyTorch 2's `zero_grad(set_to_none=True)`). */
+  /**
+   * Sets every parameter's `grad` to `null` (PyTorch 2's `zero_grad(set_to_none=True)`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new SGD([p]);
+   * p.grad = tensor([2], [1]);
+   * opt.zeroGrad();
+   * assert.equal(p.grad, null);
+   * ```
+   */
   zeroGrad(): void {
     for (const parameter of this.params) parameter.grad = null;
   }
@@ -133,6 +211,17 @@ export abstract class Optimizer {
    * Updates every parameter that has a gradient (the others are skipped, as in PyTorch).
    *
    * @throws {Error} After `dispose()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1, 2], [2]));
+   * const opt = new SGD([p], { lr: 0.5 });
+   * p.grad = tensor([1, -1], [2]);
+   * opt.step();
+   * assert.deepEqual([...p.value.data], [0.5, 2.5]);
+   * ```
    */
   step(): void {
     if (this.#disposed) {
@@ -151,6 +240,27 @@ export abstract class Optimizer {
   /**
    * One parameter's update: writes the new value into `value` (a copy of the old one) and
    * returns the new state (`state` is `null` on the first update).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Optimizer, Parameter, type ParameterState, tensor } from "../../mod.ts";
+   * class SignSGD extends Optimizer {
+   *   constructor(params: Parameter[], lr: number) {
+   *     super(params, { lr });
+   *   }
+   *   protected update(value: Float32Array, grad: Float32Array): ParameterState {
+   *     const lr = this.option<number>("lr");
+   *     for (let i = 0; i < value.length; i++) value[i] -= lr * Math.sign(grad[i]);
+   *     return {};
+   *   }
+   * }
+   * const p = new Parameter("w", tensor([1, 1], [2]));
+   * const opt = new SignSGD([p], 0.5);
+   * p.grad = tensor([3, -0.1], [2]);
+   * opt.step();
+   * assert.deepEqual([...p.value.data], [0.5, 1.5]);
+   * ```
    */
   protected abstract update(
     value: Float32Array,
@@ -189,6 +299,20 @@ export abstract class Optimizer {
    * Restores a `stateDict()` of an optimizer of the same kind over parameters of the same shapes.
    *
    * @throws {RangeError} If it does not fit these parameters.
+   *
+   * @example Resume training exactly
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Adam, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new Adam([p], { lr: 0.1 });
+   * p.grad = tensor([1], [1]);
+   * opt.step();
+   * const resumed = new Adam([new Parameter("w", tensor([1], [1]))], { lr: 0.5 });
+   * resumed.loadStateDict(opt.stateDict());
+   * assert.deepEqual(resumed.stateDict(), opt.stateDict());
+   * assert.equal(resumed.lr, 0.1);
+   * ```
    */
   loadStateDict(dict: OptimizerStateDict): void {
     if (typeof dict !== "object" || dict === null || !Array.isArray(dict.state)) {
@@ -223,13 +347,41 @@ export abstract class Optimizer {
     this.#options = { ...this.#options, ...structuredClone(dict.options) };
   }
 
-  /** Frees the optimizer state; `step()` afterwards throws. */
+  /**
+   * Frees the optimizer state; `step()` afterwards throws.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new SGD([p]);
+   * opt.dispose();
+   * p.grad = tensor([1], [1]);
+   * assert.throws(() => opt.step(), /disposed/);
+   * ```
+   */
   dispose(): void {
     this.#state = this.params.map(() => null);
     this.#disposed = true;
   }
 
-  /** Same as `dispose()`, for `using`. */
+  /**
+   * Same as `dispose()`, for `using`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * {
+   *   using opt = new SGD([p], { lr: 1 });
+   *   p.grad = tensor([1], [1]);
+   *   opt.step();
+   * } // state freed here
+   * assert.deepEqual([...p.value.data], [0]);
+   * ```
+   */
   [Symbol.dispose](): void {
     this.dispose();
   }

@@ -34,7 +34,18 @@ export abstract class Schedule {
   #baseLr: number;
   #lastEpoch = 0;
 
-  /** Starts from the optimizer's current learning rate, at epoch 0. */
+  /**
+   * Starts from the optimizer's current learning rate, at epoch 0.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear, SGD, StepLR } from "../../mod.ts";
+   * const opt = new SGD(new Linear(1, 1).parameters(), { lr: 0.3 });
+   * const schedule = new StepLR(opt, { stepSize: 1 });
+   * assert.deepEqual([schedule.baseLr, schedule.lastEpoch], [0.3, 0]);
+   * ```
+   */
   constructor(optimizer: Optimizer) {
     if (typeof optimizer !== "object" || optimizer === null || !("lr" in optimizer)) {
       throw new TypeError(
@@ -60,21 +71,74 @@ export abstract class Schedule {
     return this.optimizer.lr;
   }
 
-  /** Advances one epoch and sets the optimizer's learning rate. */
+  /**
+   * Advances one epoch and sets the optimizer's learning rate.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear, SGD, StepLR } from "../../mod.ts";
+   * const opt = new SGD(new Linear(1, 1).parameters(), { lr: 1 });
+   * const schedule = new StepLR(opt, { stepSize: 1, gamma: 0.5 });
+   * schedule.step();
+   * assert.deepEqual([schedule.lastEpoch, opt.lr], [1, 0.5]);
+   * ```
+   */
   step(): void {
     this.#lastEpoch++;
     this.optimizer.lr = this.next(this.optimizer.lr, this.#lastEpoch);
   }
 
-  /** The learning rate of `epoch` from that of the epoch before (PyTorch's chainable form). */
+  /**
+   * The learning rate of `epoch` from that of the epoch before (PyTorch's chainable form).
+   *
+   * @example A schedule that halves the rate every epoch
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear, Schedule, SGD } from "../../mod.ts";
+   * class Halve extends Schedule {
+   *   protected next(lr: number): number {
+   *     return lr / 2;
+   *   }
+   * }
+   * const opt = new SGD(new Linear(1, 1).parameters(), { lr: 1 });
+   * const schedule = new Halve(opt);
+   * schedule.step();
+   * schedule.step();
+   * assert.equal(opt.lr, 0.25);
+   * ```
+   */
   protected abstract next(lr: number, epoch: number): number;
 
-  /** The epoch count and base learning rate, to resume exactly (with the optimizer's). */
+  /**
+   * The epoch count and base learning rate, to resume exactly (with the optimizer's).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear, SGD, StepLR } from "../../mod.ts";
+   * const schedule = new StepLR(new SGD(new Linear(1, 1).parameters(), { lr: 1 }), { stepSize: 1 });
+   * schedule.step();
+   * assert.deepEqual(schedule.stateDict(), { lastEpoch: 1, baseLr: 1 });
+   * ```
+   */
   stateDict(): ScheduleStateDict {
     return { lastEpoch: this.#lastEpoch, baseLr: this.#baseLr };
   }
 
-  /** Restores a `stateDict()`. */
+  /**
+   * Restores a `stateDict()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear, SGD, StepLR } from "../../mod.ts";
+   * const opt = new SGD(new Linear(1, 1).parameters(), { lr: 1 });
+   * const schedule = new StepLR(opt, { stepSize: 1 });
+   * schedule.loadStateDict({ lastEpoch: 3, baseLr: 1 });
+   * assert.equal(schedule.lastEpoch, 3);
+   * ```
+   */
   loadStateDict(dict: ScheduleStateDict): void {
     if (!Number.isInteger(dict?.lastEpoch) || dict.lastEpoch < 0) {
       throw new RangeError(
@@ -118,6 +182,15 @@ export class StepLR extends Schedule {
    *
    * @param optimizer The optimizer whose `lr` to set.
    * @param options stepSize and gamma.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear, SGD, StepLR } from "../../mod.ts";
+   * const opt = new SGD(new Linear(1, 1).parameters());
+   * assert.equal(new StepLR(opt, { stepSize: 3 }).gamma, 0.1);
+   * assert.throws(() => new StepLR(opt, { stepSize: 0 }), RangeError);
+   * ```
    */
   constructor(optimizer: Optimizer, options: StepLROptions) {
     super(optimizer);
@@ -172,6 +245,15 @@ export class CosineAnnealingLR extends Schedule {
    *
    * @param optimizer The optimizer whose `lr` to set.
    * @param options tMax and etaMin.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { CosineAnnealingLR, Linear, SGD } from "../../mod.ts";
+   * const opt = new SGD(new Linear(1, 1).parameters());
+   * assert.equal(new CosineAnnealingLR(opt, { tMax: 10 }).etaMin, 0);
+   * assert.throws(() => new CosineAnnealingLR(opt, { tMax: 0 }), RangeError);
+   * ```
    */
   constructor(optimizer: Optimizer, options: CosineAnnealingLROptions) {
     super(optimizer);

@@ -45,6 +45,15 @@ export class SGD extends Optimizer {
    *
    * @param params The parameters to update.
    * @param options Learning rate, momentum, dampening, nesterov, weightDecay.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * assert.equal(new SGD([p]).lr, 1e-3);
+   * assert.throws(() => new SGD([p], { nesterov: true }), RangeError); // needs momentum
+   * ```
    */
   constructor(params: readonly Parameter[], options: SGDOptions = {}) {
     checkOptionNames("SGD", options, ["lr", "momentum", "dampening", "nesterov", "weightDecay"]);
@@ -67,7 +76,20 @@ export class SGD extends Optimizer {
     super(params, checked);
   }
 
-  /** One SGD step of one parameter. */
+  /**
+   * One SGD step of one parameter.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new SGD([p], { lr: 0.1, weightDecay: 1 });
+   * p.grad = tensor([1], [1]);
+   * opt.step(); // d = g + weightDecay·p = 2
+   * assert.ok(Math.abs(p.value.data[0] - 0.8) < 1e-7);
+   * ```
+   */
   protected update(
     value: Float32Array,
     grad: Float32Array,
