@@ -90,7 +90,18 @@ export class Embedding extends Module {
     this.seed = resolveSeed(options.seed);
   }
 
-  /** `weight` `(numEmbeddings, embeddingDim)` ~ N(0, 1), the padding row zero. */
+  /**
+   * `weight` `(numEmbeddings, embeddingDim)` ~ N(0, 1), the padding row zero.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Embedding } from "../../mod.ts";
+   * const { weight } = new Embedding(5, 3, { seed: 1, paddingIdx: 0 }).stateDict();
+   * assert.deepEqual(weight.shape, [5, 3]);
+   * assert.deepEqual([...weight.data.subarray(0, 3)], [0, 0, 0]);
+   * ```
+   */
   protected initialParameters(): Record<string, Tensor> {
     const random = new Random(this.seed);
     const D = this.embeddingDim;

@@ -77,7 +77,17 @@ export class Linear extends Module {
     this.seed = resolveSeed(options.seed);
   }
 
-  /** `weight` `(out, in)` and `bias` `(out)`, drawn like `nn.Linear`. */
+  /**
+   * `weight` `(out, in)` and `bias` `(out)`, drawn like `nn.Linear`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear } from "../../mod.ts";
+   * const { weight, bias } = new Linear(4, 2, { seed: 1 }).stateDict();
+   * assert.ok([...weight.data, ...bias.data].every((v) => Math.abs(v) <= 1 / Math.sqrt(4)));
+   * ```
+   */
   protected initialParameters(): Record<string, Tensor> {
     const random = new Random(this.seed);
     const weight = linearInit(random, [this.outFeatures, this.inFeatures], this.inFeatures);

@@ -34,10 +34,56 @@ export abstract class Module {
   /**
    * The initial parameters by `stateDict` key, in order; called once, on first use (subclasses
    * may set their sizes after the base constructor has run).
+   *
+   * @example A layer with one parameter
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Module, type Tensor, tensor } from "../../mod.ts";
+   * class Scale extends Module {
+   *   protected override initialParameters(): Record<string, Tensor> {
+   *     return { scale: tensor([2], [1]) };
+   *   }
+   *   get factor(): number {
+   *     return this.parameter("scale").data[0];
+   *   }
+   *   get version(): number {
+   *     return this.parametersVersion();
+   *   }
+   * }
+   * const layer = new Scale();
+   * assert.equal(layer.factor, 2);
+   * assert.equal(layer.parameters()[0].backend, null); // parameterBackend(): runs anywhere
+   * layer.loadStateDict({ scale: tensor([3], [1]) });
+   * assert.deepEqual([layer.factor, layer.version], [3, 1]);
+   * ```
    */
   protected abstract initialParameters(): Record<string, Tensor>;
 
-  /** The backend the parameters live on; `null` for layers that run anywhere. */
+  /**
+   * The backend the parameters live on; `null` for layers that run anywhere.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Module, type Tensor, tensor } from "../../mod.ts";
+   * class Scale extends Module {
+   *   protected override initialParameters(): Record<string, Tensor> {
+   *     return { scale: tensor([2], [1]) };
+   *   }
+   *   get factor(): number {
+   *     return this.parameter("scale").data[0];
+   *   }
+   *   get version(): number {
+   *     return this.parametersVersion();
+   *   }
+   * }
+   * const layer = new Scale();
+   * assert.equal(layer.factor, 2);
+   * assert.equal(layer.parameters()[0].backend, null); // parameterBackend(): runs anywhere
+   * layer.loadStateDict({ scale: tensor([3], [1]) });
+   * assert.deepEqual([layer.factor, layer.version], [3, 1]);
+   * ```
+   */
   protected parameterBackend(): BackendName | null {
     return null;
   }
@@ -114,12 +160,60 @@ export abstract class Module {
     return [...this.#parameterMap().values()];
   }
 
-  /** The value of the parameter called `name` (read-only by convention). */
+  /**
+   * The value of the parameter called `name` (read-only by convention).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Module, type Tensor, tensor } from "../../mod.ts";
+   * class Scale extends Module {
+   *   protected override initialParameters(): Record<string, Tensor> {
+   *     return { scale: tensor([2], [1]) };
+   *   }
+   *   get factor(): number {
+   *     return this.parameter("scale").data[0];
+   *   }
+   *   get version(): number {
+   *     return this.parametersVersion();
+   *   }
+   * }
+   * const layer = new Scale();
+   * assert.equal(layer.factor, 2);
+   * assert.equal(layer.parameters()[0].backend, null); // parameterBackend(): runs anywhere
+   * layer.loadStateDict({ scale: tensor([3], [1]) });
+   * assert.deepEqual([layer.factor, layer.version], [3, 1]);
+   * ```
+   */
   protected parameter(name: string): Tensor {
     return this.#parameterMap().get(name)!.value;
   }
 
-  /** Grows whenever a parameter's value is replaced (optimizer steps, `loadStateDict`). */
+  /**
+   * Grows whenever a parameter's value is replaced (optimizer steps, `loadStateDict`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Module, type Tensor, tensor } from "../../mod.ts";
+   * class Scale extends Module {
+   *   protected override initialParameters(): Record<string, Tensor> {
+   *     return { scale: tensor([2], [1]) };
+   *   }
+   *   get factor(): number {
+   *     return this.parameter("scale").data[0];
+   *   }
+   *   get version(): number {
+   *     return this.parametersVersion();
+   *   }
+   * }
+   * const layer = new Scale();
+   * assert.equal(layer.factor, 2);
+   * assert.equal(layer.parameters()[0].backend, null); // parameterBackend(): runs anywhere
+   * layer.loadStateDict({ scale: tensor([3], [1]) });
+   * assert.deepEqual([layer.factor, layer.version], [3, 1]);
+   * ```
+   */
   protected parametersVersion(): number {
     let version = 0;
     for (const parameter of this.#parameterMap().values()) version += parameter.version;

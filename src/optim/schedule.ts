@@ -205,7 +205,21 @@ export class StepLR extends Schedule {
     this.gamma = numberOption(options as unknown as Record<string, unknown>, "gamma", 0.1);
   }
 
-  /** `lr·gamma` at multiples of `stepSize`, else `lr`. */
+  /**
+   * `lr·gamma` at multiples of `stepSize`, else `lr`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear, SGD, StepLR } from "../../mod.ts";
+   * const opt = new SGD(new Linear(1, 1).parameters(), { lr: 1 });
+   * const schedule = new StepLR(opt, { stepSize: 2, gamma: 0.1 });
+   * schedule.step();
+   * assert.equal(opt.lr, 1);
+   * schedule.step();
+   * assert.ok(Math.abs(opt.lr - 0.1) < 1e-12);
+   * ```
+   */
   protected next(lr: number, epoch: number): number {
     return epoch % this.stepSize === 0 ? lr * this.gamma : lr;
   }
@@ -267,7 +281,20 @@ export class CosineAnnealingLR extends Schedule {
     this.etaMin = numberOption(options as unknown as Record<string, unknown>, "etaMin", 0);
   }
 
-  /** PyTorch's recursive cosine step. */
+  /**
+   * PyTorch's recursive cosine step.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { CosineAnnealingLR, Linear, SGD } from "../../mod.ts";
+   * const opt = new SGD(new Linear(1, 1).parameters(), { lr: 1 });
+   * const schedule = new CosineAnnealingLR(opt, { tMax: 2, etaMin: 0.5 });
+   * schedule.step();
+   * schedule.step();
+   * assert.ok(Math.abs(opt.lr - 0.5) < 1e-12);
+   * ```
+   */
   protected next(lr: number, epoch: number): number {
     const { tMax: T, etaMin } = this;
     if ((epoch - 1 - T) % (2 * T) === 0) {
