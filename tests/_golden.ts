@@ -16,15 +16,19 @@ import {
 } from "../mod.ts";
 import { cellParameters } from "../src/models/lstm.ts";
 import { fixtureDir, fixtureIndex, readFixture } from "./_testdata.ts";
+import { VARIANTS as TABLE } from "../src/variants.ts";
 
-/** Every cell variant the models offer: the four kinds, attention with and without max pooling. */
-export const VARIANTS: readonly (readonly [VariantKind, boolean])[] = [
-  ["lstm", false],
-  ["array", false],
-  ["attention", false],
-  ["attention", true],
-  ["stochastic", false],
-];
+/**
+ * Every cell variant the models offer, from the variant table: each kind, and those that take
+ * `maxPooling` with and without it. A new variant in `src/variants.ts` is tested by every suite
+ * that iterates this list (it then needs its golden fixture in tests/testdata).
+ */
+export const VARIANTS: readonly (readonly [VariantKind, boolean])[] = Object.entries(TABLE)
+  .flatMap(([kind, info]) =>
+    (info.maxPooling ? [false, true] : [false]).map((pooling) =>
+      [kind as VariantKind, pooling] as const
+    )
+  );
 
 /** A variant's name in test names: `attention (maxPooling)`. */
 export function variantName(kind: VariantKind, maxPooling: boolean): string {
