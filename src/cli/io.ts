@@ -49,7 +49,8 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
     });
     return { values: values as Record<string, string | boolean | undefined>, positionals };
   } catch (error) {
-    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    // parseArgs adds a sentence on positionals starting with "-"; the first one names the flag.
+    const message = reason(error).split(". ")[0];
     throw new CliError(`${command}: ${message}; see \`${command} --help\``);
   }
 }

@@ -16,39 +16,37 @@
  * @module
  */
 
-import { bench, BENCH_HELP } from "./bench.ts";
-import { convert, CONVERT_HELP } from "./convert.ts";
-import { explain, EXPLAIN_HELP } from "./explain.ts";
-import { inspect, INSPECT_HELP } from "./inspect.ts";
+import { bench } from "./bench.ts";
+import { convert } from "./convert.ts";
+import { explain } from "./explain.ts";
+import { inspect } from "./inspect.ts";
 import { CliError, type CliIO } from "./io.ts";
-import { predict, PREDICT_HELP } from "./predict.ts";
-import { sample, SAMPLE_HELP } from "./sample.ts";
-import { train, TRAIN_HELP } from "./train.ts";
+import { predict } from "./predict.ts";
+import { sample } from "./sample.ts";
+import { train } from "./train.ts";
 
 export type { CliIO } from "./io.ts";
 
-const COMMANDS: Record<
-  string,
-  { run: (args: string[], io: CliIO) => Promise<number>; help: string }
-> = {
-  train: { run: train, help: TRAIN_HELP },
-  sample: { run: sample, help: SAMPLE_HELP },
-  predict: { run: predict, help: PREDICT_HELP },
-  inspect: { run: inspect, help: INSPECT_HELP },
-  convert: { run: convert, help: CONVERT_HELP },
-  explain: { run: explain, help: EXPLAIN_HELP },
-  bench: { run: bench, help: BENCH_HELP },
+interface Command {
+  run: (args: string[], io: CliIO) => Promise<number>;
+  summary: string;
+}
+
+const COMMANDS: Record<string, Command> = {
+  train: { run: train, summary: "train a language or next-event model on a file" },
+  sample: { run: sample, summary: "generate text from a model (one seed, one text, any backend)" },
+  predict: { run: predict, summary: "top-k next tokens for every input line, as JSON lines" },
+  inspect: { run: inspect, summary: "describe a model file, or list a weight file's tensors" },
+  convert: { run: convert, summary: "a torch nn.LSTM or Keras LSTM to a model file" },
+  explain: { run: explain, summary: "an HTML heatmap of each input token's relevance" },
+  bench: { run: bench, summary: "warm ms per time step of every model on every backend" },
 };
 
-/** The top-level `--help`: every command and its summary line. */
+/** The top-level `--help`: every command and its summary. */
 export const HELP = `Usage: arraylstm <command> [options]   (each command takes --help)
 
 Commands:
-${
-  Object.entries(COMMANDS).map(([name, { help }]) =>
-    `  ${name.padEnd(9)}${help.split("\n").find((line, i) => i > 0 && line.trim() !== "")}`
-  ).join("\n")
-}
+${Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(9)}${summary}`).join("\n")}
 `;
 
 /**

@@ -219,7 +219,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
         ) {
           const metrics = await evaluate(network, validationWindows, batch);
           state.history.validation.push([state.step, metrics.loss]);
-          progress.line(`step ${state.step}  validation ${describeMetrics(metrics, format)}`);
+          progress.line(`step ${state.step}  validation ${describeMetrics(metrics, tokens)}`);
         }
         if (listener.signal.aborted && state.step < total) {
           await save(out, meta, state, network, optimizer.stateDict());
@@ -293,10 +293,10 @@ export async function evaluate(
   return { loss, bits: loss / Math.LN2, top1: top1 / count, top5: top5 / count };
 }
 
-/** The metrics as one line: bits per token for text, accuracies for events. */
-export function describeMetrics(m: Metrics, format: TaskSpec["format"]): string {
-  return format === "text"
-    ? `loss ${m.loss.toFixed(4)}  ${m.bits.toFixed(3)} bits per token`
+/** The metrics as one line: bits per character or word for text, accuracies for events. */
+export function describeMetrics(m: Metrics, tokens: TaskSpec["tokens"]): string {
+  return tokens !== "events"
+    ? `loss ${m.loss.toFixed(4)}  ${m.bits.toFixed(3)} bits per ${tokens.slice(0, -1)}`
     : `loss ${m.loss.toFixed(4)}  top-1 ${(100 * m.top1).toFixed(1)} %  top-5 ${
       (100 * m.top5).toFixed(1)
     } %`;
