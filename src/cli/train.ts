@@ -195,6 +195,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
         `windows of ${seqLen}; steps ${state.step + 1}..${total}\n`,
     );
     const progress = new Progress(io, total, state.step);
+    let report = "";
     const listener = interruptSignal(io);
     try {
       while (state.step < total) {
@@ -219,7 +220,8 @@ export async function train(args: string[], io: CliIO): Promise<number> {
         ) {
           const metrics = await evaluate(network, validationWindows, batch);
           state.history.validation.push([state.step, metrics.loss]);
-          progress.line(`step ${state.step}  validation ${describeMetrics(metrics, tokens)}`);
+          report = `validation ${describeMetrics(metrics, tokens)} at step ${state.step}`;
+          progress.line(`step ${state.step}  ${report}`);
         }
         if (listener.signal.aborted && state.step < total) {
           await save(out, meta, state, network, optimizer.stateDict());
@@ -243,11 +245,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
         ], `${modelName}: cross-entropy (nats)`),
       );
     }
-    const last = state.history.validation.at(-1);
-    io.stdout(
-      `saved ${out}` +
-        (last ? `; validation loss ${last[1].toFixed(4)} nats at step ${last[0]}` : "") + "\n",
-    );
+    io.stdout(`saved ${out}${report ? `; ${report}` : ""}\n`);
     return 0;
   } finally {
     network.dispose();
