@@ -215,7 +215,7 @@ Deno.test("events: top-1/top-5 accuracy, predictions as JSON lines, unknown even
     "wasm",
   ]);
   assert.equal(trained.status, 0, trained.stderr);
-  assert.match(trained.stderr, /top-1 [\d.]+ %  top-5 [\d.]+ %/);
+  assert.match(trained.stderr, /top-1 [\d.]+ % {2}top-5 [\d.]+ %/);
   await Deno.writeTextFile(`${dir}/q.txt`, "login read\nboot\n");
   const predicted = await run(["predict", "--model", model, "--input", `${dir}/q.txt`]);
   assert.equal(predicted.status, 0, predicted.stderr);
