@@ -120,11 +120,13 @@ export async function train(args: string[], io: CliIO): Promise<number> {
       `${resumeFrom} holds no training state to resume; it was not written by train`,
     );
   }
-  const saved = resumed?.meta.training?.flags ?? {};
-  for (const name of RUN_FLAGS) {
+  for (const name of [...RUN_FLAGS, "model", "hidden", "k", "embedding"]) {
     if (resumed !== undefined && values[name] !== undefined) {
       throw new CliError(`--${name} is fixed by the checkpoint ${resumeFrom}; leave it out`);
     }
+  }
+  const saved = resumed?.meta.training?.flags ?? {};
+  for (const name of RUN_FLAGS) {
     if (saved[name] !== undefined) values[name] = String(saved[name]);
   }
   const dataPath = stringFlag(values, "data");
