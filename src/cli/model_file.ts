@@ -1,0 +1,287 @@
+/**
+ * The CLI's model file: a safetensors file whose tensors are the network's parameters and whose
+ * metadata key `"arraylstm"` holds one JSON document, {@linkcode ModelFileMeta}:
+ *
+ * ```json
+ * {
+ *   "version": 1,
+ *   "model": { "class": "ArrayLSTM", "args": { "inputSize": 32, "hiddenSize": 64, "k": 4 } },
+ *   "task": { "format": "text", "tokens": "chars", "vocabulary": ["", "a", "b"], "embeddingSize": 32 },
+ *   "training": { "step": 120, "seed": 1, "...": "..." }
+ * }
+ * ```
+ *
+ * - `model` names one of the four recurrent classes and its constructor arguments.
+ * - `task` (absent for a bare layer, as `convert` writes) says how text becomes token ids:
+ *   `format` `"text"` (a causal language model over `tokens` `"chars"` or `"words"`) or
+ *   `"events"` (one sequence of event names a line); `vocabulary[id]` is the token, and id 0 is the
+ *   padding token `""`, never a prediction. The network is `Embedding(vocabulary.length,
+ *   embeddingSize)` → the recurrent model → `Linear(hiddenSize, vocabulary.length)` at every step.
+ * - Tensors: `embedding.*`, `rnn.*` (the model's PyTorch names: `rnn.i2h.weight`, ...) and `head.*`
+ *   for a task model; the model's own names (`i2h.weight`, ...) for a bare layer.
+ * - `training` (present after `train`) is what `train --resume` needs to continue exactly: the step,
+ *   the flags, the optimizer's options and counters and the loss history; the optimizer's buffers
+ *   are tensors named `optimizer.<parameter index>.<buffer>`.
+ *
+ * @module
+ */
+
+import {
+  ArrayLSTM,
+  AttentionArrayLSTM,
+  type BackendName,
+  Embedding,
+  Linear,
+  loadSafetensors,
+  LSTM,
+  type OptimizerStateDict,
+  type Parameter,
+  readSafetensors,
+  type RecurrentState,
+  saveSafetensors,
+  StochasticArrayLSTM,
+  type Tensor,
+  type TrackedTensor,
+} from "../../mod.ts";
+import { CliError, reason } from "./io.ts";
+
+/** The recurrent classes a model file can hold. */
+export const MODEL_CLASSES = [
+  "LSTM",
+  "ArrayLSTM",
+  "AttentionArrayLSTM",
+  "StochasticArrayLSTM",
+] as const;
+
+/** One of {@linkcode MODEL_CLASSES}. */
+export type ModelClass = typeof MODEL_CLASSES[number];
+
+/** A recurrent model's class and constructor arguments. */
+export interface ModelSpec {
+  /** The class. */
+  class: ModelClass;
+  /** Its constructor arguments (`k` for the array variants, `maxPooling` for attention). */
+  args: { inputSize: number; hiddenSize: number; k?: number; maxPooling?: boolean };
+}
+
+/** How text becomes token ids, and the layers around the recurrent model. */
+export interface TaskSpec {
+  /** `"text"`: a causal language model; `"events"`: next-event prediction, a sequence a line. */
+  format: "text" | "events";
+  /** How text splits into tokens: characters, whitespace-separated words, or event names. */
+  tokens: "chars" | "words" | "events";
+  /** `vocabulary[id]` is the token; id 0 is the padding token `""`. */
+  vocabulary: string[];
+  /** Floats per token of the `Embedding`. */
+  embeddingSize: number;
+}
+
+/** What `train --resume` needs, besides the parameters and the optimizer's buffers. */
+export interface TrainingState {
+  /** Optimizer steps taken. */
+  step: number;
+  /** The training flags the run started with (seed, batch, seq-len, lr, ...). */
+  flags: Record<string, string | number>;
+  /** The optimizer's per-parameter counters (`null` before its first update) and options. */
+  optimizer: {
+    counters: (Record<string, number> | null)[];
+    options: OptimizerStateDict["options"];
+  };
+  /** Training loss after every step, and validation loss after every evaluation. */
+  history: { train: [number, number][]; validation: [number, number][] };
+}
+
+/** The JSON document under the metadata key `"arraylstm"`. */
+export interface ModelFileMeta {
+  /** The schema version, 1. */
+  version: 1;
+  /** The recurrent model. */
+  model: ModelSpec;
+  /** The task, absent for a bare recurrent layer. */
+  task?: TaskSpec;
+  /** Present once `train` wrote the file. */
+  training?: TrainingState;
+}
+
+/** A model file's contents. */
+export interface ModelFile {
+  /** The metadata document. */
+  meta: ModelFileMeta;
+  /** Every tensor, by name. */
+  tensors: Record<string, Tensor>;
+}
+
+/** The metadata key holding {@linkcode ModelFileMeta}. */
+export const META_KEY = "arraylstm";
+
+/** Serialises a model file. */
+export function encodeModelFile(file: ModelFile): Uint8Array {
+  return saveSafetensors(file.tensors, { [META_KEY]: JSON.stringify(file.meta) });
+}
+
+/** Whether safetensors bytes carry this CLI's metadata. */
+export function isModelFile(bytes: Uint8Array): boolean {
+  try {
+    return META_KEY in readSafetensors(bytes).metadata;
+  } catch {
+    return false;
+  }
+}
+
+/** Parses a model file, with a one-line error naming `path` when it is not one. */
+export function decodeModelFile(bytes: Uint8Array, path: string): ModelFile {
+  let metadata: Record<string, string>;
+  try {
+    metadata = readSafetensors(bytes).metadata;
+  } catch (error) {
+    throw new CliError(`${path} is not a safetensors file: ${reason(error)}`);
+  }
+  const raw = metadata[META_KEY];
+  if (raw === undefined) {
+    throw new CliError(
+      `${path} has no "${META_KEY}" metadata: it is a plain weight file, not a model written by ` +
+        "`train` or `convert`; see `inspect` for its tensors",
+    );
+  }
+  let meta: ModelFileMeta;
+  try {
+    meta = JSON.parse(raw);
+  } catch (error) {
+    throw new CliError(`${path}: the "${META_KEY}" metadata is not JSON: ${reason(error)}`);
+  }
+  if (meta?.version !== 1 || !MODEL_CLASSES.includes(meta.model?.class)) {
+    throw new CliError(
+      `${path}: unsupported "${META_KEY}" metadata (version ${meta?.version}, class ` +
+        `${meta?.model?.class}); expected version 1 and one of ${MODEL_CLASSES.join(", ")}`,
+    );
+  }
+  return { meta, tensors: loadSafetensors(bytes) };
+}
+
+/** Makes the recurrent model `spec` describes. */
+export function makeRecurrent(spec: ModelSpec, backend: BackendName, seed: number): LSTM {
+  const { inputSize, hiddenSize, k = 1, maxPooling = false } = spec.args;
+  const options = { backend, seed };
+  switch (spec.class) {
+    case "LSTM":
+      return new LSTM(inputSize, hiddenSize, options);
+    case "ArrayLSTM":
+      return new ArrayLSTM(inputSize, hiddenSize, k, options);
+    case "AttentionArrayLSTM":
+      return new AttentionArrayLSTM(inputSize, hiddenSize, k, { ...options, maxPooling });
+    case "StochasticArrayLSTM":
+      return new StochasticArrayLSTM(inputSize, hiddenSize, k, options);
+  }
+}
+
+/** Embedding → recurrent model → per-step Linear head: the network of a task model. */
+export class Network {
+  /** Token ids to vectors. */
+  readonly embedding: Embedding;
+  /** The recurrent model. */
+  readonly rnn: LSTM;
+  /** Hidden states to logits over the vocabulary. */
+  readonly head: Linear;
+
+  /** Makes the network of `meta` with fresh weights drawn from `seed`. */
+  constructor(meta: ModelFileMeta, backend: BackendName, seed: number) {
+    if (meta.task === undefined) {
+      throw new CliError(
+        `this ${meta.model.class} is a bare layer without vocabulary or head; ` +
+          "train a model with `train` first",
+      );
+    }
+    const vocabularySize = meta.task.vocabulary.length;
+    this.embedding = new Embedding(vocabularySize, meta.task.embeddingSize, {
+      seed,
+      paddingIdx: 0,
+    });
+    this.rnn = makeRecurrent(meta.model, backend, seed + 1);
+    this.head = new Linear(meta.model.args.hiddenSize, vocabularySize, { seed: seed + 2 });
+  }
+
+  /**
+   * Logits `(B, T, V)` for token ids `(B, T)`, and the recurrent state after the last step; `init`
+   * continues from a state.
+   */
+  async forward(
+    ids: number[][],
+    init?: RecurrentState,
+  ): Promise<{ logits: TrackedTensor; hidden: Tensor; state: Tensor }> {
+    const embedded = await this.embedding.forward(ids);
+    const { output, hidden, state } = await this.rnn.forward(embedded, init);
+    return { logits: await this.head.forward(output), hidden, state };
+  }
+
+  /** Every parameter, in a fixed order: embedding, recurrent model, head. */
+  parameters(): Parameter[] {
+    return [
+      ...this.embedding.parameters(),
+      ...this.rnn.parameters(),
+      ...this.head.parameters(),
+    ];
+  }
+
+  /** The parameters by file name (`embedding.weight`, `rnn.i2h.weight`, `head.bias`, ...). */
+  stateDict(): Record<string, Tensor> {
+    return {
+      ...prefixed("embedding.", this.embedding.stateDict()),
+      ...prefixed("rnn.", this.rnn.stateDict()),
+      ...prefixed("head.", this.head.stateDict()),
+    };
+  }
+
+  /** Loads the parameters of a model file's tensors. */
+  loadStateDict(tensors: Record<string, Tensor>): void {
+    try {
+      this.embedding.loadStateDict(unprefixed("embedding.", tensors));
+      this.rnn.loadStateDict(unprefixed("rnn.", tensors));
+      this.head.loadStateDict(unprefixed("head.", tensors));
+    } catch (error) {
+      throw new CliError(`the model file's tensors do not fit its metadata: ${reason(error)}`);
+    }
+  }
+
+  /** Training mode (`true`) or evaluation mode for every layer. */
+  train(mode: boolean): void {
+    this.embedding.train(mode);
+    this.rnn.train(mode);
+    this.head.train(mode);
+  }
+
+  /** Frees the recurrent model's device memory. */
+  dispose(): void {
+    this.rnn.dispose();
+  }
+}
+
+/** Loads a task model file into a network on `backend`. */
+export async function loadNetwork(
+  path: string,
+  backend: BackendName,
+): Promise<{ file: ModelFile; network: Network }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    throw new CliError(`cannot read model ${path}: ${reason(error)}`);
+  }
+  const file = decodeModelFile(bytes, path);
+  const network = new Network(file.meta, backend, 0);
+  network.loadStateDict(file.tensors);
+  return { file, network };
+}
+
+/** `record` with every name prefixed. */
+export function prefixed(prefix: string, record: Record<string, Tensor>): Record<string, Tensor> {
+  return Object.fromEntries(Object.entries(record).map(([name, t]) => [prefix + name, t]));
+}
+
+/** The entries of `record` whose names start with `prefix`, without it. */
+export function unprefixed(prefix: string, record: Record<string, Tensor>): Record<string, Tensor> {
+  return Object.fromEntries(
+    Object.entries(record).filter(([name]) => name.startsWith(prefix)).map((
+      [name, t],
+    ) => [name.slice(prefix.length), t]),
+  );
+}

@@ -1,0 +1,68 @@
+/**
+ * `predict`: the model's top-k next tokens for every input line, as JSON lines.
+ *
+ * @module
+ */
+
+import { type BackendName, softmax } from "../../mod.ts";
+import { encode, PAD, tokenize } from "./data.ts";
+import { choiceFlag, type CliIO, numberFlag, parseFlags, readText, stringFlag } from "./io.ts";
+import { loadNetwork } from "./model_file.ts";
+import { lastRow } from "./sample.ts";
+
+/** `predict --help`. */
+export const PREDICT_HELP = `Usage: predict --model MODEL.safetensors --input FILE [options]
+
+Prints the top-k next tokens after every line of the input as JSON lines:
+{"line":1,"input":"...","next":[{"token":"...","p":0.42},...]}
+
+  --model FILE     a model written by train
+  --input FILE     one sequence a line (events) or one text a line
+  --top N          predictions a line; default 5
+  --backend B      auto | wasm | js | webgpu; default auto
+`;
+
+const FLAGS = {
+  model: { type: "string" },
+  input: { type: "string" },
+  top: { type: "string" },
+  backend: { type: "string" },
+} as const;
+
+/** Runs `predict` with `args`; resolves to the exit status. */
+export async function predict(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseFlags("predict", args, FLAGS);
+  if (values.help) {
+    io.stdout(PREDICT_HELP);
+    return 0;
+  }
+  const path = stringFlag(values, "model");
+  const input = stringFlag(values, "input");
+  const top = numberFlag(values, "top", 5, { min: 1, integer: true });
+  const backend = choiceFlag(values, "backend", ["auto", "wasm", "js", "webgpu"], "auto");
+  const lines = (await readText(input, "input")).split("\n");
+  const { file, network } = await loadNetwork(path, backend as BackendName);
+  try {
+    const task = file.meta.task!;
+    for (const [index, line] of lines.entries()) {
+      const tokens = tokenize(line, task.tokens).flat();
+      if (tokens.length === 0) continue;
+      const ids = encode(tokens, task.vocabulary, `${input} line ${index + 1}`);
+      const { logits } = await network.forward([ids]);
+      const row = lastRow(logits).slice();
+      row[PAD] = -Infinity;
+      const p = softmax({ shape: [row.length], data: row }).data;
+      const best = Array.from(p.keys()).sort((a, b) => p[b] - p[a] || a - b).slice(0, top);
+      io.stdout(
+        JSON.stringify({
+          line: index + 1,
+          input: line,
+          next: best.map((id) => ({ token: task.vocabulary[id], p: Number(p[id].toPrecision(6)) })),
+        }) + "\n",
+      );
+    }
+    return 0;
+  } finally {
+    network.dispose();
+  }
+}

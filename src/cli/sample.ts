@@ -1,0 +1,92 @@
+/**
+ * `sample`: generates text from a trained model. Tokens are drawn on the CPU from the logits with
+ * the package's seeded `Random`, so one seed gives one text on every backend (up to float32
+ * rounding of the logits deciding a draw that falls on a boundary).
+ *
+ * @module
+ */
+
+import { type BackendName, Random, type Tensor } from "../../mod.ts";
+import { decode, encode, PAD, tokenize } from "./data.ts";
+import { choiceFlag, CliError, type CliIO, numberFlag, parseFlags, stringFlag } from "./io.ts";
+import { loadNetwork } from "./model_file.ts";
+
+/** `sample --help`. */
+export const SAMPLE_HELP = `Usage: sample --model MODEL.safetensors [options]
+
+Generates text from a trained model; the same seed gives the same text on every backend.
+
+  --model FILE       a model written by train
+  --prime TEXT       the text to continue; default: the first token of the vocabulary
+  --length N         tokens to generate; default 200
+  --temperature T    > 0; lower is more conservative; default 1
+  --seed N           seed of the draws; default 0
+  --backend B        auto | wasm | js | webgpu; default auto
+`;
+
+const FLAGS = {
+  model: { type: "string" },
+  prime: { type: "string" },
+  length: { type: "string" },
+  temperature: { type: "string" },
+  seed: { type: "string" },
+  backend: { type: "string" },
+} as const;
+
+/** Runs `sample` with `args`; resolves to the exit status. */
+export async function sample(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseFlags("sample", args, FLAGS);
+  if (values.help) {
+    io.stdout(SAMPLE_HELP);
+    return 0;
+  }
+  const path = stringFlag(values, "model");
+  const length = numberFlag(values, "length", 200, { min: 0, max: 1e6, integer: true });
+  const temperature = numberFlag(values, "temperature", 1, { min: 1e-6 });
+  const seed = numberFlag(values, "seed", 0, { min: 0, max: 2 ** 31, integer: true });
+  const backend = choiceFlag(values, "backend", ["auto", "wasm", "js", "webgpu"], "auto");
+  const { file, network } = await loadNetwork(path, backend as BackendName);
+  try {
+    const task = file.meta.task!;
+    const primeText = stringFlag(values, "prime", task.vocabulary[1] ?? "");
+    const primeTokens = tokenize(primeText, task.tokens).flat();
+    if (primeTokens.length === 0) throw new CliError("--prime holds no token");
+    const ids = encode(primeTokens, task.vocabulary, "--prime");
+    const random = new Random(seed);
+    const generated: string[] = [];
+    let { logits, hidden, state } = await network.forward([ids]);
+    for (let n = 0; n < length; n++) {
+      const next = draw(lastRow(logits), temperature, random);
+      generated.push(task.vocabulary[next]);
+      ({ logits, hidden, state } = await network.forward([[next]], { hidden, state }));
+    }
+    io.stdout(decode([...primeTokens, ...generated], task.tokens) + "\n");
+    return 0;
+  } finally {
+    network.dispose();
+  }
+}
+
+/** The logits of the last step of a `(1, T, V)` tensor. */
+export function lastRow(logits: Tensor): Float32Array {
+  const V = logits.shape[logits.shape.length - 1];
+  return logits.data.subarray(logits.data.length - V);
+}
+
+/** Draws an id from `softmax(logits / temperature)`, never the padding token. */
+export function draw(logits: Float32Array, temperature: number, random: Random): number {
+  let largest = -Infinity;
+  for (let id = 0; id < logits.length; id++) {
+    if (id !== PAD) largest = Math.max(largest, logits[id]);
+  }
+  const weights = Array.from(
+    logits,
+    (value, id) => id === PAD ? 0 : Math.exp((value - largest) / temperature),
+  );
+  let threshold = random.uniform() * weights.reduce((a, b) => a + b, 0);
+  for (let id = 0; id < weights.length; id++) {
+    threshold -= weights[id];
+    if (threshold < 0 && weights[id] > 0) return id;
+  }
+  return weights.findLastIndex((w) => w > 0);
+}
