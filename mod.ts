@@ -95,3 +95,7 @@ export {
   StepLR,
   type StepLROptions,
 } from "./src/optim/schedule.ts";
+export { concat, flip, split } from "./src/nn/layout.ts";
+export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
+export { Stacked } from "./src/models/stacked.ts";
+export { Bidirectional } from "./src/models/bidirectional.ts";

@@ -124,6 +124,21 @@ export class LSTM extends Module {
     return this.variant.k;
   }
 
+  /** Features per output step: `hiddenSize`. */
+  get outputSize(): number {
+    return this.hiddenSize;
+  }
+
+  /** Rows of `hidden`: 1. */
+  get hiddenRows(): number {
+    return 1;
+  }
+
+  /** Rows of `state`: `k`. */
+  get stateRows(): number {
+    return this.k;
+  }
+
   /** The cell this model runs, as the backends see it. */
   protected get variant(): CellVariant {
     return { kind: "lstm", k: 1, maxPooling: false };

@@ -37,6 +37,24 @@ export abstract class Module {
    */
   protected abstract initialParameters(): Record<string, Tensor>;
 
+  /**
+   * The layers inside this one, by name (`Stacked`: `"0"`, `"1"`, ...). Their parameters follow
+   * this layer's own in `parameters()`, under `name.` in `stateDict()`, and `train()` reaches
+   * them. None by default.
+   */
+  protected children(): readonly (readonly [string, Module])[] {
+    return [];
+  }
+
+  /** Every parameter by its `stateDict` key, children's under their prefix. */
+  #named(): Map<string, Parameter> {
+    const named = new Map(this.#parameterMap());
+    for (const [prefix, child] of this.children()) {
+      for (const [name, parameter] of child.#named()) named.set(`${prefix}.${name}`, parameter);
+    }
+    return named;
+  }
+
   /** The backend the parameters live on; `null` for layers that run anywhere. */
   protected parameterBackend(): BackendName | null {
     return null;
@@ -69,6 +87,7 @@ export abstract class Module {
       throw new TypeError(`mode must be a boolean, got ${describe(mode)}`);
     }
     this.#training = mode;
+    for (const [, child] of this.children()) child.train(mode);
     return this;
   }
 
@@ -88,7 +107,7 @@ export abstract class Module {
    * ```
    */
   parameters(): Parameter[] {
-    return [...this.#parameterMap().values()];
+    return [...this.#named().values()];
   }
 
   /** The value of the parameter called `name` (read-only by convention). */
@@ -114,7 +133,7 @@ export abstract class Module {
    */
   stateDict(): Record<string, Tensor> {
     const record: Record<string, Tensor> = {};
-    for (const [name, { value }] of this.#parameterMap()) {
+    for (const [name, { value }] of this.#named()) {
       record[name] = { shape: [...value.shape], data: value.data.slice() };
     }
     return record;
@@ -138,7 +157,7 @@ export abstract class Module {
     if (typeof record !== "object" || record === null) {
       throw new TypeError(`record must be an object of tensors, got ${describe(record)}`);
     }
-    const parameters = this.#parameterMap();
+    const parameters = this.#named();
     const names = [...parameters.keys()];
     const missing = names.filter((name) => !Object.hasOwn(record, name));
     const extra = Object.keys(record).filter((name) => !parameters.has(name));
