@@ -46,6 +46,7 @@ export type {
   CellParameters,
   CellSpec,
   CellVariant,
+  RecurrentActivation,
   ResolvedBackendName,
   VariantKind,
 } from "./src/contract.ts";
@@ -99,3 +100,6 @@ export { concat, flip, split } from "./src/nn/layout.ts";
 export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
 export { Stacked } from "./src/models/stacked.ts";
 export { Bidirectional } from "./src/models/bidirectional.ts";
+export { type TorchRecurrentOptions } from "./src/models/torch_recurrent.ts";
+export { GRU } from "./src/models/gru.ts";
+export { RNN, type RNNOptions } from "./src/models/rnn.ts";

@@ -53,7 +53,23 @@ export interface CellVariant {
   readonly k: number;
   /** Attention only: broadcast the largest lane weight to every lane. */
   readonly maxPooling: boolean;
+  /** The forget, input and output gates' activation; `"sigmoid"` when absent. */
+  readonly recurrentActivation?: RecurrentActivation;
 }
+
+/**
+ * The activation of an LSTM's forget, input and output gates: `"sigmoid"` (torch, tf.keras 2),
+ * `"hard_sigmoid"` (`clip(0.2x + 0.5, 0, 1)`, Keras 1/2) or `"hard_sigmoid_keras3"`
+ * (`clip(x/6 + 0.5, 0, 1)`).
+ */
+export type RecurrentActivation = "sigmoid" | "hard_sigmoid" | "hard_sigmoid_keras3";
+
+/** Every {@linkcode RecurrentActivation}. */
+export const RECURRENT_ACTIVATIONS: readonly RecurrentActivation[] = [
+  "sigmoid",
+  "hard_sigmoid",
+  "hard_sigmoid_keras3",
+];
 
 /**
  * The parameters of a cell, in the PyTorch reference's layouts.
@@ -314,6 +330,16 @@ export function checkSpec(spec: CellSpec): void {
   const k = checkSize("spec.variant.k", variant.k);
   if (VARIANTS[variant.kind].lanes === "one" && k !== 1) {
     throw new RangeError(`spec.variant.k must be 1 for an "${variant.kind}" cell, got ${k}`);
+  }
+  if (
+    variant.recurrentActivation !== undefined &&
+    !RECURRENT_ACTIVATIONS.includes(variant.recurrentActivation)
+  ) {
+    throw new TypeError(
+      `spec.variant.recurrentActivation must be one of ${
+        RECURRENT_ACTIVATIONS.map(describe).join(", ")
+      }, got ${describe(variant.recurrentActivation)}`,
+    );
   }
   if (typeof variant.maxPooling !== "boolean") {
     throw new TypeError(
