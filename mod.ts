@@ -103,3 +103,11 @@ export { Bidirectional } from "./src/models/bidirectional.ts";
 export { type TorchRecurrentOptions } from "./src/models/torch_recurrent.ts";
 export { GRU } from "./src/models/gru.ts";
 export { RNN, type RNNOptions } from "./src/models/rnn.ts";
+export { fromTorch, type FromTorchOptions, type TorchMode } from "./src/interop/from_torch.ts";
+export {
+  fromKeras,
+  importKerasDense,
+  importKerasLSTM,
+  type ImportKerasLSTMOptions,
+  type KerasLSTMTensors,
+} from "./src/interop/keras_import.ts";
