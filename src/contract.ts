@@ -497,7 +497,8 @@ const EMPTY_PARAMETERS: CellParameters = {
  * Makes a backend from its compile step: the spec is checked ({@linkcode checkSpec}) before
  * `compile` sees it, and every call's input ({@linkcode checkInput}) before the compiled cell does;
  * empty calls and calls after `dispose` are answered here. This is the only place the contract is
- * enforced: a new backend gets it by being defined with this function.
+ * enforced: a new backend gets it by being defined with this function. `activations` lists the
+ * gate activations its kernels implement (only `"sigmoid"` unless it says more).
  *
  * @example A backend whose cells return zeros
  * ```ts
@@ -531,11 +532,20 @@ const EMPTY_PARAMETERS: CellParameters = {
 export function defineBackend(
   name: ResolvedBackendName,
   compile: (spec: CellSpec) => Promise<CompiledCell>,
+  activations: readonly RecurrentActivation[] = ["sigmoid"],
 ): Backend {
   return {
     name,
     async compile(spec: CellSpec): Promise<SequenceRunner> {
       checkSpec(spec);
+      const activation = spec.variant.recurrentActivation ?? "sigmoid";
+      if (!activations.includes(activation)) {
+        throw new RangeError(
+          `the ${name} backend runs recurrentActivation ${
+            activations.map(describe).join(", ")
+          }, got ${describe(activation)}: compile this cell on the js backend`,
+        );
+      }
       return new ContractRunner(name, spec, await compile(spec));
     },
   };
