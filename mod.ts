@@ -111,3 +111,10 @@ export {
   type ImportKerasLSTMOptions,
   type KerasLSTMTensors,
 } from "./src/interop/keras_import.ts";
+export {
+  loadModel,
+  MODEL_METADATA_KEY,
+  type ModelConfig,
+  type SavedModel,
+  saveModel,
+} from "./src/model_file.ts";
