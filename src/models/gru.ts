@@ -35,6 +35,7 @@ export class GRU extends TorchRecurrent {
     super(inputSize, hiddenSize, options);
   }
 
+  /** The cell's equations. */
   protected get kind(): TorchCellKind {
     return "gru";
   }

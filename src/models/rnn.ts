@@ -51,6 +51,7 @@ export class RNN extends TorchRecurrent {
     this.nonlinearity = nonlinearity;
   }
 
+  /** The cell's equations. */
   protected get kind(): TorchCellKind {
     return this.nonlinearity === "tanh" ? "rnn_tanh" : "rnn_relu";
   }

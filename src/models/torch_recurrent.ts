@@ -34,7 +34,16 @@ export interface TorchRecurrentOptions {
   seed?: number;
 }
 
-/** A torch-style recurrent layer without cell states: `GRU` or `RNN`. */
+/**
+ * A torch-style recurrent layer without cell states: the base of `GRU` and `RNN`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GRU, TorchRecurrent } from "../../mod.ts";
+ * assert.ok(new GRU(2, 3) instanceof TorchRecurrent);
+ * ```
+ */
 export abstract class TorchRecurrent extends Module implements RecurrentLayer {
   /** Features per input step. */
   readonly inputSize: number;
@@ -45,6 +54,13 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
   /** The seed the weights were drawn from. */
   readonly seed: number;
 
+  /**
+   * Checks the sizes and options.
+   *
+   * @param inputSize Features per input step.
+   * @param hiddenSize Hidden units.
+   * @param options Backend and seed.
+   */
   constructor(inputSize: number, hiddenSize: number, options: TorchRecurrentOptions) {
     super();
     this.inputSize = checkSize("inputSize", inputSize);
