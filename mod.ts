@@ -41,7 +41,7 @@ export {
   saveSafetensors,
   type TensorRecord,
 } from "./src/safetensors.ts";
-export type { BackendName, ResolvedBackendName } from "./src/contract.ts";
+export type { BackendName, RecurrentActivation, ResolvedBackendName } from "./src/contract.ts";
 export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
 export {
   type KerasDenseWeights,
@@ -88,3 +88,26 @@ export {
   StepLR,
   type StepLROptions,
 } from "./src/optim/schedule.ts";
+export { concat, flip, split } from "./src/nn/layout.ts";
+export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
+export { Stacked } from "./src/models/stacked.ts";
+export { Bidirectional } from "./src/models/bidirectional.ts";
+export { TorchRecurrent, type TorchRecurrentOptions } from "./src/models/torch_recurrent.ts";
+export type { TorchCellKind } from "./src/reference/gru_rnn.ts";
+export { GRU } from "./src/models/gru.ts";
+export { RNN, type RNNOptions } from "./src/models/rnn.ts";
+export { fromTorch, type FromTorchOptions, type TorchMode } from "./src/interop/from_torch.ts";
+export {
+  fromKeras,
+  importKerasDense,
+  importKerasLSTM,
+  type ImportKerasLSTMOptions,
+  type KerasLSTMTensors,
+} from "./src/interop/keras_import.ts";
+export {
+  loadModel,
+  MODEL_METADATA_KEY,
+  type ModelConfig,
+  type SavedModel,
+  saveModel,
+} from "./src/model_file.ts";

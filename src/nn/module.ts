@@ -60,6 +60,24 @@ export abstract class Module {
   protected abstract initialParameters(): Record<string, Tensor>;
 
   /**
+   * The layers inside this one, by name (`Stacked`: `"0"`, `"1"`, ...). Their parameters follow
+   * this layer's own in `parameters()`, under `name.` in `stateDict()`, and `train()` reaches
+   * them. None by default.
+   */
+  protected children(): readonly (readonly [string, Module])[] {
+    return [];
+  }
+
+  /** Every parameter by its `stateDict` key, children's under their prefix. */
+  #named(): Map<string, Parameter> {
+    const named = new Map(this.#parameterMap());
+    for (const [prefix, child] of this.children()) {
+      for (const [name, parameter] of child.#named()) named.set(`${prefix}.${name}`, parameter);
+    }
+    return named;
+  }
+
+  /**
    * The backend the parameters live on; `null` for layers that run anywhere.
    *
    * @example
@@ -124,6 +142,7 @@ export abstract class Module {
       throw new TypeError(`mode must be a boolean, got ${describe(mode)}`);
     }
     this.#training = mode;
+    for (const [, child] of this.children()) child.train(mode);
     return this;
   }
 
@@ -157,7 +176,7 @@ export abstract class Module {
    * ```
    */
   parameters(): Parameter[] {
-    return [...this.#parameterMap().values()];
+    return [...this.#named().values()];
   }
 
   /**
@@ -234,7 +253,7 @@ export abstract class Module {
    */
   stateDict(): Record<string, Tensor> {
     const record: Record<string, Tensor> = {};
-    for (const [name, { value }] of this.#parameterMap()) {
+    for (const [name, { value }] of this.#named()) {
       record[name] = { shape: [...value.shape], data: value.data.slice() };
     }
     return record;
@@ -268,7 +287,7 @@ export abstract class Module {
     if (typeof record !== "object" || record === null) {
       throw new TypeError(`record must be an object of tensors, got ${describe(record)}`);
     }
-    const parameters = this.#parameterMap();
+    const parameters = this.#named();
     const names = [...parameters.keys()];
     const missing = names.filter((name) => !Object.hasOwn(record, name));
     const extra = Object.keys(record).filter((name) => !parameters.has(name));
@@ -278,7 +297,8 @@ export abstract class Module {
           [
             missing.length > 0 ? `missing ${missing.map(describe).join(", ")}` : "",
             extra.length > 0 ? `unexpected ${extra.map(describe).join(", ")}` : "",
-          ].filter(Boolean).join("; ") + `; expected exactly ${names.join(", ")}`,
+          ].filter(Boolean).join("; ") + `; expected exactly ${names.join(", ")}` +
+          foreignHint(extra),
       );
     }
     for (const [name, { value }] of parameters) {
@@ -289,4 +309,17 @@ export abstract class Module {
       parameter.value = { shape: parameter.value.shape, data: record[name].data.slice() };
     }
   }
+}
+
+/** What to use instead when a record's names are torch.nn's or Keras'. */
+function foreignHint(extra: readonly string[]): string {
+  if (extra.some((name) => /^(weight|bias)_(ih|hh)_l\d+(_reverse)?$/.test(name))) {
+    return ". These are torch.nn.LSTM/GRU/RNN names (weight_ih_l0, ...): build the network " +
+      "with fromTorch(record, { mode, numLayers, bidirectional })";
+  }
+  if (extra.some((name) => /(^|[./])(kernel|recurrent_kernel)(:0)?$/.test(name))) {
+    return ". These are Keras names (kernel, recurrent_kernel): import the layer with " +
+      "importKerasLSTM({ kernel, recurrentKernel, bias }) or importKerasDense({ kernel, bias })";
+  }
+  return "";
 }

@@ -1,0 +1,127 @@
+/**
+ * `Bidirectional`: one layer reads the sequence forward, another backward, and their outputs are
+ * concatenated on the feature axis, as torch's `bidirectional=True`.
+ *
+ * @module
+ */
+
+import { Module } from "../nn/module.ts";
+import { concat, flip } from "../nn/layout.ts";
+import type { Tensor } from "../tensor.ts";
+import {
+  checkRecurrentLayer,
+  joinResults,
+  type RecurrentInit,
+  type RecurrentLayer,
+  type RecurrentResult,
+  splitInit,
+} from "./recurrent.ts";
+
+/**
+ * A forward and a backward layer over the same input. The backward layer reads the steps from the
+ * last to the first (a recorded time flip, so gradients flow); its outputs are stored at their
+ * original positions after the forward layer's: `output` `(B, T, forward.outputSize +
+ * backward.outputSize)`, `hidden` `(2, B, H)` (forward, then backward after reading step 0),
+ * `state` likewise, and both results in `layers`. Its `stateDict()` names the parts
+ * `forward.*` and `backward.*`.
+ *
+ * @example A bidirectional LSTM
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Bidirectional, LSTM, randn } from "../../mod.ts";
+ * const bi = new Bidirectional(
+ *   new LSTM(3, 4, { backend: "js", seed: 1 }),
+ *   new LSTM(3, 4, { backend: "js", seed: 2 }),
+ * );
+ * const { output, hidden, state } = await bi.forward(randn([2, 5, 3], { seed: 3 }));
+ * assert.deepEqual([output.shape, hidden.shape, state?.shape], [[2, 5, 8], [2, 2, 4], [2, 2, 4]]);
+ * ```
+ */
+export class Bidirectional extends Module implements RecurrentLayer {
+  /** The layer that reads the sequence forward. */
+  readonly forwardLayer: RecurrentLayer;
+  /** The layer that reads the sequence backward. */
+  readonly backwardLayer: RecurrentLayer;
+
+  /**
+   * Pairs two layers with the same `inputSize`.
+   *
+   * @param forward Reads steps `0 … T−1`.
+   * @param backward Reads steps `T−1 … 0`.
+   * @throws {RangeError} If the input sizes differ.
+   */
+  constructor(forward: RecurrentLayer, backward: RecurrentLayer) {
+    super();
+    this.forwardLayer = checkRecurrentLayer("forward", forward);
+    this.backwardLayer = checkRecurrentLayer("backward", backward);
+    if (forward.inputSize !== backward.inputSize) {
+      throw new RangeError(
+        `forward and backward must read the same inputSize, got ${forward.inputSize} and ${backward.inputSize}`,
+      );
+    }
+  }
+
+  get #parts(): readonly RecurrentLayer[] {
+    return [this.forwardLayer, this.backwardLayer];
+  }
+
+  /** Features per input step. */
+  get inputSize(): number {
+    return this.forwardLayer.inputSize;
+  }
+
+  /** The forward layer's state width. */
+  get hiddenSize(): number {
+    return this.forwardLayer.hiddenSize;
+  }
+
+  /** Both layers' output features. */
+  get outputSize(): number {
+    return this.forwardLayer.outputSize + this.backwardLayer.outputSize;
+  }
+
+  /** Rows of the joined `hidden`: forward's, then backward's. */
+  get hiddenRows(): number {
+    return this.forwardLayer.hiddenRows + this.backwardLayer.hiddenRows;
+  }
+
+  /** Rows of the joined `state`: forward's, then backward's. */
+  get stateRows(): number {
+    return this.forwardLayer.stateRows + this.backwardLayer.stateRows;
+  }
+
+  /** No parameters of its own: they are its layers'. */
+  protected initialParameters(): Record<string, Tensor> {
+    return {};
+  }
+
+  /** The layers, named as in `stateDict()`. */
+  protected override children(): readonly (readonly [string, Module])[] {
+    return [["forward", this.forwardLayer], ["backward", this.backwardLayer]];
+  }
+
+  /**
+   * Runs both directions.
+   *
+   * @param x Input `(batch, seqLen, inputSize)`.
+   * @param init Initial states `hidden` `(hiddenRows, B, H)` (forward's rows first) and, for
+   *   layers with cell states, `state`; zeros when absent.
+   */
+  async forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
+    const [forwardInit, backwardInit] = splitInit(this.#parts, init);
+    const ahead = await this.forwardLayer.forward(x, forwardInit);
+    const back = await this.backwardLayer.forward(flip(x, 1), backwardInit);
+    const output = concat([ahead.output, flip(back.output, 1)], 2);
+    return joinResults(output, this.#parts, [ahead, back]);
+  }
+
+  /** Frees both layers' backend memory. */
+  dispose(): void {
+    for (const layer of this.#parts) layer.dispose?.();
+  }
+
+  /** Same as {@linkcode Bidirectional.dispose}, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
