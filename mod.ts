@@ -19,6 +19,7 @@
  */
 
 export {
+  type ForwardOptions,
   type ForwardResult,
   LSTM,
   type LSTMOptions,
