@@ -268,9 +268,7 @@ export class LSTM extends Module {
     const given = init?.hidden !== undefined || init?.state !== undefined;
     const start = given ? init as RecurrentState : this.initHidden(x);
     this.#checkState(given ? "init" : "initHidden(x)", start, batch);
-    const lengths = init?.lengths === undefined
-      ? null
-      : checkLengths(init.lengths, batch, seqLen);
+    const lengths = init?.lengths === undefined ? null : checkLengths(init.lengths, batch, seqLen);
     const recording = this.training || [x, start.hidden, start.state].some(hasHistory);
     const byHooks = !usesBuiltinHooks(this);
     if (byHooks && recording) {

@@ -124,13 +124,20 @@ function copyBlock(
  */
 function assemble(name: string, shape: number[], blocks: readonly Block[]): TrackedTensor {
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (const block of blocks) copyBlock(block.source.data, block.from, data, block.to, block, false);
-  return record(name, [{ shape, data }], blocks.map((block) => block.source), ([grad]) =>
-    blocks.map((block) => {
-      const out = new Float32Array(block.source.data.length);
-      copyBlock(grad!, block.to, out, block.from, block, true);
-      return out;
-    }))[0];
+  for (const block of blocks) {
+    copyBlock(block.source.data, block.from, data, block.to, block, false);
+  }
+  return record(
+    name,
+    [{ shape, data }],
+    blocks.map((block) => block.source),
+    ([grad]) =>
+      blocks.map((block) => {
+        const out = new Float32Array(block.source.data.length);
+        copyBlock(grad!, block.to, out, block.from, block, true);
+        return out;
+      }),
+  )[0];
 }
 
 /** Rows `0..count` of a state, recorded (the rows still going after a chunk). */
