@@ -193,6 +193,8 @@ export class PackedRun {
   readonly #states: Block[] = [];
 
   /**
+   * Plans the chunks of a batch and copies its input and initial state into them.
+   *
    * @param x Input `(B, T, I)`.
    * @param start Initial state: hidden `(1, B, H)`, cells `(k, B, H)`.
    * @param lengths Steps of each row, checked by {@linkcode checkLengths}.

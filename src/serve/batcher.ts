@@ -73,6 +73,8 @@ export class MicroBatcher {
   #closed = false;
 
   /**
+   * Makes a batcher for `model`.
+   *
    * @param model The model to serve; the batcher never disposes it.
    * @param options Batch window and size.
    */
