@@ -19,6 +19,7 @@
  */
 
 export {
+  type ForwardOptions,
   type ForwardResult,
   LSTM,
   type LSTMOptions,
@@ -31,6 +32,7 @@ export {
   type AttentionArrayLSTMOptions,
 } from "./src/models/attention_array_lstm.ts";
 export { StochasticArrayLSTM } from "./src/models/stochastic_array_lstm.ts";
+export { MicroBatcher, type MicroBatcherOptions, type Prediction } from "./src/serve/batcher.ts";
 export { oneHot, type Tensor, tensor, zeros } from "./src/tensor.ts";
 export { randn, Random, type RandomSource, uniform } from "./src/random.ts";
 export {

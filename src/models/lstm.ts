@@ -12,6 +12,8 @@ import type {
   CellVariant,
   RecurrentActivation,
   ResolvedBackendName,
+  SequenceOutput,
+  SequenceRunner,
 } from "../contract.ts";
 import { RECURRENT_ACTIVATIONS } from "../contract.ts";
 import { linear, sumLanes, updateLanes } from "../reference/cell.ts";
@@ -23,6 +25,7 @@ import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
 import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, usesBuiltinHooks } from "./builtin.ts";
+import { checkLengths, PackedRun } from "./packed.ts";
 import { recordSequence } from "./record_sequence.ts";
 import { RunnerCache } from "./runner_cache.ts";
 
@@ -48,6 +51,23 @@ export interface RecurrentState {
   readonly hidden: Tensor;
   /** Cell states, shape `(k, batch, hiddenSize)` (`k = 1` for `LSTM`). */
   readonly state: Tensor;
+}
+
+/**
+ * The second argument of `forward`: an initial state (both tensors, or neither for zeros) and
+ * the length of each sequence.
+ */
+export interface ForwardOptions {
+  /** Initial hidden state, shape `(1, batch, hiddenSize)`; give it with `state`. */
+  readonly hidden?: Tensor;
+  /** Initial cell states, shape `(k, batch, hiddenSize)`; give it with `hidden`. */
+  readonly state?: Tensor;
+  /**
+   * Steps of each sequence (integers in `[1, seqLen]`), as PyTorch's packed sequences: a sequence
+   * stops at its length, its outputs past it are zero and its final `hidden`/`state` are those
+   * at its length. Omitted: every sequence runs all `seqLen` steps.
+   */
+  readonly lengths?: readonly number[] | Int32Array;
 }
 
 /**
@@ -306,10 +326,25 @@ export class LSTM extends Module {
    * (from `requiresGrad` or an earlier recording layer). In evaluation mode only an
    * input with history is recorded, and the parameters get no gradient.
    *
+   * With `init.lengths`, sequences of different lengths share one batch (padded to `seqLen`) and
+   * each stops at its own length, as with PyTorch's `pack_padded_sequence`.
+   *
+   * @example Sequences of lengths 5 and 2 in one batch
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, randn } from "../../mod.ts";
+   * const lstm = new LSTM(3, 4, { backend: "js", seed: 1 });
+   * const x = randn([2, 5, 3], { seed: 2 });
+   * const { output, hidden } = await lstm.forward(x, { lengths: [5, 2] });
+   * assert.deepEqual([...output.data.subarray(28, 40)], new Array(12).fill(0)); // row 1, steps 2-4
+   * assert.deepEqual(hidden.data.subarray(4, 8), output.data.subarray(24, 28)); // row 1, step 1
+   * ```
+   *
    * @param x Input, shape `(batch, seqLen, inputSize)`.
-   * @param init Initial state; zeros (from `initHidden`) when omitted. Never modified.
+   * @param init Initial state (zeros from `initHidden` when omitted) and sequence lengths. Never
+   *   modified.
    * @returns Outputs of every step, and the final hidden and cell states.
-   * @throws {RangeError} If a shape does not fit the model.
+   * @throws {RangeError} If a shape does not fit the model, or a length is not in `[1, seqLen]`.
    * @throws {Error} When recording a subclass that overrides a hook (not supported yet).
    *
    * @example
@@ -325,7 +360,7 @@ export class LSTM extends Module {
    * await assert.rejects(lstm.forward(zeros([2, 5, 3])), RangeError); // wrong inputSize
    * ```
    */
-  async forward(x: Tensor, init?: RecurrentState): Promise<ForwardResult> {
+  async forward(x: Tensor, init?: ForwardOptions): Promise<ForwardResult> {
     checkTensor("x", x);
     checkShape("x", x.shape, [-1, -1, this.inputSize], "(batch, seqLen, inputSize)");
     const [batch, seqLen] = x.shape;
@@ -334,39 +369,54 @@ export class LSTM extends Module {
         `x must have at least one sequence and one step, got ${describe(x.shape)}`,
       );
     }
-    const start = init ?? this.initHidden(x);
-    this.#checkState(init === undefined ? "initHidden(x)" : "init", start, batch);
-    const H = this.hiddenSize, k = this.k;
+    if (init !== undefined && init !== null && typeof init !== "object") {
+      throw new TypeError(`init must be { hidden, state, lengths }, got ${describe(init)}`);
+    }
+    const given = init?.hidden !== undefined || init?.state !== undefined;
+    const start = given ? init as RecurrentState : this.initHidden(x);
+    this.#checkState(given ? "init" : "initHidden(x)", start, batch);
+    const lengths = init?.lengths === undefined ? null : checkLengths(init.lengths, batch, seqLen);
     const recording = this.training || [x, start.hidden, start.state].some(hasHistory);
-    if (!usesBuiltinHooks(this)) {
-      if (recording) {
-        throw new Error(
-          `training ${this.constructor.name} is not supported yet: it overrides a hook ` +
-            "(forwardCell, updateHidden or initHidden), and only the built-in cells have a " +
-            "backward. Call eval() and pass inputs without history, or train a built-in class",
-        );
+    const byHooks = !usesBuiltinHooks(this);
+    if (byHooks && recording) {
+      throw new Error(
+        `training ${this.constructor.name} is not supported yet: it overrides a hook ` +
+          "(forwardCell, updateHidden or initHidden), and only the built-in cells have a " +
+          "backward. Call eval() and pass inputs without history, or train a built-in class",
+      );
+    }
+    if (lengths !== null && lengths.some((length) => length < seqLen)) {
+      // The plan copies x and the state now; one runner (one set of weights) runs every chunk.
+      const packed = new PackedRun(x, start, lengths);
+      if (byHooks) {
+        for (let chunk = packed.next(); chunk !== null; chunk = packed.next()) {
+          packed.accept(this.#forwardByHooks(chunk.x, chunk.start));
+        }
+        return packed.result();
       }
+      const spec = this.#cellSpec();
+      return await this.#currentRunner().pinned(async (runner) => {
+        for (let chunk = packed.next(); chunk !== null; chunk = packed.next()) {
+          packed.accept(await this.#runSequence(runner, spec, chunk.x, chunk.start, recording));
+        }
+        return packed.result();
+      });
+    }
+    if (byHooks) {
       const { output, hidden, state } = this.#forwardByHooks(x, start);
       return { output: untracked(output), hidden: untracked(hidden), state: untracked(state) };
     }
     const runners = this.#currentRunner();
     if (recording) {
       // The backward reads the input again later: it keeps its own copy.
-      const input = {
-        batch,
-        seqLen,
-        x: x.data.slice(),
-        hidden: start.hidden.data.slice(),
-        state: start.state.data.slice(),
-      };
+      const copy = (value: Tensor): Tensor => ({ shape: value.shape, data: value.data.slice() });
+      const own = { hidden: copy(start.hidden), state: copy(start.state) };
       const spec = this.#cellSpec();
-      const [output, hidden, state] = await recordSequence(await runners.runner(), spec, input, {
-        parameters: this.training ? this.parameters() : [],
+      return await this.#runSequence(await runners.runner(), spec, copy(x), own, true, {
         x,
         hidden: start.hidden,
         state: start.state,
       });
-      return { output, hidden, state };
     }
     const result = await runners.run({
       batch,
@@ -375,10 +425,37 @@ export class LSTM extends Module {
       hidden: start.hidden.data,
       state: start.state.data,
     });
+    return this.#results(batch, seqLen, result);
+  }
+
+  /**
+   * Runs `x` from `start` on `runner`, recorded when `recording` (with `sources` as the
+   * history's parents: the caller's tensors when `x` and `start` are copies of them).
+   */
+  async #runSequence(
+    runner: SequenceRunner,
+    spec: CellSpec,
+    x: Tensor,
+    start: RecurrentState,
+    recording: boolean,
+    sources: { x: Tensor; hidden: Tensor; state: Tensor } = { x, ...start },
+  ): Promise<ForwardResult> {
+    const [batch, seqLen] = x.shape;
+    const input = { batch, seqLen, x: x.data, hidden: start.hidden.data, state: start.state.data };
+    if (!recording) return this.#results(batch, seqLen, await runner.run(input));
+    const [output, hidden, state] = await recordSequence(runner, spec, input, {
+      parameters: this.training ? this.parameters() : [],
+      ...sources,
+    });
+    return { output, hidden, state };
+  }
+
+  #results(batch: number, seqLen: number, result: SequenceOutput): ForwardResult {
+    const H = this.hiddenSize;
     return {
       output: untracked({ shape: [batch, seqLen, H], data: result.output }),
       hidden: untracked({ shape: [1, batch, H], data: result.hidden }),
-      state: untracked({ shape: [k, batch, H], data: result.state }),
+      state: untracked({ shape: [this.k, batch, H], data: result.state }),
     };
   }
 

@@ -16,7 +16,7 @@ import {
   type SequenceRunner,
 } from "../contract.ts";
 
-/** One compile: its runner once ready, the calls waiting for it, and whether it was dropped. */
+/** One compile: its runner once ready, the calls waiting for (or pinning) it, whether dropped. */
 interface Compile {
   readonly runner: Promise<SequenceRunner>;
   ready: SequenceRunner | null;
@@ -78,6 +78,22 @@ export class RunnerCache {
       hidden: input.hidden.slice(),
       state: input.state.slice(),
     });
+  }
+
+  /**
+   * Runs `body` with the runner, which is not freed before `body` settles even when it is
+   * dropped meanwhile: a call made of several runs (variable-length chunks) uses one set of
+   * weights from start to end.
+   */
+  async pinned<T>(body: (runner: SequenceRunner) => Promise<T>): Promise<T> {
+    const entry = this.#start();
+    entry.waiting++;
+    try {
+      return await body(await entry.runner);
+    } finally {
+      entry.waiting--;
+      if (entry.dropped && entry.waiting === 0) entry.ready?.dispose();
+    }
   }
 
   /** Drops the runner; it frees its memory when the calls given it have settled. */
