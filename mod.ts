@@ -99,3 +99,5 @@ export { concat, flip, split } from "./src/nn/layout.ts";
 export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
 export { Stacked } from "./src/models/stacked.ts";
 export { Bidirectional } from "./src/models/bidirectional.ts";
+export { lrp, type LrpNetwork, type LrpOptions, type LrpResult } from "./src/explain/lrp.ts";
+export { kerasLrpNetwork, type KerasLrpWeights } from "./src/explain/keras_network.ts";
