@@ -146,8 +146,9 @@ function listToNames(list: readonly Tensor[]): KerasLrpWeights {
       }], got ${list.length}: pass an object by name for one direction`,
     );
   }
-  return Object.fromEntries(LIST_ORDER.map((name, i) => [name, list[i]])) as unknown as
-    KerasLrpWeights;
+  return Object.fromEntries(
+    LIST_ORDER.map((name, i) => [name, list[i]]),
+  ) as unknown as KerasLrpWeights;
 }
 
 function checkEntry(name: string, value: Tensor, shape: number[], meaning: string): void {
@@ -174,7 +175,9 @@ function kerasLSTM(
     for (let q = 0; q < 4; q++) {
       for (let u = 0; u < H; u++) {
         const column = KERAS_QUARTER[q] * H + u;
-        for (let i = 0; i < inner; i++) out[(q * H + u) * inner + i] = matrix.data[i * 4 * H + column];
+        for (let i = 0; i < inner; i++) {
+          out[(q * H + u) * inner + i] = matrix.data[i * 4 * H + column];
+        }
       }
     }
     return out;

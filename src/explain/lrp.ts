@@ -124,7 +124,9 @@ export async function lrp(
   checkShape("x", x.shape, [-1, -1, inputSize], "(batch, seqLen, inputSize)");
   const [B, T] = x.shape;
   if (B === 0 || T === 0) {
-    throw new RangeError(`x must have at least one sequence and one step, got ${describe(x.shape)}`);
+    throw new RangeError(
+      `x must have at least one sequence and one step, got ${describe(x.shape)}`,
+    );
   }
   const rule = checkRule(options);
 

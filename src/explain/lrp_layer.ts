@@ -122,7 +122,9 @@ export function traceLayer(
         for (let u = 0; u < H; u++) {
           let best = 0;
           for (let lane = 1; lane < k; lane++) {
-            if (z[row * gates + lane * 4 * H + 2 * H + u] > z[row * gates + best * 4 * H + 2 * H + u]) {
+            if (
+              z[row * gates + lane * 4 * H + 2 * H + u] > z[row * gates + best * 4 * H + 2 * H + u]
+            ) {
               best = lane;
             }
           }
