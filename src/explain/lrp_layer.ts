@@ -81,9 +81,8 @@ export function traceLayer(
   for (let b = 0; b < B; b++) {
     previous.set(hidden.subarray(b * T * H, (b * T + T - 1) * H), (b * T + 1) * H);
   }
-  const z = new Float64Array(rows * gates);
-  linear(x, rows, I, weights.i2hWeight, gates, weights.i2hBias, z, weights.h2hBias);
-  addProduct(previous, rows, H, weights.h2hWeight, gates, z);
+  // The output gate only matters where lanes are read out by it (array variants).
+  const z = gatePreActivations(weights, rows, x, previous, k > 1);
   let scale: Float64Array | null = null;
   if (kind === "attention") {
     const pre = new Float64Array(rows * lanes);
@@ -148,18 +147,57 @@ export function traceLayer(
   };
 }
 
-/** `out (rows, outputs) += a (rows, inner) · weightᵀ`, with `weight` `(outputs, inner)`. */
-function addProduct(
-  a: Float64Array,
+/**
+ * `z = [x, h_{t−1}] · [i2h; h2h]ᵀ + biases` for all rows `(B·T)` at once, laid out
+ * `(rows, k, 4H)`; the output gates' quarter is left zero unless `outputGates`. Four rows share
+ * every weight read.
+ */
+function gatePreActivations(
+  weights: LayerWeights,
   rows: number,
-  inner: number,
-  weight: Float32Array,
-  outputs: number,
-  out: Float64Array,
-): void {
-  const product = new Float64Array(rows * outputs);
-  linear(a, rows, inner, weight, outputs, null, product);
-  for (let i = 0; i < out.length; i++) out[i] += product[i];
+  x: Float64Array,
+  previous: Float64Array,
+  outputGates: boolean,
+): Float64Array {
+  const { k, inputSize: I, hiddenSize: H } = weights;
+  const gates = 4 * k * H, inner = I + H;
+  const w = new Float64Array(gates * inner);
+  for (let o = 0; o < gates; o++) {
+    w.set(weights.i2hWeight.subarray(o * I, (o + 1) * I), o * inner);
+    w.set(weights.h2hWeight.subarray(o * H, (o + 1) * H), o * inner + I);
+  }
+  const a = new Float64Array(rows * inner);
+  for (let r = 0; r < rows; r++) {
+    a.set(x.subarray(r * I, (r + 1) * I), r * inner);
+    a.set(previous.subarray(r * H, (r + 1) * H), r * inner + I);
+  }
+  const needed: number[] = [];
+  for (let o = 0; o < gates; o++) {
+    if (outputGates || Math.floor((o % (4 * H)) / H) !== 2) needed.push(o);
+  }
+  const z = new Float64Array(rows * gates);
+  for (let r = 0; r < rows; r += 4) {
+    const n = Math.min(4, rows - r);
+    const a0 = r * inner, a1 = a0 + (n > 1 ? inner : 0);
+    const a2 = a0 + (n > 2 ? 2 * inner : 0), a3 = a0 + (n > 3 ? 3 * inner : 0);
+    for (const o of needed) {
+      const bias = weights.i2hBias[o] + weights.h2hBias[o];
+      let s0 = bias, s1 = bias, s2 = bias, s3 = bias;
+      const wo = o * inner;
+      for (let i = 0; i < inner; i++) {
+        const wi = w[wo + i];
+        s0 += a[a0 + i] * wi;
+        s1 += a[a1 + i] * wi;
+        s2 += a[a2 + i] * wi;
+        s3 += a[a3 + i] * wi;
+      }
+      z[r * gates + o] = s0;
+      if (n > 1) z[(r + 1) * gates + o] = s1;
+      if (n > 2) z[(r + 2) * gates + o] = s2;
+      if (n > 3) z[(r + 3) * gates + o] = s3;
+    }
+  }
+  return z;
 }
 
 /** `sgn(v)` with `sgn(0) = +1`, as the original's stabiliser. */
