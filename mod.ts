@@ -101,3 +101,9 @@ export { Stacked } from "./src/models/stacked.ts";
 export { Bidirectional } from "./src/models/bidirectional.ts";
 export { lrp, type LrpNetwork, type LrpOptions, type LrpResult } from "./src/explain/lrp.ts";
 export { kerasLrpNetwork, type KerasLrpWeights } from "./src/explain/keras_network.ts";
+export {
+  saliency,
+  type SaliencyHead,
+  type SaliencyOptions,
+  type SaliencyResult,
+} from "./src/explain/saliency.ts";

@@ -17,6 +17,7 @@ import { StochasticArrayLSTM } from "../models/stochastic_array_lstm.ts";
 import { Linear } from "../nn/linear.ts";
 import { checkShape } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
+import { resolveTargets } from "./target.ts";
 import type { VariantKind } from "../contract.ts";
 import {
   type EpsilonRule,
@@ -167,7 +168,7 @@ export async function lrp(
       scores[b * C + c] = sum;
     }
   }
-  const target = checkTarget(options.target, scores, B, C);
+  const target = resolveTargets(options.target, scores, B, C, "the dense layer");
   const finalRelevance = new Float64Array(B * width);
   for (let b = 0; b < B; b++) {
     const score = scores[b * C + target[b]], s = score >= 0 ? 1 : -1;
@@ -304,36 +305,6 @@ function checkRule(options: LrpOptions): EpsilonRule {
     );
   }
   return { eps, biasFactor };
-}
-
-function checkTarget(
-  target: LrpOptions["target"],
-  scores: Float64Array,
-  B: number,
-  C: number,
-): number[] {
-  if (target === undefined) {
-    return Array.from({ length: B }, (_, b) => {
-      let best = 0;
-      for (let c = 1; c < C; c++) if (scores[b * C + c] > scores[b * C + best]) best = c;
-      return best;
-    });
-  }
-  const targets = typeof target === "number" ? Array(B).fill(target) : [...target];
-  if (typeof target !== "number" && (!Array.isArray(target) || targets.length !== B)) {
-    throw new RangeError(
-      `options.target must be a class or one class per sequence (${B}), got ${describe(target)}`,
-    );
-  }
-  targets.forEach((value, b) => {
-    if (!Number.isInteger(value) || value < 0 || value >= C) {
-      throw new RangeError(
-        `options.target${typeof target === "number" ? "" : `[${b}]`} must be a class in ` +
-          `[0, ${C}) (the dense layer has ${C} outputs), got ${describe(value)}`,
-      );
-    }
-  });
-  return targets;
 }
 
 /** `(B, T, F)` with the time axis reversed. */
