@@ -107,3 +107,4 @@ export {
   type SaliencyOptions,
   type SaliencyResult,
 } from "./src/explain/saliency.ts";
+export { type RenderOptions, renderRelevance } from "./src/explain/render.ts";

@@ -62,7 +62,7 @@ const KERAS_QUARTER = [1, 0, 3, 2];
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { kerasLrpNetwork, lrp, randn, zeros } from "./mod.ts";
+ * import { kerasLrpNetwork, lrp, randn, zeros } from "../../mod.ts";
  * const [I, H, C] = [3, 4, 2];
  * const { network, dense } = kerasLrpNetwork({
  *   W_x: randn([I, 4 * H], { seed: 1 }), W_h: randn([H, 4 * H], { seed: 2 }), b: zeros([4 * H]),

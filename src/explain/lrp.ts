@@ -89,7 +89,7 @@ interface Direction {
  * @example Relevance is conserved with `biasFactor: 1`
  * ```ts
  * import assert from "node:assert/strict";
- * import { Bidirectional, Linear, lrp, LSTM, randn } from "./mod.ts";
+ * import { Bidirectional, Linear, lrp, LSTM, randn } from "../../mod.ts";
  * const network = new Bidirectional(
  *   new LSTM(3, 4, { backend: "js", seed: 1 }),
  *   new LSTM(3, 4, { backend: "js", seed: 2 }),

@@ -58,7 +58,7 @@ export interface SaliencyHead extends Module {
  * @example Gradient × input of an LSTM classifier
  * ```ts
  * import assert from "node:assert/strict";
- * import { Linear, LSTM, randn, saliency } from "./mod.ts";
+ * import { Linear, LSTM, randn, saliency } from "../../mod.ts";
  * const lstm = new LSTM(3, 4, { backend: "js", seed: 1 });
  * const head = new Linear(4, 2, { seed: 2 });
  * const result = await saliency(lstm, head, randn([2, 5, 3], { seed: 3 }), {
