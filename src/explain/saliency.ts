@@ -40,6 +40,7 @@ export interface SaliencyResult {
 
 /** A head on the final hidden state(s): a `Linear`, or any layer of `(B, D) → (B, C)`. */
 export interface SaliencyHead extends Module {
+  /** Class scores `(B, C)` from features `(B, D)`, recorded on the tape. */
   forward(x: Tensor): Promise<TrackedTensor>;
 }
 
