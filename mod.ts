@@ -46,6 +46,7 @@ export type {
   CellParameters,
   CellSpec,
   CellVariant,
+  RecurrentActivation,
   ResolvedBackendName,
   VariantKind,
 } from "./src/contract.ts";
@@ -99,6 +100,25 @@ export { concat, flip, split } from "./src/nn/layout.ts";
 export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
 export { Stacked } from "./src/models/stacked.ts";
 export { Bidirectional } from "./src/models/bidirectional.ts";
+export { TorchRecurrent, type TorchRecurrentOptions } from "./src/models/torch_recurrent.ts";
+export type { TorchCellKind } from "./src/reference/gru_rnn.ts";
+export { GRU } from "./src/models/gru.ts";
+export { RNN, type RNNOptions } from "./src/models/rnn.ts";
+export { fromTorch, type FromTorchOptions, type TorchMode } from "./src/interop/from_torch.ts";
+export {
+  fromKeras,
+  importKerasDense,
+  importKerasLSTM,
+  type ImportKerasLSTMOptions,
+  type KerasLSTMTensors,
+} from "./src/interop/keras_import.ts";
+export {
+  loadModel,
+  MODEL_METADATA_KEY,
+  type ModelConfig,
+  type SavedModel,
+  saveModel,
+} from "./src/model_file.ts";
 export { lrp, type LrpNetwork, type LrpOptions, type LrpResult } from "./src/explain/lrp.ts";
 export { kerasLrpNetwork, type KerasLrpWeights } from "./src/explain/keras_network.ts";
 export {

@@ -53,7 +53,23 @@ export interface CellVariant {
   readonly k: number;
   /** Attention only: broadcast the largest lane weight to every lane. */
   readonly maxPooling: boolean;
+  /** The forget, input and output gates' activation; `"sigmoid"` when absent. */
+  readonly recurrentActivation?: RecurrentActivation;
 }
+
+/**
+ * The activation of an LSTM's forget, input and output gates: `"sigmoid"` (torch, tf.keras 2),
+ * `"hard_sigmoid"` (`clip(0.2x + 0.5, 0, 1)`, Keras 1/2) or `"hard_sigmoid_keras3"`
+ * (`clip(x/6 + 0.5, 0, 1)`).
+ */
+export type RecurrentActivation = "sigmoid" | "hard_sigmoid" | "hard_sigmoid_keras3";
+
+/** Every {@linkcode RecurrentActivation}. */
+export const RECURRENT_ACTIVATIONS: readonly RecurrentActivation[] = [
+  "sigmoid",
+  "hard_sigmoid",
+  "hard_sigmoid_keras3",
+];
 
 /**
  * The parameters of a cell, in the PyTorch reference's layouts.
@@ -315,6 +331,16 @@ export function checkSpec(spec: CellSpec): void {
   if (VARIANTS[variant.kind].lanes === "one" && k !== 1) {
     throw new RangeError(`spec.variant.k must be 1 for an "${variant.kind}" cell, got ${k}`);
   }
+  if (
+    variant.recurrentActivation !== undefined &&
+    !RECURRENT_ACTIVATIONS.includes(variant.recurrentActivation)
+  ) {
+    throw new TypeError(
+      `spec.variant.recurrentActivation must be one of ${
+        RECURRENT_ACTIVATIONS.map(describe).join(", ")
+      }, got ${describe(variant.recurrentActivation)}`,
+    );
+  }
   if (typeof variant.maxPooling !== "boolean") {
     throw new TypeError(
       `spec.variant.maxPooling must be a boolean, got ${describe(variant.maxPooling)}`,
@@ -471,7 +497,8 @@ const EMPTY_PARAMETERS: CellParameters = {
  * Makes a backend from its compile step: the spec is checked ({@linkcode checkSpec}) before
  * `compile` sees it, and every call's input ({@linkcode checkInput}) before the compiled cell does;
  * empty calls and calls after `dispose` are answered here. This is the only place the contract is
- * enforced: a new backend gets it by being defined with this function.
+ * enforced: a new backend gets it by being defined with this function. `activations` lists the
+ * gate activations its kernels implement (only `"sigmoid"` unless it says more).
  *
  * @example A backend whose cells return zeros
  * ```ts
@@ -505,11 +532,20 @@ const EMPTY_PARAMETERS: CellParameters = {
 export function defineBackend(
   name: ResolvedBackendName,
   compile: (spec: CellSpec) => Promise<CompiledCell>,
+  activations: readonly RecurrentActivation[] = ["sigmoid"],
 ): Backend {
   return {
     name,
     async compile(spec: CellSpec): Promise<SequenceRunner> {
       checkSpec(spec);
+      const activation = spec.variant.recurrentActivation ?? "sigmoid";
+      if (!activations.includes(activation)) {
+        throw new RangeError(
+          `the ${name} backend runs recurrentActivation ${
+            activations.map(describe).join(", ")
+          }, got ${describe(activation)}: compile this cell on the js backend`,
+        );
+      }
       return new ContractRunner(name, spec, await compile(spec));
     },
   };

@@ -8,7 +8,7 @@
  */
 
 import type { CellSpec } from "../src/contract.ts";
-import { sigmoid } from "../src/reference/cell.ts";
+import { gate as activate } from "../src/reference/cell.ts";
 import { newTrace, runSequence } from "../src/reference/sequence.ts";
 
 /** Arras et al.'s `lrp_linear`: `w` is `(D, M)`, inputs `hin (D)`, outputs `hout (M)`. */
@@ -106,6 +106,7 @@ export function oracleLrp(
     levels[l].forEach(({ spec, reversed }, d) => {
       const { trace, input: seen } = traces[l][d];
       const H = spec.hiddenSize, k = spec.variant.k, kind = spec.variant.kind, kH = k * H;
+      const activation = spec.variant.recurrentActivation ?? "sigmoid";
       const outputRelevance = Array.from({ length: T }, (_, t) => {
         if (arriving === null) {
           return t === T - 1 ? finalRelevance.slice(from, from + H) : new Array(H).fill(0);
@@ -164,13 +165,13 @@ export function oracleLrp(
           rc = rc.map((r, j) => r + share[j]);
         }
         const keep = Array.from({ length: kH }, (_, j) => {
-          const f = scale(j) * sigmoid(gate(Math.floor(j / H), 0, j % H));
+          const f = scale(j) * activate(activation, gate(Math.floor(j / H), 0, j % H));
           return kind === "attention" ? 1 - f : f;
         });
         const written = Array.from(
           { length: kH },
           (_, j) =>
-            scale(j) * sigmoid(gate(Math.floor(j / H), 1, j % H)) *
+            scale(j) * activate(activation, gate(Math.floor(j / H), 1, j % H)) *
             Math.tanh(gate(Math.floor(j / H), 3, j % H)),
         );
         const eye = identity(kH, kH, (j) => j);

@@ -8,6 +8,7 @@ import {
   ArrayLSTM,
   AttentionArrayLSTM,
   Bidirectional,
+  GRU,
   Linear,
   lrp,
   type LrpNetwork,
@@ -24,6 +25,10 @@ import { type OracleDirection, oracleLrp } from "./_lrp_oracle.ts";
 type Backend = "js" | "wasm";
 
 function variantOf(layer: LSTM): CellVariant {
+  return { ...kindOf(layer), recurrentActivation: layer.recurrentActivation };
+}
+
+function kindOf(layer: LSTM): CellVariant {
   if (layer instanceof StochasticArrayLSTM) {
     return { kind: "stochastic", k: layer.k, maxPooling: false };
   }
@@ -119,6 +124,15 @@ const makers: [string, (backend: Backend, seed: number) => LSTM][] = [
     (backend, seed) => new AttentionArrayLSTM(3, 4, 2, { backend, seed, maxPooling: true }),
   ],
   ["StochasticArrayLSTM", (backend, seed) => new StochasticArrayLSTM(3, 4, 3, { backend, seed })],
+  [
+    "StochasticArrayLSTM (hard_sigmoid)",
+    (backend, seed) =>
+      new StochasticArrayLSTM(3, 4, 3, { backend, seed, recurrentActivation: "hard_sigmoid" }),
+  ],
+  [
+    "LSTM (hard_sigmoid)",
+    (backend, seed) => new LSTM(3, 4, { backend, seed, recurrentActivation: "hard_sigmoid" }),
+  ],
 ];
 
 for (const backend of ["js", "wasm"] as const) {
@@ -222,4 +236,8 @@ Deno.test("lrp rejects bad calls with errors naming what was given", async () =>
     /network.layers\[1\] has no LRP rule/,
   );
   await assert.rejects(() => lrp(lstm, dense, randn([2, 5, 4])), /x has the wrong shape/);
+  await assert.rejects(
+    () => lrp(new Bidirectional(lstm, new GRU(3, 4, { backend: "js" })), new Linear(8, 2), x),
+    /network.backwardLayer has no LRP rule.*got GRU/,
+  );
 });

@@ -7,8 +7,9 @@
 import type { BackendName } from "../contract.ts";
 import { describe } from "../errors.ts";
 import { Bidirectional } from "../models/bidirectional.ts";
-import { LSTM } from "../models/lstm.ts";
-import { Linear } from "../nn/linear.ts";
+import type { LSTM } from "../models/lstm.ts";
+import type { Linear } from "../nn/linear.ts";
+import { importKerasDense, importKerasLSTM } from "../interop/keras_import.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 
 /**
@@ -45,9 +46,6 @@ const LIST_ORDER = [
   "W_dense",
   "b_dense",
 ] as const;
-
-/** Keras quarter of each of this package's gate quarters (forget, input, output, candidate). */
-const KERAS_QUARTER = [1, 0, 3, 2];
 
 /**
  * Builds the network the TF2 "LRP for LSTMs" code explains, in one call: a `Bidirectional` pair
@@ -117,23 +115,27 @@ export function kerasLrpNetwork(
   );
   if (named.b_dense !== undefined) checkEntry("b_dense", named.b_dense, [C], "(classes)");
 
-  const backend = options.backend;
-  const forward = kerasLSTM(named.W_x, named.W_h, named.b, backend);
+  const backend = options.backend === undefined ? {} : { backend: options.backend };
+  const forward = importKerasLSTM(
+    { kernel: named.W_x, recurrentKernel: named.W_h, bias: named.b },
+    backend,
+  );
   const network = directions === 2
     ? new Bidirectional(
       forward,
-      kerasLSTM(named.W_x_backward!, named.W_h_backward!, named.b_backward!, backend),
+      importKerasLSTM(
+        {
+          kernel: named.W_x_backward!,
+          recurrentKernel: named.W_h_backward!,
+          bias: named.b_backward!,
+        },
+        backend,
+      ),
     )
     : forward;
-  const D = directions * H;
-  const dense = new Linear(D, C);
-  const denseWeight = new Float32Array(C * D);
-  for (let d = 0; d < D; d++) {
-    for (let c = 0; c < C; c++) denseWeight[c * D + d] = named.W_dense.data[d * C + c];
-  }
-  dense.loadStateDict({
-    weight: { shape: [C, D], data: denseWeight },
-    bias: { shape: [C], data: named.b_dense?.data.slice() ?? new Float32Array(C) },
+  const dense = importKerasDense({
+    kernel: named.W_dense,
+    bias: named.b_dense ?? { shape: [C], data: new Float32Array(C) },
   });
   return { network, dense };
 }
@@ -159,38 +161,4 @@ function checkEntry(name: string, value: Tensor, shape: number[], meaning: strin
         `inputSize from W_x), got ${describe(value.shape)}`,
     );
   }
-}
-
-/** An `LSTM` from Keras' `kernel (I, 4H)`, `recurrent_kernel (H, 4H)`, `bias (4H)`. */
-function kerasLSTM(
-  kernel: Tensor,
-  recurrent: Tensor,
-  bias: Tensor,
-  backend: BackendName | undefined,
-): LSTM {
-  const I = kernel.shape[0], H = recurrent.shape[0];
-  const lstm = new LSTM(I, H, backend === undefined ? {} : { backend });
-  const rows = (matrix: Tensor, inner: number) => {
-    const out = new Float32Array(4 * H * inner);
-    for (let q = 0; q < 4; q++) {
-      for (let u = 0; u < H; u++) {
-        const column = KERAS_QUARTER[q] * H + u;
-        for (let i = 0; i < inner; i++) {
-          out[(q * H + u) * inner + i] = matrix.data[i * 4 * H + column];
-        }
-      }
-    }
-    return out;
-  };
-  const i2hBias = new Float32Array(4 * H);
-  for (let q = 0; q < 4; q++) {
-    i2hBias.set(bias.data.subarray(KERAS_QUARTER[q] * H, (KERAS_QUARTER[q] + 1) * H), q * H);
-  }
-  lstm.loadStateDict({
-    "i2h.weight": { shape: [4 * H, I], data: rows(kernel, I) },
-    "i2h.bias": { shape: [4 * H], data: i2hBias },
-    "h2h.weight": { shape: [4 * H, H], data: rows(recurrent, H) },
-    "h2h.bias": { shape: [4 * H], data: new Float32Array(4 * H) },
-  });
-  return lstm;
 }

@@ -252,13 +252,6 @@ function direction(layer: unknown, name: string, reversed: boolean): Direction {
         `${nameOf(layer)}${layer instanceof LSTM ? " with overridden hooks" : ""}`,
     );
   }
-  const activation = (layer as { recurrentActivation?: string }).recurrentActivation;
-  if (activation !== undefined && activation !== "sigmoid") {
-    throw new TypeError(
-      `${name} has no LRP rule: LRP recomputes sigmoid gates, got recurrentActivation ` +
-        `${describe(activation)}`,
-    );
-  }
   const values = Object.fromEntries(layer.parameters().map((p) => [p.name, p.value.data]));
   return {
     layer,
@@ -267,6 +260,7 @@ function direction(layer: unknown, name: string, reversed: boolean): Direction {
       kind: kindOf(layer),
       k: layer.k,
       maxPooling: layer instanceof AttentionArrayLSTM && layer.maxPooling,
+      activation: layer.recurrentActivation,
       inputSize: layer.inputSize,
       hiddenSize: layer.hiddenSize,
       i2hWeight: values["i2h.weight"],

@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { VariantKind } from "../contract.ts";
-import { attentionWeights, linear, sigmoid } from "../reference/cell.ts";
+import type { RecurrentActivation, VariantKind } from "../contract.ts";
+import { attentionWeights, gate, linear } from "../reference/cell.ts";
 
 /** The cell of a layer and its weights, in the PyTorch reference's layouts. */
 export interface LayerWeights {
@@ -17,6 +17,8 @@ export interface LayerWeights {
   /** Lanes per unit (1 for the LSTM). */
   readonly k: number;
   readonly maxPooling: boolean;
+  /** The forget, input and output gates' activation. */
+  readonly activation: RecurrentActivation;
   readonly inputSize: number;
   readonly hiddenSize: number;
   /** `i2h.weight` `(4kH, I)`, `i2h.bias` `(4kH)`, `h2h.weight` `(4kH, H)`, `h2h.bias` `(4kH)`. */
@@ -73,7 +75,7 @@ export function traceLayer(
   x: Float64Array,
   hidden: Float64Array,
 ): LayerTrace {
-  const { kind, k, inputSize: I, hiddenSize: H } = weights;
+  const { kind, k, inputSize: I, hiddenSize: H, activation } = weights;
   const B = batch, T = seqLen, gates = 4 * k * H, lanes = k * H;
   const rows = B * T;
   // h_{t−1} for every row (b, t): the backend's output shifted one step, zero at t = 0.
@@ -106,27 +108,23 @@ export function traceLayer(
         for (let u = 0; u < H; u++) {
           const i = at + lane * H + u;
           const s = attention ? scale![row * lanes + lane * H + u] : 1;
-          const forget = s * sigmoid(z[g0 + u]);
+          const forget = s * gate(activation, z[g0 + u]);
           const keep = attention ? 1 - forget : forget;
           const old = t === 0 ? 0 : cells[i - B * lanes];
           candidatePre[i] = z[g0 + 3 * H + u];
           kept[i] = keep * old;
-          written[i] = s * sigmoid(z[g0 + H + u]) * Math.tanh(candidatePre[i]);
+          written[i] = s * gate(activation, z[g0 + H + u]) * Math.tanh(candidatePre[i]);
           cells[i] = kept[i] + written[i];
-          readout[i] = s * sigmoid(z[g0 + 2 * H + u]) * Math.tanh(cells[i]);
+          readout[i] = s * gate(activation, z[g0 + 2 * H + u]) * Math.tanh(cells[i]);
         }
       }
       if (selected !== null) {
         // The lane with the largest output gate (the first on a tie), as the forward picks it.
         for (let u = 0; u < H; u++) {
+          const output = (lane: number) =>
+            gate(activation, z[row * gates + lane * 4 * H + 2 * H + u]);
           let best = 0;
-          for (let lane = 1; lane < k; lane++) {
-            if (
-              z[row * gates + lane * 4 * H + 2 * H + u] > z[row * gates + best * 4 * H + 2 * H + u]
-            ) {
-              best = lane;
-            }
-          }
+          for (let lane = 1; lane < k; lane++) if (output(lane) > output(best)) best = lane;
           selected[(t * B + b) * H + u] = best;
         }
       }

@@ -95,6 +95,7 @@ export class Bidirectional extends Module implements RecurrentLayer {
     return {};
   }
 
+  /** The layers, named as in `stateDict()`. */
   protected override children(): readonly (readonly [string, Module])[] {
     return [["forward", this.forwardLayer], ["backward", this.backwardLayer]];
   }

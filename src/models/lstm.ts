@@ -10,8 +10,10 @@ import type {
   CellParameters,
   CellSpec,
   CellVariant,
+  RecurrentActivation,
   ResolvedBackendName,
 } from "../contract.ts";
+import { RECURRENT_ACTIVATIONS } from "../contract.ts";
 import { linear, sumLanes, updateLanes } from "../reference/cell.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkShape, checkSize, describe } from "../errors.ts";
@@ -30,6 +32,14 @@ export interface LSTMOptions {
   backend?: BackendName;
   /** Seed of the weight initialisation; the same seed gives the same weights everywhere. */
   seed?: number;
+  /**
+   * The forget, input and output gates' activation (Keras' name): `"sigmoid"` (default, as torch
+   * and tf.keras 2), `"hard_sigmoid"` (`clip(0.2x + 0.5, 0, 1)`, Keras 1/2) or
+   * `"hard_sigmoid_keras3"` (`clip(x/6 + 0.5, 0, 1)`). The wasm and WebGPU kernels implement
+   * only the sigmoid: a model with a hard sigmoid runs on the js backend whatever `backend` names
+   * (`resolveBackend()` says `"js"`).
+   */
+  recurrentActivation?: RecurrentActivation;
 }
 
 /** A recurrent state: the hidden state `(1, B, H)` and the cell states `(k, B, H)`. */
@@ -92,9 +102,14 @@ export class LSTM extends Module {
   readonly backend: BackendName;
   /** The seed the weights were drawn from. */
   readonly seed: number;
+  /** The gates' activation. */
+  readonly recurrentActivation: RecurrentActivation;
   readonly #runner = new RunnerCache(
     () => this.cellSpec(),
-    (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
+    // The wasm and WebGPU kernels have only the sigmoid gate: other activations run on js.
+    (spec) =>
+      selectBackend(this.recurrentActivation === "sigmoid" ? this.backend : "js")
+        .then((backend) => backend.compile(spec)),
   );
   #runnerVersion = -1;
 
@@ -117,6 +132,15 @@ export class LSTM extends Module {
       options.backend === undefined ? "auto" : options.backend,
     );
     this.seed = resolveSeed(options.seed);
+    const activation = options.recurrentActivation ?? "sigmoid";
+    if (!RECURRENT_ACTIVATIONS.includes(activation)) {
+      throw new TypeError(
+        `options.recurrentActivation must be one of ${
+          RECURRENT_ACTIVATIONS.map(describe).join(", ")
+        }, got ${describe(activation)}`,
+      );
+    }
+    this.recurrentActivation = activation;
   }
 
   /** Memory cells per hidden unit: 1 for `LSTM`. */
@@ -178,7 +202,7 @@ export class LSTM extends Module {
   /** The parameters in the layout the backends take. */
   protected cellSpec(): CellSpec {
     return {
-      variant: this.variant,
+      variant: { ...this.variant, recurrentActivation: this.recurrentActivation },
       inputSize: this.inputSize,
       hiddenSize: this.hiddenSize,
       params: cellParameters(this.#values()),
@@ -383,7 +407,18 @@ export class LSTM extends Module {
     for (let i = 0; i < z.length; i++) z[i] += recurrent[i];
     const next = new Float32Array(k * batch * H);
     const outputGates = new Float32Array(k * batch * H);
-    updateLanes(kind, z, batch, k, H, laneWeights, state.data, next, outputGates);
+    updateLanes(
+      kind,
+      z,
+      batch,
+      k,
+      H,
+      laneWeights,
+      state.data,
+      next,
+      outputGates,
+      this.recurrentActivation,
+    );
     const states: Tensor = { shape: [k, batch, H], data: next };
     return { hidden: readout({ shape: [k, batch, H], data: outputGates }, states), state: states };
   }

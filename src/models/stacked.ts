@@ -98,6 +98,7 @@ export class Stacked extends Module implements RecurrentLayer {
     return {};
   }
 
+  /** The layers, named as in `stateDict()`. */
   protected override children(): readonly (readonly [string, Module])[] {
     return this.layers.map((layer, i) => [String(i), layer]);
   }

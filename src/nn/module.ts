@@ -167,7 +167,8 @@ export abstract class Module {
           [
             missing.length > 0 ? `missing ${missing.map(describe).join(", ")}` : "",
             extra.length > 0 ? `unexpected ${extra.map(describe).join(", ")}` : "",
-          ].filter(Boolean).join("; ") + `; expected exactly ${names.join(", ")}`,
+          ].filter(Boolean).join("; ") + `; expected exactly ${names.join(", ")}` +
+          foreignHint(extra),
       );
     }
     for (const [name, { value }] of parameters) {
@@ -178,4 +179,17 @@ export abstract class Module {
       parameter.value = { shape: parameter.value.shape, data: record[name].data.slice() };
     }
   }
+}
+
+/** What to use instead when a record's names are torch.nn's or Keras'. */
+function foreignHint(extra: readonly string[]): string {
+  if (extra.some((name) => /^(weight|bias)_(ih|hh)_l\d+(_reverse)?$/.test(name))) {
+    return ". These are torch.nn.LSTM/GRU/RNN names (weight_ih_l0, ...): build the network " +
+      "with fromTorch(record, { mode, numLayers, bidirectional })";
+  }
+  if (extra.some((name) => /(^|[./])(kernel|recurrent_kernel)(:0)?$/.test(name))) {
+    return ". These are Keras names (kernel, recurrent_kernel): import the layer with " +
+      "importKerasLSTM({ kernel, recurrentKernel, bias }) or importKerasDense({ kernel, bias })";
+  }
+  return "";
 }

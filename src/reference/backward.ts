@@ -7,7 +7,7 @@
  */
 
 import type { CellSpec, InputGradients, OutputGradients, SequenceInput } from "../contract.ts";
-import { type FloatArray, selectedLane, sigmoid } from "./cell.ts";
+import { type FloatArray, gate, gateSlope, selectedLane, sigmoid } from "./cell.ts";
 import { newTrace, runSequence } from "./sequence.ts";
 import { checkShape } from "../errors.ts";
 
@@ -42,6 +42,7 @@ export function backward(
   grads: OutputGradients,
 ): InputGradients {
   const { variant: { kind, k, maxPooling }, inputSize: I, hiddenSize: H, params } = spec;
+  const activation = spec.variant.recurrentActivation ?? "sigmoid";
   const { batch: B, seqLen: T, x } = input;
   checkShape("grads.output", [grads.output.length], [B * T * H], "B·T·H elements");
   if (grads.hidden) checkShape("grads.hidden", [grads.hidden.length], [B * H], "B·H elements");
@@ -87,9 +88,9 @@ export function backward(
         for (let u = 0; u < H; u++) {
           const cell = (lane * B + b) * H + u;
           const scale = weights === null ? 1 : weights[(b * k + lane) * H + u];
-          const forget = sigmoid(z[row + u]);
-          const input = sigmoid(z[row + H + u]);
-          const output = sigmoid(z[row + 2 * H + u]);
+          const forget = gate(activation, z[row + u]);
+          const input = gate(activation, z[row + H + u]);
+          const output = gate(activation, z[row + 2 * H + u]);
           const candidate = Math.tanh(z[row + 3 * H + u]);
           const dCell = dState[cell];
           const keep = attention ? 1 - scale * forget : forget;
@@ -99,9 +100,9 @@ export function backward(
           const dInput = dCell * candidate;
           const dOutput = dOutputGates[cell];
           dState[cell] = dCell * keep;
-          dz[row + u] = dForget * scale * forget * (1 - forget);
-          dz[row + H + u] = dInput * scale * input * (1 - input);
-          dz[row + 2 * H + u] = dOutput * scale * output * (1 - output);
+          dz[row + u] = dForget * scale * gateSlope(activation, z[row + u]);
+          dz[row + H + u] = dInput * scale * gateSlope(activation, z[row + H + u]);
+          dz[row + 2 * H + u] = dOutput * scale * gateSlope(activation, z[row + 2 * H + u]);
           dz[row + 3 * H + u] = dCell * scale * input * (1 - candidate * candidate);
           if (weights !== null) {
             dWeights[(b * k + lane) * H + u] = dForget * forget + dInput * input + dOutput * output;

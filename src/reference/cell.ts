@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { VariantKind } from "../contract.ts";
+import type { RecurrentActivation, VariantKind } from "../contract.ts";
 
 /** A float array of either precision. */
 export type FloatArray = Float32Array | Float64Array;
@@ -17,6 +17,46 @@ export type FloatArray = Float32Array | Float64Array;
 /** The logistic sigmoid. */
 export function sigmoid(value: number): number {
   return 1 / (1 + Math.exp(-value));
+}
+
+/** The slope of a hard sigmoid: Keras 1/2's `0.2`, Keras 3's `1/6`. */
+function hardSlope(activation: RecurrentActivation): number {
+  return activation === "hard_sigmoid" ? 0.2 : 1 / 6;
+}
+
+/**
+ * The gate activation (forget, input, output gates): the sigmoid, or a hard sigmoid
+ * `clip(slope·v + 0.5, 0, 1)`.
+ *
+ * @example
+ * ```ts
+ * import { gate } from "./cell.ts";
+ * gate("hard_sigmoid", 1); // 0.7
+ * ```
+ */
+export function gate(activation: RecurrentActivation, value: number): number {
+  if (activation === "sigmoid") return sigmoid(value);
+  return Math.min(1, Math.max(0, hardSlope(activation) * value + 0.5));
+}
+
+/**
+ * d gate / d pre-activation at `value`: `σ·(1 − σ)`, or a hard sigmoid's slope inside its linear
+ * region and 0 outside (NaN stays NaN).
+ *
+ * @example
+ * ```ts
+ * import { gateSlope } from "./cell.ts";
+ * gateSlope("hard_sigmoid", 10); // 0
+ * ```
+ */
+export function gateSlope(activation: RecurrentActivation, value: number): number {
+  if (activation === "sigmoid") {
+    const s = sigmoid(value);
+    return s * (1 - s);
+  }
+  const slope = hardSlope(activation), linear = slope * value + 0.5;
+  if (Number.isNaN(linear)) return NaN;
+  return linear > 0 && linear < 1 ? slope : 0;
 }
 
 /**
@@ -114,6 +154,7 @@ export function updateLanes(
   previous: FloatArray,
   next: FloatArray,
   outputGates: FloatArray,
+  activation: RecurrentActivation = "sigmoid",
 ): void {
   const H = hiddenSize;
   const attention = kind === "attention";
@@ -122,9 +163,9 @@ export function updateLanes(
       const gates = (b * k + lane) * 4 * H;
       for (let u = 0; u < H; u++) {
         const scale = attention ? weights![(b * k + lane) * H + u] : 1;
-        const forgetGate = scale * sigmoid(z[gates + u]);
-        const inputGate = scale * sigmoid(z[gates + H + u]);
-        const outputGate = scale * sigmoid(z[gates + 2 * H + u]);
+        const forgetGate = scale * gate(activation, z[gates + u]);
+        const inputGate = scale * gate(activation, z[gates + H + u]);
+        const outputGate = scale * gate(activation, z[gates + 2 * H + u]);
         const candidate = Math.tanh(z[gates + 3 * H + u]);
         const cell = (lane * batch + b) * H + u;
         const keep = attention ? 1 - forgetGate : forgetGate;

@@ -74,6 +74,7 @@ export function runSequence(
   trace: Trace | null = null,
 ): { output: FloatArray; hidden: FloatArray; state: FloatArray } {
   const { variant: { kind, k, maxPooling }, inputSize: I, hiddenSize: H, params } = spec;
+  const activation = spec.variant.recurrentActivation ?? "sigmoid";
   const { batch: B, seqLen: T, x } = input;
   const gates = 4 * k * H;
   const inputProjection = new Precision(B * T * gates);
@@ -103,7 +104,7 @@ export function runSequence(
     }
     const next = new Precision(k * B * H);
     const outputGates = new Precision(k * B * H);
-    updateLanes(kind, z, B, k, H, weights, state, next, outputGates);
+    updateLanes(kind, z, B, k, H, weights, state, next, outputGates, activation);
     const nextHidden = new Precision(B * H);
     readout(outputGates, next, k, B, H, nextHidden);
     for (let b = 0; b < B; b++) {

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { type Backend, copySpec, defineBackend, type SequenceOutput } from "../../contract.ts";
+import {
+  type Backend,
+  copySpec,
+  defineBackend,
+  RECURRENT_ACTIVATIONS,
+  type SequenceOutput,
+} from "../../contract.ts";
 import { runSequence } from "../../reference/sequence.ts";
 
 /**
@@ -39,4 +45,4 @@ export const jsBackend: Backend = defineBackend("js", (spec) => {
     run: (input) => Promise.resolve(runSequence(copy, input) as SequenceOutput),
     dispose: () => {},
   });
-});
+}, RECURRENT_ACTIVATIONS);

@@ -1,0 +1,209 @@
+/**
+ * `saveModel` / `loadModel`: a layer or a stack of layers as one safetensors file, its weights
+ * plus its class and constructor arguments in the metadata (`arraylstm.model`), so it can be
+ * rebuilt on any backend.
+ *
+ * @module
+ */
+
+import type { BackendName } from "./contract.ts";
+import { describe } from "./errors.ts";
+import { ArrayLSTM } from "./models/array_lstm.ts";
+import { AttentionArrayLSTM } from "./models/attention_array_lstm.ts";
+import { Bidirectional } from "./models/bidirectional.ts";
+import { GRU } from "./models/gru.ts";
+import { LSTM } from "./models/lstm.ts";
+import type { RecurrentLayer } from "./models/recurrent.ts";
+import { RNN } from "./models/rnn.ts";
+import { Stacked } from "./models/stacked.ts";
+import { StochasticArrayLSTM } from "./models/stochastic_array_lstm.ts";
+import { Linear } from "./nn/linear.ts";
+import type { Module } from "./nn/module.ts";
+import { readSafetensors, saveSafetensors } from "./safetensors.ts";
+
+/** The metadata key holding the model's description. */
+export const MODEL_METADATA_KEY = "arraylstm.model";
+
+/** A saved model's class and constructor arguments (JSON in the metadata). */
+export type ModelConfig =
+  | { class: "LSTM"; args: [number, number]; options: Record<string, unknown> }
+  | {
+    class: "ArrayLSTM" | "AttentionArrayLSTM" | "StochasticArrayLSTM";
+    args: [number, number, number];
+    options: Record<string, unknown>;
+  }
+  | { class: "GRU" | "RNN" | "Linear"; args: [number, number]; options: Record<string, unknown> }
+  | { class: "Stacked"; layers: ModelConfig[] }
+  | { class: "Bidirectional"; forward: ModelConfig; backward: ModelConfig };
+
+/** What {@linkcode loadModel} rebuilds: narrow it with `instanceof`. */
+export type SavedModel = Stacked | Bidirectional | LSTM | GRU | RNN | Linear;
+
+/** The classes `saveModel` knows, by exact constructor (a subclass may change the equations). */
+function configOf(model: Module): ModelConfig {
+  switch (model.constructor) {
+    case LSTM: {
+      const m = model as LSTM;
+      return {
+        class: "LSTM",
+        args: [m.inputSize, m.hiddenSize],
+        options: { recurrentActivation: m.recurrentActivation },
+      };
+    }
+    case ArrayLSTM:
+    case StochasticArrayLSTM:
+    case AttentionArrayLSTM: {
+      const m = model as ArrayLSTM;
+      return {
+        class: m.constructor.name as "ArrayLSTM",
+        args: [m.inputSize, m.hiddenSize, m.k],
+        options: {
+          recurrentActivation: m.recurrentActivation,
+          ...(m instanceof AttentionArrayLSTM ? { maxPooling: m.maxPooling } : {}),
+        },
+      };
+    }
+    case GRU:
+      return {
+        class: "GRU",
+        args: [(model as GRU).inputSize, (model as GRU).hiddenSize],
+        options: {},
+      };
+    case RNN: {
+      const m = model as RNN;
+      return {
+        class: "RNN",
+        args: [m.inputSize, m.hiddenSize],
+        options: { nonlinearity: m.nonlinearity },
+      };
+    }
+    case Linear: {
+      const m = model as Linear;
+      return { class: "Linear", args: [m.inFeatures, m.outFeatures], options: { bias: m.hasBias } };
+    }
+    case Stacked:
+      return { class: "Stacked", layers: (model as Stacked).layers.map(configOf) };
+    case Bidirectional: {
+      const m = model as Bidirectional;
+      return {
+        class: "Bidirectional",
+        forward: configOf(m.forwardLayer),
+        backward: configOf(m.backwardLayer),
+      };
+    }
+    default:
+      throw new TypeError(
+        `saveModel saves this package's layers (LSTM, the ArrayLSTM variants, GRU, RNN, Linear, ` +
+          `Stacked, Bidirectional), got ${describe(model)}: save a subclass's stateDict() with ` +
+          "saveSafetensors and rebuild it yourself",
+      );
+  }
+}
+
+/**
+ * A model as safetensors bytes: `stateDict()` plus its class and constructor arguments in the
+ * metadata, which {@linkcode loadModel} reads back. The backend is not saved.
+ *
+ * @param metadata More metadata to keep (strings).
+ *
+ * @example Save a torch network and rebuild it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GRU, loadModel, randn, saveModel, Stacked } from "../mod.ts";
+ * const net = new Stacked([new GRU(3, 4, { seed: 1 }), new GRU(4, 4, { seed: 2 })]);
+ * const copy = loadModel(saveModel(net), { backend: "js" });
+ * assert.ok(copy instanceof Stacked);
+ * const x = randn([2, 5, 3], { seed: 3 });
+ * assert.deepEqual((await copy.forward(x)).output.data, (await net.forward(x)).output.data);
+ * ```
+ */
+export function saveModel(model: Module, metadata: Record<string, string> = {}): Uint8Array {
+  const config = configOf(model);
+  return saveSafetensors(model.stateDict(), {
+    ...metadata,
+    [MODEL_METADATA_KEY]: JSON.stringify(config),
+  });
+}
+
+function build(config: ModelConfig, backend: BackendName | undefined, path: string): Module {
+  const fail = (): never => {
+    throw new RangeError(
+      `${path} is not a model description saveModel writes, got ${describe(config)}`,
+    );
+  };
+  if (typeof config !== "object" || config === null) return fail();
+  const options = "options" in config && typeof config.options === "object" ? config.options : {};
+  const args: number[] = "args" in config && Array.isArray(config.args) ? config.args : [];
+  switch (config.class) {
+    case "LSTM":
+      return new LSTM(args[0], args[1], { ...options, backend });
+    case "ArrayLSTM":
+      return new ArrayLSTM(args[0], args[1], args[2], { ...options, backend });
+    case "StochasticArrayLSTM":
+      return new StochasticArrayLSTM(args[0], args[1], args[2], { ...options, backend });
+    case "AttentionArrayLSTM":
+      return new AttentionArrayLSTM(args[0], args[1], args[2], { ...options, backend });
+    case "GRU":
+      return new GRU(args[0], args[1], { backend });
+    case "RNN":
+      return new RNN(args[0], args[1], { ...options, backend });
+    case "Linear":
+      return new Linear(args[0], args[1], options);
+    case "Stacked":
+      if (!Array.isArray(config.layers)) return fail();
+      return new Stacked(
+        config.layers.map((layer, i) =>
+          build(layer, backend, `${path}.layers[${i}]`) as RecurrentLayer
+        ),
+      );
+    case "Bidirectional":
+      return new Bidirectional(
+        build(config.forward, backend, `${path}.forward`) as RecurrentLayer,
+        build(config.backward, backend, `${path}.backward`) as RecurrentLayer,
+      );
+    default:
+      return fail();
+  }
+}
+
+/**
+ * Rebuilds a model {@linkcode saveModel} wrote (any layer or stack of this package) with its
+ * weights, on `options.backend`.
+ *
+ * @throws {RangeError} If the file has no model description (a bare `stateDict`: construct the
+ *   model and call `loadStateDict`), or its tensors do not fit it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadModel, LSTM, saveModel } from "../mod.ts";
+ * const lstm = loadModel(saveModel(new LSTM(3, 4, { seed: 1 })), { backend: "js" });
+ * assert.ok(lstm instanceof LSTM);
+ * ```
+ */
+export function loadModel(
+  bytes: Uint8Array,
+  options: { backend?: BackendName } = {},
+): SavedModel {
+  const { tensors, metadata } = readSafetensors(bytes);
+  const text = metadata[MODEL_METADATA_KEY];
+  if (text === undefined) {
+    throw new RangeError(
+      `the file has no "${MODEL_METADATA_KEY}" metadata (it holds ${
+        Object.keys(tensors).join(", ") || "no tensors"
+      }), so it is a bare state dict: construct the model and call loadStateDict, or use ` +
+        "fromTorch for a torch.nn state_dict",
+    );
+  }
+  let config: ModelConfig;
+  try {
+    config = JSON.parse(text);
+  } catch (cause) {
+    throw new RangeError(`the "${MODEL_METADATA_KEY}" metadata is not JSON: ${describe(text)}`, {
+      cause,
+    });
+  }
+  const model = build(config, options?.backend, "model");
+  model.loadStateDict(tensors);
+  return model as SavedModel;
+}

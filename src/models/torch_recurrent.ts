@@ -1,0 +1,178 @@
+/**
+ * The shared body of `GRU` and `RNN`: torch's single-layer cells with torch's parameter names
+ * (`weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, as `nn.GRUCell` / `nn.RNNCell` name them),
+ * batch first, run and differentiated by the float64 reference of `src/reference/gru_rnn.ts`.
+ *
+ * @module
+ */
+
+import type { BackendName } from "../contract.ts";
+import { checkBackendName } from "../backends/select.ts";
+import { checkShape, checkSize, describe } from "../errors.ts";
+import { linearInit, resolveSeed } from "../nn/init.ts";
+import { Module } from "../nn/module.ts";
+import { edgeOf, parameterEdge, record } from "../nn/tape.ts";
+import { Random } from "../random.ts";
+import {
+  gateBlocks,
+  torchCellBackward,
+  torchCellForward,
+  type TorchCellKind,
+  type TorchCellParameters,
+} from "../reference/gru_rnn.ts";
+import { checkTensor, type Tensor, zeros } from "../tensor.ts";
+import type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./recurrent.ts";
+
+/** Options of `GRU` and `RNN`. */
+export interface TorchRecurrentOptions {
+  /**
+   * The backend asked for. GRU and RNN run on the TypeScript reference (float64) whichever is
+   * named: there is no wasm or WebGPU kernel for them yet.
+   */
+  backend?: BackendName;
+  /** Seed of the initialisation, U(±1/√hiddenSize) as torch. */
+  seed?: number;
+}
+
+/**
+ * A torch-style recurrent layer without cell states: the base of `GRU` and `RNN`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GRU, TorchRecurrent } from "../../mod.ts";
+ * assert.ok(new GRU(2, 3) instanceof TorchRecurrent);
+ * ```
+ */
+export abstract class TorchRecurrent extends Module implements RecurrentLayer {
+  /** Features per input step. */
+  readonly inputSize: number;
+  /** Hidden units. */
+  readonly hiddenSize: number;
+  /** The backend asked for (GRU and RNN compute on the TypeScript reference everywhere). */
+  readonly backend: BackendName;
+  /** The seed the weights were drawn from. */
+  readonly seed: number;
+
+  /**
+   * Checks the sizes and options.
+   *
+   * @param inputSize Features per input step.
+   * @param hiddenSize Hidden units.
+   * @param options Backend and seed.
+   */
+  constructor(inputSize: number, hiddenSize: number, options: TorchRecurrentOptions) {
+    super();
+    this.inputSize = checkSize("inputSize", inputSize);
+    this.hiddenSize = checkSize("hiddenSize", hiddenSize);
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`options must be an object, got ${describe(options)}`);
+    }
+    this.backend = checkBackendName("options.backend", options.backend ?? "auto");
+    this.seed = resolveSeed(options.seed);
+  }
+
+  /** The cell's equations. */
+  protected abstract get kind(): TorchCellKind;
+
+  /** Features per output step: `hiddenSize`. */
+  get outputSize(): number {
+    return this.hiddenSize;
+  }
+
+  /** Rows of `hidden`: 1. */
+  get hiddenRows(): number {
+    return 1;
+  }
+
+  /** No cell states. */
+  get stateRows(): number {
+    return 0;
+  }
+
+  /** `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, drawn as torch: U(±1/√H). */
+  protected initialParameters(): Record<string, Tensor> {
+    const random = new Random(this.seed);
+    const I = this.inputSize, H = this.hiddenSize, G = gateBlocks(this.kind) * H;
+    return {
+      weight_ih: linearInit(random, [G, I], H),
+      weight_hh: linearInit(random, [G, H], H),
+      bias_ih: linearInit(random, [G], H),
+      bias_hh: linearInit(random, [G], H),
+    };
+  }
+
+  #params(): TorchCellParameters {
+    return {
+      weightIh: this.parameter("weight_ih").data,
+      weightHh: this.parameter("weight_hh").data,
+      biasIh: this.parameter("bias_ih").data,
+      biasHh: this.parameter("bias_hh").data,
+    };
+  }
+
+  /**
+   * Runs a batch of sequences, recording for `backward()` in training mode (or when `x` or
+   * `init.hidden` carries history).
+   *
+   * @param x Input `(batch, seqLen, inputSize)`.
+   * @param init `{ hidden }` `(1, batch, hiddenSize)`; zeros when omitted.
+   * @returns `output` `(batch, seqLen, hiddenSize)` and the final `hidden` `(1, batch, hiddenSize)`.
+   */
+  forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
+    return Promise.resolve().then(() => this.#forward(x, init));
+  }
+
+  #forward(x: Tensor, init?: RecurrentInit): RecurrentResult {
+    checkTensor("x", x);
+    checkShape("x", x.shape, [-1, -1, this.inputSize], "(batch, seqLen, inputSize)");
+    const [B, T] = x.shape, H = this.hiddenSize;
+    if (B === 0 || T === 0) {
+      throw new RangeError(
+        `x must have at least one sequence and one step, got ${describe(x.shape)}`,
+      );
+    }
+    if (init !== undefined && (typeof init !== "object" || init === null)) {
+      throw new TypeError(`init must be { hidden }, got ${describe(init)}`);
+    }
+    if (init?.state !== undefined) {
+      throw new TypeError(
+        `init.state must be absent: ${this.constructor.name} keeps no cell states (pass { hidden })`,
+      );
+    }
+    const h0 = init?.hidden ?? zeros([1, B, H]);
+    checkTensor("init.hidden", h0);
+    checkShape("init.hidden", h0.shape, [1, B, H], "(1, batch, hiddenSize)");
+    const kind = this.kind, params = this.#params();
+    const sizes = { batch: B, seqLen: T, inputSize: this.inputSize, hiddenSize: H };
+    const xData = x.data.slice(), trace = torchCellForward(kind, params, sizes, xData, h0.data);
+    const output = new Float32Array(B * T * H);
+    for (let t = 0; t < T; t++) {
+      for (let b = 0; b < B; b++) {
+        output.set(
+          trace.hiddens.subarray(((t + 1) * B + b) * H, ((t + 1) * B + b + 1) * H),
+          (b * T + t) * H,
+        );
+      }
+    }
+    const hidden = Float32Array.from(trace.hiddens.subarray(T * B * H));
+    const parameters = this.training
+      ? this.parameters().map(parameterEdge)
+      : [null, null, null, null];
+    const [outputTensor, hiddenTensor] = record(
+      this.constructor.name,
+      [{ shape: [B, T, H], data: output }, { shape: [1, B, H], data: hidden }],
+      [...parameters, edgeOf(x), edgeOf(h0)],
+      ([dOutput, dHidden]) => {
+        const g = torchCellBackward(kind, params, sizes, xData, trace, dOutput, dHidden);
+        return [g.weightIh, g.weightHh, g.biasIh, g.biasHh, g.x, g.h0].map((v) =>
+          Float32Array.from(v)
+        );
+      },
+    );
+    return { output: outputTensor, hidden: hiddenTensor };
+  }
+
+  /** Nothing to free: the computation runs in TypeScript. */
+  dispose(): void {}
+}

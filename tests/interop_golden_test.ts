@@ -1,0 +1,93 @@
+// ../shared/golden_interop on every backend: torch nn.LSTM / GRU / RNN state_dicts through
+// fromTorch, and Keras LSTM stacks (sigmoid and hard sigmoid) through importKerasLSTM.
+import assert from "node:assert/strict";
+import {
+  type BackendName,
+  fromTorch,
+  importKerasDense,
+  importKerasLSTM,
+  readSafetensors,
+  Stacked,
+  type Tensor,
+  type TorchMode,
+} from "../mod.ts";
+import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
+import { fixtureIndex, readFixture } from "./_testdata.ts";
+
+const TOLERANCE = 2e-5;
+const hasWebGpu = (await requestWebGpuBackend()) !== null;
+const BACKENDS: readonly BackendName[] = ["js", "wasm", "webgpu"];
+
+interface InteropEntry {
+  file: string;
+  kind: "torch" | "keras";
+  mode?: TorchMode;
+  L?: number;
+  D?: number;
+  init?: boolean;
+  layers?: number[];
+  recurrent_activation?: "sigmoid" | "hard_sigmoid";
+}
+
+function assertClose(name: string, actual: Tensor, expected: Tensor): void {
+  assert.deepEqual(actual.shape, expected.shape, `${name} shape`);
+  let worst = 0;
+  for (let i = 0; i < expected.data.length; i++) {
+    worst = Math.max(worst, Math.abs(actual.data[i] - expected.data[i]));
+  }
+  assert.ok(worst <= TOLERANCE, `${name}: max abs error ${worst} > ${TOLERANCE}`);
+}
+
+const entries = fixtureIndex("golden_interop") as unknown as InteropEntry[];
+
+for (const backend of BACKENDS) {
+  for (const entry of entries) {
+    Deno.test({
+      name: `golden_interop ${entry.file} on ${backend}`,
+      ignore: backend === "webgpu" && !hasWebGpu,
+      async fn() {
+        const { tensors } = readSafetensors(readFixture("golden_interop", entry.file));
+        if (entry.kind === "torch") {
+          const record = Object.fromEntries(
+            Object.entries(tensors).filter(([name]) => /^(weight|bias)_/.test(name)),
+          );
+          const net = fromTorch(record, {
+            mode: entry.mode!,
+            numLayers: entry.L,
+            bidirectional: entry.D === 2,
+            backend,
+          });
+          const init = entry.init
+            ? { hidden: tensors.h0, ...(tensors.c0 ? { state: tensors.c0 } : {}) }
+            : undefined;
+          const result = await net.forward(tensors.x, init);
+          assertClose("output", result.output, tensors.output);
+          assertClose("h_n", result.hidden, tensors.h_n);
+          if (entry.mode === "LSTM") assertClose("c_n", result.state!, tensors.c_n);
+          else assert.equal(result.state, undefined);
+          net.dispose();
+        } else {
+          const recurrentActivation = entry.recurrent_activation!;
+          const stack = new Stacked(entry.layers!.map((_, j) =>
+            importKerasLSTM({
+              kernel: tensors[`layer${j}.kernel`],
+              recurrentKernel: tensors[`layer${j}.recurrent_kernel`],
+              bias: tensors[`layer${j}.bias`],
+            }, { recurrentActivation, backend })
+          ));
+          const dense = importKerasDense({
+            kernel: tensors["dense.kernel"],
+            bias: tensors["dense.bias"],
+          });
+          const { output, layers } = await stack.forward(tensors.x);
+          assertClose("sequence", output, tensors.sequence);
+          const [B, , H] = output.shape;
+          const last = layers!.at(-1)!.hidden;
+          const y = await dense.forward({ shape: [B, H], data: last.data });
+          assertClose("y", y, tensors.y);
+          stack.dispose();
+        }
+      },
+    });
+  }
+}
