@@ -113,3 +113,12 @@ export {
   type SavedModel,
   saveModel,
 } from "./src/model_file.ts";
+export { lrp, type LrpNetwork, type LrpOptions, type LrpResult } from "./src/explain/lrp.ts";
+export { kerasLrpNetwork, type KerasLrpWeights } from "./src/explain/keras_network.ts";
+export {
+  saliency,
+  type SaliencyHead,
+  type SaliencyOptions,
+  type SaliencyResult,
+} from "./src/explain/saliency.ts";
+export { type RenderOptions, renderRelevance } from "./src/explain/render.ts";

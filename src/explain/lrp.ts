@@ -1,0 +1,344 @@
+/**
+ * `lrp`: layer-wise relevance propagation (LRP-ε) for recurrent classifiers, after Arras et al.,
+ * *Explaining Recurrent Neural Network Predictions in Sentiment Analysis* (2017): how much every
+ * input step and feature contributed to one class score.
+ *
+ * @module
+ */
+
+import { describe } from "../errors.ts";
+import { Bidirectional } from "../models/bidirectional.ts";
+import { usesBuiltinHooks } from "../models/builtin.ts";
+import { ArrayLSTM } from "../models/array_lstm.ts";
+import { AttentionArrayLSTM } from "../models/attention_array_lstm.ts";
+import { LSTM } from "../models/lstm.ts";
+import { Stacked } from "../models/stacked.ts";
+import { StochasticArrayLSTM } from "../models/stochastic_array_lstm.ts";
+import { Linear } from "../nn/linear.ts";
+import { checkShape } from "../errors.ts";
+import { checkTensor, type Tensor } from "../tensor.ts";
+import { resolveTargets } from "./target.ts";
+import type { VariantKind } from "../contract.ts";
+import {
+  type EpsilonRule,
+  type LayerTrace,
+  type LayerWeights,
+  relevanceOfLayer,
+  traceLayer,
+} from "./lrp_layer.ts";
+
+/** Options of {@linkcode lrp}. */
+export interface LrpOptions {
+  /**
+   * The class to explain: one for every sequence, or one per sequence. Default: the class with
+   * the largest score of each sequence.
+   */
+  target?: number | readonly number[];
+  /** The ε stabiliser (default `0.001`, the original's). */
+  eps?: number;
+  /**
+   * `0` (default, the original's recommendation): biases and stabilisers absorb their share of
+   * relevance. `1`: they are redistributed to the inputs, and relevance is conserved exactly.
+   */
+  biasFactor?: number;
+}
+
+/** What {@linkcode lrp} resolves to. */
+export interface LrpResult {
+  /** Relevance of every input feature at every step, `(batch, seqLen, inputSize)`. */
+  readonly relevance: Tensor;
+  /** Relevance left at the initial hidden and cell states, `(batch)`. */
+  readonly rest: Tensor;
+  /** The dense layer's scores, `(batch, classes)`. */
+  readonly scores: Tensor;
+  /** The class explained for each sequence. */
+  readonly target: readonly number[];
+}
+
+/** A recurrent layer LRP can explain, or a composition of them. */
+export type LrpNetwork = LSTM | Bidirectional | Stacked;
+
+/** One direction of one level of the network: a layer, and whether it reads steps backwards. */
+interface Direction {
+  readonly layer: LSTM;
+  readonly weights: LayerWeights;
+  readonly reversed: boolean;
+}
+
+/**
+ * Explains the class scores of `dense` on the final hidden state(s) of `network`: LRP-ε as in
+ * Arras et al. (the ε-rule through the dense layer and the candidate's pre-activation, the cell
+ * split between `f·c_{t−1}` and `i·g` by the ε-rule, gates passing no relevance), batched. The
+ * forward runs on the network's backend; the relevance pass recomputes the gates from its hidden
+ * states in float64.
+ *
+ * `network` is an `LSTM` (any ArrayLSTM variant: see the README's "Explanations" for their rules),
+ * a `Bidirectional` of two of them (the dense layer reads `[h_forward(T−1), h_backward(0)]`), or a
+ * `Stacked` of either, relevance flowing down through every level. Each layer starts from zeros.
+ *
+ * With `biasFactor: 1`, `Σ relevance + rest = scores[target]` for every sequence.
+ *
+ * @param network The recurrent layers.
+ * @param dense A `Linear` from the final hidden state(s) to the class scores.
+ * @param x Input, `(batch, seqLen, inputSize)`.
+ * @param options `target`, `eps`, `biasFactor`.
+ * @returns Relevance `(B, T, I)`, rest `(B)`, scores `(B, C)` and the targets.
+ * @throws {TypeError} For a layer kind with no LRP rule.
+ * @throws {RangeError} For a target outside the classes or a dense layer of the wrong width.
+ *
+ * @example Relevance is conserved with `biasFactor: 1`
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Bidirectional, Linear, lrp, LSTM, randn } from "../../mod.ts";
+ * const network = new Bidirectional(
+ *   new LSTM(3, 4, { backend: "js", seed: 1 }),
+ *   new LSTM(3, 4, { backend: "js", seed: 2 }),
+ * );
+ * const dense = new Linear(8, 2, { seed: 3 });
+ * const { relevance, rest, scores, target } = await lrp(network, dense, randn([2, 5, 3], { seed: 4 }), {
+ *   biasFactor: 1,
+ * });
+ * const total = relevance.data.slice(0, 15).reduce((a, b) => a + b, 0) + rest.data[0];
+ * assert.ok(Math.abs(total - scores.data[target[0]]) < 1e-5);
+ * ```
+ */
+export async function lrp(
+  network: LrpNetwork,
+  dense: Linear,
+  x: Tensor,
+  options: LrpOptions = {},
+): Promise<LrpResult> {
+  const levels = levelsOf(network);
+  if (!(dense instanceof Linear)) {
+    throw new TypeError(`dense must be a Linear layer, got ${nameOf(dense)}`);
+  }
+  const top = levels[levels.length - 1];
+  const width = top.reduce((sum, { weights }) => sum + weights.hiddenSize, 0);
+  if (dense.inFeatures !== width) {
+    throw new RangeError(
+      `dense must read the final hidden state(s) of width ${width}, got a Linear with ` +
+        `inFeatures ${dense.inFeatures}: make it Linear(${width}, classes)`,
+    );
+  }
+  checkTensor("x", x);
+  const inputSize = levels[0][0].weights.inputSize;
+  checkShape("x", x.shape, [-1, -1, inputSize], "(batch, seqLen, inputSize)");
+  const [B, T] = x.shape;
+  if (B === 0 || T === 0) {
+    throw new RangeError(
+      `x must have at least one sequence and one step, got ${describe(x.shape)}`,
+    );
+  }
+  const rule = checkRule(options);
+
+  // Forward, level by level, on the layers' backends; traces in float64.
+  const traces: LayerTrace[][] = [];
+  let input = x.data;
+  for (const level of levels) {
+    const I = level[0].weights.inputSize;
+    const traced: LayerTrace[] = [];
+    for (const { layer, weights, reversed } of level) {
+      const seen = reversed ? flipTime(input, B, T, I) : input;
+      const { output } = await layer.forward({ shape: [B, T, I], data: seen });
+      traced.push(
+        traceLayer(weights, B, T, Float64Array.from(seen), Float64Array.from(output.data)),
+      );
+    }
+    traces.push(traced);
+    input = joinDirections(traced, level, B, T);
+  }
+
+  // The dense layer's ε-rule on the final hidden states.
+  const C = dense.outFeatures;
+  const final = new Float64Array(B * width);
+  let offset = 0;
+  for (const trace of traces[traces.length - 1]) {
+    const H = trace.weights.hiddenSize;
+    for (let b = 0; b < B; b++) {
+      final.set(trace.hidden.subarray((b * T + T - 1) * H, (b * T + T) * H), b * width + offset);
+    }
+    offset += H;
+  }
+  const [weight, bias] = dense.parameters().map((p) => p.value.data);
+  const scores = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      let sum = dense.hasBias ? bias[c] : 0;
+      for (let i = 0; i < width; i++) sum += final[b * width + i] * weight[c * width + i];
+      scores[b * C + c] = sum;
+    }
+  }
+  const target = resolveTargets(options.target, scores, B, C, "the dense layer");
+  const finalRelevance = new Float64Array(B * width);
+  for (let b = 0; b < B; b++) {
+    const score = scores[b * C + target[b]], s = score >= 0 ? 1 : -1;
+    const ratio = score / (score + rule.eps * s);
+    const share = rule.biasFactor * ((dense.hasBias ? bias[target[b]] : 0) + rule.eps * s) *
+      ratio / width;
+    for (let i = 0; i < width; i++) {
+      finalRelevance[b * width + i] = final[b * width + i] * weight[target[b] * width + i] * ratio +
+        share;
+    }
+  }
+
+  // Backward, level by level: the top level's relevance arrives at its last step only.
+  const rest = new Float64Array(B);
+  let arriving: Float64Array | null = null;
+  let relevance = new Float64Array(0);
+  for (let l = levels.length - 1; l >= 0; l--) {
+    const level = levels[l];
+    const I = level[0].weights.inputSize;
+    relevance = new Float64Array(B * T * I);
+    let from = 0;
+    for (let d = 0; d < level.length; d++) {
+      const trace = traces[l][d], H = trace.weights.hiddenSize;
+      const outputRelevance = new Float64Array(B * T * H);
+      for (let b = 0; b < B; b++) {
+        if (arriving === null) {
+          outputRelevance.set(
+            finalRelevance.subarray(b * width + from, b * width + from + H),
+            (b * T + T - 1) * H,
+          );
+        } else {
+          const outer = arriving.length / (B * T);
+          for (let t = 0; t < T; t++) {
+            const step = level[d].reversed ? T - 1 - t : t;
+            outputRelevance.set(
+              arriving.subarray((b * T + step) * outer + from, (b * T + step) * outer + from + H),
+              (b * T + t) * H,
+            );
+          }
+        }
+      }
+      from += H;
+      const result = relevanceOfLayer(trace, outputRelevance, rule);
+      const own = level[d].reversed ? flipTime(result.input, B, T, I) : result.input;
+      for (let i = 0; i < own.length; i++) relevance[i] += own[i];
+      for (let b = 0; b < B; b++) rest[b] += result.rest[b];
+    }
+    arriving = relevance;
+  }
+  return {
+    relevance: { shape: [B, T, inputSize], data: Float32Array.from(relevance) },
+    rest: { shape: [B], data: Float32Array.from(rest) },
+    scores: { shape: [B, C], data: Float32Array.from(scores) },
+    target,
+  };
+}
+
+/** The levels of a network, each one or two directions. */
+function levelsOf(network: unknown): Direction[][] {
+  if (network instanceof Stacked) {
+    return network.layers.map((layer, i) => levelOf(layer, `network.layers[${i}]`));
+  }
+  return [levelOf(network, "network")];
+}
+
+function levelOf(layer: unknown, name: string): Direction[] {
+  if (layer instanceof Bidirectional) {
+    return [
+      direction(layer.forwardLayer, `${name}.forwardLayer`, false),
+      direction(layer.backwardLayer, `${name}.backwardLayer`, true),
+    ];
+  }
+  return [direction(layer, name, false)];
+}
+
+function direction(layer: unknown, name: string, reversed: boolean): Direction {
+  if (!(layer instanceof LSTM) || !usesBuiltinHooks(layer)) {
+    throw new TypeError(
+      `${name} has no LRP rule: LRP explains LSTM, ArrayLSTM, AttentionArrayLSTM and ` +
+        `StochasticArrayLSTM layers (alone, in a Bidirectional, or in a Stacked of those), got ` +
+        `${nameOf(layer)}${layer instanceof LSTM ? " with overridden hooks" : ""}`,
+    );
+  }
+  const values = Object.fromEntries(layer.parameters().map((p) => [p.name, p.value.data]));
+  return {
+    layer,
+    reversed,
+    weights: {
+      kind: kindOf(layer),
+      k: layer.k,
+      maxPooling: layer instanceof AttentionArrayLSTM && layer.maxPooling,
+      activation: layer.recurrentActivation,
+      inputSize: layer.inputSize,
+      hiddenSize: layer.hiddenSize,
+      i2hWeight: values["i2h.weight"],
+      i2hBias: values["i2h.bias"],
+      h2hWeight: values["h2h.weight"],
+      h2hBias: values["h2h.bias"],
+      i2aWeight: values["i2a.weight"] ?? null,
+      i2aBias: values["i2a.bias"] ?? null,
+    },
+  };
+}
+
+function kindOf(layer: LSTM): VariantKind {
+  if (layer instanceof StochasticArrayLSTM) return "stochastic";
+  if (layer instanceof AttentionArrayLSTM) return "attention";
+  if (layer instanceof ArrayLSTM) return "array";
+  return "lstm";
+}
+
+function nameOf(value: unknown): string {
+  if (typeof value === "object" && value !== null) return value.constructor?.name ?? "an object";
+  return describe(value);
+}
+
+function checkRule(options: LrpOptions): EpsilonRule {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  const eps = options.eps ?? 0.001, biasFactor = options.biasFactor ?? 0;
+  if (typeof eps !== "number" || !(eps >= 0) || !Number.isFinite(eps)) {
+    throw new RangeError(`options.eps must be a finite number >= 0, got ${describe(eps)}`);
+  }
+  if (typeof biasFactor !== "number" || !Number.isFinite(biasFactor)) {
+    throw new RangeError(
+      `options.biasFactor must be a finite number (0 or 1), got ${describe(biasFactor)}`,
+    );
+  }
+  return { eps, biasFactor };
+}
+
+/** `(B, T, F)` with the time axis reversed. */
+function flipTime<A extends Float32Array | Float64Array>(
+  data: A,
+  B: number,
+  T: number,
+  F: number,
+): A {
+  const out = new (data.constructor as { new (n: number): A })(data.length);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      out.set(data.subarray((b * T + t) * F, (b * T + t + 1) * F), (b * T + T - 1 - t) * F);
+    }
+  }
+  return out;
+}
+
+/** A level's output `(B, T, ΣH)`: every direction's hidden states at their original steps. */
+function joinDirections(
+  traces: readonly LayerTrace[],
+  level: readonly Direction[],
+  B: number,
+  T: number,
+): Float32Array {
+  const width = traces.reduce((sum, trace) => sum + trace.weights.hiddenSize, 0);
+  const out = new Float32Array(B * T * width);
+  let offset = 0;
+  traces.forEach((trace, d) => {
+    const H = trace.weights.hiddenSize;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const step = level[d].reversed ? T - 1 - t : t;
+        out.set(
+          trace.hidden.subarray((b * T + t) * H, (b * T + t + 1) * H),
+          (b * T + step) * width + offset,
+        );
+      }
+    }
+    offset += H;
+  });
+  return out;
+}

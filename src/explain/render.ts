@@ -1,0 +1,144 @@
+/**
+ * `renderRelevance`: a relevance heatmap as one self-contained HTML page with inline SVG, readable
+ * in any browser without scripts.
+ *
+ * @module
+ */
+
+import { describe } from "../errors.ts";
+import { checkTensor, type Tensor } from "../tensor.ts";
+
+/** Options of {@linkcode renderRelevance}. */
+export interface RenderOptions {
+  /** Which sequence of a `(B, T, I)` relevance to draw (default 0). */
+  sequence?: number;
+  /** A label per time step (tokens, event names); default the step numbers. */
+  tokens?: readonly string[];
+  /** A label per input feature; default `x0, x1, …`. */
+  features?: readonly string[];
+  /** The page's heading (default "Relevance"). */
+  title?: string;
+}
+
+/** Escapes text for HTML and SVG content and attributes. */
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Red for positive, blue for negative relevance, white for none; `scale` is the largest `|r|`. */
+function colour(value: number, scale: number): string {
+  const strength = scale > 0 && Number.isFinite(value) ? Math.min(1, Math.abs(value) / scale) : 0;
+  const fade = Math.round(255 * (1 - strength));
+  return value >= 0 ? `rgb(255,${fade},${fade})` : `rgb(${fade},${fade},255)`;
+}
+
+function checkLabels(name: string, labels: readonly string[] | undefined, count: number): string[] {
+  if (labels === undefined) return [];
+  if (!Array.isArray(labels) || labels.length !== count) {
+    throw new RangeError(`${name} must be ${count} labels, got ${describe(labels)}`);
+  }
+  return labels.map(String);
+}
+
+/**
+ * Draws relevance over time steps and features: a strip of the steps (tokens) coloured by their
+ * total relevance, and a grid of features × steps; red is positive, blue negative, the colour's
+ * strength relative to the largest magnitude. Every cell has a tooltip (`<title>`) with its value.
+ * Labels are escaped; the page has no scripts and no external resources.
+ *
+ * @param relevance `(T, I)` or `(B, T, I)` (for example `lrp(...).relevance`).
+ * @param options Which sequence, labels for steps and features, a title.
+ * @returns An HTML document.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { renderRelevance, tensor } from "../../mod.ts";
+ * const html = renderRelevance(tensor([0.5, -0.2, 0, 1], [2, 2]), { tokens: ["<a>", "b"] });
+ * assert.ok(html.includes("&#60;a&#62;") && !html.includes("<script"));
+ * ```
+ */
+export function renderRelevance(relevance: Tensor, options: RenderOptions = {}): string {
+  checkTensor("relevance", relevance);
+  const rank = relevance.shape.length;
+  if (rank !== 2 && rank !== 3) {
+    throw new RangeError(
+      `relevance must be (seqLen, inputSize) or (batch, seqLen, inputSize), got shape ${
+        describe(relevance.shape)
+      }`,
+    );
+  }
+  const [B, T, I] = rank === 3 ? relevance.shape : [1, ...relevance.shape];
+  const sequence = options.sequence ?? 0;
+  if (!Number.isInteger(sequence) || sequence < 0 || sequence >= B) {
+    throw new RangeError(`options.sequence must be in [0, ${B}), got ${describe(sequence)}`);
+  }
+  const tokens = checkLabels("options.tokens", options.tokens, T);
+  const features = checkLabels("options.features", options.features, I);
+  const stepLabel = (t: number) => tokens[t] ?? String(t);
+  const featureLabel = (i: number) => features[i] ?? `x${i}`;
+  const values = relevance.data.subarray(sequence * T * I, (sequence + 1) * T * I);
+  const totals = Array.from({ length: T }, (_, t) => {
+    let sum = 0;
+    for (let i = 0; i < I; i++) sum += values[t * I + i];
+    return sum;
+  });
+  const cellScale = values.reduce((m, v) => (Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 0);
+  const stepScale = totals.reduce((m, v) => (Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 0);
+
+  const cell = 22,
+    left = 12 + 7 * Math.max(...Array.from({ length: I }, (_, i) => featureLabel(i).length), 4),
+    top = 16;
+  const width = left + T * cell + 8, height = top + I * cell + 8;
+  const rects: string[] = [];
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < I; i++) {
+      const v = values[t * I + i];
+      rects.push(
+        `<rect x="${left + t * cell}" y="${top + i * cell}" width="${cell - 1}" height="${
+          cell - 1
+        }" fill="${colour(v, cellScale)}"><title>${escape(stepLabel(t))} · ${
+          escape(featureLabel(i))
+        }: ${v.toPrecision(4)}</title></rect>`,
+      );
+    }
+  }
+  const rowLabels = Array.from(
+    { length: I },
+    (_, i) =>
+      `<text x="${left - 4}" y="${top + i * cell + cell * 0.7}" text-anchor="end">${
+        escape(featureLabel(i))
+      }</text>`,
+  );
+  const columnLabels = Array.from(
+    { length: T },
+    (_, t) =>
+      `<text x="${left + t * cell + cell / 2}" y="${top - 4}" text-anchor="middle">${t}</text>`,
+  );
+  const strip = totals.map((v, t) =>
+    `<span class="token" style="background:${colour(v, stepScale)}" title="step ${t}: ${
+      v.toPrecision(4)
+    }">${escape(stepLabel(t))}</span>`
+  ).join(" ");
+  const title = escape(options.title ?? "Relevance");
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>${title}</title>
+<style>
+body { font: 14px system-ui, sans-serif; margin: 1.5em; }
+.token { display: inline-block; padding: 2px 5px; margin: 2px 0; border: 1px solid #ccc; border-radius: 3px; }
+svg text { font: 11px system-ui, sans-serif; }
+</style></head>
+<body>
+<h1>${title}</h1>
+<p>Sequence ${sequence}: red is relevance for the explained class, blue against it. Hover for values.</p>
+<h2>Steps</h2>
+<p>${strip}</p>
+<h2>Features × steps</h2>
+<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" role="img" aria-label="relevance heatmap">
+${columnLabels.join("\n")}
+${rowLabels.join("\n")}
+${rects.join("\n")}
+</svg>
+</body></html>
+`;
+}
