@@ -49,7 +49,7 @@ export interface SliceInputGradients {
  * import { parameterSlices } from "./train_kernel.ts";
  * const slices = parameterSlices({ variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 2, hiddenSize: 1 });
  * assert.deepEqual(slices.map(([name]) => name), ["i2h.weight", "i2h.bias", "h2h.weight", "h2h.bias"]);
- * assert.deepEqual(slices[3][1], [14, 18]);
+ * assert.deepEqual(slices[3][1], [16, 20]);
  * ```
  */
 export function parameterSlices(
