@@ -7,7 +7,8 @@
 
 import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
 import type { WasmFlavor } from "./bindings.ts";
-import type { WorkerReply, WorkerRequest } from "./worker.ts";
+import type { SliceGradients, SliceInputGradients } from "./train_kernel.ts";
+import type { WorkerReply, WorkerRequest, WorkerResult } from "./worker.ts";
 
 /**
  * The buffers of `arrays` that a message can transfer instead of copying: a `SharedArrayBuffer`
@@ -54,7 +55,7 @@ export function workersPermitted(): boolean {
 }
 
 interface Pending {
-  resolve(result: SequenceOutput | null): void;
+  resolve(result: WorkerResult): void;
   reject(error: Error): void;
 }
 
@@ -72,7 +73,7 @@ interface Pending {
 export class WasmThread {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
-  readonly #compiled: Promise<SequenceOutput | null>;
+  readonly #compiled: Promise<WorkerResult>;
   #nextId = 0;
   #failure: Error | null = null;
 
@@ -94,7 +95,29 @@ export class WasmThread {
     await this.#compiled;
     const transfer = transferable([input.x, input.hidden, input.state]);
     const result = await this.#request({ type: "run", id: this.#nextId++, input }, transfer);
-    return result!;
+    return result as SequenceOutput;
+  }
+
+  /**
+   * The recording forward of `input`, tagged `step`. The input is copied, not transferred: the
+   * caller keeps it for the backward.
+   */
+  async forward(input: SequenceInput, step: number): Promise<SequenceOutput> {
+    await this.#compiled;
+    const result = await this.#request({ type: "forward", id: this.#nextId++, step, input }, []);
+    return result as SequenceOutput;
+  }
+
+  /** The backward of step `step`, whose forward ran on `input`; `grads` are transferred. */
+  async backward(
+    input: SequenceInput,
+    step: number,
+    grads: SliceGradients,
+  ): Promise<SliceInputGradients> {
+    await this.#compiled;
+    const transfer = transferable([grads.output, grads.hidden, grads.state]);
+    const request = { type: "backward", id: this.#nextId++, step, input, grads } as const;
+    return await this.#request(request, transfer) as SliceInputGradients;
   }
 
   /** Stops the worker at once; calls still waiting reject. */
@@ -103,7 +126,7 @@ export class WasmThread {
     this.#fail(new Error("this wasm runner was disposed while a call was running"));
   }
 
-  #request(request: WorkerRequest, transfer: Transferable[]): Promise<SequenceOutput | null> {
+  #request(request: WorkerRequest, transfer: Transferable[]): Promise<WorkerResult> {
     if (this.#failure !== null) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#pending.set(request.id, { resolve, reject });

@@ -29,7 +29,7 @@ export interface SliceGradients {
 
 /** What a backward of some rows returns: fresh arrays. */
 export interface SliceInputGradients {
-  /** The parameter gradients of these rows, flat in PyTorch's order (see `parameterSlices`). */
+  /** The parameter gradients of these rows, flat in the order of `parameterSizes`. */
   readonly params: Float32Array;
   /** dLoss/d`x`, `(B, T, I)`. */
   readonly x: Float32Array;
@@ -37,35 +37,6 @@ export interface SliceInputGradients {
   readonly hidden: Float32Array;
   /** dLoss/d initial `state`, `(k, B, H)`. */
   readonly state: Float32Array;
-}
-
-/**
- * Where each parameter lies in the trainer's flat vector (`wasm/src/params.rs`): PyTorch's names
- * with `[start, end)`, attention's `i2a` last and only for attention cells.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parameterSlices } from "./train_kernel.ts";
- * const slices = parameterSlices({ variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 2, hiddenSize: 1 });
- * assert.deepEqual(slices.map(([name]) => name), ["i2h.weight", "i2h.bias", "h2h.weight", "h2h.bias"]);
- * assert.deepEqual(slices[3][1], [16, 20]);
- * ```
- */
-export function parameterSlices(
-  cell: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">,
-): [string, [number, number]][] {
-  const { variant: { k, kind }, inputSize: I, hiddenSize: H } = cell;
-  const rows = 4 * k * H;
-  const sizes: [string, number][] = [
-    ["i2h.weight", rows * I],
-    ["i2h.bias", rows],
-    ["h2h.weight", rows * H],
-    ["h2h.bias", rows],
-  ];
-  if (VARIANTS[kind].attention) sizes.push(["i2a.weight", k * H * I], ["i2a.bias", k * H]);
-  let start = 0;
-  return sizes.map(([name, size]) => [name, [start, start += size]]);
 }
 
 /**
@@ -103,7 +74,11 @@ export class WasmTrainingKernel {
     const { variant, params } = spec;
     const none = new Float32Array(0);
     const attention = VARIANTS[variant.kind].attention;
-    this.#sizes = { variant: { ...variant }, inputSize: spec.inputSize, hiddenSize: spec.hiddenSize };
+    this.#sizes = {
+      variant: { ...variant },
+      inputSize: spec.inputSize,
+      hiddenSize: spec.hiddenSize,
+    };
     this.#trainer = new this.#module.Trainer(
       VARIANTS[variant.kind].code,
       variant.k,
@@ -131,8 +106,10 @@ export class WasmTrainingKernel {
     const { hiddenSize: H, variant: { k } } = this.#sizes;
     checkFitsWasm32(this.#sizes, B, T);
     this.#recorded = null;
-    this.#guard(`forward of batch ${B} × seqLen ${T}`, () =>
-      trainer.forward(B, T, input.x, input.hidden, input.state));
+    this.#guard(
+      `forward of batch ${B} × seqLen ${T}`,
+      () => trainer.forward(B, T, input.x, input.hidden, input.state),
+    );
     this.#recorded = step;
     return {
       output: this.#copy(trainer.output_ptr(), B * T * H),
