@@ -35,7 +35,7 @@ import {
 } from "./memory_plan.ts";
 
 export { WASM_MEMORY_LIMITS, type WasmMemoryLimits };
-import { WasmThread, workersPermitted } from "./thread.ts";
+import { type WasmThread, WorkerPool, workersPermitted } from "./thread.ts";
 import {
   type SliceGradients,
   type SliceInputGradients,
@@ -203,7 +203,16 @@ class WasmRunner implements CompiledCell {
   #running = 0;
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(spec: CellSpec, threads: number, flavor: WasmFlavor, memory: WasmMemoryLimits) {
+  readonly #pool: WorkerPool;
+
+  constructor(
+    spec: CellSpec,
+    threads: number,
+    flavor: WasmFlavor,
+    memory: WasmMemoryLimits,
+    pool: WorkerPool,
+  ) {
+    this.#pool = pool;
     this.#threads = threads;
     this.#memory = memory;
     this.#flavor = flavor;
@@ -289,10 +298,7 @@ class WasmRunner implements CompiledCell {
   async #onWorkers<T>(call: (workers: WasmThread[]) => Promise<T>): Promise<T> {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
-    const workers = this.#workers ??= Array.from(
-      { length: this.#threads },
-      () => new WasmThread(this.#spec, this.#flavor),
-    );
+    const workers = this.#workers ??= this.#pool.take(this.#threads, this.#spec, this.#flavor);
     this.#running++;
     try {
       return await call(workers);
@@ -431,10 +437,11 @@ class WasmRunner implements CompiledCell {
     this.#idleTimer = timer;
   }
 
+  /** Hands the workers back to the backend's pool (which stops them if no runner takes them). */
   #stopWorkers(): void {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
-    for (const worker of this.#workers ?? []) worker.terminate();
+    if (this.#workers !== null) this.#pool.give(this.#workers);
     this.#workers = null;
   }
 }
@@ -478,10 +485,11 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
   }
   const relaxedSimd = options.relaxedSimd ?? true;
   const memory = options.memory ?? WASM_MEMORY_LIMITS;
+  const pool = new WorkerPool(IDLE_WORKER_MS);
   return defineBackend("wasm", (spec) => {
     checkWasmWeights(spec, memory);
     const flavor = relaxedSimd && supportsRelaxedSimd() ? "relaxed" : "plain";
-    return Promise.resolve(new WasmRunner(spec, threads, flavor, memory));
+    return Promise.resolve(new WasmRunner(spec, threads, flavor, memory, pool));
   });
 }
 
