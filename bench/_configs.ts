@@ -5,11 +5,18 @@
  */
 
 import {
+  Adam,
   ArrayLSTM,
   AttentionArrayLSTM,
   type BackendName,
+  Linear,
+  logSoftmax,
   LSTM,
+  nllLoss,
+  oneHot,
   randn,
+  Random,
+  reshape,
   StochasticArrayLSTM,
   type Tensor,
 } from "../mod.ts";
@@ -65,4 +72,44 @@ export function flopsPerStep(kind: typeof MODELS[number], config: BenchConfig): 
   const k = kind === "LSTM" ? 1 : config.k;
   const gemm = 2 * B * (I + H) * 4 * k * H;
   return kind === "AttentionArrayLSTM" ? gemm + 2 * B * I * k * H : gemm;
+}
+
+/**
+ * The documentation's network for training benchmarks: `ArrayLSTM(10, 128, 4) -> Linear(128, 10)`
+ * at the `doc` configuration, with one-hot input of seeded tokens, class targets and an Adam
+ * optimizer. `step()` is one training step: forward, loss, backward, Adam.
+ */
+export interface DocTraining extends Disposable {
+  /** One step: `zeroGrad`, forward, `nllLoss(logSoftmax(linear(hidden)))`, backward, Adam. */
+  step(): Promise<number>;
+}
+
+/** Builds {@linkcode DocTraining} on `backend`, for a config shaped like `CONFIGS.doc`. */
+export function docTraining(backend: BackendName, config: BenchConfig = CONFIGS.doc): DocTraining {
+  const { batch: B, seqLen: T, inputSize: I, hiddenSize: H, k } = config;
+  const random = new Random(3);
+  const rows = Array.from(
+    { length: B },
+    () => Array.from({ length: T }, () => Math.floor(random.uniform() * I)),
+  );
+  const x = oneHot(rows, I);
+  const y = rows.map((row) => row[0]);
+  const lstm = new ArrayLSTM(I, H, k, { backend, seed: 1 }).train();
+  const linear = new Linear(H, I, { seed: 2 }).train();
+  const opt = new Adam([...lstm.parameters(), ...linear.parameters()], { lr: 1e-3 });
+  return {
+    async step() {
+      opt.zeroGrad();
+      const { hidden } = await lstm.forward(x);
+      const logits = await linear.forward(reshape(hidden, [B, H]));
+      const loss = nllLoss(logSoftmax(logits), y);
+      await loss.backward();
+      opt.step();
+      return loss.data[0];
+    },
+    [Symbol.dispose]() {
+      opt.dispose();
+      lstm.dispose();
+    },
+  };
 }

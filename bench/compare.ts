@@ -7,7 +7,12 @@
  * ```sh
  * deno run -A bench/compare.ts [--configs doc,latency] [--rounds 3] [--python python3] \
  *   [--peers DIR]   # a copy of ../shared/peers after `npm install` (skipped when absent)
+ * deno run -A bench/compare.ts --train [--configs doc]   # training steps instead of forwards
  * ```
+ *
+ * `--train` times a training step: the forward in training mode and `sum(output).backward()`,
+ * on our WASM backend and (`"train": true` in `compare_torch.py`) the reference package's
+ * forward and `output.sum().backward()` under PyTorch; the peers (inference only) are skipped.
  *
  * Prints the machine's CPU model and a Markdown table: ms per timestep and each yardstick's time
  * and ours divided by it (below 1: we are faster).
@@ -16,6 +21,8 @@
  */
 
 import { parseArgs } from "node:util";
+import { sum } from "../mod.ts";
+import type { LSTM, Tensor } from "../mod.ts";
 import { type BenchConfig, CONFIGS, makeInput, makeModel, MODELS } from "./_configs.ts";
 
 const { values } = parseArgs({
@@ -25,8 +32,10 @@ const { values } = parseArgs({
     runs: { type: "string", default: "5" },
     python: { type: "string", default: "python3" },
     peers: { type: "string" },
+    train: { type: "boolean", default: false },
   },
 });
+const train = values.train;
 const rounds = Number(values.rounds);
 const runs = Number(values.runs);
 const configs = values.configs.split(",").map((name) => {
@@ -52,15 +61,27 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+/** One forward, or with `--train` a training step as the yardstick's: forward, sum, backward. */
+async function callOnce(model: LSTM, x: Tensor): Promise<void> {
+  if (!train) {
+    await model.forward(x);
+    return;
+  }
+  const { output } = await model.forward(x);
+  await sum(output).backward();
+  for (const parameter of model.parameters()) parameter.grad = null;
+}
+
 async function timeOurs(config: BenchConfig): Promise<void> {
   const x = makeInput(config);
   for (const kind of MODELS) {
     using model = makeModel(kind, config, "wasm");
-    await model.forward(x);
+    if (train) model.train();
+    await callOnce(model, x);
     const times: number[] = [];
     for (let run = 0; run < runs; run++) {
       const started = performance.now();
-      await model.forward(x);
+      await callOnce(model, x);
       times.push(performance.now() - started);
     }
     record(config, `ours ${kind}`, median(times) / config.seqLen);
@@ -80,7 +101,7 @@ async function timePyTorch(config: BenchConfig): Promise<boolean> {
   const script = new URL("./compare_torch.py", import.meta.url).pathname;
   const text = await output(values.python, [
     script,
-    JSON.stringify({ ...config, runs, train: false }),
+    JSON.stringify({ ...config, runs, train }),
   ]);
   if (text === null) return false;
   for (const line of text.trim().split("\n")) {
@@ -136,7 +157,7 @@ for (let round = 0; round < rounds; round++) {
     await timeOurs(config);
     if (havePyTorch) havePyTorch = await timePyTorch(config);
   }
-  if (values.peers) await timePeers(values.peers);
+  if (values.peers && !train) await timePeers(values.peers);
 }
 
 console.log(`# ${await cpuModel()}; ${rounds} rounds, medians; Deno ${Deno.version.deno}`);
@@ -145,7 +166,9 @@ if (!havePyTorch) {
     `# PyTorch skipped: \`${values.python} bench/compare_torch.py\` failed (needs torch and array-lstm)`,
   );
 }
-if (!values.peers) {
+if (train) {
+  console.log("# training steps: forward + sum(output).backward(); peers skipped (inference only)");
+} else if (!values.peers) {
   console.log("# peers skipped: pass --peers DIR (a copy of ../shared/peers after npm install)");
 }
 
@@ -155,7 +178,10 @@ function yardsticks(kind: string): string[] {
   return kind === "LSTM" ? [...pytorch, ...PEER_RUNS.map((peer) => peer.name)] : pytorch;
 }
 
-console.log("\n| config | model | ours wasm ms/step | yardstick | its ms/step | ours/theirs |");
+const what = train ? "training step" : "forward";
+console.log(
+  `\n| config | model | ours wasm ${what} ms/step | yardstick | its ms/step | ours/theirs |`,
+);
 console.log("|---|---|---|---|---|---|");
 for (const config of configs) {
   const byCandidate = samples.get(config.name)!;

@@ -227,6 +227,12 @@ export interface CompiledCell {
    */
   run(input: SequenceInput): Promise<SequenceOutput>;
   /**
+   * Optional: the recording forward of a checked, non-empty input, whose `backward` only gets
+   * gradients that passed {@linkcode checkOutputGradients}, as `Float32Array`s, at most once, and
+   * never after `dispose`. A runner forwards it as `SequenceRunner.runTraining`.
+   */
+  runTraining?(input: SequenceInput): Promise<TrainingStep>;
+  /**
    * Frees what the cell holds; called once, when no call is running, and must not throw. It may
    * run from a `FinalizationRegistry` after the runner was collected, so a cell must not refer
    * back to its runner.
@@ -404,6 +410,99 @@ export function checkInput(spec: CellSpec, input: SequenceInput): void {
   checkArray("input.state", input.state, k * B * H, `(k, batch, hiddenSize) = (${k}, ${B}, ${H})`);
 }
 
+/**
+ * The parameters of a cell as PyTorch names them, with their sizes in floats, in the order of
+ * {@linkcode CellParameters} (`i2a` only for attention cells).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parameterSizes } from "./contract.ts";
+ * const sizes = parameterSizes({ variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 2, hiddenSize: 1 });
+ * assert.deepEqual(sizes, [["i2h.weight", 8], ["i2h.bias", 4], ["h2h.weight", 4], ["h2h.bias", 4]]);
+ * ```
+ */
+export function parameterSizes(
+  cell: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">,
+): [string, number][] {
+  const { variant: { k, kind }, inputSize: I, hiddenSize: H } = cell;
+  const rows = 4 * k * H;
+  const sizes: [string, number][] = [
+    ["i2h.weight", rows * I],
+    ["i2h.bias", rows],
+    ["h2h.weight", rows * H],
+    ["h2h.bias", rows],
+  ];
+  if (VARIANTS[kind].attention) sizes.push(["i2a.weight", k * H * I], ["i2a.bias", k * H]);
+  return sizes;
+}
+
+function checkGradient(name: string, value: unknown, length: number, meaning: string): void {
+  if (!(value instanceof Float32Array || value instanceof Float64Array)) {
+    throw new TypeError(
+      `${name} must be a Float32Array or Float64Array of ${meaning} = ${length} floats, got ${
+        describe(value)
+      }`,
+    );
+  }
+  if (value.length !== length) {
+    throw new RangeError(
+      `${name} must have ${meaning} = ${length} floats, got ${value.length} floats`,
+    );
+  }
+}
+
+/**
+ * Checks the gradients given to a training step's `backward` against the spec and the step's
+ * input: `output` `(B, T, H)`, and `hidden` `(B, H)` and `state` `(k, B, H)` when present.
+ *
+ * @throws {TypeError | RangeError} Naming the first field that is wrong.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkOutputGradients } from "./contract.ts";
+ * const cell = { variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 1, hiddenSize: 2 } as const;
+ * checkOutputGradients(cell, 1, 3, { output: new Float32Array(6) });
+ * assert.throws(() => checkOutputGradients(cell, 1, 3, { output: new Float32Array(5) }), RangeError);
+ * ```
+ */
+export function checkOutputGradients(
+  cell: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">,
+  batch: number,
+  seqLen: number,
+  grads: OutputGradients,
+): void {
+  if (typeof grads !== "object" || grads === null) {
+    throw new TypeError(
+      `grads must be an object { output, hidden?, state? }, got ${describe(grads)}`,
+    );
+  }
+  const { hiddenSize: H, variant: { k } } = cell;
+  const B = batch, T = seqLen;
+  checkGradient(
+    "grads.output",
+    grads.output,
+    B * T * H,
+    `(batch, seqLen, hiddenSize) = (${B}, ${T}, ${H})`,
+  );
+  if (grads.hidden !== undefined) {
+    checkGradient("grads.hidden", grads.hidden, B * H, `(batch, hiddenSize) = (${B}, ${H})`);
+  }
+  if (grads.state !== undefined) {
+    checkGradient(
+      "grads.state",
+      grads.state,
+      k * B * H,
+      `(k, batch, hiddenSize) = (${k}, ${B}, ${H})`,
+    );
+  }
+}
+
+function toFloat32(array: Float32Array | Float64Array): Float32Array {
+  return array instanceof Float32Array ? array : Float32Array.from(array);
+}
+
 /** Frees the cells of runners that were collected without `dispose()`. */
 const forgotten = new Reclaimer();
 
@@ -419,6 +518,8 @@ class ContractRunner implements SequenceRunner {
   #cell: CompiledCell | null;
   #disposed = false;
   #inFlight = 0;
+  /** Present when the compiled cell has a fused training path. */
+  readonly runTraining?: (input: SequenceInput) => Promise<TrainingStep>;
 
   constructor(backend: ResolvedBackendName, spec: CellSpec, cell: CompiledCell) {
     this.backend = backend;
@@ -429,10 +530,35 @@ class ContractRunner implements SequenceRunner {
       params: EMPTY_PARAMETERS,
     };
     this.#cell = cell;
+    if (cell.runTraining) this.runTraining = (input) => this.#runTraining(input);
     forgotten.watch(this, cell);
   }
 
   run(input: SequenceInput): Promise<SequenceOutput> {
+    return this.#call(input, (cell, checked) => cell.run(checked), (checked) => ({
+      output: new Float32Array(0),
+      hidden: checked.hidden.slice(),
+      state: checked.state.slice(),
+    }));
+  }
+
+  #runTraining(input: SequenceInput): Promise<TrainingStep> {
+    return this.#call(
+      input,
+      async (cell, checked) => this.#guardBackward(checked, await cell.runTraining!(checked)),
+      (checked) => this.#emptyStep(checked),
+    );
+  }
+
+  /**
+   * Checks `input` and runs `call` on the cell, counted as in flight; answers empty calls with
+   * `empty` and calls after `dispose` with a rejection.
+   */
+  #call<T>(
+    input: SequenceInput,
+    call: (cell: CompiledCell, input: SequenceInput) => Promise<T>,
+    empty: (input: SequenceInput) => T,
+  ): Promise<T> {
     const cell = this.#cell;
     if (this.#disposed || cell === null) {
       return Promise.reject(
@@ -444,22 +570,93 @@ class ContractRunner implements SequenceRunner {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (input.batch === 0 || input.seqLen === 0) {
-      return Promise.resolve({
-        output: new Float32Array(0),
-        hidden: input.hidden.slice(),
-        state: input.state.slice(),
-      });
-    }
+    if (input.batch === 0 || input.seqLen === 0) return Promise.resolve(empty(input));
     this.#inFlight++;
-    let result: Promise<SequenceOutput>;
+    let result: Promise<T>;
     try {
-      result = cell.run(input);
+      result = call(cell, input);
     } catch (error) {
       result = Promise.reject(error);
     }
     // The callback holds `this`, so a runner is never collected (and its cell freed) mid-call.
     return result.finally(() => this.#settle());
+  }
+
+  /** The cell's step with its backward checked, run at most once, and counted as in flight. */
+  #guardBackward(input: SequenceInput, step: TrainingStep): TrainingStep {
+    const { batch, seqLen } = input;
+    let used = false;
+    return {
+      output: step.output,
+      hidden: step.hidden,
+      state: step.state,
+      backward: (grads) => {
+        if (used) {
+          return Promise.reject(
+            new Error(
+              "backward() was already called on this training step; run the forward again to " +
+                "back-propagate a second time",
+            ),
+          );
+        }
+        if (this.#disposed || this.#cell === null) {
+          return Promise.reject(
+            new Error(
+              `this ${this.backend} runner was disposed before the backward of its training step ` +
+                "(its parameters were replaced): call backward() before changing the parameters",
+            ),
+          );
+        }
+        try {
+          checkOutputGradients(this.#spec, batch, seqLen, grads);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        used = true;
+        this.#inFlight++;
+        let result: Promise<InputGradients>;
+        try {
+          result = step.backward({
+            output: toFloat32(grads.output),
+            ...(grads.hidden === undefined ? {} : { hidden: toFloat32(grads.hidden) }),
+            ...(grads.state === undefined ? {} : { state: toFloat32(grads.state) }),
+          });
+        } catch (error) {
+          result = Promise.reject(error);
+        }
+        return result.finally(() => this.#settle());
+      },
+    };
+  }
+
+  /** An empty call's step: no step ran, so only the initial state gets its gradient through. */
+  #emptyStep(input: SequenceInput): TrainingStep {
+    const { batch, seqLen } = input;
+    const spec = this.#spec;
+    return {
+      output: new Float32Array(0),
+      hidden: input.hidden.slice(),
+      state: input.state.slice(),
+      backward: (grads) => {
+        try {
+          checkOutputGradients(spec, batch, seqLen, grads);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return Promise.resolve({
+          params: Object.fromEntries(
+            parameterSizes(spec).map(([name, size]) => [name, new Float32Array(size)]),
+          ),
+          x: new Float32Array(batch * seqLen * spec.inputSize),
+          hidden: grads.hidden
+            ? toFloat32(grads.hidden).slice()
+            : new Float32Array(input.hidden.length),
+          state: grads.state
+            ? toFloat32(grads.state).slice()
+            : new Float32Array(input.state.length),
+        });
+      },
+    };
   }
 
   dispose(): void {

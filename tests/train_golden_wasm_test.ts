@@ -1,4 +1,4 @@
-// The forward runs on wasm; the backward is the float64 oracle until wasm offers runTraining.
+// Forward and backward run on the wasm training kernels (Trainer, via runTraining).
 import { defineGoldenTrainTests } from "./_train.ts";
 
 defineGoldenTrainTests("wasm");

@@ -1,4 +1,4 @@
-// The forward runs on webgpu; the backward is the float64 oracle until webgpu offers runTraining.
+// Forward and backward run on the webgpu training kernels (WebGpuTrainer, via runTraining).
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { defineGoldenTrainTests } from "./_train.ts";
 

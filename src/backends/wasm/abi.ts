@@ -20,6 +20,34 @@ export const RAW_FUNCTIONS = {
   /** Drops a `Cell`. */
   __wbg_cell_free: 1,
   calibrate_gemm: 4,
+  /** `Trainer::new`: as `cell_new`. */
+  trainer_new: 17,
+  trainer_repack: 1,
+  trainer_parameters_ptr: 1,
+  trainer_parameters_len: 1,
+  trainer_gradients_ptr: 1,
+  trainer_zero_grad: 1,
+  /** `Trainer::forward`: as `cell_forward`. */
+  trainer_forward: 9,
+  trainer_output_ptr: 1,
+  trainer_hidden_ptr: 1,
+  trainer_state_ptr: 1,
+  /** `Trainer::backward`: trainer, then (address, length) of dOutput, dHidden, dState. */
+  trainer_backward: 7,
+  trainer_grad_x_ptr: 1,
+  trainer_grad_hidden_ptr: 1,
+  trainer_grad_state_ptr: 1,
+  trainer_grad_squared_norm: 1,
+  trainer_scale_grads: 2,
+  /** `Trainer::sgd_step`: trainer, lr, momentum, dampening, nesterov, weightDecay. */
+  trainer_sgd_step: 6,
+  /** `Trainer::adam_step`: trainer, lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled. */
+  trainer_adam_step: 8,
+  trainer_optimizer_state_ptr: 2,
+  trainer_optimizer_steps: 1,
+  trainer_set_optimizer_steps: 2,
+  /** Drops a `Trainer`. */
+  __wbg_trainer_free: 1,
 } as const;
 
 /** The module's imports: `wbg.__wbindgen_throw(address, length)` throws a UTF-8 message. */

@@ -51,6 +51,97 @@ export interface WasmCellConstructor {
 }
 
 /**
+ * A cell being trained, in wasm memory (`Trainer` of wasm/src/train.rs): flat parameters,
+ * gradients and optimizer state in PyTorch's layouts, a recording forward and its backward.
+ * Addresses point into the module's memory and are valid until the next call that may grow it.
+ */
+export interface WasmTrainer {
+  /** Packs the kernels' panels from the flat parameters again (after writing them). */
+  repack(): void;
+  /** Byte address of the flat parameters (`i2h.weight`, `i2h.bias`, `h2h.*`, `i2a.*`). */
+  parameters_ptr(): number;
+  /** Floats in the flat parameters (and in the gradients and each optimizer state vector). */
+  parameters_len(): number;
+  /** Byte address of the gradients, laid out as the parameters. */
+  gradients_ptr(): number;
+  /** Sets every gradient to zero (the backward adds to them). */
+  zero_grad(): void;
+  /** The recording forward, as `WasmCell.forward`; keeps the activations for one backward. */
+  forward(
+    batch: number,
+    seqLen: number,
+    x: Float32Array,
+    hidden: Float32Array,
+    state: Float32Array,
+  ): void;
+  /** Byte address of the last forward's output `(B, T, H)`. */
+  output_ptr(): number;
+  /** Byte address of the last forward's final hidden state `(B, H)`. */
+  hidden_ptr(): number;
+  /** Byte address of the last forward's final cell states `(k, B, H)`. */
+  state_ptr(): number;
+  /**
+   * Back-propagates through the last forward (once); empty `dHidden`/`dState` count as zero.
+   * Adds the parameter gradients to the gradients.
+   */
+  backward(dOutput: Float32Array, dHidden: Float32Array, dState: Float32Array): void;
+  /** Byte address of dLoss/d`x` `(B, T, I)` of the last backward. */
+  grad_x_ptr(): number;
+  /** Byte address of dLoss/d initial `hidden` `(B, H)` of the last backward. */
+  grad_hidden_ptr(): number;
+  /** Byte address of dLoss/d initial `state` `(k, B, H)` of the last backward. */
+  grad_state_ptr(): number;
+  /** `Σ g²` over the gradients. */
+  grad_squared_norm(): number;
+  /** Multiplies every gradient by `factor`. */
+  scale_grads(factor: number): void;
+  /** One `torch.optim.SGD` step, then a repack. */
+  sgd_step(
+    lr: number,
+    momentum: number,
+    dampening: number,
+    nesterov: boolean,
+    weightDecay: number,
+  ): void;
+  /** One `torch.optim.Adam` (`decoupled`: `AdamW`) step, then a repack. */
+  adam_step(
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    amsgrad: boolean,
+    decoupled: boolean,
+  ): void;
+  /** Byte address of optimizer state vector `slot` (0 momentum / `exp_avg`, 1, 2). */
+  optimizer_state_ptr(slot: number): number;
+  /** Optimizer steps taken. */
+  optimizer_steps(): number;
+  /** Sets the optimizer step count (resuming). */
+  set_optimizer_steps(steps: number): void;
+  /** Frees everything; the object is unusable afterwards. */
+  free(): void;
+}
+
+/** Makes a trainer from a cell's PyTorch-layout parameters, as {@linkcode WasmCellConstructor}. */
+export interface WasmTrainerConstructor {
+  /** Copies the parameters into wasm memory; gradients and optimizer state start at zero. */
+  new (
+    kind: number,
+    k: number,
+    maxPooling: boolean,
+    inputSize: number,
+    hiddenSize: number,
+    i2hWeight: Float32Array,
+    i2hBias: Float32Array,
+    h2hWeight: Float32Array,
+    h2hBias: Float32Array,
+    i2aWeight: Float32Array,
+    i2aBias: Float32Array,
+  ): WasmTrainer;
+}
+
+/**
  * The two builds of the kernels: `"relaxed"` multiply-adds in the GEMM and `exp` with relaxed
  * SIMD's `f32x4.relaxed_madd` (fused where the CPU has FMA, so its last bits depend on the CPU);
  * `"plain"` uses only SIMD 1.0, for runtimes without relaxed SIMD.
@@ -63,6 +154,8 @@ export interface WasmModule {
   readonly flavor: WasmFlavor;
   /** The cell class. */
   readonly Cell: WasmCellConstructor;
+  /** The training class. */
+  readonly Trainer: WasmTrainerConstructor;
   /**
    * Runs the bare GEMM micro-kernel `repeats` times on a `(rows, depth) · (depth, 16 · blocks)`
    * product and returns one element of it: time it for the GEMM rate of this machine.
@@ -151,6 +244,149 @@ function cellClass(raw: RawExports): WasmCellConstructor {
   };
 }
 
+/** The `Trainer` class bound to one instance's exports. */
+function trainerClass(raw: RawExports): WasmTrainerConstructor {
+  return class Trainer implements WasmTrainer {
+    #address: number;
+
+    constructor(
+      kind: number,
+      k: number,
+      maxPooling: boolean,
+      inputSize: number,
+      hiddenSize: number,
+      ...params: Float32Array[]
+    ) {
+      const arrays = params.flatMap((array) => passArray(raw, array));
+      this.#address = toAddress(
+        raw.trainer_new(kind, k, maxPooling ? 1 : 0, inputSize, hiddenSize, ...arrays),
+      );
+    }
+
+    repack(): void {
+      raw.trainer_repack(this.#live());
+    }
+
+    parameters_ptr(): number {
+      return toAddress(raw.trainer_parameters_ptr(this.#live()));
+    }
+
+    parameters_len(): number {
+      return raw.trainer_parameters_len(this.#live()) >>> 0;
+    }
+
+    gradients_ptr(): number {
+      return toAddress(raw.trainer_gradients_ptr(this.#live()));
+    }
+
+    zero_grad(): void {
+      raw.trainer_zero_grad(this.#live());
+    }
+
+    forward(
+      batch: number,
+      seqLen: number,
+      x: Float32Array,
+      hidden: Float32Array,
+      state: Float32Array,
+    ): void {
+      const arrays = [x, hidden, state].flatMap((array) => passArray(raw, array));
+      raw.trainer_forward(this.#live(), batch, seqLen, ...arrays);
+    }
+
+    output_ptr(): number {
+      return toAddress(raw.trainer_output_ptr(this.#live()));
+    }
+
+    hidden_ptr(): number {
+      return toAddress(raw.trainer_hidden_ptr(this.#live()));
+    }
+
+    state_ptr(): number {
+      return toAddress(raw.trainer_state_ptr(this.#live()));
+    }
+
+    backward(dOutput: Float32Array, dHidden: Float32Array, dState: Float32Array): void {
+      const arrays = [dOutput, dHidden, dState].flatMap((array) => passArray(raw, array));
+      raw.trainer_backward(this.#live(), ...arrays);
+    }
+
+    grad_x_ptr(): number {
+      return toAddress(raw.trainer_grad_x_ptr(this.#live()));
+    }
+
+    grad_hidden_ptr(): number {
+      return toAddress(raw.trainer_grad_hidden_ptr(this.#live()));
+    }
+
+    grad_state_ptr(): number {
+      return toAddress(raw.trainer_grad_state_ptr(this.#live()));
+    }
+
+    grad_squared_norm(): number {
+      return raw.trainer_grad_squared_norm(this.#live());
+    }
+
+    scale_grads(factor: number): void {
+      raw.trainer_scale_grads(this.#live(), factor);
+    }
+
+    sgd_step(
+      lr: number,
+      momentum: number,
+      dampening: number,
+      nesterov: boolean,
+      weightDecay: number,
+    ): void {
+      raw.trainer_sgd_step(this.#live(), lr, momentum, dampening, nesterov ? 1 : 0, weightDecay);
+    }
+
+    adam_step(
+      lr: number,
+      beta1: number,
+      beta2: number,
+      eps: number,
+      weightDecay: number,
+      amsgrad: boolean,
+      decoupled: boolean,
+    ): void {
+      raw.trainer_adam_step(
+        this.#live(),
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weightDecay,
+        amsgrad ? 1 : 0,
+        decoupled ? 1 : 0,
+      );
+    }
+
+    optimizer_state_ptr(slot: number): number {
+      return toAddress(raw.trainer_optimizer_state_ptr(this.#live(), slot));
+    }
+
+    optimizer_steps(): number {
+      return raw.trainer_optimizer_steps(this.#live()) >>> 0;
+    }
+
+    set_optimizer_steps(steps: number): void {
+      raw.trainer_set_optimizer_steps(this.#live(), steps);
+    }
+
+    free(): void {
+      const address = this.#address;
+      this.#address = 0;
+      if (address !== 0) raw.__wbg_trainer_free(address);
+    }
+
+    #live(): number {
+      if (this.#address === 0) throw new Error("this wasm trainer was freed");
+      return this.#address;
+    }
+  };
+}
+
 const BASE64: Record<WasmFlavor, string> = { plain: plainWasmBase64, relaxed: relaxedWasmBase64 };
 
 function decode(flavor: WasmFlavor): Uint8Array<ArrayBuffer> {
@@ -213,6 +449,7 @@ export function createInstance(flavor?: WasmFlavor): WasmModule {
   return {
     flavor: chosen,
     Cell: cellClass(raw),
+    Trainer: trainerClass(raw),
     calibrateGemm: (rows, depth, blocks, repeats) =>
       raw.calibrate_gemm(rows, depth, blocks, repeats),
     memory,

@@ -4,7 +4,10 @@
  *
  * A runner packs the weights once into wasm memory and runs whole sequences per call. Large
  * batches are split by rows over Workers, each with its own instance and copy of the weights; small
- * ones (and runtimes without `Worker`) run in the calling thread.
+ * ones (and runtimes without `Worker`) run in the calling thread. Training (`runTraining`) runs
+ * the Rust `Trainer` the same way: each thread records and back-propagates its rows, and the
+ * parameter gradients of the rows are summed here. Workers are pooled per backend, so a runner
+ * made after an optimizer step re-packs its weights in running workers instead of starting new ones.
  *
  * Two builds of the kernels ship: one whose multiply-adds use relaxed SIMD's `f32x4.relaxed_madd`
  * (fused on CPUs with FMA), taken where the runtime validates it, and a plain SIMD one for the rest.
@@ -18,8 +21,12 @@ import {
   type CompiledCell,
   copySpec,
   defineBackend,
+  type InputGradients,
+  type OutputGradients,
+  parameterSizes,
   type SequenceInput,
   type SequenceOutput,
+  type TrainingStep,
 } from "../../contract.ts";
 import { supportsRelaxedSimd, type WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
@@ -31,7 +38,12 @@ import {
 } from "./memory_plan.ts";
 
 export { WASM_MEMORY_LIMITS, type WasmMemoryLimits };
-import { WasmThread, workersPermitted } from "./thread.ts";
+import { type WasmThread, WorkerPool, workersPermitted } from "./thread.ts";
+import {
+  type SliceGradients,
+  type SliceInputGradients,
+  WasmTrainingKernel,
+} from "./train_kernel.ts";
 
 /** Options of {@linkcode createWasmBackend}. */
 export interface WasmBackendOptions {
@@ -86,29 +98,99 @@ function rowsOf(batch: number, part: number, parts: number): [number, number] {
   return [Math.floor((batch * part) / parts), Math.floor((batch * (part + 1)) / parts)];
 }
 
+/**
+ * Rows `[start, end)` of an array shaped `(lanes, B, rowSize)`, as a fresh `(lanes, rows, rowSize)`
+ * array.
+ */
+function takeRows(
+  array: Float32Array,
+  B: number,
+  rowSize: number,
+  lanes: number,
+  [start, end]: [number, number],
+): Float32Array {
+  const rows = end - start;
+  const part = new Float32Array(lanes * rows * rowSize);
+  for (let lane = 0; lane < lanes; lane++) {
+    part.set(
+      array.subarray((lane * B + start) * rowSize, (lane * B + end) * rowSize),
+      lane * rows * rowSize,
+    );
+  }
+  return part;
+}
+
+/** Writes `part`, rows `[start, end)` shaped `(lanes, rows, rowSize)`, into `whole` `(lanes, B, rowSize)`. */
+function putRows(
+  whole: Float32Array,
+  part: Float32Array,
+  B: number,
+  rowSize: number,
+  lanes: number,
+  [start, end]: [number, number],
+): void {
+  const rows = end - start;
+  for (let lane = 0; lane < lanes; lane++) {
+    whole.set(
+      part.subarray(lane * rows * rowSize, (lane + 1) * rows * rowSize),
+      (lane * B + start) * rowSize,
+    );
+  }
+}
+
 /** Copies rows `[start, end)` of `input` into fresh arrays (the worker receives them by transfer). */
 function sliceRows(
   spec: CellSpec,
   input: SequenceInput,
-  [start, end]: [number, number],
+  rows: [number, number],
 ): SequenceInput {
   const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
   const { batch: B, seqLen: T } = input;
-  const rows = end - start;
-  const state = new Float32Array(k * rows * H);
-  for (let lane = 0; lane < k; lane++) {
-    state.set(
-      input.state.subarray((lane * B + start) * H, (lane * B + end) * H),
-      lane * rows * H,
-    );
-  }
   return {
-    batch: rows,
+    batch: rows[1] - rows[0],
     seqLen: T,
-    x: input.x.slice(start * T * I, end * T * I),
-    hidden: input.hidden.slice(start * H, end * H),
-    state,
+    x: takeRows(input.x, B, T * I, 1, rows),
+    hidden: takeRows(input.hidden, B, H, 1, rows),
+    state: takeRows(input.state, B, H, k, rows),
   };
+}
+
+/** A copy of `input`, kept by a training step to run its forward again. */
+function copyInput(input: SequenceInput): SequenceInput {
+  const { batch, seqLen } = input;
+  return {
+    batch,
+    seqLen,
+    x: input.x.slice(),
+    hidden: input.hidden.slice(),
+    state: input.state.slice(),
+  };
+}
+
+/** Rows `[start, end)` of checked output gradients, in `f32` (absent final ones empty). */
+function sliceGradients(
+  spec: CellSpec,
+  input: SequenceInput,
+  grads: OutputGradients,
+  rows: [number, number],
+): SliceGradients {
+  const { hiddenSize: H, variant: { k } } = spec;
+  const { batch: B, seqLen: T } = input;
+  const none = new Float32Array(0);
+  const f32 = (array: Float32Array | Float64Array) => array as Float32Array;
+  return {
+    output: takeRows(f32(grads.output), B, T * H, 1, rows),
+    hidden: grads.hidden ? takeRows(f32(grads.hidden), B, H, 1, rows) : none,
+    state: grads.state ? takeRows(f32(grads.state), B, H, k, rows) : none,
+  };
+}
+
+/** Names the flat parameter gradients of a trainer (`parameterSizes` order). */
+function namedGradients(spec: CellSpec, flat: Float32Array): Record<string, Float32Array> {
+  let start = 0;
+  return Object.fromEntries(
+    parameterSizes(spec).map(([name, size]) => [name, flat.slice(start, start += size)]),
+  );
 }
 
 class WasmRunner implements CompiledCell {
@@ -118,11 +200,22 @@ class WasmRunner implements CompiledCell {
   /** A private copy of the spec: workers and the local kernel are created lazily from it. */
   readonly #spec: CellSpec;
   #kernel: WasmKernel | null = null;
+  #trainer: WasmTrainingKernel | null = null;
+  #trainingSteps = 0;
   #workers: WasmThread[] | null = null;
   #running = 0;
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(spec: CellSpec, threads: number, flavor: WasmFlavor, memory: WasmMemoryLimits) {
+  readonly #pool: WorkerPool;
+
+  constructor(
+    spec: CellSpec,
+    threads: number,
+    flavor: WasmFlavor,
+    memory: WasmMemoryLimits,
+    pool: WorkerPool,
+  ) {
+    this.#pool = pool;
     this.#threads = threads;
     this.#memory = memory;
     this.#flavor = flavor;
@@ -145,6 +238,8 @@ class WasmRunner implements CompiledCell {
   dispose(): void {
     this.#kernel?.dispose();
     this.#kernel = null;
+    this.#trainer?.dispose();
+    this.#trainer = null;
     this.#stopWorkers();
   }
 
@@ -192,27 +287,117 @@ class WasmRunner implements CompiledCell {
     return whole;
   }
 
-  async #runOnWorkers(
-    spec: CellSpec,
-    input: SequenceInput,
-    parts: number,
-  ): Promise<SequenceOutput> {
-    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
-    this.#idleTimer = null;
-    const workers = this.#workers ??= Array.from(
-      { length: this.#threads },
-      () => new WasmThread(spec, this.#flavor),
-    );
-    this.#running++;
-    try {
-      const slices = Array.from({ length: parts }, (_, part) => rowsOf(input.batch, part, parts));
+  #runOnWorkers(spec: CellSpec, input: SequenceInput, parts: number): Promise<SequenceOutput> {
+    const slices = Array.from({ length: parts }, (_, part) => rowsOf(input.batch, part, parts));
+    return this.#onWorkers(async (workers) => {
       const results = await Promise.all(
         slices.map((rows, part) => workers[part].run(sliceRows(spec, input, rows))),
       );
       return this.#assemble(spec, input, slices, results);
+    });
+  }
+
+  /** Runs `call` on the workers (started if need be), which stop when idle afterwards. */
+  async #onWorkers<T>(call: (workers: WasmThread[]) => Promise<T>): Promise<T> {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+    const workers = this.#workers ??= this.#pool.take(this.#threads, this.#spec, this.#flavor);
+    this.#running++;
+    try {
+      return await call(workers);
     } finally {
       if (--this.#running === 0 && this.#workers !== null) this.#armIdleTimer();
     }
+  }
+
+  /**
+   * The recording forward, in this thread or split by rows over the workers like `run` (not
+   * cut into rounds: a training batch keeps all its activations anyway). The step keeps its input
+   * (or the workers' slices of it), so its backward can run the forward again if the trainer has
+   * recorded another step since.
+   */
+  runTraining(input: SequenceInput): Promise<TrainingStep> {
+    const spec = this.#spec;
+    const step = ++this.#trainingSteps;
+    try {
+      const parts = this.#partsFor(spec, input);
+      if (parts === 1) return Promise.resolve(this.#trainHere(spec, copyInput(input), step));
+      const slices = Array.from({ length: parts }, (_, part) => rowsOf(input.batch, part, parts));
+      return this.#trainOnWorkers(spec, input, slices, step);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #trainingKernel(spec: CellSpec): WasmTrainingKernel {
+    if (!this.#trainer?.usable) this.#trainer = new WasmTrainingKernel(spec, this.#flavor);
+    return this.#trainer;
+  }
+
+  #trainHere(spec: CellSpec, input: SequenceInput, step: number): TrainingStep {
+    return {
+      ...this.#trainingKernel(spec).forward(input, step),
+      backward: (grads) => {
+        const none = new Float32Array(0);
+        const result = this.#trainingKernel(spec).backward(input, step, {
+          output: grads.output as Float32Array,
+          hidden: (grads.hidden as Float32Array | undefined) ?? none,
+          state: (grads.state as Float32Array | undefined) ?? none,
+        });
+        return Promise.resolve({ ...result, params: namedGradients(spec, result.params) });
+      },
+    };
+  }
+
+  async #trainOnWorkers(
+    spec: CellSpec,
+    input: SequenceInput,
+    slices: [number, number][],
+    step: number,
+  ): Promise<TrainingStep> {
+    const inputs = slices.map((rows) => sliceRows(spec, input, rows));
+    const results = await this.#onWorkers((workers) =>
+      Promise.all(inputs.map((part, index) => workers[index].forward(part, step)))
+    );
+    return {
+      ...this.#assemble(spec, input, slices, results),
+      backward: async (grads) => {
+        const parts = await this.#onWorkers((workers) =>
+          Promise.all(slices.map((rows, index) =>
+            workers[index].backward(
+              inputs[index],
+              step,
+              sliceGradients(spec, input, grads, rows),
+            )
+          ))
+        );
+        return this.#assembleGradients(spec, input, slices, parts);
+      },
+    };
+  }
+
+  /** The whole batch's input gradients, and the parameter gradients summed over the slices. */
+  #assembleGradients(
+    spec: CellSpec,
+    input: SequenceInput,
+    slices: [number, number][],
+    parts: SliceInputGradients[],
+  ): InputGradients {
+    const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
+    const { batch: B, seqLen: T } = input;
+    const params = parts[0].params;
+    for (const part of parts.slice(1)) {
+      for (let i = 0; i < params.length; i++) params[i] += part.params[i];
+    }
+    const x = new Float32Array(B * T * I);
+    const hidden = new Float32Array(B * H);
+    const state = new Float32Array(k * B * H);
+    slices.forEach((rows, index) => {
+      putRows(x, parts[index].x, B, T * I, 1, rows);
+      putRows(hidden, parts[index].hidden, B, H, 1, rows);
+      putRows(state, parts[index].state, B, H, k, rows);
+    });
+    return { params: namedGradients(spec, params), x, hidden, state };
   }
 
   #assemble(
@@ -242,15 +427,10 @@ class WasmRunner implements CompiledCell {
     result: SequenceOutput,
   ): void {
     const { hiddenSize: H, variant: { k } } = spec;
-    const rows = end - start;
-    whole.output.set(result.output, start * T * H);
-    whole.hidden.set(result.hidden, start * H);
-    for (let lane = 0; lane < k; lane++) {
-      whole.state.set(
-        result.state.subarray(lane * rows * H, (lane + 1) * rows * H),
-        (lane * B + start) * H,
-      );
-    }
+    const rows: [number, number] = [start, end];
+    putRows(whole.output, result.output, B, T * H, 1, rows);
+    putRows(whole.hidden, result.hidden, B, H, 1, rows);
+    putRows(whole.state, result.state, B, H, k, rows);
   }
 
   #armIdleTimer(): void {
@@ -260,10 +440,11 @@ class WasmRunner implements CompiledCell {
     this.#idleTimer = timer;
   }
 
+  /** Hands the workers back to the backend's pool (which stops them if no runner takes them). */
   #stopWorkers(): void {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
-    for (const worker of this.#workers ?? []) worker.terminate();
+    if (this.#workers !== null) this.#pool.give(this.#workers);
     this.#workers = null;
   }
 }
@@ -307,10 +488,11 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
   }
   const relaxedSimd = options.relaxedSimd ?? true;
   const memory = options.memory ?? WASM_MEMORY_LIMITS;
+  const pool = new WorkerPool(IDLE_WORKER_MS);
   return defineBackend("wasm", (spec) => {
     checkWasmWeights(spec, memory);
     const flavor = relaxedSimd && supportsRelaxedSimd() ? "relaxed" : "plain";
-    return Promise.resolve(new WasmRunner(spec, threads, flavor, memory));
+    return Promise.resolve(new WasmRunner(spec, threads, flavor, memory, pool));
   });
 }
 

@@ -7,7 +7,8 @@
 
 import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
 import type { WasmFlavor } from "./bindings.ts";
-import type { WorkerReply, WorkerRequest } from "./worker.ts";
+import type { SliceGradients, SliceInputGradients } from "./train_kernel.ts";
+import type { WorkerReply, WorkerRequest, WorkerResult } from "./worker.ts";
 
 /**
  * The buffers of `arrays` that a message can transfer instead of copying: a `SharedArrayBuffer`
@@ -54,7 +55,7 @@ export function workersPermitted(): boolean {
 }
 
 interface Pending {
-  resolve(result: SequenceOutput | null): void;
+  resolve(result: WorkerResult): void;
   reject(error: Error): void;
 }
 
@@ -72,7 +73,7 @@ interface Pending {
 export class WasmThread {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
-  readonly #compiled: Promise<SequenceOutput | null>;
+  #compiled: Promise<WorkerResult>;
   #nextId = 0;
   #failure: Error | null = null;
 
@@ -84,9 +85,27 @@ export class WasmThread {
       event.preventDefault();
       this.#fail(new Error(`wasm worker failed: ${event.message}`));
     };
-    this.#compiled = this.#request({ type: "compile", id: this.#nextId++, spec, flavor }, []);
+    this.#compiled = this.#compile(spec, flavor);
+  }
+
+  /** Whether the worker still answers (not terminated, never failed): it may be reused. */
+  get healthy(): boolean {
+    return this.#failure === null;
+  }
+
+  /**
+   * Has the worker pack another cell instead of its current one (a pooled worker taken by a new
+   * runner): much cheaper than starting a worker. Call it with no call running.
+   */
+  recompile(spec: CellSpec, flavor: WasmFlavor): void {
+    this.#compiled = this.#compile(spec, flavor);
+  }
+
+  #compile(spec: CellSpec, flavor: WasmFlavor): Promise<WorkerResult> {
+    const compiled = this.#request({ type: "compile", id: this.#nextId++, spec, flavor }, []);
     // A failed compile is reported by the next `run`; don't let it go unhandled meanwhile.
-    this.#compiled.catch(() => {});
+    compiled.catch(() => {});
+    return compiled;
   }
 
   /** Runs `input` in the worker; its arrays are transferred, so pass arrays nobody else holds. */
@@ -94,7 +113,29 @@ export class WasmThread {
     await this.#compiled;
     const transfer = transferable([input.x, input.hidden, input.state]);
     const result = await this.#request({ type: "run", id: this.#nextId++, input }, transfer);
-    return result!;
+    return result as SequenceOutput;
+  }
+
+  /**
+   * The recording forward of `input`, tagged `step`. The input is copied, not transferred: the
+   * caller keeps it for the backward.
+   */
+  async forward(input: SequenceInput, step: number): Promise<SequenceOutput> {
+    await this.#compiled;
+    const result = await this.#request({ type: "forward", id: this.#nextId++, step, input }, []);
+    return result as SequenceOutput;
+  }
+
+  /** The backward of step `step`, whose forward ran on `input`; `grads` are transferred. */
+  async backward(
+    input: SequenceInput,
+    step: number,
+    grads: SliceGradients,
+  ): Promise<SliceInputGradients> {
+    await this.#compiled;
+    const transfer = transferable([grads.output, grads.hidden, grads.state]);
+    const request = { type: "backward", id: this.#nextId++, step, input, grads } as const;
+    return await this.#request(request, transfer) as SliceInputGradients;
   }
 
   /** Stops the worker at once; calls still waiting reject. */
@@ -103,7 +144,7 @@ export class WasmThread {
     this.#fail(new Error("this wasm runner was disposed while a call was running"));
   }
 
-  #request(request: WorkerRequest, transfer: Transferable[]): Promise<SequenceOutput | null> {
+  #request(request: WorkerRequest, transfer: Transferable[]): Promise<WorkerResult> {
     if (this.#failure !== null) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#pending.set(request.id, { resolve, reject });
@@ -131,5 +172,62 @@ export class WasmThread {
     this.#failure ??= error;
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
+  }
+}
+
+/**
+ * Workers that runners of one backend hand back when they are disposed or idle, for the next
+ * runner to take: training replaces a model's runner after every optimizer step, and re-packing
+ * weights in a running worker costs a message, where starting one costs about 100 ms. Workers left
+ * in the pool stop after `idleMs`, so that a program can exit.
+ *
+ * @example
+ * ```ts ignore
+ * import { WorkerPool } from "./thread.ts";
+ * const pool = new WorkerPool(1000);
+ * const [worker] = pool.take(1, spec, "relaxed"); // spec: a CellSpec
+ * pool.give([worker]);
+ * ```
+ */
+export class WorkerPool {
+  readonly #idleMs: number;
+  #idle: WasmThread[] = [];
+  #timer: ReturnType<typeof setTimeout> | null = null;
+
+  /** @param idleMs How long a pooled worker waits for a runner before it stops. */
+  constructor(idleMs: number) {
+    this.#idleMs = idleMs;
+  }
+
+  /** `count` workers with `spec` packed: pooled ones first, new ones for the rest. */
+  take(count: number, spec: CellSpec, flavor: WasmFlavor): WasmThread[] {
+    const taken = this.#idle.splice(0, count);
+    for (const worker of taken) worker.recompile(spec, flavor);
+    while (taken.length < count) taken.push(new WasmThread(spec, flavor));
+    if (this.#idle.length === 0) this.#clearTimer();
+    return taken;
+  }
+
+  /** Takes back workers that have no call running; failed ones are stopped instead. */
+  give(workers: readonly WasmThread[]): void {
+    for (const worker of workers) {
+      if (worker.healthy) this.#idle.push(worker);
+      else worker.terminate();
+    }
+    this.#clearTimer();
+    if (this.#idle.length === 0) return;
+    const timer = setTimeout(() => {
+      this.#timer = null;
+      for (const worker of this.#idle) worker.terminate();
+      this.#idle = [];
+    }, this.#idleMs);
+    // The timer itself must not keep the process alive: it only exists to let it exit.
+    if (typeof Deno !== "undefined") Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
   }
 }

@@ -9,8 +9,17 @@ import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts"
 import type { WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
 import { transferable } from "./thread.ts";
+import {
+  type SliceGradients,
+  type SliceInputGradients,
+  WasmTrainingKernel,
+} from "./train_kernel.ts";
 
-/** A message to the worker: pack a cell into one build of the module (once), or run a batch slice. */
+/**
+ * A message to the worker: pack a cell into one build of the module (once), run a batch slice, or
+ * train on one: a recording forward tagged `step`, and the backward of a step (with its input, to
+ * run the forward again if another one ran since).
+ */
 export type WorkerRequest =
   | {
     readonly type: "compile";
@@ -18,11 +27,27 @@ export type WorkerRequest =
     readonly spec: CellSpec;
     readonly flavor: WasmFlavor;
   }
-  | { readonly type: "run"; readonly id: number; readonly input: SequenceInput };
+  | { readonly type: "run"; readonly id: number; readonly input: SequenceInput }
+  | {
+    readonly type: "forward";
+    readonly id: number;
+    readonly step: number;
+    readonly input: SequenceInput;
+  }
+  | {
+    readonly type: "backward";
+    readonly id: number;
+    readonly step: number;
+    readonly input: SequenceInput;
+    readonly grads: SliceGradients;
+  };
+
+/** What a worker answers with. */
+export type WorkerResult = SequenceOutput | SliceInputGradients | null;
 
 /** The worker's answer to the request with the same `id`. */
 export type WorkerReply =
-  | { readonly id: number; readonly ok: true; readonly result: SequenceOutput | null }
+  | { readonly id: number; readonly ok: true; readonly result: WorkerResult }
   | { readonly id: number; readonly ok: false; readonly name: string; readonly message: string };
 
 /** The parts of a worker's global scope this file uses (the `dom` lib types `self` as a window). */
@@ -34,19 +59,32 @@ interface WorkerScope {
 const scope = self as unknown as WorkerScope;
 let compiled: { readonly spec: CellSpec; readonly flavor: WasmFlavor } | null = null;
 let kernel: WasmKernel | null = null;
+/** Made on the first training call: a worker that only runs inference never holds one. */
+let trainer: WasmTrainingKernel | null = null;
 
-function handle(request: WorkerRequest): [SequenceOutput | null, Transferable[]] {
+function handle(request: WorkerRequest): [WorkerResult, Transferable[]] {
   if (request.type === "compile") {
     kernel?.dispose();
+    trainer?.dispose();
+    trainer = null;
     compiled = { spec: request.spec, flavor: request.flavor };
     kernel = new WasmKernel(compiled.spec, compiled.flavor);
     return [null, []];
   }
-  if (compiled === null) throw new Error("wasm worker: run before compile");
-  // A call that trapped leaves the kernel unusable: rebuild it from the spec.
-  if (!kernel?.usable) kernel = new WasmKernel(compiled.spec, compiled.flavor);
-  const result = kernel.run(request.input);
-  return [result, transferable([result.output, result.hidden, result.state])];
+  if (compiled === null) throw new Error(`wasm worker: ${request.type} before compile`);
+  if (request.type === "run") {
+    // A call that trapped leaves the kernel unusable: rebuild it from the spec.
+    if (!kernel?.usable) kernel = new WasmKernel(compiled.spec, compiled.flavor);
+    const result = kernel.run(request.input);
+    return [result, transferable([result.output, result.hidden, result.state])];
+  }
+  if (!trainer?.usable) trainer = new WasmTrainingKernel(compiled.spec, compiled.flavor);
+  if (request.type === "forward") {
+    const result = trainer.forward(request.input, request.step);
+    return [result, transferable([result.output, result.hidden, result.state])];
+  }
+  const result = trainer.backward(request.input, request.step, request.grads);
+  return [result, transferable([result.params, result.x, result.hidden, result.state])];
 }
 
 scope.onmessage = (event: MessageEvent<WorkerRequest>): void => {

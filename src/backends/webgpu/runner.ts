@@ -12,13 +12,34 @@
  * @module
  */
 
-import type { CellSpec, CompiledCell, SequenceInput, SequenceOutput } from "../../contract.ts";
+import {
+  type CellSpec,
+  type CompiledCell,
+  copySpec,
+  type InputGradients,
+  type OutputGradients,
+  type SequenceInput,
+  type SequenceOutput,
+  type TrainingStep,
+} from "../../contract.ts";
 import { callBuffers } from "./call_buffers.ts";
 import { acquireGpuContext, forgetGpuContext, type GpuContext, lossOf } from "./device.ts";
 import { submitCall } from "./dispatch.ts";
 import { packCell, type PackedCell } from "./packed_cell.ts";
 import { DeviceLost, readResults } from "./readback.ts";
 import { makeResident, releaseResident, type Resident } from "./resident.ts";
+import { WebGpuTrainer } from "./trainer.ts";
+
+/** A copy of `input`: calls wait in a queue, and a training step keeps its input. */
+function snapshotOf(input: SequenceInput): SequenceInput {
+  return {
+    batch: input.batch,
+    seqLen: input.seqLen,
+    x: input.x.slice(),
+    hidden: input.hidden.slice(),
+    state: input.state.slice(),
+  };
+}
 
 /**
  * Runs sequences of one compiled cell on the shared WebGPU device.
@@ -35,11 +56,19 @@ export class WebGpuRunner implements CompiledCell {
   #cell: PackedCell | null;
   #resident: Resident | null = null;
   #bindingLimit: number;
-  /** Calls run one at a time: they share the call buffers. */
+  /** Calls run one at a time: they share the call buffers (and the trainer). */
   #queue: Promise<unknown> = Promise.resolve();
+  /** The weights in the reference's layouts, for the trainer; `null` once disposed. */
+  #spec: CellSpec | null;
+  /** Made on the first training call: a runner that only infers never holds one. */
+  #trainer: Promise<WebGpuTrainer> | null = null;
+  #trainingSteps = 0;
+  /** The training step whose activations the trainer holds. */
+  #recorded: number | null = null;
 
-  private constructor(cell: PackedCell, bindingLimit: number) {
-    this.#cell = cell;
+  private constructor(spec: CellSpec, bindingLimit: number) {
+    this.#cell = packCell(spec);
+    this.#spec = copySpec(spec);
     this.#bindingLimit = bindingLimit;
   }
 
@@ -48,7 +77,7 @@ export class WebGpuRunner implements CompiledCell {
    * pipeline. `maxBindingBytes` caps the bytes bound per storage buffer below the device's limit.
    */
   static async create(spec: CellSpec, maxBindingBytes = Infinity): Promise<WebGpuRunner> {
-    const runner = new WebGpuRunner(packCell(spec), maxBindingBytes);
+    const runner = new WebGpuRunner(spec, maxBindingBytes);
     await runner.#onWorkingDevice((context) => runner.#ensureResident(context));
     return runner;
   }
@@ -58,22 +87,68 @@ export class WebGpuRunner implements CompiledCell {
    * returns (the call may wait for the one before it), so the caller may reuse them at once.
    */
   run(input: SequenceInput): Promise<SequenceOutput> {
-    const snapshot: SequenceInput = {
-      batch: input.batch,
-      seqLen: input.seqLen,
-      x: input.x.slice(),
-      hidden: input.hidden.slice(),
-      state: input.state.slice(),
-    };
-    const result = this.#queue.then(() => this.#runExclusive(snapshot));
-    this.#queue = result.catch(() => {});
-    return result;
+    const snapshot = snapshotOf(input);
+    return this.#exclusive(() => this.#runExclusive(snapshot));
+  }
+
+  /**
+   * The recording forward on the fused training kernels (`WebGpuTrainer`). The trainer holds one
+   * recording: the backward of an older step runs its forward again first (same kernels, same
+   * weights, same activations).
+   */
+  async runTraining(input: SequenceInput): Promise<TrainingStep> {
+    const snapshot = snapshotOf(input);
+    const step = ++this.#trainingSteps;
+    const output = await this.#exclusive(async () => {
+      const trainer = await this.#trainerNow();
+      this.#recorded = null;
+      const result = await trainer.forward(snapshot);
+      this.#recorded = step;
+      return result;
+    });
+    return { ...output, backward: (grads) => this.#backward(snapshot, step, grads) };
   }
 
   /** Frees the runner's GPU memory; a call still running rejects. */
   dispose(): void {
     this.#cell = null;
+    this.#spec = null;
     this.#release();
+    const trainer = this.#trainer;
+    this.#trainer = null;
+    trainer?.then((made) => made.dispose(), () => {});
+  }
+
+  #exclusive<T>(call: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(call);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  #backward(input: SequenceInput, step: number, grads: OutputGradients): Promise<InputGradients> {
+    return this.#exclusive(async () => {
+      const trainer = await this.#trainerNow();
+      if (this.#recorded !== step) await trainer.forward(input);
+      this.#recorded = null;
+      // The trainer accumulates on the device; the tape accumulates `grad`: return this call's.
+      trainer.zeroGrad();
+      const read = await trainer.backward(grads, { read: ["params", "x", "hidden", "state"] });
+      return { params: read.params!, x: read.x!, hidden: read.hidden!, state: read.state! };
+    });
+  }
+
+  #trainerNow(): Promise<WebGpuTrainer> {
+    const spec = this.#spec;
+    if (spec === null) return Promise.reject(this.#disposedError());
+    if (this.#trainer === null) {
+      const made = WebGpuTrainer.create(spec);
+      // A failed creation is not kept: the next training call tries again.
+      made.catch(() => {
+        if (this.#trainer === made) this.#trainer = null;
+      });
+      this.#trainer = made;
+    }
+    return this.#trainer;
   }
 
   #release(): void {

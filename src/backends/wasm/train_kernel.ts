@@ -1,0 +1,171 @@
+/**
+ * One cell being trained in one wasm instance of this thread (`Trainer` of wasm/src/train.rs): a
+ * recording forward and the fused backward. The WASM backend uses it directly (one thread) and
+ * inside each worker, which runs its rows of the batch; it takes only inputs and gradients that
+ * passed the contract's checks (`src/contract.ts`).
+ *
+ * A trainer keeps the activations of its last forward only. Each forward is tagged with a step
+ * number; a backward for an older step runs that step's forward again first (the same kernels on
+ * the same weights give the same activations), so several recorded runs of one layer can be
+ * back-propagated in any order.
+ *
+ * @module
+ */
+
+import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import { VARIANTS } from "../../variants.ts";
+import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
+import { checkFitsWasm32 } from "./memory_plan.ts";
+
+/** dLoss/d a slice's results, in `f32`; empty `hidden`/`state` count as zero. */
+export interface SliceGradients {
+  /** dLoss/d`output`, `(B, T, H)`. */
+  readonly output: Float32Array;
+  /** dLoss/d final `hidden`, `(B, H)`, or empty. */
+  readonly hidden: Float32Array;
+  /** dLoss/d final `state`, `(k, B, H)`, or empty. */
+  readonly state: Float32Array;
+}
+
+/** What a backward of some rows returns: fresh arrays. */
+export interface SliceInputGradients {
+  /** The parameter gradients of these rows, flat in the order of `parameterSizes`. */
+  readonly params: Float32Array;
+  /** dLoss/d`x`, `(B, T, I)`. */
+  readonly x: Float32Array;
+  /** dLoss/d initial `hidden`, `(B, H)`. */
+  readonly hidden: Float32Array;
+  /** dLoss/d initial `state`, `(k, B, H)`. */
+  readonly state: Float32Array;
+}
+
+/**
+ * A cell's trainer in this thread's wasm instance; its memory stays until
+ * {@linkcode WasmTrainingKernel.dispose}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WasmTrainingKernel } from "./train_kernel.ts";
+ * const z = (n: number) => new Float32Array(n);
+ * const kernel = new WasmTrainingKernel({
+ *   variant: { kind: "lstm", k: 1, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: { i2hWeight: z(4).fill(0.5), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+ * });
+ * const input = { batch: 1, seqLen: 2, x: z(2).fill(1), hidden: z(1), state: z(1) };
+ * kernel.forward(input, 1);
+ * const grads = kernel.backward(input, 1, { output: z(2).fill(1), hidden: z(0), state: z(0) });
+ * assert.equal(grads.params.length, 16);
+ * kernel.dispose();
+ * ```
+ */
+export class WasmTrainingKernel {
+  #trainer: WasmTrainer | null;
+  readonly #sizes: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
+  readonly #module: WasmModule;
+  /** The step whose activations the trainer holds, or `null`. */
+  #recorded: number | null = null;
+
+  /** Copies `spec`'s weights into this thread's instance of the `flavor` build. */
+  constructor(spec: CellSpec, flavor?: WasmFlavor) {
+    this.#module = instantiate(flavor);
+    const { variant, params } = spec;
+    const none = new Float32Array(0);
+    const attention = VARIANTS[variant.kind].attention;
+    this.#sizes = {
+      variant: { ...variant },
+      inputSize: spec.inputSize,
+      hiddenSize: spec.hiddenSize,
+    };
+    this.#trainer = new this.#module.Trainer(
+      VARIANTS[variant.kind].code,
+      variant.k,
+      variant.maxPooling,
+      spec.inputSize,
+      spec.hiddenSize,
+      params.i2hWeight,
+      params.i2hBias,
+      params.h2hWeight,
+      params.h2hBias,
+      attention ? params.i2aWeight! : none,
+      attention ? params.i2aBias! : none,
+    );
+  }
+
+  /** Whether the kernel can still be called (not disposed, no trap). */
+  get usable(): boolean {
+    return this.#trainer !== null;
+  }
+
+  /** The recording forward of `input`, tagged `step`; returns fresh arrays. */
+  forward(input: SequenceInput, step: number): SequenceOutput {
+    const trainer = this.#live();
+    const { batch: B, seqLen: T } = input;
+    const { hiddenSize: H, variant: { k } } = this.#sizes;
+    checkFitsWasm32(this.#sizes, B, T);
+    this.#recorded = null;
+    this.#guard(
+      `forward of batch ${B} × seqLen ${T}`,
+      () => trainer.forward(B, T, input.x, input.hidden, input.state),
+    );
+    this.#recorded = step;
+    return {
+      output: this.#copy(trainer.output_ptr(), B * T * H),
+      hidden: this.#copy(trainer.hidden_ptr(), B * H),
+      state: this.#copy(trainer.state_ptr(), k * B * H),
+    };
+  }
+
+  /**
+   * The backward of step `step`, whose forward ran on `input` (run again first unless it was this
+   * kernel's last forward). Returns this call's gradients only.
+   */
+  backward(input: SequenceInput, step: number, grads: SliceGradients): SliceInputGradients {
+    if (this.#recorded !== step) this.forward(input, step);
+    const trainer = this.#live();
+    const { batch: B, seqLen: T } = input;
+    const { inputSize: I, hiddenSize: H, variant: { k } } = this.#sizes;
+    this.#recorded = null;
+    this.#guard(`backward of batch ${B} × seqLen ${T}`, () => {
+      trainer.zero_grad();
+      trainer.backward(grads.output, grads.hidden, grads.state);
+    });
+    return {
+      params: this.#copy(trainer.gradients_ptr(), trainer.parameters_len()),
+      x: this.#copy(trainer.grad_x_ptr(), B * T * I),
+      hidden: this.#copy(trainer.grad_hidden_ptr(), B * H),
+      state: this.#copy(trainer.grad_state_ptr(), k * B * H),
+    };
+  }
+
+  /** Frees the trainer. Idempotent. */
+  dispose(): void {
+    this.#trainer?.free();
+    this.#trainer = null;
+  }
+
+  #live(): WasmTrainer {
+    if (this.#trainer === null) throw new Error("this wasm training kernel was disposed");
+    return this.#trainer;
+  }
+
+  #guard(what: string, call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      // A trap leaves the trainer borrowed, so freeing it would throw: drop it.
+      this.#trainer = null;
+      throw new Error(
+        `the wasm trainer failed in the ${what} (${error}); compile the cell again`,
+        { cause: error },
+      );
+    }
+  }
+
+  #copy(address: number, length: number): Float32Array {
+    // The memory may have grown during the call: take its buffer only now.
+    return new Float32Array(this.#module.memory.buffer, address, length).slice();
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The training half of the backend contract (`SequenceRunner.runTraining`), on every backend
+ * registered in `_backends.ts` that offers it: the fused forward and backward against the float64
+ * oracle (`src/reference/backward.ts`) on random cells, re-forwarding an older step, and the checks
+ * `defineBackend` adds (gradient shapes, one backward per step, disposal, empty calls). A backend
+ * without `runTraining` trains through the oracle itself and gets no test here.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type {
+  Backend,
+  CellSpec,
+  OutputGradients,
+  SequenceInput,
+  SequenceRunner,
+  TrainingStep,
+  VariantKind,
+} from "../src/contract.ts";
+import { Random } from "../src/random.ts";
+import { backward } from "../src/reference/backward.ts";
+import { BACKENDS } from "./_backends.ts";
+import { randomCase, randomShape } from "./_random_cells.ts";
+
+/** Variant × max pooling, every one the contract knows. */
+const VARIANT_CASES: [VariantKind, boolean][] = [
+  ["lstm", false],
+  ["array", false],
+  ["attention", false],
+  ["attention", true],
+  ["stochastic", false],
+];
+
+function randomGradients(random: Random, spec: CellSpec, input: SequenceInput): OutputGradients {
+  const { batch: B, seqLen: T } = input;
+  const { hiddenSize: H, variant: { k } } = spec;
+  const draw = (n: number) => Float32Array.from({ length: n }, () => 2 * random.uniform() - 1);
+  return { output: draw(B * T * H), hidden: draw(B * H), state: draw(k * B * H) };
+}
+
+/** Fails unless `actual` is within `relative` × (largest entry of `expected`, at least 1). */
+function assertClose(
+  name: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  relative: number,
+): void {
+  assert.equal(actual.length, expected.length, `${name}: length`);
+  let scale = 1;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
+  for (let i = 0; i < expected.length; i++) {
+    const error = Math.abs(actual[i] - expected[i]);
+    assert.ok(
+      error <= relative * scale,
+      `${name}[${i}]: got ${actual[i]}, expected ${expected[i]} (error ${error}, scale ${scale})`,
+    );
+  }
+}
+
+/** The runner's training step for `input`, which the backend must offer. */
+async function train(runner: SequenceRunner, input: SequenceInput): Promise<TrainingStep> {
+  assert.ok(runner.runTraining, "the runner offers runTraining");
+  return await runner.runTraining(input);
+}
+
+async function checkAgainstOracle(
+  backend: Backend,
+  spec: CellSpec,
+  input: SequenceInput,
+  grads: OutputGradients,
+): Promise<void> {
+  using runner = await backend.compile(spec);
+  const step = await train(runner, input);
+  const expected = backward(spec, input, grads);
+  const forward = await runner.run(input);
+  assertClose("output", step.output, forward.output, 3e-5);
+  assertClose("hidden", step.hidden, forward.hidden, 3e-5);
+  assertClose("state", step.state, forward.state, 3e-5);
+  const actual = await step.backward(grads);
+  for (const [name, value] of Object.entries(expected.params)) {
+    assertClose(name, actual.params[name], value, 1e-3);
+  }
+  assert.deepEqual(Object.keys(actual.params).sort(), Object.keys(expected.params).sort());
+  assertClose("x", actual.x, expected.x, 1e-3);
+  assertClose("initial hidden", actual.hidden, expected.hidden, 1e-3);
+  assertClose("initial state", actual.state, expected.state, 1e-3);
+}
+
+async function offersTraining(backend: Backend): Promise<boolean> {
+  const { spec } = randomCase(new Random(1), "lstm", false, {
+    batch: 1,
+    seqLen: 1,
+    inputSize: 1,
+    hiddenSize: 1,
+    k: 1,
+  });
+  using runner = await backend.compile(spec);
+  return runner.runTraining !== undefined;
+}
+
+for (const { label, backend, unavailable } of BACKENDS) {
+  const trains = backend !== null && await offersTraining(backend);
+  const test = (name: string, fn: (backend: Backend) => Promise<void>) =>
+    Deno.test({
+      name: `${label}: training: ${name}`,
+      ignore: !trains,
+      fn: () => fn(backend!),
+    });
+  if (!trains) {
+    Deno.test({
+      name: `${label}: training: ${unavailable ?? "no runTraining (trains with the oracle)"}`,
+      ignore: true,
+      fn: () => {},
+    });
+    continue;
+  }
+
+  for (const [index, [kind, maxPooling]] of VARIANT_CASES.entries()) {
+    for (const large of [false, true]) {
+      const size = large ? "large" : "small";
+      test(`fused backward matches the oracle: ${kind}${maxPooling ? " (max)" : ""}, ${size}`, () => {
+        const random = new Random(100 + 2 * index + (large ? 1 : 0));
+        const shape = randomShape(random, kind, large);
+        // Keep the oracle's float64 replay quick.
+        const { spec, input } = randomCase(random, kind, maxPooling, {
+          ...shape,
+          seqLen: Math.min(shape.seqLen, large ? 8 : 6),
+        });
+        return checkAgainstOracle(backend!, spec, input, randomGradients(random, spec, input));
+      });
+    }
+  }
+
+  test("a step recorded before another one back-propagates through its own forward", async (b) => {
+    const random = new Random(7);
+    const shape = { batch: 3, seqLen: 4, inputSize: 5, hiddenSize: 6, k: 2 };
+    const first = randomCase(random, "array", false, shape);
+    const second = randomCase(random, "array", false, shape);
+    using runner = await b.compile(first.spec);
+    const grads = randomGradients(random, first.spec, first.input);
+    const one = await train(runner, first.input);
+    const two = await train(runner, second.input);
+    const expected = backward(first.spec, first.input, grads);
+    const actual = await one.backward(grads);
+    assertClose("i2h.weight", actual.params["i2h.weight"], expected.params["i2h.weight"], 1e-3);
+    assertClose("x", actual.x, expected.x, 1e-3);
+    const expectedTwo = backward(first.spec, second.input, grads);
+    const actualTwo = await two.backward(grads);
+    assertClose("second x", actualTwo.x, expectedTwo.x, 1e-3);
+  });
+
+  test("backward is checked, runs once and not after dispose", async (b) => {
+    const random = new Random(8);
+    const { spec, input } = randomCase(random, "lstm", false, {
+      batch: 2,
+      seqLen: 3,
+      inputSize: 2,
+      hiddenSize: 4,
+      k: 1,
+    });
+    const runner = await b.compile(spec);
+    const step = await train(runner, input);
+    await assert.rejects(
+      step.backward({ output: new Float32Array(5) }),
+      /grads.output must have \(batch, seqLen, hiddenSize\) = \(2, 3, 4\) = 24 floats, got 5/,
+    );
+    await assert.rejects(
+      step.backward({ output: new Float32Array(24), state: new Float32Array(3) }),
+      /grads.state/,
+    );
+    await step.backward({ output: new Float64Array(24) });
+    await assert.rejects(step.backward({ output: new Float32Array(24) }), /already called/);
+    const later = await train(runner, input);
+    runner.dispose();
+    await assert.rejects(later.backward({ output: new Float32Array(24) }), /disposed/);
+    await assert.rejects(train(runner, input), /disposed/);
+  });
+
+  test("an empty call passes the final-state gradients to the initial state", async (b) => {
+    const { spec } = randomCase(new Random(9), "array", false, {
+      batch: 2,
+      seqLen: 1,
+      inputSize: 3,
+      hiddenSize: 2,
+      k: 2,
+    });
+    using runner = await b.compile(spec);
+    const input = {
+      batch: 2,
+      seqLen: 0,
+      x: new Float32Array(0),
+      hidden: new Float32Array([1, 2, 3, 4]),
+      state: new Float32Array(8).fill(5),
+    };
+    const step = await train(runner, input);
+    assert.deepEqual(step.hidden, input.hidden);
+    const dHidden = new Float32Array([1, 1, 2, 2]);
+    const grads = await step.backward({ output: new Float32Array(0), hidden: dHidden });
+    assert.deepEqual(grads.hidden, dHidden);
+    assert.deepEqual(grads.state, new Float32Array(8));
+    assert.equal(grads.params["i2h.weight"].length, 4 * 2 * 2 * 3);
+  });
+}
