@@ -12,7 +12,9 @@ Deno.test("wasm takes the plain build where relaxed SIMD does not validate", asy
   // A fresh Worker loads the modules anew, after `WebAssembly.validate` is made to reject
   // everything, as on a runtime without relaxed SIMD.
   const url = (path: string) => new URL(path, import.meta.url).href;
+  // The listener comes first: a message that arrives while the imports load must not be lost.
   const source = `
+    const message = new Promise((resolve) => (self.onmessage = resolve));
     WebAssembly.validate = () => false;
     const { instantiate } = await import(${
     JSON.stringify(url("../src/backends/wasm/bindings.ts"))
@@ -20,7 +22,7 @@ Deno.test("wasm takes the plain build where relaxed SIMD does not validate", asy
     const { createWasmBackend } = await import(${
     JSON.stringify(url("../src/backends/wasm/mod.ts"))
   });
-    const { spec, input } = (await new Promise((resolve) => (self.onmessage = resolve))).data;
+    const { spec, input } = (await message).data;
     const runner = await createWasmBackend({ threads: 1 }).compile(spec);
     self.postMessage({ flavor: instantiate().flavor, result: await runner.run(input) });
   `;
