@@ -60,6 +60,14 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
    * @param inputSize Features per input step.
    * @param hiddenSize Hidden units.
    * @param options Backend and seed.
+   *
+   * @example A subclass names its equations; the base checks the sizes
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU } from "../../mod.ts";
+   * assert.equal(new GRU(2, 3, { seed: 4 }).seed, 4);
+   * assert.throws(() => new GRU(0, 3), /inputSize/);
+   * ```
    */
   constructor(inputSize: number, hiddenSize: number, options: TorchRecurrentOptions) {
     super();
@@ -90,7 +98,18 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     return 0;
   }
 
-  /** `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, drawn as torch: U(±1/√H). */
+  /**
+   * `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, drawn as torch: U(±1/√H).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU } from "../../mod.ts";
+   * const weights = new GRU(2, 4, { seed: 1 }).stateDict();
+   * assert.deepEqual(weights.weight_ih.shape, [12, 2]);
+   * assert.ok(weights.weight_hh.data.every((v) => Math.abs(v) <= 0.5));
+   * ```
+   */
   protected initialParameters(): Record<string, Tensor> {
     const random = new Random(this.seed);
     const I = this.inputSize, H = this.hiddenSize, G = gateBlocks(this.kind) * H;
@@ -118,6 +137,14 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
    * @param x Input `(batch, seqLen, inputSize)`.
    * @param init `{ hidden }` `(1, batch, hiddenSize)`; zeros when omitted.
    * @returns `output` `(batch, seqLen, hiddenSize)` and the final `hidden` `(1, batch, hiddenSize)`.
+   *
+   * @example The last output step is the final hidden state
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { randn, RNN } from "../../mod.ts";
+   * const { output, hidden } = await new RNN(3, 2, { seed: 1 }).forward(randn([1, 4, 3]));
+   * assert.deepEqual([...output.data.slice(6)], [...hidden.data]);
+   * ```
    */
   forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
     return Promise.resolve().then(() => this.#forward(x, init));
@@ -173,6 +200,17 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     return { output: outputTensor, hidden: hiddenTensor };
   }
 
-  /** Nothing to free: the computation runs in TypeScript. */
+  /**
+   * Nothing to free: the computation runs in TypeScript.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU } from "../../mod.ts";
+   * const gru = new GRU(2, 3);
+   * gru.dispose();
+   * assert.equal(gru.hiddenSize, 3);
+   * ```
+   */
   dispose(): void {}
 }
