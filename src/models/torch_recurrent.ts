@@ -8,7 +8,7 @@
 
 import type { BackendName } from "../contract.ts";
 import { checkBackendName } from "../backends/select.ts";
-import { checkShape, checkSize, describe } from "../errors.ts";
+import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
 import { edgeOf, parameterEdge, record } from "../nn/tape.ts";
@@ -73,9 +73,7 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     super();
     this.inputSize = checkSize("inputSize", inputSize);
     this.hiddenSize = checkSize("hiddenSize", hiddenSize);
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`options must be an object, got ${describe(options)}`);
-    }
+    checkOptions(options);
     this.backend = checkBackendName("options.backend", options.backend ?? "auto");
     this.seed = resolveSeed(options.seed);
   }

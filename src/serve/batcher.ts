@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkShape, checkSize, describe } from "../errors.ts";
+import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import type { ForwardResult, LSTM } from "../models/lstm.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 
@@ -88,9 +88,7 @@ export class MicroBatcher {
    * ```
    */
   constructor(model: LSTM, options: MicroBatcherOptions = {}) {
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`options must be an object, got ${describe(options)}`);
-    }
+    checkOptions(options);
     const { maxDelayMs = 2, maxBatch = 64 } = options;
     if (typeof maxDelayMs !== "number" || !(maxDelayMs >= 0) || !Number.isFinite(maxDelayMs)) {
       throw new RangeError(
