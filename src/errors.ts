@@ -35,6 +35,22 @@ export function checkSize(name: string, value: unknown): number {
 }
 
 /**
+ * Checks that an options argument is an object (so its fields can be read), and returns it.
+ *
+ * @example
+ * ```ts
+ * import { checkOptions } from "./errors.ts";
+ * const { seed = 0 } = checkOptions({ seed: 1 } as { seed?: number });
+ * ```
+ */
+export function checkOptions<T>(options: T): T {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  return options;
+}
+
+/**
  * Checks that a shape matches the expected one; `-1` in `expected` accepts any size there.
  *
  * @example

@@ -29,6 +29,30 @@ function uniformArray(random: Random, length: number, bound: number): Float32Arr
   return Float32Array.from({ length }, () => (2 * random.uniform() - 1) * bound);
 }
 
+/**
+ * A cell of `kind` with the given LSTM weights; the attention variant's `i2a` weights come from
+ * `draw(length)`, called for the weight, then the bias.
+ */
+export function cellSpec(
+  variant: CellSpec["variant"],
+  sizes: { inputSize: number; hiddenSize: number },
+  lstm: Pick<CellSpec["params"], "i2hWeight" | "i2hBias" | "h2hWeight" | "h2hBias">,
+  draw: (length: number) => Float32Array,
+): CellSpec {
+  const attention = variant.kind === "attention";
+  const { inputSize: I, hiddenSize: H } = sizes, { k } = variant;
+  return {
+    variant,
+    inputSize: I,
+    hiddenSize: H,
+    params: {
+      ...lstm,
+      i2aWeight: attention ? draw(k * H * I) : null,
+      i2aBias: attention ? draw(k * H) : null,
+    },
+  };
+}
+
 function integer(random: Random, min: number, max: number): number {
   return min + Math.floor(random.uniform() * (max - min + 1));
 }
@@ -80,20 +104,12 @@ export function randomCase(
       }
     }
   }
-  const attention = kind === "attention";
-  const spec: CellSpec = {
-    variant: { kind, k, maxPooling },
-    inputSize: I,
-    hiddenSize: H,
-    params: {
-      i2hWeight,
-      i2hBias,
-      h2hWeight,
-      h2hBias: uniformArray(random, rows, 1 / Math.sqrt(H)),
-      i2aWeight: attention ? uniformArray(random, k * H * I, 1 / Math.sqrt(I)) : null,
-      i2aBias: attention ? uniformArray(random, k * H, 1 / Math.sqrt(I)) : null,
-    },
-  };
+  const spec = cellSpec(
+    { kind, k, maxPooling },
+    { inputSize: I, hiddenSize: H },
+    { i2hWeight, i2hBias, h2hWeight, h2hBias: uniformArray(random, rows, 1 / Math.sqrt(H)) },
+    (length) => uniformArray(random, length, 1 / Math.sqrt(I)),
+  );
   const input: SequenceInput = {
     batch,
     seqLen: T,

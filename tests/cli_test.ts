@@ -7,7 +7,17 @@
  */
 
 import assert from "node:assert/strict";
-import { loadKeras, loadTorch, LSTM, readSafetensors, type Tensor, tensor } from "../mod.ts";
+import {
+  fromKeras,
+  fromTorch,
+  loadKeras,
+  loadModel,
+  loadTorch,
+  readSafetensors,
+  Stacked,
+  type Tensor,
+  tensor,
+} from "../mod.ts";
 import { main } from "../src/cli/main.ts";
 
 const INTEROP = new URL("./testdata/interop_files/", import.meta.url);
@@ -248,9 +258,57 @@ Deno.test("explain writes a script-free HTML heatmap", async () => {
   const out = `${dir}/e.html`;
   const explained = await run(["explain", "--model", model, "--text", "the cat", "--out", out]);
   assert.equal(explained.status, 0, explained.stderr);
+  assert.match(explained.stdout, /\(lrp\)/);
   const html = await Deno.readTextFile(out);
-  assert.equal(html.match(/<span style="background:rgba/g)?.length, "the cat".length);
+  assert.equal(html.match(/<span class="token"/g)?.length, "the cat".length);
+  assert.match(html, /ArrayLSTM: why &#34;.*&#34; next \(lrp\)/);
   assert.doesNotMatch(html, /<script/i);
+
+  await Deno.writeTextFile(`${dir}/in.txt`, "the\na cat\n");
+  const gradient = await run([
+    "explain",
+    "--model",
+    model,
+    "--input",
+    `${dir}/in.txt`,
+    "--out",
+    out,
+    "--method",
+    "gradient-x-input",
+    "--target",
+    "t",
+  ]);
+  assert.equal(gradient.status, 0, gradient.stderr);
+  const second = await Deno.readTextFile(`${dir}/e-2.html`);
+  assert.equal(second.match(/<span class="token"/g)?.length, "a cat".length);
+  assert.match(second, /why &#34;t&#34; next \(gradient-x-input\)/);
+});
+
+Deno.test("train, sample and explain a GRU; LRP is refused for it by name", async () => {
+  const { dir, text } = await fixture();
+  const model = `${dir}/gru.safetensors`;
+  const tiny = TINY.filter((_, i) => i !== TINY.indexOf("--k") && i !== TINY.indexOf("--k") + 1);
+  const trained = await run([
+    "train",
+    "--data",
+    text,
+    "--out",
+    model,
+    "--model",
+    "GRU",
+    "--max-steps",
+    "2",
+    ...tiny,
+  ]);
+  assert.equal(trained.status, 0, trained.stderr);
+  assert.match(trained.stderr, /on the TypeScript reference/);
+  const sampled = await run(["sample", "--model", model, "--prime", "the ", "--length", "5"]);
+  assert.equal(sampled.status, 0, sampled.stderr);
+  assert.equal(sampled.stdout.length, "the ".length + 5 + 1);
+  const out = `${dir}/g.html`;
+  const explained = await run(["explain", "--model", model, "--text", "the", "--out", out]);
+  assert.equal(explained.status, 0, explained.stderr);
+  assert.match(await Deno.readTextFile(out), /GRU: why .* \(gradient-x-input\)/);
   const lrp = await run([
     "explain",
     "--model",
@@ -263,7 +321,7 @@ Deno.test("explain writes a script-free HTML heatmap", async () => {
     "lrp",
   ]);
   assert.equal(lrp.status, 1);
-  assert.match(lrp.stderr, /not available yet/);
+  assert.match(lrp.stderr, /--method lrp needs a model of the LSTM family, got GRU/);
 });
 
 /** An LSTM step by step in torch's gate order (i, f, g, o): `(T, I)` inputs to `(T, H)`. */
@@ -292,20 +350,31 @@ async function assertConverted(
   file: string,
   expected: { ih: Tensor; hh: Tensor; bih: Float32Array; bhh: Float32Array },
 ): Promise<void> {
-  const record = readSafetensors(await Deno.readFile(file));
-  const { args } = JSON.parse(record.metadata.arraylstm).model;
-  const lstm = new LSTM(args.inputSize, args.hiddenSize, { backend: "js" });
-  lstm.loadStateDict(record.tensors);
+  const stack = loadModel(await Deno.readFile(file), { backend: "js" });
+  assert.ok(stack instanceof Stacked);
+  const I = stack.inputSize;
   const x = Array.from(
     { length: 3 },
-    (_, t) => Array.from({ length: args.inputSize }, (_, j) => Math.sin(1 + t * 3 + j)),
+    (_, t) => Array.from({ length: I }, (_, j) => Math.sin(1 + t * 3 + j)),
   );
-  const { output } = await lstm.forward(tensor(x.flat(), [1, 3, args.inputSize]));
+  const { output } = await stack.forward(tensor(x.flat(), [1, 3, I]));
   const want = torchOrderLSTM(x, expected).flat();
   want.forEach((v, i) => assert.ok(Math.abs(output.data[i] - v) < 1e-5, `output[${i}]`));
 }
 
-Deno.test("convert --from torch maps nn.LSTM's gates; other layouts are refused by name", async () => {
+/** Whether the model file `file` computes what `expected` does. */
+async function assertSameNetwork(file: string, expected: Stacked): Promise<void> {
+  const saved = loadModel(await Deno.readFile(file), { backend: "js" });
+  assert.ok(saved instanceof Stacked);
+  const x = tensor(Array.from({ length: 3 * expected.inputSize }, (_, i) => Math.sin(i)), [
+    1,
+    3,
+    expected.inputSize,
+  ]);
+  assert.deepEqual((await saved.forward(x)).output.data, (await expected.forward(x)).output.data);
+}
+
+Deno.test("convert --from torch maps nn.LSTM's gates, and stacks, bidirectional layers and GRUs", async () => {
   const { dir } = await fixture();
   const path = new URL("lstm_1layer.pt", INTEROP).pathname;
   const out = `${dir}/t.safetensors`;
@@ -319,27 +388,29 @@ Deno.test("convert --from torch maps nn.LSTM's gates; other layouts are refused 
     bhh: t.bias_hh_l0.data,
   });
   for (
-    const [name, pattern] of [
-      ["lstm_2layer_bidi.pt", /bidirectional 2-layer LSTM is not available yet/],
-      ["gru_f64.pt", /1-layer GRU is not available yet/],
+    const [name, mode, layers] of [
+      ["lstm_2layer_bidi.pt", "LSTM", /Stacked\[Bidirectional\(LSTM\(.*\), Bidirectional\(/],
+      ["gru_f64.pt", "GRU", /Stacked\[GRU\(\d+, \d+\)\]/],
     ] as const
   ) {
-    const refused = await run([
-      "convert",
-      "--from",
-      "torch",
-      new URL(name, INTEROP).pathname,
-      "--out",
-      out,
-    ]);
-    assert.equal(refused.status, 1);
-    assert.match(refused.stderr, pattern);
+    const file = new URL(name, INTEROP).pathname;
+    const done = await run(["convert", "--from", "torch", file, "--out", out]);
+    assert.equal(done.status, 0, done.stderr);
+    assert.match(done.stdout, layers);
+    const record = loadTorch(await Deno.readFile(file));
+    await assertSameNetwork(out, fromTorch(record, { mode, backend: "js" }));
+    const inspected = await run(["inspect", out]);
+    assert.match(inspected.stdout, /^saved model /);
+    assert.match(inspected.stdout, layers);
   }
   const mismatch = await run(["convert", "--from", "torch", path, "--out", out, "--mode", "gru"]);
-  assert.match(mismatch.stderr, /--mode says gru/);
+  assert.equal(mismatch.status, 1);
+  assert.match(mismatch.stderr, /weight_ih_l0/);
+  const layers = await run(["convert", "--from", "torch", path, "--out", out, "--layers", "2"]);
+  assert.match(layers.stderr, /missing weight_ih_l1/);
 });
 
-Deno.test("convert --from keras transposes and reorders an LSTM layer's kernels", async () => {
+Deno.test("convert --from keras transposes and reorders LSTM kernels, one layer or a stack", async () => {
   const { dir } = await fixture();
   const path = new URL("keras3.weights.h5", INTEROP).pathname;
   const out = `${dir}/k.safetensors`;
@@ -370,7 +441,10 @@ Deno.test("convert --from keras transposes and reorders an LSTM layer's kernels"
     bhh: new Float32Array(4 * layer.units),
   });
   const several = await run(["convert", "--from", "keras", path, "--out", out]);
-  assert.match(several.stderr, /2 LSTM layers \(lstm, lstm_1\); pick one with --layer/);
+  assert.equal(several.status, 0, several.stderr);
+  assert.match(several.stdout, /Stacked\[LSTM\(\d+, \d+\), LSTM\(/);
+  const layers = await loadKeras(await Deno.readFile(path));
+  await assertSameNetwork(out, fromKeras(layers, { backend: "js" }).stack);
   const hard = await run([
     "convert",
     "--from",
@@ -382,6 +456,18 @@ Deno.test("convert --from keras transposes and reorders an LSTM layer's kernels"
     "lstm",
   ]);
   assert.match(hard.stderr, /recurrent_activation "hard_sigmoid"/);
+  const keras2 = await run([
+    "convert",
+    "--from",
+    "keras",
+    new URL("keras2_model.h5", INTEROP).pathname,
+    "--out",
+    out,
+    "--recurrent-activation",
+    "hard_sigmoid",
+  ]);
+  assert.equal(keras2.status, 0, keras2.stderr);
+  assert.match(keras2.stdout, /LSTM\(\d+, \d+, recurrentActivation: "hard_sigmoid"\)/);
 });
 
 Deno.test("inspect lists the tensors of torch, Keras and plain safetensors files", async () => {
@@ -432,7 +518,9 @@ Deno.test("errors print one line naming the problem and exit 1", async () => {
     [["train", "--bogus"], /Unknown option '--bogus'/],
     [["train", "--data", `${dir}/missing.txt`, "--out", "x"], /cannot read data .*missing\.txt/],
     [["train", "--data", text, "--out", "x", "--hidden=0"], /--hidden must be an integer/],
-    [["train", "--data", text, "--out", "x", "--model", "GRU"], /--model must be one of LSTM/],
+    [["train", "--data", text, "--out", "x", "--model", "RNN"], /--model must be one of LSTM/],
+    [["train", "--data", text, "--out", "x", "--model", "GRU", "--k", "2"], /not GRU/],
+    [["convert", "--from", "keras", "x", "--out", "y", "--mode", "gru"], /--mode does not apply/],
     [["sample", "--model", bare], /bare layer without vocabulary/],
     [["sample", "--model", text], /is not a safetensors file/],
     [["inspect"], /inspect takes one file, got 0/],

@@ -11,6 +11,7 @@ import {
   variantName,
   VARIANTS,
 } from "./_golden.ts";
+import { cellSpec } from "./_random_cells.ts";
 
 const RELATIVE = 1e-4;
 
@@ -69,20 +70,17 @@ function randomProblem(kind: VariantKind, maxPooling: boolean, seed: number): Pr
   const k = kind === "lstm" ? 1 : pick(1, 4);
   const B = pick(1, 3), T = pick(1, 5), I = pick(1, 4), H = pick(1, 5);
   const rows = 4 * k * H;
-  const attention = kind === "attention";
-  const spec: CellSpec = {
-    variant: { kind, k, maxPooling },
-    inputSize: I,
-    hiddenSize: H,
-    params: {
+  const spec = cellSpec(
+    { kind, k, maxPooling },
+    { inputSize: I, hiddenSize: H },
+    {
       i2hWeight: randomArray(random, rows * I, 0.5),
       i2hBias: randomArray(random, rows, 0.5),
       h2hWeight: randomArray(random, rows * H, 0.5),
       h2hBias: randomArray(random, rows, 0.5),
-      i2aWeight: attention ? randomArray(random, k * H * I) : null,
-      i2aBias: attention ? randomArray(random, k * H) : null,
     },
-  };
+    (length) => randomArray(random, length),
+  );
   const input: SequenceInput = {
     batch: B,
     seqLen: T,

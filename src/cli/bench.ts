@@ -7,7 +7,7 @@
 
 import { type BackendName, randn } from "../../mod.ts";
 import { CliError, type CliIO, numberFlag, parseFlags, reason, stringFlag } from "./io.ts";
-import { makeRecurrent, MODEL_CLASSES } from "./model_file.ts";
+import { LSTM_CLASSES, makeRecurrent } from "./model_file.ts";
 
 /** `bench --help`. */
 export const BENCH_HELP = `Usage: bench [options]
@@ -61,7 +61,7 @@ export async function bench(args: string[], io: CliIO): Promise<number> {
   const header = ["model", ...backends, ...backends.slice(1).map((b) => `${b}/${backends[0]}`)];
   const rows: string[][] = [];
   const unavailable = new Map<string, string>();
-  for (const cls of MODEL_CLASSES) {
+  for (const cls of LSTM_CLASSES) {
     const times: number[] = [];
     for (const backend of backends) {
       if (unavailable.has(backend)) {

@@ -1,12 +1,21 @@
 /**
- * `explain`: which input tokens a prediction rests on, as an HTML heatmap readable without
- * scripts (a coloured background per token, its score in the tooltip and in a table).
+ * `explain`: which input tokens a next-token prediction rests on, as the library's relevance
+ * heatmap (`renderRelevance`): LRP (`lrp`) for the LSTM family, gradient saliency (`saliency`)
+ * otherwise.
  *
  * @module
  */
 
-import type { BackendName } from "../../mod.ts";
-import { decode, encode, PAD, tokenize } from "./data.ts";
+import {
+  type BackendName,
+  detach,
+  lrp,
+  LSTM,
+  renderRelevance,
+  saliency,
+  type Tensor,
+} from "../../mod.ts";
+import { encode, PAD, tokenize } from "./data.ts";
 import {
   choiceFlag,
   CliError,
@@ -16,23 +25,37 @@ import {
   stringFlag,
   writeOutput,
 } from "./io.ts";
-import { loadNetwork } from "./model_file.ts";
-import { escapeXml } from "./plot.ts";
+import { loadNetwork, type Network } from "./model_file.ts";
 import { lastRow } from "./sample.ts";
-import { METHODS } from "./saliency.ts";
+
+/** The relevance methods `--method` names, `saliency`'s by their CLI names. */
+const SALIENCY_METHODS = {
+  "gradient-x-input": "gradientXInput",
+  gradient: "gradient",
+  "integrated-gradients": "integratedGradients",
+} as const;
+const METHODS = ["auto", "lrp", "gradient-x-input", "gradient", "integrated-gradients"] as const;
+type Method = Exclude<typeof METHODS[number], "auto">;
 
 /** `explain --help`. */
 export const EXPLAIN_HELP =
   `Usage: explain --model MODEL.safetensors (--text TEXT | --input FILE) --out FILE.html
 
-Renders how much every input token contributed to the next-token prediction, as an HTML heatmap
-(red raised the prediction, blue lowered it); one section per input line.
+Explains the next-token prediction after the input: an HTML page (no scripts) with each token
+coloured by its relevance (red for the prediction, blue against it) and a grid of the relevance
+of every embedding feature at every token.
+
+The network is Embedding -> recurrent model -> Linear, and the prediction is the Linear layer on
+the last hidden state, so the explanation is of the recurrent model and head over the embedded
+input: relevance is computed for every embedding feature and a token's relevance is the sum over
+its features. The score explained is the target's logit.
 
   --model FILE     a model written by train
   --text TEXT      the input; or
-  --input FILE     one input a line
+  --input FILE     one input a line; one page each, FILE-1.html, FILE-2.html, ... after --out
   --target TOKEN   the prediction to explain; default: the model's most likely next token
-  --method M       ${Object.keys(METHODS).join(" | ")}; default gradient-x-input
+  --method M       ${METHODS.join(" | ")}; default auto: lrp (LRP-epsilon) for the LSTM
+                   family, gradient-x-input for GRU (LRP has no rule for it)
   --out FILE       the HTML file to write
   --backend B      auto | wasm | js | webgpu; default auto
 `;
@@ -56,9 +79,7 @@ export async function explain(args: string[], io: CliIO): Promise<number> {
   }
   const path = stringFlag(values, "model");
   const out = stringFlag(values, "out");
-  const methodName = choiceFlag(values, "method", Object.keys(METHODS), "gradient-x-input");
-  const method = METHODS[methodName];
-  if (typeof method === "string") throw new CliError(`--method ${methodName}: ${method}`);
+  const chosen = choiceFlag(values, "method", METHODS, "auto");
   if ((values.text === undefined) === (values.input === undefined)) {
     throw new CliError("give exactly one of --text and --input");
   }
@@ -68,8 +89,14 @@ export async function explain(args: string[], io: CliIO): Promise<number> {
   const backend = choiceFlag(values, "backend", ["auto", "wasm", "js", "webgpu"], "auto");
   const { file, network } = await loadNetwork(path, backend as BackendName);
   try {
-    const task = file.meta.task!;
-    const sections: string[] = [];
+    const task = file.meta.task;
+    const method: Method = chosen !== "auto"
+      ? chosen
+      : network.rnn instanceof LSTM
+      ? "lrp"
+      : "gradient-x-input";
+    network.train(false);
+    const written: string[] = [];
     for (const [index, input] of inputs.entries()) {
       const tokens = tokenize(input, task.tokens).flat();
       if (tokens.length === 0) throw new CliError(`input ${index + 1} holds no token`);
@@ -78,58 +105,51 @@ export async function explain(args: string[], io: CliIO): Promise<number> {
       if (typeof values.target === "string") {
         [target] = encode([values.target], task.vocabulary, "--target");
       } else {
-        network.train(false);
         const row = lastRow((await network.forward([ids])).logits);
         target = row.reduce((best, v, id) => id !== PAD && v > row[best] ? id : best, PAD + 1);
       }
-      const scores = await method(network, ids, target);
-      sections.push(section(tokens, scores, task.vocabulary[target], task.tokens));
+      const relevance = await relevanceOf(network, ids, target, method);
+      const html = renderRelevance(relevance, {
+        tokens,
+        title: `${file.meta.model.class}: why ${JSON.stringify(task.vocabulary[target])} next ` +
+          `(${method})`,
+      });
+      const page = inputs.length === 1 ? out : numbered(out, index + 1);
+      await writeOutput(page, html);
+      written.push(page);
     }
-    await writeOutput(out, page(`${file.meta.model.class}: ${methodName}`, sections));
-    io.stdout(
-      `wrote ${out}: ${inputs.length} explanation${
-        inputs.length === 1 ? "" : "s"
-      } (${methodName})\n`,
-    );
+    io.stdout(`wrote ${written.join(", ")} (${method})\n`);
     return 0;
   } finally {
     network.dispose();
   }
 }
 
-/** One input as coloured tokens, then a table of the scores. */
-function section(tokens: string[], scores: number[], target: string, mode: string): string {
-  const scale = Math.max(1e-12, ...scores.map(Math.abs));
-  const spans = tokens.map((token, t) => {
-    const s = scores[t] / scale;
-    const color = s >= 0
-      ? `rgba(214, 39, 40, ${s.toFixed(3)})`
-      : `rgba(31, 119, 180, ${(-s).toFixed(3)})`;
-    const shown = token === " " ? "&nbsp;" : token === "\n" ? "⏎" : escapeXml(token);
-    return `<span style="background:${color}" title="${
-      scores[t].toExponential(3)
-    }">${shown}</span>`;
-  });
-  const rows = tokens.map((token, t) =>
-    `<tr><td>${t}</td><td><code>${escapeXml(JSON.stringify(token))}</code></td>` +
-    `<td>${scores[t].toExponential(3)}</td></tr>`
-  );
-  return `<section><h2>next: <code>${escapeXml(JSON.stringify(target))}</code> after ` +
-    `<code>${escapeXml(decode(tokens.slice(-12), mode as "chars"))}</code></h2>\n` +
-    `<p class="tokens">${spans.join(mode === "chars" ? "" : " ")}</p>\n` +
-    `<table><tr><th>#</th><th>token</th><th>relevance</th></tr>${rows.join("")}</table></section>`;
+/** Relevance `(1, T, embeddingSize)` of the embedded tokens for the target's logit. */
+async function relevanceOf(
+  network: Network,
+  ids: number[],
+  target: number,
+  method: Method,
+): Promise<Tensor> {
+  const x = detach(await network.embedding.forward([ids]));
+  if (method === "lrp") {
+    if (!(network.rnn instanceof LSTM)) {
+      throw new CliError(
+        `--method lrp needs a model of the LSTM family, got ${network.rnn.constructor.name}; ` +
+          "use --method gradient-x-input",
+      );
+    }
+    return (await lrp(network.rnn, network.head, x, { target })).relevance;
+  }
+  const options = { method: SALIENCY_METHODS[method], target };
+  return (await saliency(network.rnn, network.head, x, options)).saliency;
 }
 
-function page(title: string, sections: string[]): string {
-  return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeXml(title)}</title>
-<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}
-.tokens{font-family:monospace;font-size:1.2em;line-height:1.8;white-space:pre-wrap}
-table{border-collapse:collapse}td,th{padding:0 .6em;text-align:left}</style></head>
-<body><h1>${escapeXml(title)}</h1>
-<p>Red tokens raised the log-probability of the prediction, blue ones lowered it; the colour's
-strength is the score relative to the largest in its input. Hover a token for its score.</p>
-${sections.join("\n")}
-</body></html>
-`;
+/** `page.html` → `page-2.html`. */
+function numbered(path: string, n: number): string {
+  const dot = path.lastIndexOf(".");
+  return dot > path.lastIndexOf("/")
+    ? `${path.slice(0, dot)}-${n}${path.slice(dot)}`
+    : `${path}-${n}`;
 }

@@ -1,11 +1,12 @@
 /**
- * `inspect`: what a file holds. A model file: class, constructor arguments, task, vocabulary size,
- * training step and parameters; a plain safetensors, torch or Keras file: its tensors.
+ * `inspect`: what a file holds. A model file of `train`: class, constructor arguments, task,
+ * vocabulary size, training step and parameters; a file of `saveModel` (and `convert`): its layers
+ * and parameters; a plain safetensors, torch or Keras file: its tensors.
  *
  * @module
  */
 
-import { readSafetensors, type Tensor } from "../../mod.ts";
+import { MODEL_METADATA_KEY, type ModelConfig, readSafetensors, type Tensor } from "../../mod.ts";
 import { CliError, type CliIO, parseFlags, readInput, reason } from "./io.ts";
 import { decodeModelFile, META_KEY } from "./model_file.ts";
 import { readKeras, readTorch, weightFileKind } from "./weights.ts";
@@ -13,8 +14,9 @@ import { readKeras, readTorch, weightFileKind } from "./weights.ts";
 /** `inspect --help`. */
 export const INSPECT_HELP = `Usage: inspect FILE
 
-Describes a model file (class, constructor arguments, vocabulary, parameters with shapes and
-count, training state), or lists the tensors of a safetensors, torch (.pt) or Keras (.h5) file.
+Describes a model file of train (class, constructor arguments, vocabulary, parameters with
+shapes and count, training state) or of convert / saveModel (its layers and parameters), or lists
+the tensors of a safetensors, torch (.pt) or Keras (.h5) file.
 `;
 
 /** Runs `inspect` with `args`; resolves to the exit status. */
@@ -59,6 +61,12 @@ function decodeModelFileOrPlain(
   path: string,
   metadata: Record<string, string>,
 ): { meta: string; tensors: Record<string, Tensor> } {
+  if (!(META_KEY in metadata) && MODEL_METADATA_KEY in metadata) {
+    return {
+      meta: `saved model ${path}\nlayers       ${describeSaved(metadata)}\n`,
+      tensors: readSafetensors(bytes).tensors,
+    };
+  }
   if (!(META_KEY in metadata)) {
     const file = readSafetensors(bytes);
     const keys = Object.keys(metadata);
@@ -73,15 +81,11 @@ function decodeModelFileOrPlain(
     `class        ${meta.model.class}`,
     `arguments    ${JSON.stringify(meta.model.args)}`,
   ];
-  if (meta.task) {
-    lines.push(
-      `task         ${meta.task.format} (${meta.task.tokens})`,
-      `vocabulary   ${meta.task.vocabulary.length} tokens (with padding)`,
-      `embedding    ${meta.task.embeddingSize}`,
-    );
-  } else {
-    lines.push("task         none (a bare recurrent layer)");
-  }
+  lines.push(
+    `task         ${meta.task.format} (${meta.task.tokens})`,
+    `vocabulary   ${meta.task.vocabulary.length} tokens (with padding)`,
+    `embedding    ${meta.task.embeddingSize}`,
+  );
   if (meta.training) {
     const validation = meta.training.history.validation.at(-1);
     lines.push(
@@ -94,6 +98,39 @@ function decodeModelFileOrPlain(
     Object.entries(tensors).filter(([name]) => !name.startsWith("optimizer.")),
   );
   return { meta: lines.join("\n") + "\n", tensors: parameters };
+}
+
+/** The layers of `saveModel`'s metadata in one line: `Stacked[LSTM(3, 4), GRU(4, 2)]`. */
+export function describeSaved(metadata: Record<string, string>): string {
+  let config: ModelConfig;
+  try {
+    config = JSON.parse(metadata[MODEL_METADATA_KEY]);
+  } catch (error) {
+    throw new CliError(`the "${MODEL_METADATA_KEY}" metadata is not JSON: ${reason(error)}`);
+  }
+  return describeConfig(config);
+}
+
+const DEFAULT_OPTIONS: Record<string, unknown> = {
+  recurrentActivation: "sigmoid",
+  nonlinearity: "tanh",
+  maxPooling: false,
+  bias: true,
+};
+
+function describeConfig(config: ModelConfig): string {
+  switch (config.class) {
+    case "Stacked":
+      return `Stacked[${config.layers.map(describeConfig).join(", ")}]`;
+    case "Bidirectional":
+      return `Bidirectional(${describeConfig(config.forward)}, ${describeConfig(config.backward)})`;
+    default: {
+      const options = Object.entries(config.options ?? {})
+        .filter(([key, value]) => DEFAULT_OPTIONS[key] !== value)
+        .map(([key, value]) => `${key}: ${JSON.stringify(value)}`);
+      return `${config.class}(${[...config.args, ...options].join(", ")})`;
+    }
+  }
 }
 
 /** The tensors as a table of names, shapes and element counts, with the total. */

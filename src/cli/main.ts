@@ -37,7 +37,10 @@ const COMMANDS: Record<string, Command> = {
   sample: { run: sample, summary: "generate text from a model (one seed, one text, any backend)" },
   predict: { run: predict, summary: "top-k next tokens for every input line, as JSON lines" },
   inspect: { run: inspect, summary: "describe a model file, or list a weight file's tensors" },
-  convert: { run: convert, summary: "a torch nn.LSTM or Keras LSTM to a model file" },
+  convert: {
+    run: convert,
+    summary: "torch LSTM/GRU/RNN or Keras LSTM weights to a saveModel file",
+  },
   explain: { run: explain, summary: "an HTML heatmap of each input token's relevance" },
   bench: { run: bench, summary: "warm ms per time step of every model on every backend" },
 };

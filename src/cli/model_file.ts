@@ -11,17 +11,21 @@
  * }
  * ```
  *
- * - `model` names one of the four recurrent classes and its constructor arguments.
- * - `task` (absent for a bare layer, as `convert` writes) says how text becomes token ids:
+ * - `model` names one of the recurrent classes (the four LSTM variants, or `GRU`) and its
+ *   constructor arguments.
+ * - `task` says how text becomes token ids:
  *   `format` `"text"` (a causal language model over `tokens` `"chars"` or `"words"`) or
  *   `"events"` (one sequence of event names a line); `vocabulary[id]` is the token, and id 0 is the
  *   padding token `""`, never a prediction. The network is `Embedding(vocabulary.length,
  *   embeddingSize)` → the recurrent model → `Linear(hiddenSize, vocabulary.length)` at every step.
- * - Tensors: `embedding.*`, `rnn.*` (the model's PyTorch names: `rnn.i2h.weight`, ...) and `head.*`
- *   for a task model; the model's own names (`i2h.weight`, ...) for a bare layer.
+ * - Tensors: `embedding.*`, `rnn.*` (the model's PyTorch names: `rnn.i2h.weight`, ...) and `head.*`.
  * - `training` (present after `train`) is what `train --resume` needs to continue exactly: the step,
  *   the flags, the optimizer's options and counters and the loss history; the optimizer's buffers
  *   are tensors named `optimizer.<parameter index>.<buffer>`.
+ *
+ * `convert` writes bare layers with the library's `saveModel` instead (metadata key
+ * `arraylstm.model`); they have no vocabulary or head, so `sample`, `predict` and `explain` refuse
+ * them by name.
  *
  * @module
  */
@@ -31,13 +35,16 @@ import {
   AttentionArrayLSTM,
   type BackendName,
   Embedding,
+  GRU,
   Linear,
   loadSafetensors,
   LSTM,
+  MODEL_METADATA_KEY,
   type OptimizerStateDict,
   type Parameter,
   readSafetensors,
-  type RecurrentState,
+  type RecurrentInit,
+  type RecurrentLayer,
   saveSafetensors,
   StochasticArrayLSTM,
   type Tensor,
@@ -45,13 +52,16 @@ import {
 } from "../../mod.ts";
 import { CliError, reason } from "./io.ts";
 
-/** The recurrent classes a model file can hold. */
-export const MODEL_CLASSES = [
+/** The LSTM family: the classes with a kernel on every backend, and an LRP rule. */
+export const LSTM_CLASSES = [
   "LSTM",
   "ArrayLSTM",
   "AttentionArrayLSTM",
   "StochasticArrayLSTM",
 ] as const;
+
+/** The recurrent classes a model file can hold. */
+export const MODEL_CLASSES = [...LSTM_CLASSES, "GRU"] as const;
 
 /** One of {@linkcode MODEL_CLASSES}. */
 export type ModelClass = typeof MODEL_CLASSES[number];
@@ -97,8 +107,8 @@ export interface ModelFileMeta {
   version: 1;
   /** The recurrent model. */
   model: ModelSpec;
-  /** The task, absent for a bare recurrent layer. */
-  task?: TaskSpec;
+  /** How text becomes token ids. */
+  task: TaskSpec;
   /** Present once `train` wrote the file. */
   training?: TrainingState;
 }
@@ -137,10 +147,15 @@ export function decodeModelFile(bytes: Uint8Array, path: string): ModelFile {
     throw new CliError(`${path} is not a safetensors file: ${reason(error)}`);
   }
   const raw = metadata[META_KEY];
+  const bare = new CliError(
+    `${path} holds a bare layer without vocabulary or head (written by \`convert\` or ` +
+      "saveModel); train a model with `train` first, or see `inspect` for its layers",
+  );
+  if (raw === undefined && MODEL_METADATA_KEY in metadata) throw bare;
   if (raw === undefined) {
     throw new CliError(
       `${path} has no "${META_KEY}" metadata: it is a plain weight file, not a model written by ` +
-        "`train` or `convert`; see `inspect` for its tensors",
+        "`train`; see `inspect` for its tensors",
     );
   }
   let meta: ModelFileMeta;
@@ -155,11 +170,12 @@ export function decodeModelFile(bytes: Uint8Array, path: string): ModelFile {
         `${meta?.model?.class}); expected version 1 and one of ${MODEL_CLASSES.join(", ")}`,
     );
   }
+  if (meta.task === undefined) throw bare;
   return { meta, tensors: loadSafetensors(bytes) };
 }
 
 /** Makes the recurrent model `spec` describes. */
-export function makeRecurrent(spec: ModelSpec, backend: BackendName, seed: number): LSTM {
+export function makeRecurrent(spec: ModelSpec, backend: BackendName, seed: number): LSTM | GRU {
   const { inputSize, hiddenSize, k = 1, maxPooling = false } = spec.args;
   const options = { backend, seed };
   switch (spec.class) {
@@ -171,6 +187,8 @@ export function makeRecurrent(spec: ModelSpec, backend: BackendName, seed: numbe
       return new AttentionArrayLSTM(inputSize, hiddenSize, k, { ...options, maxPooling });
     case "StochasticArrayLSTM":
       return new StochasticArrayLSTM(inputSize, hiddenSize, k, options);
+    case "GRU":
+      return new GRU(inputSize, hiddenSize, options);
   }
 }
 
@@ -179,18 +197,12 @@ export class Network {
   /** Token ids to vectors. */
   readonly embedding: Embedding;
   /** The recurrent model. */
-  readonly rnn: LSTM;
+  readonly rnn: LSTM | GRU;
   /** Hidden states to logits over the vocabulary. */
   readonly head: Linear;
 
   /** Makes the network of `meta` with fresh weights drawn from `seed`. */
   constructor(meta: ModelFileMeta, backend: BackendName, seed: number) {
-    if (meta.task === undefined) {
-      throw new CliError(
-        `this ${meta.model.class} is a bare layer without vocabulary or head; ` +
-          "train a model with `train` first",
-      );
-    }
     const vocabularySize = meta.task.vocabulary.length;
     this.embedding = new Embedding(vocabularySize, meta.task.embeddingSize, {
       seed,
@@ -201,15 +213,16 @@ export class Network {
   }
 
   /**
-   * Logits `(B, T, V)` for token ids `(B, T)`, and the recurrent state after the last step; `init`
-   * continues from a state.
+   * Logits `(B, T, V)` for token ids `(B, T)`, and the recurrent state after the last step (no
+   * `state` for a GRU); `init` continues from a state.
    */
   async forward(
     ids: number[][],
-    init?: RecurrentState,
-  ): Promise<{ logits: TrackedTensor; hidden: Tensor; state: Tensor }> {
+    init?: RecurrentInit,
+  ): Promise<{ logits: TrackedTensor; hidden: Tensor; state?: Tensor }> {
     const embedded = await this.embedding.forward(ids);
-    const { output, hidden, state } = await this.rnn.forward(embedded, init);
+    const rnn: RecurrentLayer = this.rnn;
+    const { output, hidden, state } = await rnn.forward(embedded, init);
     return { logits: await this.head.forward(output), hidden, state };
   }
 

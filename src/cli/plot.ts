@@ -4,6 +4,8 @@
  * @module
  */
 
+import { escape } from "../explain/render.ts";
+
 /** A named curve of `[x, y]` points. */
 export interface Curve {
   /** The legend's label. */
@@ -28,7 +30,7 @@ export function lossPlot(curves: Curve[], title: string): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
     `viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="18" text-anchor="middle" font-size="14">${escapeXml(title)}</text>`,
+    `<text x="${width / 2}" y="18" text-anchor="middle" font-size="14">${escape(title)}</text>`,
     `<line x1="${left}" y1="${height - bottom}" x2="${width - right}" y2="${height - bottom}" ` +
     `stroke="black"/>`,
     `<line x1="${left}" y1="${top}" x2="${left}" y2="${height - bottom}" stroke="black"/>`,
@@ -61,14 +63,9 @@ export function lossPlot(curves: Curve[], title: string): string {
     parts.push(
       `<line x1="${width - right - 130}" y1="${ly - 4}" x2="${width - right - 110}" ` +
         `y2="${ly - 4}" stroke="${curve.color}" stroke-width="2"/>`,
-      `<text x="${width - right - 104}" y="${ly}">${escapeXml(curve.label)}</text>`,
+      `<text x="${width - right - 104}" y="${ly}">${escape(curve.label)}</text>`,
     );
   });
   parts.push("</svg>\n");
   return parts.join("\n");
-}
-
-/** `text` safe inside XML and HTML text and attributes. */
-export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -43,7 +43,7 @@ export async function predict(args: string[], io: CliIO): Promise<number> {
   const lines = (await readText(input, "input")).split("\n");
   const { file, network } = await loadNetwork(path, backend as BackendName);
   try {
-    const task = file.meta.task!;
+    const task = file.meta.task;
     for (const [index, line] of lines.entries()) {
       const tokens = tokenize(line, task.tokens).flat();
       if (tokens.length === 0) continue;

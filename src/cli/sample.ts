@@ -47,7 +47,7 @@ export async function sample(args: string[], io: CliIO): Promise<number> {
   const backend = choiceFlag(values, "backend", ["auto", "wasm", "js", "webgpu"], "auto");
   const { file, network } = await loadNetwork(path, backend as BackendName);
   try {
-    const task = file.meta.task!;
+    const task = file.meta.task;
     const primeText = stringFlag(values, "prime", task.vocabulary[1] ?? "");
     const primeTokens = tokenize(primeText, task.tokens).flat();
     if (primeTokens.length === 0) throw new CliError("--prime holds no token");

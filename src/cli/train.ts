@@ -11,6 +11,7 @@ import {
   type BackendName,
   clipGradNorm,
   crossEntropy,
+  GRU,
   logSoftmax,
   type OptimizerStateDict,
   type Tensor,
@@ -59,7 +60,8 @@ Trains Embedding -> recurrent model -> Linear to predict the next token at every
   --data FILE          training data (UTF-8)
   --format F           text (a causal language model) | events (one sequence of event names a line); default text
   --tokens T           text only: chars | words; default chars
-  --model M            ${MODEL_CLASSES.join(" | ")}; default ArrayLSTM
+  --model M            ${MODEL_CLASSES.join(" | ")}; default ArrayLSTM (GRU runs on the
+                       TypeScript reference on every backend)
   --hidden N           hidden units; default 64
   --k N                lanes of the array variants; default 4
   --embedding N        embedding size; default 32
@@ -192,7 +194,9 @@ export async function train(args: string[], io: CliIO): Promise<number> {
     });
     const modelName = `${meta.model.class}(${Object.values(meta.model.args).join(", ")})`;
     io.stderr(
-      `${modelName} on ${await network.rnn.resolveBackend()}: ${vocabulary.length - 1} ` +
+      `${modelName} on ${
+        network.rnn instanceof GRU ? "the TypeScript reference" : await network.rnn.resolveBackend()
+      }: ${vocabulary.length - 1} ` +
         `${tokens}, ${trainWindows.length} training and ${validationWindows.length} validation ` +
         `windows of ${seqLen}; steps ${state.step + 1}..${total}\n`,
     );
@@ -306,9 +310,10 @@ function modelSpec(values: Record<string, unknown>, embedding: number): ModelFil
   const cls = choiceFlag(values, "model", MODEL_CLASSES, "ArrayLSTM") as ModelClass;
   const hiddenSize = numberFlag(values, "hidden", 64, { min: 1, max: 65536, integer: true });
   const args: ModelFileMeta["model"]["args"] = { inputSize: embedding, hiddenSize };
-  if (cls !== "LSTM") args.k = numberFlag(values, "k", 4, { min: 1, max: 64, integer: true });
-  else if (values.k !== undefined) {
-    throw new CliError("--k applies to the array variants, not LSTM");
+  if (cls !== "LSTM" && cls !== "GRU") {
+    args.k = numberFlag(values, "k", 4, { min: 1, max: 64, integer: true });
+  } else if (values.k !== undefined) {
+    throw new CliError(`--k applies to the array variants, not ${cls}`);
   }
   return { class: cls, args };
 }

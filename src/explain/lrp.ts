@@ -6,7 +6,7 @@
  * @module
  */
 
-import { describe } from "../errors.ts";
+import { checkOptions, checkShape, describe } from "../errors.ts";
 import { Bidirectional } from "../models/bidirectional.ts";
 import { usesBuiltinHooks } from "../models/builtin.ts";
 import { ArrayLSTM } from "../models/array_lstm.ts";
@@ -15,7 +15,6 @@ import { LSTM } from "../models/lstm.ts";
 import { Stacked } from "../models/stacked.ts";
 import { StochasticArrayLSTM } from "../models/stochastic_array_lstm.ts";
 import { Linear } from "../nn/linear.ts";
-import { checkShape } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { resolveTargets } from "./target.ts";
 import type { VariantKind } from "../contract.ts";
@@ -286,9 +285,7 @@ function nameOf(value: unknown): string {
 }
 
 function checkRule(options: LrpOptions): EpsilonRule {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`options must be an object, got ${describe(options)}`);
-  }
+  checkOptions(options);
   const eps = options.eps ?? 0.001, biasFactor = options.biasFactor ?? 0;
   if (typeof eps !== "number" || !(eps >= 0) || !Number.isFinite(eps)) {
     throw new RangeError(`options.eps must be a finite number >= 0, got ${describe(eps)}`);

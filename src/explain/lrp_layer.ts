@@ -8,11 +8,11 @@
  * @module
  */
 
-import type { RecurrentActivation, VariantKind } from "../contract.ts";
+import type { CellParameters, RecurrentActivation, VariantKind } from "../contract.ts";
 import { attentionWeights, gate, linear } from "../reference/cell.ts";
 
 /** The cell of a layer and its weights, in the PyTorch reference's layouts. */
-export interface LayerWeights {
+export interface LayerWeights extends CellParameters {
   readonly kind: VariantKind;
   /** Lanes per unit (1 for the LSTM). */
   readonly k: number;
@@ -21,14 +21,6 @@ export interface LayerWeights {
   readonly activation: RecurrentActivation;
   readonly inputSize: number;
   readonly hiddenSize: number;
-  /** `i2h.weight` `(4kH, I)`, `i2h.bias` `(4kH)`, `h2h.weight` `(4kH, H)`, `h2h.bias` `(4kH)`. */
-  readonly i2hWeight: Float32Array;
-  readonly i2hBias: Float32Array;
-  readonly h2hWeight: Float32Array;
-  readonly h2hBias: Float32Array;
-  /** `i2a.weight` `(kH, I)` and `i2a.bias` `(kH)`, attention only. */
-  readonly i2aWeight: Float32Array | null;
-  readonly i2aBias: Float32Array | null;
 }
 
 /**

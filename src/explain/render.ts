@@ -20,8 +20,8 @@ export interface RenderOptions {
   title?: string;
 }
 
-/** Escapes text for HTML and SVG content and attributes. */
-function escape(text: string): string {
+/** Escapes text for HTML and SVG content and attributes (also the CLI's plots). */
+export function escape(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

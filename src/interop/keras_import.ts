@@ -120,7 +120,20 @@ export function importKerasDense(weights: { kernel: Tensor; bias?: Tensor }): Li
  *
  * @throws {RangeError} If the model has no LSTM, or an LSTM after a Dense layer.
  *
- * @example
+ * @example Layers as `loadKeras` returns them
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fromKeras, randn, tensor, zeros } from "../../mod.ts";
+ * const { stack, head } = fromKeras([
+ *   { kind: "lstm", name: "lstm", units: 2, kernel: randn([3, 8]), recurrentKernel: zeros([2, 8]) },
+ *   { kind: "dense", name: "dense", units: 1, kernel: tensor([1, -1], [2, 1]) },
+ * ]);
+ * assert.deepEqual([stack.inputSize, stack.outputSize, head.length], [3, 2, 1]);
+ * const { hidden } = await stack.forward(randn([1, 4, 3]));
+ * assert.deepEqual((await head[0].forward({ shape: [1, 2], data: hidden.data })).shape, [1, 1]);
+ * ```
+ *
+ * @example From a file
  * ```ts ignore
  * import { fromKeras, loadKeras } from "../../mod.ts";
  * const { stack, head } = fromKeras(await loadKeras(await Deno.readFile("model.weights.h5")));

@@ -49,6 +49,15 @@ export class Bidirectional extends Module implements RecurrentLayer {
    * @param forward Reads steps `0 … T−1`.
    * @param backward Reads steps `T−1 … 0`.
    * @throws {RangeError} If the input sizes differ.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Bidirectional, GRU } from "../../mod.ts";
+   * const bi = new Bidirectional(new GRU(3, 4), new GRU(3, 4));
+   * assert.deepEqual([bi.inputSize, bi.outputSize, bi.hiddenRows], [3, 8, 2]);
+   * assert.throws(() => new Bidirectional(new GRU(3, 4), new GRU(2, 4)), /inputSize/);
+   * ```
    */
   constructor(forward: RecurrentLayer, backward: RecurrentLayer) {
     super();
@@ -90,12 +99,35 @@ export class Bidirectional extends Module implements RecurrentLayer {
     return this.forwardLayer.stateRows + this.backwardLayer.stateRows;
   }
 
-  /** No parameters of its own: they are its layers'. */
+  /**
+   * No parameters of its own: they are its layers'.
+   *
+   * @example Every key of the state dict belongs to a direction
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Bidirectional, RNN } from "../../mod.ts";
+   * const bi = new Bidirectional(new RNN(3, 4), new RNN(3, 4));
+   * assert.ok(Object.keys(bi.stateDict()).every((key) => /^(forward|backward)\./.test(key)));
+   * ```
+   */
   protected initialParameters(): Record<string, Tensor> {
     return {};
   }
 
-  /** The layers, named as in `stateDict()`. */
+  /**
+   * The layers, named as in `stateDict()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Bidirectional, RNN } from "../../mod.ts";
+   * const bi = new Bidirectional(new RNN(3, 4), new RNN(3, 4));
+   * assert.deepEqual(Object.keys(bi.stateDict()).filter((key) => key.endsWith("weight_ih")), [
+   *   "forward.weight_ih",
+   *   "backward.weight_ih",
+   * ]);
+   * ```
+   */
   protected override children(): readonly (readonly [string, Module])[] {
     return [["forward", this.forwardLayer], ["backward", this.backwardLayer]];
   }
@@ -106,6 +138,16 @@ export class Bidirectional extends Module implements RecurrentLayer {
    * @param x Input `(batch, seqLen, inputSize)`.
    * @param init Initial states `hidden` `(hiddenRows, B, H)` (forward's rows first) and, for
    *   layers with cell states, `state`; zeros when absent.
+   *
+   * @example The backward half of step 0 has read the whole sequence
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Bidirectional, GRU, randn } from "../../mod.ts";
+   * const bi = new Bidirectional(new GRU(3, 2, { seed: 1 }), new GRU(3, 2, { seed: 2 }));
+   * const { output, hidden } = await bi.forward(randn([1, 4, 3], { seed: 3 }));
+   * assert.deepEqual(output.shape, [1, 4, 4]);
+   * assert.deepEqual([...output.data.slice(2, 4)], [...hidden.data.slice(2, 4)]);
+   * ```
    */
   async forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
     const [forwardInit, backwardInit] = splitInit(this.#parts, init);
@@ -115,12 +157,33 @@ export class Bidirectional extends Module implements RecurrentLayer {
     return joinResults(output, this.#parts, [ahead, back]);
   }
 
-  /** Frees both layers' backend memory. */
+  /**
+   * Frees both layers' backend memory.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Bidirectional, LSTM } from "../../mod.ts";
+   * const bi = new Bidirectional(new LSTM(3, 4, { backend: "js" }), new LSTM(3, 4, { backend: "js" }));
+   * bi.dispose();
+   * assert.equal(bi.outputSize, 8);
+   * ```
+   */
   dispose(): void {
     for (const layer of this.#parts) layer.dispose?.();
   }
 
-  /** Same as {@linkcode Bidirectional.dispose}, for `using`. */
+  /**
+   * Same as {@linkcode Bidirectional.dispose}, for `using`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Bidirectional, GRU, randn } from "../../mod.ts";
+   * using bi = new Bidirectional(new GRU(3, 4), new GRU(3, 4));
+   * assert.deepEqual((await bi.forward(randn([1, 2, 3]))).output.shape, [1, 2, 8]);
+   * ```
+   */
   [Symbol.dispose](): void {
     this.dispose();
   }

@@ -30,6 +30,15 @@ export class GRU extends TorchRecurrent {
    * @param inputSize Features per input step.
    * @param hiddenSize Hidden units.
    * @param options Backend and seed.
+   *
+   * @example The same seed gives the same weights
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU } from "../../mod.ts";
+   * const a = new GRU(2, 3, { seed: 7 }), b = new GRU(2, 3, { seed: 7 });
+   * assert.deepEqual(a.stateDict().weight_hh.data, b.stateDict().weight_hh.data);
+   * assert.deepEqual(a.stateDict().bias_ih.shape, [9]);
+   * ```
    */
   constructor(inputSize: number, hiddenSize: number, options: TorchRecurrentOptions = {}) {
     super(inputSize, hiddenSize, options);

@@ -18,7 +18,7 @@ import type {
 import { RECURRENT_ACTIVATIONS } from "../contract.ts";
 import { linear, sumLanes, updateLanes } from "../reference/cell.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
-import { checkShape, checkSize, describe } from "../errors.ts";
+import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
 import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
@@ -162,9 +162,7 @@ export class LSTM extends Module {
     super();
     this.inputSize = checkSize("inputSize", inputSize);
     this.hiddenSize = checkSize("hiddenSize", hiddenSize);
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`options must be an object, got ${describe(options)}`);
-    }
+    checkOptions(options);
     this.backend = checkBackendName(
       "options.backend",
       options.backend === undefined ? "auto" : options.backend,

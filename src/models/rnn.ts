@@ -39,6 +39,15 @@ export class RNN extends TorchRecurrent {
    * @param inputSize Features per input step.
    * @param hiddenSize Hidden units.
    * @param options Backend, seed and nonlinearity.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { RNN } from "../../mod.ts";
+   * assert.equal(new RNN(2, 3).nonlinearity, "tanh");
+   * assert.deepEqual(new RNN(2, 3).stateDict().weight_ih.shape, [3, 2]);
+   * assert.throws(() => new RNN(2, 3, { nonlinearity: "gelu" as "relu" }), /nonlinearity/);
+   * ```
    */
   constructor(inputSize: number, hiddenSize: number, options: RNNOptions = {}) {
     super(inputSize, hiddenSize, options);

@@ -48,6 +48,15 @@ export class Stacked extends Module implements RecurrentLayer {
    *
    * @param layers One or more recurrent layers (used as they are, not copied).
    * @throws {RangeError} If a layer's `inputSize` does not fit the previous layer.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU, LSTM, Stacked } from "../../mod.ts";
+   * const stack = new Stacked([new LSTM(3, 4, { backend: "js" }), new GRU(4, 2)]);
+   * assert.deepEqual([stack.inputSize, stack.outputSize, stack.hiddenRows], [3, 2, 2]);
+   * assert.throws(() => new Stacked([new GRU(3, 4), new GRU(5, 2)]), /layers\[1\]\.inputSize/);
+   * ```
    */
   constructor(layers: readonly RecurrentLayer[]) {
     super();
@@ -93,12 +102,35 @@ export class Stacked extends Module implements RecurrentLayer {
     return this.layers.reduce((sum, layer) => sum + layer.stateRows, 0);
   }
 
-  /** No parameters of its own: they are its layers'. */
+  /**
+   * No parameters of its own: they are its layers'.
+   *
+   * @example Every key of the state dict belongs to a layer
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU, Stacked } from "../../mod.ts";
+   * const stack = new Stacked([new GRU(3, 4), new GRU(4, 4)]);
+   * assert.ok(Object.keys(stack.stateDict()).every((key) => /^[01]\./.test(key)));
+   * ```
+   */
   protected initialParameters(): Record<string, Tensor> {
     return {};
   }
 
-  /** The layers, named as in `stateDict()`. */
+  /**
+   * The layers, named as in `stateDict()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { RNN, Stacked } from "../../mod.ts";
+   * const stack = new Stacked([new RNN(3, 4), new RNN(4, 4)]);
+   * assert.deepEqual(Object.keys(stack.stateDict()).filter((key) => key.endsWith("weight_ih")), [
+   *   "0.weight_ih",
+   *   "1.weight_ih",
+   * ]);
+   * ```
+   */
   protected override children(): readonly (readonly [string, Module])[] {
     return this.layers.map((layer, i) => [String(i), layer]);
   }
@@ -109,6 +141,16 @@ export class Stacked extends Module implements RecurrentLayer {
    * @param x Input `(batch, seqLen, inputSize)`.
    * @param init Initial states in torch's layout: `hidden` `(hiddenRows, B, H)` and, when the
    *   layers keep cell states, `state` `(stateRows, B, H)`; zeros when absent.
+   *
+   * @example The last layer's output, every layer's final state
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU, randn, Stacked } from "../../mod.ts";
+   * const stack = new Stacked([new GRU(3, 4, { seed: 1 }), new GRU(4, 2, { seed: 2 })]);
+   * const { output, layers } = await stack.forward(randn([2, 5, 3], { seed: 3 }));
+   * assert.deepEqual(output.shape, [2, 5, 2]);
+   * assert.deepEqual(layers?.map((layer) => layer.hidden.shape), [[1, 2, 4], [1, 2, 2]]);
+   * ```
    */
   async forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
     const inits = splitInit(this.layers, init);
@@ -122,12 +164,33 @@ export class Stacked extends Module implements RecurrentLayer {
     return joinResults(results[results.length - 1].output, this.layers, results);
   }
 
-  /** Frees every layer's backend memory. */
+  /**
+   * Frees every layer's backend memory.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, Stacked } from "../../mod.ts";
+   * const stack = new Stacked([new LSTM(3, 4, { backend: "js" })]);
+   * stack.dispose();
+   * assert.equal(stack.layers.length, 1);
+   * ```
+   */
   dispose(): void {
     for (const layer of this.layers) layer.dispose?.();
   }
 
-  /** Same as {@linkcode Stacked.dispose}, for `using`. */
+  /**
+   * Same as {@linkcode Stacked.dispose}, for `using`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU, randn, Stacked } from "../../mod.ts";
+   * using stack = new Stacked([new GRU(3, 4)]);
+   * assert.deepEqual((await stack.forward(randn([1, 2, 3]))).output.shape, [1, 2, 4]);
+   * ```
+   */
   [Symbol.dispose](): void {
     this.dispose();
   }

@@ -8,7 +8,7 @@
 
 import type { BackendName } from "../contract.ts";
 import { checkBackendName } from "../backends/select.ts";
-import { checkShape, checkSize, describe } from "../errors.ts";
+import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
 import { edgeOf, parameterEdge, record } from "../nn/tape.ts";
@@ -60,14 +60,20 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
    * @param inputSize Features per input step.
    * @param hiddenSize Hidden units.
    * @param options Backend and seed.
+   *
+   * @example A subclass names its equations; the base checks the sizes
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU } from "../../mod.ts";
+   * assert.equal(new GRU(2, 3, { seed: 4 }).seed, 4);
+   * assert.throws(() => new GRU(0, 3), /inputSize/);
+   * ```
    */
   constructor(inputSize: number, hiddenSize: number, options: TorchRecurrentOptions) {
     super();
     this.inputSize = checkSize("inputSize", inputSize);
     this.hiddenSize = checkSize("hiddenSize", hiddenSize);
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`options must be an object, got ${describe(options)}`);
-    }
+    checkOptions(options);
     this.backend = checkBackendName("options.backend", options.backend ?? "auto");
     this.seed = resolveSeed(options.seed);
   }
@@ -90,7 +96,18 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     return 0;
   }
 
-  /** `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, drawn as torch: U(±1/√H). */
+  /**
+   * `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, drawn as torch: U(±1/√H).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU } from "../../mod.ts";
+   * const weights = new GRU(2, 4, { seed: 1 }).stateDict();
+   * assert.deepEqual(weights.weight_ih.shape, [12, 2]);
+   * assert.ok(weights.weight_hh.data.every((v) => Math.abs(v) <= 0.5));
+   * ```
+   */
   protected initialParameters(): Record<string, Tensor> {
     const random = new Random(this.seed);
     const I = this.inputSize, H = this.hiddenSize, G = gateBlocks(this.kind) * H;
@@ -118,6 +135,14 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
    * @param x Input `(batch, seqLen, inputSize)`.
    * @param init `{ hidden }` `(1, batch, hiddenSize)`; zeros when omitted.
    * @returns `output` `(batch, seqLen, hiddenSize)` and the final `hidden` `(1, batch, hiddenSize)`.
+   *
+   * @example The last output step is the final hidden state
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { randn, RNN } from "../../mod.ts";
+   * const { output, hidden } = await new RNN(3, 2, { seed: 1 }).forward(randn([1, 4, 3]));
+   * assert.deepEqual([...output.data.slice(6)], [...hidden.data]);
+   * ```
    */
   forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
     return Promise.resolve().then(() => this.#forward(x, init));
@@ -173,6 +198,17 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     return { output: outputTensor, hidden: hiddenTensor };
   }
 
-  /** Nothing to free: the computation runs in TypeScript. */
+  /**
+   * Nothing to free: the computation runs in TypeScript.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU } from "../../mod.ts";
+   * const gru = new GRU(2, 3);
+   * gru.dispose();
+   * assert.equal(gru.hiddenSize, 3);
+   * ```
+   */
   dispose(): void {}
 }

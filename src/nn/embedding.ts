@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkSize, describe } from "../errors.ts";
+import { checkOptions, checkSize, describe } from "../errors.ts";
 import { Random } from "../random.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { resolveSeed } from "./init.ts";
@@ -68,9 +68,7 @@ export class Embedding extends Module {
     super();
     this.numEmbeddings = checkSize("numEmbeddings", numEmbeddings);
     this.embeddingDim = checkSize("embeddingDim", embeddingDim);
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`options must be an object, got ${describe(options)}`);
-    }
+    checkOptions(options);
     const padding = options.paddingIdx;
     if (
       padding !== undefined &&

@@ -5,7 +5,7 @@
  */
 
 import { linear } from "../reference/cell.ts";
-import { checkSize, describe } from "../errors.ts";
+import { checkOptions, checkSize, describe } from "../errors.ts";
 import { Random } from "../random.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { linearInit, resolveSeed } from "./init.ts";
@@ -66,9 +66,7 @@ export class Linear extends Module {
     super();
     this.inFeatures = checkSize("inFeatures", inFeatures);
     this.outFeatures = checkSize("outFeatures", outFeatures);
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`options must be an object, got ${describe(options)}`);
-    }
+    checkOptions(options);
     const bias = options.bias ?? true;
     if (typeof bias !== "boolean") {
       throw new TypeError(`options.bias must be a boolean, got ${describe(bias)}`);

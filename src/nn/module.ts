@@ -63,6 +63,24 @@ export abstract class Module {
    * The layers inside this one, by name (`Stacked`: `"0"`, `"1"`, ...). Their parameters follow
    * this layer's own in `parameters()`, under `name.` in `stateDict()`, and `train()` reaches
    * them. None by default.
+   *
+   * @example A layer that holds another
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear, Module, type Tensor, tensor } from "../../mod.ts";
+   * class Scaled extends Module {
+   *   readonly inner = new Linear(2, 1);
+   *   protected override initialParameters(): Record<string, Tensor> {
+   *     return { scale: tensor([2], [1]) };
+   *   }
+   *   protected override children(): readonly (readonly [string, Module])[] {
+   *     return [["inner", this.inner]];
+   *   }
+   * }
+   * const layer = new Scaled();
+   * assert.deepEqual(Object.keys(layer.stateDict()), ["scale", "inner.weight", "inner.bias"]);
+   * assert.equal(layer.train().inner.training, true);
+   * ```
    */
   protected children(): readonly (readonly [string, Module])[] {
     return [];

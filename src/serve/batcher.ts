@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkShape, checkSize, describe } from "../errors.ts";
+import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import type { ForwardResult, LSTM } from "../models/lstm.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 
@@ -77,11 +77,18 @@ export class MicroBatcher {
    *
    * @param model The model to serve; the batcher never disposes it.
    * @param options Batch window and size.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, MicroBatcher } from "../../mod.ts";
+   * await using batcher = new MicroBatcher(new LSTM(3, 4, { backend: "js" }), { maxBatch: 8 });
+   * assert.deepEqual([batcher.maxDelayMs, batcher.maxBatch, batcher.pending], [2, 8, 0]);
+   * assert.throws(() => new MicroBatcher(batcher.model, { maxDelayMs: -1 }), /maxDelayMs/);
+   * ```
    */
   constructor(model: LSTM, options: MicroBatcherOptions = {}) {
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`options must be an object, got ${describe(options)}`);
-    }
+    checkOptions(options);
     const { maxDelayMs = 2, maxBatch = 64 } = options;
     if (typeof maxDelayMs !== "number" || !(maxDelayMs >= 0) || !Number.isFinite(maxDelayMs)) {
       throw new RangeError(
@@ -106,6 +113,16 @@ export class MicroBatcher {
    *
    * @param x One sequence, shape `(seqLen, inputSize)` or `(1, seqLen, inputSize)`.
    * @returns Its results, as `forward` gives them for a batch of one.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, MicroBatcher, randn } from "../../mod.ts";
+   * await using batcher = new MicroBatcher(new LSTM(3, 4, { backend: "js", seed: 1 }));
+   * const { output, hidden, state } = await batcher.predict(randn([5, 3], { seed: 2 }));
+   * assert.deepEqual([output.shape, hidden.shape, state.shape], [[1, 5, 4], [1, 1, 4], [1, 1, 4]]);
+   * await assert.rejects(batcher.predict(randn([5, 2])), /x/);
+   * ```
    */
   predict(x: Tensor): Promise<Prediction> {
     try {
@@ -177,6 +194,17 @@ export class MicroBatcher {
   /**
    * Takes no more requests, runs the waiting ones at once, and resolves when every batch has
    * settled. The model stays usable (and is not disposed).
+   *
+   * @example Waiting requests still run; later ones are refused
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, MicroBatcher, randn } from "../../mod.ts";
+   * const batcher = new MicroBatcher(new LSTM(3, 4, { backend: "js" }), { maxDelayMs: 1000 });
+   * const waiting = batcher.predict(randn([2, 3]));
+   * await batcher.close();
+   * assert.deepEqual((await waiting).output.shape, [1, 2, 4]);
+   * await assert.rejects(batcher.predict(randn([2, 3])), /after close/);
+   * ```
    */
   async close(): Promise<void> {
     this.#closed = true;
@@ -184,7 +212,21 @@ export class MicroBatcher {
     await Promise.allSettled([...this.#running]);
   }
 
-  /** Same as {@linkcode MicroBatcher.close}, for `await using`. */
+  /**
+   * Same as {@linkcode MicroBatcher.close}, for `await using`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, MicroBatcher, randn } from "../../mod.ts";
+   * const model = new LSTM(3, 4, { backend: "js" });
+   * {
+   *   await using batcher = new MicroBatcher(model);
+   *   assert.equal((await batcher.predict(randn([2, 3]))).hidden.shape[2], 4);
+   * }
+   * assert.equal(model.hiddenSize, 4); // the model outlives the batcher
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
