@@ -36,10 +36,6 @@ const FLAGS = {
 /** Runs `bench` with `args`; resolves to the exit status. */
 export async function bench(args: string[], io: CliIO): Promise<number> {
   const { values } = parseFlags("bench", args, FLAGS);
-  if (values.help) {
-    io.stdout(BENCH_HELP);
-    return 0;
-  }
   const backends = stringFlag(values, "backend", "js,wasm,webgpu").split(",");
   for (const backend of backends) {
     if (!["js", "wasm", "webgpu"].includes(backend)) {

@@ -69,10 +69,6 @@ const MODES: Record<string, TorchMode> = {
 /** Runs `convert` with `args`; resolves to the exit status. */
 export async function convert(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseFlags("convert", args, FLAGS);
-  if (values.help) {
-    io.stdout(CONVERT_HELP);
-    return 0;
-  }
   const from = choiceFlag(values, "from", ["torch", "keras"] as const, "" as "torch");
   if (positionals.length !== 1) {
     throw new CliError(`convert takes one input file, got ${positionals.length}`);

@@ -17,6 +17,7 @@ import {
 } from "../../mod.ts";
 import { encode, PAD, tokenize } from "./data.ts";
 import {
+  backendFlag,
   choiceFlag,
   CliError,
   type CliIO,
@@ -73,10 +74,6 @@ const FLAGS = {
 /** Runs `explain` with `args`; resolves to the exit status. */
 export async function explain(args: string[], io: CliIO): Promise<number> {
   const { values } = parseFlags("explain", args, FLAGS);
-  if (values.help) {
-    io.stdout(EXPLAIN_HELP);
-    return 0;
-  }
   const path = stringFlag(values, "model");
   const out = stringFlag(values, "out");
   const chosen = choiceFlag(values, "method", METHODS, "auto");
@@ -86,7 +83,7 @@ export async function explain(args: string[], io: CliIO): Promise<number> {
   const inputs = typeof values.text === "string"
     ? [values.text]
     : (await readText(values.input as string, "input")).split("\n").filter((l) => l.trim() !== "");
-  const backend = choiceFlag(values, "backend", ["auto", "wasm", "js", "webgpu"], "auto");
+  const backend = backendFlag(values);
   const { file, network } = await loadNetwork(path, backend as BackendName);
   try {
     const task = file.meta.task;

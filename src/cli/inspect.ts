@@ -21,11 +21,7 @@ the tensors of a safetensors, torch (.pt) or Keras (.h5) file.
 
 /** Runs `inspect` with `args`; resolves to the exit status. */
 export async function inspect(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseFlags("inspect", args, {});
-  if (values.help) {
-    io.stdout(INSPECT_HELP);
-    return 0;
-  }
+  const { positionals } = parseFlags("inspect", args, {});
   if (positionals.length !== 1) {
     throw new CliError(`inspect takes one file, got ${positionals.length}`);
   }

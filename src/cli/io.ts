@@ -43,7 +43,7 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
   try {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...options, help: { type: "boolean", short: "h" } },
+      options,
       allowPositionals: true,
       strict: true,
     });
@@ -130,4 +130,12 @@ export async function writeOutput(path: string, data: Uint8Array | string): Prom
 /** The first line of an error's message. */
 export function reason(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split("\n")[0];
+}
+
+/** The backends a command can run on. */
+export const BACKENDS = ["auto", "wasm", "js", "webgpu"] as const;
+
+/** The value of `--backend` (default `"auto"`). */
+export function backendFlag(values: Record<string, unknown>): typeof BACKENDS[number] {
+  return choiceFlag(values, "backend", BACKENDS, "auto");
 }

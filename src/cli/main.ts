@@ -16,33 +16,59 @@
  * @module
  */
 
-import { bench } from "./bench.ts";
-import { convert } from "./convert.ts";
-import { explain } from "./explain.ts";
-import { inspect } from "./inspect.ts";
+import { bench, BENCH_HELP } from "./bench.ts";
+import { convert, CONVERT_HELP } from "./convert.ts";
+import { explain, EXPLAIN_HELP } from "./explain.ts";
+import { inspect, INSPECT_HELP } from "./inspect.ts";
 import { CliError, type CliIO } from "./io.ts";
-import { predict } from "./predict.ts";
-import { sample } from "./sample.ts";
-import { train } from "./train.ts";
+import { predict, PREDICT_HELP } from "./predict.ts";
+import { sample, SAMPLE_HELP } from "./sample.ts";
+import { train, TRAIN_HELP } from "./train.ts";
 
 export type { CliIO } from "./io.ts";
 
 interface Command {
   run: (args: string[], io: CliIO) => Promise<number>;
   summary: string;
+  help: string;
 }
 
 const COMMANDS: Record<string, Command> = {
-  train: { run: train, summary: "train a language or next-event model on a file" },
-  sample: { run: sample, summary: "generate text from a model (one seed, one text, any backend)" },
-  predict: { run: predict, summary: "top-k next tokens for every input line, as JSON lines" },
-  inspect: { run: inspect, summary: "describe a model file, or list a weight file's tensors" },
+  train: {
+    run: train,
+    help: TRAIN_HELP,
+    summary: "train a language or next-event model on a file",
+  },
+  sample: {
+    run: sample,
+    help: SAMPLE_HELP,
+    summary: "generate text from a model (one seed, one text, any backend)",
+  },
+  predict: {
+    run: predict,
+    help: PREDICT_HELP,
+    summary: "top-k next tokens for every input line, as JSON lines",
+  },
+  inspect: {
+    run: inspect,
+    help: INSPECT_HELP,
+    summary: "describe a model file, or list a weight file's tensors",
+  },
   convert: {
     run: convert,
+    help: CONVERT_HELP,
     summary: "torch LSTM/GRU/RNN or Keras LSTM weights to a saveModel file",
   },
-  explain: { run: explain, summary: "an HTML heatmap of each input token's relevance" },
-  bench: { run: bench, summary: "warm ms per time step of every model on every backend" },
+  explain: {
+    run: explain,
+    help: EXPLAIN_HELP,
+    summary: "an HTML heatmap of each input token's relevance",
+  },
+  bench: {
+    run: bench,
+    help: BENCH_HELP,
+    summary: "warm ms per time step of every model on every backend",
+  },
 };
 
 /** The top-level `--help`: every command and its summary. */
@@ -83,6 +109,10 @@ export async function main(args: string[], io: Partial<CliIO> = {}): Promise<num
       `unknown command ${JSON.stringify(name)}; one of ${Object.keys(COMMANDS).join(", ")}\n`,
     );
     return 1;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    full.stdout(command.help);
+    return 0;
   }
   try {
     return await command.run(rest, full);

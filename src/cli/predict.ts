@@ -6,7 +6,14 @@
 
 import { type BackendName, softmax } from "../../mod.ts";
 import { encode, PAD, tokenize } from "./data.ts";
-import { choiceFlag, type CliIO, numberFlag, parseFlags, readText, stringFlag } from "./io.ts";
+import {
+  backendFlag,
+  type CliIO,
+  numberFlag,
+  parseFlags,
+  readText,
+  stringFlag,
+} from "./io.ts";
 import { loadNetwork } from "./model_file.ts";
 import { lastRow } from "./sample.ts";
 
@@ -32,14 +39,10 @@ const FLAGS = {
 /** Runs `predict` with `args`; resolves to the exit status. */
 export async function predict(args: string[], io: CliIO): Promise<number> {
   const { values } = parseFlags("predict", args, FLAGS);
-  if (values.help) {
-    io.stdout(PREDICT_HELP);
-    return 0;
-  }
   const path = stringFlag(values, "model");
   const input = stringFlag(values, "input");
   const top = numberFlag(values, "top", 5, { min: 1, integer: true });
-  const backend = choiceFlag(values, "backend", ["auto", "wasm", "js", "webgpu"], "auto");
+  const backend = backendFlag(values);
   const lines = (await readText(input, "input")).split("\n");
   const { file, network } = await loadNetwork(path, backend as BackendName);
   try {

@@ -8,7 +8,14 @@
 
 import { type BackendName, Random, type Tensor } from "../../mod.ts";
 import { decode, encode, PAD, tokenize } from "./data.ts";
-import { choiceFlag, CliError, type CliIO, numberFlag, parseFlags, stringFlag } from "./io.ts";
+import {
+  backendFlag,
+  CliError,
+  type CliIO,
+  numberFlag,
+  parseFlags,
+  stringFlag,
+} from "./io.ts";
 import { loadNetwork } from "./model_file.ts";
 
 /** `sample --help`. */
@@ -36,15 +43,11 @@ const FLAGS = {
 /** Runs `sample` with `args`; resolves to the exit status. */
 export async function sample(args: string[], io: CliIO): Promise<number> {
   const { values } = parseFlags("sample", args, FLAGS);
-  if (values.help) {
-    io.stdout(SAMPLE_HELP);
-    return 0;
-  }
   const path = stringFlag(values, "model");
   const length = numberFlag(values, "length", 200, { min: 0, max: 1e6, integer: true });
   const temperature = numberFlag(values, "temperature", 1, { min: 1e-6 });
   const seed = numberFlag(values, "seed", 0, { min: 0, max: 2 ** 31, integer: true });
-  const backend = choiceFlag(values, "backend", ["auto", "wasm", "js", "webgpu"], "auto");
+  const backend = backendFlag(values);
   const { file, network } = await loadNetwork(path, backend as BackendName);
   try {
     const task = file.meta.task;

@@ -27,6 +27,7 @@ import {
   windows,
 } from "./data.ts";
 import {
+  backendFlag,
   choiceFlag,
   CliError,
   type CliIO,
@@ -109,10 +110,6 @@ const RUN_FLAGS = ["format", "tokens", "seq-len", "batch", "lr", "clip", "seed",
 /** Runs `train` with `args`; resolves to the exit status. */
 export async function train(args: string[], io: CliIO): Promise<number> {
   const { values } = parseFlags("train", args, FLAGS);
-  if (values.help) {
-    io.stdout(TRAIN_HELP);
-    return 0;
-  }
   const resumeFrom = values.resume as string | undefined;
   const resumed = resumeFrom === undefined
     ? undefined
@@ -145,7 +142,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
   const clip = numberFlag(values, "clip", 1, { min: 0 });
   const seed = numberFlag(values, "seed", 1, { min: 0, max: 2 ** 31, integer: true });
   const fraction = numberFlag(values, "validation", 0.1, { min: 0, max: 0.9 });
-  const backend = choiceFlag(values, "backend", ["auto", "wasm", "js", "webgpu"], "auto");
+  const backend = backendFlag(values);
 
   const sequences = tokenize(await readText(dataPath, "data"), tokens);
   if (sequences.flat().length < 2) {
