@@ -15,12 +15,11 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { exampleFlags } from "./_sizes.ts";
 import {
   Adam,
   ArrayLSTM,
   AttentionArrayLSTM,
-  type BackendName,
   clipGradNorm,
   crossEntropy,
   Embedding,
@@ -35,17 +34,7 @@ const SIZES = {
   full: { chars: 40_000, hidden: 128, embedding: 32, seqLen: 64, batch: 32, steps: 300, lr: 5e-3 },
   small: { chars: 4_000, hidden: 16, embedding: 8, seqLen: 16, batch: 8, steps: 15, lr: 1e-2 },
 };
-const { values } = parseArgs({
-  options: {
-    backend: { type: "string", default: "auto" },
-    size: { type: "string", default: "full" },
-  },
-});
-if (!(values.size in SIZES)) {
-  throw new TypeError(`--size must be "full" or "small", got ${JSON.stringify(values.size)}`);
-}
-const size = SIZES[values.size as keyof typeof SIZES];
-const backend = values.backend as BackendName;
+const { size, backend } = exampleFlags(SIZES);
 
 const DEBIAN_TEXT = "/usr/share/common-licenses/GPL-3";
 let source = DEBIAN_TEXT;

@@ -14,27 +14,17 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { exampleFlags } from "./_sizes.ts";
 import { main } from "../src/cli/main.ts";
 
 const SIZES = {
   full: { lines: Infinity, epochs: 8, hidden: 32 },
   small: { lines: 1200, epochs: 2, hidden: 16 },
 };
-const { values } = parseArgs({
-  options: {
-    backend: { type: "string", default: "auto" },
-    size: { type: "string", default: "full" },
-    log: { type: "string" },
-  },
-});
-if (!(values.size in SIZES)) {
-  throw new TypeError(`--size must be "full" or "small", got ${JSON.stringify(values.size)}`);
-}
-const size = SIZES[values.size as keyof typeof SIZES];
+const { size, small, backend, extra } = exampleFlags(SIZES, ["log"]);
 
 const SAMPLE = new URL("./data/dpkg.log.sample", import.meta.url);
-let source = values.log ?? (values.size === "small" ? SAMPLE.pathname : "/var/log/dpkg.log");
+let source = extra.log ?? (small ? SAMPLE.pathname : "/var/log/dpkg.log");
 let log: string;
 try {
   log = await Deno.readTextFile(source);
@@ -97,7 +87,7 @@ const status = await main([
   "--epochs",
   String(size.epochs),
   "--backend",
-  values.backend!,
+  backend,
   "--out",
   model,
 ]);

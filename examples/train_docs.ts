@@ -14,10 +14,9 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { exampleFlags } from "./_sizes.ts";
 import {
   Adam,
-  type BackendName,
   clipGradNorm,
   Linear,
   logSoftmax,
@@ -34,16 +33,7 @@ const SIZES = {
   full: { hidden: 128, batch: 1024, epochs: 40, lr: 1e-2, target: 0.95 },
   small: { hidden: 32, batch: 512, epochs: 40, lr: 2e-2, target: 0.85 },
 };
-const { values } = parseArgs({
-  options: {
-    backend: { type: "string", default: "auto" },
-    size: { type: "string", default: "full" },
-  },
-});
-if (!(values.size in SIZES)) {
-  throw new TypeError(`--size must be "full" or "small", got ${JSON.stringify(values.size)}`);
-}
-const { hidden: H, batch: B, epochs, lr, target } = SIZES[values.size as keyof typeof SIZES];
+const { size: { hidden: H, batch: B, epochs, lr, target }, backend } = exampleFlags(SIZES);
 const [seqLen, classes, k] = [10, 10, 4];
 
 function dataset(seed: number, size: number): { x: Tensor; y: number[] } {
@@ -57,7 +47,6 @@ function dataset(seed: number, size: number): { x: Tensor; y: number[] } {
 const train = dataset(1, B);
 const test = dataset(2, 512);
 
-const backend = values.backend as BackendName;
 using lstm = new StochasticArrayLSTM(classes, H, k, { backend, seed: 1 });
 const linear = new Linear(H, classes, { seed: 2 });
 const params = [...lstm.parameters(), ...linear.parameters()];
