@@ -1,12 +1,12 @@
 /**
  * Side-by-side speed of this package and its yardsticks, in one run, as ratios: the reference
  * package (array-lstm from PyPI) and `torch.nn.LSTM` under PyTorch, and the peers of
- * `../shared/peers` (onnxruntime-web WASM under Deno and Node, tfjs-wasm). The machine is shared
+ * the peers of the shared reference data (`shared/peers`) (onnxruntime-web WASM under Deno and Node, tfjs-wasm). The machine is shared
  * and noisy, so the candidates take turns for `--rounds` rounds and each keeps its median.
  *
  * ```sh
  * deno run -A bench/compare.ts [--configs doc,latency] [--rounds 3] [--python python3] \
- *   [--peers DIR]   # a copy of ../shared/peers after `npm install` (skipped when absent)
+ *   [--peers DIR]   # a copy of shared/peers after `npm install` (skipped when absent)
  * deno run -A bench/compare.ts --train [--configs doc]   # training steps instead of forwards
  * ```
  *
@@ -169,7 +169,7 @@ if (!havePyTorch) {
 if (train) {
   console.log("# training steps: forward + sum(output).backward(); peers skipped (inference only)");
 } else if (!values.peers) {
-  console.log("# peers skipped: pass --peers DIR (a copy of ../shared/peers after npm install)");
+  console.log("# peers skipped: pass --peers DIR (a copy of shared/peers after npm install)");
 }
 
 /** The yardstick each of our models is compared with, per candidate family. */

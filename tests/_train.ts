@@ -1,5 +1,5 @@
 /**
- * The training trajectories of the reference (../shared/golden_train) replayed through the public
+ * The training trajectories of the reference (tests/testdata/golden_train) replayed through the public
  * API on one backend: losses, step-0 gradients and final weights within the README's tolerances.
  *
  * @module

@@ -1,4 +1,4 @@
-// ../shared/golden_interop on every backend: torch nn.LSTM / GRU / RNN state_dicts through
+// tests/testdata/golden_interop on every backend: torch nn.LSTM / GRU / RNN state_dicts through
 // fromTorch, and Keras LSTM stacks (sigmoid and hard sigmoid) through importKerasLSTM.
 import assert from "node:assert/strict";
 import {

@@ -1,5 +1,5 @@
 /**
- * The reference's gradients (../shared/golden) through the public training API: the loss
+ * The reference's gradients (tests/testdata/golden) through the public training API: the loss
  * `Σ outputs·R + Σ state·R2` built from functional ops, `await loss.backward()` filling the
  * parameters' `grad` and the `grad` of `x`, `h0`, `c0` wrapped in `requiresGrad`, on every
  * backend (js: the float64 oracle; wasm and webgpu: their fused training kernels).
