@@ -1,6 +1,6 @@
 /**
- * The golden cases made by running the PyTorch reference (tests/testdata/golden, a copy of
- * ../shared/golden), and test definitions every backend reuses.
+ * The golden cases made by running the PyTorch reference (tests/testdata/golden), and test
+ * definitions every backend reuses.
  *
  * @module
  */
