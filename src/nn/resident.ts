@@ -5,11 +5,7 @@
  * @module
  */
 
-import type {
-  OptimizerUpdate,
-  ResidentOptimizerState,
-  ResidentWeights,
-} from "../contract.ts";
+import type { OptimizerUpdate, ResidentOptimizerState, ResidentWeights } from "../contract.ts";
 import type { Parameter } from "./parameter.ts";
 
 /** Who holds a group's optimizer state: asked to read it back before another owner writes. */

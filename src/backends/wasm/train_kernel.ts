@@ -66,8 +66,9 @@ export interface SliceInputGradients {
  */
 export function specWithParameters(spec: CellSpec, flat: Float32Array): CellSpec {
   let start = 0;
-  const [i2hWeight, i2hBias, h2hWeight, h2hBias, i2aWeight = null, i2aBias = null] =
-    parameterSizes(spec).map(([, size]) => flat.slice(start, start += size));
+  const [i2hWeight, i2hBias, h2hWeight, h2hBias, i2aWeight = null, i2aBias = null] = parameterSizes(
+    spec,
+  ).map(([, size]) => flat.slice(start, start += size));
   return { ...spec, params: { i2hWeight, i2hBias, h2hWeight, h2hBias, i2aWeight, i2aBias } };
 }
 
