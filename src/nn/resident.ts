@@ -52,6 +52,17 @@ export class ResidentGroup {
    * @param weights The runner's resident weights.
    * @param current Whether the layer still runs on this runner (no parameter replaced since).
    * @param stepped Called after each step (the layer notes that its runner is up to date).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
+   * await lstm.forward(tensor([1], [1, 1, 1]));
+   * const group = lstm.parameters()[0].resident!;
+   * assert.deepEqual(group.parameters.map(({ name }) => name), ["i2h.weight", "i2h.bias", "h2h.weight", "h2h.bias"]);
+   * lstm.dispose();
+   * ```
    */
   constructor(
     parameters: readonly Parameter[],
@@ -81,6 +92,19 @@ export class ResidentGroup {
   /**
    * Makes `owner` the holder of the optimizer state; a previous owner reads its state back first.
    * Returns whether the state already was `owner`'s.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
+   * await lstm.forward(tensor([1], [1, 1, 1]));
+   * const group = lstm.parameters()[0].resident!;
+   * const owner = { evacuate() {} };
+   * assert.equal(group.claim(owner), false);
+   * assert.equal(group.claim(owner), true);
+   * lstm.dispose();
+   * ```
    */
   claim(owner: ResidentOwner): boolean {
     if (this.#owner === owner) return true;
@@ -89,7 +113,25 @@ export class ResidentGroup {
     return false;
   }
 
-  /** One update from the parameters' gradients (in order), where the weights live. */
+  /**
+   * One update from the parameters' gradients (in order), where the weights live.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
+   * await lstm.forward(tensor([1], [1, 1, 1]));
+   * const group = lstm.parameters()[0].resident!;
+   * const [weight] = group.parameters;
+   * const before = weight.value.data[0];
+   * const sgd = { kind: "sgd", lr: 1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 } as const;
+   * group.step(sgd, group.sizes.map((size) => new Float32Array(size).fill(1)));
+   * assert.equal(weight.version, 1);
+   * assert.ok(Math.abs(weight.value.data[0] - (before - 1)) < 1e-6); // read back on access
+   * lstm.dispose();
+   * ```
+   */
   step(update: OptimizerUpdate, grads: readonly Float32Array[]): void {
     const flat = new Float32Array(this.#sizes.reduce((sum, size) => sum + size, 0));
     let start = 0;
@@ -107,12 +149,40 @@ export class ResidentGroup {
     this.#stepped();
   }
 
-  /** A copy of the optimizer state, flat. */
+  /**
+   * A copy of the optimizer state, flat.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
+   * await lstm.forward(tensor([1], [1, 1, 1]));
+   * const group = lstm.parameters()[0].resident!;
+   * assert.equal(group.readState().steps, 0);
+   * lstm.dispose();
+   * ```
+   */
   readState(): ResidentOptimizerState {
     return this.#weights.readState();
   }
 
-  /** Replaces the optimizer state, flat. */
+  /**
+   * Replaces the optimizer state, flat.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
+   * await lstm.forward(tensor([1], [1, 1, 1]));
+   * const group = lstm.parameters()[0].resident!;
+   * const { slots } = group.readState();
+   * group.writeState({ steps: 3, slots });
+   * assert.equal(group.readState().steps, 3);
+   * lstm.dispose();
+   * ```
+   */
   writeState(state: ResidentOptimizerState): void {
     this.#weights.writeState(state);
   }
