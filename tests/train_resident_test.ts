@@ -135,6 +135,11 @@ for (const [name, makeOpt] of OPTIMIZERS) {
         else assertClose(value.data, (expected as typeof value).data, `state[${index}].${key}`);
       }
     });
+    // Inference runs on the stepped weights.
+    const [ran, expected] = await Promise.all(
+      [resident, reference].map(({ lstm }) => lstm.eval().forward(oneHot(TOKENS, 5))),
+    );
+    assertClose(ran.output.data, expected.output.data, "inference output");
     resident.lstm.dispose();
   });
 }
@@ -284,5 +289,10 @@ Deno.test("wasm: with workers, the weights stepped here reach every worker", asy
   wasm.lstm.parameters().forEach((parameter, index) =>
     assertClose(parameter.value.data, js.lstm.parameters()[index].value.data, parameter.name)
   );
+  // Inference on the stepped weights (the kernels packed again, here and in the workers).
+  using fresh = new ArrayLSTM(16, 64, 2, { backend: "wasm", seed: 9 });
+  fresh.loadStateDict(wasm.lstm.stateDict());
+  wasm.lstm.eval();
+  assert.deepEqual((await wasm.lstm.forward(x)).output, (await fresh.forward(x)).output);
   wasm.lstm.dispose();
 });
