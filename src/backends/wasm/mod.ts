@@ -243,7 +243,7 @@ class WasmRunner implements CompiledCell {
       this.#kernel?.dispose();
       this.#kernel = null;
       if (this.#workers !== null) {
-        const sent = Promise.all(this.#workers.map((worker) => worker.setWeights(params)));
+        const sent = Promise.all(this.#workers.map((worker) => worker.setWeights(params.slice())));
         sent.catch(() => {}); // reported by the next call on the workers
         this.#weightsSent = sent;
       }

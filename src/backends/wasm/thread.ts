@@ -141,9 +141,10 @@ export class WasmThread {
   /**
    * Replaces the worker's weights (flat, `parameterSizes` order) after an optimizer step taken in
    * the calling thread. Posted at once, so every call made after it runs on the new weights.
+   * `params` is transferred: pass an array nobody else holds.
    */
   setWeights(params: Float32Array): Promise<WorkerResult> {
-    return this.#request({ type: "weights", id: this.#nextId++, params }, []);
+    return this.#request({ type: "weights", id: this.#nextId++, params }, transferable([params]));
   }
 
   /** Stops the worker at once; calls still waiting reject. */
