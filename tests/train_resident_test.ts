@@ -296,3 +296,31 @@ Deno.test("wasm: with workers, the weights stepped here reach every worker", asy
   assert.deepEqual((await wasm.lstm.forward(x)).output, (await fresh.forward(x)).output);
   wasm.lstm.dispose();
 });
+
+Deno.test("wasm: two optimizers over one layer keep their own state", async () => {
+  const runs = (["js", "wasm"] as const).map((backend) => {
+    const run = model(backend, (p) => new Adam(p, { lr: 1e-2 }));
+    return { run, other: new SGD(run.params, { lr: 0.1, momentum: 0.9 }) };
+  });
+  for (const { run, other } of runs) {
+    await train(run, 2);
+    await train({ ...run, opt: other }, 2); // takes the state in wasm memory over
+    await train(run, 2); // Adam's own state comes back
+  }
+  const [reference, resident] = runs;
+  resident.run.params.forEach((parameter, index) =>
+    assertClose(parameter.value.data, reference.run.params[index].value.data, parameter.name)
+  );
+  for (const key of ["opt", "other"] as const) {
+    const ours = key === "opt" ? resident.run.opt : resident.other;
+    const theirs = key === "opt" ? reference.run.opt : reference.other;
+    ours.stateDict().state.forEach((state, index) => {
+      for (const [name, value] of Object.entries(state!)) {
+        const expected = theirs.stateDict().state[index]![name];
+        if (typeof value === "number") assert.equal(value, expected);
+        else assertClose(value.data, (expected as typeof value).data, `${key} ${name}`);
+      }
+    });
+  }
+  resident.run.lstm.dispose();
+});
