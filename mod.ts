@@ -43,7 +43,14 @@ export {
   saveSafetensors,
   type TensorRecord,
 } from "./src/safetensors.ts";
-export type { BackendName, RecurrentActivation, ResolvedBackendName } from "./src/contract.ts";
+export type {
+  BackendName,
+  OptimizerUpdate,
+  RecurrentActivation,
+  ResidentOptimizerState,
+  ResidentWeights,
+  ResolvedBackendName,
+} from "./src/contract.ts";
 export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
 export {
   type KerasDenseWeights,
@@ -53,6 +60,7 @@ export {
   loadKeras,
 } from "./src/interop/keras.ts";
 export { Parameter } from "./src/nn/parameter.ts";
+export { ResidentGroup, type ResidentOwner } from "./src/nn/resident.ts";
 export {
   detach,
   hasHistory,
@@ -78,6 +86,7 @@ export {
   type OptimizerStateDict,
   type OptionValue,
   type ParameterState,
+  type ResidentParameterState,
 } from "./src/optim/optimizer.ts";
 export { SGD, type SGDOptions } from "./src/optim/sgd.ts";
 export { Adam, type AdamOptions, AdamW } from "./src/optim/adam.ts";

@@ -160,6 +160,58 @@ export interface TrainingStep extends SequenceOutput {
 }
 
 /**
+ * One optimizer update with PyTorch's hyper-parameters (`torch.optim.SGD`, `Adam`, `AdamW`), for
+ * a backend to apply where the weights live ({@linkcode ResidentWeights.step}).
+ */
+export type OptimizerUpdate =
+  | {
+    readonly kind: "sgd";
+    readonly lr: number;
+    readonly momentum: number;
+    readonly dampening: number;
+    readonly nesterov: boolean;
+    readonly weightDecay: number;
+  }
+  | {
+    readonly kind: "adam";
+    readonly lr: number;
+    readonly beta1: number;
+    readonly beta2: number;
+    readonly eps: number;
+    readonly weightDecay: number;
+    readonly amsgrad: boolean;
+    /** `AdamW`'s decoupled weight decay. */
+    readonly decoupled: boolean;
+  };
+
+/**
+ * The optimizer state of resident weights, flat in the order of {@linkcode parameterSizes}: the
+ * step count (for SGD, 0 means no momentum buffer yet) and three vectors (SGD's momentum buffer or
+ * Adam's `exp_avg`; `exp_avg_sq`; `max_exp_avg_sq`).
+ */
+export interface ResidentOptimizerState {
+  /** Optimizer steps taken. */
+  readonly steps: number;
+  /** The three state vectors, each as long as the flat parameters. */
+  readonly slots: readonly [Float32Array, Float32Array, Float32Array];
+}
+
+/**
+ * A compiled cell's weights where they live, updated in place by an optimizer: the step needs no
+ * re-pack and no new runner. Everything is synchronous (the weights are in this thread's memory).
+ */
+export interface ResidentWeights {
+  /** One update from `grads` (flat, {@linkcode parameterSizes} order); later runs see it. */
+  step(update: OptimizerUpdate, grads: Float32Array): void;
+  /** A copy of the current flat parameters. */
+  parameters(): Float32Array;
+  /** A copy of the optimizer state. */
+  readState(): ResidentOptimizerState;
+  /** Replaces the optimizer state (resuming, or after steps taken elsewhere). */
+  writeState(state: ResidentOptimizerState): void;
+}
+
+/**
  * A compiled cell on one backend: weights packed and resident, ready to run whole sequences.
  * Disposable: `using runner = await backend.compile(spec)` frees it at the end of the scope.
  *
@@ -197,6 +249,12 @@ export interface SequenceRunner extends Disposable {
    */
   runTraining?(input: SequenceInput): Promise<TrainingStep>;
   /**
+   * Optional: the weights in place, for a fused optimizer step. A step makes the backward of
+   * training steps recorded before it reject (their activations belong to the old weights). When
+   * the runner is freed, `onRelease` listeners run first, while the weights can still be read.
+   */
+  readonly resident?: ResidentWeights & { onRelease(listener: () => void): void };
+  /**
    * Frees device or wasm memory. Idempotent and never throws; calling `run` afterwards rejects.
    * Calls already running finish first (with these weights); the memory is freed when the last
    * one settles. A runner that is never disposed is freed after it is garbage-collected.
@@ -232,6 +290,8 @@ export interface CompiledCell {
    * never after `dispose`. A runner forwards it as `SequenceRunner.runTraining`.
    */
   runTraining?(input: SequenceInput): Promise<TrainingStep>;
+  /** Optional: its weights in place (a runner forwards it as `SequenceRunner.resident`). */
+  readonly resident?: ResidentWeights;
   /**
    * Frees what the cell holds; called once, when no call is running, and must not throw. It may
    * run from a `FinalizationRegistry` after the runner was collected, so a cell must not refer
@@ -520,6 +580,11 @@ class ContractRunner implements SequenceRunner {
   #inFlight = 0;
   /** Present when the compiled cell has a fused training path. */
   readonly runTraining?: (input: SequenceInput) => Promise<TrainingStep>;
+  /** Present when the compiled cell updates its weights in place. */
+  readonly resident?: ResidentWeights & { onRelease(listener: () => void): void };
+  /** Resident optimizer steps taken: a training step recorded before one is stale. */
+  #generation = 0;
+  #releaseListeners: (() => void)[] = [];
 
   constructor(backend: ResolvedBackendName, spec: CellSpec, cell: CompiledCell) {
     this.backend = backend;
@@ -531,6 +596,7 @@ class ContractRunner implements SequenceRunner {
     };
     this.#cell = cell;
     if (cell.runTraining) this.runTraining = (input) => this.#runTraining(input);
+    if (cell.resident) this.resident = this.#guardResident(cell.resident);
     forgotten.watch(this, cell);
   }
 
@@ -582,9 +648,36 @@ class ContractRunner implements SequenceRunner {
     return result.finally(() => this.#settle());
   }
 
+  /** The cell's resident weights, refused after `dispose`; a step makes older records stale. */
+  #guardResident(weights: ResidentWeights): ResidentWeights & {
+    onRelease(listener: () => void): void;
+  } {
+    // Reads work until the cell is freed (release listeners read during `dispose`), steps stop at
+    // `dispose`.
+    const live = (stepping = false): ResidentWeights => {
+      if (this.#cell === null || (stepping && this.#disposed)) {
+        throw new Error(
+          `this ${this.backend} runner was disposed; its resident weights are gone`,
+        );
+      }
+      return weights;
+    };
+    return {
+      step: (update, grads) => {
+        live(true).step(update, grads);
+        this.#generation++;
+      },
+      parameters: () => live().parameters(),
+      readState: () => live().readState(),
+      writeState: (state) => live().writeState(state),
+      onRelease: (listener) => this.#releaseListeners.push(listener),
+    };
+  }
+
   /** The cell's step with its backward checked, run at most once, and counted as in flight. */
   #guardBackward(input: SequenceInput, step: TrainingStep): TrainingStep {
     const { batch, seqLen } = input;
+    const generation = this.#generation;
     let used = false;
     return {
       output: step.output,
@@ -599,10 +692,10 @@ class ContractRunner implements SequenceRunner {
             ),
           );
         }
-        if (this.#disposed || this.#cell === null) {
+        if (this.#disposed || this.#cell === null || generation !== this.#generation) {
           return Promise.reject(
             new Error(
-              `this ${this.backend} runner was disposed before the backward of its training step ` +
+              `this ${this.backend} runner was disposed or stepped before the backward of its training step ` +
                 "(its parameters were replaced): call backward() before changing the parameters",
             ),
           );
@@ -675,6 +768,14 @@ class ContractRunner implements SequenceRunner {
   }
 
   #free(): void {
+    // Listeners read the weights (and optimizer state) out while the cell still holds them.
+    for (const listener of this.#releaseListeners.splice(0)) {
+      try {
+        listener();
+      } catch {
+        // Unreadable weights (a trapped instance): a later read of them throws and says so.
+      }
+    }
     const cell = this.#cell;
     this.#cell = null;
     cell?.dispose();

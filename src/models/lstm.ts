@@ -15,12 +15,13 @@ import type {
   SequenceOutput,
   SequenceRunner,
 } from "../contract.ts";
-import { RECURRENT_ACTIVATIONS } from "../contract.ts";
+import { parameterSizes, RECURRENT_ACTIVATIONS } from "../contract.ts";
 import { linear, sumLanes, updateLanes } from "../reference/cell.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
+import { ResidentGroup } from "../nn/resident.ts";
 import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
 import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
@@ -140,6 +141,8 @@ export class LSTM extends Module {
         .then((backend) => backend.compile(spec)),
   );
   #runnerVersion = -1;
+  /** The parameters bound to the weights of the runner that holds them in place, if any. */
+  #resident: { readonly runner: SequenceRunner; readonly group: ResidentGroup } | null = null;
 
   /**
    * Makes an LSTM with weights drawn like PyTorch's `nn.Linear` from `options.seed`.
@@ -445,7 +448,26 @@ export class LSTM extends Module {
       parameters: this.training ? this.parameters() : [],
       ...sources,
     });
+    if (this.training) this.#bindResident(runner, spec);
     return { output, hidden, state };
+  }
+
+  /**
+   * Binds the parameters to `runner`'s weights when it updates them in place, so that an
+   * optimizer steps them there: the runner stays this layer's, and `p.value` reads them back.
+   */
+  #bindResident(runner: SequenceRunner, spec: CellSpec): void {
+    const weights = runner.resident;
+    if (weights === undefined || this.#resident?.runner === runner) return;
+    if (!this.#runner.holds(runner) || this.#runnerVersion !== this.parametersVersion()) return;
+    const byName = new Map(this.parameters().map((parameter) => [parameter.name, parameter]));
+    const group = new ResidentGroup(
+      parameterSizes(spec).map(([name]) => byName.get(name)!),
+      weights,
+      () => this.#runner.holds(runner) && this.#runnerVersion === this.parametersVersion(),
+      () => this.#runnerVersion = this.parametersVersion(),
+    );
+    this.#resident = { runner, group };
   }
 
   #results(batch: number, seqLen: number, result: SequenceOutput): ForwardResult {

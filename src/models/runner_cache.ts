@@ -96,6 +96,34 @@ export class RunnerCache {
     }
   }
 
+  /**
+   * Whether `runner` is the cached one (not dropped).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { jsBackend } from "../backends/js/mod.ts";
+   * import { RunnerCache } from "./runner_cache.ts";
+   * const z = (n: number) => new Float32Array(n);
+   * const cache = new RunnerCache(
+   *   () => ({
+   *     variant: { kind: "lstm", k: 1, maxPooling: false },
+   *     inputSize: 1,
+   *     hiddenSize: 1,
+   *     params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+   *   }),
+   *   (spec) => jsBackend.compile(spec),
+   * );
+   * const runner = await cache.runner();
+   * assert.ok(cache.holds(runner));
+   * cache.invalidate();
+   * assert.ok(!cache.holds(runner));
+   * ```
+   */
+  holds(runner: SequenceRunner): boolean {
+    return this.#current !== null && this.#current.ready === runner;
+  }
+
   /** Drops the runner; it frees its memory when the calls given it have settled. */
   invalidate(): void {
     const entry = this.#current;

@@ -8,6 +8,7 @@
 import type { BackendName } from "../contract.ts";
 import { checkShape, describe } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
+import type { ResidentGroup } from "./resident.ts";
 
 /**
  * A trainable tensor: `{ name, value, grad }`, as PyTorch's `nn.Parameter` with its `.grad`.
@@ -33,7 +34,14 @@ export class Parameter {
   readonly backend: BackendName | null;
   /** d loss / d value, accumulated by `backward()`; `null` until then or after `zeroGrad()`. */
   grad: Tensor | null = null;
+  /**
+   * Set by its layer while a runner holds the weights (wasm): optimizers then update the whole
+   * group there in one fused step. `null` otherwise.
+   */
+  resident: ResidentGroup | null = null;
   #value: Tensor;
+  /** Reads the value back from where an in-place update left it; `null` when `#value` is current. */
+  #read: (() => Float32Array) | null = null;
   #version = 0;
 
   /**
@@ -63,8 +71,16 @@ export class Parameter {
     this.backend = backend;
   }
 
-  /** The current value (read-only by convention: assign a new tensor to change it). */
+  /**
+   * The current value (read-only by convention: assign a new tensor to change it). After an
+   * in-place update it is read back here, once.
+   */
   get value(): Tensor {
+    if (this.#read !== null) {
+      const data = this.#read();
+      this.#read = null;
+      this.#value = { shape: this.#value.shape, data };
+    }
     return this.#value;
   }
 
@@ -74,6 +90,25 @@ export class Parameter {
     checkTensor(name, next);
     checkShape(name, next.shape, this.#value.shape, "the parameter's shape");
     this.#value = next;
+    this.#read = null;
+    this.#version++;
+  }
+
+  /**
+   * Notes that the value was updated where it lives (a fused optimizer step): bumps the version,
+   * and the next read of `value` calls `read` for the new data.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1, 2], [2]));
+   * p.updatedInPlace(() => Float32Array.of(3, 4));
+   * assert.deepEqual([p.version, [...p.value.data]], [1, [3, 4]]);
+   * ```
+   */
+  updatedInPlace(read: () => Float32Array): void {
+    this.#read = read;
     this.#version++;
   }
 

@@ -7,7 +7,14 @@
 
 import { describe } from "../errors.ts";
 import type { Parameter } from "../nn/parameter.ts";
-import { checkOptionNames, numberOption, Optimizer, type ParameterState } from "./optimizer.ts";
+import type { OptimizerUpdate } from "../contract.ts";
+import {
+  checkOptionNames,
+  numberOption,
+  Optimizer,
+  type ParameterState,
+  type ResidentParameterState,
+} from "./optimizer.ts";
 
 /** Options of {@linkcode Adam} and {@linkcode AdamW}: PyTorch's, in camelCase. */
 export interface AdamOptions {
@@ -90,6 +97,77 @@ export class Adam extends Optimizer {
   /** Whether the weight decay is decoupled from the gradient (`AdamW`). */
   protected get decoupled(): boolean {
     return false;
+  }
+
+  /**
+   * Adam's fused update (with bias correction from the step count kept beside the weights).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AdamW, Parameter, tensor } from "../../mod.ts";
+   * const opt = new AdamW([new Parameter("w", tensor([1], [1]))], { amsgrad: true });
+   * assert.equal(opt.stateDict().options.amsgrad, true);
+   * ```
+   */
+  protected override residentUpdate(): OptimizerUpdate {
+    const [beta1, beta2] = this.option<number[]>("betas");
+    return {
+      kind: "adam",
+      lr: this.lr,
+      beta1,
+      beta2,
+      eps: this.option<number>("eps"),
+      weightDecay: this.option<number>("weightDecay"),
+      amsgrad: this.option<boolean>("amsgrad"),
+      decoupled: this.decoupled,
+    };
+  }
+
+  /**
+   * `step`, `expAvg`, `expAvgSq` and `maxExpAvgSq` in the backend's layout.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Adam, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new Adam([p]);
+   * p.grad = tensor([1], [1]);
+   * opt.step();
+   * assert.equal(opt.stateDict().state[0]!.step, 1);
+   * ```
+   */
+  protected override toResident(state: ParameterState | null): ResidentParameterState {
+    if (state === null) return { steps: 0, slots: [] };
+    const vector = (name: string) => (state[name] as Float32Array | undefined) ?? null;
+    return {
+      steps: state.step as number,
+      slots: [vector("expAvg"), vector("expAvgSq"), vector("maxExpAvgSq")],
+    };
+  }
+
+  /**
+   * The state back from the backend's layout (`maxExpAvgSq` with `amsgrad` only).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Adam, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new Adam([p], { amsgrad: true });
+   * p.grad = tensor([1], [1]);
+   * opt.step();
+   * assert.ok("maxExpAvgSq" in opt.stateDict().state[0]!);
+   * ```
+   */
+  protected override fromResident(
+    steps: number,
+    [expAvg, expAvgSq, maxExpAvgSq]: readonly Float32Array[],
+  ): ParameterState | null {
+    if (steps === 0) return null;
+    const state = { step: steps, expAvg, expAvgSq };
+    return this.option<boolean>("amsgrad") ? { ...state, maxExpAvgSq } : state;
   }
 
   /**

@@ -5,8 +5,10 @@
  * @module
  */
 
+import type { OptimizerUpdate } from "../contract.ts";
 import { describe } from "../errors.ts";
 import { Parameter } from "../nn/parameter.ts";
+import type { ResidentGroup, ResidentOwner } from "../nn/resident.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** A hyper-parameter value. */
@@ -22,6 +24,17 @@ export interface OptimizerStateDict {
 
 /** One parameter's optimizer state: buffers shaped like it, and counters. */
 export type ParameterState = Record<string, Float32Array | number>;
+
+/**
+ * One parameter's optimizer state in a backend's layout (`ResidentOptimizerState` of
+ * `src/contract.ts`): the step count and up to three vectors, `null` for zeros.
+ */
+export interface ResidentParameterState {
+  /** Steps taken (for SGD, 0 means no momentum buffer yet). */
+  readonly steps: number;
+  /** SGD's momentum buffer or Adam's `exp_avg`; `exp_avg_sq`; `max_exp_avg_sq`. */
+  readonly slots: readonly (Float32Array | null)[];
+}
 
 /** Checks that `options[name]` (or its default) is a finite number ≥ `min` (and < `below`). */
 export function numberOption(
@@ -81,6 +94,9 @@ export abstract class Optimizer {
   /** The parameters it updates, in order. */
   readonly params: readonly Parameter[];
   #state: (ParameterState | null)[];
+  /** Per parameter, the resident group that holds its state instead of `#state`, or `null`. */
+  #holders: (ResidentGroup | null)[];
+  readonly #owner: ResidentOwner = { evacuate: (group) => this.#evacuate(group) };
   #options: Record<string, OptionValue>;
   #disposed = false;
 
@@ -149,6 +165,7 @@ export abstract class Optimizer {
     });
     this.params = [...params];
     this.#state = params.map(() => null);
+    this.#holders = params.map(() => null);
     this.#options = options;
   }
 
@@ -229,12 +246,161 @@ export abstract class Optimizer {
         `step() on a disposed ${this.constructor.name}: its state was freed; create a new optimizer`,
       );
     }
+    const done = this.#stepResident();
     this.params.forEach((parameter, index) => {
-      if (parameter.grad === null) return;
+      if (parameter.grad === null || done.has(index)) return;
+      const holder = this.#holders[index];
+      if (holder !== null) this.#evacuate(holder);
       const value = parameter.value.data.slice();
       this.#state[index] = this.update(value, parameter.grad.data, this.#state[index]);
       parameter.value = { shape: parameter.value.shape, data: value };
     });
+  }
+
+  /**
+   * Steps every resident group (a recurrent layer's weights in wasm memory) whose parameters are
+   * all here, all with a gradient, and whose state converts, in one fused update where the
+   * weights live; returns the indices done. The others take the TypeScript path.
+   */
+  #stepResident(): Set<number> {
+    const done = new Set<number>();
+    const update = this.residentUpdate();
+    if (update === null) return done;
+    const groups = new Set<ResidentGroup>();
+    for (const parameter of this.params) {
+      if (parameter.grad !== null && parameter.resident?.usable) groups.add(parameter.resident);
+    }
+    for (const group of groups) {
+      const indices = group.parameters.map((parameter) => this.params.indexOf(parameter));
+      if (indices.some((index) => index < 0 || this.params[index].grad === null)) continue;
+      if (!this.#placeState(group, indices)) continue;
+      group.step(update, indices.map((index) => this.params[index].grad!.data));
+      for (const index of indices) done.add(index);
+    }
+    return done;
+  }
+
+  /** Makes `group` hold this optimizer's state of `indices`; false if the states disagree. */
+  #placeState(group: ResidentGroup, indices: number[]): boolean {
+    const mine = group.claim(this.#owner);
+    if (mine && indices.every((index) => this.#holders[index] === group)) return true;
+    for (const index of indices) {
+      const holder = this.#holders[index];
+      if (holder !== null) this.#evacuate(holder);
+    }
+    const states = indices.map((index) => this.toResident(this.#state[index]));
+    if (states.some(({ steps }) => steps !== states[0].steps)) return false;
+    const total = group.sizes.reduce((sum, size) => sum + size, 0);
+    const slot = (which: number) => {
+      const flat = new Float32Array(total);
+      let start = 0;
+      states.forEach((state, position) => {
+        const values = state.slots[which];
+        if (values) flat.set(values, start);
+        start += group.sizes[position];
+      });
+      return flat;
+    };
+    group.writeState({ steps: states[0].steps, slots: [slot(0), slot(1), slot(2)] });
+    for (const index of indices) {
+      this.#holders[index] = group;
+      this.#state[index] = null;
+    }
+    return true;
+  }
+
+  /** Reads the state `group` holds for this optimizer back into `#state`. */
+  #evacuate(group: ResidentGroup): void {
+    const held = this.#heldStates(group);
+    held.forEach((state, index) => {
+      this.#state[index] = state;
+      this.#holders[index] = null;
+    });
+  }
+
+  /** The states `group` holds for this optimizer, by parameter index, read back. */
+  #heldStates(group: ResidentGroup): Map<number, ParameterState | null> {
+    const held = new Map<number, ParameterState | null>();
+    if (!this.#holders.includes(group)) return held;
+    const { steps, slots } = group.readState();
+    let start = 0;
+    group.parameters.forEach((parameter, position) => {
+      const from = start, to = start += group.sizes[position];
+      const index = this.params.indexOf(parameter);
+      if (index < 0 || this.#holders[index] !== group) return;
+      held.set(index, this.fromResident(steps, slots.map((slot) => slot.slice(from, to))));
+    });
+    return held;
+  }
+
+  /** Every parameter's state, with those held by resident groups read back (not moved). */
+  #allStates(): (ParameterState | null)[] {
+    const states = [...this.#state];
+    for (const group of new Set(this.#holders)) {
+      if (group === null) continue;
+      this.#heldStates(group).forEach((state, index) => states[index] = state);
+    }
+    return states;
+  }
+
+  /**
+   * The fused update a backend applies where the weights live, or `null` (the default) to
+   * update every parameter here with {@linkcode Optimizer.update}. `SGD`, `Adam` and `AdamW`
+   * return theirs; a subclass that changes their rule must return `null`.
+   *
+   * @example A custom rule keeps the TypeScript path
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Optimizer, Parameter, type ParameterState, tensor } from "../../mod.ts";
+   * class Halve extends Optimizer {
+   *   constructor(params: Parameter[]) {
+   *     super(params, { lr: 0 });
+   *   }
+   *   protected update(value: Float32Array): ParameterState {
+   *     for (let i = 0; i < value.length; i++) value[i] /= 2;
+   *     return {};
+   *   }
+   * }
+   * const p = new Parameter("w", tensor([2], [1]));
+   * p.grad = tensor([0], [1]);
+   * new Halve([p]).step();
+   * assert.deepEqual([...p.value.data], [1]);
+   * ```
+   */
+  protected residentUpdate(): OptimizerUpdate | null {
+    return null;
+  }
+
+  /**
+   * One parameter's state in the backend's layout (for a fused update); only called when
+   * {@linkcode Optimizer.residentUpdate} is not `null`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Adam, Parameter, tensor } from "../../mod.ts";
+   * const opt = new Adam([new Parameter("w", tensor([1], [1]))]);
+   * assert.equal(opt.stateDict().state[0], null); // no state: steps 0, zero vectors
+   * ```
+   */
+  protected toResident(state: ParameterState | null): ResidentParameterState {
+    return { steps: state === null ? 0 : 1, slots: [] };
+  }
+
+  /**
+   * One parameter's state back from the backend's layout (the inverse of
+   * {@linkcode Optimizer.toResident}).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const opt = new SGD([new Parameter("w", tensor([1], [1]))], { momentum: 0.9 });
+   * assert.equal(opt.stateDict().state[0], null);
+   * ```
+   */
+  protected fromResident(steps: number, _slots: readonly Float32Array[]): ParameterState | null {
+    return steps === 0 ? null : {};
   }
 
   /**
@@ -281,7 +447,7 @@ export abstract class Optimizer {
    */
   stateDict(): OptimizerStateDict {
     return {
-      state: this.#state.map((state, index) => {
+      state: this.#allStates().map((state, index) => {
         if (state === null) return null;
         const shape = this.params[index].value.shape;
         return Object.fromEntries(
@@ -344,6 +510,7 @@ export abstract class Optimizer {
       );
     });
     this.#state = state;
+    this.#holders = this.params.map(() => null);
     this.#options = { ...this.#options, ...structuredClone(dict.options) };
   }
 
@@ -363,6 +530,7 @@ export abstract class Optimizer {
    */
   dispose(): void {
     this.#state = this.params.map(() => null);
+    this.#holders = this.params.map(() => null);
     this.#disposed = true;
   }
 

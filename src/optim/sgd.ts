@@ -7,7 +7,14 @@
 
 import { describe } from "../errors.ts";
 import type { Parameter } from "../nn/parameter.ts";
-import { checkOptionNames, numberOption, Optimizer, type ParameterState } from "./optimizer.ts";
+import type { OptimizerUpdate } from "../contract.ts";
+import {
+  checkOptionNames,
+  numberOption,
+  Optimizer,
+  type ParameterState,
+  type ResidentParameterState,
+} from "./optimizer.ts";
 
 /** Options of {@linkcode SGD}: PyTorch's, in camelCase, with its defaults. */
 export interface SGDOptions {
@@ -74,6 +81,69 @@ export class SGD extends Optimizer {
       );
     }
     super(params, checked);
+  }
+
+  /**
+   * SGD's fused update, for weights that live in a backend.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const opt = new SGD([new Parameter("w", tensor([1], [1]))], { lr: 0.5 });
+   * assert.equal(opt.lr, 0.5);
+   * ```
+   */
+  protected override residentUpdate(): OptimizerUpdate {
+    return {
+      kind: "sgd",
+      lr: this.lr,
+      momentum: this.option<number>("momentum"),
+      dampening: this.option<number>("dampening"),
+      nesterov: this.option<boolean>("nesterov"),
+      weightDecay: this.option<number>("weightDecay"),
+    };
+  }
+
+  /**
+   * The momentum buffer as the backend's first state vector.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new SGD([p], { momentum: 0.9 });
+   * p.grad = tensor([1], [1]);
+   * opt.step();
+   * assert.deepEqual(Object.keys(opt.stateDict().state[0]!), ["momentumBuffer"]);
+   * ```
+   */
+  protected override toResident(state: ParameterState | null): ResidentParameterState {
+    if (state === null) return { steps: 0, slots: [] };
+    return { steps: 1, slots: [(state.momentumBuffer as Float32Array | undefined) ?? null] };
+  }
+
+  /**
+   * The momentum buffer back from the backend's first state vector.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new SGD([p]);
+   * p.grad = tensor([1], [1]);
+   * opt.step();
+   * assert.deepEqual(opt.stateDict().state[0], {}); // no momentum, no buffer
+   * ```
+   */
+  protected override fromResident(
+    steps: number,
+    slots: readonly Float32Array[],
+  ): ParameterState | null {
+    if (steps === 0) return null;
+    return this.option<number>("momentum") === 0 ? {} : { momentumBuffer: slots[0] };
   }
 
   /**

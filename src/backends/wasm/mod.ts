@@ -24,6 +24,7 @@ import {
   type InputGradients,
   type OutputGradients,
   parameterSizes,
+  type ResidentWeights,
   type SequenceInput,
   type SequenceOutput,
   type TrainingStep,
@@ -42,6 +43,7 @@ import { type WasmThread, WorkerPool, workersPermitted } from "./thread.ts";
 import {
   type SliceGradients,
   type SliceInputGradients,
+  specWithParameters,
   WasmTrainingKernel,
 } from "./train_kernel.ts";
 
@@ -197,12 +199,17 @@ class WasmRunner implements CompiledCell {
   readonly #threads: number;
   readonly #flavor: WasmFlavor;
   readonly #memory: WasmMemoryLimits;
-  /** A private copy of the spec: workers and the local kernel are created lazily from it. */
-  readonly #spec: CellSpec;
+  /**
+   * A private copy of the spec: workers and the local kernel are created lazily from it. An
+   * optimizer step replaces its weights by the stepped ones.
+   */
+  #spec: CellSpec;
   #kernel: WasmKernel | null = null;
   #trainer: WasmTrainingKernel | null = null;
   #trainingSteps = 0;
   #workers: WasmThread[] | null = null;
+  /** The workers' acknowledgement of the last weights sent to them. */
+  #weightsSent: Promise<unknown> = Promise.resolve();
   #running = 0;
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -221,6 +228,30 @@ class WasmRunner implements CompiledCell {
     this.#flavor = flavor;
     this.#spec = copySpec(spec);
   }
+
+  /**
+   * The weights in place: the optimizer steps the trainer of this thread (which holds the
+   * optimizer state) and sends the new weights to the workers, whose messages run in order, so
+   * the next call on any of them sees them. The inference kernel is packed again when it next runs.
+   */
+  readonly resident: ResidentWeights = {
+    step: (update, grads) => {
+      const trainer = this.#trainingKernel(this.#spec);
+      trainer.step(update, grads);
+      const params = trainer.parameters();
+      this.#spec = specWithParameters(this.#spec, params);
+      this.#kernel?.dispose();
+      this.#kernel = null;
+      if (this.#workers !== null) {
+        const sent = Promise.all(this.#workers.map((worker) => worker.setWeights(params.slice())));
+        sent.catch(() => {}); // reported by the next call on the workers
+        this.#weightsSent = sent;
+      }
+    },
+    parameters: () => this.#trainingKernel(this.#spec).parameters(),
+    readState: () => this.#trainingKernel(this.#spec).readState(),
+    writeState: (state) => this.#trainingKernel(this.#spec).writeState(state),
+  };
 
   run(input: SequenceInput): Promise<SequenceOutput> {
     const spec = this.#spec;
@@ -304,6 +335,7 @@ class WasmRunner implements CompiledCell {
     const workers = this.#workers ??= this.#pool.take(this.#threads, this.#spec, this.#flavor);
     this.#running++;
     try {
+      await this.#weightsSent;
       return await call(workers);
     } finally {
       if (--this.#running === 0 && this.#workers !== null) this.#armIdleTimer();
@@ -446,6 +478,7 @@ class WasmRunner implements CompiledCell {
     this.#idleTimer = null;
     if (this.#workers !== null) this.#pool.give(this.#workers);
     this.#workers = null;
+    this.#weightsSent = Promise.resolve();
   }
 }
 

@@ -138,6 +138,15 @@ export class WasmThread {
     return await this.#request(request, transfer) as SliceInputGradients;
   }
 
+  /**
+   * Replaces the worker's weights (flat, `parameterSizes` order) after an optimizer step taken in
+   * the calling thread. Posted at once, so every call made after it runs on the new weights.
+   * `params` is transferred: pass an array nobody else holds.
+   */
+  setWeights(params: Float32Array): Promise<WorkerResult> {
+    return this.#request({ type: "weights", id: this.#nextId++, params }, transferable([params]));
+  }
+
   /** Stops the worker at once; calls still waiting reject. */
   terminate(): void {
     this.#worker.terminate();

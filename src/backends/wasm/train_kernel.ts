@@ -12,7 +12,14 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import {
+  type CellSpec,
+  type OptimizerUpdate,
+  parameterSizes,
+  type ResidentOptimizerState,
+  type SequenceInput,
+  type SequenceOutput,
+} from "../../contract.ts";
 import { VARIANTS } from "../../variants.ts";
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
@@ -37,6 +44,32 @@ export interface SliceInputGradients {
   readonly hidden: Float32Array;
   /** dLoss/d initial `state`, `(k, B, H)`. */
   readonly state: Float32Array;
+}
+
+/**
+ * `spec` with the flat parameters `flat` (`parameterSizes` order, copied) as its weights.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { specWithParameters } from "./train_kernel.ts";
+ * const z = (n: number) => new Float32Array(n);
+ * const spec = {
+ *   variant: { kind: "lstm", k: 1, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+ * } as const;
+ * const next = specWithParameters(spec, Float32Array.from({ length: 16 }, (_, i) => i));
+ * assert.deepEqual([...next.params.h2hBias], [12, 13, 14, 15]);
+ * ```
+ */
+export function specWithParameters(spec: CellSpec, flat: Float32Array): CellSpec {
+  let start = 0;
+  const [i2hWeight, i2hBias, h2hWeight, h2hBias, i2aWeight = null, i2aBias = null] = parameterSizes(
+    spec,
+  ).map(([, size]) => flat.slice(start, start += size));
+  return { ...spec, params: { i2hWeight, i2hBias, h2hWeight, h2hBias, i2aWeight, i2aBias } };
 }
 
 /**
@@ -140,6 +173,57 @@ export class WasmTrainingKernel {
     };
   }
 
+  /**
+   * One optimizer update of the weights in wasm memory from `grads` (flat), then a repack. It
+   * drops the recorded activations: they belong to the old weights.
+   */
+  step(update: OptimizerUpdate, grads: Float32Array): void {
+    const trainer = this.#live();
+    this.#recorded = null;
+    this.#guard(`${update.kind} step`, () => {
+      this.#view(trainer.gradients_ptr(), trainer.parameters_len()).set(grads);
+      if (update.kind === "sgd") {
+        const { lr, momentum, dampening, nesterov, weightDecay } = update;
+        trainer.sgd_step(lr, momentum, dampening, nesterov, weightDecay);
+      } else {
+        const { lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled } = update;
+        trainer.adam_step(lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled);
+      }
+    });
+  }
+
+  /** A copy of the flat parameters (`parameterSizes` order). */
+  parameters(): Float32Array {
+    const trainer = this.#live();
+    return this.#copy(trainer.parameters_ptr(), trainer.parameters_len());
+  }
+
+  /** Replaces the flat parameters (a broadcast from the thread that stepped), then repacks. */
+  setParameters(values: Float32Array): void {
+    const trainer = this.#live();
+    this.#recorded = null;
+    this.#view(trainer.parameters_ptr(), trainer.parameters_len()).set(values);
+    this.#guard("repack", () => trainer.repack());
+  }
+
+  /** A copy of the optimizer state. */
+  readState(): ResidentOptimizerState {
+    const trainer = this.#live();
+    const n = trainer.parameters_len();
+    const slot = (index: number) => this.#copy(trainer.optimizer_state_ptr(index), n);
+    return { steps: trainer.optimizer_steps(), slots: [slot(0), slot(1), slot(2)] };
+  }
+
+  /** Replaces the optimizer state. */
+  writeState(state: ResidentOptimizerState): void {
+    const trainer = this.#live();
+    const n = trainer.parameters_len();
+    state.slots.forEach((values, index) =>
+      this.#view(trainer.optimizer_state_ptr(index), n).set(values)
+    );
+    trainer.set_optimizer_steps(state.steps);
+  }
+
   /** Frees the trainer. Idempotent. */
   dispose(): void {
     this.#trainer?.free();
@@ -165,7 +249,11 @@ export class WasmTrainingKernel {
   }
 
   #copy(address: number, length: number): Float32Array {
+    return this.#view(address, length).slice();
+  }
+
+  #view(address: number, length: number): Float32Array {
     // The memory may have grown during the call: take its buffer only now.
-    return new Float32Array(this.#module.memory.buffer, address, length).slice();
+    return new Float32Array(this.#module.memory.buffer, address, length);
   }
 }

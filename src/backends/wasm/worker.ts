@@ -12,13 +12,14 @@ import { transferable } from "./thread.ts";
 import {
   type SliceGradients,
   type SliceInputGradients,
+  specWithParameters,
   WasmTrainingKernel,
 } from "./train_kernel.ts";
 
 /**
  * A message to the worker: pack a cell into one build of the module (once), run a batch slice, or
  * train on one: a recording forward tagged `step`, and the backward of a step (with its input, to
- * run the forward again if another one ran since).
+ * run the forward again if another one ran since); or take new weights (an optimizer step).
  */
 export type WorkerRequest =
   | {
@@ -34,6 +35,7 @@ export type WorkerRequest =
     readonly step: number;
     readonly input: SequenceInput;
   }
+  | { readonly type: "weights"; readonly id: number; readonly params: Float32Array }
   | {
     readonly type: "backward";
     readonly id: number;
@@ -72,6 +74,14 @@ function handle(request: WorkerRequest): [WorkerResult, Transferable[]] {
     return [null, []];
   }
   if (compiled === null) throw new Error(`wasm worker: ${request.type} before compile`);
+  if (request.type === "weights") {
+    compiled = { ...compiled, spec: specWithParameters(compiled.spec, request.params) };
+    // The inference kernel is packed again from the new weights when it next runs.
+    kernel?.dispose();
+    kernel = null;
+    if (trainer?.usable) trainer.setParameters(request.params);
+    return [null, []];
+  }
   if (request.type === "run") {
     // A call that trapped leaves the kernel unusable: rebuild it from the spec.
     if (!kernel?.usable) kernel = new WasmKernel(compiled.spec, compiled.flavor);

@@ -1,0 +1,200 @@
+/**
+ * `ResidentGroup`: a layer's parameters whose values live in a compiled runner (wasm memory), so
+ * that an optimizer updates them there in one fused step instead of in TypeScript.
+ *
+ * @module
+ */
+
+import type { OptimizerUpdate, ResidentOptimizerState, ResidentWeights } from "../contract.ts";
+import type { Parameter } from "./parameter.ts";
+
+/** Who holds a group's optimizer state: asked to read it back before another owner writes. */
+export interface ResidentOwner {
+  /** Copies the group's optimizer state into the owner's own (TypeScript) state. */
+  evacuate(group: ResidentGroup): void;
+}
+
+/**
+ * The parameters of one recurrent layer (in `parameterSizes` order) bound to the runner that
+ * holds their weights. A step updates the weights there and marks each parameter's value as
+ * changed in place: `p.value` reads it back on first access. When the runner is freed, the
+ * values are read back and the optimizer that owns the state takes it back.
+ *
+ * @example A layer binds its parameters after a training forward on wasm
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LSTM, tensor } from "../../mod.ts";
+ * const lstm = new LSTM(1, 2, { backend: "wasm", seed: 1 });
+ * lstm.train();
+ * await lstm.forward(tensor([1, 2], [1, 2, 1]));
+ * const group = lstm.parameters()[0].resident;
+ * assert.ok(group !== null && group.usable);
+ * assert.equal(group.parameters.length, 4);
+ * lstm.dispose();
+ * ```
+ */
+export class ResidentGroup {
+  /** The parameters, in the order of the runner's flat layout. */
+  readonly parameters: readonly Parameter[];
+  readonly #weights: ResidentWeights;
+  readonly #current: () => boolean;
+  readonly #stepped: () => void;
+  readonly #sizes: readonly number[];
+  #released = false;
+  #owner: ResidentOwner | null = null;
+  /** The flat parameters read back since the last step, shared by the parameters' reads. */
+  #flat: Float32Array | null = null;
+
+  /**
+   * Binds `parameters` to `weights` and sets their `resident` to this group.
+   *
+   * @param parameters The layer's parameters, in the runner's flat order.
+   * @param weights The runner's resident weights.
+   * @param current Whether the layer still runs on this runner (no parameter replaced since).
+   * @param stepped Called after each step (the layer notes that its runner is up to date).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
+   * await lstm.forward(tensor([1], [1, 1, 1]));
+   * const group = lstm.parameters()[0].resident!;
+   * assert.deepEqual(group.parameters.map(({ name }) => name), ["i2h.weight", "i2h.bias", "h2h.weight", "h2h.bias"]);
+   * lstm.dispose();
+   * ```
+   */
+  constructor(
+    parameters: readonly Parameter[],
+    weights: ResidentWeights & { onRelease(listener: () => void): void },
+    current: () => boolean,
+    stepped: () => void,
+  ) {
+    this.parameters = [...parameters];
+    this.#weights = weights;
+    this.#current = current;
+    this.#stepped = stepped;
+    this.#sizes = parameters.map(({ value }) => value.data.length);
+    for (const parameter of parameters) parameter.resident = this;
+    weights.onRelease(() => this.#release());
+  }
+
+  /** Whether a step may run here: the runner is alive and still the layer's. */
+  get usable(): boolean {
+    return !this.#released && this.#current();
+  }
+
+  /** Each parameter's length in the flat layout. */
+  get sizes(): readonly number[] {
+    return this.#sizes;
+  }
+
+  /**
+   * Makes `owner` the holder of the optimizer state; a previous owner reads its state back first.
+   * Returns whether the state already was `owner`'s.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
+   * await lstm.forward(tensor([1], [1, 1, 1]));
+   * const group = lstm.parameters()[0].resident!;
+   * const owner = { evacuate() {} };
+   * assert.equal(group.claim(owner), false);
+   * assert.equal(group.claim(owner), true);
+   * lstm.dispose();
+   * ```
+   */
+  claim(owner: ResidentOwner): boolean {
+    if (this.#owner === owner) return true;
+    this.#owner?.evacuate(this);
+    this.#owner = owner;
+    return false;
+  }
+
+  /**
+   * One update from the parameters' gradients (in order), where the weights live.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
+   * await lstm.forward(tensor([1], [1, 1, 1]));
+   * const group = lstm.parameters()[0].resident!;
+   * const [weight] = group.parameters;
+   * const before = weight.value.data[0];
+   * const sgd = { kind: "sgd", lr: 1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 } as const;
+   * group.step(sgd, group.sizes.map((size) => new Float32Array(size).fill(1)));
+   * assert.equal(weight.version, 1);
+   * assert.ok(Math.abs(weight.value.data[0] - (before - 1)) < 1e-6); // read back on access
+   * lstm.dispose();
+   * ```
+   */
+  step(update: OptimizerUpdate, grads: readonly Float32Array[]): void {
+    const flat = new Float32Array(this.#sizes.reduce((sum, size) => sum + size, 0));
+    let start = 0;
+    grads.forEach((grad, index) => {
+      flat.set(grad, start);
+      start += this.#sizes[index];
+    });
+    this.#weights.step(update, flat);
+    this.#flat = null;
+    start = 0;
+    this.parameters.forEach((parameter, index) => {
+      const from = start, to = start += this.#sizes[index];
+      parameter.updatedInPlace(() => (this.#flat ??= this.#weights.parameters()).slice(from, to));
+    });
+    this.#stepped();
+  }
+
+  /**
+   * A copy of the optimizer state, flat.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
+   * await lstm.forward(tensor([1], [1, 1, 1]));
+   * const group = lstm.parameters()[0].resident!;
+   * assert.equal(group.readState().steps, 0);
+   * lstm.dispose();
+   * ```
+   */
+  readState(): ResidentOptimizerState {
+    return this.#weights.readState();
+  }
+
+  /**
+   * Replaces the optimizer state, flat.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
+   * await lstm.forward(tensor([1], [1, 1, 1]));
+   * const group = lstm.parameters()[0].resident!;
+   * const { slots } = group.readState();
+   * group.writeState({ steps: 3, slots });
+   * assert.equal(group.readState().steps, 3);
+   * lstm.dispose();
+   * ```
+   */
+  writeState(state: ResidentOptimizerState): void {
+    this.#weights.writeState(state);
+  }
+
+  #release(): void {
+    for (const parameter of this.parameters) parameter.value; // read back what is still here
+    this.#owner?.evacuate(this);
+    this.#owner = null;
+    this.#released = true;
+    this.#flat = null;
+    for (const parameter of this.parameters) {
+      if (parameter.resident === this) parameter.resident = null;
+    }
+  }
+}
