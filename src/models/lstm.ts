@@ -26,7 +26,7 @@ import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
 import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, usesBuiltinHooks } from "./builtin.ts";
-import { type ChunkExtras, checkLengths, PackedRun } from "./packed.ts";
+import { checkLengths, type ChunkExtras, PackedRun } from "./packed.ts";
 import { recordSequence } from "./record_sequence.ts";
 import { RunnerCache } from "./runner_cache.ts";
 

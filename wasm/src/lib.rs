@@ -22,13 +22,13 @@ mod record;
 mod reference;
 mod sequence;
 mod simd;
+mod train;
 #[cfg(test)]
 mod train_tests;
-mod train;
 mod variants;
 
 use aligned::Floats;
-use sequence::{forward, Weights, Workspace};
+use sequence::{forward, Extras, Weights, Workspace};
 use wasm_bindgen::prelude::*;
 
 /// A compiled cell: packed weights plus the buffers of the last call.
@@ -133,6 +133,23 @@ impl Cell {
             }
             _ => forward::<cell::Stochastic>(w, ws, batch, seq_len, x, hidden, state),
         }
+    }
+
+    /// Asks the next calls for the opt-in outputs (both off at first): the attention weights
+    /// (attention cells) and the chosen lanes (stochastic cells), read through
+    /// [`Cell::attention_ptr`] and [`Cell::lanes_ptr`].
+    pub fn set_outputs(&mut self, attention: bool, lanes: bool) {
+        self.workspace.extras = Extras { attention, lanes };
+    }
+
+    /// Byte address of the last call's attention weights `(B, T, H, k)` (`f32`).
+    pub fn attention_ptr(&self) -> usize {
+        self.workspace.attention_out.as_ptr() as usize
+    }
+
+    /// Byte address of the last call's chosen lanes `(B, T, H)` (`i32`).
+    pub fn lanes_ptr(&self) -> usize {
+        self.workspace.lanes_out.as_ptr() as usize
     }
 
     /// Byte address of the last call's output `(B, T, H)` in wasm memory.
