@@ -179,9 +179,7 @@ impl Trainer {
             variants::LSTM | variants::ARRAY => {
                 forward::<cell::Array>(w, r, batch, seq_len, x, hidden, state)
             }
-            variants::ATTENTION => {
-                forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state)
-            }
+            variants::ATTENTION => forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state),
             _ => forward::<cell::Stochastic>(w, r, batch, seq_len, x, hidden, state),
         }
     }
