@@ -23,18 +23,23 @@
 //   laneWeights      [chunk step][row][lane][unitVec]: vec4, attention's softmax over lanes
 //   hiddenPrevious, hiddenNext [unitVec][row]: vec4 (K-major: a row block's loads are contiguous)
 //   cells            [lane][row][unitVec]: vec4
-//   output           [row][time][unit]: f32, the caller's (B, T, H) layout, unpadded
+//   output           [row][time][unit]: f32, the caller's (B, T, H) layout, unpadded; with
+//                    `writeLanes`, followed by the chosen lanes in the same layout
 
 // The cell equations: a generated `VARIANT_*` code (`VARIANT_ARRAY` for LSTM too, its k = 1 case).
 // Sizes are uniforms rather than overrides: llvmpipe takes seconds to compile a 16-row entry point,
 // so one pipeline per variant and row block serves every shape.
 override variant: u32;
+// Stochastic only, when the caller asks for them: also write each unit's chosen lane (as a float)
+// after the outputs. A separate pipeline, so the default one carries no lane index.
+override writeLanes: bool = false;
 
 // What a unit carries from lane to lane: the running sum of o·tanh(c) (array, attention), or the
-// output of the lane with the largest output gate so far and that gate (stochastic).
+// output of the lane with the largest output gate so far, that gate and its lane (stochastic).
 struct Readout {
   hidden: vec4<f32>,
   bestOutputGate: vec4<f32>,
+  bestLane: vec4<f32>,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -99,12 +104,17 @@ fn updateLane(lane: u32, unitVec: u32, row: u32, acc: mat4x4<f32>, readout: Read
   if (variant == VARIANT_STOCHASTIC) {
     // Strictly greater: on an exact tie the first lane keeps the unit, as torch's argmax does.
     let better = (outputGate > readout.bestOutputGate) | vec4<bool>(lane == 0u);
+    var bestLane = readout.bestLane;
+    if (writeLanes) {
+      bestLane = select(bestLane, vec4<f32>(f32(lane)), better);
+    }
     return Readout(
       select(readout.hidden, laneOutput, better),
       select(readout.bestOutputGate, outputGate, better),
+      bestLane,
     );
   }
-  return Readout(readout.hidden + laneOutput, readout.bestOutputGate);
+  return Readout(readout.hidden + laneOutput, readout.bestOutputGate, readout.bestLane);
 }
 
 // Stores one row's new hidden state: for the next step, and into the output.
@@ -116,9 +126,13 @@ fn writeHidden(unitVec: u32, row: u32, readout: Readout) {
   hiddenNext[unitVec * step.batch + row] = h;
   if (row < step.validBatch) {
     let out = (row * step.seqLen + step.time) * step.hiddenSize + unit;
+    let lanes = step.validBatch * step.seqLen * step.hiddenSize + out;
     for (var i = 0u; i < 4u; i++) {
       if (real[i]) {
         output[out + i] = h[i];
+        if (writeLanes) {
+          output[lanes + i] = readout.bestLane[i];
+        }
       }
     }
   }
