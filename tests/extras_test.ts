@@ -20,6 +20,7 @@ import {
   StochasticArrayLSTM,
   type Tensor,
 } from "../mod.ts";
+import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { BACKENDS, type RegisteredBackend } from "./_backends.ts";
 import { maxAbsDiff } from "./_golden.ts";
 import { randomCase, referenceRun } from "./_random_cells.ts";
@@ -269,3 +270,28 @@ function defineModelTests(label: string, backend: "js" | "wasm" | "webgpu", igno
 }
 
 for (const entry of BACKENDS) defineExtrasTests(entry);
+
+const noAdapter = (await requestWebGpuBackend()) === null;
+for (const kind of ["attention", "stochastic"] as const) {
+  Deno.test({
+    name: `webgpu: opt-in ${kind} outputs are the same when the call is split in batch and time`,
+    ignore: noAdapter,
+    async fn() {
+      // A 40 kB binding limit cuts this call into 2 batch chunks of 7 time chunks each.
+      const split = await requestWebGpuBackend({ maxStorageBufferBindingSize: 40_000 });
+      const shape = { batch: 65, seqLen: 20, inputSize: 5, hiddenSize: 8, k: 2 };
+      const cell = randomCase(new Random(9), kind, false, shape);
+      const outputs = kind === "attention" ? { attention: true } : { lanes: true };
+      const asked = { ...cell.input, outputs };
+      const expected = referenceRun({ spec: cell.spec, input: asked });
+      using runner = await split!.compile(cell.spec);
+      const actual = await runner.run(asked);
+      if (kind === "attention") {
+        const error = maxAbsDiff(actual.attention!, expected.attention!);
+        assert.ok(error <= TOLERANCE, `max abs error ${error}`);
+      } else {
+        assert.deepEqual(actual.lanes, expected.lanes);
+      }
+    },
+  });
+}
