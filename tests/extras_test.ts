@@ -20,6 +20,7 @@ import {
   StochasticArrayLSTM,
   type Tensor,
 } from "../mod.ts";
+import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { BACKENDS, type RegisteredBackend } from "./_backends.ts";
 import { maxAbsDiff } from "./_golden.ts";
@@ -270,6 +271,29 @@ function defineModelTests(label: string, backend: "js" | "wasm" | "webgpu", igno
 }
 
 for (const entry of BACKENDS) defineExtrasTests(entry);
+
+Deno.test("wasm: opt-in outputs are the same when a batch runs in rounds over two workers", async () => {
+  // 4 kB per call: the batch runs in rounds of a few rows on each of two workers.
+  const backend = createWasmBackend({
+    threads: 2,
+    memory: { instanceBytes: 1 << 24, chunkBytes: 4096 },
+  });
+  for (const kind of ["attention", "stochastic"] as const) {
+    const shape = { batch: 64, seqLen: 30, inputSize: 9, hiddenSize: 101, k: 3 };
+    const cell = randomCase(new Random(10), kind, false, shape);
+    const outputs = kind === "attention" ? { attention: true } : { lanes: true };
+    const asked = { ...cell.input, outputs };
+    const expected = referenceRun({ spec: cell.spec, input: asked });
+    using runner = await backend.compile(cell.spec);
+    const actual = await runner.run(asked);
+    if (kind === "attention") {
+      const error = maxAbsDiff(actual.attention!, expected.attention!);
+      assert.ok(error <= TOLERANCE, `max abs error ${error}`);
+    } else {
+      assert.deepEqual(actual.lanes, expected.lanes);
+    }
+  }
+});
 
 const noAdapter = (await requestWebGpuBackend()) === null;
 for (const kind of ["attention", "stochastic"] as const) {
