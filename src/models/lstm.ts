@@ -370,11 +370,35 @@ export class LSTM extends Module {
    * assert.deepEqual(hidden.data.subarray(4, 8), output.data.subarray(24, 28)); // row 1, step 1
    * ```
    *
+   * With `init.returnAttention` (`AttentionArrayLSTM`) or `init.returnLanes`
+   * (`StochasticArrayLSTM`), the result also holds the attention weights `(B, T, H, k)` or the
+   * chosen lanes `(B, T, H)` of every step, written by the backend's kernels (with `lengths`: zero,
+   * or -1 for lanes, past each sequence's end). They are plain tensors without history. A
+   * subclass that overrides a hook cannot return them (its kernels do not run).
+   *
+   * @example Which lane each unit read, and how the attention spread over the lanes
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AttentionArrayLSTM, randn, StochasticArrayLSTM } from "../../mod.ts";
+   * const x = randn([2, 5, 3], { seed: 1 });
+   * using stochastic = new StochasticArrayLSTM(3, 4, 2, { backend: "js", seed: 2 });
+   * const { lanes } = await stochastic.forward(x, { returnLanes: true });
+   * assert.deepEqual(lanes!.shape, [2, 5, 4]); // (batch, seqLen, hiddenSize)
+   * assert.ok(lanes!.data.every((lane) => lane === 0 || lane === 1));
+   * using attentive = new AttentionArrayLSTM(3, 4, 2, { backend: "js", seed: 2 });
+   * const { attention } = await attentive.forward(x, { returnAttention: true, lengths: [5, 3] });
+   * assert.deepEqual(attention!.shape, [2, 5, 4, 2]); // (batch, seqLen, hiddenSize, k)
+   * const [s0, s1] = attention!.data; // step 0, unit 0 of sequence 0: the two lanes' weights
+   * assert.ok(Math.abs(s0 + s1 - 1) < 1e-6);
+   * assert.ok(attention!.data.subarray((5 + 3) * 8).every((s) => s === 0)); // past length 3
+   * ```
+   *
    * @param x Input, shape `(batch, seqLen, inputSize)`.
-   * @param init Initial state (zeros from `initHidden` when omitted) and sequence lengths. Never
-   *   modified.
-   * @returns Outputs of every step, and the final hidden and cell states.
+   * @param init Initial state (zeros from `initHidden` when omitted), sequence lengths and the
+   *   opt-in outputs. Never modified.
+   * @returns Outputs of every step, the final hidden and cell states, and the opt-in outputs.
    * @throws {RangeError} If a shape does not fit the model, or a length is not in `[1, seqLen]`.
+   * @throws {TypeError} If `returnAttention` or `returnLanes` is asked of a class without them.
    * @throws {Error} When recording a subclass that overrides a hook (not supported yet).
    *
    * @example
