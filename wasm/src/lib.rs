@@ -263,6 +263,39 @@ mod tests {
     }
 
     #[test]
+    fn opt_in_outputs_change_no_result_and_are_weights_and_lane_indices() {
+        for (kind, k) in [(variants::ATTENTION, 3), (variants::STOCHASTIC, 4)] {
+            for batch in [1, 3] {
+                let x = values(batch * T * I, 7);
+                let (hidden, state) = (values(batch * H, 8), values(k * batch * H, 9));
+                let mut plain = cell(kind, k);
+                plain.forward(batch, T, &x, &hidden, &state);
+                let mut asked = cell(kind, k);
+                asked.set_outputs(true, true);
+                asked.forward(batch, T, &x, &hidden, &state);
+                for b in 0..batch {
+                    assert_eq!(row(&plain, batch, b, k), row(&asked, batch, b, k));
+                }
+                let ws = &asked.workspace;
+                if kind == variants::ATTENTION {
+                    assert_eq!(ws.attention_out.len(), batch * T * H * k);
+                    for unit in ws.attention_out.chunks(k) {
+                        let sum: f32 = unit.iter().sum();
+                        assert!((sum - 1.0).abs() < 1e-5, "lane weights sum to {sum}");
+                    }
+                    assert!(ws.lanes_out.is_empty(), "attention has no lane choice");
+                } else {
+                    assert_eq!(ws.lanes_out.len(), batch * T * H);
+                    let in_range = |&lane: &i32| (0..k as i32).contains(&lane);
+                    assert!(ws.lanes_out.iter().all(in_range));
+                    assert!(ws.lanes_out.iter().any(|&lane| lane > 0));
+                    assert!(ws.attention_out.is_empty(), "stochastic has no attention");
+                }
+            }
+        }
+    }
+
+    #[test]
     #[should_panic(expected = "does not fit in wasm32 memory")]
     fn a_call_too_large_for_wasm32_is_refused_before_any_buffer_is_sized() {
         // batch · seq_len · hidden ≥ 2^32 wrapped to a small output buffer before.
