@@ -31,15 +31,14 @@
 // so one pipeline per variant and row block serves every shape.
 override variant: u32;
 // Stochastic only, when the caller asks for them: also write each unit's chosen lane (as a float)
-// after the outputs. A separate pipeline, so the default one carries no lane index.
+// after the outputs, as the lanes go by. A separate pipeline: the default one never touches them.
 override writeLanes: bool = false;
 
 // What a unit carries from lane to lane: the running sum of o·tanh(c) (array, attention), or the
-// output of the lane with the largest output gate so far, that gate and its lane (stochastic).
+// output of the lane with the largest output gate so far and that gate (stochastic).
 struct Readout {
   hidden: vec4<f32>,
   bestOutputGate: vec4<f32>,
-  bestLane: vec4<f32>,
 }
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -104,17 +103,31 @@ fn updateLane(lane: u32, unitVec: u32, row: u32, acc: mat4x4<f32>, readout: Read
   if (variant == VARIANT_STOCHASTIC) {
     // Strictly greater: on an exact tie the first lane keeps the unit, as torch's argmax does.
     let better = (outputGate > readout.bestOutputGate) | vec4<bool>(lane == 0u);
-    var bestLane = readout.bestLane;
     if (writeLanes) {
-      bestLane = select(bestLane, vec4<f32>(f32(lane)), better);
+      writeLane(unitVec, row, lane, better);
     }
     return Readout(
       select(readout.hidden, laneOutput, better),
       select(readout.bestOutputGate, outputGate, better),
-      bestLane,
     );
   }
-  return Readout(readout.hidden + laneOutput, readout.bestOutputGate, readout.bestLane);
+  return Readout(readout.hidden + laneOutput, readout.bestOutputGate);
+}
+
+// `writeLanes`: lane `lane` is the best so far of the units where `better` holds (lane 0 always
+// is, so every slot is written).
+fn writeLane(unitVec: u32, row: u32, lane: u32, better: vec4<bool>) {
+  if (row >= step.validBatch) {
+    return;
+  }
+  let unit = unitVec * 4u;
+  let at = step.validBatch * step.seqLen * step.hiddenSize +
+    (row * step.seqLen + step.time) * step.hiddenSize + unit;
+  for (var i = 0u; i < 4u; i++) {
+    if (better[i] && unit + i < step.hiddenSize) {
+      output[at + i] = f32(lane);
+    }
+  }
 }
 
 // Stores one row's new hidden state: for the next step, and into the output.
@@ -126,13 +139,9 @@ fn writeHidden(unitVec: u32, row: u32, readout: Readout) {
   hiddenNext[unitVec * step.batch + row] = h;
   if (row < step.validBatch) {
     let out = (row * step.seqLen + step.time) * step.hiddenSize + unit;
-    let lanes = step.validBatch * step.seqLen * step.hiddenSize + out;
     for (var i = 0u; i < 4u; i++) {
       if (real[i]) {
         output[out + i] = h[i];
-        if (writeLanes) {
-          output[lanes + i] = readout.bestLane[i];
-        }
       }
     }
   }
