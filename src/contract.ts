@@ -16,6 +16,8 @@
  * - `batch` and `seqLen` are non-negative integers. An empty call (`batch = 0` or `seqLen = 0`) is
  *   valid on every backend and never reaches one: its `output` is empty and its `hidden` and
  *   `state` are copies of the initial ones (no step ran).
+ * - `input.outputs` asks for per-step results the kernels write only then: `attention` only of an
+ *   `"attention"` cell, `lanes` only of a `"stochastic"` one; a training step takes neither.
  * - NaN and ±Infinity in the input, the initial state or the weights are allowed and never
  *   clamped: they propagate through the float arithmetic as IEEE 754 says, so a NaN in one
  *   sequence makes that sequence's outputs NaN from that step on, on every backend, and leaves the
@@ -465,9 +467,9 @@ function checkExtras(kind: VariantKind, outputs: SequenceExtras): void {
     }
     if (!VARIANTS[kind][feature]) {
       throw new TypeError(
-        `input.outputs.${name} is only for a ${VARIANTS[owner].model} cell (kind ${
+        `input.outputs.${name} is only for the ${VARIANTS[owner].model} cell (kind ${
           describe(owner)
-        }), got kind ${describe(kind)} (${VARIANTS[kind].model})`,
+        }), got kind ${describe(kind)} (${VARIANTS[kind].model}): leave it out`,
       );
     }
   }

@@ -96,8 +96,8 @@ function defineExtrasTests({ label, backend }: RegisteredBackend): void {
     const refused: Array<[VariantKind, SequenceInput["outputs"], RegExp]> = [
       ["stochastic", { attention: true }, /input\.outputs\.attention.*AttentionArrayLSTM.*Stoch/],
       ["array", { lanes: true }, /input\.outputs\.lanes.*StochasticArrayLSTM.*ArrayLSTM/],
-      ["attention", { lanes: true }, /input\.outputs\.lanes is only for a StochasticArrayLSTM/],
-      ["lstm", { attention: true }, /only for a AttentionArrayLSTM.*"lstm" \(LSTM\)/],
+      ["attention", { lanes: true }, /input\.outputs\.lanes is only for the StochasticArrayLSTM/],
+      ["lstm", { attention: true }, /only for the AttentionArrayLSTM cell.*"lstm" \(LSTM\)/],
       ["attention", { attention: 1 as unknown as boolean }, /must be a boolean, got 1/],
     ];
     for (const [kind, outputs, message] of refused) {

@@ -517,8 +517,8 @@ export class LSTM extends Module {
       const kind = output === "attention" ? "attention" : "stochastic";
       if (value && this.#variant.kind !== kind) {
         throw new TypeError(
-          `init.${option} is only for ${owner} (its ${output} are what the option returns), ` +
-            `got a ${this.constructor.name}: drop the option`,
+          `init.${option} is only for ${owner} (no other class has ${output} to return), got ` +
+            `a ${this.constructor.name}: leave the option out`,
         );
       }
       asked[output] = value;
