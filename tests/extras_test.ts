@@ -12,6 +12,8 @@ import assert from "node:assert/strict";
 import type { Backend, SequenceInput, VariantKind } from "../src/contract.ts";
 import { Random } from "../src/random.ts";
 import { selectedLane } from "../src/reference/cell.ts";
+import { traceLayer } from "../src/explain/lrp_layer.ts";
+import { cellParameters } from "../src/models/lstm.ts";
 import {
   AttentionArrayLSTM,
   LSTM,
@@ -319,3 +321,35 @@ for (const kind of ["attention", "stochastic"] as const) {
     },
   });
 }
+
+Deno.test("lrp's trace of a stochastic layer reads out the lanes the backend chose", async () => {
+  const [B, T, I, H, k] = [3, 4, 5, 6, 3];
+  using model = new StochasticArrayLSTM(I, H, k, { backend: "js", seed: 12 });
+  const x = randn([B, T, I], { seed: 13 });
+  const { output, lanes } = await model.forward(x, { returnLanes: true });
+  const values = model.stateDict();
+  const weights = {
+    kind: "stochastic" as const,
+    k,
+    maxPooling: false,
+    activation: "sigmoid" as const,
+    inputSize: I,
+    hiddenSize: H,
+    ...cellParameters(values),
+  };
+  const trace = (chosen: Int32Array | null) =>
+    traceLayer(weights, B, T, Float64Array.from(x.data), Float64Array.from(output.data), chosen)
+      .lanes!;
+  // Recomputed in float64 or taken from the backend: the same lanes here (no near tie)...
+  assert.deepEqual(trace(lanes!.data), trace(null));
+  // ...and given lanes are the ones used, transposed to the trace's (T, B, H).
+  const given = Int32Array.from({ length: B * T * H }, (_, i) => i % k);
+  const used = trace(given);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let u = 0; u < H; u++) {
+        assert.equal(used[(t * B + b) * H + u], given[(b * T + t) * H + u]);
+      }
+    }
+  }
+});
