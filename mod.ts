@@ -21,6 +21,7 @@
 export {
   type ForwardOptions,
   type ForwardResult,
+  type LaneIndices,
   LSTM,
   type LSTMOptions,
   type Readout,

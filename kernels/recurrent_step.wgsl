@@ -23,12 +23,16 @@
 //   laneWeights      [chunk step][row][lane][unitVec]: vec4, attention's softmax over lanes
 //   hiddenPrevious, hiddenNext [unitVec][row]: vec4 (K-major: a row block's loads are contiguous)
 //   cells            [lane][row][unitVec]: vec4
-//   output           [row][time][unit]: f32, the caller's (B, T, H) layout, unpadded
+//   output           [row][time][unit]: f32, the caller's (B, T, H) layout, unpadded; with
+//                    `writeLanes`, followed by the chosen lanes in the same layout
 
 // The cell equations: a generated `VARIANT_*` code (`VARIANT_ARRAY` for LSTM too, its k = 1 case).
 // Sizes are uniforms rather than overrides: llvmpipe takes seconds to compile a 16-row entry point,
 // so one pipeline per variant and row block serves every shape.
 override variant: u32;
+// Stochastic only, when the caller asks for them: also write each unit's chosen lane (as a float)
+// after the outputs, as the lanes go by. A separate pipeline: the default one never touches them.
+override writeLanes: bool = false;
 
 // What a unit carries from lane to lane: the running sum of o·tanh(c) (array, attention), or the
 // output of the lane with the largest output gate so far and that gate (stochastic).
@@ -99,12 +103,31 @@ fn updateLane(lane: u32, unitVec: u32, row: u32, acc: mat4x4<f32>, readout: Read
   if (variant == VARIANT_STOCHASTIC) {
     // Strictly greater: on an exact tie the first lane keeps the unit, as torch's argmax does.
     let better = (outputGate > readout.bestOutputGate) | vec4<bool>(lane == 0u);
+    if (writeLanes) {
+      writeLane(unitVec, row, lane, better);
+    }
     return Readout(
       select(readout.hidden, laneOutput, better),
       select(readout.bestOutputGate, outputGate, better),
     );
   }
   return Readout(readout.hidden + laneOutput, readout.bestOutputGate);
+}
+
+// `writeLanes`: lane `lane` is the best so far of the units where `better` holds (lane 0 always
+// is, so every slot is written).
+fn writeLane(unitVec: u32, row: u32, lane: u32, better: vec4<bool>) {
+  if (row >= step.validBatch) {
+    return;
+  }
+  let unit = unitVec * 4u;
+  let at = step.validBatch * step.seqLen * step.hiddenSize +
+    (row * step.seqLen + step.time) * step.hiddenSize + unit;
+  for (var i = 0u; i < 4u; i++) {
+    if (better[i] && unit + i < step.hiddenSize) {
+      output[at + i] = f32(lane);
+    }
+  }
 }
 
 // Stores one row's new hidden state: for the next step, and into the output.

@@ -16,6 +16,8 @@
  * - `batch` and `seqLen` are non-negative integers. An empty call (`batch = 0` or `seqLen = 0`) is
  *   valid on every backend and never reaches one: its `output` is empty and its `hidden` and
  *   `state` are copies of the initial ones (no step ran).
+ * - `input.outputs` asks for per-step results the kernels write only then: `attention` only of an
+ *   `"attention"` cell, `lanes` only of a `"stochastic"` one; a training step takes neither.
  * - NaN and ±Infinity in the input, the initial state or the weights are allowed and never
  *   clamped: they propagate through the float arithmetic as IEEE 754 says, so a NaN in one
  *   sequence makes that sequence's outputs NaN from that step on, on every backend, and leaves the
@@ -116,6 +118,28 @@ export interface SequenceInput {
   readonly hidden: Float32Array;
   /** Initial cell states, shape `(k, B, H)`. */
   readonly state: Float32Array;
+  /**
+   * Optional per-step outputs the kernels write only when asked for (none by default, at no
+   * cost). See {@linkcode SequenceExtras}.
+   */
+  readonly outputs?: SequenceExtras;
+}
+
+/**
+ * The opt-in per-step outputs of a run: what the kernels compute anyway and write out only when
+ * asked. `attention` is only for an `"attention"` cell, `lanes` only for a `"stochastic"` one.
+ *
+ * @example Ask for the stochastic variant's chosen lanes
+ * ```ts
+ * import type { SequenceExtras } from "./contract.ts";
+ * const outputs: SequenceExtras = { lanes: true };
+ * ```
+ */
+export interface SequenceExtras {
+  /** Return the attention weights of every step and lane, `(B, T, H, k)`. */
+  readonly attention?: boolean;
+  /** Return the lane read out at every step and unit, `(B, T, H)`. */
+  readonly lanes?: boolean;
 }
 
 /** One call's result: fresh arrays, never views of the input. */
@@ -126,6 +150,16 @@ export interface SequenceOutput {
   readonly hidden: Float32Array;
   /** Final cell states, shape `(k, B, H)`. */
   readonly state: Float32Array;
+  /**
+   * Present when `input.outputs.attention` was set: the attention weights `s` of every step,
+   * unit and lane, shape `(B, T, H, k)` (after max pooling when the cell pools).
+   */
+  readonly attention?: Float32Array;
+  /**
+   * Present when `input.outputs.lanes` was set: the lane index (`0..k-1`) the stochastic cell
+   * read out at every step and unit, shape `(B, T, H)` (the first lane wins a tie).
+   */
+  readonly lanes?: Int32Array;
 }
 
 /** dLoss/d the results of a sequence; omitted final-state gradients count as zero. */
@@ -468,6 +502,58 @@ export function checkInput(spec: CellSpec, input: SequenceInput): void {
   checkArray("input.x", input.x, B * T * I, `(batch, seqLen, inputSize) = (${B}, ${T}, ${I})`);
   checkArray("input.hidden", input.hidden, B * H, `(batch, hiddenSize) = (${B}, ${H})`);
   checkArray("input.state", input.state, k * B * H, `(k, batch, hiddenSize) = (${k}, ${B}, ${H})`);
+  if (input.outputs !== undefined) checkExtras(spec.variant.kind, input.outputs);
+}
+
+/**
+ * Checks a request for opt-in outputs: an object of booleans, `attention` only for an attention
+ * cell and `lanes` only for a stochastic one, naming the model class that has them.
+ */
+function checkExtras(kind: VariantKind, outputs: SequenceExtras): void {
+  if (typeof outputs !== "object" || outputs === null) {
+    throw new TypeError(
+      `input.outputs must be an object { attention?, lanes? }, got ${describe(outputs)}`,
+    );
+  }
+  const wants: [keyof SequenceExtras, "attention" | "argmax", VariantKind][] = [
+    ["attention", "attention", "attention"],
+    ["lanes", "argmax", "stochastic"],
+  ];
+  for (const [name, feature, owner] of wants) {
+    const value = outputs[name];
+    if (value === undefined || value === false) continue;
+    if (value !== true) {
+      throw new TypeError(`input.outputs.${name} must be a boolean, got ${describe(value)}`);
+    }
+    if (!VARIANTS[kind][feature]) {
+      throw new TypeError(
+        `input.outputs.${name} is only for the ${VARIANTS[owner].model} cell (kind ${
+          describe(owner)
+        }), got kind ${describe(kind)} (${VARIANTS[kind].model}): leave it out`,
+      );
+    }
+  }
+}
+
+/**
+ * The opt-in outputs an input asks for, as two booleans (both `false` when `outputs` is absent).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { requestedExtras } from "./contract.ts";
+ * const z = new Float32Array(0);
+ * const input = { batch: 0, seqLen: 0, x: z, hidden: z, state: z, outputs: { lanes: true } };
+ * assert.deepEqual(requestedExtras(input), { attention: false, lanes: true });
+ * ```
+ */
+export function requestedExtras(
+  input: SequenceInput,
+): { attention: boolean; lanes: boolean } {
+  return {
+    attention: input.outputs?.attention === true,
+    lanes: input.outputs?.lanes === true,
+  };
 }
 
 /**
@@ -601,14 +687,27 @@ class ContractRunner implements SequenceRunner {
   }
 
   run(input: SequenceInput): Promise<SequenceOutput> {
-    return this.#call(input, (cell, checked) => cell.run(checked), (checked) => ({
-      output: new Float32Array(0),
-      hidden: checked.hidden.slice(),
-      state: checked.state.slice(),
-    }));
+    return this.#call(input, (cell, checked) => cell.run(checked), (checked) => {
+      const wants = requestedExtras(checked);
+      return {
+        output: new Float32Array(0),
+        hidden: checked.hidden.slice(),
+        state: checked.state.slice(),
+        ...(wants.attention ? { attention: new Float32Array(0) } : {}),
+        ...(wants.lanes ? { lanes: new Int32Array(0) } : {}),
+      };
+    });
   }
 
   #runTraining(input: SequenceInput): Promise<TrainingStep> {
+    if (input?.outputs !== undefined) {
+      return Promise.reject(
+        new TypeError(
+          "input.outputs is for run(): a training step returns no attention or lanes; run the " +
+            "same input with run() to get them",
+        ),
+      );
+    }
     return this.#call(
       input,
       async (cell, checked) => this.#guardBackward(checked, await cell.runTraining!(checked)),

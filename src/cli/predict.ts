@@ -6,14 +6,7 @@
 
 import { type BackendName, softmax } from "../../mod.ts";
 import { encode, PAD, tokenize } from "./data.ts";
-import {
-  backendFlag,
-  type CliIO,
-  numberFlag,
-  parseFlags,
-  readText,
-  stringFlag,
-} from "./io.ts";
+import { backendFlag, type CliIO, numberFlag, parseFlags, readText, stringFlag } from "./io.ts";
 import { loadNetwork } from "./model_file.ts";
 import { lastRow } from "./sample.ts";
 

@@ -8,14 +8,7 @@
 
 import { type BackendName, Random, type Tensor } from "../../mod.ts";
 import { decode, encode, PAD, tokenize } from "./data.ts";
-import {
-  backendFlag,
-  CliError,
-  type CliIO,
-  numberFlag,
-  parseFlags,
-  stringFlag,
-} from "./io.ts";
+import { backendFlag, CliError, type CliIO, numberFlag, parseFlags, stringFlag } from "./io.ts";
 import { loadNetwork } from "./model_file.ts";
 
 /** `sample --help`. */

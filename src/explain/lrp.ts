@@ -69,7 +69,7 @@ interface Direction {
  * Arras et al. (the ε-rule through the dense layer and the candidate's pre-activation, the cell
  * split between `f·c_{t−1}` and `i·g` by the ε-rule, gates passing no relevance), batched. The
  * forward runs on the network's backend; the relevance pass recomputes the gates from its hidden
- * states in float64.
+ * states in float64 (the stochastic lanes are the ones the forward read out, from `returnLanes`).
  *
  * `network` is an `LSTM` (any ArrayLSTM variant: see the README's "Explanations" for their rules),
  * a `Bidirectional` of two of them (the dense layer reads `[h_forward(T−1), h_backward(0)]`), or a
@@ -138,9 +138,19 @@ export async function lrp(
     const traced: LayerTrace[] = [];
     for (const { layer, weights, reversed } of level) {
       const seen = reversed ? flipTime(input, B, T, I) : input;
-      const { output } = await layer.forward({ shape: [B, T, I], data: seen });
+      // The stochastic lanes as the backend chose them, so relevance follows what was read out.
+      const { output, lanes } = await layer.forward({ shape: [B, T, I], data: seen }, {
+        returnLanes: weights.kind === "stochastic",
+      });
       traced.push(
-        traceLayer(weights, B, T, Float64Array.from(seen), Float64Array.from(output.data)),
+        traceLayer(
+          weights,
+          B,
+          T,
+          Float64Array.from(seen),
+          Float64Array.from(output.data),
+          lanes?.data ?? null,
+        ),
       );
     }
     traces.push(traced);

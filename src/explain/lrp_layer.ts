@@ -58,7 +58,9 @@ export interface EpsilonRule {
 /**
  * Recomputes the gates and cells of a layer in float64 from its input and the hidden states its
  * backend computed: one matrix product over all steps at once (the hidden states are known),
- * then the elementwise cell recurrence. The initial state is zero.
+ * then the elementwise cell recurrence. The initial state is zero. `chosen` `(B, T, H)`, when
+ * given, are the stochastic lanes the backend read out (its `returnLanes`); else they are
+ * recomputed from the float64 output gates.
  */
 export function traceLayer(
   weights: LayerWeights,
@@ -66,6 +68,7 @@ export function traceLayer(
   seqLen: number,
   x: Float64Array,
   hidden: Float64Array,
+  chosen: Int32Array | null = null,
 ): LayerTrace {
   const { kind, k, inputSize: I, hiddenSize: H, activation } = weights;
   const B = batch, T = seqLen, gates = 4 * k * H, lanes = k * H;
@@ -110,7 +113,9 @@ export function traceLayer(
           readout[i] = s * gate(activation, z[g0 + 2 * H + u]) * Math.tanh(cells[i]);
         }
       }
-      if (selected !== null) {
+      if (selected !== null && chosen !== null) {
+        for (let u = 0; u < H; u++) selected[(t * B + b) * H + u] = chosen[row * H + u];
+      } else if (selected !== null) {
         // The lane with the largest output gate (the first on a tie), as the forward picks it.
         for (let u = 0; u < H; u++) {
           const output = (lane: number) =>

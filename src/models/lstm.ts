@@ -12,6 +12,7 @@ import type {
   CellVariant,
   RecurrentActivation,
   ResolvedBackendName,
+  SequenceExtras,
   SequenceOutput,
   SequenceRunner,
 } from "../contract.ts";
@@ -26,7 +27,7 @@ import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
 import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, usesBuiltinHooks } from "./builtin.ts";
-import { checkLengths, PackedRun } from "./packed.ts";
+import { checkLengths, type ChunkExtras, PackedRun } from "./packed.ts";
 import { recordSequence } from "./record_sequence.ts";
 import { RunnerCache } from "./runner_cache.ts";
 
@@ -69,6 +70,24 @@ export interface ForwardOptions {
    * at its length. Omitted: every sequence runs all `seqLen` steps.
    */
   readonly lengths?: readonly number[] | Int32Array;
+  /**
+   * `AttentionArrayLSTM` only: also return `attention`, the lane weights of every step, written
+   * by the backend's kernels (nothing is computed or copied when `false`, the default).
+   */
+  readonly returnAttention?: boolean;
+  /**
+   * `StochasticArrayLSTM` only: also return `lanes`, the lane read out at every step and unit,
+   * written by the backend's kernels (nothing is computed or copied when `false`, the default).
+   */
+  readonly returnLanes?: boolean;
+}
+
+/** Lane indices: integers in `[0, k)`, or -1 for a step past a sequence's length. */
+export interface LaneIndices {
+  /** `(batch, seqLen, hiddenSize)`. */
+  readonly shape: readonly number[];
+  /** The indices, row-major. */
+  readonly data: Int32Array;
 }
 
 /**
@@ -82,6 +101,19 @@ export interface ForwardResult extends RecurrentState {
   readonly hidden: TrackedTensor;
   /** Final cell states, shape `(k, batch, hiddenSize)`. */
   readonly state: TrackedTensor;
+  /**
+   * With `returnAttention`: the attention weights `s` of every step, unit and lane, shape
+   * `(batch, seqLen, hiddenSize, k)` (max-pooled when the model pools), summing to 1 over the
+   * lanes without pooling; zero past a sequence's `lengths`. A plain tensor: it carries no
+   * gradient, in training mode too.
+   */
+  readonly attention?: Tensor;
+  /**
+   * With `returnLanes`: the lane (`0..k-1`) whose output was read out at every step and unit,
+   * shape `(batch, seqLen, hiddenSize)` (the largest output gate, the first lane winning a tie);
+   * -1 past a sequence's `lengths`. Carries no gradient.
+   */
+  readonly lanes?: LaneIndices;
 }
 
 /** Per-lane readout of the hidden state: `(k, B, H)` output gates and cells to `(1, B, H)`. */
@@ -341,11 +373,35 @@ export class LSTM extends Module {
    * assert.deepEqual(hidden.data.subarray(4, 8), output.data.subarray(24, 28)); // row 1, step 1
    * ```
    *
+   * With `init.returnAttention` (`AttentionArrayLSTM`) or `init.returnLanes`
+   * (`StochasticArrayLSTM`), the result also holds the attention weights `(B, T, H, k)` or the
+   * chosen lanes `(B, T, H)` of every step, written by the backend's kernels (with `lengths`: zero,
+   * or -1 for lanes, past each sequence's end). They are plain tensors without history. A
+   * subclass that overrides a hook cannot return them (its kernels do not run).
+   *
+   * @example Which lane each unit read, and how the attention spread over the lanes
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AttentionArrayLSTM, randn, StochasticArrayLSTM } from "../../mod.ts";
+   * const x = randn([2, 5, 3], { seed: 1 });
+   * using stochastic = new StochasticArrayLSTM(3, 4, 2, { backend: "js", seed: 2 });
+   * const { lanes } = await stochastic.forward(x, { returnLanes: true });
+   * assert.deepEqual(lanes!.shape, [2, 5, 4]); // (batch, seqLen, hiddenSize)
+   * assert.ok(lanes!.data.every((lane) => lane === 0 || lane === 1));
+   * using attentive = new AttentionArrayLSTM(3, 4, 2, { backend: "js", seed: 2 });
+   * const { attention } = await attentive.forward(x, { returnAttention: true, lengths: [5, 3] });
+   * assert.deepEqual(attention!.shape, [2, 5, 4, 2]); // (batch, seqLen, hiddenSize, k)
+   * const [s0, s1] = attention!.data; // step 0, unit 0 of sequence 0: the two lanes' weights
+   * assert.ok(Math.abs(s0 + s1 - 1) < 1e-6);
+   * assert.ok(attention!.data.subarray((5 + 3) * 8).every((s) => s === 0)); // past length 3
+   * ```
+   *
    * @param x Input, shape `(batch, seqLen, inputSize)`.
-   * @param init Initial state (zeros from `initHidden` when omitted) and sequence lengths. Never
-   *   modified.
-   * @returns Outputs of every step, and the final hidden and cell states.
+   * @param init Initial state (zeros from `initHidden` when omitted), sequence lengths and the
+   *   opt-in outputs. Never modified.
+   * @returns Outputs of every step, the final hidden and cell states, and the opt-in outputs.
    * @throws {RangeError} If a shape does not fit the model, or a length is not in `[1, seqLen]`.
+   * @throws {TypeError} If `returnAttention` or `returnLanes` is asked of a class without them.
    * @throws {Error} When recording a subclass that overrides a hook (not supported yet).
    *
    * @example
@@ -371,14 +427,26 @@ export class LSTM extends Module {
       );
     }
     if (init !== undefined && init !== null && typeof init !== "object") {
-      throw new TypeError(`init must be { hidden, state, lengths }, got ${describe(init)}`);
+      throw new TypeError(
+        `init must be { hidden, state, lengths, returnAttention, returnLanes }, got ${
+          describe(init)
+        }`,
+      );
     }
+    const outputs = this.#requestedExtras(init);
     const given = init?.hidden !== undefined || init?.state !== undefined;
     const start = given ? init as RecurrentState : this.initHidden(x);
     this.#checkState(given ? "init" : "initHidden(x)", start, batch);
     const lengths = init?.lengths === undefined ? null : checkLengths(init.lengths, batch, seqLen);
     const recording = this.training || [x, start.hidden, start.state].some(hasHistory);
     const byHooks = !usesBuiltinHooks(this);
+    if (byHooks && outputs !== undefined) {
+      throw new Error(
+        `${this.constructor.name} overrides a hook (forwardCell, updateHidden or initHidden), so ` +
+          "its kernels do not run and cannot return attention or lanes: compute them in your " +
+          "hook, or use the built-in class",
+      );
+    }
     if (byHooks && recording) {
       throw new Error(
         `training ${this.constructor.name} is not supported yet: it overrides a hook ` +
@@ -398,7 +466,9 @@ export class LSTM extends Module {
       const spec = this.#cellSpec();
       return await this.#currentRunner().pinned(async (runner) => {
         for (let chunk = packed.next(); chunk !== null; chunk = packed.next()) {
-          packed.accept(await this.#runSequence(runner, spec, chunk.x, chunk.start, recording));
+          packed.accept(
+            await this.#runSequence(runner, spec, chunk.x, chunk.start, recording, outputs),
+          );
         }
         return packed.result();
       });
@@ -413,7 +483,7 @@ export class LSTM extends Module {
       const copy = (value: Tensor): Tensor => ({ shape: value.shape, data: value.data.slice() });
       const own = { hidden: copy(start.hidden), state: copy(start.state) };
       const spec = this.#cellSpec();
-      return await this.#runSequence(await runners.runner(), spec, copy(x), own, true, {
+      return await this.#runSequence(await runners.runner(), spec, copy(x), own, true, outputs, {
         x,
         hidden: start.hidden,
         state: start.state,
@@ -425,13 +495,44 @@ export class LSTM extends Module {
       x: x.data,
       hidden: start.hidden.data,
       state: start.state.data,
+      ...(outputs === undefined ? {} : { outputs }),
     });
     return this.#results(batch, seqLen, result);
   }
 
   /**
+   * The opt-in outputs `init` asks for (`undefined` for none), checked against this model: each
+   * flag a boolean, `returnAttention` only for the attention variant and `returnLanes` only for
+   * the stochastic one.
+   */
+  #requestedExtras(init: ForwardOptions | undefined | null): SequenceExtras | undefined {
+    const asked = { attention: false, lanes: false };
+    const flags = [
+      ["returnAttention", "attention", "AttentionArrayLSTM"],
+      ["returnLanes", "lanes", "StochasticArrayLSTM"],
+    ] as const;
+    for (const [option, output, owner] of flags) {
+      const value = init?.[option];
+      if (value === undefined) continue;
+      if (typeof value !== "boolean") {
+        throw new TypeError(`init.${option} must be a boolean, got ${describe(value)}`);
+      }
+      const kind = output === "attention" ? "attention" : "stochastic";
+      if (value && this.#variant.kind !== kind) {
+        throw new TypeError(
+          `init.${option} is only for ${owner} (no other class has ${output} to return), got ` +
+            `a ${this.constructor.name}: leave the option out`,
+        );
+      }
+      asked[output] = value;
+    }
+    return asked.attention || asked.lanes ? asked : undefined;
+  }
+
+  /**
    * Runs `x` from `start` on `runner`, recorded when `recording` (with `sources` as the
-   * history's parents: the caller's tensors when `x` and `start` are copies of them).
+   * history's parents: the caller's tensors when `x` and `start` are copies of them), with the
+   * opt-in `outputs` when given.
    */
   async #runSequence(
     runner: SequenceRunner,
@@ -439,17 +540,23 @@ export class LSTM extends Module {
     x: Tensor,
     start: RecurrentState,
     recording: boolean,
+    outputs: SequenceExtras | undefined,
     sources: { x: Tensor; hidden: Tensor; state: Tensor } = { x, ...start },
   ): Promise<ForwardResult> {
     const [batch, seqLen] = x.shape;
     const input = { batch, seqLen, x: x.data, hidden: start.hidden.data, state: start.state.data };
-    if (!recording) return this.#results(batch, seqLen, await runner.run(input));
+    const asked = outputs === undefined ? input : { ...input, outputs };
+    if (!recording) return this.#results(batch, seqLen, await runner.run(asked));
     const [output, hidden, state] = await recordSequence(runner, spec, input, {
       parameters: this.training ? this.parameters() : [],
       ...sources,
     });
     if (this.training) this.#bindResident(runner, spec);
-    return { output, hidden, state };
+    // A training step records no opt-in outputs: one more inference run gives them.
+    const extras = outputs === undefined
+      ? {}
+      : this.#extras(batch, seqLen, await runner.run(asked));
+    return { output, hidden, state, ...extras };
   }
 
   /**
@@ -476,6 +583,20 @@ export class LSTM extends Module {
       output: untracked({ shape: [batch, seqLen, H], data: result.output }),
       hidden: untracked({ shape: [1, batch, H], data: result.hidden }),
       state: untracked({ shape: [this.k, batch, H], data: result.state }),
+      ...this.#extras(batch, seqLen, result),
+    };
+  }
+
+  /** The opt-in outputs of a backend result, as tensors. */
+  #extras(batch: number, seqLen: number, result: SequenceOutput): ChunkExtras {
+    const H = this.hiddenSize;
+    return {
+      ...(result.attention === undefined
+        ? {}
+        : { attention: { shape: [batch, seqLen, H, this.k], data: result.attention } }),
+      ...(result.lanes === undefined
+        ? {}
+        : { lanes: { shape: [batch, seqLen, H], data: result.lanes } }),
     };
   }
 

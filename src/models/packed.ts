@@ -191,6 +191,8 @@ export class PackedRun {
   readonly #outputs: Block[] = [];
   readonly #hiddens: Block[] = [];
   readonly #states: Block[] = [];
+  #attention: Float32Array | null = null;
+  #lanes: Int32Array | null = null;
 
   /**
    * Plans the chunks of a batch and copies its input and initial state into them.
@@ -241,10 +243,22 @@ export class PackedRun {
     return { x: this.#inputs[this.#done], start: this.#start };
   }
 
-  /** Takes the result of the chunk `next()` gave. */
-  accept(result: ChunkResult): void {
+  /**
+   * Takes the result of the chunk `next()` gave, with its opt-in outputs when it has them:
+   * attention weights `(rows, steps, H, k)` and chosen lanes `(rows, steps, H)`.
+   */
+  accept(result: ChunkResult & ChunkExtras): void {
     const { from, to, rows } = this.#chunks[this.#done];
-    const { batch, seqLen, hidden: H } = this.#shape;
+    const { batch, seqLen, hidden: H, k } = this.#shape;
+    const callerRows = this.#order.slice(0, rows);
+    if (result.attention !== undefined) {
+      this.#attention ??= new Float32Array(batch * seqLen * H * k);
+      placeSteps(result.attention.data, this.#attention, callerRows, from, to, seqLen, H * k);
+    }
+    if (result.lanes !== undefined) {
+      this.#lanes ??= new Int32Array(batch * seqLen * H).fill(-1);
+      placeSteps(result.lanes.data, this.#lanes, callerRows, from, to, seqLen, H);
+    }
     const later = this.#chunks[this.#done + 1]?.rows ?? 0;
     const steps = to - from;
     this.#outputs.push({
@@ -265,13 +279,47 @@ export class PackedRun {
     if (later > 0) this.#start = firstRows(result, later);
   }
 
-  /** The results in the caller's row order, once every chunk has run. */
-  result(): PackedResult {
+  /**
+   * The results in the caller's row order, once every chunk has run; the opt-in outputs when the
+   * chunks had them, zero (attention) or -1 (lanes) past each row's length.
+   */
+  result(): PackedResult & ChunkExtras {
     const { batch, seqLen, hidden: H, k } = this.#shape;
     return {
       output: assemble("packed output", [batch, seqLen, H], this.#outputs),
       hidden: assemble("packed state", [1, batch, H], this.#hiddens),
       state: assemble("packed state", [k, batch, H], this.#states),
+      ...(this.#attention === null
+        ? {}
+        : { attention: { shape: [batch, seqLen, H, k], data: this.#attention } }),
+      ...(this.#lanes === null ? {} : { lanes: { shape: [batch, seqLen, H], data: this.#lanes } }),
     };
   }
+}
+
+/** The opt-in outputs of a chunk or of the whole run (no gradient: plain arrays). */
+export interface ChunkExtras {
+  /** Attention weights, shape `(rows, steps, H, k)`. */
+  readonly attention?: Tensor;
+  /** Chosen lanes, shape `(rows, steps, H)`. */
+  readonly lanes?: { readonly shape: readonly number[]; readonly data: Int32Array };
+}
+
+/** Chunk row `i`'s steps `from..to` (`width` values each) into caller row `rows[i]` of `target`. */
+function placeSteps<A extends Float32Array | Int32Array>(
+  source: A,
+  target: A,
+  rows: readonly number[],
+  from: number,
+  to: number,
+  seqLen: number,
+  width: number,
+): void {
+  const steps = to - from;
+  rows.forEach((b, i) => {
+    target.set(
+      source.subarray(i * steps * width, (i + 1) * steps * width),
+      (b * seqLen + from) * width,
+    );
+  });
 }

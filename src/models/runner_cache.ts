@@ -77,6 +77,7 @@ export class RunnerCache {
       x: input.x.slice(),
       hidden: input.hidden.slice(),
       state: input.state.slice(),
+      ...(input.outputs === undefined ? {} : { outputs: { ...input.outputs } }),
     });
   }
 

@@ -5,8 +5,15 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput } from "../contract.ts";
-import { attentionWeights, type FloatArray, linear, readoutOf, updateLanes } from "./cell.ts";
+import { type CellSpec, requestedExtras, type SequenceInput } from "../contract.ts";
+import {
+  attentionWeights,
+  type FloatArray,
+  linear,
+  readoutOf,
+  selectedLane,
+  updateLanes,
+} from "./cell.ts";
 
 /** Per-step activations of one sequence, kept when the gradient oracle asks for them. */
 export interface Trace {
@@ -47,7 +54,9 @@ export function newTrace(): Trace {
 
 /**
  * Runs a sequence through a cell in the precision of `Precision` (float32 for the backend,
- * float64 for the gradient oracle). Returns the output and, when `trace` is set, fills it.
+ * float64 for the gradient oracle). Returns the output and, when `trace` is set, fills it. When
+ * `input.outputs` asks for them, also the attention weights `(B, T, H, k)` and the stochastic
+ * cell's chosen lanes `(B, T, H)`.
  * `spec` and `input` must satisfy the contract (see `checkSpec` and `checkInput`).
  *
  * @example One step of a one-unit LSTM with zero weights: every gate is one half
@@ -72,7 +81,13 @@ export function runSequence(
   input: SequenceInput,
   Precision: Float32ArrayConstructor | Float64ArrayConstructor = Float32Array,
   trace: Trace | null = null,
-): { output: FloatArray; hidden: FloatArray; state: FloatArray } {
+): {
+  output: FloatArray;
+  hidden: FloatArray;
+  state: FloatArray;
+  attention?: FloatArray;
+  lanes?: Int32Array;
+} {
   const { variant: { kind, k, maxPooling }, inputSize: I, hiddenSize: H, params } = spec;
   const activation = spec.variant.recurrentActivation ?? "sigmoid";
   const { batch: B, seqLen: T, x } = input;
@@ -83,6 +98,9 @@ export function runSequence(
 
   const readout = readoutOf(kind);
   const output = new Precision(B * T * H);
+  const wants = requestedExtras(input);
+  const attentionOut = wants.attention ? new Precision(B * T * H * k) : null;
+  const lanesOut = wants.lanes ? new Int32Array(B * T * H) : null;
   let hidden: FloatArray = Precision.from(input.hidden);
   let state: FloatArray = Precision.from(input.state);
   trace?.hiddens.push(hidden);
@@ -101,12 +119,20 @@ export function runSequence(
       attentionWeights(preActivation, B, k, H, maxPooling, weights);
       trace?.attentionPreActivations.push(preActivation);
       trace?.weights.push(weights);
+      if (attentionOut !== null) writeAttention(weights, B, T, t, k, H, attentionOut);
     }
     const next = new Precision(k * B * H);
     const outputGates = new Precision(k * B * H);
     updateLanes(kind, z, B, k, H, weights, state, next, outputGates, activation);
     const nextHidden = new Precision(B * H);
     readout(outputGates, next, k, B, H, nextHidden);
+    if (lanesOut !== null) {
+      for (let b = 0; b < B; b++) {
+        for (let u = 0; u < H; u++) {
+          lanesOut[(b * T + t) * H + u] = selectedLane(outputGates, k, B * H, b * H + u);
+        }
+      }
+    }
     for (let b = 0; b < B; b++) {
       output.set(nextHidden.subarray(b * H, (b + 1) * H), (b * T + t) * H);
     }
@@ -119,7 +145,32 @@ export function runSequence(
       trace.states.push(state);
     }
   }
-  return { output, hidden, state };
+  return {
+    output,
+    hidden,
+    state,
+    ...(attentionOut === null ? {} : { attention: attentionOut }),
+    ...(lanesOut === null ? {} : { lanes: lanesOut }),
+  };
+}
+
+/** Step `t`'s attention weights `(B, k, H)` into their place in `out (B, T, H, k)`. */
+function writeAttention(
+  weights: FloatArray,
+  B: number,
+  T: number,
+  t: number,
+  k: number,
+  H: number,
+  out: FloatArray,
+): void {
+  for (let b = 0; b < B; b++) {
+    for (let lane = 0; lane < k; lane++) {
+      for (let u = 0; u < H; u++) {
+        out[((b * T + t) * H + u) * k + lane] = weights[(b * k + lane) * H + u];
+      }
+    }
+  }
 }
 
 /** Attention pre-activations `x · i2aᵀ + b` for all steps, laid out `(T, B, k, H)`. */

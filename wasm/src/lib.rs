@@ -22,13 +22,13 @@ mod record;
 mod reference;
 mod sequence;
 mod simd;
+mod train;
 #[cfg(test)]
 mod train_tests;
-mod train;
 mod variants;
 
 use aligned::Floats;
-use sequence::{forward, Weights, Workspace};
+use sequence::{forward, Extras, Weights, Workspace};
 use wasm_bindgen::prelude::*;
 
 /// A compiled cell: packed weights plus the buffers of the last call.
@@ -133,6 +133,23 @@ impl Cell {
             }
             _ => forward::<cell::Stochastic>(w, ws, batch, seq_len, x, hidden, state),
         }
+    }
+
+    /// Asks the next calls for the opt-in outputs (both off at first): the attention weights
+    /// (attention cells) and the chosen lanes (stochastic cells), read through
+    /// [`Cell::attention_ptr`] and [`Cell::lanes_ptr`].
+    pub fn set_outputs(&mut self, attention: bool, lanes: bool) {
+        self.workspace.extras = Extras { attention, lanes };
+    }
+
+    /// Byte address of the last call's attention weights `(B, T, H, k)` (`f32`).
+    pub fn attention_ptr(&self) -> usize {
+        self.workspace.attention_out.as_ptr() as usize
+    }
+
+    /// Byte address of the last call's chosen lanes `(B, T, H)` (`i32`).
+    pub fn lanes_ptr(&self) -> usize {
+        self.workspace.lanes_out.as_ptr() as usize
     }
 
     /// Byte address of the last call's output `(B, T, H)` in wasm memory.
@@ -241,6 +258,39 @@ mod tests {
                     row(&alone, 1, 0, k),
                     "kind {kind}, row {b}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn opt_in_outputs_change_no_result_and_are_weights_and_lane_indices() {
+        for (kind, k) in [(variants::ATTENTION, 3), (variants::STOCHASTIC, 4)] {
+            for batch in [1, 3] {
+                let x = values(batch * T * I, 7);
+                let (hidden, state) = (values(batch * H, 8), values(k * batch * H, 9));
+                let mut plain = cell(kind, k);
+                plain.forward(batch, T, &x, &hidden, &state);
+                let mut asked = cell(kind, k);
+                asked.set_outputs(true, true);
+                asked.forward(batch, T, &x, &hidden, &state);
+                for b in 0..batch {
+                    assert_eq!(row(&plain, batch, b, k), row(&asked, batch, b, k));
+                }
+                let ws = &asked.workspace;
+                if kind == variants::ATTENTION {
+                    assert_eq!(ws.attention_out.len(), batch * T * H * k);
+                    for unit in ws.attention_out.chunks(k) {
+                        let sum: f32 = unit.iter().sum();
+                        assert!((sum - 1.0).abs() < 1e-5, "lane weights sum to {sum}");
+                    }
+                    assert!(ws.lanes_out.is_empty(), "attention has no lane choice");
+                } else {
+                    assert_eq!(ws.lanes_out.len(), batch * T * H);
+                    let in_range = |&lane: &i32| (0..k as i32).contains(&lane);
+                    assert!(ws.lanes_out.iter().all(in_range));
+                    assert!(ws.lanes_out.iter().any(|&lane| lane > 0));
+                    assert!(ws.attention_out.is_empty(), "stochastic has no attention");
+                }
             }
         }
     }

@@ -17,6 +17,9 @@
 //! * `attention`: `(B, attention_cols)` lane weights `s` of the current step.
 //! * `output` `(B, T, H)`, `hidden` `(B, H)`, `state` `(k, B, H)`: the results, in the reference's
 //!   layouts, read by JavaScript with one copy each.
+//! * Opt-in ([`Extras`], off by default): `attention_out` `(B, T, H, k)`, the lane weights of every
+//!   step, copied from `attention` after each step; `lanes_out` `(B, T, H)`, the stochastic
+//!   variant's chosen lane, tracked in `chosen` `(B, hidden_pad)` beside `best` by the argmax.
 
 use crate::aligned::Floats;
 use crate::cell::{Variant, MAX_TILE};
@@ -49,12 +52,28 @@ pub struct Workspace {
     cells: Floats,
     best: Floats,
     attention: Floats,
+    chosen: Floats,
+    /// Which opt-in outputs the next call writes.
+    pub extras: Extras,
+    /// With `extras.attention`: attention weights of every step, `(B, T, H, k)`.
+    pub attention_out: Floats,
+    /// With `extras.lanes`: the stochastic variant's chosen lane of every step, `(B, T, H)`.
+    pub lanes_out: Vec<i32>,
     /// Hidden state after every step, `(B, T, H)`.
     pub output: Floats,
     /// Final hidden state, `(B, H)`.
     pub hidden: Floats,
     /// Final cell states, `(k, B, H)`.
     pub state: Floats,
+}
+
+/// The opt-in per-step outputs of a call; a variant without the feature ignores its flag.
+#[derive(Default, Clone, Copy)]
+pub struct Extras {
+    /// Attention weights (attention variant).
+    pub attention: bool,
+    /// Chosen lanes (stochastic variant).
+    pub lanes: bool,
 }
 
 /// Bytes a wasm32 memory holds at most: 65536 pages of 64 KiB.
@@ -120,6 +139,15 @@ pub fn forward<V: Variant>(
     if V::ATTENTION {
         ws.attention.reset(len(&[batch, l.attention_cols]));
     }
+    if V::ATTENTION && ws.extras.attention {
+        ws.attention_out
+            .reset(len(&[batch, seq_len, l.hidden, l.k]));
+    }
+    if V::ARGMAX && ws.extras.lanes {
+        ws.chosen.reset(len(&[batch, l.hidden_pad]));
+        ws.lanes_out.clear();
+        ws.lanes_out.resize(len(&[batch, seq_len, l.hidden]), 0);
+    }
     for b in 0..batch {
         ws.rows[b * l.depth + l.input_pad..][..l.hidden]
             .copy_from_slice(&hidden0[b * l.hidden..][..l.hidden]);
@@ -139,6 +167,9 @@ pub fn forward<V: Variant>(
         unsafe {
             if V::ATTENTION {
                 attention_step(weights, &call, &ws.rows, &mut ws.attention);
+                if ws.extras.attention {
+                    copy_attention(&l, &call, t, &ws.attention, &mut ws.attention_out);
+                }
             }
             gate_step::<V>(weights, &call, t, ws);
         }
@@ -276,13 +307,14 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
                 .add(b * l.depth + l.input_pad + unit);
             // Only dereferenced by the argmax variant (`ws.best` is empty for the others).
             let best = ws.best.as_mut_ptr().wrapping_add(b * l.hidden_pad + unit);
-            let (mut h_partial, mut best_gate) = if lane == 0 {
+            let (mut h_partial, mut best_gate): (v128, v128) = if lane == 0 {
                 (f32x4_splat(0.0), f32x4_splat(0.0))
             } else if V::ARGMAX {
                 (load(next), load(best))
             } else {
                 (load(next), f32x4_splat(0.0))
             };
+            let best_before = best_gate;
             V::reduce(
                 lane,
                 output_gate[m],
@@ -290,6 +322,9 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
                 &mut h_partial,
                 &mut best_gate,
             );
+            if V::ARGMAX && ws.extras.lanes {
+                track_lane(l, call, t, ws, lane, b, unit, output_gate[m], best_before);
+            }
             if lane + 1 < l.k {
                 store(next, h_partial);
                 if V::ARGMAX {
@@ -301,6 +336,53 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
                     .as_mut_ptr()
                     .add((b * call.seq_len + t) * l.hidden + unit);
                 finish_hidden(l, h_partial, next, out, unit);
+            }
+        }
+    }
+}
+
+/// The stochastic argmax's lane index beside its `best` gate (the same strict comparison, so the
+/// first lane wins a tie); after the last lane, the chosen lanes of the block go to `lanes_out`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn track_lane(
+    l: &Layout,
+    call: &Call,
+    t: usize,
+    ws: &mut Workspace,
+    lane: usize,
+    b: usize,
+    unit: usize,
+    output_gate: v128,
+    best_before: v128,
+) {
+    let chosen = ws.chosen.as_mut_ptr().add(b * l.hidden_pad + unit);
+    let index = if lane == 0 {
+        f32x4_splat(0.0)
+    } else {
+        let wins = f32x4_gt(output_gate, best_before);
+        v128_bitselect(f32x4_splat(lane as f32), load(chosen), wins)
+    };
+    if lane + 1 < l.k {
+        store(chosen, index);
+        return;
+    }
+    let mut lanes = [0.0f32; UNITS];
+    store(lanes.as_mut_ptr(), index);
+    let out = &mut ws.lanes_out[(b * call.seq_len + t) * l.hidden + unit..];
+    for (u, value) in lanes.iter().take(UNITS.min(l.hidden - unit)).enumerate() {
+        out[u] = *value as i32;
+    }
+}
+
+/// Step `t`'s lane weights, `(B, attention_cols)` in block-lane-unit order, into `out (B, T, H, k)`.
+fn copy_attention(l: &Layout, call: &Call, t: usize, attention: &[f32], out: &mut [f32]) {
+    for b in 0..call.batch {
+        let row = &attention[b * l.attention_cols..];
+        let step = &mut out[(b * call.seq_len + t) * l.hidden * l.k..][..l.hidden * l.k];
+        for unit in 0..l.hidden {
+            for lane in 0..l.k {
+                step[unit * l.k + lane] = row[((unit / UNITS) * l.k + lane) * UNITS + unit % UNITS];
             }
         }
     }

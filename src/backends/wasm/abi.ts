@@ -17,6 +17,10 @@ export const RAW_FUNCTIONS = {
   cell_output_ptr: 1,
   cell_hidden_ptr: 1,
   cell_state_ptr: 1,
+  /** `Cell::set_outputs`: cell, attention, lanes. */
+  cell_set_outputs: 3,
+  cell_attention_ptr: 1,
+  cell_lanes_ptr: 1,
   /** Drops a `Cell`. */
   __wbg_cell_free: 1,
   calibrate_gemm: 4,

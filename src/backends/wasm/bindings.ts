@@ -28,6 +28,12 @@ export interface WasmCell {
   hidden_ptr(): number;
   /** Byte address of the last call's final cell states `(k, B, H)`. */
   state_ptr(): number;
+  /** Asks the next calls for the attention weights and the chosen lanes (both off at first). */
+  set_outputs(attention: boolean, lanes: boolean): void;
+  /** Byte address of the last call's attention weights `(B, T, H, k)` (`f32`; when asked). */
+  attention_ptr(): number;
+  /** Byte address of the last call's chosen lanes `(B, T, H)` (`i32`; when asked). */
+  lanes_ptr(): number;
   /** Frees the cell's weights and buffers; the object is unusable afterwards. */
   free(): void;
 }
@@ -229,6 +235,18 @@ function cellClass(raw: RawExports): WasmCellConstructor {
 
     state_ptr(): number {
       return toAddress(raw.cell_state_ptr(this.#live()));
+    }
+
+    set_outputs(attention: boolean, lanes: boolean): void {
+      raw.cell_set_outputs(this.#live(), attention ? 1 : 0, lanes ? 1 : 0);
+    }
+
+    attention_ptr(): number {
+      return toAddress(raw.cell_attention_ptr(this.#live()));
+    }
+
+    lanes_ptr(): number {
+      return toAddress(raw.cell_lanes_ptr(this.#live()));
     }
 
     free(): void {

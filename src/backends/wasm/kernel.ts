@@ -6,7 +6,12 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import {
+  type CellSpec,
+  requestedExtras,
+  type SequenceInput,
+  type SequenceOutput,
+} from "../../contract.ts";
 import { VARIANTS } from "../../variants.ts";
 import { instantiate, type WasmCell, type WasmFlavor, type WasmModule } from "./bindings.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
@@ -76,8 +81,10 @@ export class WasmKernel {
     if (this.#cell === null) throw new Error("this wasm kernel was disposed");
     const { batch: B, seqLen: T } = input;
     const { hiddenSize: H, variant: { k } } = this.#sizes;
-    checkFitsWasm32(this.#sizes, B, T);
+    const wants = requestedExtras(input);
+    checkFitsWasm32(this.#sizes, B, T, wants);
     try {
+      this.#cell.set_outputs(wants.attention, wants.lanes);
       this.#cell.forward(B, T, input.x, input.hidden, input.state);
     } catch (error) {
       // A trap leaves the cell marked as borrowed, so freeing it would throw: drop it (its memory
@@ -97,6 +104,10 @@ export class WasmKernel {
       output: copy(this.#cell.output_ptr(), B * T * H),
       hidden: copy(this.#cell.hidden_ptr(), B * H),
       state: copy(this.#cell.state_ptr(), k * B * H),
+      ...(wants.attention ? { attention: copy(this.#cell.attention_ptr(), B * T * H * k) } : {}),
+      ...(wants.lanes
+        ? { lanes: new Int32Array(memory, this.#cell.lanes_ptr(), B * T * H).slice() }
+        : {}),
     };
   }
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { CellSpec } from "../../contract.ts";
+import type { CellSpec, SequenceExtras } from "../../contract.ts";
 import { VARIANTS } from "../../variants.ts";
 
 /** The sizes of a cell a plan depends on. */
@@ -91,7 +91,12 @@ export function wasmWeightBytes(cell: CellSizes): number {
  * const bytes = wasmCallBytes({ variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 10, hiddenSize: 128 }, 64, 100);
  * ```
  */
-export function wasmCallBytes(cell: CellSizes, rows: number, seqLen: number): number {
+export function wasmCallBytes(
+  cell: CellSizes,
+  rows: number,
+  seqLen: number,
+  extras: SequenceExtras = {},
+): number {
   const { k, I, H, hiddenPad, depth, attentionCols } = layoutOf(cell);
   const { attention, argmax } = VARIANTS[cell.variant.kind];
   const inputs = bytesOf(rows * seqLen * I) + bytesOf(rows * H) + bytesOf(k * rows * H);
@@ -99,7 +104,10 @@ export function wasmCallBytes(cell: CellSizes, rows: number, seqLen: number): nu
     (argmax ? bytesOf(rows * hiddenPad) : 0) +
     (attention ? bytesOf(rows * attentionCols) : 0);
   const results = bytesOf(rows * seqLen * H) + bytesOf(rows * H) + bytesOf(k * rows * H);
-  return inputs + workspace + results;
+  // The opt-in outputs (a variant without the feature ignores its flag, as the kernel does).
+  const asked = (attention && extras.attention ? bytesOf(rows * seqLen * H * k) : 0) +
+    (argmax && extras.lanes ? bytesOf(rows * hiddenPad) + bytesOf(rows * seqLen * H) : 0);
+  return inputs + workspace + results + asked;
 }
 
 function formatBytes(bytes: number): string {
@@ -155,16 +163,17 @@ export function planWasmCall(
   batch: number,
   seqLen: number,
   limits = WASM_MEMORY_LIMITS,
+  extras: SequenceExtras = {},
 ): WasmCallPlan {
   const weights = wasmWeightBytes(cell);
   // Per row over many rows, so the rounding of each buffer to whole lines is not lost.
-  const fixed = wasmCallBytes(cell, 0, seqLen);
-  const perRow = Math.ceil((wasmCallBytes(cell, 64, seqLen) - fixed) / 64);
+  const fixed = wasmCallBytes(cell, 0, seqLen, extras);
+  const perRow = Math.ceil((wasmCallBytes(cell, 64, seqLen, extras) - fixed) / 64);
   const budget = Math.max(limits.chunkBytes, fixed + perRow);
   const rowsPerChunk = Math.max(1, Math.min(batch, Math.floor((budget - fixed) / perRow)));
-  const bytesPerChunk = weights + wasmCallBytes(cell, rowsPerChunk, seqLen);
+  const bytesPerChunk = weights + wasmCallBytes(cell, rowsPerChunk, seqLen, extras);
   if (bytesPerChunk > limits.instanceBytes) {
-    const perStep = wasmCallBytes(cell, 1, 2) - wasmCallBytes(cell, 1, 1);
+    const perStep = wasmCallBytes(cell, 1, 2, extras) - wasmCallBytes(cell, 1, 1, extras);
     const steps = Math.max(0, Math.floor((limits.instanceBytes - weights - fixed) / perStep));
     throw new RangeError(
       `x: one sequence of seqLen ${seqLen} needs ${formatBytes(bytesPerChunk)} of WASM memory ` +
@@ -192,8 +201,13 @@ export function planWasmCall(
  * assert.throws(() => checkFitsWasm32(cell, 2 ** 14, 2 ** 10), RangeError);
  * ```
  */
-export function checkFitsWasm32(cell: CellSizes, batch: number, seqLen: number): void {
-  const bytes = wasmCallBytes(cell, batch, seqLen);
+export function checkFitsWasm32(
+  cell: CellSizes,
+  batch: number,
+  seqLen: number,
+  extras: SequenceExtras = {},
+): void {
+  const bytes = wasmCallBytes(cell, batch, seqLen, extras);
   if (bytes > 2 ** 32) {
     throw new RangeError(
       `a wasm call of batch ${batch} × seqLen ${seqLen} with hiddenSize ${cell.hiddenSize} needs ` +

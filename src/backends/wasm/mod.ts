@@ -24,6 +24,7 @@ import {
   type InputGradients,
   type OutputGradients,
   parameterSizes,
+  requestedExtras,
   type ResidentWeights,
   type SequenceInput,
   type SequenceOutput,
@@ -123,9 +124,9 @@ function takeRows(
 }
 
 /** Writes `part`, rows `[start, end)` shaped `(lanes, rows, rowSize)`, into `whole` `(lanes, B, rowSize)`. */
-function putRows(
-  whole: Float32Array,
-  part: Float32Array,
+function putRows<A extends Float32Array | Int32Array>(
+  whole: A,
+  part: A,
   B: number,
   rowSize: number,
   lanes: number,
@@ -154,6 +155,21 @@ function sliceRows(
     x: takeRows(input.x, B, T * I, 1, rows),
     hidden: takeRows(input.hidden, B, H, 1, rows),
     state: takeRows(input.state, B, H, k, rows),
+    ...(input.outputs === undefined ? {} : { outputs: { ...input.outputs } }),
+  };
+}
+
+/** The result arrays of all `B` rows of `input`, for the parts to be placed into. */
+function wholeOutput(spec: CellSpec, input: SequenceInput): SequenceOutput {
+  const { hiddenSize: H, variant: { k } } = spec;
+  const { batch: B, seqLen: T } = input;
+  const wants = requestedExtras(input);
+  return {
+    output: new Float32Array(B * T * H),
+    hidden: new Float32Array(B * H),
+    state: new Float32Array(k * B * H),
+    ...(wants.attention ? { attention: new Float32Array(B * T * H * k) } : {}),
+    ...(wants.lanes ? { lanes: new Int32Array(B * T * H) } : {}),
   };
 }
 
@@ -256,7 +272,13 @@ class WasmRunner implements CompiledCell {
   run(input: SequenceInput): Promise<SequenceOutput> {
     const spec = this.#spec;
     try {
-      const { rowsPerChunk } = planWasmCall(spec, input.batch, input.seqLen, this.#memory);
+      const { rowsPerChunk } = planWasmCall(
+        spec,
+        input.batch,
+        input.seqLen,
+        this.#memory,
+        requestedExtras(input),
+      );
       const parts = this.#partsFor(spec, input);
       const rowsPerRound = rowsPerChunk * parts;
       if (input.batch <= rowsPerRound) return this.#runRound(spec, input, parts);
@@ -296,7 +318,6 @@ class WasmRunner implements CompiledCell {
     rowsPerChunk: number,
     rowsPerRound: number,
   ): Promise<SequenceOutput> {
-    const { hiddenSize: H, variant: { k } } = spec;
     const { batch: B, seqLen: T } = input;
     const rounds: [number, number][] = [];
     for (let start = 0; start < B; start += rowsPerRound) {
@@ -304,11 +325,7 @@ class WasmRunner implements CompiledCell {
     }
     // Cut every round now, before the first await: the caller may reuse its arrays at once.
     const inputs: (SequenceInput | null)[] = rounds.map((rows) => sliceRows(spec, input, rows));
-    const whole = {
-      output: new Float32Array(B * T * H),
-      hidden: new Float32Array(B * H),
-      state: new Float32Array(k * B * H),
-    };
+    const whole = wholeOutput(spec, input);
     for (let round = 0; round < rounds.length; round++) {
       const part = inputs[round]!;
       inputs[round] = null; // let each round's copy go once it has run
@@ -438,13 +455,8 @@ class WasmRunner implements CompiledCell {
     slices: [number, number][],
     results: SequenceOutput[],
   ): SequenceOutput {
-    const { hiddenSize: H, variant: { k } } = spec;
     const { batch: B, seqLen: T } = input;
-    const whole = {
-      output: new Float32Array(B * T * H),
-      hidden: new Float32Array(B * H),
-      state: new Float32Array(k * B * H),
-    };
+    const whole = wholeOutput(spec, input);
     slices.forEach((rows, part) => this.#place(spec, whole, B, T, rows, results[part]));
     return whole;
   }
@@ -463,6 +475,8 @@ class WasmRunner implements CompiledCell {
     putRows(whole.output, result.output, B, T * H, 1, rows);
     putRows(whole.hidden, result.hidden, B, H, 1, rows);
     putRows(whole.state, result.state, B, H, k, rows);
+    if (whole.attention) putRows(whole.attention, result.attention!, B, T * H * k, 1, rows);
+    if (whole.lanes) putRows(whole.lanes, result.lanes!, B, T * H, 1, rows);
   }
 
   #armIdleTimer(): void {

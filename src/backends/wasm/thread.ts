@@ -23,8 +23,11 @@ import type { WorkerReply, WorkerRequest, WorkerResult } from "./worker.ts";
  * assert.deepEqual(transferable([owned, shared]), [owned.buffer]);
  * ```
  */
-export function transferable(arrays: readonly Float32Array[]): ArrayBuffer[] {
-  return arrays.map((array) => array.buffer).filter((buffer) => buffer instanceof ArrayBuffer);
+export function transferable(
+  arrays: readonly (Float32Array | Int32Array | undefined)[],
+): ArrayBuffer[] {
+  return arrays.map((array) => array?.buffer)
+    .filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer);
 }
 
 /** The worker's module. A Worker loads it, and each module it imports, as a dynamic import. */

@@ -86,7 +86,8 @@ function handle(request: WorkerRequest): [WorkerResult, Transferable[]] {
     // A call that trapped leaves the kernel unusable: rebuild it from the spec.
     if (!kernel?.usable) kernel = new WasmKernel(compiled.spec, compiled.flavor);
     const result = kernel.run(request.input);
-    return [result, transferable([result.output, result.hidden, result.state])];
+    const { output, hidden, state, attention, lanes } = result;
+    return [result, transferable([output, hidden, state, attention, lanes])];
   }
   if (!trainer?.usable) trainer = new WasmTrainingKernel(compiled.spec, compiled.flavor);
   if (request.type === "forward") {

@@ -18,6 +18,8 @@ import { VARIANTS } from "../../variants.ts";
 /** Call shapes whose buffers a runner keeps; older ones are freed. */
 const CACHED_SHAPES = 2;
 
+const NO_EXTRAS = { attention: false, lanes: false } as const;
+
 /** Everything one call shape needs on the device. */
 export interface CallBuffers {
   /** How the call is cut into batch and time chunks. */
@@ -44,11 +46,24 @@ export interface CallBuffers {
   readonly recordOffset: (chunk: number, time: number) => number;
   /** Float offset of each batch chunk's cell states in the staging buffer. */
   readonly cellOffsets: readonly number[];
+  /** The attention weights of a time chunk, `[chunk step][row][lane][unitVec]` vec4s. */
+  readonly laneWeights: GPUBuffer;
+  /** Where the opt-in outputs land in `staging` (floats), when asked for. */
+  readonly extras: StagedExtras;
+}
+
+/** Offsets (in floats) of the opt-in outputs in the staging buffer; `null` when not asked for. */
+export interface StagedExtras {
+  /** The chosen lanes `(B, T, H)`, as floats. */
+  readonly lanes: number | null;
+  /** Per batch chunk: its attention weights, `[time][padded row][lane][paddedUnits]`. */
+  readonly attention: readonly number[] | null;
 }
 
 /**
- * The buffers for calls of `batch` × `seqLen` on `resident`'s device, made on the first such call
- * and cached there (the {@linkcode CACHED_SHAPES} most recent shapes).
+ * The buffers for calls of `batch` × `seqLen` on `resident`'s device (with room for the opt-in
+ * outputs `extras` asks for), made on the first such call and cached there (the
+ * {@linkcode CACHED_SHAPES} most recent shapes).
  *
  * @throws {RangeError} If the call does not fit the device (the message says what to do).
  *
@@ -63,8 +78,11 @@ export async function callBuffers(
   cell: PackedCell,
   batch: number,
   seqLen: number,
+  extras: { readonly attention: boolean; readonly lanes: boolean } = NO_EXTRAS,
 ): Promise<CallBuffers> {
-  const key = `${batch}x${seqLen}`;
+  const key = `${batch}x${seqLen}${extras.attention ? "+attention" : ""}${
+    extras.lanes ? "+lanes" : ""
+  }`;
   const cached = resident.calls.get(key);
   if (cached !== undefined) {
     // Most recently used last, so that eviction frees the oldest shape.
@@ -75,14 +93,26 @@ export async function callBuffers(
   const { device } = resident.context;
   const { hiddenSize: H, inputSize: I, variant: { k, kind } } = cell;
   const plan = planChunks(
-    { batch, seqLen, inputSize: I, hiddenSize: H, lanes: k },
+    { batch, seqLen, inputSize: I, hiddenSize: H, lanes: k, withLanes: extras.lanes },
     resident.maxBindingBytes,
   );
   const step = await pipeline(resident.context, "recurrentStep", plan.recurrent.entryPoint, {
     variant: VARIANTS[VARIANTS[kind].equations].code,
+    ...(extras.lanes ? { writeLanes: 1 } : {}),
   });
-  const stagingBytes = (batch * seqLen * H +
-    plan.batchChunks.reduce((sum, chunk) => sum + k * chunk.padded * roundUp(H, 4), 0)) * 4;
+  const cellFloats = plan.batchChunks.reduce(
+    (sum, chunk) => sum + k * chunk.padded * roundUp(H, 4),
+    0,
+  );
+  const lanesOffset = batch * seqLen * H + cellFloats;
+  const attentionStart = lanesOffset + (extras.lanes ? batch * seqLen * H : 0);
+  const attentionOffsets: number[] = [];
+  let attentionEnd = attentionStart;
+  for (const chunk of extras.attention ? plan.batchChunks : []) {
+    attentionOffsets.push(attentionEnd);
+    attentionEnd += seqLen * chunk.padded * k * roundUp(H, 4);
+  }
+  const stagingBytes = attentionEnd * 4;
   if (stagingBytes > device.limits.maxBufferSize) {
     throw new RangeError(
       `the results of ${batch} sequences of ${seqLen} steps (${stagingBytes} bytes) exceed this ` +
@@ -105,7 +135,7 @@ export async function callBuffers(
     device,
     "lane weights",
     kind === "attention" ? bytes.laneWeights : 0,
-    STORAGE,
+    extras.attention ? STORAGE | COPY_SRC : STORAGE,
   );
   const hidden = createBuffer(device, "hidden A", bytes.hidden, STORAGE | COPY_DST);
   const hiddenNext = createBuffer(device, "hidden B", bytes.hidden, STORAGE);
@@ -203,6 +233,11 @@ export async function callBuffers(
     stepGroups: [stepGroup(hidden, hiddenNext), stepGroup(hiddenNext, hidden)],
     recordOffset: (chunk, time) => (chunk * seqLen + time) * recordStride,
     cellOffsets,
+    laneWeights,
+    extras: {
+      lanes: extras.lanes ? lanesOffset : null,
+      attention: extras.attention ? attentionOffsets : null,
+    },
   };
   resident.calls.set(key, call);
   for (const [oldKey, old] of resident.calls) {

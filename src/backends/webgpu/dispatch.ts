@@ -39,7 +39,7 @@ export function submitCall(
     device.queue.writeBuffer(call.hidden, 0, packHidden(input.hidden, H, start, size, padded));
     device.queue.writeBuffer(call.cells, 0, packCells(input.state, k, B, H, start, size, padded));
     const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
+    let pass = encoder.beginComputePass();
     for (const span of plan.timeChunks) {
       pass.setPipeline(resident.projection);
       pass.setBindGroup(0, call.projectionGroup, [call.recordOffset(index, span.start)]);
@@ -52,9 +52,33 @@ export function submitCall(
         pass.setBindGroup(0, call.stepGroups[time % 2], [call.recordOffset(index, time)]);
         pass.dispatchWorkgroups(padded / plan.recurrent.rowsPerWorkgroup, unitGroups);
       }
+      const attention = call.extras.attention;
+      if (attention !== null) {
+        // The projection reuses the lane weights buffer per time chunk: copy this chunk's out.
+        pass.end();
+        const stepFloats = padded * k * roundUp(H, 4);
+        encoder.copyBufferToBuffer(
+          call.laneWeights,
+          0,
+          call.staging,
+          (attention[index] + span.start * stepFloats) * 4,
+          span.length * stepFloats * 4,
+        );
+        pass = encoder.beginComputePass();
+      }
     }
     pass.end();
     encoder.copyBufferToBuffer(call.output, 0, call.staging, start * T * H * 4, size * T * H * 4);
+    if (call.extras.lanes !== null) {
+      // The kernel wrote the chosen lanes right after this chunk's outputs.
+      encoder.copyBufferToBuffer(
+        call.output,
+        size * T * H * 4,
+        call.staging,
+        (call.extras.lanes + start * T * H) * 4,
+        size * T * H * 4,
+      );
+    }
     encoder.copyBufferToBuffer(
       call.cells,
       0,

@@ -44,6 +44,8 @@ export interface CallShape {
   readonly hiddenSize: number;
   /** `k`. */
   readonly lanes: number;
+  /** Whether the output buffer also holds the chosen lanes, `(B, T, H)` after the outputs. */
+  readonly withLanes?: boolean;
 }
 
 /** A run of batch rows processed together. */
@@ -102,6 +104,7 @@ export interface ChunkPlan {
  */
 export function planChunks(shape: CallShape, maxBindingBytes: number): ChunkPlan {
   const { batch, seqLen, inputSize, hiddenSize, lanes } = shape;
+  const outputCopies = shape.withLanes ? 2 : 1;
   const paddedUnits = roundUp(hiddenSize, 4);
   const paddedInputs = roundUp(inputSize, 4);
   const workspaceBytes = Math.min(maxBindingBytes, MAX_WORKSPACE_BYTES);
@@ -112,7 +115,7 @@ export function planChunks(shape: CallShape, maxBindingBytes: number): ChunkPlan
   // The most padded rows a batch chunk may have, buffer by buffer.
   const limits: Array<[string, number]> = [
     ["the input", Math.floor((maxBindingBytes / (paddedInputs * 4) - PROJECTION_ROWS) / seqLen)],
-    ["the output", Math.floor(maxBindingBytes / (seqLen * hiddenSize * 4))],
+    ["the output", Math.floor(maxBindingBytes / (outputCopies * seqLen * hiddenSize * 4))],
     ["the cell states", Math.floor(maxBindingBytes / (lanes * paddedUnits * 4))],
     ["the projected gates of one step", workspaceRows],
   ];
@@ -153,7 +156,7 @@ export function planChunks(shape: CallShape, maxBindingBytes: number): ChunkPlan
       laneWeights: projectedRows * lanes * paddedUnits * 4,
       hidden: paddedUnits * paddedBatch * 4,
       cells: lanes * paddedBatch * paddedUnits * 4,
-      output: chunkSize * seqLen * hiddenSize * 4,
+      output: outputCopies * chunkSize * seqLen * hiddenSize * 4,
     },
   };
 }

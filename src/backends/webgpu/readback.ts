@@ -63,9 +63,21 @@ export async function readResults(
   await mapForReading(context, call.staging);
   const output = new Float32Array(B * T * H);
   const state = new Float32Array(k * B * H);
+  const { extras } = call;
+  const lanes = extras.lanes === null ? null : new Int32Array(B * T * H);
+  const attention = extras.attention === null ? null : new Float32Array(B * T * H * k);
   try {
     const results = new Float32Array(call.staging.getMappedRange());
     output.set(results.subarray(0, B * T * H));
+    if (lanes !== null) {
+      const staged = results.subarray(extras.lanes!, extras.lanes! + B * T * H);
+      for (let i = 0; i < lanes.length; i++) lanes[i] = staged[i];
+    }
+    if (attention !== null) {
+      for (const [index, chunk] of call.plan.batchChunks.entries()) {
+        unpackAttention(results.subarray(extras.attention![index]), chunk, T, H, k, attention);
+      }
+    }
     for (const [index, chunk] of call.plan.batchChunks.entries()) {
       const packed = results.subarray(call.cellOffsets[index]);
       unpackCells(packed, k, B, H, chunk.start, chunk.size, chunk.padded, state);
@@ -78,5 +90,37 @@ export async function readResults(
   for (let b = 0; b < B; b++) {
     hidden.set(output.subarray((b * T + T - 1) * H, (b * T + T) * H), b * H);
   }
-  return { output, hidden, state };
+  return {
+    output,
+    hidden,
+    state,
+    ...(attention === null ? {} : { attention }),
+    ...(lanes === null ? {} : { lanes }),
+  };
+}
+
+/**
+ * One batch chunk's attention weights, `[time][padded row][lane][paddedUnits]`, into their rows of
+ * `out (B, T, H, k)`.
+ */
+function unpackAttention(
+  packed: Float32Array,
+  chunk: { readonly start: number; readonly size: number; readonly padded: number },
+  T: number,
+  H: number,
+  k: number,
+  out: Float32Array,
+): void {
+  const paddedUnits = Math.ceil(H / 4) * 4;
+  for (let t = 0; t < T; t++) {
+    for (let row = 0; row < chunk.size; row++) {
+      const from = (t * chunk.padded + row) * k * paddedUnits;
+      const to = ((chunk.start + row) * T + t) * H * k;
+      for (let u = 0; u < H; u++) {
+        for (let lane = 0; lane < k; lane++) {
+          out[to + u * k + lane] = packed[from + lane * paddedUnits + u];
+        }
+      }
+    }
+  }
 }

@@ -18,6 +18,7 @@ import {
   copySpec,
   type InputGradients,
   type OutputGradients,
+  requestedExtras,
   type SequenceInput,
   type SequenceOutput,
   type TrainingStep,
@@ -38,6 +39,7 @@ function snapshotOf(input: SequenceInput): SequenceInput {
     x: input.x.slice(),
     hidden: input.hidden.slice(),
     state: input.state.slice(),
+    ...(input.outputs === undefined ? {} : { outputs: { ...input.outputs } }),
   };
 }
 
@@ -166,7 +168,13 @@ export class WebGpuRunner implements CompiledCell {
     if (cell === null) throw this.#disposedError();
     return await this.#onWorkingDevice(async (context) => {
       const resident = await this.#ensureResident(context);
-      const call = await callBuffers(resident, cell, input.batch, input.seqLen);
+      const call = await callBuffers(
+        resident,
+        cell,
+        input.batch,
+        input.seqLen,
+        requestedExtras(input),
+      );
       submitCall(resident, cell, call, input);
       return await readResults(resident.context, cell, call, input);
     });
