@@ -72,6 +72,23 @@ export const RECURRENT_ACTIVATIONS: readonly RecurrentActivation[] = [
 ];
 
 /**
+ * The number the kernels take for a gate activation: the hard sigmoid's slope (`0.2` for
+ * `"hard_sigmoid"`, `1/6` for `"hard_sigmoid_keras3"`), or 0 for the sigmoid.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hardSigmoidSlope } from "./contract.ts";
+ * assert.equal(hardSigmoidSlope("sigmoid"), 0);
+ * assert.equal(hardSigmoidSlope("hard_sigmoid"), 0.2);
+ * ```
+ */
+export function hardSigmoidSlope(activation: RecurrentActivation = "sigmoid"): number {
+  if (activation === "sigmoid") return 0;
+  return activation === "hard_sigmoid" ? 0.2 : 1 / 6;
+}
+
+/**
  * The parameters of a cell, in the PyTorch reference's layouts.
  *
  * Gate rows: lane `j` owns rows `[4H·j, 4H·(j+1))` of `i2h`/`h2h`; inside a lane the order is

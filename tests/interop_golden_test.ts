@@ -6,6 +6,7 @@ import {
   fromTorch,
   importKerasDense,
   importKerasLSTM,
+  type LSTM,
   readSafetensors,
   Stacked,
   type Tensor,
@@ -79,6 +80,10 @@ for (const backend of BACKENDS) {
             kernel: tensors["dense.kernel"],
             bias: tensors["dense.bias"],
           });
+          // The hard sigmoid runs in this backend's own kernels, not in a fallback.
+          for (const layer of stack.layers) {
+            assert.equal(await (layer as LSTM).resolveBackend(), backend);
+          }
           const { output, layers } = await stack.forward(tensors.x);
           assertClose("sequence", output, tensors.sequence);
           const [B, , H] = output.shape;

@@ -125,6 +125,7 @@ Deno.test("wasm reads and writes memory above 2 GiB (unsigned addresses)", async
     VARIANTS[variant.kind].code,
     variant.k,
     false,
+    0,
     spec.inputSize,
     spec.hiddenSize,
     params.i2hWeight,

@@ -42,13 +42,16 @@ pub struct Cell {
 #[wasm_bindgen]
 impl Cell {
     /// Packs the PyTorch-layout parameters of a cell (`kind`: a code of [`variants`], generated
-    /// from `src/variants.ts`). The attention slices are empty for the other kinds.
+    /// from `src/variants.ts`; `gate_slope`: the gates' activation, 0 for the sigmoid, else a hard
+    /// sigmoid's slope, see [`math::Gate::from_slope`]). The attention slices are empty for the
+    /// other kinds.
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: u32,
         k: usize,
         max_pooling: bool,
+        gate_slope: f32,
         input_size: usize,
         hidden_size: usize,
         i2h_weight: &[f32],
@@ -105,6 +108,7 @@ impl Cell {
                 Floats::default()
             },
             max_pooling,
+            gate: math::Gate::from_slope(gate_slope),
         };
         Cell {
             kind,
@@ -179,6 +183,7 @@ mod tests {
             kind,
             k,
             false,
+            0.0,
             I,
             H,
             &values(rows * I, 1),

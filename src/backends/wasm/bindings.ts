@@ -39,6 +39,7 @@ export interface WasmCellConstructor {
     kind: number,
     k: number,
     maxPooling: boolean,
+    gateSlope: number,
     inputSize: number,
     hiddenSize: number,
     i2hWeight: Float32Array,
@@ -130,6 +131,7 @@ export interface WasmTrainerConstructor {
     kind: number,
     k: number,
     maxPooling: boolean,
+    gateSlope: number,
     inputSize: number,
     hiddenSize: number,
     i2hWeight: Float32Array,
@@ -197,6 +199,7 @@ function cellClass(raw: RawExports): WasmCellConstructor {
       kind: number,
       k: number,
       maxPooling: boolean,
+      gateSlope: number,
       inputSize: number,
       hiddenSize: number,
       ...params: Float32Array[]
@@ -204,7 +207,7 @@ function cellClass(raw: RawExports): WasmCellConstructor {
       // The Rust side takes ownership of the copies and frees them.
       const arrays = params.flatMap((array) => passArray(raw, array));
       this.#address = toAddress(
-        raw.cell_new(kind, k, maxPooling ? 1 : 0, inputSize, hiddenSize, ...arrays),
+        raw.cell_new(kind, k, maxPooling ? 1 : 0, gateSlope, inputSize, hiddenSize, ...arrays),
       );
     }
 
@@ -253,13 +256,14 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
       kind: number,
       k: number,
       maxPooling: boolean,
+      gateSlope: number,
       inputSize: number,
       hiddenSize: number,
       ...params: Float32Array[]
     ) {
       const arrays = params.flatMap((array) => passArray(raw, array));
       this.#address = toAddress(
-        raw.trainer_new(kind, k, maxPooling ? 1 : 0, inputSize, hiddenSize, ...arrays),
+        raw.trainer_new(kind, k, maxPooling ? 1 : 0, gateSlope, inputSize, hiddenSize, ...arrays),
       );
     }
 

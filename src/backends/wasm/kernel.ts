@@ -6,7 +6,12 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import {
+  type CellSpec,
+  hardSigmoidSlope,
+  type SequenceInput,
+  type SequenceOutput,
+} from "../../contract.ts";
 import { VARIANTS } from "../../variants.ts";
 import { instantiate, type WasmCell, type WasmFlavor, type WasmModule } from "./bindings.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
@@ -52,6 +57,7 @@ export class WasmKernel {
       VARIANTS[variant.kind].code,
       variant.k,
       variant.maxPooling,
+      hardSigmoidSlope(variant.recurrentActivation),
       spec.inputSize,
       spec.hiddenSize,
       params.i2hWeight,

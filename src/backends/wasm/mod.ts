@@ -24,6 +24,7 @@ import {
   type InputGradients,
   type OutputGradients,
   parameterSizes,
+  RECURRENT_ACTIVATIONS,
   type SequenceInput,
   type SequenceOutput,
   type TrainingStep,
@@ -493,7 +494,7 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
     checkWasmWeights(spec, memory);
     const flavor = relaxedSimd && supportsRelaxedSimd() ? "relaxed" : "plain";
     return Promise.resolve(new WasmRunner(spec, threads, flavor, memory, pool));
-  });
+  }, RECURRENT_ACTIVATIONS);
 }
 
 /**

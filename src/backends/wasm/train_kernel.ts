@@ -12,7 +12,12 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import {
+  type CellSpec,
+  hardSigmoidSlope,
+  type SequenceInput,
+  type SequenceOutput,
+} from "../../contract.ts";
 import { VARIANTS } from "../../variants.ts";
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
@@ -83,6 +88,7 @@ export class WasmTrainingKernel {
       VARIANTS[variant.kind].code,
       variant.k,
       variant.maxPooling,
+      hardSigmoidSlope(variant.recurrentActivation),
       spec.inputSize,
       spec.hiddenSize,
       params.i2hWeight,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Backend, defineBackend } from "../../contract.ts";
+import { type Backend, defineBackend, RECURRENT_ACTIVATIONS } from "../../contract.ts";
 import { isSoftwareAdapter, requestGpuAdapter } from "./device.ts";
 import { WebGpuRunner } from "./runner.ts";
 
@@ -69,5 +69,9 @@ export async function requestWebGpuBackend(
   if (adapter === null) return null;
   if (options.hardwareOnly === true && isSoftwareAdapter(adapter)) return null;
   const maxBindingBytes = options.maxStorageBufferBindingSize ?? Infinity;
-  return defineBackend("webgpu", (spec) => WebGpuRunner.create(spec, maxBindingBytes));
+  return defineBackend(
+    "webgpu",
+    (spec) => WebGpuRunner.create(spec, maxBindingBytes),
+    RECURRENT_ACTIVATIONS,
+  );
 }
