@@ -5,7 +5,8 @@
 //! The JavaScript boundary for inference is one class, [`Cell`]: its constructor packs the weights
 //! once into wasm memory, [`Cell::forward`] runs a whole batch of sequences (one copy of the inputs
 //! in, no call back to JavaScript per step), and the results are read from the pointers it
-//! exposes. Training has its own class, `train::Trainer` (forward, backward, optimizer steps).
+//! exposes. Training has its own class, `train::Trainer` (forward, backward, optimizer steps);
+//! torch's GRU and RNN theirs, `torch_cell::TorchCell`.
 //! Callers validate shapes before calling; the kernels only assert them.
 
 mod aligned;
@@ -22,6 +23,7 @@ mod record;
 mod reference;
 mod sequence;
 mod simd;
+mod torch_cell;
 #[cfg(test)]
 mod train_tests;
 mod train;
@@ -61,7 +63,10 @@ impl Cell {
         i2a_weight: &[f32],
         i2a_bias: &[f32],
     ) -> Cell {
-        assert!(kind < variants::COUNT, "unknown cell kind");
+        assert!(
+            kind <= variants::STOCHASTIC,
+            "not an LSTM-family kind (GRU and RNN are TorchCell's)"
+        );
         assert!(
             k >= 1 && input_size >= 1 && hidden_size >= 1,
             "sizes must be positive"

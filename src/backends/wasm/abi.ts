@@ -51,6 +51,14 @@ export const RAW_FUNCTIONS = {
   trainer_set_optimizer_steps: 2,
   /** Drops a `Trainer`. */
   __wbg_trainer_free: 1,
+  /** `TorchCell::new`: kind, I, H, then (address, length) of weight_ih, bias_ih, weight_hh, bias_hh. */
+  torchcell_new: 11,
+  /** `TorchCell::forward`: cell, batch, seqLen, then (address, length) of x, hidden. */
+  torchcell_forward: 7,
+  torchcell_output_ptr: 1,
+  torchcell_hidden_ptr: 1,
+  /** Drops a `TorchCell`. */
+  __wbg_torchcell_free: 1,
 } as const;
 
 /** The module's imports: `wbg.__wbindgen_throw(address, length)` throws a UTF-8 message. */

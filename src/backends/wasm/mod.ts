@@ -27,6 +27,7 @@ import {
   RECURRENT_ACTIVATIONS,
   type SequenceInput,
   type SequenceOutput,
+  stateRows,
   type TrainingStep,
 } from "../../contract.ts";
 import { supportsRelaxedSimd, type WasmFlavor } from "./bindings.ts";
@@ -40,6 +41,7 @@ import {
 
 export { WASM_MEMORY_LIMITS, type WasmMemoryLimits };
 import { type WasmThread, WorkerPool, workersPermitted } from "./thread.ts";
+import { VARIANTS } from "../../variants.ts";
 import {
   type SliceGradients,
   type SliceInputGradients,
@@ -145,7 +147,7 @@ function sliceRows(
   input: SequenceInput,
   rows: [number, number],
 ): SequenceInput {
-  const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
+  const { inputSize: I, hiddenSize: H } = spec, k = stateRows(spec.variant);
   const { batch: B, seqLen: T } = input;
   return {
     batch: rows[1] - rows[0],
@@ -266,7 +268,7 @@ class WasmRunner implements CompiledCell {
     rowsPerChunk: number,
     rowsPerRound: number,
   ): Promise<SequenceOutput> {
-    const { hiddenSize: H, variant: { k } } = spec;
+    const { hiddenSize: H } = spec, k = stateRows(spec.variant);
     const { batch: B, seqLen: T } = input;
     const rounds: [number, number][] = [];
     for (let start = 0; start < B; start += rowsPerRound) {
@@ -407,7 +409,7 @@ class WasmRunner implements CompiledCell {
     slices: [number, number][],
     results: SequenceOutput[],
   ): SequenceOutput {
-    const { hiddenSize: H, variant: { k } } = spec;
+    const { hiddenSize: H } = spec, k = stateRows(spec.variant);
     const { batch: B, seqLen: T } = input;
     const whole = {
       output: new Float32Array(B * T * H),
@@ -427,7 +429,7 @@ class WasmRunner implements CompiledCell {
     [start, end]: [number, number],
     result: SequenceOutput,
   ): void {
-    const { hiddenSize: H, variant: { k } } = spec;
+    const { hiddenSize: H } = spec, k = stateRows(spec.variant);
     const rows: [number, number] = [start, end];
     putRows(whole.output, result.output, B, T * H, 1, rows);
     putRows(whole.hidden, result.hidden, B, H, 1, rows);
@@ -493,7 +495,10 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
   return defineBackend("wasm", (spec) => {
     checkWasmWeights(spec, memory);
     const flavor = relaxedSimd && supportsRelaxedSimd() ? "relaxed" : "plain";
-    return Promise.resolve(new WasmRunner(spec, threads, flavor, memory, pool));
+    const runner = new WasmRunner(spec, threads, flavor, memory, pool);
+    if (VARIANTS[spec.variant.kind].cellStates) return Promise.resolve(runner);
+    // GRU and RNN have no fused training kernel: without runTraining they train with the oracle.
+    return Promise.resolve({ run: (input) => runner.run(input), dispose: () => runner.dispose() });
   }, RECURRENT_ACTIVATIONS);
 }
 

@@ -4,6 +4,7 @@
  * one dispatch that fuses the recurrent GEMM with the cell update of the variant, so the gate
  * pre-activations never reach memory. All steps of a call are encoded into one command buffer per
  * batch chunk, hidden and cell states stay on the GPU, and the results are read back once.
+ * torch's GRU and RNN run in their own step kernel (`torch_cell.ts`).
  *
  * @module
  */
@@ -11,6 +12,8 @@
 import { type Backend, defineBackend, RECURRENT_ACTIVATIONS } from "../../contract.ts";
 import { isSoftwareAdapter, requestGpuAdapter } from "./device.ts";
 import { WebGpuRunner } from "./runner.ts";
+import { TorchGpuCell } from "./torch_cell.ts";
+import { VARIANTS } from "../../variants.ts";
 
 /**
  * Options of {@linkcode requestWebGpuBackend}.
@@ -71,7 +74,10 @@ export async function requestWebGpuBackend(
   const maxBindingBytes = options.maxStorageBufferBindingSize ?? Infinity;
   return defineBackend(
     "webgpu",
-    (spec) => WebGpuRunner.create(spec, maxBindingBytes),
+    (spec) =>
+      VARIANTS[spec.variant.kind].cellStates
+        ? WebGpuRunner.create(spec, maxBindingBytes)
+        : TorchGpuCell.create(spec),
     RECURRENT_ACTIVATIONS,
   );
 }
