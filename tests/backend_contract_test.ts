@@ -299,9 +299,10 @@ function defineContractTests({ label, backend, unavailable }: RegisteredBackend)
         'spec.variant.k must be 1 for an "lstm" cell, got 2',
       ],
       [
-        { ...spec, variant: { kind: "gru" as VariantKind, k: 3, maxPooling: false } },
+        { ...spec, variant: { kind: "peephole" as VariantKind, k: 3, maxPooling: false } },
         "TypeError",
-        'spec.variant.kind must be one of "lstm", "array", "attention", "stochastic", got "gru"',
+        'spec.variant.kind must be one of "lstm", "array", "attention", "stochastic", "gru", ' +
+        '"rnn_tanh", "rnn_relu", got "peephole"',
       ],
     ];
     for (const [bad, name, message] of cases) {

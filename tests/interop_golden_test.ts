@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import {
   type BackendName,
+  Bidirectional,
   fromTorch,
   importKerasDense,
   importKerasLSTM,
@@ -11,6 +12,7 @@ import {
   Stacked,
   type Tensor,
   type TorchMode,
+  type TorchRecurrent,
 } from "../mod.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { fixtureIndex, readFixture } from "./_testdata.ts";
@@ -58,6 +60,15 @@ for (const backend of BACKENDS) {
             bidirectional: entry.D === 2,
             backend,
           });
+          // Every layer runs in this backend's own kernels, not in a fallback.
+          for (const layer of net.layers) {
+            const leaves = layer instanceof Bidirectional
+              ? [layer.forwardLayer, layer.backwardLayer]
+              : [layer];
+            for (const leaf of leaves) {
+              assert.equal(await (leaf as LSTM | TorchRecurrent).resolveBackend(), backend);
+            }
+          }
           const init = entry.init
             ? { hidden: tensors.h0, ...(tensors.c0 ? { state: tensors.c0 } : {}) }
             : undefined;
