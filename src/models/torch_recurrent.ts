@@ -267,9 +267,12 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
    *
    * @example
    * ```ts
-   * import { RNN } from "../../mod.ts";
+   * import assert from "node:assert/strict";
+   * import { randn, RNN } from "../../mod.ts";
    * {
-   *   using rnn = new RNN(2, 3);
+   *   using rnn = new RNN(2, 3, { backend: "wasm" });
+   *   const { output } = await rnn.forward(randn([1, 2, 2]));
+   *   assert.deepEqual(output.shape, [1, 2, 3]);
    * } // disposed here
    * ```
    */
