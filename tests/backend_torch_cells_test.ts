@@ -1,8 +1,10 @@
 /**
  * torch's GRU and RNN cells (variant kinds `"gru"`, `"rnn_tanh"`, `"rnn_relu"`) through the
- * backend contract, on every backend registered in `_backends.ts`: parity with the float64
- * reference (`src/reference/gru_rnn.ts`) on random cells of odd sizes (large ones split over the
- * wasm Workers), no cell states, training left to the oracle, and the contract's checks.
+ * backend contract, on every backend registered in `_backends.ts`: torch's own results
+ * (../shared/golden_interop, layers and directions composed here from the runners), parity with
+ * the float64 reference (`src/reference/gru_rnn.ts`) on random cells of odd sizes (large ones
+ * split over the wasm Workers), no cell states, training left to the oracle, and the contract's
+ * checks.
  *
  * @module
  */
@@ -10,10 +12,13 @@
 import assert from "node:assert/strict";
 import type { Backend, CellSpec, SequenceInput } from "../src/contract.ts";
 import { Random } from "../src/random.ts";
+import { readSafetensors } from "../src/safetensors.ts";
+import type { Tensor } from "../src/tensor.ts";
 import { runTorchSequence } from "../src/reference/gru_rnn.ts";
 import { type VariantKind, VARIANTS } from "../src/variants.ts";
 import { BACKENDS } from "./_backends.ts";
 import { maxAbsDiff } from "./_golden.ts";
+import { fixtureIndex, readFixture } from "./_testdata.ts";
 
 /** Float32 kernels against the float64 reference rounded to float32. */
 const TOLERANCE = 3e-5;
@@ -61,9 +66,109 @@ function randomCase(
   };
 }
 
+interface TorchGolden {
+  file: string;
+  kind: "torch" | "keras";
+  mode?: "LSTM" | "GRU" | "RNN_TANH" | "RNN_RELU";
+  L?: number;
+  D?: number;
+  init?: boolean;
+}
+
+const GOLDEN_KINDS: Record<string, VariantKind> = {
+  GRU: "gru",
+  RNN_TANH: "rnn_tanh",
+  RNN_RELU: "rnn_relu",
+};
+
+/** torch's `(B, T, H)` steps in reverse time order. */
+function reverseTime(values: Float32Array, B: number, T: number, width: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      out.set(
+        values.subarray((b * T + t) * width, (b * T + t + 1) * width),
+        (b * T + T - 1 - t) * width,
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * torch's `nn.GRU`/`nn.RNN` forward of a golden case, each layer and direction one runner of
+ * `backend`: returns `output` `(B, T, D·H)` and `h_n` `(L·D, B, H)`.
+ */
+async function torchForward(
+  backend: Backend,
+  entry: TorchGolden,
+  tensors: Record<string, Tensor>,
+): Promise<{ output: Float32Array; hN: Float32Array }> {
+  const kind = GOLDEN_KINDS[entry.mode!], L = entry.L!, D = entry.D!;
+  let [B, T, width] = tensors.x.shape;
+  let x = tensors.x.data;
+  const H = tensors.weight_hh_l0.shape[1];
+  const hN = new Float32Array(L * D * B * H);
+  for (let layer = 0; layer < L; layer++) {
+    const next = new Float32Array(B * T * D * H);
+    for (let direction = 0; direction < D; direction++) {
+      const name = (base: string) => `${base}_l${layer}${direction === 1 ? "_reverse" : ""}`;
+      using runner = await backend.compile({
+        variant: { kind, k: 1, maxPooling: false },
+        inputSize: width,
+        hiddenSize: H,
+        params: {
+          i2hWeight: tensors[name("weight_ih")].data,
+          i2hBias: tensors[name("bias_ih")].data,
+          h2hWeight: tensors[name("weight_hh")].data,
+          h2hBias: tensors[name("bias_hh")].data,
+          i2aWeight: null,
+          i2aBias: null,
+        },
+      });
+      const row = layer * D + direction;
+      const h0 = entry.init
+        ? tensors.h0.data.slice(row * B * H, (row + 1) * B * H)
+        : new Float32Array(B * H);
+      const input = direction === 1 ? reverseTime(x, B, T, width) : x;
+      const result = await runner.run({
+        batch: B,
+        seqLen: T,
+        x: input,
+        hidden: h0,
+        state: new Float32Array(0),
+      });
+      const output = direction === 1 ? reverseTime(result.output, B, T, H) : result.output;
+      for (let bt = 0; bt < B * T; bt++) {
+        next.set(output.subarray(bt * H, (bt + 1) * H), (bt * D + direction) * H);
+      }
+      hN.set(result.hidden, row * B * H);
+    }
+    x = next;
+    width = D * H;
+  }
+  return { output: x, hN };
+}
+
+const goldenCases = (fixtureIndex("golden_interop") as unknown as TorchGolden[])
+  .filter((entry) => entry.kind === "torch" && entry.mode !== "LSTM");
+
 for (const { label, backend } of BACKENDS) {
   const test = (name: string, fn: (backend: Backend) => Promise<void>) =>
     Deno.test({ name: `${label}: ${name}`, ignore: backend === null, fn: () => fn(backend!) });
+
+  for (const entry of goldenCases) {
+    test(`golden_interop ${entry.file} (torch's own results)`, async (b) => {
+      const { tensors } = readSafetensors(readFixture("golden_interop", entry.file));
+      const { output, hN } = await torchForward(b, entry, tensors);
+      const errors = [maxAbsDiff(output, tensors.output.data), maxAbsDiff(hN, tensors.h_n.data)];
+      assert.deepEqual([output.length, hN.length], [
+        tensors.output.data.length,
+        tensors.h_n.data.length,
+      ]);
+      assert.ok(Math.max(...errors) <= 2e-5, `max abs error (output, h_n) ${errors}`);
+    });
+  }
 
   for (const [index, kind] of KINDS.entries()) {
     test(`${kind} matches the reference on random cells, without cell states`, async (b) => {
