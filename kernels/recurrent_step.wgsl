@@ -83,9 +83,9 @@ fn updateLane(lane: u32, unitVec: u32, row: u32, acc: mat4x4<f32>, readout: Read
   let unitVecs = step.paddedUnits / 4u;
   let laneRow = ((step.chunkStep * step.batch + row) * step.lanes + lane) * unitVecs + unitVec;
   let z = acc + inputGates[laneRow];
-  var forgetGate = sigmoid(z[0]);
-  var inputGate = sigmoid(z[1]);
-  var outputGate = sigmoid(z[2]);
+  var forgetGate = gateActivation(z[0]);
+  var inputGate = gateActivation(z[1]);
+  var outputGate = gateActivation(z[2]);
   let candidate = stableTanh(z[3]);
   let cell = (lane * step.batch + row) * unitVecs + unitVec;
   var c = cells[cell];

@@ -142,7 +142,7 @@ fn forwardLane(lane: u32, row: u32, unit: u32, acc: vec4<f32>, readout: Readout)
   gates[at + H] = z.y;
   gates[at + 2u * H] = z.z;
   gates[at + 3u * H] = z.w;
-  var act = sigmoid(z);
+  var act = gateActivation(z);
   let candidate = stableTanh(z).w;
   let previous = cells[cellAt(step.time, lane, row, unit)];
   var c: f32;
@@ -260,7 +260,8 @@ fn backwardUnit(row: u32, unit: u32, dLater: f32) {
   for (var lane = 0u; lane < step.lanes; lane++) {
     let at = gateAt(t, row, lane, unit);
     let z = vec4<f32>(gates[at], gates[at + H], gates[at + 2u * H], gates[at + 3u * H]);
-    let act = sigmoid(z);
+    let act = gateActivation(z);
+    let slope = gateDerivative(z);
     let candidate = stableTanh(z).w;
     var scale = 1.0;
     if (variant == VARIANT_ATTENTION) {
@@ -283,9 +284,9 @@ fn backwardUnit(row: u32, unit: u32, dLater: f32) {
     }
     let dInput = dCell * candidate;
     dCells[cell] = dCell * keep;
-    gates[at] = dForget * scale * act.x * (1.0 - act.x);
-    gates[at + H] = dInput * scale * act.y * (1.0 - act.y);
-    gates[at + 2u * H] = dOutputGate * scale * act.z * (1.0 - act.z);
+    gates[at] = dForget * scale * slope.x;
+    gates[at + H] = dInput * scale * slope.y;
+    gates[at + 2u * H] = dOutputGate * scale * slope.z;
     gates[at + 3u * H] = dCell * scale * act.y * (1.0 - candidate * candidate);
     if (variant == VARIANT_ATTENTION) {
       // dLoss/d this lane's weight, kept until every lane's is known.

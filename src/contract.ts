@@ -13,6 +13,9 @@
  *
  * - Sizes (`inputSize`, `hiddenSize`, `k`) are positive integers; an `"lstm"` cell has `k = 1`;
  *   `i2a` parameters are present for attention cells and `null` for the others.
+ * - torch's GRU and RNN (`"gru"`, `"rnn_tanh"`, `"rnn_relu"`) have `k = 1`, 3 or 1 gate blocks in
+ *   `i2h`/`h2h` (torch's `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`), no cell states (`state`
+ *   is empty) and the sigmoid gates.
  * - `batch` and `seqLen` are non-negative integers. An empty call (`batch = 0` or `seqLen = 0`) is
  *   valid on every backend and never reaches one: its `output` is empty and its `hidden` and
  *   `state` are copies of the initial ones (no step ran).
@@ -74,10 +77,30 @@ export const RECURRENT_ACTIVATIONS: readonly RecurrentActivation[] = [
 ];
 
 /**
+ * The number the kernels take for a gate activation: the hard sigmoid's slope (`0.2` for
+ * `"hard_sigmoid"`, `1/6` for `"hard_sigmoid_keras3"`), or 0 for the sigmoid.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hardSigmoidSlope } from "./contract.ts";
+ * assert.equal(hardSigmoidSlope("sigmoid"), 0);
+ * assert.equal(hardSigmoidSlope("hard_sigmoid"), 0.2);
+ * ```
+ */
+export function hardSigmoidSlope(activation: RecurrentActivation = "sigmoid"): number {
+  if (activation === "sigmoid") return 0;
+  return activation === "hard_sigmoid" ? 0.2 : 1 / 6;
+}
+
+/**
  * The parameters of a cell, in the PyTorch reference's layouts.
  *
  * Gate rows: lane `j` owns rows `[4H·j, 4H·(j+1))` of `i2h`/`h2h`; inside a lane the order is
- * forget `[0,H)`, input `[H,2H)`, output `[2H,3H)`, candidate `[3H,4H)`.
+ * forget `[0,H)`, input `[H,2H)`, output `[2H,3H)`, candidate `[3H,4H)`. torch's GRU and RNN put
+ * their `weight_ih`/`bias_ih` in `i2h` and `weight_hh`/`bias_hh` in `h2h`, in torch's layouts
+ * (`G = 3` blocks `r, z, n` for the GRU, `G = 1` for the RNN, in place of the 4 of the shapes
+ * below).
  */
 export interface CellParameters {
   /** `i2h.weight`, shape `(4kH, I)`. */
@@ -116,7 +139,7 @@ export interface SequenceInput {
   readonly x: Float32Array;
   /** Initial hidden state, shape `(B, H)`. */
   readonly hidden: Float32Array;
-  /** Initial cell states, shape `(k, B, H)`. */
+  /** Initial cell states, shape `(k, B, H)`; empty for cells without them (GRU, RNN). */
   readonly state: Float32Array;
   /**
    * Optional per-step outputs the kernels write only when asked for (none by default, at no
@@ -148,7 +171,7 @@ export interface SequenceOutput {
   readonly output: Float32Array;
   /** Final hidden state, shape `(B, H)`. */
   readonly hidden: Float32Array;
-  /** Final cell states, shape `(k, B, H)`. */
+  /** Final cell states, shape `(k, B, H)`; empty for cells without them (GRU, RNN). */
   readonly state: Float32Array;
   /**
    * Present when `input.outputs.attention` was set: the attention weights `s` of every step,
@@ -441,6 +464,14 @@ export function checkSpec(spec: CellSpec): void {
       }, got ${describe(variant.recurrentActivation)}`,
     );
   }
+  const { gates } = VARIANTS[variant.kind];
+  if (gates !== 4 && (variant.recurrentActivation ?? "sigmoid") !== "sigmoid") {
+    throw new RangeError(
+      `spec.variant.recurrentActivation must be "sigmoid" (or absent) for a ${
+        describe(variant.kind)
+      } cell, got ${describe(variant.recurrentActivation)}: only the LSTM family has a choice`,
+    );
+  }
   if (typeof variant.maxPooling !== "boolean") {
     throw new TypeError(
       `spec.variant.maxPooling must be a boolean, got ${describe(variant.maxPooling)}`,
@@ -448,11 +479,11 @@ export function checkSpec(spec: CellSpec): void {
   }
   const I = checkSize("spec.inputSize", spec.inputSize);
   const H = checkSize("spec.hiddenSize", spec.hiddenSize);
-  const rows = 4 * k * H;
-  checkArray("spec.params.i2hWeight", params.i2hWeight, rows * I, "(4kH, I)");
-  checkArray("spec.params.i2hBias", params.i2hBias, rows, "(4kH)");
-  checkArray("spec.params.h2hWeight", params.h2hWeight, rows * H, "(4kH, H)");
-  checkArray("spec.params.h2hBias", params.h2hBias, rows, "(4kH)");
+  const rows = gates * k * H;
+  checkArray("spec.params.i2hWeight", params.i2hWeight, rows * I, `(${gates}kH, I)`);
+  checkArray("spec.params.i2hBias", params.i2hBias, rows, `(${gates}kH)`);
+  checkArray("spec.params.h2hWeight", params.h2hWeight, rows * H, `(${gates}kH, H)`);
+  checkArray("spec.params.h2hBias", params.h2hBias, rows, `(${gates}kH)`);
   if (VARIANTS[variant.kind].attention) {
     checkArray("spec.params.i2aWeight", params.i2aWeight, k * H * I, "(kH, I)");
     checkArray("spec.params.i2aBias", params.i2aBias, k * H, "(kH)");
@@ -498,10 +529,17 @@ export function checkInput(spec: CellSpec, input: SequenceInput): void {
   }
   const B = checkCount("input.batch", input.batch);
   const T = checkCount("input.seqLen", input.seqLen);
-  const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
+  const { inputSize: I, hiddenSize: H, variant: { k, kind } } = spec;
   checkArray("input.x", input.x, B * T * I, `(batch, seqLen, inputSize) = (${B}, ${T}, ${I})`);
   checkArray("input.hidden", input.hidden, B * H, `(batch, hiddenSize) = (${B}, ${H})`);
-  checkArray("input.state", input.state, k * B * H, `(k, batch, hiddenSize) = (${k}, ${B}, ${H})`);
+  checkArray(
+    "input.state",
+    input.state,
+    stateRows(spec.variant) * B * H,
+    VARIANTS[kind].cellStates
+      ? `(k, batch, hiddenSize) = (${k}, ${B}, ${H})`
+      : `nothing (a ${describe(kind)} cell keeps no cell states)`,
+  );
   if (input.outputs !== undefined) checkExtras(spec.variant.kind, input.outputs);
 }
 
@@ -557,8 +595,24 @@ export function requestedExtras(
 }
 
 /**
+ * Rows of cell states `(rows, B, H)` a variant keeps: `k`, or 0 for GRU and RNN.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stateRows } from "./contract.ts";
+ * assert.equal(stateRows({ kind: "array", k: 3, maxPooling: false }), 3);
+ * assert.equal(stateRows({ kind: "gru", k: 1, maxPooling: false }), 0);
+ * ```
+ */
+export function stateRows(variant: CellVariant): number {
+  return VARIANTS[variant.kind].cellStates ? variant.k : 0;
+}
+
+/**
  * The parameters of a cell as PyTorch names them, with their sizes in floats, in the order of
- * {@linkcode CellParameters} (`i2a` only for attention cells).
+ * {@linkcode CellParameters} (`i2a` only for attention cells; torch's `weight_ih`, `bias_ih`,
+ * `weight_hh`, `bias_hh` for GRU and RNN).
  *
  * @example
  * ```ts
@@ -572,12 +626,15 @@ export function parameterSizes(
   cell: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">,
 ): [string, number][] {
   const { variant: { k, kind }, inputSize: I, hiddenSize: H } = cell;
-  const rows = 4 * k * H;
+  const rows = VARIANTS[kind].gates * k * H;
+  const [weightIh, biasIh, weightHh, biasHh] = VARIANTS[kind].cellStates
+    ? ["i2h.weight", "i2h.bias", "h2h.weight", "h2h.bias"]
+    : ["weight_ih", "bias_ih", "weight_hh", "bias_hh"];
   const sizes: [string, number][] = [
-    ["i2h.weight", rows * I],
-    ["i2h.bias", rows],
-    ["h2h.weight", rows * H],
-    ["h2h.bias", rows],
+    [weightIh, rows * I],
+    [biasIh, rows],
+    [weightHh, rows * H],
+    [biasHh, rows],
   ];
   if (VARIANTS[kind].attention) sizes.push(["i2a.weight", k * H * I], ["i2a.bias", k * H]);
   return sizes;
@@ -624,7 +681,7 @@ export function checkOutputGradients(
       `grads must be an object { output, hidden?, state? }, got ${describe(grads)}`,
     );
   }
-  const { hiddenSize: H, variant: { k } } = cell;
+  const { hiddenSize: H } = cell;
   const B = batch, T = seqLen;
   checkGradient(
     "grads.output",
@@ -639,8 +696,8 @@ export function checkOutputGradients(
     checkGradient(
       "grads.state",
       grads.state,
-      k * B * H,
-      `(k, batch, hiddenSize) = (${k}, ${B}, ${H})`,
+      stateRows(cell.variant) * B * H,
+      `(k, batch, hiddenSize) = (${stateRows(cell.variant)}, ${B}, ${H})`,
     );
   }
 }

@@ -110,7 +110,10 @@ function configOf(model: Module): ModelConfig {
  * ```ts
  * import assert from "node:assert/strict";
  * import { GRU, loadModel, randn, saveModel, Stacked } from "../mod.ts";
- * const net = new Stacked([new GRU(3, 4, { seed: 1 }), new GRU(4, 4, { seed: 2 })]);
+ * const net = new Stacked([
+ *   new GRU(3, 4, { seed: 1, backend: "js" }),
+ *   new GRU(4, 4, { seed: 2, backend: "js" }),
+ * ]);
  * const copy = loadModel(saveModel(net), { backend: "js" });
  * assert.ok(copy instanceof Stacked);
  * const x = randn([2, 5, 3], { seed: 3 });

@@ -26,13 +26,27 @@ export interface VariantInfo {
   readonly maxPooling: boolean;
   /** Whether the hidden state reads the lane with the largest output gate (else the lane sum). */
   readonly argmax: boolean;
+  /**
+   * Gate blocks of `H` rows per lane in `i2h`/`h2h`: 4 for the LSTM family (f, i, o, g), 3 for
+   * torch's GRU (r, z, n), 1 for torch's RNN.
+   */
+  readonly gates: 4 | 3 | 1;
+  /** Whether the cell keeps cell states `(k, B, H)` besides the hidden state (not GRU and RNN). */
+  readonly cellStates: boolean;
 }
 
 /**
  * Which cell a model runs: a name of {@linkcode VARIANTS} (the compiler holds the two to the same
  * names).
  */
-export type VariantKind = "lstm" | "array" | "attention" | "stochastic";
+export type VariantKind =
+  | "lstm"
+  | "array"
+  | "attention"
+  | "stochastic"
+  | "gru"
+  | "rnn_tanh"
+  | "rnn_relu";
 
 /**
  * Every cell variant by name, in code order.
@@ -54,6 +68,8 @@ export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
     attention: false,
     maxPooling: false,
     argmax: false,
+    gates: 4,
+    cellStates: true,
   },
   array: {
     equations: "array",
@@ -63,6 +79,8 @@ export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
     attention: false,
     maxPooling: false,
     argmax: false,
+    gates: 4,
+    cellStates: true,
   },
   attention: {
     equations: "attention",
@@ -72,6 +90,8 @@ export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
     attention: true,
     maxPooling: true,
     argmax: false,
+    gates: 4,
+    cellStates: true,
   },
   stochastic: {
     equations: "stochastic",
@@ -81,5 +101,40 @@ export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
     attention: false,
     maxPooling: false,
     argmax: true,
+    gates: 4,
+    cellStates: true,
+  },
+  gru: {
+    equations: "gru",
+    code: 4,
+    model: "GRU",
+    lanes: "one",
+    attention: false,
+    maxPooling: false,
+    argmax: false,
+    gates: 3,
+    cellStates: false,
+  },
+  rnn_tanh: {
+    equations: "rnn_tanh",
+    code: 5,
+    model: "RNN",
+    lanes: "one",
+    attention: false,
+    maxPooling: false,
+    argmax: false,
+    gates: 1,
+    cellStates: false,
+  },
+  rnn_relu: {
+    equations: "rnn_relu",
+    code: 6,
+    model: "RNN",
+    lanes: "one",
+    attention: false,
+    maxPooling: false,
+    argmax: false,
+    gates: 1,
+    cellStates: false,
   },
 };

@@ -19,11 +19,13 @@ import { fixtureDir, fixtureIndex, readFixture } from "./_testdata.ts";
 import { VARIANTS as TABLE } from "../src/variants.ts";
 
 /**
- * Every cell variant the models offer, from the variant table: each kind, and those that take
- * `maxPooling` with and without it. A new variant in `src/variants.ts` is tested by every suite
- * that iterates this list (it then needs its golden fixture in tests/testdata).
+ * Every LSTM-family cell variant (those with cell states), from the variant table: each kind, and
+ * those that take `maxPooling` with and without it. A new variant in `src/variants.ts` is tested
+ * by every suite that iterates this list (it then needs its golden fixture in tests/testdata).
+ * torch's GRU and RNN have their own suites (`backend_torch_cells_test.ts`, golden_interop).
  */
 export const VARIANTS: readonly (readonly [VariantKind, boolean])[] = Object.entries(TABLE)
+  .filter(([, info]) => info.cellStates)
   .flatMap(([kind, info]) =>
     (info.maxPooling ? [false, true] : [false]).map((pooling) =>
       [kind as VariantKind, pooling] as const

@@ -6,7 +6,13 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput, VariantKind } from "../src/contract.ts";
+import type {
+  CellSpec,
+  RecurrentActivation,
+  SequenceInput,
+  SequenceOutput,
+  VariantKind,
+} from "../src/contract.ts";
 import type { Random } from "../src/random.ts";
 import { runSequence } from "../src/reference/sequence.ts";
 
@@ -123,4 +129,13 @@ export function randomCase(
 /** The reference's float32 result for a case. */
 export function referenceRun({ spec, input }: RandomCase): SequenceOutput {
   return runSequence(spec, input) as SequenceOutput;
+}
+
+/** `cell` with `activation` on its gates (the weights and input are shared, not copied). */
+export function withActivation(cell: RandomCase, activation: RecurrentActivation): RandomCase {
+  const { spec } = cell;
+  return {
+    ...cell,
+    spec: { ...spec, variant: { ...spec.variant, recurrentActivation: activation } },
+  };
 }

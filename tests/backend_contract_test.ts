@@ -18,7 +18,13 @@ import type {
 import { Random } from "../src/random.ts";
 import { BACKENDS, type RegisteredBackend } from "./_backends.ts";
 import { defineGoldenForwardTests, maxAbsDiff, variantName, VARIANTS } from "./_golden.ts";
-import { type CaseShape, randomCase, randomShape, referenceRun } from "./_random_cells.ts";
+import {
+  type CaseShape,
+  randomCase,
+  randomShape,
+  referenceRun,
+  withActivation,
+} from "./_random_cells.ts";
 
 /** Two float32 implementations summing in different orders drift apart by about this much. */
 const TOLERANCE = 3e-5;
@@ -103,6 +109,21 @@ function defineContractTests({ label, backend, unavailable }: RegisteredBackend)
         assert.ok(error <= TOLERANCE, `${JSON.stringify(shape)}: max abs error ${error}`);
       }
     });
+  }
+
+  for (const activation of ["hard_sigmoid", "hard_sigmoid_keras3"] as const) {
+    for (const [index, [kind, maxPooling]] of VARIANTS.entries()) {
+      const name = variantName(kind, maxPooling);
+      test(`matches the reference with ${activation} gates on random ${name} cells`, async (b) => {
+        const random = new Random(2000 + index);
+        for (let trial = 0; trial < 2; trial++) {
+          const shape = randomShape(random, kind, trial === 0);
+          const cell = withActivation(randomCase(random, kind, maxPooling, shape), activation);
+          const error = worstError(await runOnce(b, cell.spec, cell.input), referenceRun(cell));
+          assert.ok(error <= TOLERANCE, `${JSON.stringify(shape)}: max abs error ${error}`);
+        }
+      });
+    }
   }
 
   for (const [index, [kind, maxPooling, sizes]] of SHAPE_CASES.entries()) {
@@ -278,9 +299,10 @@ function defineContractTests({ label, backend, unavailable }: RegisteredBackend)
         'spec.variant.k must be 1 for an "lstm" cell, got 2',
       ],
       [
-        { ...spec, variant: { kind: "gru" as VariantKind, k: 3, maxPooling: false } },
+        { ...spec, variant: { kind: "peephole" as VariantKind, k: 3, maxPooling: false } },
         "TypeError",
-        'spec.variant.kind must be one of "lstm", "array", "attention", "stochastic", got "gru"',
+        'spec.variant.kind must be one of "lstm", "array", "attention", "stochastic", "gru", ' +
+        '"rnn_tanh", "rnn_relu", got "peephole"',
       ],
     ];
     for (const [bad, name, message] of cases) {

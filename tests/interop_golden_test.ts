@@ -3,13 +3,16 @@
 import assert from "node:assert/strict";
 import {
   type BackendName,
+  Bidirectional,
   fromTorch,
   importKerasDense,
   importKerasLSTM,
+  type LSTM,
   readSafetensors,
   Stacked,
   type Tensor,
   type TorchMode,
+  type TorchRecurrent,
 } from "../mod.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { fixtureIndex, readFixture } from "./_testdata.ts";
@@ -57,6 +60,15 @@ for (const backend of BACKENDS) {
             bidirectional: entry.D === 2,
             backend,
           });
+          // Every layer runs in this backend's own kernels, not in a fallback.
+          for (const layer of net.layers) {
+            const leaves = layer instanceof Bidirectional
+              ? [layer.forwardLayer, layer.backwardLayer]
+              : [layer];
+            for (const leaf of leaves) {
+              assert.equal(await (leaf as LSTM | TorchRecurrent).resolveBackend(), backend);
+            }
+          }
           const init = entry.init
             ? { hidden: tensors.h0, ...(tensors.c0 ? { state: tensors.c0 } : {}) }
             : undefined;
@@ -79,6 +91,10 @@ for (const backend of BACKENDS) {
             kernel: tensors["dense.kernel"],
             bias: tensors["dense.bias"],
           });
+          // The hard sigmoid runs in this backend's own kernels, not in a fallback.
+          for (const layer of stack.layers) {
+            assert.equal(await (layer as LSTM).resolveBackend(), backend);
+          }
           const { output, layers } = await stack.forward(tensors.x);
           assertClose("sequence", output, tensors.sequence);
           const [B, , H] = output.shape;

@@ -180,6 +180,6 @@ Deno.test("interop errors name the tensor, both shapes, what is missing and what
     () => new LSTM(1, 1, { recurrentActivation: "relu" as "sigmoid" }),
     /options\.recurrentActivation/,
   );
-  const hard = new LSTM(2, 2, { backend: "wasm", recurrentActivation: "hard_sigmoid" });
-  assert.equal(await hard.resolveBackend(), "js");
+  using hard = new LSTM(2, 2, { backend: "wasm", recurrentActivation: "hard_sigmoid" });
+  assert.equal(await hard.resolveBackend(), "wasm");
 });

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput } from "../src/contract.ts";
+import { type CellSpec, type SequenceInput, stateRows } from "../src/contract.ts";
 import { jsBackend } from "../src/backends/js/mod.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { WasmKernel } from "../src/backends/wasm/kernel.ts";
@@ -20,7 +20,7 @@ function uniformArray(random: Random, length: number): Float32Array {
 
 function randomSpec(random: Random, kind: VariantKind, I: number, H: number): CellSpec {
   const k = VARIANTS[kind].lanes === "one" ? 1 : 3;
-  const rows = 4 * k * H;
+  const rows = VARIANTS[kind].gates * k * H;
   const attention = VARIANTS[kind].attention;
   return {
     variant: { kind, k, maxPooling: false },
@@ -38,13 +38,13 @@ function randomSpec(random: Random, kind: VariantKind, I: number, H: number): Ce
 }
 
 function randomInput(random: Random, spec: CellSpec, batch: number, seqLen: number): SequenceInput {
-  const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
+  const { inputSize: I, hiddenSize: H } = spec;
   return {
     batch,
     seqLen,
     x: uniformArray(random, batch * seqLen * I),
     hidden: uniformArray(random, batch * H),
-    state: uniformArray(random, k * batch * H),
+    state: uniformArray(random, stateRows(spec.variant) * batch * H),
   };
 }
 
@@ -125,6 +125,7 @@ Deno.test("wasm reads and writes memory above 2 GiB (unsigned addresses)", async
     VARIANTS[variant.kind].code,
     variant.k,
     false,
+    0,
     spec.inputSize,
     spec.hiddenSize,
     params.i2hWeight,

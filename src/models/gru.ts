@@ -11,8 +11,8 @@ import { TorchRecurrent, type TorchRecurrentOptions } from "./torch_recurrent.ts
  * A gated recurrent unit with torch's equations and parameter names (`weight_ih` `(3H, I)`,
  * `weight_hh` `(3H, H)`, `bias_ih`, `bias_hh` `(3H)`, gate blocks `r, z, n`):
  * `r = σ(W_ir x + b_ir + W_hr h + b_hr)`, `z` likewise, `n = tanh(W_in x + b_in + r·(W_hn h +
- * b_hn))`, `h' = (1 − z)·n + z·h`. Trainable; it computes on the float64 TypeScript reference on
- * every backend (no wasm or WebGPU kernel yet).
+ * b_hn))`, `h' = (1 − z)·n + z·h`. Runs in the kernels of its backend (js, wasm, WebGPU); trainable,
+ * with the float64 backward of `src/reference/gru_rnn.ts` (no fused training kernel yet).
  *
  * @example
  * ```ts

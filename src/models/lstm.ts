@@ -40,9 +40,8 @@ export interface LSTMOptions {
   /**
    * The forget, input and output gates' activation (Keras' name): `"sigmoid"` (default, as torch
    * and tf.keras 2), `"hard_sigmoid"` (`clip(0.2x + 0.5, 0, 1)`, Keras 1/2) or
-   * `"hard_sigmoid_keras3"` (`clip(x/6 + 0.5, 0, 1)`). The wasm and WebGPU kernels implement
-   * only the sigmoid: a model with a hard sigmoid runs on the js backend whatever `backend` names
-   * (`resolveBackend()` says `"js"`).
+   * `"hard_sigmoid_keras3"` (`clip(x/6 + 0.5, 0, 1)`). Every backend runs all three, in its
+   * kernels and its training.
    */
   recurrentActivation?: RecurrentActivation;
 }
@@ -167,10 +166,7 @@ export class LSTM extends Module {
   readonly recurrentActivation: RecurrentActivation;
   readonly #runner = new RunnerCache(
     () => this.#cellSpec(),
-    // The wasm and WebGPU kernels have only the sigmoid gate: other activations run on js.
-    (spec) =>
-      selectBackend(this.recurrentActivation === "sigmoid" ? this.backend : "js")
-        .then((backend) => backend.compile(spec)),
+    (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
   );
   #runnerVersion = -1;
   /** The parameters bound to the weights of the runner that holds them in place, if any. */

@@ -17,8 +17,8 @@ export interface RNNOptions extends TorchRecurrentOptions {
 /**
  * An Elman RNN with torch's equations and parameter names (`weight_ih` `(H, I)`, `weight_hh`
  * `(H, H)`, `bias_ih`, `bias_hh` `(H)`): `h' = tanh(W_ih x + b_ih + W_hh h + b_hh)` (or `relu`).
- * Trainable; it computes on the float64 TypeScript reference on every backend (no wasm or
- * WebGPU kernel yet).
+ * Runs in the kernels of its backend (js, wasm, WebGPU); trainable, with the float64 backward of
+ * `src/reference/gru_rnn.ts` (no fused training kernel yet).
  *
  * @example
  * ```ts

@@ -1,13 +1,15 @@
 /**
  * The shared body of `GRU` and `RNN`: torch's single-layer cells with torch's parameter names
  * (`weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, as `nn.GRUCell` / `nn.RNNCell` name them),
- * batch first, run and differentiated by the float64 reference of `src/reference/gru_rnn.ts`.
+ * batch first. The forward runs on the model's backend through the backend contract (variant
+ * kinds `"gru"`, `"rnn_tanh"`, `"rnn_relu"`); the backward is the float64 oracle of
+ * `src/reference/gru_rnn.ts`, which recomputes the forward trace from the same weights.
  *
  * @module
  */
 
-import type { BackendName } from "../contract.ts";
-import { checkBackendName } from "../backends/select.ts";
+import type { BackendName, CellSpec, ResolvedBackendName } from "../contract.ts";
+import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
@@ -22,13 +24,11 @@ import {
 } from "../reference/gru_rnn.ts";
 import { checkTensor, type Tensor, zeros } from "../tensor.ts";
 import type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./recurrent.ts";
+import { RunnerCache } from "./runner_cache.ts";
 
 /** Options of `GRU` and `RNN`. */
 export interface TorchRecurrentOptions {
-  /**
-   * The backend asked for. GRU and RNN run on the TypeScript reference (float64) whichever is
-   * named: there is no wasm or WebGPU kernel for them yet.
-   */
+  /** Where to run: `"auto"` (default) picks WebGPU on a hardware GPU, else WASM. */
   backend?: BackendName;
   /** Seed of the initialisation, U(±1/√hiddenSize) as torch. */
   seed?: number;
@@ -49,10 +49,15 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
   readonly inputSize: number;
   /** Hidden units. */
   readonly hiddenSize: number;
-  /** The backend asked for (GRU and RNN compute on the TypeScript reference everywhere). */
+  /** The backend asked for; see {@linkcode TorchRecurrent.resolveBackend} for the one in use. */
   readonly backend: BackendName;
   /** The seed the weights were drawn from. */
   readonly seed: number;
+  readonly #runner = new RunnerCache(
+    () => this.#cellSpec(),
+    (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
+  );
+  #runnerVersion = -1;
 
   /**
    * Checks the sizes and options.
@@ -128,6 +133,49 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     };
   }
 
+  #cellSpec(): CellSpec {
+    const p = this.#params();
+    return {
+      variant: { kind: this.kind, k: 1, maxPooling: false },
+      inputSize: this.inputSize,
+      hiddenSize: this.hiddenSize,
+      params: {
+        i2hWeight: p.weightIh,
+        i2hBias: p.biasIh,
+        h2hWeight: p.weightHh,
+        h2hBias: p.biasHh,
+        i2aWeight: null,
+        i2aBias: null,
+      },
+    };
+  }
+
+  // Parameters are replaced, never written into: a new version (optimizer step, loadStateDict)
+  // re-packs the weights; calls in flight finish on the runner they started with.
+  #currentRunner(): RunnerCache {
+    const version = this.parametersVersion();
+    if (this.#runnerVersion !== version) {
+      this.#runner.invalidate();
+      this.#runnerVersion = version;
+    }
+    return this.#runner;
+  }
+
+  /**
+   * The backend this layer runs on (resolving `"auto"`), compiling the cell if needed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { GRU } from "../../mod.ts";
+   * using gru = new GRU(2, 3, { backend: "wasm" });
+   * assert.equal(await gru.resolveBackend(), "wasm");
+   * ```
+   */
+  async resolveBackend(): Promise<ResolvedBackendName> {
+    return (await this.#currentRunner().runner()).backend;
+  }
+
   /**
    * Runs a batch of sequences, recording for `backward()` in training mode (or when `x` or
    * `init.hidden` carries history).
@@ -148,7 +196,7 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     return Promise.resolve().then(() => this.#forward(x, init));
   }
 
-  #forward(x: Tensor, init?: RecurrentInit): RecurrentResult {
+  async #forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
     checkTensor("x", x);
     checkShape("x", x.shape, [-1, -1, this.inputSize], "(batch, seqLen, inputSize)");
     const [B, T] = x.shape, H = this.hiddenSize;
@@ -170,25 +218,24 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     checkShape("init.hidden", h0.shape, [1, B, H], "(1, batch, hiddenSize)");
     const kind = this.kind, params = this.#params();
     const sizes = { batch: B, seqLen: T, inputSize: this.inputSize, hiddenSize: H };
-    const xData = x.data.slice(), trace = torchCellForward(kind, params, sizes, xData, h0.data);
-    const output = new Float32Array(B * T * H);
-    for (let t = 0; t < T; t++) {
-      for (let b = 0; b < B; b++) {
-        output.set(
-          trace.hiddens.subarray(((t + 1) * B + b) * H, ((t + 1) * B + b + 1) * H),
-          (b * T + t) * H,
-        );
-      }
-    }
-    const hidden = Float32Array.from(trace.hiddens.subarray(T * B * H));
+    // The backward reads the input again later: it keeps its own copies.
+    const xData = x.data.slice(), h0Data = h0.data.slice();
+    const result = await this.#currentRunner().run({
+      batch: B,
+      seqLen: T,
+      x: xData,
+      hidden: h0Data,
+      state: new Float32Array(0),
+    });
     const parameters = this.training
       ? this.parameters().map(parameterEdge)
       : [null, null, null, null];
     const [outputTensor, hiddenTensor] = record(
       this.constructor.name,
-      [{ shape: [B, T, H], data: output }, { shape: [1, B, H], data: hidden }],
+      [{ shape: [B, T, H], data: result.output }, { shape: [1, B, H], data: result.hidden }],
       [...parameters, edgeOf(x), edgeOf(h0)],
       ([dOutput, dHidden]) => {
+        const trace = torchCellForward(kind, params, sizes, xData, h0Data);
         const g = torchCellBackward(kind, params, sizes, xData, trace, dOutput, dHidden);
         return [g.weightIh, g.weightHh, g.biasIh, g.biasHh, g.x, g.h0].map((v) =>
           Float32Array.from(v)
@@ -199,7 +246,8 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
   }
 
   /**
-   * Nothing to free: the computation runs in TypeScript.
+   * Frees the compiled cell (wasm or GPU memory). The layer stays usable: the next call compiles
+   * it again.
    *
    * @example
    * ```ts
@@ -210,5 +258,25 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
    * assert.equal(gru.hiddenSize, 3);
    * ```
    */
-  dispose(): void {}
+  dispose(): void {
+    this.#runner.invalidate();
+  }
+
+  /**
+   * Same as {@linkcode TorchRecurrent.dispose}, for `using`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { randn, RNN } from "../../mod.ts";
+   * {
+   *   using rnn = new RNN(2, 3, { backend: "wasm" });
+   *   const { output } = await rnn.forward(randn([1, 2, 2]));
+   *   assert.deepEqual(output.shape, [1, 2, 3]);
+   * } // disposed here
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }

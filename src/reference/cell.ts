@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { RecurrentActivation, VariantKind } from "../contract.ts";
+import { hardSigmoidSlope, type RecurrentActivation, type VariantKind } from "../contract.ts";
 
 /** A float array of either precision. */
 export type FloatArray = Float32Array | Float64Array;
@@ -17,11 +17,6 @@ export type FloatArray = Float32Array | Float64Array;
 /** The logistic sigmoid. */
 export function sigmoid(value: number): number {
   return 1 / (1 + Math.exp(-value));
-}
-
-/** The slope of a hard sigmoid: Keras 1/2's `0.2`, Keras 3's `1/6`. */
-function hardSlope(activation: RecurrentActivation): number {
-  return activation === "hard_sigmoid" ? 0.2 : 1 / 6;
 }
 
 /**
@@ -36,7 +31,7 @@ function hardSlope(activation: RecurrentActivation): number {
  */
 export function gate(activation: RecurrentActivation, value: number): number {
   if (activation === "sigmoid") return sigmoid(value);
-  return Math.min(1, Math.max(0, hardSlope(activation) * value + 0.5));
+  return Math.min(1, Math.max(0, hardSigmoidSlope(activation) * value + 0.5));
 }
 
 /**
@@ -54,7 +49,7 @@ export function gateSlope(activation: RecurrentActivation, value: number): numbe
     const s = sigmoid(value);
     return s * (1 - s);
   }
-  const slope = hardSlope(activation), linear = slope * value + 0.5;
+  const slope = hardSigmoidSlope(activation), linear = slope * value + 0.5;
   if (Number.isNaN(linear)) return NaN;
   return linear > 0 && linear < 1 ? slope : 0;
 }

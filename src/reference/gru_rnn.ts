@@ -9,6 +9,9 @@
  * @module
  */
 
+import type { CellParameters, CellSpec, SequenceInput, SequenceOutput } from "../contract.ts";
+import type { VariantKind } from "../variants.ts";
+
 /** Which torch cell: `"gru"`, or an `nn.RNN` with its nonlinearity. */
 export type TorchCellKind = "gru" | "rnn_tanh" | "rnn_relu";
 
@@ -176,4 +179,91 @@ export function torchCellBackward(
   }
   grads.h0.set(carry);
   return grads;
+}
+
+/**
+ * Runs a GRU or RNN cell spec of the backend contract (`kind` `"gru"`, `"rnn_tanh"` or
+ * `"rnn_relu"`; torch's `weight_ih`/`bias_ih` in `i2h`, `weight_hh`/`bias_hh` in `h2h`) in
+ * float64, with the results rounded to float32: the js backend and the oracle of the kernels.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runTorchSequence } from "./gru_rnn.ts";
+ * const z = (n: number) => new Float32Array(n);
+ * const { output, state } = runTorchSequence(
+ *   {
+ *     variant: { kind: "rnn_tanh", k: 1, maxPooling: false },
+ *     inputSize: 1,
+ *     hiddenSize: 1,
+ *     params: { i2hWeight: Float32Array.of(1), i2hBias: z(1), h2hWeight: z(1), h2hBias: z(1), i2aWeight: null, i2aBias: null },
+ *   },
+ *   { batch: 1, seqLen: 1, x: Float32Array.of(0.5), hidden: z(1), state: z(0) },
+ * );
+ * assert.ok(Math.abs(output[0] - Math.tanh(0.5)) < 1e-7);
+ * assert.equal(state.length, 0);
+ * ```
+ */
+export function runTorchSequence(spec: CellSpec, input: SequenceInput): SequenceOutput {
+  const { batch: B, seqLen: T } = input, H = spec.hiddenSize;
+  const { hiddens } = torchCellForward(
+    torchKind(spec.variant.kind),
+    torchParameters(spec.params),
+    { batch: B, seqLen: T, inputSize: spec.inputSize, hiddenSize: H },
+    input.x,
+    input.hidden,
+  );
+  const output = new Float32Array(B * T * H);
+  for (let t = 0; t < T; t++) {
+    for (let b = 0; b < B; b++) {
+      output.set(
+        hiddens.subarray(((t + 1) * B + b) * H, ((t + 1) * B + b + 1) * H),
+        (b * T + t) * H,
+      );
+    }
+  }
+  return {
+    output,
+    hidden: Float32Array.from(hiddens.subarray(T * B * H)),
+    state: new Float32Array(0),
+  };
+}
+
+/**
+ * The torch cell of a contract variant kind.
+ *
+ * @throws {TypeError} For a kind of the LSTM family.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { torchKind } from "./gru_rnn.ts";
+ * assert.equal(torchKind("gru"), "gru");
+ * assert.throws(() => torchKind("lstm"), TypeError);
+ * ```
+ */
+export function torchKind(kind: VariantKind): TorchCellKind {
+  if (kind === "gru" || kind === "rnn_tanh" || kind === "rnn_relu") return kind;
+  throw new TypeError(`kind must be "gru", "rnn_tanh" or "rnn_relu", got ${JSON.stringify(kind)}`);
+}
+
+/**
+ * A contract spec's parameters under torch's names.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { torchParameters } from "./gru_rnn.ts";
+ * const w = new Float32Array(1);
+ * const p = torchParameters({ i2hWeight: w, i2hBias: w, h2hWeight: w, h2hBias: w, i2aWeight: null, i2aBias: null });
+ * assert.equal(p.weightIh, w);
+ * ```
+ */
+export function torchParameters(params: CellParameters): TorchCellParameters {
+  return {
+    weightIh: params.i2hWeight,
+    weightHh: params.h2hWeight,
+    biasIh: params.i2hBias,
+    biasHh: params.h2hBias,
+  };
 }

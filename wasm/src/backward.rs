@@ -332,11 +332,11 @@ unsafe fn cell_backward<V: Variant>(
         };
         let d_input = f32x4_mul(d_cell, candidate);
         store(dc_at, f32x4_mul(d_cell, keep));
-        let sigmoid_grad = |gate: v128| f32x4_mul(gate, f32x4_sub(one, gate));
+        let gate_grad = |gate: v128| w.gate.derivative(gate);
         let dz = [
-            f32x4_mul(f32x4_mul(d_forget, scale), sigmoid_grad(forget)),
-            f32x4_mul(f32x4_mul(d_input, scale), sigmoid_grad(input)),
-            f32x4_mul(f32x4_mul(d_output, scale), sigmoid_grad(output)),
+            f32x4_mul(f32x4_mul(d_forget, scale), gate_grad(forget)),
+            f32x4_mul(f32x4_mul(d_input, scale), gate_grad(input)),
+            f32x4_mul(f32x4_mul(d_output, scale), gate_grad(output)),
             f32x4_mul(
                 f32x4_mul(d_cell, scale),
                 f32x4_mul(input, f32x4_sub(one, f32x4_mul(candidate, candidate))),

@@ -6,7 +6,7 @@
 //! kernel visits lanes `0, 1, …, k-1` in order and folds each into the hidden state with
 //! [`Variant::reduce`], so lane 0 is summed (or selected) first, as in the reference.
 
-use crate::math::gates_all;
+use crate::math::{gates_all, Gate};
 use crate::simd::*;
 
 /// Most (batch row, block) pairs in one tile.
@@ -20,14 +20,15 @@ pub trait Variant {
     const ARGMAX: bool;
 
     /// Updates the cells `c` of one lane from their pre-activations `z` (and attention weights
-    /// `s`), and returns each one's output gate in `output_gate`.
+    /// `s`), with `gate` on the forget, input and output gates, and returns each one's output
+    /// gate in `output_gate`.
     #[inline(always)]
-    fn lane(z: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
-        let a = activate(z);
+    fn lane(z: &[[v128; 4]], gate: Gate, c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
+        let a = activate(z, gate);
         Self::update(&a[..z.len()], c, s, output_gate)
     }
 
-    /// [`Variant::lane`] from the activated gates `a` (`[σ f, σ i, σ o, tanh g]`, unscaled), which
+    /// [`Variant::lane`] from the activated gates `a` (`[σ f, σ i, σ o, tanh g]`, unscaled, σ the gate activation), which
     /// the training forward keeps for the backward.
     fn update(a: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]);
 
@@ -36,12 +37,12 @@ pub trait Variant {
     fn reduce(lane: usize, output_gate: v128, tanh_c: v128, h: &mut v128, best: &mut v128);
 }
 
-/// The sigmoid of the forget, input and output gates and the `tanh` of the candidate, for all.
+/// `gate` of the forget, input and output gates and the `tanh` of the candidate, for all.
 #[inline(always)]
-fn activate(z: &[[v128; 4]]) -> [[v128; 4]; MAX_TILE] {
+fn activate(z: &[[v128; 4]], gate: Gate) -> [[v128; 4]; MAX_TILE] {
     let mut a = [[f32x4_splat(0.0); 4]; MAX_TILE];
     a[..z.len()].copy_from_slice(z);
-    gates_all(&mut a[..z.len()]);
+    gates_all(&mut a[..z.len()], gate);
     a
 }
 

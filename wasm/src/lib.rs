@@ -5,7 +5,8 @@
 //! The JavaScript boundary for inference is one class, [`Cell`]: its constructor packs the weights
 //! once into wasm memory, [`Cell::forward`] runs a whole batch of sequences (one copy of the inputs
 //! in, no call back to JavaScript per step), and the results are read from the pointers it
-//! exposes. Training has its own class, `train::Trainer` (forward, backward, optimizer steps).
+//! exposes. Training has its own class, `train::Trainer` (forward, backward, optimizer steps);
+//! torch's GRU and RNN theirs, `torch_cell::TorchCell`.
 //! Callers validate shapes before calling; the kernels only assert them.
 
 mod aligned;
@@ -22,6 +23,7 @@ mod record;
 mod reference;
 mod sequence;
 mod simd;
+mod torch_cell;
 mod train;
 #[cfg(test)]
 mod train_tests;
@@ -42,13 +44,16 @@ pub struct Cell {
 #[wasm_bindgen]
 impl Cell {
     /// Packs the PyTorch-layout parameters of a cell (`kind`: a code of [`variants`], generated
-    /// from `src/variants.ts`). The attention slices are empty for the other kinds.
+    /// from `src/variants.ts`; `gate_slope`: the gates' activation, 0 for the sigmoid, else a hard
+    /// sigmoid's slope, see [`math::Gate::from_slope`]). The attention slices are empty for the
+    /// other kinds.
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: u32,
         k: usize,
         max_pooling: bool,
+        gate_slope: f32,
         input_size: usize,
         hidden_size: usize,
         i2h_weight: &[f32],
@@ -58,7 +63,10 @@ impl Cell {
         i2a_weight: &[f32],
         i2a_bias: &[f32],
     ) -> Cell {
-        assert!(kind < variants::COUNT, "unknown cell kind");
+        assert!(
+            kind <= variants::STOCHASTIC,
+            "not an LSTM-family kind (GRU and RNN are TorchCell's)"
+        );
         assert!(
             k >= 1 && input_size >= 1 && hidden_size >= 1,
             "sizes must be positive"
@@ -105,6 +113,7 @@ impl Cell {
                 Floats::default()
             },
             max_pooling,
+            gate: math::Gate::from_slope(gate_slope),
         };
         Cell {
             kind,
@@ -196,6 +205,7 @@ mod tests {
             kind,
             k,
             false,
+            0.0,
             I,
             H,
             &values(rows * I, 1),

@@ -96,7 +96,10 @@ pub fn sigmoid_all(values: &mut [v128]) {
 /// pre-activations in one pass instead of the sigmoids and the `tanh` in turn, more chains overlap
 /// (1.5% faster forward at the documentation's sizes; a pass per tile row measured no better).
 #[inline(always)]
-pub fn gates_all(z: &mut [[v128; 4]]) {
+pub fn gates_all(z: &mut [[v128; 4]], gate: Gate) {
+    if let Gate::Hard(slope) = gate {
+        return hard_gates_all(z, slope);
+    }
     let mut e = [f32x4_splat(0.0); MAX_VECTORS];
     let e = &mut e[..4 * z.len()];
     let minus_two = f32x4_splat(-2.0);
@@ -113,6 +116,68 @@ pub fn gates_all(z: &mut [[v128; 4]]) {
             z[gate] = f32x4_div(one, f32x4_add(one, e[gate]));
         }
         z[3] = f32x4_sub(f32x4_div(two, f32x4_add(one, e[3])), one);
+    }
+}
+
+/// The activation of the forget, input and output gates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Gate {
+    /// The logistic sigmoid (torch, tf.keras 2).
+    Sigmoid,
+    /// `clip(slope·x + 0.5, 0, 1)`: Keras 1/2's hard sigmoid (slope 0.2) or Keras 3's (1/6).
+    Hard(f32),
+}
+
+impl Gate {
+    /// The gate of a kernel's `gate_slope` argument: 0 for the sigmoid, else a hard sigmoid's
+    /// slope (`hardSigmoidSlope` in `src/contract.ts`).
+    pub fn from_slope(slope: f32) -> Gate {
+        assert!(slope >= 0.0, "gate slope must be 0 (sigmoid) or positive");
+        if slope == 0.0 {
+            Gate::Sigmoid
+        } else {
+            Gate::Hard(slope)
+        }
+    }
+
+    /// d gate / d pre-activation from the activated gate `a`: `a·(1 − a)`, or the hard sigmoid's
+    /// slope where `0 < a < 1` and 0 where it is clipped (NaN stays NaN).
+    #[inline(always)]
+    pub fn derivative(self, a: v128) -> v128 {
+        let (zero, one) = (f32x4_splat(0.0), f32x4_splat(1.0));
+        match self {
+            Gate::Sigmoid => f32x4_mul(a, f32x4_sub(one, a)),
+            Gate::Hard(slope) => {
+                let linear = v128_and(f32x4_gt(a, zero), f32x4_gt(one, a));
+                // All ones is a NaN: a NaN gate keeps its NaN gradient, as the sigmoid's does.
+                v128_or(v128_and(f32x4_splat(slope), linear), f32x4_ne(a, a))
+            }
+        }
+    }
+}
+
+/// [`gates_all`] with a hard sigmoid of slope `slope` on the gates: `pmax(x, 0)` then
+/// `pmin(x, 1)` return their first operand when it is NaN, so NaN stays NaN.
+#[inline(always)]
+fn hard_gates_all(z: &mut [[v128; 4]], slope: f32) {
+    let mut candidates = [f32x4_splat(0.0); MAX_VECTORS];
+    let candidates = &mut candidates[..z.len()];
+    for (c, z) in candidates.iter_mut().zip(z.iter()) {
+        *c = z[3];
+    }
+    tanh_all(candidates);
+    let (zero, half, one, slope) = (
+        f32x4_splat(0.0),
+        f32x4_splat(0.5),
+        f32x4_splat(1.0),
+        f32x4_splat(slope),
+    );
+    for (z, c) in z.iter_mut().zip(candidates.iter()) {
+        for gate in 0..3 {
+            let linear = f32x4_add(f32x4_mul(z[gate], slope), half);
+            z[gate] = f32x4_pmin(f32x4_pmax(linear, zero), one);
+        }
+        z[3] = *c;
     }
 }
 
@@ -264,10 +329,34 @@ mod tests {
             assert!(lanes[1].is_finite() && lanes[2].is_finite(), "{lanes:?}");
         }
         let mut z = [[x, x, x, x]];
-        gates_all(&mut z);
+        gates_all(&mut z, Gate::Sigmoid);
         assert!(z[0]
             .iter()
             .all(|g| g.to_f32s()[0].is_nan() && g.to_f32s()[1].is_finite()));
+    }
+
+    #[test]
+    fn hard_gates_clip_keep_nan_and_differentiate() {
+        let x = load(&[f32::NAN, 1.0, -3.0, 3.0]);
+        for slope in [0.2f32, 1.0 / 6.0] {
+            let mut z = [[x, x, x, x]];
+            gates_all(&mut z, Gate::Hard(slope));
+            let mut t = [x];
+            tanh_all(&mut t);
+            assert_eq!(z[0][3].to_f32s()[1..], t[0].to_f32s()[1..]);
+            for gate in 0..3 {
+                let lanes = z[0][gate].to_f32s();
+                assert!(lanes[0].is_nan(), "{lanes:?}");
+                let expected = [1.0, -3.0, 3.0].map(|v: f32| (slope * v + 0.5).clamp(0.0, 1.0));
+                assert_eq!(lanes[1..], expected, "slope {slope}");
+                let d = Gate::Hard(slope).derivative(z[0][gate]).to_f32s();
+                assert!(d[0].is_nan(), "{d:?}");
+                let inside = |a: f32| if a > 0.0 && a < 1.0 { slope } else { 0.0 };
+                assert_eq!(d[1..], expected.map(inside), "slope {slope}");
+            }
+        }
+        assert_eq!(Gate::from_slope(0.0), Gate::Sigmoid);
+        assert_eq!(Gate::from_slope(0.2), Gate::Hard(0.2));
     }
 
     #[test]
@@ -275,7 +364,7 @@ mod tests {
         let inputs = sweep(-10.0, 10.0);
         for group in inputs.chunks_exact(4).take(64) {
             let mut z = [[group[0], group[1], group[2], group[3]]];
-            gates_all(&mut z);
+            gates_all(&mut z, Gate::Sigmoid);
             let mut s = [group[0], group[1], group[2]];
             sigmoid_all(&mut s);
             let mut t = [group[3]];

@@ -312,7 +312,7 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
     for m in 0..MR {
         a[m] = acc[m][0];
     }
-    gates_all(&mut a[..MR]);
+    gates_all(&mut a[..MR], w.gate);
     let gates = r.gates.as_mut_ptr().add(t * shape.gate_step);
     let cells = r.cells.as_mut_ptr().add(t * shape.cell_step);
     for (m, &b) in batch_rows.iter().enumerate() {

@@ -24,7 +24,7 @@
 use crate::aligned::Floats;
 use crate::cell::{Variant, MAX_TILE};
 use crate::gemm::{accumulate, load, store, Tile};
-use crate::math::{exp_all, sigmoid_all, tanh_all};
+use crate::math::{exp_all, sigmoid_all, tanh_all, Gate};
 use crate::pack::{Layout, TILE, UNITS};
 use crate::simd::*;
 
@@ -42,6 +42,8 @@ pub struct Weights {
     pub attention_bias: Floats,
     /// Attention: give every lane the largest lane weight.
     pub max_pooling: bool,
+    /// The forget, input and output gates' activation.
+    pub gate: Gate,
 }
 
 /// Per-call buffers, kept between calls so their memory is allocated once.
@@ -291,6 +293,7 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
     let mut output_gate = [f32x4_splat(0.0); MAX_TILE];
     V::lane(
         &z[..m_count],
+        weights.gate,
         &mut c[..m_count],
         &s[..m_count],
         &mut output_gate[..m_count],

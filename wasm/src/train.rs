@@ -52,14 +52,16 @@ pub struct Trainer {
 #[wasm_bindgen]
 impl Trainer {
     /// Takes the PyTorch-layout parameters of a cell, as `Cell`'s constructor does (`kind`: 0
-    /// LSTM, 1 ArrayLSTM, 2 attention, 3 stochastic; the attention slices are empty for the other
-    /// kinds). Gradients and optimizer state start at zero.
+    /// LSTM, 1 ArrayLSTM, 2 attention, 3 stochastic; `gate_slope`: 0 for the sigmoid gates, else
+    /// a hard sigmoid's slope; the attention slices are empty for the other kinds). Gradients and
+    /// optimizer state start at zero.
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: u32,
         k: usize,
         max_pooling: bool,
+        gate_slope: f32,
         input_size: usize,
         hidden_size: usize,
         i2h_weight: &[f32],
@@ -115,6 +117,7 @@ impl Trainer {
                 attention: Floats::default(),
                 attention_bias: Floats::default(),
                 max_pooling,
+                gate: crate::math::Gate::from_slope(gate_slope),
             },
             transposed: Floats::default(),
             record: Record::default(),

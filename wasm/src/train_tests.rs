@@ -81,6 +81,7 @@ fn trainer(spec: &Spec) -> Trainer {
         spec.kind as u32,
         spec.k,
         spec.max_pooling,
+        0.0,
         spec.input,
         spec.hidden,
         &p[o.i2h_weight],

@@ -14,5 +14,14 @@ pub const ATTENTION: u32 = 2;
 /// `"stochastic"`: `StochasticArrayLSTM`.
 pub const STOCHASTIC: u32 = 3;
 
+/// `"gru"`: `GRU`.
+pub const GRU: u32 = 4;
+
+/// `"rnn_tanh"`: `RNN`.
+pub const RNN_TANH: u32 = 5;
+
+/// `"rnn_relu"`: `RNN`.
+pub const RNN_RELU: u32 = 6;
+
 /// How many variants there are; codes run from 0 to `COUNT - 1`.
-pub const COUNT: u32 = 4;
+pub const COUNT: u32 = 7;

@@ -1,5 +1,6 @@
 /**
- * The plain TypeScript backend: a thin adapter that runs the reference (`src/reference/`) as is.
+ * The plain TypeScript backend: a thin adapter that runs the reference (`src/reference/`) as is
+ * (GRU and RNN: `src/reference/gru_rnn.ts`).
  * It is the oracle the WASM and WebGPU backends are tested against, and it runs everywhere.
  *
  * @module
@@ -12,7 +13,9 @@ import {
   RECURRENT_ACTIVATIONS,
   type SequenceOutput,
 } from "../../contract.ts";
+import { runTorchSequence } from "../../reference/gru_rnn.ts";
 import { runSequence } from "../../reference/sequence.ts";
+import { VARIANTS } from "../../variants.ts";
 
 /**
  * The TypeScript backend.
@@ -41,8 +44,13 @@ import { runSequence } from "../../reference/sequence.ts";
 export const jsBackend: Backend = defineBackend("js", (spec) => {
   const copy = copySpec(spec);
   return Promise.resolve({
-    // In float32 precision, runSequence returns Float32Arrays.
-    run: (input) => Promise.resolve(runSequence(copy, input) as SequenceOutput),
+    run: (input) =>
+      Promise.resolve(
+        VARIANTS[copy.variant.kind].cellStates
+          // In float32 precision, runSequence returns Float32Arrays.
+          ? runSequence(copy, input) as SequenceOutput
+          : runTorchSequence(copy, input),
+      ),
     dispose: () => {},
   });
 }, RECURRENT_ACTIVATIONS);

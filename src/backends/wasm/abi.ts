@@ -10,8 +10,11 @@
 export const RAW_FUNCTIONS = {
   /** `__wbindgen_malloc(bytes) → address`. */
   __wbindgen_export_0: 1,
-  /** `Cell::new`: kind, k, maxPooling, I, H, then (address, length) of six parameter arrays. */
-  cell_new: 17,
+  /**
+   * `Cell::new`: kind, k, maxPooling, gate slope (`hardSigmoidSlope` of `src/contract.ts`), I, H, then
+   * (address, length) of six parameter arrays.
+   */
+  cell_new: 18,
   /** `Cell::forward`: cell, batch, seqLen, then (address, length) of x, hidden, state. */
   cell_forward: 9,
   cell_output_ptr: 1,
@@ -25,7 +28,7 @@ export const RAW_FUNCTIONS = {
   __wbg_cell_free: 1,
   calibrate_gemm: 4,
   /** `Trainer::new`: as `cell_new`. */
-  trainer_new: 17,
+  trainer_new: 18,
   trainer_repack: 1,
   trainer_parameters_ptr: 1,
   trainer_parameters_len: 1,
@@ -52,6 +55,14 @@ export const RAW_FUNCTIONS = {
   trainer_set_optimizer_steps: 2,
   /** Drops a `Trainer`. */
   __wbg_trainer_free: 1,
+  /** `TorchCell::new`: kind, I, H, then (address, length) of weight_ih, bias_ih, weight_hh, bias_hh. */
+  torchcell_new: 11,
+  /** `TorchCell::forward`: cell, batch, seqLen, then (address, length) of x, hidden. */
+  torchcell_forward: 7,
+  torchcell_output_ptr: 1,
+  torchcell_hidden_ptr: 1,
+  /** Drops a `TorchCell`. */
+  __wbg_torchcell_free: 1,
 } as const;
 
 /** The module's imports: `wbg.__wbindgen_throw(address, length)` throws a UTF-8 message. */

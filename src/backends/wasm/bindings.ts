@@ -45,6 +45,7 @@ export interface WasmCellConstructor {
     kind: number,
     k: number,
     maxPooling: boolean,
+    gateSlope: number,
     inputSize: number,
     hiddenSize: number,
     i2hWeight: Float32Array,
@@ -54,6 +55,32 @@ export interface WasmCellConstructor {
     i2aWeight: Float32Array,
     i2aBias: Float32Array,
   ): WasmCell;
+}
+
+/** A compiled GRU or RNN cell in wasm memory (`TorchCell` of wasm/src/torch_cell.rs). */
+export interface WasmTorchCell {
+  /** Runs `seqLen` steps of `batch` sequences; the results stay in wasm memory. */
+  forward(batch: number, seqLen: number, x: Float32Array, hidden: Float32Array): void;
+  /** Byte address of the last call's output `(B, T, H)`. */
+  output_ptr(): number;
+  /** Byte address of the last call's final hidden state `(B, H)`. */
+  hidden_ptr(): number;
+  /** Frees the cell's weights and buffers; the object is unusable afterwards. */
+  free(): void;
+}
+
+/** Takes a GRU or RNN cell's torch parameters (`kind`: a code of `src/variants.ts`). */
+export interface WasmTorchCellConstructor {
+  /** Copies the parameters into wasm memory, transposed; the arrays are only read. */
+  new (
+    kind: number,
+    inputSize: number,
+    hiddenSize: number,
+    weightIh: Float32Array,
+    biasIh: Float32Array,
+    weightHh: Float32Array,
+    biasHh: Float32Array,
+  ): WasmTorchCell;
 }
 
 /**
@@ -136,6 +163,7 @@ export interface WasmTrainerConstructor {
     kind: number,
     k: number,
     maxPooling: boolean,
+    gateSlope: number,
     inputSize: number,
     hiddenSize: number,
     i2hWeight: Float32Array,
@@ -162,6 +190,8 @@ export interface WasmModule {
   readonly Cell: WasmCellConstructor;
   /** The training class. */
   readonly Trainer: WasmTrainerConstructor;
+  /** The GRU and RNN cell class. */
+  readonly TorchCell: WasmTorchCellConstructor;
   /**
    * Runs the bare GEMM micro-kernel `repeats` times on a `(rows, depth) · (depth, 16 · blocks)`
    * product and returns one element of it: time it for the GEMM rate of this machine.
@@ -203,6 +233,7 @@ function cellClass(raw: RawExports): WasmCellConstructor {
       kind: number,
       k: number,
       maxPooling: boolean,
+      gateSlope: number,
       inputSize: number,
       hiddenSize: number,
       ...params: Float32Array[]
@@ -210,7 +241,7 @@ function cellClass(raw: RawExports): WasmCellConstructor {
       // The Rust side takes ownership of the copies and frees them.
       const arrays = params.flatMap((array) => passArray(raw, array));
       this.#address = toAddress(
-        raw.cell_new(kind, k, maxPooling ? 1 : 0, inputSize, hiddenSize, ...arrays),
+        raw.cell_new(kind, k, maxPooling ? 1 : 0, gateSlope, inputSize, hiddenSize, ...arrays),
       );
     }
 
@@ -262,6 +293,43 @@ function cellClass(raw: RawExports): WasmCellConstructor {
   };
 }
 
+/** The `TorchCell` class bound to one instance's exports. */
+function torchCellClass(raw: RawExports): WasmTorchCellConstructor {
+  return class TorchCell implements WasmTorchCell {
+    #address: number;
+
+    constructor(kind: number, inputSize: number, hiddenSize: number, ...params: Float32Array[]) {
+      // The Rust side takes ownership of the copies and frees them.
+      const arrays = params.flatMap((array) => passArray(raw, array));
+      this.#address = toAddress(raw.torchcell_new(kind, inputSize, hiddenSize, ...arrays));
+    }
+
+    forward(batch: number, seqLen: number, x: Float32Array, hidden: Float32Array): void {
+      const arrays = [x, hidden].flatMap((array) => passArray(raw, array));
+      raw.torchcell_forward(this.#live(), batch, seqLen, ...arrays);
+    }
+
+    output_ptr(): number {
+      return toAddress(raw.torchcell_output_ptr(this.#live()));
+    }
+
+    hidden_ptr(): number {
+      return toAddress(raw.torchcell_hidden_ptr(this.#live()));
+    }
+
+    free(): void {
+      const address = this.#address;
+      this.#address = 0;
+      if (address !== 0) raw.__wbg_torchcell_free(address);
+    }
+
+    #live(): number {
+      if (this.#address === 0) throw new Error("this wasm cell was freed");
+      return this.#address;
+    }
+  };
+}
+
 /** The `Trainer` class bound to one instance's exports. */
 function trainerClass(raw: RawExports): WasmTrainerConstructor {
   return class Trainer implements WasmTrainer {
@@ -271,13 +339,14 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
       kind: number,
       k: number,
       maxPooling: boolean,
+      gateSlope: number,
       inputSize: number,
       hiddenSize: number,
       ...params: Float32Array[]
     ) {
       const arrays = params.flatMap((array) => passArray(raw, array));
       this.#address = toAddress(
-        raw.trainer_new(kind, k, maxPooling ? 1 : 0, inputSize, hiddenSize, ...arrays),
+        raw.trainer_new(kind, k, maxPooling ? 1 : 0, gateSlope, inputSize, hiddenSize, ...arrays),
       );
     }
 
@@ -468,6 +537,7 @@ export function createInstance(flavor?: WasmFlavor): WasmModule {
     flavor: chosen,
     Cell: cellClass(raw),
     Trainer: trainerClass(raw),
+    TorchCell: torchCellClass(raw),
     calibrateGemm: (rows, depth, blocks, repeats) =>
       raw.calibrate_gemm(rows, depth, blocks, repeats),
     memory,

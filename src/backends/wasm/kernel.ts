@@ -8,12 +8,20 @@
 
 import {
   type CellSpec,
+  hardSigmoidSlope,
   requestedExtras,
   type SequenceInput,
   type SequenceOutput,
+  stateRows,
 } from "../../contract.ts";
 import { VARIANTS } from "../../variants.ts";
-import { instantiate, type WasmCell, type WasmFlavor, type WasmModule } from "./bindings.ts";
+import {
+  instantiate,
+  type WasmCell,
+  type WasmFlavor,
+  type WasmModule,
+  type WasmTorchCell,
+} from "./bindings.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
 
 /**
@@ -35,7 +43,8 @@ import { checkFitsWasm32 } from "./memory_plan.ts";
  * ```
  */
 export class WasmKernel {
-  #cell: WasmCell | null;
+  /** A `Cell` for the LSTM family, a `TorchCell` for GRU and RNN. */
+  #cell: WasmCell | WasmTorchCell | null;
   readonly #sizes: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
   readonly #module: WasmModule;
 
@@ -47,25 +56,36 @@ export class WasmKernel {
     this.#module = instantiate(flavor);
     const { variant, params } = spec;
     const none = new Float32Array(0);
-    const attention = VARIANTS[variant.kind].attention;
+    const { attention, cellStates, code } = VARIANTS[variant.kind];
     this.#sizes = {
       variant: { ...variant },
       inputSize: spec.inputSize,
       hiddenSize: spec.hiddenSize,
     };
-    this.#cell = new this.#module.Cell(
-      VARIANTS[variant.kind].code,
-      variant.k,
-      variant.maxPooling,
-      spec.inputSize,
-      spec.hiddenSize,
-      params.i2hWeight,
-      params.i2hBias,
-      params.h2hWeight,
-      params.h2hBias,
-      attention ? params.i2aWeight! : none,
-      attention ? params.i2aBias! : none,
-    );
+    this.#cell = cellStates
+      ? new this.#module.Cell(
+        code,
+        variant.k,
+        variant.maxPooling,
+        hardSigmoidSlope(variant.recurrentActivation),
+        spec.inputSize,
+        spec.hiddenSize,
+        params.i2hWeight,
+        params.i2hBias,
+        params.h2hWeight,
+        params.h2hBias,
+        attention ? params.i2aWeight! : none,
+        attention ? params.i2aBias! : none,
+      )
+      : new this.#module.TorchCell(
+        code,
+        spec.inputSize,
+        spec.hiddenSize,
+        params.i2hWeight,
+        params.i2hBias,
+        params.h2hWeight,
+        params.h2hBias,
+      );
   }
 
   /** Whether {@linkcode WasmKernel.run} can still be called (not disposed, no trap). */
@@ -80,12 +100,15 @@ export class WasmKernel {
   run(input: SequenceInput): SequenceOutput {
     if (this.#cell === null) throw new Error("this wasm kernel was disposed");
     const { batch: B, seqLen: T } = input;
-    const { hiddenSize: H, variant: { k } } = this.#sizes;
+    const { hiddenSize: H, variant } = this.#sizes;
+    const cell = this.#cell;
     const wants = requestedExtras(input);
     checkFitsWasm32(this.#sizes, B, T, wants);
     try {
-      this.#cell.set_outputs(wants.attention, wants.lanes);
-      this.#cell.forward(B, T, input.x, input.hidden, input.state);
+      if ("state_ptr" in cell) {
+        cell.set_outputs(wants.attention, wants.lanes);
+        cell.forward(B, T, input.x, input.hidden, input.state);
+      } else cell.forward(B, T, input.x, input.hidden);
     } catch (error) {
       // A trap leaves the cell marked as borrowed, so freeing it would throw: drop it (its memory
       // is lost with it) rather than let a later dispose() fail.
@@ -101,13 +124,19 @@ export class WasmKernel {
     const copy = (address: number, length: number): Float32Array =>
       new Float32Array(memory, address, length).slice();
     return {
-      output: copy(this.#cell.output_ptr(), B * T * H),
-      hidden: copy(this.#cell.hidden_ptr(), B * H),
-      state: copy(this.#cell.state_ptr(), k * B * H),
-      ...(wants.attention ? { attention: copy(this.#cell.attention_ptr(), B * T * H * k) } : {}),
-      ...(wants.lanes
-        ? { lanes: new Int32Array(memory, this.#cell.lanes_ptr(), B * T * H).slice() }
-        : {}),
+      output: copy(cell.output_ptr(), B * T * H),
+      hidden: copy(cell.hidden_ptr(), B * H),
+      ...("state_ptr" in cell
+        ? {
+          state: copy(cell.state_ptr(), stateRows(variant) * B * H),
+          ...(wants.attention
+            ? { attention: copy(cell.attention_ptr(), B * T * H * variant.k) }
+            : {}),
+          ...(wants.lanes
+            ? { lanes: new Int32Array(memory, cell.lanes_ptr(), B * T * H).slice() }
+            : {}),
+        }
+        : { state: new Float32Array(0) }),
     };
   }
 

@@ -24,10 +24,12 @@ import {
   type InputGradients,
   type OutputGradients,
   parameterSizes,
+  RECURRENT_ACTIVATIONS,
   requestedExtras,
   type ResidentWeights,
   type SequenceInput,
   type SequenceOutput,
+  stateRows,
   type TrainingStep,
 } from "../../contract.ts";
 import { supportsRelaxedSimd, type WasmFlavor } from "./bindings.ts";
@@ -41,6 +43,7 @@ import {
 
 export { WASM_MEMORY_LIMITS, type WasmMemoryLimits };
 import { type WasmThread, WorkerPool, workersPermitted } from "./thread.ts";
+import { VARIANTS } from "../../variants.ts";
 import {
   type SliceGradients,
   type SliceInputGradients,
@@ -147,7 +150,7 @@ function sliceRows(
   input: SequenceInput,
   rows: [number, number],
 ): SequenceInput {
-  const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
+  const { inputSize: I, hiddenSize: H } = spec, k = stateRows(spec.variant);
   const { batch: B, seqLen: T } = input;
   return {
     batch: rows[1] - rows[0],
@@ -164,10 +167,11 @@ function wholeOutput(spec: CellSpec, input: SequenceInput): SequenceOutput {
   const { hiddenSize: H, variant: { k } } = spec;
   const { batch: B, seqLen: T } = input;
   const wants = requestedExtras(input);
+  const cellStates = stateRows(spec.variant);
   return {
     output: new Float32Array(B * T * H),
     hidden: new Float32Array(B * H),
-    state: new Float32Array(k * B * H),
+    state: new Float32Array(cellStates * B * H),
     ...(wants.attention ? { attention: new Float32Array(B * T * H * k) } : {}),
     ...(wants.lanes ? { lanes: new Int32Array(B * T * H) } : {}),
   };
@@ -470,7 +474,7 @@ class WasmRunner implements CompiledCell {
     [start, end]: [number, number],
     result: SequenceOutput,
   ): void {
-    const { hiddenSize: H, variant: { k } } = spec;
+    const { hiddenSize: H } = spec, k = stateRows(spec.variant);
     const rows: [number, number] = [start, end];
     putRows(whole.output, result.output, B, T * H, 1, rows);
     putRows(whole.hidden, result.hidden, B, H, 1, rows);
@@ -539,8 +543,11 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
   return defineBackend("wasm", (spec) => {
     checkWasmWeights(spec, memory);
     const flavor = relaxedSimd && supportsRelaxedSimd() ? "relaxed" : "plain";
-    return Promise.resolve(new WasmRunner(spec, threads, flavor, memory, pool));
-  });
+    const runner = new WasmRunner(spec, threads, flavor, memory, pool);
+    if (VARIANTS[spec.variant.kind].cellStates) return Promise.resolve(runner);
+    // GRU and RNN have no fused training kernel: without runTraining they train with the oracle.
+    return Promise.resolve({ run: (input) => runner.run(input), dispose: () => runner.dispose() });
+  }, RECURRENT_ACTIVATIONS);
 }
 
 /**

@@ -14,6 +14,7 @@
 
 import {
   type CellSpec,
+  hardSigmoidSlope,
   type OptimizerUpdate,
   parameterSizes,
   type ResidentOptimizerState,
@@ -116,6 +117,7 @@ export class WasmTrainingKernel {
       VARIANTS[variant.kind].code,
       variant.k,
       variant.maxPooling,
+      hardSigmoidSlope(variant.recurrentActivation),
       spec.inputSize,
       spec.hiddenSize,
       params.i2hWeight,

@@ -13,6 +13,7 @@ import type { PackedCell } from "./packed_cell.ts";
 import { type ChunkPlan, planChunks } from "./plan.ts";
 import type { Resident } from "./resident.ts";
 import { STEP_WORDS, stepRecord } from "../../step_record.ts";
+import { hardSigmoidSlope } from "../../contract.ts";
 import { VARIANTS } from "../../variants.ts";
 
 /** Call shapes whose buffers a runner keeps; older ones are freed. */
@@ -91,13 +92,14 @@ export async function callBuffers(
     return cached;
   }
   const { device } = resident.context;
-  const { hiddenSize: H, inputSize: I, variant: { k, kind } } = cell;
+  const { hiddenSize: H, inputSize: I, variant: { k, kind, recurrentActivation } } = cell;
   const plan = planChunks(
     { batch, seqLen, inputSize: I, hiddenSize: H, lanes: k, withLanes: extras.lanes },
     resident.maxBindingBytes,
   );
   const step = await pipeline(resident.context, "recurrentStep", plan.recurrent.entryPoint, {
     variant: VARIANTS[VARIANTS[kind].equations].code,
+    gateSlope: hardSigmoidSlope(recurrentActivation),
     ...(extras.lanes ? { writeLanes: 1 } : {}),
   });
   const cellFloats = plan.batchChunks.reduce(

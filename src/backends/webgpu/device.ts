@@ -10,6 +10,7 @@
 import {
   projectionWgsl,
   recurrentStepWgsl,
+  torchStepWgsl,
   trainCellWgsl,
   trainGemmWgsl,
   trainOptimizerWgsl,
@@ -45,6 +46,7 @@ export const KERNELS = {
   trainGemm: trainGemmWgsl,
   trainOptimizer: trainOptimizerWgsl,
   trainReduce: trainReduceWgsl,
+  torchStep: torchStepWgsl,
 } as const;
 
 /** A kernel of {@linkcode KERNELS}. */

@@ -4,13 +4,16 @@
  * one dispatch that fuses the recurrent GEMM with the cell update of the variant, so the gate
  * pre-activations never reach memory. All steps of a call are encoded into one command buffer per
  * batch chunk, hidden and cell states stay on the GPU, and the results are read back once.
+ * torch's GRU and RNN run in their own step kernel (`torch_cell.ts`).
  *
  * @module
  */
 
-import { type Backend, defineBackend } from "../../contract.ts";
+import { type Backend, defineBackend, RECURRENT_ACTIVATIONS } from "../../contract.ts";
 import { isSoftwareAdapter, requestGpuAdapter } from "./device.ts";
 import { WebGpuRunner } from "./runner.ts";
+import { TorchGpuCell } from "./torch_cell.ts";
+import { VARIANTS } from "../../variants.ts";
 
 /**
  * Options of {@linkcode requestWebGpuBackend}.
@@ -69,5 +72,12 @@ export async function requestWebGpuBackend(
   if (adapter === null) return null;
   if (options.hardwareOnly === true && isSoftwareAdapter(adapter)) return null;
   const maxBindingBytes = options.maxStorageBufferBindingSize ?? Infinity;
-  return defineBackend("webgpu", (spec) => WebGpuRunner.create(spec, maxBindingBytes));
+  return defineBackend(
+    "webgpu",
+    (spec) =>
+      VARIANTS[spec.variant.kind].cellStates
+        ? WebGpuRunner.create(spec, maxBindingBytes)
+        : TorchGpuCell.create(spec),
+    RECURRENT_ACTIVATIONS,
+  );
 }

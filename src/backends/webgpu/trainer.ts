@@ -14,7 +14,7 @@
 
 import { checkInput } from "../../contract.ts";
 import type { CellParameters, CellSpec, CellVariant, SequenceInput } from "../../contract.ts";
-import { checkSpec, type SequenceOutput } from "../../contract.ts";
+import { checkSpec, hardSigmoidSlope, type SequenceOutput } from "../../contract.ts";
 import { describe } from "../../errors.ts";
 import { createBuffer } from "./buffers.ts";
 import { acquireGpuContext, type GpuContext, pipeline } from "./device.ts";
@@ -210,10 +210,11 @@ export class WebGpuTrainer implements Disposable {
     checkSpec(spec);
     const context = await acquireGpuContext();
     const layout = parameterLayout(spec.variant, spec.inputSize, spec.hiddenSize);
-    const { kind, maxPooling } = spec.variant;
+    const { kind, maxPooling, recurrentActivation } = spec.variant;
     const cell = {
       variant: VARIANTS[VARIANTS[kind].equations].code,
       maxPooling: kind === "attention" && maxPooling ? 1 : 0,
+      gateSlope: hardSigmoidSlope(recurrentActivation),
     };
     const [forwardStep, backwardStep, gemm, columnSums, sumSquares, scale, sgd, adam] =
       await Promise
