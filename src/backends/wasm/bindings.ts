@@ -224,11 +224,33 @@ function passArray(raw: RawExports, array: Float32Array): [number, number] {
   return [address, array.length];
 }
 
+/** One object of an instance: its address, checked on every use and freed once. */
+class WasmObject {
+  #address: number;
+  readonly #release: (address: number) => void;
+
+  constructor(address: number, release: (address: number) => void) {
+    this.#address = toAddress(address);
+    this.#release = release;
+  }
+
+  /** The object's address; throws once it was freed. */
+  protected get live(): number {
+    if (this.#address === 0) throw new Error(`this wasm ${this.constructor.name} was freed`);
+    return this.#address;
+  }
+
+  /** Frees the object; later calls do nothing. */
+  free(): void {
+    const address = this.#address;
+    this.#address = 0;
+    if (address !== 0) this.#release(address);
+  }
+}
+
 /** The `Cell` class bound to one instance's exports. */
 function cellClass(raw: RawExports): WasmCellConstructor {
-  return class Cell implements WasmCell {
-    #address: number;
-
+  return class Cell extends WasmObject implements WasmCell {
     constructor(
       kind: number,
       k: number,
@@ -240,8 +262,9 @@ function cellClass(raw: RawExports): WasmCellConstructor {
     ) {
       // The Rust side takes ownership of the copies and frees them.
       const arrays = params.flatMap((array) => passArray(raw, array));
-      this.#address = toAddress(
+      super(
         raw.cell_new(kind, k, maxPooling ? 1 : 0, gateSlope, inputSize, hiddenSize, ...arrays),
+        raw.__wbg_cell_free,
       );
     }
 
@@ -253,88 +276,62 @@ function cellClass(raw: RawExports): WasmCellConstructor {
       state: Float32Array,
     ): void {
       const arrays = [x, hidden, state].flatMap((array) => passArray(raw, array));
-      raw.cell_forward(this.#live(), batch, seqLen, ...arrays);
+      raw.cell_forward(this.live, batch, seqLen, ...arrays);
     }
 
     output_ptr(): number {
-      return toAddress(raw.cell_output_ptr(this.#live()));
+      return toAddress(raw.cell_output_ptr(this.live));
     }
 
     hidden_ptr(): number {
-      return toAddress(raw.cell_hidden_ptr(this.#live()));
+      return toAddress(raw.cell_hidden_ptr(this.live));
     }
 
     state_ptr(): number {
-      return toAddress(raw.cell_state_ptr(this.#live()));
+      return toAddress(raw.cell_state_ptr(this.live));
     }
 
     set_outputs(attention: boolean, lanes: boolean): void {
-      raw.cell_set_outputs(this.#live(), attention ? 1 : 0, lanes ? 1 : 0);
+      raw.cell_set_outputs(this.live, attention ? 1 : 0, lanes ? 1 : 0);
     }
 
     attention_ptr(): number {
-      return toAddress(raw.cell_attention_ptr(this.#live()));
+      return toAddress(raw.cell_attention_ptr(this.live));
     }
 
     lanes_ptr(): number {
-      return toAddress(raw.cell_lanes_ptr(this.#live()));
-    }
-
-    free(): void {
-      const address = this.#address;
-      this.#address = 0;
-      if (address !== 0) raw.__wbg_cell_free(address);
-    }
-
-    #live(): number {
-      if (this.#address === 0) throw new Error("this wasm cell was freed");
-      return this.#address;
+      return toAddress(raw.cell_lanes_ptr(this.live));
     }
   };
 }
 
 /** The `TorchCell` class bound to one instance's exports. */
 function torchCellClass(raw: RawExports): WasmTorchCellConstructor {
-  return class TorchCell implements WasmTorchCell {
-    #address: number;
-
+  return class TorchCell extends WasmObject implements WasmTorchCell {
     constructor(kind: number, inputSize: number, hiddenSize: number, ...params: Float32Array[]) {
       // The Rust side takes ownership of the copies and frees them.
       const arrays = params.flatMap((array) => passArray(raw, array));
-      this.#address = toAddress(raw.torchcell_new(kind, inputSize, hiddenSize, ...arrays));
+      super(raw.torchcell_new(kind, inputSize, hiddenSize, ...arrays), raw.__wbg_torchcell_free);
     }
 
     forward(batch: number, seqLen: number, x: Float32Array, hidden: Float32Array): void {
       const arrays = [x, hidden].flatMap((array) => passArray(raw, array));
-      raw.torchcell_forward(this.#live(), batch, seqLen, ...arrays);
+      raw.torchcell_forward(this.live, batch, seqLen, ...arrays);
     }
 
     output_ptr(): number {
-      return toAddress(raw.torchcell_output_ptr(this.#live()));
+      return toAddress(raw.torchcell_output_ptr(this.live));
     }
 
     hidden_ptr(): number {
-      return toAddress(raw.torchcell_hidden_ptr(this.#live()));
-    }
-
-    free(): void {
-      const address = this.#address;
-      this.#address = 0;
-      if (address !== 0) raw.__wbg_torchcell_free(address);
-    }
-
-    #live(): number {
-      if (this.#address === 0) throw new Error("this wasm cell was freed");
-      return this.#address;
+      return toAddress(raw.torchcell_hidden_ptr(this.live));
     }
   };
 }
 
 /** The `Trainer` class bound to one instance's exports. */
 function trainerClass(raw: RawExports): WasmTrainerConstructor {
-  return class Trainer implements WasmTrainer {
-    #address: number;
-
+  return class Trainer extends WasmObject implements WasmTrainer {
     constructor(
       kind: number,
       k: number,
@@ -345,29 +342,30 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
       ...params: Float32Array[]
     ) {
       const arrays = params.flatMap((array) => passArray(raw, array));
-      this.#address = toAddress(
+      super(
         raw.trainer_new(kind, k, maxPooling ? 1 : 0, gateSlope, inputSize, hiddenSize, ...arrays),
+        raw.__wbg_trainer_free,
       );
     }
 
     repack(): void {
-      raw.trainer_repack(this.#live());
+      raw.trainer_repack(this.live);
     }
 
     parameters_ptr(): number {
-      return toAddress(raw.trainer_parameters_ptr(this.#live()));
+      return toAddress(raw.trainer_parameters_ptr(this.live));
     }
 
     parameters_len(): number {
-      return raw.trainer_parameters_len(this.#live()) >>> 0;
+      return raw.trainer_parameters_len(this.live) >>> 0;
     }
 
     gradients_ptr(): number {
-      return toAddress(raw.trainer_gradients_ptr(this.#live()));
+      return toAddress(raw.trainer_gradients_ptr(this.live));
     }
 
     zero_grad(): void {
-      raw.trainer_zero_grad(this.#live());
+      raw.trainer_zero_grad(this.live);
     }
 
     forward(
@@ -378,44 +376,44 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
       state: Float32Array,
     ): void {
       const arrays = [x, hidden, state].flatMap((array) => passArray(raw, array));
-      raw.trainer_forward(this.#live(), batch, seqLen, ...arrays);
+      raw.trainer_forward(this.live, batch, seqLen, ...arrays);
     }
 
     output_ptr(): number {
-      return toAddress(raw.trainer_output_ptr(this.#live()));
+      return toAddress(raw.trainer_output_ptr(this.live));
     }
 
     hidden_ptr(): number {
-      return toAddress(raw.trainer_hidden_ptr(this.#live()));
+      return toAddress(raw.trainer_hidden_ptr(this.live));
     }
 
     state_ptr(): number {
-      return toAddress(raw.trainer_state_ptr(this.#live()));
+      return toAddress(raw.trainer_state_ptr(this.live));
     }
 
     backward(dOutput: Float32Array, dHidden: Float32Array, dState: Float32Array): void {
       const arrays = [dOutput, dHidden, dState].flatMap((array) => passArray(raw, array));
-      raw.trainer_backward(this.#live(), ...arrays);
+      raw.trainer_backward(this.live, ...arrays);
     }
 
     grad_x_ptr(): number {
-      return toAddress(raw.trainer_grad_x_ptr(this.#live()));
+      return toAddress(raw.trainer_grad_x_ptr(this.live));
     }
 
     grad_hidden_ptr(): number {
-      return toAddress(raw.trainer_grad_hidden_ptr(this.#live()));
+      return toAddress(raw.trainer_grad_hidden_ptr(this.live));
     }
 
     grad_state_ptr(): number {
-      return toAddress(raw.trainer_grad_state_ptr(this.#live()));
+      return toAddress(raw.trainer_grad_state_ptr(this.live));
     }
 
     grad_squared_norm(): number {
-      return raw.trainer_grad_squared_norm(this.#live());
+      return raw.trainer_grad_squared_norm(this.live);
     }
 
     scale_grads(factor: number): void {
-      raw.trainer_scale_grads(this.#live(), factor);
+      raw.trainer_scale_grads(this.live, factor);
     }
 
     sgd_step(
@@ -425,7 +423,7 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
       nesterov: boolean,
       weightDecay: number,
     ): void {
-      raw.trainer_sgd_step(this.#live(), lr, momentum, dampening, nesterov ? 1 : 0, weightDecay);
+      raw.trainer_sgd_step(this.live, lr, momentum, dampening, nesterov ? 1 : 0, weightDecay);
     }
 
     adam_step(
@@ -438,7 +436,7 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
       decoupled: boolean,
     ): void {
       raw.trainer_adam_step(
-        this.#live(),
+        this.live,
         lr,
         beta1,
         beta2,
@@ -450,26 +448,15 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
     }
 
     optimizer_state_ptr(slot: number): number {
-      return toAddress(raw.trainer_optimizer_state_ptr(this.#live(), slot));
+      return toAddress(raw.trainer_optimizer_state_ptr(this.live, slot));
     }
 
     optimizer_steps(): number {
-      return raw.trainer_optimizer_steps(this.#live()) >>> 0;
+      return raw.trainer_optimizer_steps(this.live) >>> 0;
     }
 
     set_optimizer_steps(steps: number): void {
-      raw.trainer_set_optimizer_steps(this.#live(), steps);
-    }
-
-    free(): void {
-      const address = this.#address;
-      this.#address = 0;
-      if (address !== 0) raw.__wbg_trainer_free(address);
-    }
-
-    #live(): number {
-      if (this.#address === 0) throw new Error("this wasm trainer was freed");
-      return this.#address;
+      raw.trainer_set_optimizer_steps(this.live, steps);
     }
   };
 }
