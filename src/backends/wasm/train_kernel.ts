@@ -14,15 +14,14 @@
 
 import {
   type CellSpec,
-  hardSigmoidSlope,
   type OptimizerUpdate,
   parameterSizes,
   type ResidentOptimizerState,
   type SequenceInput,
   type SequenceOutput,
 } from "../../contract.ts";
-import { VARIANTS } from "../../variants.ts";
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
+import { lstmCellArguments } from "./kernel.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
 
 /** dLoss/d a slice's results, in `f32`; empty `hidden`/`state` count as zero. */
@@ -105,28 +104,13 @@ export class WasmTrainingKernel {
   /** Copies `spec`'s weights into this thread's instance of the `flavor` build. */
   constructor(spec: CellSpec, flavor?: WasmFlavor) {
     this.#module = instantiate(flavor);
-    const { variant, params } = spec;
-    const none = new Float32Array(0);
-    const attention = VARIANTS[variant.kind].attention;
+    const { variant } = spec;
     this.#sizes = {
       variant: { ...variant },
       inputSize: spec.inputSize,
       hiddenSize: spec.hiddenSize,
     };
-    this.#trainer = new this.#module.Trainer(
-      VARIANTS[variant.kind].code,
-      variant.k,
-      variant.maxPooling,
-      hardSigmoidSlope(variant.recurrentActivation),
-      spec.inputSize,
-      spec.hiddenSize,
-      params.i2hWeight,
-      params.i2hBias,
-      params.h2hWeight,
-      params.h2hBias,
-      attention ? params.i2aWeight! : none,
-      attention ? params.i2aBias! : none,
-    );
+    this.#trainer = new this.#module.Trainer(...lstmCellArguments(spec));
   }
 
   /** Whether the kernel can still be called (not disposed, no trap). */
