@@ -12,6 +12,7 @@ import {
   mseLoss,
   mul,
   randn,
+  type RecurrentState,
   requiresGrad,
   StochasticArrayLSTM,
   sum,
@@ -150,6 +151,33 @@ Deno.test("training a subclass that overrides a hook is a clear error; inference
   model.train();
   await assert.rejects(
     () => model.forward(x),
-    /training Doubled is not supported yet: it overrides a hook \(forwardCell, updateHidden or initHidden\)/,
+    /training Doubled is not supported: it overrides a hook of the time loop \(forwardCell or updateHidden\)/,
   );
+});
+
+Deno.test("a subclass that overrides only initHidden trains on the fused path", async () => {
+  class WarmStart extends ArrayLSTM {
+    override initHidden(x: Tensor): RecurrentState {
+      const [batch] = x.shape;
+      return {
+        hidden: { shape: [1, batch, 4], data: new Float32Array(batch * 4).fill(0.5) },
+        state: { shape: [2, batch, 4], data: new Float32Array(2 * batch * 4).fill(-0.25) },
+      };
+    }
+  }
+  const x = randn([2, 3, 3], { seed: 4 });
+  const gradientsOf = async (model: ArrayLSTM, init?: RecurrentState) => {
+    model.train();
+    const { output } = await model.forward(x, init);
+    await mseLoss(output, zeros(output.shape)).backward();
+    return model.parameters().map((p) => Array.from(p.grad!.data));
+  };
+  for (const backend of ["js", "wasm"] as const) {
+    const warm = new WarmStart(3, 4, 2, { backend, seed: 1 });
+    const plain = new ArrayLSTM(3, 4, 2, { backend, seed: 1 });
+    const expected = await gradientsOf(plain, warm.initHidden(x));
+    assert.deepEqual(await gradientsOf(warm), expected, backend);
+    warm.dispose();
+    plain.dispose();
+  }
 });

@@ -26,7 +26,7 @@ import { ResidentGroup } from "../nn/resident.ts";
 import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
 import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
-import { registerBuiltin, usesBuiltinHooks } from "./builtin.ts";
+import { registerBuiltin, STEP_HOOKS, usesBuiltinHooks } from "./builtin.ts";
 import { checkLengths, type ChunkExtras, PackedRun } from "./packed.ts";
 import { recordSequence } from "./record_sequence.ts";
 import { RunnerCache } from "./runner_cache.ts";
@@ -435,19 +435,20 @@ export class LSTM extends Module {
     this.#checkState(given ? "init" : "initHidden(x)", start, batch);
     const lengths = init?.lengths === undefined ? null : checkLengths(init.lengths, batch, seqLen);
     const recording = this.training || [x, start.hidden, start.state].some(hasHistory);
-    const byHooks = !usesBuiltinHooks(this);
+    const byHooks = !usesBuiltinHooks(this, STEP_HOOKS);
     if (byHooks && outputs !== undefined) {
       throw new Error(
-        `${this.constructor.name} overrides a hook (forwardCell, updateHidden or initHidden), so ` +
+        `${this.constructor.name} overrides a hook of the time loop (forwardCell or updateHidden), so ` +
           "its kernels do not run and cannot return attention or lanes: compute them in your " +
           "hook, or use the built-in class",
       );
     }
     if (byHooks && recording) {
       throw new Error(
-        `training ${this.constructor.name} is not supported yet: it overrides a hook ` +
-          "(forwardCell, updateHidden or initHidden), and only the built-in cells have a " +
-          "backward. Call eval() and pass inputs without history, or train a built-in class",
+        `training ${this.constructor.name} is not supported: it overrides a hook of the time ` +
+          "loop (forwardCell or updateHidden), whose code the backward cannot follow (an " +
+          "initHidden override trains). Call eval() and pass inputs without history, or train " +
+          "a built-in class",
       );
     }
     if (lengths !== null && lengths.some((length) => length < seqLen)) {
