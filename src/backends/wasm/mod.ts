@@ -55,8 +55,9 @@ import {
 export interface WasmBackendOptions {
   /**
    * Threads a large batch is split over: `1` never starts a Worker and runs in the calling thread.
-   * Default: 2 where `Worker` exists, may load its modules without a permission prompt (see
-   * `workersPermitted`) and the machine has two or more cores, else 1.
+   * Default: one per core (`navigator.hardwareConcurrency`, at most {@linkcode MAX_THREADS}) where
+   * `Worker` exists and may load its modules without a permission prompt (see
+   * `workersPermitted`), else 1.
    */
   readonly threads?: number;
   /**
@@ -75,9 +76,15 @@ export interface WasmBackendOptions {
 
 /**
  * Below this much work per call (about 2 ms on one core) a worker round trip costs more than the
- * second core saves, so the call runs in the calling thread.
+ * second core saves, so the call runs in the calling thread; each further worker needs half as
+ * much more.
  */
 const MIN_PARALLEL_FLOPS = 5e7;
+/**
+ * Most Workers by default: each holds its own copy of the weights and buffers, so memory grows
+ * with their number while the gain shrinks (only two cores measured so far).
+ */
+const MAX_THREADS = 8;
 /** Fewer rows per worker leave the kernel's two-row tiles half empty. */
 const MIN_ROWS_PER_THREAD = 4;
 /**
@@ -89,7 +96,7 @@ const IDLE_WORKER_MS = 1000;
 function defaultThreads(): number {
   if (typeof Worker !== "function" || !workersPermitted()) return 1;
   const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
-  return Math.max(1, Math.min(2, cores));
+  return Math.max(1, Math.min(MAX_THREADS, cores));
 }
 
 /** Multiply-adds ×2 of one call: the gate GEMM of every step (and the attention projection). */
@@ -301,8 +308,13 @@ class WasmRunner implements CompiledCell {
   }
 
   #partsFor(spec: CellSpec, input: SequenceInput): number {
-    if (this.#threads === 1 || flopsOf(spec, input) < MIN_PARALLEL_FLOPS) return 1;
-    return Math.max(1, Math.min(this.#threads, Math.floor(input.batch / MIN_ROWS_PER_THREAD)));
+    const flops = flopsOf(spec, input);
+    if (this.#threads === 1 || flops < MIN_PARALLEL_FLOPS) return 1;
+    const byWork = Math.floor((2 * flops) / MIN_PARALLEL_FLOPS);
+    return Math.max(
+      1,
+      Math.min(this.#threads, byWork, Math.floor(input.batch / MIN_ROWS_PER_THREAD)),
+    );
   }
 
   /** Runs `input` in this thread (`parts = 1`) or split evenly over `parts` workers. */
@@ -551,8 +563,8 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
 }
 
 /**
- * The WASM backend with the default threading: large batches split over two Workers where the
- * runtime has them, everything else in the calling thread.
+ * The WASM backend with the default threading: large batches split over one Worker per core
+ * (at most 8) where the runtime has them, everything else in the calling thread.
  *
  * @example
  * ```ts
