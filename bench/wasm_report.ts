@@ -1,6 +1,6 @@
 /**
  * A table of the WASM backend's speed: ms per timestep and GFLOP/s for every model and benchmark
- * configuration, on two threads (the default) and one, with the relaxed-SIMD build (the default
+ * configuration, on two threads and one, with the relaxed-SIMD build (the default
  * where the runtime has it) and the plain SIMD one, beside the TypeScript backend (estimated from
  * one time step) and the bare GEMM micro-kernel's rate on this machine:
  *
