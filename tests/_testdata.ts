@@ -30,7 +30,7 @@ export function readFixture(set: FixtureSet, file: string): Uint8Array {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     throw new Error(
       `test fixture tests/testdata/${set}/${file} is missing: run \`deno task testdata:sync\` ` +
-        "(copies it from ../shared) and commit the copy",
+        "(copies it from shared/ beside the repository) and commit the copy",
     );
   }
 }

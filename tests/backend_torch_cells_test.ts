@@ -1,7 +1,7 @@
 /**
  * torch's GRU and RNN cells (variant kinds `"gru"`, `"rnn_tanh"`, `"rnn_relu"`) through the
  * backend contract, on every backend registered in `_backends.ts`: torch's own results
- * (../shared/golden_interop, layers and directions composed here from the runners), parity with
+ * (tests/testdata/golden_interop, layers and directions composed here from the runners), parity with
  * the float64 reference (`src/reference/gru_rnn.ts`) on random cells of odd sizes (large ones
  * split over the wasm Workers), no cell states, training left to the oracle, and the contract's
  * checks.
