@@ -731,12 +731,7 @@ class ContractRunner implements SequenceRunner {
 
   constructor(backend: ResolvedBackendName, spec: CellSpec, cell: CompiledCell) {
     this.backend = backend;
-    this.#spec = {
-      variant: { ...spec.variant },
-      inputSize: spec.inputSize,
-      hiddenSize: spec.hiddenSize,
-      params: EMPTY_PARAMETERS,
-    };
+    this.#spec = sizesOf(spec);
     this.#cell = cell;
     if (cell.runTraining) this.runTraining = (input) => this.#runTraining(input);
     if (cell.resident) this.resident = this.#guardResident(cell.resident);
@@ -946,6 +941,27 @@ const EMPTY_PARAMETERS: CellParameters = {
   i2aWeight: null,
   i2aBias: null,
 };
+
+/**
+ * A cell's sizes with empty weights: all {@linkcode checkInput} needs, without keeping the
+ * weights alive.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sizesOf } from "./contract.ts";
+ * const sizes = sizesOf({ variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 2, hiddenSize: 3 });
+ * assert.equal(sizes.params.i2hWeight.length, 0);
+ * ```
+ */
+export function sizesOf(cell: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">): CellSpec {
+  return {
+    variant: { ...cell.variant },
+    inputSize: cell.inputSize,
+    hiddenSize: cell.hiddenSize,
+    params: EMPTY_PARAMETERS,
+  };
+}
 
 /**
  * Makes a backend from its compile step: the spec is checked ({@linkcode checkSpec}) before

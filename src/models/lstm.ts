@@ -168,7 +168,6 @@ export class LSTM extends Module {
     () => this.#cellSpec(),
     (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
   );
-  #runnerVersion = -1;
   /** The parameters bound to the weights of the runner that holds them in place, if any. */
   #resident: { readonly runner: SequenceRunner; readonly group: ResidentGroup } | null = null;
 
@@ -315,16 +314,10 @@ export class LSTM extends Module {
     return Object.fromEntries(this.parameters().map(({ name, value }) => [name, value]));
   }
 
-  // Parameters are replaced, never written into, so the spec (sharing their arrays) stays what
-  // the runner was packed from; a new version (optimizer step, loadStateDict) re-packs. Calls in
-  // flight finish on the runner they started with.
+  // Parameters are replaced, never written into: a new version (optimizer step, loadStateDict)
+  // compiles the weights again; calls in flight finish on the runner they started with.
   #currentRunner(): RunnerCache {
-    const version = this.parametersVersion();
-    if (this.#runnerVersion !== version) {
-      this.#runner.invalidate();
-      this.#runnerVersion = version;
-    }
-    return this.#runner;
+    return this.#runner.at(this.parametersVersion());
   }
 
   #invalidate(): void {
@@ -563,13 +556,13 @@ export class LSTM extends Module {
   #bindResident(runner: SequenceRunner, spec: CellSpec): void {
     const weights = runner.resident;
     if (weights === undefined || this.#resident?.runner === runner) return;
-    if (!this.#runner.holds(runner) || this.#runnerVersion !== this.parametersVersion()) return;
+    if (!this.#runner.current(runner, this.parametersVersion())) return;
     const byName = new Map(this.parameters().map((parameter) => [parameter.name, parameter]));
     const group = new ResidentGroup(
       parameterSizes(spec).map(([name]) => byName.get(name)!),
       weights,
-      () => this.#runner.holds(runner) && this.#runnerVersion === this.parametersVersion(),
-      () => this.#runnerVersion = this.parametersVersion(),
+      () => this.#runner.current(runner, this.parametersVersion()),
+      () => this.#runner.adopt(this.parametersVersion()),
     );
     this.#resident = { runner, group };
   }

@@ -49,6 +49,8 @@ export class RunnerCache {
   readonly #spec: () => CellSpec;
   readonly #compile: (spec: CellSpec) => Promise<SequenceRunner>;
   #current: Compile | null = null;
+  // The weights' version the current runner was compiled from (or updated to in place).
+  #version = -1;
 
   /**
    * @param spec The cell to compile, read (and copied) when a compile starts.
@@ -123,6 +125,48 @@ export class RunnerCache {
    */
   holds(runner: SequenceRunner): boolean {
     return this.#current !== null && this.#current.ready === runner;
+  }
+
+  /**
+   * This cache for the weights at `version`: a runner compiled from other weights is dropped
+   * first (calls in flight finish on it), so the next call compiles the new ones.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { RunnerCache } from "./runner_cache.ts";
+   * import { jsBackend } from "../backends/js/mod.ts";
+   * const z = (n: number) => new Float32Array(n);
+   * const cache = new RunnerCache(
+   *   () => ({
+   *     variant: { kind: "lstm", k: 1, maxPooling: false },
+   *     inputSize: 1,
+   *     hiddenSize: 1,
+   *     params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+   *   }),
+   *   (spec) => jsBackend.compile(spec),
+   * );
+   * const runner = await cache.at(0).runner();
+   * assert.ok(cache.current(runner, 0));
+   * assert.ok(!cache.at(1).holds(runner));
+   * ```
+   */
+  at(version: number): this {
+    if (version !== this.#version) {
+      this.invalidate();
+      this.#version = version;
+    }
+    return this;
+  }
+
+  /** Whether `runner` is this cache's and holds the weights at `version`. */
+  current(runner: SequenceRunner, version: number): boolean {
+    return this.holds(runner) && this.#version === version;
+  }
+
+  /** Records that the runner's weights were updated in place to `version`: no new compile. */
+  adopt(version: number): void {
+    this.#version = version;
   }
 
   /** Drops the runner; it frees its memory when the calls given it have settled. */

@@ -57,7 +57,6 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     () => this.#cellSpec(),
     (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
   );
-  #runnerVersion = -1;
 
   /**
    * Checks the sizes and options.
@@ -151,14 +150,9 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
   }
 
   // Parameters are replaced, never written into: a new version (optimizer step, loadStateDict)
-  // re-packs the weights; calls in flight finish on the runner they started with.
+  // compiles the weights again; calls in flight finish on the runner they started with.
   #currentRunner(): RunnerCache {
-    const version = this.parametersVersion();
-    if (this.#runnerVersion !== version) {
-      this.#runner.invalidate();
-      this.#runnerVersion = version;
-    }
-    return this.#runner;
+    return this.#runner.at(this.parametersVersion());
   }
 
   /**

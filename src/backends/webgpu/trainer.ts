@@ -12,7 +12,7 @@
  * @module
  */
 
-import { checkInput } from "../../contract.ts";
+import { checkInput, sizesOf } from "../../contract.ts";
 import type { CellParameters, CellSpec, CellVariant, SequenceInput } from "../../contract.ts";
 import { checkSpec, hardSigmoidSlope, type SequenceOutput } from "../../contract.ts";
 import { describe } from "../../errors.ts";
@@ -600,19 +600,11 @@ export class WebGpuTrainer implements Disposable {
 
   /** The spec's sizes with empty weights: what `checkInput` needs. */
   #specSizes(): CellSpec {
-    return {
+    return sizesOf({
       variant: this.#variant,
       inputSize: this.#inputSize,
       hiddenSize: this.#hiddenSize,
-      params: {
-        i2hWeight: new Float32Array(0),
-        i2hBias: new Float32Array(0),
-        h2hWeight: new Float32Array(0),
-        h2hBias: new Float32Array(0),
-        i2aWeight: null,
-        i2aBias: null,
-      },
-    };
+    });
   }
 
   #stepRecord(B: number, T: number, t: number, hasNext: boolean): number[] {
