@@ -16,6 +16,14 @@ export interface ScheduleStateDict {
   readonly baseLr: number;
 }
 
+/** Checks that a schedule's epoch count `options[name]` is a positive integer. */
+function positiveIntegerOption(value: number, name: string): number {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`options.${name} must be a positive integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
 /**
  * The base of the schedules: owns the epoch count and sets `optimizer.lr` on every `step()`.
  *
@@ -195,13 +203,7 @@ export class StepLR extends Schedule {
   constructor(optimizer: Optimizer, options: StepLROptions) {
     super(optimizer);
     checkOptionNames("StepLR", options, ["stepSize", "gamma"]);
-    const stepSize = options.stepSize;
-    if (!Number.isInteger(stepSize) || stepSize <= 0) {
-      throw new RangeError(
-        `options.stepSize must be a positive integer, got ${describe(stepSize)}`,
-      );
-    }
-    this.stepSize = stepSize;
+    this.stepSize = positiveIntegerOption(options.stepSize, "stepSize");
     this.gamma = numberOption(options as unknown as Record<string, unknown>, "gamma", 0.1);
   }
 
@@ -272,12 +274,7 @@ export class CosineAnnealingLR extends Schedule {
   constructor(optimizer: Optimizer, options: CosineAnnealingLROptions) {
     super(optimizer);
     checkOptionNames("CosineAnnealingLR", options, ["tMax", "etaMin"]);
-    if (!Number.isInteger(options.tMax) || options.tMax <= 0) {
-      throw new RangeError(
-        `options.tMax must be a positive integer, got ${describe(options.tMax)}`,
-      );
-    }
-    this.tMax = options.tMax;
+    this.tMax = positiveIntegerOption(options.tMax, "tMax");
     this.etaMin = numberOption(options as unknown as Record<string, unknown>, "etaMin", 0);
   }
 
