@@ -117,7 +117,10 @@ export interface ForwardResult extends RecurrentState {
   readonly lanes?: LaneIndices;
 }
 
-/** Per-lane readout of the hidden state: `(k, B, H)` output gates and cells to `(1, B, H)`. */
+/**
+ * Per-lane readout of the hidden state: `(k, B, H)` output gates and cells to `(1, B, H)`. In
+ * training both carry history; build the result from them with the differentiable ops.
+ */
 export type Readout = (outputs: Tensor, states: Tensor) => Tensor;
 
 // Writes a model's private variant; set once by the class's static block, used by `setVariant`.
