@@ -72,7 +72,7 @@ export {
 export { Module } from "./src/nn/module.ts";
 export { Linear, type LinearOptions } from "./src/nn/linear.ts";
 export { Embedding, type EmbeddingOptions, type TokenIds } from "./src/nn/embedding.ts";
-export { add, logSoftmax, mul, reshape, softmax, sum } from "./src/nn/functional.ts";
+export { add, logSoftmax, mul, reshape, softmax, sum, tanh } from "./src/nn/functional.ts";
 export {
   type ClassificationLossOptions,
   crossEntropy,

@@ -18,6 +18,7 @@ import {
   reshape,
   softmax,
   sum,
+  tanh,
   type Tensor,
   tensor,
   type TrackedTensor,
@@ -107,6 +108,7 @@ const functional: [string, (x: Tensor) => TrackedTensor][] = [
   ["softmax", softmax],
   ["logSoftmax", logSoftmax],
   ["reshape", (x) => reshape(x, [-1, 2])],
+  ["tanh", tanh],
 ];
 for (const [name, op] of functional) {
   Deno.test(`${name} gradients match finite differences`, async () => {

@@ -5,11 +5,17 @@
  * @module
  */
 
-import { sumLanes } from "../reference/cell.ts";
 import { checkShape, checkSize } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { registerBuiltin } from "./builtin.ts";
-import { LSTM, type LSTMOptions, type RecurrentState, setVariant } from "./lstm.ts";
+import {
+  checkHookHistory,
+  LSTM,
+  type LSTMOptions,
+  type RecurrentState,
+  setVariant,
+} from "./lstm.ts";
+import { readLanes } from "./step_ops.ts";
 
 /**
  * An array LSTM: `k` lanes per unit, each with its own gates and cell
@@ -96,6 +102,7 @@ export class ArrayLSTM extends LSTM {
     const name = "updateHidden(outputs, states)";
     checkTensor(name, hidden);
     checkShape(name, hidden.shape, [1, states.shape[1], this.hiddenSize], "(1, batch, hiddenSize)");
+    checkHookHistory(`${this.constructor.name}.${name}`, hidden, [outputs, states], false);
     return hidden;
   }
 
@@ -119,10 +126,7 @@ export class ArrayLSTM extends LSTM {
    * ```
    */
   updateHidden(outputs: Tensor, states: Tensor): Tensor {
-    const [k, batch, H] = states.shape;
-    const hidden = new Float32Array(batch * H);
-    sumLanes(outputs.data, states.data, k, batch, H, hidden);
-    return { shape: [1, batch, H], data: hidden };
+    return readLanes(outputs, states, false);
   }
 }
 registerBuiltin(ArrayLSTM);

@@ -4,12 +4,12 @@
  * @module
  */
 
-import { attentionWeights, linear } from "../reference/cell.ts";
 import { describe } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import { ArrayLSTM } from "./array_lstm.ts";
 import { registerBuiltin } from "./builtin.ts";
 import { type LSTMOptions, type RecurrentState, setVariant } from "./lstm.ts";
+import { attentionLaneWeights } from "./step_ops.ts";
 
 /** Options of {@linkcode AttentionArrayLSTM}. */
 export interface AttentionArrayLSTMOptions extends LSTMOptions {
@@ -102,21 +102,14 @@ export class AttentionArrayLSTM extends ArrayLSTM {
    * ```
    */
   override forwardCell(x: Tensor, hidden: Tensor, state: Tensor): RecurrentState {
-    const [batch] = x.shape;
-    const kH = this.k * this.hiddenSize;
-    const preActivation = new Float32Array(batch * kH);
-    const { data: weight } = this.parameter("i2a.weight");
-    linear(
-      x.data,
-      batch,
-      this.inputSize,
-      weight,
-      kH,
-      this.parameter("i2a.bias").data,
-      preActivation,
+    const laneWeights = attentionLaneWeights(
+      x,
+      this.parameterTensor("i2a.weight"),
+      this.parameterTensor("i2a.bias"),
+      this.k,
+      this.hiddenSize,
+      this.maxPooling,
     );
-    const laneWeights = new Float32Array(batch * kH);
-    attentionWeights(preActivation, batch, this.k, this.hiddenSize, this.maxPooling, laneWeights);
     return this.stepCells(
       x,
       hidden,

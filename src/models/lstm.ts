@@ -17,18 +17,20 @@ import type {
   SequenceRunner,
 } from "../contract.ts";
 import { parameterSizes, RECURRENT_ACTIVATIONS } from "../contract.ts";
-import { linear, sumLanes, updateLanes } from "../reference/cell.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
 import { ResidentGroup } from "../nn/resident.ts";
+import { concat, split } from "../nn/layout.ts";
+import { reshape } from "../nn/functional.ts";
 import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
 import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, STEP_HOOKS, usesBuiltinHooks } from "./builtin.ts";
-import { checkLengths, type ChunkExtras, PackedRun } from "./packed.ts";
+import { checkLengths, type ChunkExtras, type PackedResult, PackedRun } from "./packed.ts";
 import { recordSequence } from "./record_sequence.ts";
+import { laneStep, readLanes } from "./step_ops.ts";
 import { RunnerCache } from "./runner_cache.ts";
 
 /** Options every model takes. */
@@ -115,7 +117,10 @@ export interface ForwardResult extends RecurrentState {
   readonly lanes?: LaneIndices;
 }
 
-/** Per-lane readout of the hidden state: `(k, B, H)` output gates and cells to `(1, B, H)`. */
+/**
+ * Per-lane readout of the hidden state: `(k, B, H)` output gates and cells to `(1, B, H)`. In
+ * training both carry history; build the result from them with the differentiable ops.
+ */
 export type Readout = (outputs: Tensor, states: Tensor) => Tensor;
 
 // Writes a model's private variant; set once by the class's static block, used by `setVariant`.
@@ -341,7 +346,8 @@ export class LSTM extends Module {
 
   /**
    * Runs a batch of sequences. Built-in models run all steps in the backend's fused kernels; a
-   * subclass that overrides a hook runs step by step through its hooks in TypeScript.
+   * subclass that overrides a hook runs step by step through its hooks in TypeScript, recorded
+   * op by op in training (its hooks must build their results from the differentiable ops).
    *
    * In training mode the run is recorded: a loss computed from the results back-propagates into
    * the parameters' `grad`, and into `x`, `init.hidden` and `init.state` when they carry history
@@ -391,7 +397,8 @@ export class LSTM extends Module {
    * @returns Outputs of every step, the final hidden and cell states, and the opt-in outputs.
    * @throws {RangeError} If a shape does not fit the model, or a length is not in `[1, seqLen]`.
    * @throws {TypeError} If `returnAttention` or `returnLanes` is asked of a class without them.
-   * @throws {Error} When recording a subclass that overrides a hook (not supported yet).
+   * @throws {Error} When recording a subclass whose hook returns a tensor without history
+   *   (computed on raw arrays, which the backward cannot follow).
    *
    * @example
    * ```ts
@@ -436,14 +443,6 @@ export class LSTM extends Module {
           "hook, or use the built-in class",
       );
     }
-    if (byHooks && recording) {
-      throw new Error(
-        `training ${this.constructor.name} is not supported: it overrides a hook of the time ` +
-          "loop (forwardCell or updateHidden), whose code the backward cannot follow (an " +
-          "initHidden override trains). Call eval() and pass inputs without history, or train " +
-          "a built-in class",
-      );
-    }
     if (lengths !== null && lengths.some((length) => length < seqLen)) {
       // The plan copies x and the state now; one runner (one set of weights) runs every chunk.
       const packed = new PackedRun(x, start, lengths);
@@ -463,10 +462,7 @@ export class LSTM extends Module {
         return packed.result();
       });
     }
-    if (byHooks) {
-      const { output, hidden, state } = this.#forwardByHooks(x, start);
-      return { output: untracked(output), hidden: untracked(hidden), state: untracked(state) };
-    }
+    if (byHooks) return this.#forwardByHooks(x, start);
     const runners = this.#currentRunner();
     if (recording) {
       // The backward reads the input again later: it keeps its own copy.
@@ -590,23 +586,34 @@ export class LSTM extends Module {
     };
   }
 
-  #forwardByHooks(x: Tensor, start: RecurrentState): RecurrentState & { output: Tensor } {
+  /**
+   * Runs `x` step by step through `forwardCell`. Every step is recorded when something records
+   * (the hooks' ops with the parameters in training mode, or inputs with history): the step
+   * inputs are split from `x` and the outputs joined with the tape's ops, so the gradient reaches
+   * `x`, the initial state and the parameters through every step.
+   */
+  #forwardByHooks(x: Tensor, start: RecurrentState): PackedResult {
     const [batch, seqLen, I] = x.shape;
     const H = this.hiddenSize;
-    const output = new Float32Array(batch * seqLen * H);
+    const steps = split(x, new Array(seqLen).fill(1), 1);
+    const outputs: Tensor[] = [];
     let current = start;
     for (let t = 0; t < seqLen; t++) {
-      const step = new Float32Array(batch * I);
-      for (let b = 0; b < batch; b++) {
-        step.set(x.data.subarray((b * seqLen + t) * I, (b * seqLen + t + 1) * I), b * I);
-      }
-      current = this.forwardCell({ shape: [batch, I], data: step }, current.hidden, current.state);
-      this.#checkState(`forwardCell at step ${t}`, current, batch);
-      for (let b = 0; b < batch; b++) {
-        output.set(current.hidden.data.subarray(b * H, (b + 1) * H), (b * seqLen + t) * H);
-      }
+      const step = reshape(steps[t], [batch, I]);
+      const next = this.forwardCell(step, current.hidden, current.state);
+      const source = `${this.constructor.name}.forwardCell at step ${t}`;
+      this.#checkState(source, next, batch);
+      const inputs = [step, current.hidden, current.state];
+      checkHookHistory(`${source} (its hidden)`, next.hidden, inputs, this.training);
+      checkHookHistory(`${source} (its state)`, next.state, inputs, this.training);
+      outputs.push(reshape(next.hidden, [batch, 1, H]));
+      current = next;
     }
-    return { output: { shape: [batch, seqLen, H], data: output }, ...current };
+    return {
+      output: concat(outputs, 1),
+      hidden: withHistory(current.hidden),
+      state: withHistory(current.state),
+    };
   }
 
   #checkState(source: string, value: RecurrentState, batch: number): void {
@@ -651,22 +658,26 @@ export class LSTM extends Module {
    * ```
    */
   forwardCell(x: Tensor, hidden: Tensor, state: Tensor): RecurrentState {
-    return this.stepCells(x, hidden, state, null, (outputs, states) => {
-      const [, batch, H] = states.shape;
-      const next = new Float32Array(batch * H);
-      sumLanes(outputs.data, states.data, 1, batch, H, next);
-      return { shape: [1, batch, H], data: next };
-    });
+    return this.stepCells(
+      x,
+      hidden,
+      state,
+      null,
+      (outputs, states) => readLanes(outputs, states, false),
+    );
   }
 
   /**
    * The shared body of `forwardCell`: pre-activations, every lane's cell update (scaled by the
    * attention `laneWeights` `(B, k, H)` when given), then `readout` for the hidden state.
+   * Recorded when the layer is training or an input carries history: `readout` gets the output
+   * gates and cells with history, and what it builds from them with the differentiable ops
+   * (`add`, `mul`, `tanh`, `split`, ...) trains.
    *
    * @example A subclass whose hidden state is the cell state itself
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, type RecurrentState, randn, type Tensor, zeros } from "../../mod.ts";
+   * import { LSTM, type RecurrentState, randn, sum, type Tensor } from "../../mod.ts";
    * class CellOut extends LSTM {
    *   override forwardCell(x: Tensor, hidden: Tensor, state: Tensor): RecurrentState {
    *     return this.stepCells(x, hidden, state, null, (_outputs, states) => states);
@@ -675,55 +686,28 @@ export class LSTM extends Module {
    * const model = new CellOut(3, 2, { backend: "js", seed: 1 });
    * const { hidden, state } = await model.forward(randn([1, 4, 3], { seed: 2 }));
    * assert.deepEqual(hidden.data, state.data);
+   * model.train(); // it trains through its hook
+   * await sum((await model.forward(randn([1, 4, 3], { seed: 2 }))).hidden).backward();
+   * assert.ok(model.parameters().every((p) => p.grad !== null));
    * ```
    */
   protected stepCells(
     x: Tensor,
     hidden: Tensor,
     state: Tensor,
-    laneWeights: Float32Array | null,
+    laneWeights: Tensor | null,
     readout: Readout,
   ): RecurrentState {
     const { kind, k } = this.#variant;
-    const [batch] = x.shape;
-    const I = this.inputSize, H = this.hiddenSize, gates = 4 * k * H;
-    const z = new Float32Array(batch * gates);
-    const recurrent = new Float32Array(batch * gates);
-    linear(
-      x.data,
-      batch,
-      I,
-      this.parameter("i2h.weight").data,
-      gates,
-      this.parameter("i2h.bias").data,
-      z,
-    );
-    linear(
-      hidden.data,
-      batch,
-      H,
-      this.parameter("h2h.weight").data,
-      gates,
-      this.parameter("h2h.bias").data,
-      recurrent,
-    );
-    for (let i = 0; i < z.length; i++) z[i] += recurrent[i];
-    const next = new Float32Array(k * batch * H);
-    const outputGates = new Float32Array(k * batch * H);
-    updateLanes(
-      kind,
-      z,
-      batch,
-      k,
-      H,
-      laneWeights,
-      state.data,
-      next,
-      outputGates,
-      this.recurrentActivation,
-    );
-    const states: Tensor = { shape: [k, batch, H], data: next };
-    return { hidden: readout({ shape: [k, batch, H], data: outputGates }, states), state: states };
+    const weights = {
+      i2hWeight: this.parameterTensor("i2h.weight"),
+      i2hBias: this.parameterTensor("i2h.bias"),
+      h2hWeight: this.parameterTensor("h2h.weight"),
+      h2hBias: this.parameterTensor("h2h.bias"),
+    };
+    const cell = { kind, k, activation: this.recurrentActivation };
+    const { outputGates, states } = laneStep(cell, weights, x, hidden, state, laneWeights);
+    return { hidden: readout(outputGates, states), state: states };
   }
 
   /**
@@ -840,5 +824,44 @@ function tooLarge(
       "(the weights grow with 4·k·hiddenSize·(inputSize + hiddenSize); the wasm backend fits " +
       "up to 2 GiB of them)",
     { cause },
+  );
+}
+
+/** A tensor as a `TrackedTensor`: itself when it carries history, else a plain wrapper. */
+function withHistory(value: Tensor): TrackedTensor {
+  return hasHistory(value) ? value as TrackedTensor : untracked(value);
+}
+
+/**
+ * Refuses a hook's `result` computed on raw arrays while recording: when `training` or one of
+ * the hook's `inputs` carries history, the result must carry history too (or be one of the inputs,
+ * passed on as it is), else the gradient would silently stop at it.
+ *
+ * @param source The hook, as the error names it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkHookHistory } from "./lstm.ts";
+ * import { requiresGrad, tensor } from "../../mod.ts";
+ * const input = requiresGrad(tensor([1], [1]));
+ * checkHookHistory("hook", input, [input], true); // passed on as it is
+ * assert.throws(() => checkHookHistory("hook", tensor([2], [1]), [input], false), /hook returned/);
+ * ```
+ */
+export function checkHookHistory(
+  source: string,
+  result: Tensor,
+  inputs: readonly Tensor[],
+  training: boolean,
+): void {
+  if (hasHistory(result) || inputs.includes(result)) return;
+  if (!training && !inputs.some(hasHistory)) return;
+  throw new Error(
+    `${source} returned a tensor without history while recording (the layer is training, or ` +
+      "its inputs carry history): it was computed on raw arrays, which backward() cannot " +
+      "follow. Build it from the model's differentiable ops (super's hooks, this.stepCells, and " +
+      "add, mul, tanh, sum, reshape, split, concat, softmax from the package), or call eval() " +
+      "and pass inputs without history",
   );
 }

@@ -4,11 +4,11 @@
  * @module
  */
 
-import { selectLanes } from "../reference/cell.ts";
 import type { Tensor } from "../tensor.ts";
 import { ArrayLSTM } from "./array_lstm.ts";
 import { registerBuiltin } from "./builtin.ts";
 import { type LSTMOptions, setVariant } from "./lstm.ts";
+import { readLanes } from "./step_ops.ts";
 
 /**
  * An array LSTM whose hidden state reads out one lane per unit: the lane with the largest output
@@ -65,10 +65,7 @@ export class StochasticArrayLSTM extends ArrayLSTM {
    * ```
    */
   override updateHidden(outputs: Tensor, states: Tensor): Tensor {
-    const [k, batch, H] = states.shape;
-    const hidden = new Float32Array(batch * H);
-    selectLanes(outputs.data, states.data, k, batch, H, hidden);
-    return { shape: [1, batch, H], data: hidden };
+    return readLanes(outputs, states, true);
   }
 }
 registerBuiltin(StochasticArrayLSTM);

@@ -1,6 +1,7 @@
 /**
  * Functional ops on tensors, synchronous, recording when an input carries history: `reshape`,
- * `softmax` and `logSoftmax` over the last axis, and `add`, `mul`, `sum` to build custom losses.
+ * `softmax` and `logSoftmax` over the last axis, `add`, `mul`, `sum` to build custom losses, and
+ * `tanh` for the hooks' readouts.
  *
  * @module
  */
@@ -180,5 +181,24 @@ export function sum(input: Tensor): TrackedTensor {
   for (let i = 0; i < input.data.length; i++) total += input.data[i];
   return record("sum", [{ shape: [], data: new Float32Array([total]) }], [input], ([grad]) => [
     new Float32Array(input.data.length).fill(grad![0]),
+  ])[0];
+}
+
+/**
+ * Elementwise `tanh(input)`, as `torch.tanh`: with `mul` and `add`, a hook's readout
+ * `o·tanh(c)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tanh, tensor } from "../../mod.ts";
+ * assert.ok(Math.abs(tanh(tensor([1], [1])).data[0] - Math.tanh(1)) < 1e-7);
+ * ```
+ */
+export function tanh(input: Tensor): TrackedTensor {
+  checkTensor("input", input);
+  const out = input.data.map(Math.tanh);
+  return record("tanh", [{ shape: [...input.shape], data: out }], [input], ([grad]) => [
+    grad!.map((g, i) => g * (1 - out[i] * out[i])),
   ])[0];
 }

@@ -24,6 +24,17 @@ function checkAxis(name: string, value: Tensor, axis: number): void {
   }
 }
 
+/** Where each part starts on the axis (running sums: one pass, as parts may be many time steps). */
+function startsOf(sizes: readonly number[]): number[] {
+  const starts: number[] = [];
+  let start = 0;
+  for (const size of sizes) {
+    starts.push(start);
+    start += size;
+  }
+  return starts;
+}
+
 /** Copies `src` (size `n` on the axis) into `dst` (size `total`) at `offset` on that axis. */
 function place(
   src: Float32Array,
@@ -92,7 +103,7 @@ export function concat(tensors: readonly Tensor[], axis: number): TrackedTensor 
   const total = sizes.reduce((a, b) => a + b, 0);
   const { outer, inner } = strides(first.shape, axis);
   const out = new Float32Array(outer * total * inner);
-  const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+  const offsets = startsOf(sizes);
   tensors.forEach((value, i) => place(value.data, out, outer, inner, sizes[i], total, offsets[i]));
   const shape = first.shape.map((size, a) => a === axis ? total : size);
   return record(
@@ -130,7 +141,7 @@ export function split(value: Tensor, sizes: readonly number[], axis: number): Tr
     );
   }
   const { outer, inner } = strides(value.shape, axis);
-  const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+  const offsets = startsOf(sizes);
   const parts = sizes.map((n, i) => ({
     shape: value.shape.map((size, a) => a === axis ? n : size),
     data: take(value.data, outer, inner, n, total, offsets[i]),

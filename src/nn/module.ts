@@ -9,6 +9,7 @@ import type { BackendName } from "../contract.ts";
 import { checkShape, describe } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { Parameter } from "./parameter.ts";
+import { parameterTensor, type TrackedTensor, untracked } from "./tape.ts";
 
 /**
  * The base of every layer. Subclasses say how to draw their initial parameters; the base keeps
@@ -224,6 +225,34 @@ export abstract class Module {
    */
   protected parameter(name: string): Tensor {
     return this.#parameterMap().get(name)!.value;
+  }
+
+  /**
+   * The parameter called `name` as an input of the differentiable ops: in training mode it carries
+   * the parameter's history, so a loss computed from it fills the parameter's `grad`; in
+   * evaluation mode it has none, and the parameter stays frozen.
+   *
+   * @example A learned gain, trained through `mul`
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { hasHistory, Module, mul, sum, type Tensor, tensor } from "../../mod.ts";
+   * class Gain extends Module {
+   *   protected override initialParameters(): Record<string, Tensor> {
+   *     return { gain: tensor([2], [1]) };
+   *   }
+   *   forward(x: Tensor): Tensor {
+   *     return mul(x, this.parameterTensor("gain"));
+   *   }
+   * }
+   * const layer = new Gain().train();
+   * await sum(layer.forward(tensor([5], [1]))).backward();
+   * assert.deepEqual([...layer.parameters()[0].grad!.data], [5]);
+   * assert.equal(hasHistory(new Gain().forward(tensor([5], [1]))), false); // eval: frozen
+   * ```
+   */
+  protected parameterTensor(name: string): TrackedTensor {
+    const parameter = this.#parameterMap().get(name)!;
+    return this.training ? parameterTensor(parameter) : untracked(parameter.value);
   }
 
   /**

@@ -235,6 +235,25 @@ export function parameterEdge(parameter: Parameter): Edge {
 }
 
 /**
+ * A parameter's value as a tensor carrying the parameter's leaf history: an op recorded from it
+ * adds its gradient to `parameter.grad`, as a PyTorch `nn.Parameter` does.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parameterTensor } from "./tape.ts";
+ * import { mul, Parameter, sum, tensor } from "../../mod.ts";
+ * const weight = new Parameter("w", tensor([1, 2], [2]));
+ * await sum(mul(parameterTensor(weight), tensor([3, 4], [2]))).backward();
+ * assert.deepEqual([...weight.grad!.data], [3, 4]);
+ * ```
+ */
+export function parameterTensor(parameter: Parameter): TrackedTensor {
+  const { shape, data } = parameter.value;
+  return tracked(shape, data, parameterEdge(parameter));
+}
+
+/**
  * Wraps results in tracked tensors; when any parent has history, records one node whose
  * `backward` maps the outputs' gradients to the parents' gradients.
  *

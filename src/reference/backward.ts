@@ -6,7 +6,14 @@
  * @module
  */
 
-import type { CellSpec, InputGradients, OutputGradients, SequenceInput } from "../contract.ts";
+import type {
+  CellSpec,
+  InputGradients,
+  OutputGradients,
+  RecurrentActivation,
+  SequenceInput,
+  VariantKind,
+} from "../contract.ts";
 import { type FloatArray, gate, gateSlope, selectedLane, sigmoid } from "./cell.ts";
 import { newTrace, runSequence } from "./sequence.ts";
 import { checkShape } from "../errors.ts";
@@ -60,7 +67,7 @@ export function backward(
   let dHidden = Float64Array.from(grads.hidden ?? new Float64Array(size));
   const dState = Float64Array.from(grads.state ?? new Float64Array(k * size));
   const dz = new Float64Array(B * gates);
-  const dWeights = new Float64Array(B * k * H);
+  const dWeights = attention ? new Float64Array(B * k * H) : null;
 
   for (let t = T - 1; t >= 0; t--) {
     for (let i = 0; i < size; i++) {
@@ -69,70 +76,46 @@ export function backward(
     const z = trace.z[t], previous = trace.states[t], cells = trace.states[t + 1];
     const outputGates = trace.outputGates[t];
     const weights = attention ? trace.weights[t] : null;
-    // The readout: which lanes receive dh, and through which output gate and cell.
     const dOutputGates = new Float64Array(k * size);
-    for (let i = 0; i < size; i++) {
-      const first = kind === "stochastic" ? selectedLane(outputGates, k, size, i) : 0;
-      const last = kind === "stochastic" ? first : k - 1;
-      for (let lane = first; lane <= last; lane++) {
-        const cell = lane * size + i;
-        const tanhCell = Math.tanh(cells[cell]);
-        dOutputGates[cell] = dHidden[i] * tanhCell;
-        dState[cell] += dHidden[i] * outputGates[cell] * (1 - tanhCell * tanhCell);
-      }
-    }
-    dWeights.fill(0);
-    for (let b = 0; b < B; b++) {
-      for (let lane = 0; lane < k; lane++) {
-        const row = (b * k + lane) * 4 * H;
-        for (let u = 0; u < H; u++) {
-          const cell = (lane * B + b) * H + u;
-          const scale = weights === null ? 1 : weights[(b * k + lane) * H + u];
-          const forget = gate(activation, z[row + u]);
-          const input = gate(activation, z[row + H + u]);
-          const output = gate(activation, z[row + 2 * H + u]);
-          const candidate = Math.tanh(z[row + 3 * H + u]);
-          const dCell = dState[cell];
-          const keep = attention ? 1 - scale * forget : forget;
-          const dKeep = dCell * previous[cell];
-          // The gradients below are with respect to the scaled gates (scale·σ(z)).
-          const dForget = attention ? -dKeep : dKeep;
-          const dInput = dCell * candidate;
-          const dOutput = dOutputGates[cell];
-          dState[cell] = dCell * keep;
-          dz[row + u] = dForget * scale * gateSlope(activation, z[row + u]);
-          dz[row + H + u] = dInput * scale * gateSlope(activation, z[row + H + u]);
-          dz[row + 2 * H + u] = dOutput * scale * gateSlope(activation, z[row + 2 * H + u]);
-          dz[row + 3 * H + u] = dCell * scale * input * (1 - candidate * candidate);
-          if (weights !== null) {
-            dWeights[(b * k + lane) * H + u] = dForget * forget + dInput * input + dOutput * output;
-          }
-        }
-      }
-    }
+    backwardReadout(
+      kind === "stochastic",
+      outputGates,
+      cells,
+      dHidden,
+      k,
+      size,
+      dOutputGates,
+      dState,
+    );
+    backwardLanes(
+      { kind, activation, batch: B, k, hiddenSize: H },
+      { z, previous, weights },
+      dOutputGates,
+      dState,
+      dz,
+      dWeights,
+    );
     // Parameters and inputs through the pre-activations.
-    const hidden = trace.hiddens[t];
     const nextDHidden = new Float64Array(size);
-    for (let b = 0; b < B; b++) {
-      const xRow = (b * T + t) * I;
-      for (let g = 0; g < gates; g++) {
-        const d = dz[b * gates + g];
-        if (d === 0) continue;
-        dBias[g] += d;
-        for (let i = 0; i < I; i++) {
-          dI2hWeight[g * I + i] += d * x[xRow + i];
-          dx[xRow + i] += d * params.i2hWeight[g * I + i];
-        }
-        for (let h = 0; h < H; h++) {
-          dH2hWeight[g * H + h] += d * hidden[b * H + h];
-          nextDHidden[b * H + h] += d * params.h2hWeight[g * H + h];
-        }
-      }
-    }
+    const xRows = { offset: t * I, stride: T * I };
+    backwardLinear(dz, B, gates, x, xRows, I, params.i2hWeight, dI2hWeight, dBias, dx);
+    const hRows = { offset: 0, stride: H };
+    backwardLinear(
+      dz,
+      B,
+      gates,
+      trace.hiddens[t],
+      hRows,
+      H,
+      params.h2hWeight,
+      dH2hWeight,
+      null,
+      nextDHidden,
+    );
     if (attention) {
       backwardAttention(
         trace.attentionPreActivations[t],
-        dWeights,
+        dWeights!,
         { B, T, I, H, k, t, maxPooling },
         x,
         params.i2aWeight!,
@@ -157,13 +140,185 @@ export function backward(
   return { params: result, x: dx, hidden: dHidden, state: dState };
 }
 
-/** Back through `s = softmax_k(σ(a))` (and the max pooling) into `i2a` and `x` at step `t`. */
-function backwardAttention(
-  preActivation: FloatArray,
+/**
+ * Back through one step's readout (`sumLanes`, or `selectLanes` when `selected`): from
+ * `dHidden (B·H)` writes `dOutputGates (k, B, H)` (zero where a lane is not read, so it must come
+ * in zeroed) and adds into `dState (k, B, H)`, the gradient of the new cells. The selected lane is
+ * the first maximal output gate, as torch's argmax.
+ *
+ * @example `h = o·tanh(c)` of one lane: dh/do = tanh(c)
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { backwardReadout } from "./backward.ts";
+ * const dOutputGates = new Float64Array(1), dState = new Float64Array(1);
+ * const [outputGates, cells] = [new Float64Array([0.5]), new Float64Array([1])];
+ * backwardReadout(false, outputGates, cells, [1], 1, 1, dOutputGates, dState);
+ * assert.ok(Math.abs(dOutputGates[0] - Math.tanh(1)) < 1e-12);
+ * ```
+ */
+export function backwardReadout(
+  selected: boolean,
+  outputGates: FloatArray,
+  cells: FloatArray,
+  dHidden: ArrayLike<number>,
+  k: number,
+  size: number,
+  dOutputGates: Float64Array,
+  dState: Float64Array,
+): void {
+  for (let i = 0; i < size; i++) {
+    const first = selected ? selectedLane(outputGates, k, size, i) : 0;
+    const last = selected ? first : k - 1;
+    for (let lane = first; lane <= last; lane++) {
+      const cell = lane * size + i;
+      const tanhCell = Math.tanh(cells[cell]);
+      dOutputGates[cell] = dHidden[i] * tanhCell;
+      dState[cell] += dHidden[i] * outputGates[cell] * (1 - tanhCell * tanhCell);
+    }
+  }
+}
+
+/** The sizes and activation of one step of the lanes. */
+export interface LaneStep {
+  readonly kind: VariantKind;
+  readonly activation: RecurrentActivation;
+  readonly batch: number;
+  readonly k: number;
+  readonly hiddenSize: number;
+}
+
+/** What one step of `updateLanes` read: `z (B, k, 4H)`, the cells before it, the lane weights. */
+export interface LaneInputs {
+  readonly z: FloatArray;
+  readonly previous: FloatArray;
+  readonly weights: FloatArray | null;
+}
+
+/**
+ * Back through one step of every lane's cell update (`updateLanes`). Takes the gradients of the
+ * output gates and of the new cells (`dState`, replaced in place by the gradient of the cells
+ * before the step); writes `dz (B, k, 4H)` and, with attention, `dWeights (B, k, H)`.
+ *
+ * @example An LSTM cell with zero pre-activations: dc_prev = f·dc = 0.5
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { backwardLanes } from "./backward.ts";
+ * const dState = new Float64Array([1]), dz = new Float64Array(4);
+ * const step = { kind: "lstm", activation: "sigmoid", batch: 1, k: 1, hiddenSize: 1 } as const;
+ * const inputs = { z: new Float64Array(4), previous: new Float64Array([2]), weights: null };
+ * backwardLanes(step, inputs, new Float64Array(1), dState, dz, null);
+ * assert.equal(dState[0], 0.5);
+ * assert.equal(dz[0], 2 * 0.25); // dc/df · f'(0) = c_prev · σ(0)(1 − σ(0))
+ * ```
+ */
+export function backwardLanes(
+  step: LaneStep,
+  inputs: LaneInputs,
+  dOutputGates: ArrayLike<number>,
+  dState: Float64Array,
+  dz: Float64Array,
+  dWeights: Float64Array | null,
+): void {
+  const { kind, activation, batch: B, k, hiddenSize: H } = step;
+  const { z, previous, weights } = inputs;
+  const attention = kind === "attention";
+  for (let b = 0; b < B; b++) {
+    for (let lane = 0; lane < k; lane++) {
+      const row = (b * k + lane) * 4 * H;
+      for (let u = 0; u < H; u++) {
+        const cell = (lane * B + b) * H + u;
+        const scale = weights === null ? 1 : weights[(b * k + lane) * H + u];
+        const forget = gate(activation, z[row + u]);
+        const input = gate(activation, z[row + H + u]);
+        const output = gate(activation, z[row + 2 * H + u]);
+        const candidate = Math.tanh(z[row + 3 * H + u]);
+        const dCell = dState[cell];
+        const keep = attention ? 1 - scale * forget : forget;
+        const dKeep = dCell * previous[cell];
+        // The gradients below are with respect to the scaled gates (scale·σ(z)).
+        const dForget = attention ? -dKeep : dKeep;
+        const dInput = dCell * candidate;
+        const dOutput = dOutputGates[cell];
+        dState[cell] = dCell * keep;
+        dz[row + u] = dForget * scale * gateSlope(activation, z[row + u]);
+        dz[row + H + u] = dInput * scale * gateSlope(activation, z[row + H + u]);
+        dz[row + 2 * H + u] = dOutput * scale * gateSlope(activation, z[row + 2 * H + u]);
+        dz[row + 3 * H + u] = dCell * scale * input * (1 - candidate * candidate);
+        if (dWeights !== null) {
+          dWeights[(b * k + lane) * H + u] = dForget * forget + dInput * input + dOutput * output;
+        }
+      }
+    }
+  }
+}
+
+/** Where each of `rows` rows of a matrix starts in its array: `offset + r · stride`. */
+export interface RowLayout {
+  readonly offset: number;
+  readonly stride: number;
+}
+
+/**
+ * Back through `out (rows, outputs) = a · weightᵀ + bias` (`linear`): adds into `dWeight`,
+ * `dBias` (when given) and `dA`, laid out as `a` by `aRows`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { backwardLinear } from "./backward.ts";
+ * const dWeight = new Float64Array(2), dBias = new Float64Array(1), dA = new Float64Array(2);
+ * const rows = { offset: 0, stride: 2 };
+ * backwardLinear([3], 1, 1, [1, 2], rows, 2, [5, 7], dWeight, dBias, dA);
+ * assert.deepEqual([...dWeight, ...dBias, ...dA], [3, 6, 3, 15, 21]);
+ * ```
+ */
+export function backwardLinear(
+  dOut: ArrayLike<number>,
+  rows: number,
+  outputs: number,
+  a: ArrayLike<number>,
+  aRows: RowLayout,
+  inner: number,
+  weight: ArrayLike<number>,
+  dWeight: Float64Array,
+  dBias: Float64Array | null,
+  dA: Float64Array,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const aRow = aRows.offset + r * aRows.stride;
+    for (let o = 0; o < outputs; o++) {
+      const d = dOut[r * outputs + o];
+      if (d === 0) continue;
+      if (dBias !== null) dBias[o] += d;
+      for (let i = 0; i < inner; i++) {
+        dWeight[o * inner + i] += d * a[aRow + i];
+        dA[aRow + i] += d * weight[o * inner + i];
+      }
+    }
+  }
+}
+
+/**
+ * Back through `s = softmax_k(σ(a))` (and the max pooling) into `i2a` and `x` at step `t` of
+ * `x (B, T, I)` (`T = 1, t = 0` for one step's input). Adds into `dI2aWeight`, `dI2aBias`, `dx`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { backwardAttention } from "./backward.ts";
+ * const dW = new Float64Array(2), dB = new Float64Array(2), dx = new Float64Array(1);
+ * const sizes = { B: 1, T: 1, I: 1, H: 1, k: 2, t: 0, maxPooling: false };
+ * // Equal weights on both lanes of the loss: the softmax passes no gradient.
+ * backwardAttention([0, 1], new Float64Array([1, 1]), sizes, [1], [1, 1], dW, dB, dx);
+ * assert.ok(Math.abs(dB[0]) < 1e-12 && Math.abs(dx[0]) < 1e-12);
+ * ```
+ */
+export function backwardAttention(
+  preActivation: ArrayLike<number>,
   dWeights: Float64Array,
   sizes: { B: number; T: number; I: number; H: number; k: number; t: number; maxPooling: boolean },
-  x: FloatArray,
-  i2aWeight: FloatArray,
+  x: ArrayLike<number>,
+  i2aWeight: ArrayLike<number>,
   dI2aWeight: Float64Array,
   dI2aBias: Float64Array,
   dx: Float64Array,
