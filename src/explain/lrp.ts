@@ -74,8 +74,10 @@ interface Traced {
  * Explains the class scores of `dense` on the final hidden state(s) of `network`: LRP-ε as in
  * Arras et al. (the ε-rule through the dense layer and the candidate's pre-activation, the cell
  * split between `f·c_{t−1}` and `i·g` by the ε-rule, gates passing no relevance), batched. The
- * forward runs on the network's backend; the relevance pass recomputes the gates from its hidden
- * states in float64 (the stochastic lanes are the ones the forward read out, from `returnLanes`).
+ * forward runs on the network's backend. A backend with a relevance pass for the cell (wasm, for
+ * one-lane cells) runs it on the activations its forward kept, in float32; otherwise the pass here
+ * recomputes the gates from the hidden states in float64 (the stochastic lanes are the ones the
+ * forward read out, from `returnLanes`).
  *
  * `network` is an `LSTM` (any ArrayLSTM variant: see the README's "Explanations" for their rules),
  * a `Bidirectional` of two of them (the dense layer reads `[h_forward(T−1), h_backward(0)]`), or a
@@ -148,7 +150,8 @@ export async function lrp(
       traced.push(await traceDirection(layer, weights, { shape: [B, T, I], data: seen }, rule));
     }
     traces.push(traced);
-    input = joinDirections(traced, level, B, T);
+    // The next level's input; the top level's hidden states are read at their last step only.
+    if (traces.length < levels.length) input = joinDirections(traced, level, B, T);
   }
 
   // The dense layer's ε-rule on the final hidden states.
