@@ -750,7 +750,7 @@ export function checkOutputGradients(
  * import assert from "node:assert/strict";
  * import { checkEpsilonRule } from "./contract.ts";
  * checkEpsilonRule({ eps: 0.001, biasFactor: 1 });
- * assert.throws(() => checkEpsilonRule({ eps: -1, biasFactor: 0 }), /eps must be a finite number >= 0, got -1/);
+ * assert.throws(() => checkEpsilonRule({ eps: -1, biasFactor: 0 }), /options.eps must be .* got -1/);
  * ```
  */
 export function checkEpsilonRule(rule: EpsilonRule, name = "options"): void {
@@ -883,7 +883,7 @@ class ContractRunner implements SequenceRunner {
             batch * seqLen * H,
             `(batch, seqLen, hiddenSize) = (${batch}, ${seqLen}, ${H})`,
           );
-          checkEpsilonRule(rule);
+          checkEpsilonRule(rule, "rule");
         } catch (error) {
           return Promise.reject(error);
         }

@@ -122,7 +122,7 @@ Deno.test("wasm lrp of the Keras weight list matches the float64 pass and conser
   checkClose(await explain("wasm"), await explain("js"), 1, "Keras list");
 });
 
-Deno.test("the wasm relevance pass runs again on the same step, and checks its arguments", async () => {
+Deno.test("the wasm relevance pass runs again on one step and checks its arguments", async () => {
   const lstm = new LSTM(3, 4, { backend: "wasm", seed: 1 });
   const x: Tensor = randn([2, 5, 3], { seed: 2 });
   const step = await runForRelevance(lstm, x);
@@ -140,12 +140,12 @@ Deno.test("the wasm relevance pass runs again on the same step, and checks its a
   );
   await assert.rejects(
     () => step.relevance(arriving, { eps: -1, biasFactor: 0 }),
-    /options.eps must be a finite number >= 0, got -1/,
+    /rule.eps must be a finite number >= 0, got -1/,
   );
   lstm.dispose();
 });
 
-Deno.test("only one-lane cells have the wasm relevance pass; a disposed runner refuses it", async () => {
+Deno.test("one-lane cells only have the wasm relevance pass; a disposed runner refuses it", async () => {
   const backend = createWasmBackend({ threads: 1 });
   const spec = (kind: "lstm" | "array", k: number) => ({
     variant: { kind, k, maxPooling: false },

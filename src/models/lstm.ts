@@ -833,7 +833,8 @@ export function setVariant(model: LSTM, variant: CellVariant): void {
  * import { zeros } from "../../mod.ts";
  * assert.equal(await runForRelevance(new LSTM(2, 3, { backend: "js" }), zeros([1, 4, 2])), null);
  * const step = await runForRelevance(new LSTM(2, 3, { backend: "wasm" }), zeros([1, 4, 2]));
- * const { input, rest } = await step!.relevance(new Float32Array(12), { eps: 1e-3, biasFactor: 1 });
+ * const rule = { eps: 1e-3, biasFactor: 1 };
+ * const { input, rest } = await step!.relevance(new Float32Array(12), rule);
  * assert.deepEqual([input.length, rest.length], [8, 1]);
  * ```
  */

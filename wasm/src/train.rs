@@ -220,8 +220,8 @@ impl Trainer {
     /// LRP-ε from `output_relevance` `(B, T, H)`, the relevance arriving at every step's hidden
     /// state, back through the last forward (which kept its candidates, see
     /// [`Trainer::keep_candidates`]) to the input and the initial state: `eps` is the stabiliser,
-    /// `bias_factor` 1 redistributes the biases' and stabilisers' share, 0 absorbs it. The record is
-    /// left as it was (a backward or another relevance pass may follow). Results through
+    /// `bias_factor` 1 redistributes the biases' and stabilisers' share, 0 absorbs it. The record
+    /// is left as it was (a backward or another relevance pass may follow). Results through
     /// [`Trainer::relevance_x_ptr`] and [`Trainer::relevance_rest_ptr`].
     pub fn relevance(&mut self, output_relevance: &[f32], eps: f32, bias_factor: f32) {
         let panels = candidate_panels(&self.weights.layout, &self.params, &self.offsets);

@@ -7,8 +7,9 @@
  * ones (and runtimes without `Worker`) run in the calling thread. Training (`runTraining`) runs
  * the Rust `Trainer` the same way: each thread records and back-propagates its rows, and the
  * parameter gradients of the rows are summed here. LRP's relevance pass (`runRelevance`, one-lane
- * cells) runs on the same recording forward, split the same way. Workers are pooled per backend, so a runner
- * made after an optimizer step re-packs its weights in running workers instead of starting new ones.
+ * cells) runs on the same recording forward, split the same way. Workers are pooled per backend,
+ * so a runner made after an optimizer step re-packs its weights in running workers instead of
+ * starting new ones.
  *
  * Two builds of the kernels ship: one whose multiply-adds use relaxed SIMD's `f32x4.relaxed_madd`
  * (fused on CPUs with FMA), taken where the runtime validates it, and a plain SIMD one for the rest.
