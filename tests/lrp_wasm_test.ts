@@ -171,3 +171,30 @@ Deno.test("one-lane cells only have the wasm relevance pass; a disposed runner r
     /runner was disposed or stepped before the relevance pass/,
   );
 });
+
+Deno.test("the relevance pass split over two Workers gives the one-thread result bit for bit", async () => {
+  // 2·B·T·(I + H)·4H ≈ 1e8 flops: above the backend's threshold for splitting the batch.
+  const [B, T, I, H] = [64, 30, 16, 64];
+  const spec = {
+    variant: { kind: "lstm", k: 1, maxPooling: false },
+    inputSize: I,
+    hiddenSize: H,
+    params: cellParameters(new LSTM(I, H, { seed: 1 }).stateDict()),
+  } as const;
+  const input: SequenceInput = {
+    batch: B,
+    seqLen: T,
+    x: randn([B, T, I], { seed: 2 }).data,
+    hidden: new Float32Array(B * H),
+    state: new Float32Array(B * H),
+  };
+  const arriving = randn([B, T, H], { seed: 3 }).data;
+  const results = [];
+  for (const threads of [1, 2]) {
+    using runner = await createWasmBackend({ threads }).compile(spec);
+    const step = await runner.runRelevance!(input);
+    results.push({ step, relevance: await step.relevance(arriving, { eps: 1e-3, biasFactor: 1 }) });
+  }
+  assert.deepEqual(results[1].step.output, results[0].step.output);
+  assert.deepEqual(results[1].relevance, results[0].relevance);
+});
