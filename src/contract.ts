@@ -217,6 +217,35 @@ export interface TrainingStep extends SequenceOutput {
 }
 
 /**
+ * The stabilisers of LRP's ε-rule (see the README's "Explanations"): `eps`, and `biasFactor` (1
+ * redistributes the biases' and stabilisers' share of relevance, 0 absorbs it).
+ */
+export interface EpsilonRule {
+  readonly eps: number;
+  readonly biasFactor: number;
+}
+
+/** What a relevance pass through one layer returns: fresh arrays. */
+export interface LayerRelevance {
+  /** Relevance of every input feature, `(B, T, I)`. */
+  readonly input: Float32Array;
+  /** Relevance left at the initial hidden and cell states, `(B)`. */
+  readonly rest: Float32Array;
+}
+
+/**
+ * A forward run for LRP: its results, and the relevance pass back through the activations it
+ * kept (on its device), which may run any number of times.
+ */
+export interface RelevanceStep extends SequenceOutput {
+  /**
+   * LRP-ε from `outputRelevance` `(B, T, H)`, the relevance arriving at every step's hidden
+   * state, back to the input and the initial state, by the rules of `src/explain/lrp_layer.ts`.
+   */
+  relevance(outputRelevance: Float32Array, rule: EpsilonRule): Promise<LayerRelevance>;
+}
+
+/**
  * One optimizer update with PyTorch's hyper-parameters (`torch.optim.SGD`, `Adam`, `AdamW`), for
  * a backend to apply where the weights live ({@linkcode ResidentWeights.step}).
  */
@@ -306,6 +335,11 @@ export interface SequenceRunner extends Disposable {
    */
   runTraining?(input: SequenceInput): Promise<TrainingStep>;
   /**
+   * Optional: a forward that keeps what LRP needs, with the relevance pass through it (fused
+   * kernels). A runner without it is explained by the float64 pass of `src/explain/`.
+   */
+  runRelevance?(input: SequenceInput): Promise<RelevanceStep>;
+  /**
    * Optional: the weights in place, for a fused optimizer step. A step makes the backward of
    * training steps recorded before it reject (their activations belong to the old weights). When
    * the runner is freed, `onRelease` listeners run first, while the weights can still be read.
@@ -347,6 +381,12 @@ export interface CompiledCell {
    * never after `dispose`. A runner forwards it as `SequenceRunner.runTraining`.
    */
   runTraining?(input: SequenceInput): Promise<TrainingStep>;
+  /**
+   * Optional: the forward for LRP of a checked, non-empty input, whose `relevance` only gets
+   * relevances of the right length and rules that passed {@linkcode checkEpsilonRule}, never after
+   * `dispose`. A runner forwards it as `SequenceRunner.runRelevance`.
+   */
+  runRelevance?(input: SequenceInput): Promise<RelevanceStep>;
   /** Optional: its weights in place (a runner forwards it as `SequenceRunner.resident`). */
   readonly resident?: ResidentWeights;
   /**
@@ -702,6 +742,29 @@ export function checkOutputGradients(
   }
 }
 
+/**
+ * Checks LRP's stabilisers: `eps` a finite number `>= 0`, `biasFactor` a finite number.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkEpsilonRule } from "./contract.ts";
+ * checkEpsilonRule({ eps: 0.001, biasFactor: 1 });
+ * assert.throws(() => checkEpsilonRule({ eps: -1, biasFactor: 0 }), /options.eps must be .* got -1/);
+ * ```
+ */
+export function checkEpsilonRule(rule: EpsilonRule, name = "options"): void {
+  const { eps, biasFactor } = rule;
+  if (typeof eps !== "number" || !(eps >= 0) || !Number.isFinite(eps)) {
+    throw new RangeError(`${name}.eps must be a finite number >= 0, got ${describe(eps)}`);
+  }
+  if (typeof biasFactor !== "number" || !Number.isFinite(biasFactor)) {
+    throw new RangeError(
+      `${name}.biasFactor must be a finite number (0 or 1), got ${describe(biasFactor)}`,
+    );
+  }
+}
+
 function toFloat32(array: Float32Array | Float64Array): Float32Array {
   return array instanceof Float32Array ? array : Float32Array.from(array);
 }
@@ -723,6 +786,8 @@ class ContractRunner implements SequenceRunner {
   #inFlight = 0;
   /** Present when the compiled cell has a fused training path. */
   readonly runTraining?: (input: SequenceInput) => Promise<TrainingStep>;
+  /** Present when the compiled cell has a fused relevance pass. */
+  readonly runRelevance?: (input: SequenceInput) => Promise<RelevanceStep>;
   /** Present when the compiled cell updates its weights in place. */
   readonly resident?: ResidentWeights & { onRelease(listener: () => void): void };
   /** Resident optimizer steps taken: a training step recorded before one is stale. */
@@ -734,6 +799,7 @@ class ContractRunner implements SequenceRunner {
     this.#spec = sizesOf(spec);
     this.#cell = cell;
     if (cell.runTraining) this.runTraining = (input) => this.#runTraining(input);
+    if (cell.runRelevance) this.runRelevance = (input) => this.#runRelevance(input);
     if (cell.resident) this.resident = this.#guardResident(cell.resident);
     forgotten.watch(this, cell);
   }
@@ -765,6 +831,72 @@ class ContractRunner implements SequenceRunner {
       async (cell, checked) => this.#guardBackward(checked, await cell.runTraining!(checked)),
       (checked) => this.#emptyStep(checked),
     );
+  }
+
+  #runRelevance(input: SequenceInput): Promise<RelevanceStep> {
+    if (input?.outputs !== undefined) {
+      return Promise.reject(
+        new TypeError(
+          "input.outputs is for run(): a relevance step returns no attention or lanes; run the " +
+            "same input with run() to get them",
+        ),
+      );
+    }
+    return this.#call(
+      input,
+      async (cell, checked) => this.#guardRelevance(checked, await cell.runRelevance!(checked)),
+      (checked) => ({
+        output: new Float32Array(0),
+        hidden: checked.hidden.slice(),
+        state: checked.state.slice(),
+        relevance: () =>
+          Promise.resolve({
+            input: new Float32Array(0),
+            rest: new Float32Array(checked.batch),
+          }),
+      }),
+    );
+  }
+
+  /** The cell's step with its relevance pass checked and counted as in flight. */
+  #guardRelevance(input: SequenceInput, step: RelevanceStep): RelevanceStep {
+    const { batch, seqLen } = input;
+    const generation = this.#generation;
+    const H = this.#spec.hiddenSize;
+    return {
+      output: step.output,
+      hidden: step.hidden,
+      state: step.state,
+      relevance: (outputRelevance, rule) => {
+        if (this.#disposed || this.#cell === null || generation !== this.#generation) {
+          return Promise.reject(
+            new Error(
+              `this ${this.backend} runner was disposed or stepped before the relevance pass of ` +
+                "its step (its parameters were replaced): run the forward again",
+            ),
+          );
+        }
+        try {
+          checkGradient(
+            "outputRelevance",
+            outputRelevance,
+            batch * seqLen * H,
+            `(batch, seqLen, hiddenSize) = (${batch}, ${seqLen}, ${H})`,
+          );
+          checkEpsilonRule(rule, "rule");
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        this.#inFlight++;
+        let result: Promise<LayerRelevance>;
+        try {
+          result = step.relevance(toFloat32(outputRelevance), rule);
+        } catch (error) {
+          result = Promise.reject(error);
+        }
+        return result.finally(() => this.#settle());
+      },
+    };
   }
 
   /**

@@ -11,20 +11,14 @@ import { Bidirectional } from "../models/bidirectional.ts";
 import { usesBuiltinHooks } from "../models/builtin.ts";
 import { ArrayLSTM } from "../models/array_lstm.ts";
 import { AttentionArrayLSTM } from "../models/attention_array_lstm.ts";
-import { LSTM } from "../models/lstm.ts";
+import { LSTM, runForRelevance } from "../models/lstm.ts";
 import { Stacked } from "../models/stacked.ts";
 import { StochasticArrayLSTM } from "../models/stochastic_array_lstm.ts";
 import { Linear } from "../nn/linear.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { resolveTargets } from "./target.ts";
-import type { VariantKind } from "../contract.ts";
-import {
-  type EpsilonRule,
-  type LayerTrace,
-  type LayerWeights,
-  relevanceOfLayer,
-  traceLayer,
-} from "./lrp_layer.ts";
+import { checkEpsilonRule, type EpsilonRule, type VariantKind } from "../contract.ts";
+import { type LayerWeights, relevanceOfLayer, traceLayer } from "./lrp_layer.ts";
 
 /** Options of {@linkcode lrp}. */
 export interface LrpOptions {
@@ -64,12 +58,26 @@ interface Direction {
   readonly reversed: boolean;
 }
 
+/** One direction's forward, and the relevance pass back through it. */
+interface Traced {
+  readonly hiddenSize: number;
+  /** The hidden states `(B, T, H)`, in the order the layer read the steps. */
+  readonly hidden: Float32Array | Float64Array;
+  /** From the relevance `(B, T, H)` arriving at the hidden states to the input and the rest. */
+  relevance(outputRelevance: Float64Array): Promise<{
+    input: Float32Array | Float64Array;
+    rest: Float32Array | Float64Array;
+  }>;
+}
+
 /**
  * Explains the class scores of `dense` on the final hidden state(s) of `network`: LRP-ε as in
  * Arras et al. (the ε-rule through the dense layer and the candidate's pre-activation, the cell
  * split between `f·c_{t−1}` and `i·g` by the ε-rule, gates passing no relevance), batched. The
- * forward runs on the network's backend; the relevance pass recomputes the gates from its hidden
- * states in float64 (the stochastic lanes are the ones the forward read out, from `returnLanes`).
+ * forward runs on the network's backend. A backend with a relevance pass for the cell (wasm, for
+ * one-lane cells) runs it on the activations its forward kept, in float32; otherwise the pass here
+ * recomputes the gates from the hidden states in float64 (the stochastic lanes are the ones the
+ * forward read out, from `returnLanes`).
  *
  * `network` is an `LSTM` (any ArrayLSTM variant: see the README's "Explanations" for their rules),
  * a `Bidirectional` of two of them (the dense layer reads `[h_forward(T−1), h_backward(0)]`), or a
@@ -130,31 +138,20 @@ export async function lrp(
   }
   const rule = checkRule(options);
 
-  // Forward, level by level, on the layers' backends; traces in float64.
-  const traces: LayerTrace[][] = [];
+  // Forward, level by level, on the layers' backends: with the backend's relevance pass where it
+  // has one (the activations stay on the device), else traced in float64 for the pass here.
+  const traces: Traced[][] = [];
   let input = x.data;
   for (const level of levels) {
     const I = level[0].weights.inputSize;
-    const traced: LayerTrace[] = [];
+    const traced: Traced[] = [];
     for (const { layer, weights, reversed } of level) {
       const seen = reversed ? flipTime(input, B, T, I) : input;
-      // The stochastic lanes as the backend chose them, so relevance follows what was read out.
-      const { output, lanes } = await layer.forward({ shape: [B, T, I], data: seen }, {
-        returnLanes: weights.kind === "stochastic",
-      });
-      traced.push(
-        traceLayer(
-          weights,
-          B,
-          T,
-          Float64Array.from(seen),
-          Float64Array.from(output.data),
-          lanes?.data ?? null,
-        ),
-      );
+      traced.push(await traceDirection(layer, weights, { shape: [B, T, I], data: seen }, rule));
     }
     traces.push(traced);
-    input = joinDirections(traced, level, B, T);
+    // The next level's input; the top level's hidden states are read at their last step only.
+    if (traces.length < levels.length) input = joinDirections(traced, level, B, T);
   }
 
   // The dense layer's ε-rule on the final hidden states.
@@ -162,7 +159,7 @@ export async function lrp(
   const final = new Float64Array(B * width);
   let offset = 0;
   for (const trace of traces[traces.length - 1]) {
-    const H = trace.weights.hiddenSize;
+    const H = trace.hiddenSize;
     for (let b = 0; b < B; b++) {
       final.set(trace.hidden.subarray((b * T + T - 1) * H, (b * T + T) * H), b * width + offset);
     }
@@ -200,7 +197,7 @@ export async function lrp(
     relevance = new Float64Array(B * T * I);
     let from = 0;
     for (let d = 0; d < level.length; d++) {
-      const trace = traces[l][d], H = trace.weights.hiddenSize;
+      const trace = traces[l][d], H = trace.hiddenSize;
       const outputRelevance = new Float64Array(B * T * H);
       for (let b = 0; b < B; b++) {
         if (arriving === null) {
@@ -220,7 +217,7 @@ export async function lrp(
         }
       }
       from += H;
-      const result = relevanceOfLayer(trace, outputRelevance, rule);
+      const result = await trace.relevance(outputRelevance);
       const own = level[d].reversed ? flipTime(result.input, B, T, I) : result.input;
       for (let i = 0; i < own.length; i++) relevance[i] += own[i];
       for (let b = 0; b < B; b++) rest[b] += result.rest[b];
@@ -232,6 +229,43 @@ export async function lrp(
     rest: { shape: [B], data: Float32Array.from(rest) },
     scores: { shape: [B, C], data: Float32Array.from(scores) },
     target,
+  };
+}
+
+/**
+ * Runs one direction on `x` (as the layer reads it): on its backend's relevance forward when the
+ * backend has a relevance pass for the cell, else its forward, traced in float64 for
+ * {@linkcode relevanceOfLayer}.
+ */
+async function traceDirection(
+  layer: LSTM,
+  weights: LayerWeights,
+  x: Tensor,
+  rule: EpsilonRule,
+): Promise<Traced> {
+  const [B, T] = x.shape;
+  const step = await runForRelevance(layer, x);
+  if (step !== null) {
+    return {
+      hiddenSize: weights.hiddenSize,
+      hidden: step.output,
+      relevance: (outputRelevance) => step.relevance(Float32Array.from(outputRelevance), rule),
+    };
+  }
+  // The stochastic lanes as the backend chose them, so relevance follows what was read out.
+  const { output, lanes } = await layer.forward(x, { returnLanes: weights.kind === "stochastic" });
+  const trace = traceLayer(
+    weights,
+    B,
+    T,
+    Float64Array.from(x.data),
+    Float64Array.from(output.data),
+    lanes?.data ?? null,
+  );
+  return {
+    hiddenSize: weights.hiddenSize,
+    hidden: trace.hidden,
+    relevance: (outputRelevance) => Promise.resolve(relevanceOfLayer(trace, outputRelevance, rule)),
   };
 }
 
@@ -296,16 +330,9 @@ function nameOf(value: unknown): string {
 
 function checkRule(options: LrpOptions): EpsilonRule {
   checkOptions(options);
-  const eps = options.eps ?? 0.001, biasFactor = options.biasFactor ?? 0;
-  if (typeof eps !== "number" || !(eps >= 0) || !Number.isFinite(eps)) {
-    throw new RangeError(`options.eps must be a finite number >= 0, got ${describe(eps)}`);
-  }
-  if (typeof biasFactor !== "number" || !Number.isFinite(biasFactor)) {
-    throw new RangeError(
-      `options.biasFactor must be a finite number (0 or 1), got ${describe(biasFactor)}`,
-    );
-  }
-  return { eps, biasFactor };
+  const rule = { eps: options.eps ?? 0.001, biasFactor: options.biasFactor ?? 0 };
+  checkEpsilonRule(rule);
+  return rule;
 }
 
 /** `(B, T, F)` with the time axis reversed. */
@@ -326,16 +353,16 @@ function flipTime<A extends Float32Array | Float64Array>(
 
 /** A level's output `(B, T, ΣH)`: every direction's hidden states at their original steps. */
 function joinDirections(
-  traces: readonly LayerTrace[],
+  traces: readonly Traced[],
   level: readonly Direction[],
   B: number,
   T: number,
 ): Float32Array {
-  const width = traces.reduce((sum, trace) => sum + trace.weights.hiddenSize, 0);
+  const width = traces.reduce((sum, trace) => sum + trace.hiddenSize, 0);
   const out = new Float32Array(B * T * width);
   let offset = 0;
   traces.forEach((trace, d) => {
-    const H = trace.weights.hiddenSize;
+    const H = trace.hiddenSize;
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
         const step = level[d].reversed ? T - 1 - t : t;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { CellParameters, RecurrentActivation, VariantKind } from "../contract.ts";
+import type { CellParameters, EpsilonRule, RecurrentActivation, VariantKind } from "../contract.ts";
 import { attentionWeights, gate, linear } from "../reference/cell.ts";
 
 /** The cell of a layer and its weights, in the PyTorch reference's layouts. */
@@ -47,12 +47,6 @@ export interface LayerTrace {
   readonly readout: Float64Array;
   /** The lane read out per unit, `(T, B, H)`; stochastic only. */
   readonly lanes: Uint8Array | null;
-}
-
-/** The stabilisers of the ε-rule: `eps`, and `biasFactor` (1 redistributes, 0 absorbs). */
-export interface EpsilonRule {
-  readonly eps: number;
-  readonly biasFactor: number;
 }
 
 /**

@@ -11,6 +11,7 @@ import type {
   CellSpec,
   CellVariant,
   RecurrentActivation,
+  RelevanceStep,
   ResolvedBackendName,
   SequenceExtras,
   SequenceOutput,
@@ -125,6 +126,9 @@ export type Readout = (outputs: Tensor, states: Tensor) => Tensor;
 
 // Writes a model's private variant; set once by the class's static block, used by `setVariant`.
 let assignVariant: (model: LSTM, variant: CellVariant) => void;
+// Runs a model's LRP forward on its runner; set by the class's static block, used by
+// `runForRelevance`.
+let relevanceRun: (model: LSTM, x: Tensor) => Promise<RelevanceStep | null>;
 
 /**
  * A long short-term memory layer, batch first, as in the ArrayLSTM package: gates in the order
@@ -217,6 +221,19 @@ export class LSTM extends Module {
   static {
     assignVariant = (model, variant) => {
       model.#variant = variant;
+    };
+    relevanceRun = async (model, x) => {
+      const runner = await model.#currentRunner().runner();
+      if (runner.runRelevance === undefined) return null;
+      const [batch, seqLen] = x.shape;
+      const { hidden, state } = model.initHidden(x);
+      return await runner.runRelevance({
+        batch,
+        seqLen,
+        x: x.data,
+        hidden: hidden.data,
+        state: state.data,
+      });
     };
   }
 
@@ -785,6 +802,28 @@ registerBuiltin(LSTM);
  */
 export function setVariant(model: LSTM, variant: CellVariant): void {
   assignVariant(model, variant);
+}
+
+/**
+ * The forward of `model` on `x` `(B, T, I)` from `initHidden(x)` that keeps what LRP's relevance
+ * pass needs, on the model's runner, with that pass (`src/explain/lrp.ts` calls it); `null` when
+ * the backend has no relevance pass for this cell (then the float64 pass of `src/explain/` runs).
+ * Internal (not exported from `mod.ts`): the step is a contract type.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LSTM, runForRelevance } from "./lstm.ts";
+ * import { zeros } from "../../mod.ts";
+ * assert.equal(await runForRelevance(new LSTM(2, 3, { backend: "js" }), zeros([1, 4, 2])), null);
+ * const step = await runForRelevance(new LSTM(2, 3, { backend: "wasm" }), zeros([1, 4, 2]));
+ * const rule = { eps: 1e-3, biasFactor: 1 };
+ * const { input, rest } = await step!.relevance(new Float32Array(12), rule);
+ * assert.deepEqual([input.length, rest.length], [8, 1]);
+ * ```
+ */
+export function runForRelevance(model: LSTM, x: Tensor): Promise<RelevanceStep | null> {
+  return relevanceRun(model, x);
 }
 
 /**

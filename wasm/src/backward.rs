@@ -63,7 +63,7 @@ pub fn dz_columns(l: &Layout, attention: bool) -> usize {
 }
 
 /// Columns of `[dx | dh]`: `depth` rounded up to whole panels.
-fn input_columns(l: &Layout) -> usize {
+pub fn input_columns(l: &Layout) -> usize {
     (l.depth + TILE - 1) / TILE * TILE
 }
 
@@ -412,7 +412,7 @@ fn first_maximal(values: &[v128], masks: &mut [v128]) {
 /// (`panel_stride ≥ depth · TILE`), `c` `rows` rows of `c_stride ≥ 16 · panels`; `depth` is a
 /// multiple of 4.
 #[allow(clippy::too_many_arguments)]
-unsafe fn product(
+pub unsafe fn product(
     a: *const f32,
     a_stride: usize,
     rows: usize,

@@ -14,6 +14,7 @@ mod backward;
 mod calibrate;
 mod cell;
 mod gemm;
+mod lrp;
 mod math;
 mod optim;
 mod pack;

@@ -15,6 +15,10 @@
 //!   row of ones (zero in the padding columns): the left operand of the weight-gradient GEMM,
 //!   whose product with the ones row is the bias gradient.
 //!
+//! * `candidates`, only when [`Record::keep_candidates`] is set (the LRP pass of
+//!   [`crate::lrp`] needs them; the backward does not): `T × (blocks, B, UNITS)`, the candidate's
+//!   pre-activation `z_g` of every step, in the layout of `cells` (one lane).
+//!
 //! Not stored, because the backward recomputes them from the stored values with the forward's own
 //! code, which gives the same bits: `tanh c_t`, the attention softmax (before max pooling, and its
 //! first maximal lane) and the stochastic variant's chosen lane (the first largest output gate).
@@ -117,6 +121,10 @@ pub struct Record {
     pub cells: Floats,
     /// Transposed input rows per step.
     pub inputs: Floats,
+    /// Whether the next forward keeps the candidates' pre-activations (one-lane cells only).
+    pub keep_candidates: bool,
+    /// Candidate pre-activations per step when kept, else empty; see the module docs.
+    pub candidates: Floats,
     rows: Floats,
     next_rows: Floats,
     best: Floats,
@@ -158,6 +166,13 @@ pub fn forward<V: Variant>(
     r.gates.reset(seq_len * shape.gate_step);
     r.cells.reset((seq_len + 1) * shape.cell_step);
     r.inputs.reset(seq_len * shape.input_step);
+    let keep = r.keep_candidates;
+    assert!(
+        !keep || l.k == 1,
+        "only one-lane cells keep their candidates"
+    );
+    r.candidates
+        .reset(if keep { seq_len * shape.cell_step } else { 0 });
     r.rows.reset(batch * l.depth);
     r.next_rows.reset(batch * l.depth);
     r.best
@@ -315,6 +330,12 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
     gates_all(&mut a[..MR], w.gate);
     let gates = r.gates.as_mut_ptr().add(t * shape.gate_step);
     let cells = r.cells.as_mut_ptr().add(t * shape.cell_step);
+    if r.keep_candidates {
+        let candidates = r.candidates.as_mut_ptr().add(t * shape.cell_step);
+        for (m, &b) in batch_rows.iter().enumerate() {
+            store(candidates.add(shape.cell_at(panel, b)), acc[m][0][3]);
+        }
+    }
     for (m, &b) in batch_rows.iter().enumerate() {
         let kept = gates.add(shape.gate_at(panel, b));
         for (gate, value) in a[m].iter().enumerate() {

@@ -48,9 +48,9 @@ pub struct Input {
 #[derive(Default)]
 pub struct Trace {
     /// `(B, k, 4H)` pre-activations.
-    z: Vec<Vec<f64>>,
+    pub z: Vec<Vec<f64>>,
     /// `(k, B, H)` cells before step 0, after each step.
-    states: Vec<Vec<f64>>,
+    pub states: Vec<Vec<f64>>,
     /// `(k, B, H)` (scaled) output gates.
     output_gates: Vec<Vec<f64>>,
     /// `(B, k, H)` attention weights `s`.
@@ -58,7 +58,7 @@ pub struct Trace {
     /// `(B, k, H)` attention pre-activations.
     attention: Vec<Vec<f64>>,
     /// `(B, H)` hidden state entering each step.
-    hiddens: Vec<Vec<f64>>,
+    pub hiddens: Vec<Vec<f64>>,
 }
 
 /// The forward's results.

@@ -21,6 +21,7 @@
 use crate::aligned::Floats;
 use crate::backward::{backward, transposed_panels, Gradients};
 use crate::cell;
+use crate::lrp::{candidate_panels, relevance, Relevance};
 use crate::optim::{adam, sgd, squared_norm, Adam, Moments, Sgd};
 use crate::pack::{self, Layout};
 use crate::params::Offsets;
@@ -40,6 +41,7 @@ pub struct Trainer {
     transposed: Floats,
     record: Record,
     gradients: Gradients,
+    relevance: Relevance,
     /// SGD's momentum buffer, or Adam's `exp_avg`.
     first_moment: Floats,
     /// Adam's `exp_avg_sq`.
@@ -122,6 +124,7 @@ impl Trainer {
             transposed: Floats::default(),
             record: Record::default(),
             gradients: Gradients::default(),
+            relevance: Relevance::default(),
             steps: 0,
         };
         trainer.repack();
@@ -182,7 +185,9 @@ impl Trainer {
             variants::LSTM | variants::ARRAY => {
                 forward::<cell::Array>(w, r, batch, seq_len, x, hidden, state)
             }
-            variants::ATTENTION => forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state),
+            variants::ATTENTION => {
+                forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state)
+            }
             _ => forward::<cell::Stochastic>(w, r, batch, seq_len, x, hidden, state),
         }
     }
@@ -200,6 +205,45 @@ impl Trainer {
     /// Byte address of the last forward's final cell states `(k, B, H)`.
     pub fn state_ptr(&self) -> usize {
         self.record.state.as_ptr() as usize
+    }
+
+    /// Whether the following forwards keep what [`Trainer::relevance`] needs (the candidates'
+    /// pre-activations); one-lane cells only (`LSTM`, `ArrayLSTM` with `k = 1`).
+    pub fn keep_candidates(&mut self, keep: bool) {
+        assert!(
+            !keep || (self.kind <= variants::ARRAY && self.weights.layout.k == 1),
+            "only one-lane LSTM cells have the relevance pass"
+        );
+        self.record.keep_candidates = keep;
+    }
+
+    /// LRP-ε from `output_relevance` `(B, T, H)`, the relevance arriving at every step's hidden
+    /// state, back through the last forward (which kept its candidates, see
+    /// [`Trainer::keep_candidates`]) to the input and the initial state: `eps` is the stabiliser,
+    /// `bias_factor` 1 redistributes the biases' and stabilisers' share, 0 absorbs it. The record
+    /// is left as it was (a backward or another relevance pass may follow). Results through
+    /// [`Trainer::relevance_x_ptr`] and [`Trainer::relevance_rest_ptr`].
+    pub fn relevance(&mut self, output_relevance: &[f32], eps: f32, bias_factor: f32) {
+        let panels = candidate_panels(&self.weights.layout, &self.params, &self.offsets);
+        relevance(
+            &self.weights,
+            &panels,
+            &self.record,
+            &mut self.relevance,
+            output_relevance,
+            eps,
+            bias_factor,
+        );
+    }
+
+    /// Byte address of the last relevance pass's input relevance `(B, T, I)`.
+    pub fn relevance_x_ptr(&self) -> usize {
+        self.relevance.x.as_ptr() as usize
+    }
+
+    /// Byte address of the last relevance pass's rest `(B)`: what reached the initial states.
+    pub fn relevance_rest_ptr(&self) -> usize {
+        self.relevance.rest.as_ptr() as usize
     }
 
     /// Back-propagates dLoss/d`output` `(B, T, H)` and, unless empty, dLoss/d final `hidden`

@@ -44,6 +44,12 @@ export const RAW_FUNCTIONS = {
   trainer_grad_x_ptr: 1,
   trainer_grad_hidden_ptr: 1,
   trainer_grad_state_ptr: 1,
+  /** `Trainer::keep_candidates`: trainer, keep. */
+  trainer_keep_candidates: 2,
+  /** `Trainer::relevance`: trainer, (address, length) of the output relevance, eps, biasFactor. */
+  trainer_relevance: 5,
+  trainer_relevance_x_ptr: 1,
+  trainer_relevance_rest_ptr: 1,
   trainer_grad_squared_norm: 1,
   trainer_scale_grads: 2,
   /** `Trainer::sgd_step`: trainer, lr, momentum, dampening, nesterov, weightDecay. */

@@ -124,6 +124,20 @@ export interface WasmTrainer {
   grad_hidden_ptr(): number;
   /** Byte address of dLoss/d initial `state` `(k, B, H)` of the last backward. */
   grad_state_ptr(): number;
+  /**
+   * Whether the following forwards keep the candidates' pre-activations, which `relevance`
+   * needs (one-lane cells only).
+   */
+  keep_candidates(keep: boolean): void;
+  /**
+   * LRP-ε from the relevance `(B, T, H)` arriving at every step's hidden state back through the
+   * last forward (which kept its candidates) to the input and the initial state.
+   */
+  relevance(outputRelevance: Float32Array, eps: number, biasFactor: number): void;
+  /** Byte address of the last relevance pass's input relevance `(B, T, I)`. */
+  relevance_x_ptr(): number;
+  /** Byte address of the last relevance pass's rest `(B)`. */
+  relevance_rest_ptr(): number;
   /** `Σ g²` over the gradients. */
   grad_squared_norm(): number;
   /** Multiplies every gradient by `factor`. */
@@ -394,6 +408,22 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
     backward(dOutput: Float32Array, dHidden: Float32Array, dState: Float32Array): void {
       const arrays = [dOutput, dHidden, dState].flatMap((array) => passArray(raw, array));
       raw.trainer_backward(this.live, ...arrays);
+    }
+
+    keep_candidates(keep: boolean): void {
+      raw.trainer_keep_candidates(this.live, keep ? 1 : 0);
+    }
+
+    relevance(outputRelevance: Float32Array, eps: number, biasFactor: number): void {
+      raw.trainer_relevance(this.live, ...passArray(raw, outputRelevance), eps, biasFactor);
+    }
+
+    relevance_x_ptr(): number {
+      return toAddress(raw.trainer_relevance_x_ptr(this.live));
+    }
+
+    relevance_rest_ptr(): number {
+      return toAddress(raw.trainer_relevance_rest_ptr(this.live));
     }
 
     grad_x_ptr(): number {

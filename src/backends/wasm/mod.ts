@@ -6,8 +6,10 @@
  * batches are split by rows over Workers, each with its own instance and copy of the weights; small
  * ones (and runtimes without `Worker`) run in the calling thread. Training (`runTraining`) runs
  * the Rust `Trainer` the same way: each thread records and back-propagates its rows, and the
- * parameter gradients of the rows are summed here. Workers are pooled per backend, so a runner
- * made after an optimizer step re-packs its weights in running workers instead of starting new ones.
+ * parameter gradients of the rows are summed here. LRP's relevance pass (`runRelevance`, one-lane
+ * cells) runs on the same recording forward, split the same way. Workers are pooled per backend,
+ * so a runner made after an optimizer step re-packs its weights in running workers instead of
+ * starting new ones.
  *
  * Two builds of the kernels ship: one whose multiply-adds use relaxed SIMD's `f32x4.relaxed_madd`
  * (fused on CPUs with FMA), taken where the runtime validates it, and a plain SIMD one for the rest.
@@ -25,6 +27,7 @@ import {
   type OutputGradients,
   parameterSizes,
   RECURRENT_ACTIVATIONS,
+  type RelevanceStep,
   requestedExtras,
   type ResidentWeights,
   type SequenceInput,
@@ -241,6 +244,8 @@ class WasmRunner implements CompiledCell {
   #idleTimer: ReturnType<typeof setTimeout> | null = null;
 
   readonly #pool: WorkerPool;
+  /** Present for one-lane cells (`lstm`, `array` with `k = 1`), which the Rust pass explains. */
+  readonly runRelevance?: (input: SequenceInput) => Promise<RelevanceStep>;
 
   constructor(
     spec: CellSpec,
@@ -254,6 +259,10 @@ class WasmRunner implements CompiledCell {
     this.#memory = memory;
     this.#flavor = flavor;
     this.#spec = copySpec(spec);
+    const { kind, k } = spec.variant;
+    if ((kind === "lstm" || kind === "array") && k === 1) {
+      this.runRelevance = (input) => this.#runRelevance(input);
+    }
   }
 
   /**
@@ -437,6 +446,68 @@ class WasmRunner implements CompiledCell {
           ))
         );
         return this.#assembleGradients(spec, input, slices, parts);
+      },
+    };
+  }
+
+  /**
+   * The recording forward that keeps what LRP needs, in this thread or split by rows over the
+   * workers like `runTraining`; the relevance pass runs where the forward did, on the same rows.
+   */
+  #runRelevance(input: SequenceInput): Promise<RelevanceStep> {
+    const spec = this.#spec;
+    const step = ++this.#trainingSteps;
+    try {
+      const parts = this.#partsFor(spec, input);
+      if (parts === 1) {
+        const own = copyInput(input);
+        return Promise.resolve({
+          ...this.#trainingKernel(spec).forward(own, step, true),
+          relevance: (outputRelevance, rule) =>
+            Promise.resolve(
+              this.#trainingKernel(spec).relevance(own, step, outputRelevance, rule),
+            ),
+        });
+      }
+      const slices = Array.from({ length: parts }, (_, part) => rowsOf(input.batch, part, parts));
+      return this.#relevanceOnWorkers(spec, input, slices, step);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #relevanceOnWorkers(
+    spec: CellSpec,
+    input: SequenceInput,
+    slices: [number, number][],
+    step: number,
+  ): Promise<RelevanceStep> {
+    const { inputSize: I, hiddenSize: H } = spec;
+    const { batch: B, seqLen: T } = input;
+    const inputs = slices.map((rows) => sliceRows(spec, input, rows));
+    const results = await this.#onWorkers((workers) =>
+      Promise.all(inputs.map((part, index) => workers[index].forward(part, step, true)))
+    );
+    return {
+      ...this.#assemble(spec, input, slices, results),
+      relevance: async (outputRelevance, rule) => {
+        const parts = await this.#onWorkers((workers) =>
+          Promise.all(slices.map((rows, index) =>
+            workers[index].relevance(
+              inputs[index],
+              step,
+              takeRows(outputRelevance, B, T * H, 1, rows),
+              rule,
+            )
+          ))
+        );
+        const relevance = new Float32Array(B * T * I);
+        const rest = new Float32Array(B);
+        slices.forEach((rows, index) => {
+          putRows(relevance, parts[index].input, B, T * I, 1, rows);
+          putRows(rest, parts[index].rest, B, 1, 1, rows);
+        });
+        return { input: relevance, rest };
       },
     };
   }

@@ -5,7 +5,13 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import type {
+  CellSpec,
+  EpsilonRule,
+  LayerRelevance,
+  SequenceInput,
+  SequenceOutput,
+} from "../../contract.ts";
 import type { WasmFlavor } from "./bindings.ts";
 import type { SliceGradients, SliceInputGradients } from "./train_kernel.ts";
 import type { WorkerReply, WorkerRequest, WorkerResult } from "./worker.ts";
@@ -120,12 +126,13 @@ export class WasmThread {
   }
 
   /**
-   * The recording forward of `input`, tagged `step`. The input is copied, not transferred: the
-   * caller keeps it for the backward.
+   * The recording forward of `input`, tagged `step` (keeping what the relevance pass needs with
+   * `candidates`). The input is copied, not transferred: the caller keeps it for the backward.
    */
-  async forward(input: SequenceInput, step: number): Promise<SequenceOutput> {
+  async forward(input: SequenceInput, step: number, candidates = false): Promise<SequenceOutput> {
     await this.#compiled;
-    const result = await this.#request({ type: "forward", id: this.#nextId++, step, input }, []);
+    const request = { type: "forward", id: this.#nextId++, step, input, candidates } as const;
+    const result = await this.#request(request, []);
     return result as SequenceOutput;
   }
 
@@ -139,6 +146,28 @@ export class WasmThread {
     const transfer = transferable([grads.output, grads.hidden, grads.state]);
     const request = { type: "backward", id: this.#nextId++, step, input, grads } as const;
     return await this.#request(request, transfer) as SliceInputGradients;
+  }
+
+  /**
+   * The relevance pass of step `step`, whose forward ran on `input`; `outputRelevance` is
+   * transferred.
+   */
+  async relevance(
+    input: SequenceInput,
+    step: number,
+    outputRelevance: Float32Array,
+    rule: EpsilonRule,
+  ): Promise<LayerRelevance> {
+    await this.#compiled;
+    const request = {
+      type: "relevance",
+      id: this.#nextId++,
+      step,
+      input,
+      outputRelevance,
+      rule: { eps: rule.eps, biasFactor: rule.biasFactor },
+    } as const;
+    return await this.#request(request, transferable([outputRelevance])) as LayerRelevance;
   }
 
   /**

@@ -14,6 +14,8 @@
 
 import {
   type CellSpec,
+  type EpsilonRule,
+  type LayerRelevance,
   type OptimizerUpdate,
   parameterSizes,
   type ResidentOptimizerState,
@@ -100,6 +102,8 @@ export class WasmTrainingKernel {
   readonly #module: WasmModule;
   /** The step whose activations the trainer holds, or `null`. */
   #recorded: number | null = null;
+  /** Whether the recorded step kept what the relevance pass needs. */
+  #recordedCandidates = false;
 
   /** Copies `spec`'s weights into this thread's instance of the `flavor` build. */
   constructor(spec: CellSpec, flavor?: WasmFlavor) {
@@ -118,18 +122,22 @@ export class WasmTrainingKernel {
     return this.#trainer !== null;
   }
 
-  /** The recording forward of `input`, tagged `step`; returns fresh arrays. */
-  forward(input: SequenceInput, step: number): SequenceOutput {
+  /**
+   * The recording forward of `input`, tagged `step`; returns fresh arrays. With `candidates` it
+   * also keeps what {@linkcode WasmTrainingKernel.relevance} needs (one-lane cells only).
+   */
+  forward(input: SequenceInput, step: number, candidates = false): SequenceOutput {
     const trainer = this.#live();
     const { batch: B, seqLen: T } = input;
     const { hiddenSize: H, variant: { k } } = this.#sizes;
     checkFitsWasm32(this.#sizes, B, T);
     this.#recorded = null;
-    this.#guard(
-      `forward of batch ${B} × seqLen ${T}`,
-      () => trainer.forward(B, T, input.x, input.hidden, input.state),
-    );
+    this.#guard(`forward of batch ${B} × seqLen ${T}`, () => {
+      trainer.keep_candidates(candidates);
+      trainer.forward(B, T, input.x, input.hidden, input.state);
+    });
     this.#recorded = step;
+    this.#recordedCandidates = candidates;
     return {
       output: this.#copy(trainer.output_ptr(), B * T * H),
       hidden: this.#copy(trainer.hidden_ptr(), B * H),
@@ -156,6 +164,32 @@ export class WasmTrainingKernel {
       x: this.#copy(trainer.grad_x_ptr(), B * T * I),
       hidden: this.#copy(trainer.grad_hidden_ptr(), B * H),
       state: this.#copy(trainer.grad_state_ptr(), k * B * H),
+    };
+  }
+
+  /**
+   * The LRP relevance pass of step `step`, whose forward ran on `input` (run again, keeping the
+   * candidates, unless it was this kernel's last forward and kept them). `outputRelevance`
+   * `(B, T, H)` is the relevance arriving at every step's hidden state. The record stays: a
+   * second pass needs no new forward.
+   */
+  relevance(
+    input: SequenceInput,
+    step: number,
+    outputRelevance: Float32Array,
+    rule: EpsilonRule,
+  ): LayerRelevance {
+    if (this.#recorded !== step || !this.#recordedCandidates) this.forward(input, step, true);
+    const trainer = this.#live();
+    const { batch: B, seqLen: T } = input;
+    const { inputSize: I } = this.#sizes;
+    this.#guard(
+      `relevance pass of batch ${B} × seqLen ${T}`,
+      () => trainer.relevance(outputRelevance, rule.eps, rule.biasFactor),
+    );
+    return {
+      input: this.#copy(trainer.relevance_x_ptr(), B * T * I),
+      rest: this.#copy(trainer.relevance_rest_ptr(), B),
     };
   }
 

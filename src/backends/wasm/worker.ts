@@ -5,7 +5,13 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import type {
+  CellSpec,
+  EpsilonRule,
+  LayerRelevance,
+  SequenceInput,
+  SequenceOutput,
+} from "../../contract.ts";
 import type { WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
 import { transferable } from "./thread.ts";
@@ -19,7 +25,8 @@ import {
 /**
  * A message to the worker: pack a cell into one build of the module (once), run a batch slice, or
  * train on one: a recording forward tagged `step`, and the backward of a step (with its input, to
- * run the forward again if another one ran since); or take new weights (an optimizer step).
+ * run the forward again if another one ran since); or the relevance pass of a step whose forward
+ * kept its `candidates`; or take new weights (an optimizer step).
  */
 export type WorkerRequest =
   | {
@@ -34,6 +41,7 @@ export type WorkerRequest =
     readonly id: number;
     readonly step: number;
     readonly input: SequenceInput;
+    readonly candidates: boolean;
   }
   | { readonly type: "weights"; readonly id: number; readonly params: Float32Array }
   | {
@@ -42,10 +50,18 @@ export type WorkerRequest =
     readonly step: number;
     readonly input: SequenceInput;
     readonly grads: SliceGradients;
+  }
+  | {
+    readonly type: "relevance";
+    readonly id: number;
+    readonly step: number;
+    readonly input: SequenceInput;
+    readonly outputRelevance: Float32Array;
+    readonly rule: EpsilonRule;
   };
 
 /** What a worker answers with. */
-export type WorkerResult = SequenceOutput | SliceInputGradients | null;
+export type WorkerResult = SequenceOutput | SliceInputGradients | LayerRelevance | null;
 
 /** The worker's answer to the request with the same `id`. */
 export type WorkerReply =
@@ -91,8 +107,13 @@ function handle(request: WorkerRequest): [WorkerResult, Transferable[]] {
   }
   if (!trainer?.usable) trainer = new WasmTrainingKernel(compiled.spec, compiled.flavor);
   if (request.type === "forward") {
-    const result = trainer.forward(request.input, request.step);
+    const result = trainer.forward(request.input, request.step, request.candidates);
     return [result, transferable([result.output, result.hidden, result.state])];
+  }
+  if (request.type === "relevance") {
+    const { input, step, outputRelevance, rule } = request;
+    const result = trainer.relevance(input, step, outputRelevance, rule);
+    return [result, transferable([result.input, result.rest])];
   }
   const result = trainer.backward(request.input, request.step, request.grads);
   return [result, transferable([result.params, result.x, result.hidden, result.state])];
