@@ -22,6 +22,7 @@ import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
+import { DeviceGroup } from "../nn/device_group.ts";
 import { ResidentGroup } from "../nn/resident.ts";
 import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
@@ -169,7 +170,10 @@ export class LSTM extends Module {
     (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
   );
   /** The parameters bound to the weights of the runner that holds them in place, if any. */
-  #resident: { readonly runner: SequenceRunner; readonly group: ResidentGroup } | null = null;
+  #resident: {
+    readonly runner: SequenceRunner;
+    readonly group: ResidentGroup | DeviceGroup;
+  } | null = null;
 
   /**
    * Makes an LSTM with weights drawn like PyTorch's `nn.Linear` from `options.seed`.
@@ -308,6 +312,15 @@ export class LSTM extends Module {
       hiddenSize: this.hiddenSize,
       params: cellParameters(this.#values()),
     };
+  }
+
+  /**
+   * The cell spec, read on first call only: a backend with its own backward never needs the
+   * values (on webgpu they may be on the device, newer than here).
+   */
+  #cellSpecOnce(): () => CellSpec {
+    let spec: CellSpec | null = null;
+    return () => spec ??= this.#cellSpec();
   }
 
   #values(): Record<string, Tensor> {
@@ -453,7 +466,7 @@ export class LSTM extends Module {
         }
         return packed.result();
       }
-      const spec = this.#cellSpec();
+      const spec = this.#cellSpecOnce();
       return await this.#currentRunner().pinned(async (runner) => {
         for (let chunk = packed.next(); chunk !== null; chunk = packed.next()) {
           packed.accept(
@@ -472,7 +485,7 @@ export class LSTM extends Module {
       // The backward reads the input again later: it keeps its own copy.
       const copy = (value: Tensor): Tensor => ({ shape: value.shape, data: value.data.slice() });
       const own = { hidden: copy(start.hidden), state: copy(start.state) };
-      const spec = this.#cellSpec();
+      const spec = this.#cellSpecOnce();
       return await this.#runSequence(await runners.runner(), spec, copy(x), own, true, outputs, {
         x,
         hidden: start.hidden,
@@ -526,7 +539,7 @@ export class LSTM extends Module {
    */
   async #runSequence(
     runner: SequenceRunner,
-    spec: CellSpec,
+    spec: () => CellSpec,
     x: Tensor,
     start: RecurrentState,
     recording: boolean,
@@ -541,7 +554,7 @@ export class LSTM extends Module {
       parameters: this.training ? this.parameters() : [],
       ...sources,
     });
-    if (this.training) this.#bindResident(runner, spec);
+    if (this.training) this.#bindResident(runner);
     // A training step records no opt-in outputs: one more inference run gives them.
     const extras = outputs === undefined
       ? {}
@@ -553,17 +566,18 @@ export class LSTM extends Module {
    * Binds the parameters to `runner`'s weights when it updates them in place, so that an
    * optimizer steps them there: the runner stays this layer's, and `p.value` reads them back.
    */
-  #bindResident(runner: SequenceRunner, spec: CellSpec): void {
-    const weights = runner.resident;
-    if (weights === undefined || this.#resident?.runner === runner) return;
+  #bindResident(runner: SequenceRunner): void {
+    const { resident, device } = runner;
+    if ((resident ?? device) === undefined || this.#resident?.runner === runner) return;
     if (!this.#runner.current(runner, this.parametersVersion())) return;
     const byName = new Map(this.parameters().map((parameter) => [parameter.name, parameter]));
-    const group = new ResidentGroup(
-      parameterSizes(spec).map(([name]) => byName.get(name)!),
-      weights,
-      () => this.#runner.current(runner, this.parametersVersion()),
-      () => this.#runner.adopt(this.parametersVersion()),
-    );
+    const sizes = { variant: this.#variant, inputSize: this.inputSize, hiddenSize: this.hiddenSize };
+    const parameters = parameterSizes(sizes).map(([name]) => byName.get(name)!);
+    const current = () => this.#runner.current(runner, this.parametersVersion());
+    const stepped = () => this.#runner.adopt(this.parametersVersion());
+    const group = resident === undefined
+      ? new DeviceGroup(parameters, device!, current, stepped)
+      : new ResidentGroup(parameters, resident, current, stepped);
     this.#resident = { runner, group };
   }
 

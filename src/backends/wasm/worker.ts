@@ -5,14 +5,13 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceOutput } from "../../contract.ts";
+import { type CellSpec, type SequenceInput, type SequenceOutput, specWithParameters } from "../../contract.ts";
 import type { WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
 import { transferable } from "./thread.ts";
 import {
   type SliceGradients,
   type SliceInputGradients,
-  specWithParameters,
   WasmTrainingKernel,
 } from "./train_kernel.ts";
 
