@@ -246,3 +246,30 @@ Deno.test({
     net.lstm.dispose();
   },
 });
+
+Deno.test({
+  name: "webgpu device optimizer: assigning a parameter mid-training hands the others' values " +
+    "and the optimizer state over, as on wasm",
+  ignore,
+  async fn() {
+    const results = [];
+    for (const backend of ["wasm", "webgpu"] as const) {
+      const net = network(backend);
+      using opt = new SGD(net.params, { lr: 0.1, momentum: 0.9 });
+      for (let step = 0; step < 2; step++) await trainStep(net, opt, null);
+      const bias = net.lstm.parameters()[1];
+      bias.value = { shape: [4 * K * H], data: new Float32Array(4 * K * H).fill(0.1) };
+      for (let step = 0; step < 2; step++) await trainStep(net, opt, null);
+      await opt.sync();
+      results.push({ values: net.params.map((p) => [...p.value.data]), state: opt.stateDict() });
+      net.lstm.dispose();
+    }
+    const [wasm, webgpu] = results;
+    webgpu.values.flat().forEach((v, i) => assert.ok(Math.abs(v - wasm.values.flat()[i]) < 1e-5));
+    webgpu.state.state.forEach((entry, i) => {
+      const buffer = (entry!.momentumBuffer as { data: Float32Array }).data;
+      const want = (wasm.state.state[i]!.momentumBuffer as { data: Float32Array }).data;
+      buffer.forEach((v, j) => assert.ok(Math.abs(v - want[j]) < 1e-5, `state ${i}[${j}]`));
+    });
+  },
+});

@@ -457,6 +457,7 @@ export class LSTM extends Module {
           "a built-in class",
       );
     }
+    await this.#settleDevice();
     if (lengths !== null && lengths.some((length) => length < seqLen)) {
       // The plan copies x and the state now; one runner (one set of weights) runs every chunk.
       const packed = new PackedRun(x, start, lengths);
@@ -560,6 +561,16 @@ export class LSTM extends Module {
       ? {}
       : this.#extras(batch, seqLen, await runner.run(asked));
     return { output, hidden, state, ...extras };
+  }
+
+  /**
+   * Reads back the weights a webgpu runner holds when that runner is about to be replaced (a
+   * parameter was assigned since): the new one is compiled from the others' values, which are
+   * newer on the device, and the read-back is asynchronous.
+   */
+  async #settleDevice(): Promise<void> {
+    const group = this.#resident?.group;
+    if (group instanceof DeviceGroup && !group.usable) await group.sync();
   }
 
   /**
