@@ -582,7 +582,11 @@ export class LSTM extends Module {
     if ((resident ?? device) === undefined || this.#resident?.runner === runner) return;
     if (!this.#runner.current(runner, this.parametersVersion())) return;
     const byName = new Map(this.parameters().map((parameter) => [parameter.name, parameter]));
-    const sizes = { variant: this.#variant, inputSize: this.inputSize, hiddenSize: this.hiddenSize };
+    const sizes = {
+      variant: this.#variant,
+      inputSize: this.inputSize,
+      hiddenSize: this.hiddenSize,
+    };
     const parameters = parameterSizes(sizes).map(([name]) => byName.get(name)!);
     const current = () => this.#runner.current(runner, this.parametersVersion());
     const stepped = () => this.#runner.adopt(this.parametersVersion());

@@ -84,7 +84,9 @@ export async function recordSequence(
       const input = (grad: Float32Array | Float64Array) =>
         held && !inputs ? null : Float32Array.from(grad);
       return [
-        ...sources.parameters.map(({ name }) => held ? null : Float32Array.from(grads.params[name])),
+        ...sources.parameters.map(({ name }) =>
+          held ? null : Float32Array.from(grads.params[name])
+        ),
         input(grads.x),
         input(grads.hidden),
         input(grads.state),

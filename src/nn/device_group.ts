@@ -111,6 +111,26 @@ export class DeviceGroup {
   /**
    * Makes `owner` the holder of the optimizer state; a previous owner reads its state back first
    * (which needs a `sync()` since the last step). Returns whether the state already was `owner`'s.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1, 2], [2]));
+   * const snapshot = {
+   *   parameters: Float32Array.of(3, 4),
+   *   gradients: Float32Array.of(1, 1),
+   *   state: { steps: 1, slots: [new Float32Array(2), new Float32Array(2), new Float32Array(2)] },
+   * } as const;
+   * const device = { // a stand-in for a webgpu runner's DeviceWeights
+   *   step() {}, scaleGradients() {}, writeGradients() {}, writeState() {}, onRelease() {},
+   *   read: () => Promise.resolve(snapshot),
+   * };
+   * const group = new DeviceGroup([p], device, () => true, () => {});
+   * const owner = { evacuate() {} };
+   * assert.equal(group.claim(owner), false);
+   * assert.equal(group.claim(owner), true);
+   * ```
    */
   claim(owner: ResidentOwner): boolean {
     if (this.#owner === owner) return true;
@@ -124,6 +144,47 @@ export class DeviceGroup {
    * the device's when the parameters' gradients are held there, `"replace"` the device's when
    * they are all `null` (after `zeroGrad()`), and `null` (the host path: `grad` accumulates in
    * TypeScript) for anything else. Pending clipping is applied on the device before an `"add"`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1, 2], [2]));
+   * const snapshot = {
+   *   parameters: Float32Array.of(3, 4),
+   *   gradients: Float32Array.of(1, 1),
+   *   state: { steps: 1, slots: [new Float32Array(2), new Float32Array(2), new Float32Array(2)] },
+   * } as const;
+   * const device = { // a stand-in for a webgpu runner's DeviceWeights
+   *   step() {}, scaleGradients() {}, writeGradients() {}, writeState() {}, onRelease() {},
+   *   read: () => Promise.resolve(snapshot),
+   * };
+   * const group = new DeviceGroup([p], device, () => true, () => {});
+   * assert.equal(group.backwardMode(), "replace"); // no gradient yet
+   * group.heldAfterBackward(Float32Array.of(2));
+   * assert.equal(group.backwardMode(), "add");
+   * ```
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1, 2], [2]));
+   * const snapshot = {
+   *   parameters: Float32Array.of(3, 4),
+   *   gradients: Float32Array.of(1, 1),
+   *   state: { steps: 1, slots: [new Float32Array(2), new Float32Array(2), new Float32Array(2)] },
+   * } as const;
+   * const device = { // a stand-in for a webgpu runner's DeviceWeights
+   *   step() {}, scaleGradients() {}, writeGradients() {}, writeState() {}, onRelease() {},
+   *   read: () => Promise.resolve(snapshot),
+   * };
+   * const group = new DeviceGroup([p], device, () => true, () => {});
+   * group.heldAfterBackward(Float32Array.of(2));
+   * assert.equal(p.heldGrad?.holder, group);
+   * assert.equal(p.gradSquaredNorm(), 2); // known without a read-back
+   * assert.throws(() => p.grad, /await opt\.sync\(\)/);
+   * ```
    */
   backwardMode(): "add" | "replace" | null {
     if (!this.usable) return null;
@@ -146,6 +207,29 @@ export class DeviceGroup {
   /**
    * One update where the weights live: from the gradients held there (`grads` `null`), or from
    * `grads` (host gradients, in order), uploaded first.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1, 2], [2]));
+   * const snapshot = {
+   *   parameters: Float32Array.of(3, 4),
+   *   gradients: Float32Array.of(1, 1),
+   *   state: { steps: 1, slots: [new Float32Array(2), new Float32Array(2), new Float32Array(2)] },
+   * } as const;
+   * const device = { // a stand-in for a webgpu runner's DeviceWeights
+   *   step() {}, scaleGradients() {}, writeGradients() {}, writeState() {}, onRelease() {},
+   *   read: () => Promise.resolve(snapshot),
+   * };
+   * const group = new DeviceGroup([p], device, () => true, () => {});
+   * group.step({ kind: "sgd", lr: 1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 }, [
+   *   Float32Array.of(1, 1),
+   * ]);
+   * assert.equal(p.version, 1);
+   * await group.sync();
+   * assert.deepEqual([...p.value.data], [3, 4]); // what the device holds
+   * ```
    */
   step(update: OptimizerUpdate, grads: readonly Float32Array[] | null): void {
     if (grads === null) {
@@ -173,6 +257,45 @@ export class DeviceGroup {
    * A copy of the optimizer state, flat, as the last `sync()` read it.
    *
    * @throws {Error} When the device's state changed since the last `sync()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1, 2], [2]));
+   * const snapshot = {
+   *   parameters: Float32Array.of(3, 4),
+   *   gradients: Float32Array.of(1, 1),
+   *   state: { steps: 1, slots: [new Float32Array(2), new Float32Array(2), new Float32Array(2)] },
+   * } as const;
+   * const device = { // a stand-in for a webgpu runner's DeviceWeights
+   *   step() {}, scaleGradients() {}, writeGradients() {}, writeState() {}, onRelease() {},
+   *   read: () => Promise.resolve(snapshot),
+   * };
+   * const group = new DeviceGroup([p], device, () => true, () => {});
+   * await group.sync();
+   * assert.equal(group.readState().steps, 1);
+   * ```
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1, 2], [2]));
+   * const snapshot = {
+   *   parameters: Float32Array.of(3, 4),
+   *   gradients: Float32Array.of(1, 1),
+   *   state: { steps: 1, slots: [new Float32Array(2), new Float32Array(2), new Float32Array(2)] },
+   * } as const;
+   * const device = { // a stand-in for a webgpu runner's DeviceWeights
+   *   step() {}, scaleGradients() {}, writeGradients() {}, writeState() {}, onRelease() {},
+   *   read: () => Promise.resolve(snapshot),
+   * };
+   * const group = new DeviceGroup([p], device, () => true, () => {});
+   * await group.sync();
+   * group.writeState({ steps: 2, slots: snapshot.state.slots });
+   * assert.throws(() => group.readState(), /await opt\.sync\(\)/); // newer on the device
+   * ```
    */
   readState(): ResidentOptimizerState {
     const synced = this.#fresh("state", "the optimizer state of");

@@ -12,13 +12,12 @@
  * @module
  */
 
-import {
-  type CellSpec,
-  type OptimizerUpdate,
-  parameterSizes,
-  type ResidentOptimizerState,
-  type SequenceInput,
-  type SequenceOutput,
+import type {
+  CellSpec,
+  OptimizerUpdate,
+  ResidentOptimizerState,
+  SequenceInput,
+  SequenceOutput,
 } from "../../contract.ts";
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
 import { lstmCellArguments } from "./kernel.ts";

@@ -5,7 +5,12 @@
  * @module
  */
 
-import { type CellSpec, type SequenceInput, type SequenceOutput, specWithParameters } from "../../contract.ts";
+import {
+  type CellSpec,
+  type SequenceInput,
+  type SequenceOutput,
+  specWithParameters,
+} from "../../contract.ts";
 import type { WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
 import { transferable } from "./thread.ts";

@@ -627,7 +627,9 @@ export class WebGpuTrainer implements Disposable {
     const bindings: TrainDispatch["bindings"] = sgd
       ? [[1, this.#params], [2, this.#grads], [3, first]]
       : [[1, this.#params], [2, this.#grads], [3, first], [4, second], [5, max]];
-    this.#submit([this.#linear(sgd ? this.#pipelines.sgd : this.#pipelines.adam, record, bindings)]);
+    this.#submit([
+      this.#linear(sgd ? this.#pipelines.sgd : this.#pipelines.adam, record, bindings),
+    ]);
   }
 
   /** The optimizer's state buffers, made (zero) on first use. */
