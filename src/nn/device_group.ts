@@ -164,6 +164,19 @@ export class DeviceGroup {
    * group.heldAfterBackward(Float32Array.of(2));
    * assert.equal(group.backwardMode(), "add");
    * ```
+   */
+  backwardMode(): "add" | "replace" | null {
+    if (!this.usable) return null;
+    if (this.parameters.every((parameter) => parameter.heldGrad?.holder === this)) {
+      this.#applyFactors();
+      return "add";
+    }
+    const empty = this.parameters.every((p) => p.heldGrad === null && p.grad === null);
+    return empty ? "replace" : null;
+  }
+
+  /**
+   * Notes a backward that left the gradients on the device, with their squared norms.
    *
    * @example
    * ```ts
@@ -186,17 +199,6 @@ export class DeviceGroup {
    * assert.throws(() => p.grad, /await opt\.sync\(\)/);
    * ```
    */
-  backwardMode(): "add" | "replace" | null {
-    if (!this.usable) return null;
-    if (this.parameters.every((parameter) => parameter.heldGrad?.holder === this)) {
-      this.#applyFactors();
-      return "add";
-    }
-    const empty = this.parameters.every((p) => p.heldGrad === null && p.grad === null);
-    return empty ? "replace" : null;
-  }
-
-  /** Notes a backward that left the gradients on the device, with their squared norms. */
   heldAfterBackward(squaredNorms: Float32Array): void {
     this.#versions.grads++;
     this.#squaredNorms = [...squaredNorms];
@@ -276,6 +278,15 @@ export class DeviceGroup {
    * await group.sync();
    * assert.equal(group.readState().steps, 1);
    * ```
+   */
+  readState(): ResidentOptimizerState {
+    const synced = this.#fresh("state", "the optimizer state of");
+    const { steps, slots: [first, second, max] } = synced.snapshot.state;
+    return { steps, slots: [first.slice(), second.slice(), max.slice()] };
+  }
+
+  /**
+   * Replaces the optimizer state, flat, on the device.
    *
    * @example
    * ```ts
@@ -297,13 +308,6 @@ export class DeviceGroup {
    * assert.throws(() => group.readState(), /await opt\.sync\(\)/); // newer on the device
    * ```
    */
-  readState(): ResidentOptimizerState {
-    const synced = this.#fresh("state", "the optimizer state of");
-    const { steps, slots: [first, second, max] } = synced.snapshot.state;
-    return { steps, slots: [first.slice(), second.slice(), max.slice()] };
-  }
-
-  /** Replaces the optimizer state, flat, on the device. */
   writeState(state: ResidentOptimizerState): void {
     this.#weights.writeState(state);
     this.#versions.state++;
@@ -317,7 +321,7 @@ export class DeviceGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, SGD, sum, tensor } from "../../mod.ts";
+   * import { DeviceGroup, LSTM, SGD, sum, tensor } from "../../mod.ts";
    * import { requestWebGpuBackend } from "../backends/webgpu/mod.ts";
    * if (await requestWebGpuBackend() !== null) {
    *   const lstm = new LSTM(1, 1, { backend: "webgpu", seed: 1 }).train();
@@ -325,7 +329,7 @@ export class DeviceGroup {
    *   await sum((await lstm.forward(tensor([1], [1, 1, 1]))).output).backward();
    *   opt.step();
    *   assert.throws(() => lstm.parameters()[0].value, /await opt\.sync\(\)/);
-   *   await lstm.parameters()[0].resident!.sync();
+   *   await (lstm.parameters()[0].resident as DeviceGroup).sync();
    *   assert.equal(lstm.parameters()[0].value.data.length, 4);
    *   lstm.dispose();
    * }
