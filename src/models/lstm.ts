@@ -24,7 +24,7 @@ import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
 import { DeviceGroup } from "../nn/device_group.ts";
 import { ResidentGroup } from "../nn/resident.ts";
-import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
+import { hasHistory, record, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
 import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, STEP_HOOKS, usesBuiltinHooks } from "./builtin.ts";
@@ -457,7 +457,22 @@ export class LSTM extends Module {
           "a built-in class",
       );
     }
-    await this.#settleDevice();
+    const settling = this.#settlingDevice();
+    if (settling !== null) {
+      // Read before waiting, as every forward reads its inputs before it returns.
+      const own = (value: Tensor): Tensor => {
+        const data = { shape: [...value.shape], data: value.data.slice() };
+        return hasHistory(value) ? record("copy", [data], [value], (grads) => grads)[0] : data;
+      };
+      const copies = {
+        ...init,
+        ...(given ? { hidden: own(start.hidden), state: own(start.state) } : {}),
+        ...(lengths === null ? {} : { lengths: [...lengths] }),
+      };
+      const copy = own(x);
+      await settling;
+      return await this.forward(copy, copies);
+    }
     if (lengths !== null && lengths.some((length) => length < seqLen)) {
       // The plan copies x and the state now; one runner (one set of weights) runs every chunk.
       const packed = new PackedRun(x, start, lengths);
@@ -564,13 +579,15 @@ export class LSTM extends Module {
   }
 
   /**
-   * Reads back the weights a webgpu runner holds when that runner is about to be replaced (a
-   * parameter was assigned since): the new one is compiled from the others' values, which are
-   * newer on the device, and the read-back is asynchronous.
+   * The read-back of the weights a webgpu runner holds when that runner is about to be replaced
+   * (a parameter was assigned since): the new one is compiled from the others' values, which are
+   * newer on the device. `null` when there is nothing to wait for.
    */
-  async #settleDevice(): Promise<void> {
+  #settlingDevice(): Promise<void> | null {
     const group = this.#resident?.group;
-    if (group instanceof DeviceGroup && !group.usable) await group.sync();
+    if (!(group instanceof DeviceGroup) || group.usable) return null;
+    this.#resident = null;
+    return group.sync();
   }
 
   /**
