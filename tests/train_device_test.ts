@@ -273,3 +273,32 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "webgpu device optimizer: gradients assigned on the host are uploaded and stepped there",
+  ignore,
+  async fn() {
+    const results = [];
+    for (const backend of ["wasm", "webgpu"] as const) {
+      const net = network(backend);
+      using opt = new Adam(net.lstm.parameters(), { lr: 0.05 });
+      await trainStep(net, opt, null);
+      // The shapes of i2h.weight, i2h.bias, h2h.weight, h2h.bias (p.value is on the device).
+      const shapes = [[4 * K * H, I], [4 * K * H], [4 * K * H, H], [4 * K * H]];
+      for (const [i, parameter] of net.lstm.parameters().entries()) {
+        const size = shapes[i].reduce((product, n) => product * n, 1);
+        parameter.grad = {
+          shape: shapes[i],
+          data: Float32Array.from({ length: size }, (_, j) => Math.sin(i + j)),
+        };
+        assert.equal(parameter.heldGrad, null);
+      }
+      opt.step();
+      await opt.sync();
+      results.push(net.lstm.parameters().flatMap((p) => [...p.value.data]));
+      net.lstm.dispose();
+    }
+    const [wasm, webgpu] = results;
+    webgpu.forEach((v, i) => assert.ok(Math.abs(v - wasm[i]) < 1e-5, `value ${i}`));
+  },
+});
