@@ -100,8 +100,11 @@ for (const rule of RULES) {
             assert.equal(parameter.heldGrad?.holder, parameter.resident, parameter.name);
           }
         }
+        // Inference runs on the stepped weights (webgpu packs them again from the device).
+        const evaluated = (await net.lstm.eval().forward(x)).hidden.data;
         await opt.sync();
         results.push({
+          evaluated,
           losses,
           values: net.params.map((p) => p.value.data.slice()),
           grads: net.params.map((p) => p.grad!.data.slice()),
@@ -117,6 +120,7 @@ for (const rule of RULES) {
         }
       };
       close("losses", webgpu.losses, wasm.losses, 1e-5);
+      close("evaluation", webgpu.evaluated, wasm.evaluated, 1e-5);
       webgpu.values.forEach((v, i) => close(`value ${i}`, v, wasm.values[i], 1e-5));
       webgpu.grads.forEach((g, i) => close(`grad ${i}`, g, wasm.grads[i], 1e-5));
       webgpu.state.state.forEach((entry, i) => {

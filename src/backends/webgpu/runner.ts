@@ -5,6 +5,10 @@
  * steps of a batch chunk into one command buffer, copies the results into one staging buffer and
  * reads it back once.
  *
+ * Training runs on a `WebGpuTrainer` made on the first training call; its flat weight, gradient
+ * and optimizer buffers are the runner's `device` weights, which an optimizer steps in place (see
+ * `src/nn/device_group.ts`).
+ *
  * This file holds the runner's life cycle (one call at a time, device loss, disposal); the pieces
  * are `packed_cell.ts` (packing), `resident.ts` (weights on a device), `call_buffers.ts` (buffers
  * per call shape), `dispatch.ts` (encoding) and `readback.ts` (results).
