@@ -191,7 +191,7 @@ export class WebGpuRunner implements CompiledCell {
   #trainerAtHand(): WebGpuTrainer {
     if (this.#madeTrainer === null) {
       throw new Error(
-        "this webgpu runner has no trainer (no training forward ran, or it was disposed)",
+        "this webgpu runner has no trainer yet (or was disposed): run a training forward first",
       );
     }
     return this.#madeTrainer;
