@@ -46,6 +46,8 @@ export {
 } from "./src/safetensors.ts";
 export type {
   BackendName,
+  DeviceSnapshot,
+  DeviceWeights,
   OptimizerUpdate,
   RecurrentActivation,
   ResidentOptimizerState,
@@ -60,8 +62,9 @@ export {
   type KerasLSTMWeights,
   loadKeras,
 } from "./src/interop/keras.ts";
-export { Parameter } from "./src/nn/parameter.ts";
+export { type HeldGradient, Parameter } from "./src/nn/parameter.ts";
 export { ResidentGroup, type ResidentOwner } from "./src/nn/resident.ts";
+export { DeviceGroup } from "./src/nn/device_group.ts";
 export {
   detach,
   hasHistory,

@@ -4,10 +4,11 @@
 struct Reduce {
   rows: u32,
   columns: u32,
-  // Column sums are added at these offsets of `output` (the second one unless it equals the first).
+  // Column sums are added at these offsets of `output` (the second one unless it equals the first);
+  // sumSquares and scale work on `count` elements from `outputOffset`, and sumSquares writes its
+  // sum to `total[extraOutputOffset]` (one parameter's share of the norm).
   outputOffset: u32,
   extraOutputOffset: u32,
-  // sumSquares and scale: elements of `output`; scale: the factor.
   count: u32,
   factor: f32,
 }
@@ -36,12 +37,12 @@ fn columnSums(@builtin(global_invocation_id) id: vec3<u32>) {
   }
 }
 
-// total[0] = Σ output[i]², by one workgroup: strided partial sums, then a tree.
+// total[extraOutputOffset] = Σ output[outputOffset + i]², by one workgroup: strided partial sums, then a tree.
 @compute @workgroup_size(256)
 fn sumSquares(@builtin(local_invocation_index) index: u32) {
   var sum = 0.0;
   for (var i = index; i < reduce.count; i += 256u) {
-    let g = output[i];
+    let g = output[reduce.outputOffset + i];
     sum += g * g;
   }
   partial[index] = sum;
@@ -52,14 +53,14 @@ fn sumSquares(@builtin(local_invocation_index) index: u32) {
     }
   }
   if (index == 0u) {
-    total[0] = partial[0];
+    total[reduce.extraOutputOffset] = partial[0];
   }
 }
 
-// output[i] *= factor.
+// output[outputOffset + i] *= factor.
 @compute @workgroup_size(64)
 fn scale(@builtin(global_invocation_id) id: vec3<u32>) {
   if (id.x < reduce.count) {
-    output[id.x] *= reduce.factor;
+    output[reduce.outputOffset + id.x] *= reduce.factor;
   }
 }

@@ -205,6 +205,25 @@ export interface InputGradients {
   readonly hidden: Float32Array | Float64Array;
   /** dLoss/d initial cell states, shape `(k, B, H)`. */
   readonly state: Float32Array | Float64Array;
+  /**
+   * With {@linkcode BackwardOptions.keepParameterGradients}: `Σ g²` of each parameter's gradient
+   * on the device (accumulated), in {@linkcode parameterSizes} order; `params` is then empty.
+   */
+  readonly squaredNorms?: Float32Array;
+}
+
+/**
+ * How the backward of a runner with {@linkcode DeviceWeights} treats its results; other runners
+ * ignore these options.
+ */
+export interface BackwardOptions {
+  /**
+   * Leave the parameter gradients in the device's gradient buffer: `"add"` them to what it holds
+   * (as `.grad` accumulates), or `"replace"` it. Only their squared norms are read back.
+   */
+  readonly keepParameterGradients?: "add" | "replace";
+  /** Whether dLoss/d `x`, `hidden` and `state` are needed; when `false` they come back empty. */
+  readonly inputGradients?: boolean;
 }
 
 /**
@@ -213,7 +232,7 @@ export interface InputGradients {
  */
 export interface TrainingStep extends SequenceOutput {
   /** Back-propagates `grads` through every step of this run. */
-  backward(grads: OutputGradients): Promise<InputGradients>;
+  backward(grads: OutputGradients, options?: BackwardOptions): Promise<InputGradients>;
 }
 
 /**
@@ -297,6 +316,34 @@ export interface ResidentWeights {
   writeState(state: ResidentOptimizerState): void;
 }
 
+/** What {@linkcode DeviceWeights.read} reads back, flat in {@linkcode parameterSizes} order. */
+export interface DeviceSnapshot {
+  /** The weights. */
+  readonly parameters: Float32Array;
+  /** The gradients the device holds (see {@linkcode BackwardOptions.keepParameterGradients}). */
+  readonly gradients: Float32Array;
+  /** The optimizer state. */
+  readonly state: ResidentOptimizerState;
+}
+
+/**
+ * A compiled cell's weights, their gradients and the optimizer state in device memory (webgpu),
+ * updated there: every change is submitted synchronously, and only {@linkcode DeviceWeights.read}
+ * waits, because WebGPU reads buffers back asynchronously.
+ */
+export interface DeviceWeights {
+  /** One update from the gradients on the device; later runs see it. */
+  step(update: OptimizerUpdate): void;
+  /** Multiplies each parameter's gradient by its factor ({@linkcode parameterSizes} order). */
+  scaleGradients(factors: readonly number[]): void;
+  /** Replaces the gradients on the device (flat): a step from gradients computed elsewhere. */
+  writeGradients(grads: Float32Array): void;
+  /** Replaces the optimizer state (resuming, or after steps taken elsewhere). */
+  writeState(state: ResidentOptimizerState): void;
+  /** Weights, gradients and optimizer state, in one read-back. */
+  read(): Promise<DeviceSnapshot>;
+}
+
 /**
  * A compiled cell on one backend: weights packed and resident, ready to run whole sequences.
  * Disposable: `using runner = await backend.compile(spec)` frees it at the end of the scope.
@@ -346,6 +393,12 @@ export interface SequenceRunner extends Disposable {
    */
   readonly resident?: ResidentWeights & { onRelease(listener: () => void): void };
   /**
+   * Optional: the weights on a device, stepped there; as `resident`, a step makes older training
+   * steps' backward reject, and `onRelease` listeners run first when the runner is freed (a read
+   * started there still completes).
+   */
+  readonly device?: DeviceWeights & { onRelease(listener: () => void): void };
+  /**
    * Frees device or wasm memory. Idempotent and never throws; calling `run` afterwards rejects.
    * Calls already running finish first (with these weights); the memory is freed when the last
    * one settles. A runner that is never disposed is freed after it is garbage-collected.
@@ -389,6 +442,8 @@ export interface CompiledCell {
   runRelevance?(input: SequenceInput): Promise<RelevanceStep>;
   /** Optional: its weights in place (a runner forwards it as `SequenceRunner.resident`). */
   readonly resident?: ResidentWeights;
+  /** Optional: its weights on a device (a runner forwards it as `SequenceRunner.device`). */
+  readonly device?: DeviceWeights;
   /**
    * Frees what the cell holds; called once, when no call is running, and must not throw. It may
    * run from a `FinalizationRegistry` after the runner was collected, so a cell must not refer
@@ -696,6 +751,32 @@ function checkGradient(name: string, value: unknown, length: number, meaning: st
 }
 
 /**
+ * `spec` with the flat parameters `flat` (`parameterSizes` order, copied) as its weights.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { specWithParameters } from "./contract.ts";
+ * const z = (n: number) => new Float32Array(n);
+ * const spec = {
+ *   variant: { kind: "lstm", k: 1, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+ * } as const;
+ * const next = specWithParameters(spec, Float32Array.from({ length: 16 }, (_, i) => i));
+ * assert.deepEqual([...next.params.h2hBias], [12, 13, 14, 15]);
+ * ```
+ */
+export function specWithParameters(spec: CellSpec, flat: Float32Array): CellSpec {
+  let start = 0;
+  const [i2hWeight, i2hBias, h2hWeight, h2hBias, i2aWeight = null, i2aBias = null] = parameterSizes(
+    spec,
+  ).map(([, size]) => flat.slice(start, start += size));
+  return { ...spec, params: { i2hWeight, i2hBias, h2hWeight, h2hBias, i2aWeight, i2aBias } };
+}
+
+/**
  * Checks the gradients given to a training step's `backward` against the spec and the step's
  * input: `output` `(B, T, H)`, and `hidden` `(B, H)` and `state` `(k, B, H)` when present.
  *
@@ -790,6 +871,8 @@ class ContractRunner implements SequenceRunner {
   readonly runRelevance?: (input: SequenceInput) => Promise<RelevanceStep>;
   /** Present when the compiled cell updates its weights in place. */
   readonly resident?: ResidentWeights & { onRelease(listener: () => void): void };
+  /** Present when the compiled cell keeps its weights on a device. */
+  readonly device?: DeviceWeights & { onRelease(listener: () => void): void };
   /** Resident optimizer steps taken: a training step recorded before one is stale. */
   #generation = 0;
   #releaseListeners: (() => void)[] = [];
@@ -801,6 +884,7 @@ class ContractRunner implements SequenceRunner {
     if (cell.runTraining) this.runTraining = (input) => this.#runTraining(input);
     if (cell.runRelevance) this.runRelevance = (input) => this.#runRelevance(input);
     if (cell.resident) this.resident = this.#guardResident(cell.resident);
+    if (cell.device) this.device = this.#guardDevice(cell.device);
     forgotten.watch(this, cell);
   }
 
@@ -957,6 +1041,35 @@ class ContractRunner implements SequenceRunner {
     };
   }
 
+  /** The cell's device weights, refused after `dispose`; a step makes older records stale. */
+  #guardDevice(weights: DeviceWeights): DeviceWeights & { onRelease(listener: () => void): void } {
+    // Reads start until the cell is freed (release listeners read during `dispose`); changes stop
+    // at `dispose`.
+    const live = (changing = true): DeviceWeights => {
+      if (this.#cell === null || (changing && this.#disposed)) {
+        throw new Error(`this ${this.backend} runner was disposed; its device weights are gone`);
+      }
+      return weights;
+    };
+    return {
+      step: (update) => {
+        live().step(update);
+        this.#generation++;
+      },
+      scaleGradients: (factors) => live().scaleGradients(factors),
+      writeGradients: (grads) => live().writeGradients(grads),
+      writeState: (state) => live().writeState(state),
+      read: () => {
+        try {
+          return live(false).read();
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      },
+      onRelease: (listener) => this.#releaseListeners.push(listener),
+    };
+  }
+
   /** The cell's step with its backward checked, run at most once, and counted as in flight. */
   #guardBackward(input: SequenceInput, step: TrainingStep): TrainingStep {
     const { batch, seqLen } = input;
@@ -966,7 +1079,7 @@ class ContractRunner implements SequenceRunner {
       output: step.output,
       hidden: step.hidden,
       state: step.state,
-      backward: (grads) => {
+      backward: (grads, options) => {
         if (used) {
           return Promise.reject(
             new Error(
@@ -996,7 +1109,7 @@ class ContractRunner implements SequenceRunner {
             output: toFloat32(grads.output),
             ...(grads.hidden === undefined ? {} : { hidden: toFloat32(grads.hidden) }),
             ...(grads.state === undefined ? {} : { state: toFloat32(grads.state) }),
-          });
+          }, options);
         } catch (error) {
           result = Promise.reject(error);
         }

@@ -92,6 +92,7 @@ export function defineGoldenTrainTests(backend: BackendName, options: { ignore?:
           await loss.backward();
           if (entry.clip_grad_norm !== null) clipGradNorm(params, entry.clip_grad_norm);
           if (step === 0) {
+            await opt.sync(); // webgpu keeps the gradients on the device
             for (const [group, list] of Object.entries(groups)) {
               for (const parameter of list) {
                 const want = t[`grad0.${group}.${parameter.name}`].data;
@@ -107,6 +108,7 @@ export function defineGoldenTrainTests(backend: BackendName, options: { ignore?:
           }
           opt.step();
         }
+        await opt.sync(); // webgpu steps the weights on the device
         for (const [group, list] of Object.entries(groups)) {
           for (const parameter of list) {
             const want = t[`final.${group}.${parameter.name}`].data;

@@ -134,6 +134,7 @@ for (const { backend, ignore } of BACKENDS) {
         const hidden = requiresGrad(randn([1, B, H], { seed: 70 + i }));
         const state = requiresGrad(randn([k, B, H], { seed: 80 + i }));
         await loss(await model.forward(x, { hidden, state, lengths: LENGTHS }), w).backward();
+        await model.sync(); // webgpu keeps the gradients on the device
         const packedGrads = model.parameters().map((p) => p.grad!.data.slice());
         model.parameters().forEach((p) => (p.grad = null));
 
@@ -153,6 +154,7 @@ for (const { backend, ignore } of BACKENDS) {
           assertClose(`hidden.grad row ${b}`, row(hidden.grad!, b).data, hb.grad!.data);
           assertClose(`state.grad row ${b}`, row(state.grad!, b).data, sb.grad!.data);
         }
+        await model.sync();
         model.parameters().forEach((p, j) => assertClose(p.name, packedGrads[j], p.grad!.data));
         model.dispose();
       }

@@ -61,7 +61,10 @@ async function trainTwoSteps(backend: BackendName): Promise<Float32Array[]> {
     const { hidden } = await lstm.forward(x);
     const loss = nllLoss(logSoftmax(await linear.forward(reshape(hidden, [2, 6]))), [1, 2]);
     await loss.backward();
-    if (step === 0) first = lstm.parameters().map((p) => p.grad!.data.slice());
+    if (step === 0) {
+      await opt.sync(); // webgpu keeps the gradients on the device
+      first = lstm.parameters().map((p) => p.grad!.data.slice());
+    }
     opt.step();
   }
   return first;

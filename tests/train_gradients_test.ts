@@ -44,6 +44,7 @@ for (const backend of backends) {
         const { output, state } = await model.forward(x, start);
         const loss = add(sum(mul(output, t.R)), sum(mul(state, t.R2)));
         await loss.backward();
+        await model.sync(); // webgpu keeps the gradients on the device
         for (const parameter of model.parameters()) {
           assertClose(
             `grad.${parameter.name}`,

@@ -227,6 +227,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
           progress.line(`step ${state.step}  ${report}`);
         }
         if (listener.signal.aborted && state.step < total) {
+          await optimizer.sync(); // webgpu keeps weights and state on the device
           await save(out, meta, state, network, optimizer.stateDict());
           progress.line(
             `interrupted at step ${state.step}: checkpoint saved to ${out}; continue with ` +
@@ -238,6 +239,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
     } finally {
       listener.dispose();
     }
+    await optimizer.sync();
     await save(out, meta, state, network, optimizer.stateDict());
     if (typeof values.plot === "string") {
       await writeOutput(

@@ -22,10 +22,11 @@ import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
+import { DeviceGroup } from "../nn/device_group.ts";
 import { ResidentGroup } from "../nn/resident.ts";
 import { concat, split } from "../nn/layout.ts";
 import { reshape } from "../nn/functional.ts";
-import { hasHistory, type TrackedTensor, untracked } from "../nn/tape.ts";
+import { hasHistory, record, type TrackedTensor, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
 import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, STEP_HOOKS, usesBuiltinHooks } from "./builtin.ts";
@@ -178,7 +179,10 @@ export class LSTM extends Module {
     (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
   );
   /** The parameters bound to the weights of the runner that holds them in place, if any. */
-  #resident: { readonly runner: SequenceRunner; readonly group: ResidentGroup } | null = null;
+  #resident: {
+    readonly runner: SequenceRunner;
+    readonly group: ResidentGroup | DeviceGroup;
+  } | null = null;
 
   /**
    * Makes an LSTM with weights drawn like PyTorch's `nn.Linear` from `options.seed`.
@@ -332,6 +336,15 @@ export class LSTM extends Module {
     };
   }
 
+  /**
+   * The cell spec, read on first call only: a backend with its own backward never needs the
+   * values (on webgpu they may be on the device, newer than here).
+   */
+  #cellSpecOnce(): () => CellSpec {
+    let spec: CellSpec | null = null;
+    return () => spec ??= this.#cellSpec();
+  }
+
   #values(): Record<string, Tensor> {
     return Object.fromEntries(this.parameters().map(({ name, value }) => [name, value]));
   }
@@ -460,6 +473,22 @@ export class LSTM extends Module {
           "hook, or use the built-in class",
       );
     }
+    const settling = this.#settlingDevice();
+    if (settling !== null) {
+      // Read before waiting, as every forward reads its inputs before it returns.
+      const own = (value: Tensor): Tensor => {
+        const data = { shape: [...value.shape], data: value.data.slice() };
+        return hasHistory(value) ? record("copy", [data], [value], (grads) => grads)[0] : data;
+      };
+      const copies = {
+        ...init,
+        ...(given ? { hidden: own(start.hidden), state: own(start.state) } : {}),
+        ...(lengths === null ? {} : { lengths: [...lengths] }),
+      };
+      const copy = own(x);
+      await settling;
+      return await this.forward(copy, copies);
+    }
     if (lengths !== null && lengths.some((length) => length < seqLen)) {
       // The plan copies x and the state now; one runner (one set of weights) runs every chunk.
       const packed = new PackedRun(x, start, lengths);
@@ -469,7 +498,7 @@ export class LSTM extends Module {
         }
         return packed.result();
       }
-      const spec = this.#cellSpec();
+      const spec = this.#cellSpecOnce();
       return await this.#currentRunner().pinned(async (runner) => {
         for (let chunk = packed.next(); chunk !== null; chunk = packed.next()) {
           packed.accept(
@@ -485,7 +514,7 @@ export class LSTM extends Module {
       // The backward reads the input again later: it keeps its own copy.
       const copy = (value: Tensor): Tensor => ({ shape: value.shape, data: value.data.slice() });
       const own = { hidden: copy(start.hidden), state: copy(start.state) };
-      const spec = this.#cellSpec();
+      const spec = this.#cellSpecOnce();
       return await this.#runSequence(await runners.runner(), spec, copy(x), own, true, outputs, {
         x,
         hidden: start.hidden,
@@ -539,7 +568,7 @@ export class LSTM extends Module {
    */
   async #runSequence(
     runner: SequenceRunner,
-    spec: CellSpec,
+    spec: () => CellSpec,
     x: Tensor,
     start: RecurrentState,
     recording: boolean,
@@ -554,7 +583,7 @@ export class LSTM extends Module {
       parameters: this.training ? this.parameters() : [],
       ...sources,
     });
-    if (this.training) this.#bindResident(runner, spec);
+    if (this.training) this.#bindResident(runner);
     // A training step records no opt-in outputs: one more inference run gives them.
     const extras = outputs === undefined
       ? {}
@@ -563,20 +592,37 @@ export class LSTM extends Module {
   }
 
   /**
+   * The read-back of the weights a webgpu runner holds when that runner is about to be replaced
+   * (a parameter was assigned since): the new one is compiled from the others' values, which are
+   * newer on the device. `null` when there is nothing to wait for.
+   */
+  #settlingDevice(): Promise<void> | null {
+    const group = this.#resident?.group;
+    if (!(group instanceof DeviceGroup) || group.usable) return null;
+    this.#resident = null;
+    return group.sync();
+  }
+
+  /**
    * Binds the parameters to `runner`'s weights when it updates them in place, so that an
    * optimizer steps them there: the runner stays this layer's, and `p.value` reads them back.
    */
-  #bindResident(runner: SequenceRunner, spec: CellSpec): void {
-    const weights = runner.resident;
-    if (weights === undefined || this.#resident?.runner === runner) return;
+  #bindResident(runner: SequenceRunner): void {
+    const { resident, device } = runner;
+    if ((resident ?? device) === undefined || this.#resident?.runner === runner) return;
     if (!this.#runner.current(runner, this.parametersVersion())) return;
     const byName = new Map(this.parameters().map((parameter) => [parameter.name, parameter]));
-    const group = new ResidentGroup(
-      parameterSizes(spec).map(([name]) => byName.get(name)!),
-      weights,
-      () => this.#runner.current(runner, this.parametersVersion()),
-      () => this.#runner.adopt(this.parametersVersion()),
-    );
+    const sizes = {
+      variant: this.#variant,
+      inputSize: this.inputSize,
+      hiddenSize: this.hiddenSize,
+    };
+    const parameters = parameterSizes(sizes).map(([name]) => byName.get(name)!);
+    const current = () => this.#runner.current(runner, this.parametersVersion());
+    const stepped = () => this.#runner.adopt(this.parametersVersion());
+    const group = resident === undefined
+      ? new DeviceGroup(parameters, device!, current, stepped)
+      : new ResidentGroup(parameters, resident, current, stepped);
     this.#resident = { runner, group };
   }
 

@@ -8,6 +8,7 @@
 
 import type { CellSpec, SequenceInput, SequenceRunner, TrainingStep } from "../contract.ts";
 import { backward } from "../reference/backward.ts";
+import { DeviceGroup } from "../nn/device_group.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { type Edge, edgeOf, parameterEdge, record, type TrackedTensor } from "../nn/tape.ts";
 import type { Tensor } from "../tensor.ts";
@@ -21,24 +22,35 @@ export interface SequenceSources {
   readonly state: Tensor;
 }
 
+/** The device group that holds exactly `parameters` (a webgpu layer in training), or `null`. */
+function deviceGroupOf(parameters: readonly Parameter[]): DeviceGroup | null {
+  const group = parameters[0]?.resident;
+  if (!(group instanceof DeviceGroup)) return null;
+  const same = group.parameters.length === parameters.length &&
+    parameters.every((parameter) => parameter.resident === group);
+  return same ? group : null;
+}
+
 /**
  * Runs `input` on `runner` and returns `[output, hidden, state]` as tracked tensors.
  *
- * @param spec The cell `runner` was compiled from (its weights are not copied, so they must not
- *   change in place; parameters are replaced, never written into).
+ * @param spec The cell `runner` was compiled from, read only for the oracle's backward (its
+ *   weights are not copied, so they must not change in place; parameters are replaced, never
+ *   written into).
  */
 export async function recordSequence(
   runner: SequenceRunner,
-  spec: CellSpec,
+  spec: () => CellSpec,
   input: SequenceInput,
   sources: SequenceSources,
 ): Promise<TrackedTensor[]> {
-  const step: TrainingStep = runner.runTraining ? await runner.runTraining(input) : {
+  const oracle = runner.runTraining ? null : spec();
+  const step: TrainingStep = oracle === null ? await runner.runTraining!(input) : {
     ...await runner.run(input),
-    backward: (grads) => Promise.resolve(backward(spec, input, grads)),
+    backward: (grads) => Promise.resolve(backward(oracle, input, grads)),
   };
   const { batch: B, seqLen: T } = input;
-  const { hiddenSize: H, variant: { k } } = spec;
+  const [k, , H] = sources.state.shape;
   const parents: (Edge | null)[] = [
     ...sources.parameters.map(parameterEdge),
     edgeOf(sources.x),
@@ -54,16 +66,30 @@ export async function recordSequence(
     ],
     parents,
     async ([output, hidden, state]) => {
-      const grads = await step.backward({
-        output: output ?? new Float32Array(B * T * H),
-        ...(hidden === null ? {} : { hidden }),
-        ...(state === null ? {} : { state }),
-      });
+      // On a device that holds the weights, the parameter gradients stay there (the group learns
+      // their squared norms), and the input gradients are read back only where history goes on.
+      const group = deviceGroupOf(sources.parameters);
+      const keep = group?.backwardMode() ?? null;
+      const inputs = parents.slice(-3).some((edge) => edge !== null);
+      const grads = await step.backward(
+        {
+          output: output ?? new Float32Array(B * T * H),
+          ...(hidden === null ? {} : { hidden }),
+          ...(state === null ? {} : { state }),
+        },
+        keep === null ? {} : { keepParameterGradients: keep, inputGradients: inputs },
+      );
+      const held = keep !== null && grads.squaredNorms !== undefined;
+      if (held) group!.heldAfterBackward(grads.squaredNorms!);
+      const input = (grad: Float32Array | Float64Array) =>
+        held && !inputs ? null : Float32Array.from(grad);
       return [
-        ...sources.parameters.map(({ name }) => Float32Array.from(grads.params[name])),
-        Float32Array.from(grads.x),
-        Float32Array.from(grads.hidden),
-        Float32Array.from(grads.state),
+        ...sources.parameters.map(({ name }) =>
+          held ? null : Float32Array.from(grads.params[name])
+        ),
+        input(grads.x),
+        input(grads.hidden),
+        input(grads.state),
       ];
     },
   );

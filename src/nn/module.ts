@@ -8,6 +8,7 @@
 import type { BackendName } from "../contract.ts";
 import { checkShape, describe } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
+import { syncParameters } from "./device_group.ts";
 import { Parameter } from "./parameter.ts";
 import { parameterTensor, type TrackedTensor, untracked } from "./tape.ts";
 
@@ -196,6 +197,25 @@ export abstract class Module {
    */
   parameters(): Parameter[] {
     return [...this.#named().values()];
+  }
+
+  /**
+   * Reads back the parameters (values and gradients) of this layer and its children that live on
+   * the webgpu device, in one read-back per recurrent layer: afterwards `p.value`, `p.grad` and
+   * `stateDict()` read synchronously until the next optimizer step or backward. WebGPU reads
+   * buffers back only asynchronously; on the other backends this does nothing.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Linear } from "../../mod.ts";
+   * const layer = new Linear(2, 1, { seed: 1 });
+   * await layer.sync(); // nothing on a device
+   * assert.equal(layer.stateDict().weight.data.length, 2);
+   * ```
+   */
+  sync(): Promise<void> {
+    return syncParameters(this.parameters());
   }
 
   /**

@@ -8,7 +8,23 @@
 import type { BackendName } from "../contract.ts";
 import { checkShape, describe } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
+import type { DeviceGroup } from "./device_group.ts";
 import type { ResidentGroup } from "./resident.ts";
+
+/**
+ * A gradient that stays where the weights live (the webgpu device): its squared norm is known
+ * here, its values are read back only by an explicit `sync()`.
+ */
+export interface HeldGradient {
+  /** The group whose device buffer holds it. */
+  readonly holder: DeviceGroup;
+  /** `Σ g²`, as of the last backward (and clipping). */
+  squaredNorm(): number;
+  /** Multiplies the gradient by `factor` where it lives. */
+  scale(factor: number): void;
+  /** The values read back by the last `sync()`; throws when they are older than the device's. */
+  read(): Float32Array;
+}
 
 /**
  * A trainable tensor: `{ name, value, grad }`, as PyTorch's `nn.Parameter` with its `.grad`.
@@ -32,13 +48,14 @@ export class Parameter {
   readonly name: string;
   /** The backend of the layer that owns it; `null` for layers that run anywhere (`Linear`). */
   readonly backend: BackendName | null;
-  /** d loss / d value, accumulated by `backward()`; `null` until then or after `zeroGrad()`. */
-  grad: Tensor | null = null;
   /**
-   * Set by its layer while a runner holds the weights (wasm): optimizers then update the whole
-   * group there in one fused step. `null` otherwise.
+   * Set by its layer while a runner holds the weights (wasm memory, or the webgpu device):
+   * optimizers then update the whole group there in one fused step. `null` otherwise.
    */
-  resident: ResidentGroup | null = null;
+  resident: ResidentGroup | DeviceGroup | null = null;
+  #grad: Tensor | null = null;
+  /** Set while the gradient lives on a device: `#grad` then caches what `sync()` read. */
+  #held: HeldGradient | null = null;
   #value: Tensor;
   /** Reads the value back from where an in-place update left it; `null` when `#value` is current. */
   #read: (() => Float32Array) | null = null;
@@ -110,6 +127,98 @@ export class Parameter {
   updatedInPlace(read: () => Float32Array): void {
     this.#read = read;
     this.#version++;
+  }
+
+  /**
+   * d loss / d value, accumulated by `backward()`; `null` until then or after `zeroGrad()`.
+   * Assigning replaces it (and drops a gradient held on a device).
+   *
+   * @throws {Error} When the gradient lives on the webgpu device and changed since the last
+   *   `await opt.sync()` (or `layer.sync()`): WebGPU cannot read it back synchronously.
+   */
+  get grad(): Tensor | null {
+    if (this.#held !== null) return { shape: this.#value.shape, data: this.#held.read() };
+    return this.#grad;
+  }
+
+  set grad(next: Tensor | null) {
+    this.#held = null;
+    this.#grad = next;
+  }
+
+  /**
+   * The device that holds the gradient, or `null` when `grad` is a host tensor (or `null`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * p.grad = tensor([2], [1]);
+   * assert.equal(p.heldGrad, null); // a host gradient
+   * ```
+   */
+  get heldGrad(): HeldGradient | null {
+    return this.#held;
+  }
+
+  /**
+   * Notes that the gradient now lives on a device (after a backward there).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const held = { holder: null!, squaredNorm: () => 4, scale() {}, read: () => Float32Array.of(2) };
+   * p.holdGrad(held);
+   * assert.equal(p.gradSquaredNorm(), 4);
+   * assert.deepEqual([...p.grad!.data], [2]);
+   * ```
+   */
+  holdGrad(held: HeldGradient): void {
+    this.#held = held;
+    this.#grad = null;
+  }
+
+  /**
+   * `Σ g²` of the gradient (0 without one), without reading a gradient held on a device back.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([0, 0], [2]));
+   * p.grad = tensor([3, 4], [2]);
+   * assert.equal(p.gradSquaredNorm(), 25);
+   * ```
+   */
+  gradSquaredNorm(): number {
+    if (this.#held !== null) return this.#held.squaredNorm();
+    let squares = 0;
+    const data = this.#grad?.data ?? [];
+    for (let i = 0; i < data.length; i++) squares += data[i] * data[i];
+    return squares;
+  }
+
+  /**
+   * Multiplies the gradient by `factor` where it lives (a new host tensor, or on the device).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([0], [1]));
+   * p.grad = tensor([4], [1]);
+   * p.scaleGrad(0.5);
+   * assert.deepEqual([...p.grad!.data], [2]);
+   * ```
+   */
+  scaleGrad(factor: number): void {
+    if (this.#held !== null) return this.#held.scale(factor);
+    const grad = this.#grad;
+    if (grad === null) return;
+    this.#grad = { shape: grad.shape, data: grad.data.map((value: number) => value * factor) };
   }
 
   /** How many times the value was replaced. */

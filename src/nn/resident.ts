@@ -6,12 +6,13 @@
  */
 
 import type { OptimizerUpdate, ResidentOptimizerState, ResidentWeights } from "../contract.ts";
+import type { DeviceGroup } from "./device_group.ts";
 import type { Parameter } from "./parameter.ts";
 
 /** Who holds a group's optimizer state: asked to read it back before another owner writes. */
 export interface ResidentOwner {
   /** Copies the group's optimizer state into the owner's own (TypeScript) state. */
-  evacuate(group: ResidentGroup): void;
+  evacuate(group: ResidentGroup | DeviceGroup): void;
 }
 
 /**

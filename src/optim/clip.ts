@@ -10,7 +10,9 @@ import type { Parameter } from "../nn/parameter.ts";
 /**
  * Scales the gradients of `params` so that their total L2 norm (over all of them together) is at
  * most `maxNorm`, as `torch.nn.utils.clip_grad_norm_`: the factor is
- * `min(1, maxNorm / (norm + 1e-6))`. Parameters without a gradient are skipped.
+ * `min(1, maxNorm / (norm + 1e-6))`. Parameters without a gradient are skipped. Gradients kept on
+ * the webgpu device count with the norm computed there at the end of `backward()`, and are scaled
+ * there (the optimizer's step applies the factor): nothing is read back.
  *
  * @param params The parameters whose `grad` to clip.
  * @param maxNorm The largest total norm allowed.
@@ -33,22 +35,14 @@ export function clipGradNorm(params: readonly Parameter[], maxNorm: number): num
   if (typeof maxNorm !== "number" || !(maxNorm >= 0)) {
     throw new RangeError(`maxNorm must be a number ≥ 0, got ${describe(maxNorm)}`);
   }
+  // A gradient held on the webgpu device contributes its squared norm, known since its backward,
+  // and is scaled there: clipping reads nothing back.
   let squares = 0;
-  for (const { grad } of params) {
-    if (grad === null) continue;
-    for (let i = 0; i < grad.data.length; i++) squares += grad.data[i] * grad.data[i];
-  }
+  for (const parameter of params) squares += parameter.gradSquaredNorm();
   const norm = Math.sqrt(squares);
   const factor = Math.min(1, maxNorm / (norm + 1e-6));
   if (factor < 1) {
-    for (const parameter of params) {
-      const grad = parameter.grad;
-      if (grad === null) continue;
-      parameter.grad = {
-        shape: grad.shape,
-        data: grad.data.map((value: number) => value * factor),
-      };
-    }
+    for (const parameter of params) parameter.scaleGrad(factor);
   }
   return norm;
 }

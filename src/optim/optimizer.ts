@@ -8,6 +8,7 @@
 import type { OptimizerUpdate } from "../contract.ts";
 import { describe } from "../errors.ts";
 import { Parameter } from "../nn/parameter.ts";
+import { DeviceGroup, syncParameters } from "../nn/device_group.ts";
 import type { ResidentGroup, ResidentOwner } from "../nn/resident.ts";
 import type { Tensor } from "../tensor.ts";
 
@@ -34,6 +35,11 @@ export interface ResidentParameterState {
   readonly steps: number;
   /** SGD's momentum buffer or Adam's `exp_avg`; `exp_avg_sq`; `max_exp_avg_sq`. */
   readonly slots: readonly (Float32Array | null)[];
+}
+
+/** Whether `parameter` has a gradient, here or held on a device (without reading it back). */
+function hasGrad(parameter: Parameter): boolean {
+  return parameter.heldGrad !== null || parameter.grad !== null;
 }
 
 /** Checks that `options[name]` (or its default) is a finite number ≥ `min` (and < `below`). */
@@ -95,7 +101,7 @@ export abstract class Optimizer {
   readonly params: readonly Parameter[];
   #state: (ParameterState | null)[];
   /** Per parameter, the resident group that holds its state instead of `#state`, or `null`. */
-  #holders: (ResidentGroup | null)[];
+  #holders: (ResidentGroup | DeviceGroup | null)[];
   readonly #owner: ResidentOwner = { evacuate: (group) => this.#evacuate(group) };
   #options: Record<string, OptionValue>;
   #disposed = false;
@@ -225,6 +231,28 @@ export abstract class Optimizer {
   }
 
   /**
+   * Reads back what of these parameters lives on the webgpu device (weights, gradients and this
+   * optimizer's state there), one read-back per layer: `p.value`, `p.grad` and `stateDict()`
+   * then read synchronously until the next step or backward. Needed there because WebGPU reads
+   * buffers back only asynchronously; elsewhere it does nothing.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new SGD([p], { lr: 1 });
+   * p.grad = tensor([1], [1]);
+   * opt.step();
+   * await opt.sync(); // nothing on a device here
+   * assert.deepEqual([...p.value.data], [0]);
+   * ```
+   */
+  sync(): Promise<void> {
+    return syncParameters(this.params);
+  }
+
+  /**
    * Updates every parameter that has a gradient (the others are skipped, as in PyTorch).
    *
    * @throws {Error} After `dispose()`.
@@ -248,17 +276,18 @@ export abstract class Optimizer {
     }
     const done = this.#stepResident();
     this.params.forEach((parameter, index) => {
-      if (parameter.grad === null || done.has(index)) return;
+      if (!hasGrad(parameter) || done.has(index)) return;
       const holder = this.#holders[index];
       if (holder !== null) this.#evacuate(holder);
       const value = parameter.value.data.slice();
-      this.#state[index] = this.update(value, parameter.grad.data, this.#state[index]);
+      this.#state[index] = this.update(value, parameter.grad!.data, this.#state[index]);
       parameter.value = { shape: parameter.value.shape, data: value };
     });
   }
 
   /**
-   * Steps every resident group (a recurrent layer's weights in wasm memory) whose parameters are
+   * Steps every resident group (a recurrent layer's weights in wasm memory or on the webgpu
+   * device) whose parameters are
    * all here, all with a gradient, and whose state converts, in one fused update where the
    * weights live; returns the indices done. The others take the TypeScript path.
    */
@@ -266,22 +295,26 @@ export abstract class Optimizer {
     const done = new Set<number>();
     const update = this.residentUpdate();
     if (update === null) return done;
-    const groups = new Set<ResidentGroup>();
+    const groups = new Set<ResidentGroup | DeviceGroup>();
     for (const parameter of this.params) {
-      if (parameter.grad !== null && parameter.resident?.usable) groups.add(parameter.resident);
+      if (hasGrad(parameter) && parameter.resident?.usable) groups.add(parameter.resident);
     }
     for (const group of groups) {
       const indices = group.parameters.map((parameter) => this.params.indexOf(parameter));
-      if (indices.some((index) => index < 0 || this.params[index].grad === null)) continue;
+      if (indices.some((index) => index < 0 || !hasGrad(this.params[index]))) continue;
       if (!this.#placeState(group, indices)) continue;
-      group.step(update, indices.map((index) => this.params[index].grad!.data));
+      // Gradients held on the device stay there; host gradients are handed over.
+      const held = indices.every((index) => this.params[index].heldGrad?.holder === group);
+      const grads = () => indices.map((index) => this.params[index].grad!.data);
+      if (group instanceof DeviceGroup) group.step(update, held ? null : grads());
+      else group.step(update, grads());
       for (const index of indices) done.add(index);
     }
     return done;
   }
 
   /** Makes `group` hold this optimizer's state of `indices`; false if the states disagree. */
-  #placeState(group: ResidentGroup, indices: number[]): boolean {
+  #placeState(group: ResidentGroup | DeviceGroup, indices: number[]): boolean {
     const mine = group.claim(this.#owner);
     if (mine && indices.every((index) => this.#holders[index] === group)) return true;
     for (const index of indices) {
@@ -310,7 +343,7 @@ export abstract class Optimizer {
   }
 
   /** Reads the state `group` holds for this optimizer back into `#state`. */
-  #evacuate(group: ResidentGroup): void {
+  #evacuate(group: ResidentGroup | DeviceGroup): void {
     const held = this.#heldStates(group);
     held.forEach((state, index) => {
       this.#state[index] = state;
@@ -319,7 +352,7 @@ export abstract class Optimizer {
   }
 
   /** The states `group` holds for this optimizer, by parameter index, read back. */
-  #heldStates(group: ResidentGroup): Map<number, ParameterState | null> {
+  #heldStates(group: ResidentGroup | DeviceGroup): Map<number, ParameterState | null> {
     const held = new Map<number, ParameterState | null>();
     if (!this.#holders.includes(group)) return held;
     const { steps, slots } = group.readState();

@@ -32,6 +32,7 @@ import {
   type ResidentWeights,
   type SequenceInput,
   type SequenceOutput,
+  specWithParameters,
   stateRows,
   type TrainingStep,
 } from "../../contract.ts";
@@ -50,7 +51,6 @@ import { VARIANTS } from "../../variants.ts";
 import {
   type SliceGradients,
   type SliceInputGradients,
-  specWithParameters,
   WasmTrainingKernel,
 } from "./train_kernel.ts";
 

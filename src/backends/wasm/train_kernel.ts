@@ -12,15 +12,14 @@
  * @module
  */
 
-import {
-  type CellSpec,
-  type EpsilonRule,
-  type LayerRelevance,
-  type OptimizerUpdate,
-  parameterSizes,
-  type ResidentOptimizerState,
-  type SequenceInput,
-  type SequenceOutput,
+import type {
+  CellSpec,
+  EpsilonRule,
+  LayerRelevance,
+  OptimizerUpdate,
+  ResidentOptimizerState,
+  SequenceInput,
+  SequenceOutput,
 } from "../../contract.ts";
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
 import { lstmCellArguments } from "./kernel.ts";
@@ -46,32 +45,6 @@ export interface SliceInputGradients {
   readonly hidden: Float32Array;
   /** dLoss/d initial `state`, `(k, B, H)`. */
   readonly state: Float32Array;
-}
-
-/**
- * `spec` with the flat parameters `flat` (`parameterSizes` order, copied) as its weights.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { specWithParameters } from "./train_kernel.ts";
- * const z = (n: number) => new Float32Array(n);
- * const spec = {
- *   variant: { kind: "lstm", k: 1, maxPooling: false },
- *   inputSize: 1,
- *   hiddenSize: 1,
- *   params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
- * } as const;
- * const next = specWithParameters(spec, Float32Array.from({ length: 16 }, (_, i) => i));
- * assert.deepEqual([...next.params.h2hBias], [12, 13, 14, 15]);
- * ```
- */
-export function specWithParameters(spec: CellSpec, flat: Float32Array): CellSpec {
-  let start = 0;
-  const [i2hWeight, i2hBias, h2hWeight, h2hBias, i2aWeight = null, i2aBias = null] = parameterSizes(
-    spec,
-  ).map(([, size]) => flat.slice(start, start += size));
-  return { ...spec, params: { i2hWeight, i2hBias, h2hWeight, h2hBias, i2aWeight, i2aBias } };
 }
 
 /**

@@ -5,12 +5,13 @@
  * @module
  */
 
-import type {
-  CellSpec,
-  EpsilonRule,
-  LayerRelevance,
-  SequenceInput,
-  SequenceOutput,
+import {
+  type CellSpec,
+  type EpsilonRule,
+  type LayerRelevance,
+  type SequenceInput,
+  type SequenceOutput,
+  specWithParameters,
 } from "../../contract.ts";
 import type { WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
@@ -18,7 +19,6 @@ import { transferable } from "./thread.ts";
 import {
   type SliceGradients,
   type SliceInputGradients,
-  specWithParameters,
   WasmTrainingKernel,
 } from "./train_kernel.ts";
 

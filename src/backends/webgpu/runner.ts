@@ -5,6 +5,10 @@
  * steps of a batch chunk into one command buffer, copies the results into one staging buffer and
  * reads it back once.
  *
+ * Training runs on a `WebGpuTrainer` made on the first training call; its flat weight, gradient
+ * and optimizer buffers are the runner's `device` weights, which an optimizer steps in place (see
+ * `src/nn/device_group.ts`).
+ *
  * This file holds the runner's life cycle (one call at a time, device loss, disposal); the pieces
  * are `packed_cell.ts` (packing), `resident.ts` (weights on a device), `call_buffers.ts` (buffers
  * per call shape), `dispatch.ts` (encoding) and `readback.ts` (results).
@@ -13,14 +17,17 @@
  */
 
 import {
+  type BackwardOptions,
   type CellSpec,
   type CompiledCell,
   copySpec,
+  type DeviceWeights,
   type InputGradients,
   type OutputGradients,
   requestedExtras,
   type SequenceInput,
   type SequenceOutput,
+  specWithParameters,
   type TrainingStep,
 } from "../../contract.ts";
 import { callBuffers } from "./call_buffers.ts";
@@ -64,6 +71,10 @@ export class WebGpuRunner implements CompiledCell {
   #spec: CellSpec | null;
   /** Made on the first training call: a runner that only infers never holds one. */
   #trainer: Promise<WebGpuTrainer> | null = null;
+  /** The trainer once made: the device weights' synchronous changes need it at hand. */
+  #madeTrainer: WebGpuTrainer | null = null;
+  /** Whether an optimizer step changed the trainer's weights since `#cell` was packed. */
+  #trainerAhead = false;
   #trainingSteps = 0;
   /** The training step whose activations the trainer holds. */
   #recorded: number | null = null;
@@ -108,8 +119,27 @@ export class WebGpuRunner implements CompiledCell {
       this.#recorded = step;
       return result;
     });
-    return { ...output, backward: (grads) => this.#backward(snapshot, step, grads) };
+    return {
+      ...output,
+      backward: (grads, options) => this.#backward(snapshot, step, grads, options),
+    };
   }
+
+  /**
+   * The weights on the device, as the trainer holds them: an optimizer steps them there, and the
+   * next training forward uses them as they are. An inference `run` packs them again first (one
+   * read-back, then the inference layout).
+   */
+  readonly device: DeviceWeights = {
+    step: (update) => {
+      this.#trainerAtHand().applyUpdate(update);
+      this.#trainerAhead = true;
+    },
+    scaleGradients: (factors) => this.#trainerAtHand().scaleParameterGradients(factors),
+    writeGradients: (grads) => this.#trainerAtHand().writeGradients(grads),
+    writeState: (state) => this.#trainerAtHand().writeState(state),
+    read: () => this.#trainerAtHand().readAll(),
+  };
 
   /** Frees the runner's GPU memory; a call still running rejects. */
   dispose(): void {
@@ -118,6 +148,7 @@ export class WebGpuRunner implements CompiledCell {
     this.#release();
     const trainer = this.#trainer;
     this.#trainer = null;
+    this.#madeTrainer = null;
     trainer?.then((made) => made.dispose(), () => {});
   }
 
@@ -127,16 +158,43 @@ export class WebGpuRunner implements CompiledCell {
     return result;
   }
 
-  #backward(input: SequenceInput, step: number, grads: OutputGradients): Promise<InputGradients> {
+  #backward(
+    input: SequenceInput,
+    step: number,
+    grads: OutputGradients,
+    options: BackwardOptions = {},
+  ): Promise<InputGradients> {
     return this.#exclusive(async () => {
       const trainer = await this.#trainerNow();
       if (this.#recorded !== step) await trainer.forward(input);
       this.#recorded = null;
-      // The trainer accumulates on the device; the tape accumulates `grad`: return this call's.
-      trainer.zeroGrad();
-      const read = await trainer.backward(grads, { read: ["params", "x", "hidden", "state"] });
-      return { params: read.params!, x: read.x!, hidden: read.hidden!, state: read.state! };
+      const keep = options.keepParameterGradients;
+      // Without `keep`, the tape accumulates `grad`: return this call's gradients alone.
+      if (keep !== "add") trainer.zeroGrad();
+      const inputs = options.inputGradients === false ? [] : ["x", "hidden", "state"] as const;
+      const read = await trainer.backward(grads, {
+        read: keep === undefined ? ["params", ...inputs] : inputs,
+        squaredNorms: keep !== undefined,
+      });
+      const none = new Float32Array(0);
+      return {
+        params: read.params ?? {},
+        x: read.x ?? none,
+        hidden: read.hidden ?? none,
+        state: read.state ?? none,
+        ...(read.squaredNorms === null ? {} : { squaredNorms: read.squaredNorms }),
+      };
     });
+  }
+
+  /** The trainer, which exists once a training forward ran (device weights are bound after). */
+  #trainerAtHand(): WebGpuTrainer {
+    if (this.#madeTrainer === null) {
+      throw new Error(
+        "this webgpu runner has no trainer yet (or was disposed): run a training forward first",
+      );
+    }
+    return this.#madeTrainer;
   }
 
   #trainerNow(): Promise<WebGpuTrainer> {
@@ -145,7 +203,9 @@ export class WebGpuRunner implements CompiledCell {
     if (this.#trainer === null) {
       const made = WebGpuTrainer.create(spec);
       // A failed creation is not kept: the next training call tries again.
-      made.catch(() => {
+      made.then((trainer) => {
+        if (this.#trainer === made) this.#madeTrainer = trainer;
+      }, () => {
         if (this.#trainer === made) this.#trainer = null;
       });
       this.#trainer = made;
@@ -164,6 +224,7 @@ export class WebGpuRunner implements CompiledCell {
   }
 
   async #runExclusive(input: SequenceInput): Promise<SequenceOutput> {
+    if (this.#trainerAhead) await this.#repack();
     const cell = this.#cell;
     if (cell === null) throw this.#disposedError();
     return await this.#onWorkingDevice(async (context) => {
@@ -178,6 +239,18 @@ export class WebGpuRunner implements CompiledCell {
       submitCall(resident, cell, call, input);
       return await readResults(resident.context, cell, call, input);
     });
+  }
+
+  /** Packs the trainer's weights (stepped on the device) for inference, in place of the old. */
+  async #repack(): Promise<void> {
+    const trainer = this.#trainerAtHand(), spec = this.#spec;
+    if (spec === null) throw this.#disposedError();
+    this.#trainerAhead = false;
+    const { parameters } = await trainer.readAll();
+    if (this.#spec === null) throw this.#disposedError();
+    this.#spec = specWithParameters(spec, parameters);
+    this.#cell = packCell(this.#spec);
+    this.#release();
   }
 
   /**

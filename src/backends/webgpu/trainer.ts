@@ -13,7 +13,15 @@
  */
 
 import { checkInput, sizesOf } from "../../contract.ts";
-import type { CellParameters, CellSpec, CellVariant, SequenceInput } from "../../contract.ts";
+import type {
+  CellParameters,
+  CellSpec,
+  CellVariant,
+  DeviceSnapshot,
+  OptimizerUpdate,
+  ResidentOptimizerState,
+  SequenceInput,
+} from "../../contract.ts";
 import { checkSpec, hardSigmoidSlope, type SequenceOutput } from "../../contract.ts";
 import { describe } from "../../errors.ts";
 import { createBuffer } from "./buffers.ts";
@@ -52,6 +60,8 @@ export type GradientName = "params" | "x" | "hidden" | "state";
 export interface BackwardOptions {
   /** The gradients to read back (one mapping for all of them); default none. */
   readonly read?: readonly GradientName[];
+  /** Also read back each parameter's `Σ g²` (after accumulating), in the same mapping. */
+  readonly squaredNorms?: boolean;
 }
 
 /** The gradients {@linkcode WebGpuTrainer.backward} read back; `null` where not asked for. */
@@ -68,6 +78,8 @@ export interface TrainerGradients {
   readonly hidden: Float32Array | null;
   /** dLoss/d the initial cell states, shape `(k, B, H)`. */
   readonly state: Float32Array | null;
+  /** `Σ g²` of each accumulated parameter gradient, in layout order, when asked for. */
+  readonly squaredNorms: Float32Array | null;
 }
 
 /** Offsets of `train_gemm.wgsl`'s record meaning "no bias". */
@@ -196,7 +208,13 @@ export class WebGpuTrainer implements Disposable {
       layout.length * 4,
       STORAGE | COPY_DST | COPY_SRC,
     );
-    this.#total = createBuffer(device, "gradient norm", 4, STORAGE | COPY_SRC);
+    // One squared norm per parameter (each parameter's share of clipGradNorm's total).
+    this.#total = createBuffer(
+      device,
+      "gradient norms",
+      layout.slots.length * 4,
+      STORAGE | COPY_SRC,
+    );
   }
 
   /**
@@ -432,13 +450,21 @@ export class WebGpuTrainer implements Disposable {
         );
       }
     }
+    if (options.squaredNorms) {
+      for (const [index, slot] of this.#layout.slots.entries()) {
+        dispatches.push(this.#sumSquares(slot.offset, slot.length, index));
+      }
+    }
     const regions: Region[] = [];
+    if (options.squaredNorms) regions.push([this.#total, 0, this.#layout.slots.length * 4]);
     if (read.has("params")) regions.push([this.#grads, 0, this.#layout.length * 4]);
     if (read.has("x")) regions.push([shape.dx, 0, T * B * I * 4]);
     if (read.has("hidden")) regions.push([shape.dHidden0, 0, B * H * 4]);
     if (read.has("state")) regions.push([shape.dCells, 0, k * B * H * 4]);
     const arrays = await this.#submitAndRead(dispatches, regions);
+    const squaredNorms = options.squaredNorms ? arrays.shift()! : null;
     return {
+      squaredNorms,
       params: read.has("params") ? splitParameters(this.#layout, arrays.shift()!) : null,
       x: read.has("x") ? swapLeadingAxes(arrays.shift()!, T, B, I) : null,
       hidden: read.has("hidden") ? arrays.shift()! : null,
@@ -460,12 +486,10 @@ export class WebGpuTrainer implements Disposable {
    */
   async gradSquaredNorm(): Promise<number> {
     this.#checkAlive();
-    const [total] = await this.#submitAndRead([{
-      pipeline: this.#pipelines.sumSquares,
-      record: [0, 0, 0, 0, this.#layout.length],
-      bindings: [[2, this.#grads], [3, this.#total]],
-      groups: [1, 1],
-    }], [[this.#total, 0, 4]]);
+    const [total] = await this.#submitAndRead(
+      [this.#sumSquares(0, this.#layout.length, 0)],
+      [[this.#total, 0, 4]],
+    );
     return total[0];
   }
 
@@ -475,11 +499,23 @@ export class WebGpuTrainer implements Disposable {
     if (typeof factor !== "number" || !Number.isFinite(factor)) {
       throw new RangeError(`factor must be a finite number, got ${describe(factor)}`);
     }
-    this.#submit([
-      this.#linear(this.#pipelines.scale, [0, 0, 0, 0, this.#layout.length, f32Bits(factor)], [
-        [2, this.#grads],
-      ]),
-    ]);
+    this.#submit([this.#scale(0, this.#layout.length, factor)]);
+  }
+
+  /**
+   * Multiplies each parameter's gradient by its factor (layout order) on the device; factors of 1
+   * cost nothing.
+   */
+  scaleParameterGradients(factors: readonly number[]): void {
+    this.#checkAlive();
+    const dispatches = this.#layout.slots.flatMap((slot, index) => {
+      const factor = factors[index];
+      if (typeof factor !== "number" || !Number.isFinite(factor)) {
+        throw new RangeError(`factors[${index}] must be a finite number, got ${describe(factor)}`);
+      }
+      return factor === 1 ? [] : [this.#scale(slot.offset, slot.length, factor)];
+    });
+    if (dispatches.length > 0) this.#submit(dispatches);
   }
 
   /**
@@ -512,28 +548,97 @@ export class WebGpuTrainer implements Disposable {
     );
     if (!continues) this.#resetOptimizer();
     this.#optimizerKind = config.kind;
-    this.#optimizerSteps++;
-    const { device } = this.#context;
+    this.#encodeStep(config.kind === "sgd", record);
+  }
+
+  /**
+   * One optimizer step from the state the optimizer wrote last ({@linkcode WebGpuTrainer.writeState}),
+   * or from none: a resident layer's step, whose optimizer owns the state.
+   *
+   * @throws {TypeError | RangeError} For an option out of range (named).
+   */
+  applyUpdate(update: OptimizerUpdate): void {
+    this.#checkAlive();
+    const config: OptimizerConfig = update.kind === "sgd" ? update : {
+      kind: update.decoupled ? "adamw" : "adam",
+      lr: update.lr,
+      betas: [update.beta1, update.beta2],
+      eps: update.eps,
+      weightDecay: update.weightDecay,
+      amsgrad: update.amsgrad,
+    };
+    const record = optimizerRecord(config, this.#optimizerSteps + 1, this.#layout.length);
+    this.#optimizerKind = config.kind;
+    this.#encodeStep(config.kind === "sgd", record);
+  }
+
+  /**
+   * Replaces the optimizer state: the step count and the three state vectors (SGD's momentum
+   * buffer or Adam's moments, flat in layout order).
+   *
+   * @throws {RangeError} If a vector has the wrong length.
+   */
+  writeState(state: ResidentOptimizerState): void {
+    this.#checkAlive();
+    const { length } = this.#layout;
+    state.slots.forEach((slot, index) => {
+      if (slot.length !== length) {
+        throw new RangeError(
+          `state.slots[${index}] must have ${length} elements, got ${slot.length}`,
+        );
+      }
+    });
+    const moments = this.#momentBuffers();
+    for (const [index, slot] of state.slots.entries()) {
+      this.#context.device.queue.writeBuffer(moments[index], 0, Float32Array.from(slot));
+    }
+    this.#optimizerSteps = state.steps;
+  }
+
+  /** Replaces the accumulated gradients (flat, layout order). */
+  writeGradients(flat: Float32Array): void {
+    this.#checkAlive();
+    if (flat.length !== this.#layout.length) {
+      throw new RangeError(`flat must have ${this.#layout.length} elements, got ${flat.length}`);
+    }
+    this.#context.device.queue.writeBuffer(this.#grads, 0, Float32Array.from(flat));
+  }
+
+  /** Weights, gradients and optimizer state, flat in layout order, in one read-back. */
+  async readAll(): Promise<DeviceSnapshot> {
+    this.#checkAlive();
     const bytes = this.#layout.length * 4;
-    this.#moments ??= ["first moment", "second moment", "max second moment"].map((label) =>
-      createBuffer(device, label, bytes, GPUBufferUsage.STORAGE)
+    const [parameters, gradients, first, second, max] = await this.#submitAndRead(
+      [],
+      [this.#params, this.#grads, ...this.#momentBuffers()].map((buffer) => [buffer, 0, bytes]),
     );
-    const [first, second, max] = this.#moments;
+    return {
+      parameters,
+      gradients,
+      state: { steps: this.#optimizerSteps, slots: [first, second, max] },
+    };
+  }
+
+  /** Encodes one optimizer step with `record` and counts it. */
+  #encodeStep(sgd: boolean, record: number[]): void {
+    this.#optimizerSteps++;
+    const [first, second, max] = this.#momentBuffers();
     // SGD uses the first moment buffer alone (as its momentum buffer).
+    const bindings: TrainDispatch["bindings"] = sgd
+      ? [[1, this.#params], [2, this.#grads], [3, first]]
+      : [[1, this.#params], [2, this.#grads], [3, first], [4, second], [5, max]];
     this.#submit([
-      config.kind === "sgd"
-        ? this.#linear(this.#pipelines.sgd, record, [[1, this.#params], [2, this.#grads], [
-          3,
-          first,
-        ]])
-        : this.#linear(this.#pipelines.adam, record, [
-          [1, this.#params],
-          [2, this.#grads],
-          [3, first],
-          [4, second],
-          [5, max],
-        ]),
+      this.#linear(sgd ? this.#pipelines.sgd : this.#pipelines.adam, record, bindings),
     ]);
+  }
+
+  /** The optimizer's state buffers, made (zero) on first use. */
+  #momentBuffers(): GPUBuffer[] {
+    const bytes = this.#layout.length * 4;
+    const { STORAGE, COPY_DST, COPY_SRC } = GPUBufferUsage;
+    return this.#moments ??= ["first moment", "second moment", "max second moment"].map((label) =>
+      createBuffer(this.#context.device, label, bytes, STORAGE | COPY_DST | COPY_SRC)
+    );
   }
 
   /** The current weights, by PyTorch name (one read-back). */
@@ -643,6 +748,26 @@ export class WebGpuTrainer implements Disposable {
       bindings: [[1, g.a[0]], [2, g.b[0]], [3, g.c[0]]],
       groups: [Math.ceil(g.n / GEMM_TILE), Math.ceil(g.m / GEMM_TILE)],
     };
+  }
+
+  /** `total[index] = Σ g²` over `count` gradients from `offset`. */
+  #sumSquares(offset: number, count: number, index: number): TrainDispatch {
+    return {
+      pipeline: this.#pipelines.sumSquares,
+      record: [0, 0, offset, index, count],
+      bindings: [[2, this.#grads], [3, this.#total]],
+      groups: [1, 1],
+    };
+  }
+
+  /** Multiplies `count` gradients from `offset` by `factor`. */
+  #scale(offset: number, count: number, factor: number): TrainDispatch {
+    return this.#linear(
+      this.#pipelines.scale,
+      [0, 0, offset, 0, count, f32Bits(factor)],
+      [[2, this.#grads]],
+      count,
+    );
   }
 
   #columnSums(
