@@ -6,7 +6,13 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceRunner, TrainingStep } from "../contract.ts";
+import {
+  type CellSpec,
+  type SequenceInput,
+  type SequenceRunner,
+  toFloat32,
+  type TrainingStep,
+} from "../contract.ts";
 import { backward } from "../reference/backward.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { type Edge, edgeOf, parameterEdge, record, type TrackedTensor } from "../nn/tape.ts";
@@ -54,16 +60,20 @@ export async function recordSequence(
     ],
     parents,
     async ([output, hidden, state]) => {
+      const [xEdge, hiddenEdge, stateEdge] = parents.slice(sources.parameters.length);
       const grads = await step.backward({
         output: output ?? new Float32Array(B * T * H),
         ...(hidden === null ? {} : { hidden }),
         ...(state === null ? {} : { state }),
+        wanted: { x: xEdge !== null, hidden: hiddenEdge !== null },
       });
+      // The step's arrays are fresh: only a float64 oracle's need converting, and a gradient
+      // nobody reads (an input without history) is not copied at all.
       return [
-        ...sources.parameters.map(({ name }) => Float32Array.from(grads.params[name])),
-        Float32Array.from(grads.x),
-        Float32Array.from(grads.hidden),
-        Float32Array.from(grads.state),
+        ...sources.parameters.map(({ name }) => toFloat32(grads.params[name])),
+        xEdge === null ? null : toFloat32(grads.x),
+        hiddenEdge === null ? null : toFloat32(grads.hidden),
+        stateEdge === null ? null : toFloat32(grads.state),
       ];
     },
   );

@@ -62,15 +62,26 @@ pub fn dz_columns(l: &Layout, attention: bool) -> usize {
     l.blocks * l.k * TILE + if attention { l.attention_cols } else { 0 }
 }
 
-/// Columns of `[dx | dh]`: `depth` rounded up to whole panels.
+/// Columns of the `dh` part of `[dh | dx]`: `hidden_pad` rounded up to whole panels, so that the
+/// `dx` panels can be skipped when nobody needs `dx`.
+fn hidden_columns(l: &Layout) -> usize {
+    (l.hidden_pad + TILE - 1) / TILE * TILE
+}
+
+/// Columns of `[dh | dx]`: the `dh` columns, then `input_pad` rounded up to whole panels.
 fn input_columns(l: &Layout) -> usize {
-    (l.depth + TILE - 1) / TILE * TILE
+    hidden_columns(l) + (l.input_pad + TILE - 1) / TILE * TILE
 }
 
 /// Packs `W` for the backward's recurrent GEMM: panels `(input_columns / TILE, G, TILE)`, row `g`
-/// of panel `q` = columns `16q .. 16q + 16` of `[x | h]` of the parameter row of `dz` column `g`.
+/// of panel `q` = columns `16q .. 16q + 16` of `[h | x]` (each part padded to whole panels) of
+/// the parameter row of `dz` column `g`.
 pub fn transposed_panels(l: &Layout, attention: bool, params: &[f32], o: &Offsets) -> Floats {
-    let (rows, cols) = (dz_columns(l, attention), input_columns(l));
+    let (rows, cols, x_at) = (
+        dz_columns(l, attention),
+        input_columns(l),
+        hidden_columns(l),
+    );
     let mut packed = Floats::default();
     packed.reset(cols * rows);
     for g in 0..rows {
@@ -82,17 +93,14 @@ pub fn transposed_panels(l: &Layout, attention: bool, params: &[f32], o: &Offset
             |d: usize, value: f32| packed[((d / TILE) * rows + g) * TILE + d % TILE] = value;
         if attention_row {
             for d in 0..l.input {
-                put(d, params[o.i2a_weight.start + row * l.input + d]);
+                put(x_at + d, params[o.i2a_weight.start + row * l.input + d]);
             }
         } else {
             for d in 0..l.input {
-                put(d, params[o.i2h_weight.start + row * l.input + d]);
+                put(x_at + d, params[o.i2h_weight.start + row * l.input + d]);
             }
             for d in 0..l.hidden {
-                put(
-                    l.input_pad + d,
-                    params[o.h2h_weight.start + row * l.hidden + d],
-                );
+                put(d, params[o.h2h_weight.start + row * l.hidden + d]);
             }
         }
     }
@@ -114,15 +122,30 @@ pub struct Gradients {
     dc: Floats,
     /// `dz` of the current step, `(B, G)`.
     dz_rows: Floats,
-    /// `[dx_t | dh_{t−1}]`, `(B, input_columns)`.
+    /// `[dh_{t−1} | dx_t]`, `(B, input_columns)`.
     d_rows: Floats,
     /// `Σ_t [x_t | h_{t−1} | 1]ᵀ · dz_t`, `(depth + 1, G)`.
     dwt: Floats,
+    /// `(B, T)` of the last backward: a call of the same shape need not zero `dz_rows`, `d_rows`
+    /// and `dwt` again (it writes every value it reads).
+    shape: (usize, usize),
+}
+
+/// The input gradients a backward computes besides the parameter gradients and dLoss/d initial
+/// `state` (always computed: they cost no GEMM).
+#[derive(Clone, Copy)]
+pub struct Wanted {
+    /// dLoss/d`x` (the `dx` panels of the recurrent GEMM at every step); zeros when `false`.
+    pub x: bool,
+    /// dLoss/d initial `hidden` (the `dh` panels of the recurrent GEMM at the first step); zeros
+    /// when `false`.
+    pub hidden: bool,
 }
 
 /// Back-propagates `d_output` `(B, T, H)` and, when not empty, `d_hidden` `(B, H)` and `d_state`
 /// `(k, B, H)` through the forward kept in `r` (overwriting its activations); adds the parameter
-/// gradients to `grads` (the flat layout of `o`) and writes the input gradients to `g`.
+/// gradients to `grads` (the flat layout of `o`) and writes the input gradients to `g`, those of
+/// `x` and the initial `hidden` only when `wanted`.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<V: Variant>(
     w: &Weights,
@@ -132,15 +155,13 @@ pub fn backward<V: Variant>(
     d_output: &[f32],
     d_hidden: &[f32],
     d_state: &[f32],
+    wanted: Wanted,
     o: &Offsets,
     grads: &mut [f32],
 ) {
     let (l, shape) = (w.layout, r.shape);
     let (batch, seq_len) = (shape.batch, shape.seq_len);
-    assert!(
-        r.gates.len() == seq_len * shape.gate_step,
-        "backward needs a training forward first"
-    );
+    assert!(r.recorded, "backward needs a training forward first");
     assert_eq!(
         d_output.len(),
         batch * seq_len * l.hidden,
@@ -157,12 +178,21 @@ pub fn backward<V: Variant>(
     let columns = dz_columns(&l, V::ATTENTION);
     let gate_columns = dz_columns(&l, false);
     let cols_in = input_columns(&l);
-    g.x.reset(batch * seq_len * l.input);
+    let (h_panels, x_panels) = (
+        hidden_columns(&l) / TILE,
+        cols_in / TILE - hidden_columns(&l) / TILE,
+    );
+    if !wanted.x || g.shape != (batch, seq_len) {
+        g.x.reset(batch * seq_len * l.input);
+    }
+    if g.shape != (batch, seq_len) {
+        g.dz_rows.reset(batch * columns);
+        g.d_rows.reset(batch * cols_in);
+        g.dwt.reset((l.depth + 1) * columns);
+        g.shape = (batch, seq_len);
+    }
     g.dh.reset(batch * l.hidden_pad);
     g.dc.reset(shape.cell_step);
-    g.dz_rows.reset(batch * columns);
-    g.d_rows.reset(batch * cols_in);
-    g.dwt.reset((l.depth + 1) * columns);
     for b in 0..batch {
         if !d_hidden.is_empty() {
             g.dh[b * l.hidden_pad..][..l.hidden]
@@ -192,40 +222,58 @@ pub fn backward<V: Variant>(
                     cell_backward::<V>(w, r, g, t, block, b, &mut lanes);
                 }
             }
-            g.d_rows.fill(0.0);
             let (dz, d_rows) = (g.dz_rows.as_ptr(), g.d_rows.as_mut_ptr());
-            let gemm = |first_column: usize, depth: usize, panels: usize| {
+            let gemm = |first_column: usize, depth: usize, first_panel: usize, panels: usize| {
                 product(
                     dz.add(first_column),
                     columns,
                     batch,
-                    transposed.as_ptr().add(first_column * TILE),
+                    transposed
+                        .as_ptr()
+                        .add((first_panel * columns + first_column) * TILE),
                     columns * TILE,
                     panels,
                     depth,
-                    d_rows,
+                    d_rows.add(first_panel * TILE),
                     cols_in,
+                    first_column == 0,
                 )
             };
-            gemm(0, gate_columns, cols_in / TILE);
-            // The attention rows of `W` are zero beyond the `x` columns.
-            gemm(
-                gate_columns,
-                columns - gate_columns,
-                (l.input_pad + TILE - 1) / TILE,
-            );
+            // `dh_{t−1}` is needed up to the first step's only when asked for; `dx_t` only when
+            // asked for.
+            let need_h = t > 0 || wanted.hidden;
+            let first = if need_h { 0 } else { h_panels };
+            let end = if wanted.x {
+                h_panels + x_panels
+            } else {
+                h_panels
+            };
+            if first < end {
+                gemm(0, gate_columns, first, end - first);
+            }
+            if wanted.x && columns > gate_columns {
+                // The attention rows of `W` are zero beyond the `x` columns.
+                gemm(gate_columns, columns - gate_columns, h_panels, x_panels);
+            }
         }
         for b in 0..batch {
             let row = &g.d_rows[b * cols_in..];
-            g.x[(b * seq_len + t) * l.input..][..l.input].copy_from_slice(&row[..l.input]);
-            g.dh[b * l.hidden_pad..][..l.hidden_pad]
-                .copy_from_slice(&row[l.input_pad..][..l.hidden_pad]);
+            if wanted.x {
+                g.x[(b * seq_len + t) * l.input..][..l.input]
+                    .copy_from_slice(&row[h_panels * TILE..][..l.input]);
+            }
+            if t > 0 || wanted.hidden {
+                g.dh[b * l.hidden_pad..][..l.hidden_pad].copy_from_slice(&row[..l.hidden_pad]);
+            }
         }
     }
     g.hidden.reset(batch * l.hidden);
     g.state.reset(l.k * batch * l.hidden);
     for b in 0..batch {
-        g.hidden[b * l.hidden..][..l.hidden].copy_from_slice(&g.dh[b * l.hidden_pad..][..l.hidden]);
+        if wanted.hidden {
+            g.hidden[b * l.hidden..][..l.hidden]
+                .copy_from_slice(&g.dh[b * l.hidden_pad..][..l.hidden]);
+        }
         for lane in 0..l.k {
             for unit in 0..l.hidden {
                 let at = shape.cell_at((unit / UNITS) * l.k + lane, b) + unit % UNITS;
@@ -237,7 +285,7 @@ pub fn backward<V: Variant>(
     unsafe { weight_product(&l, &shape, r, g, columns) };
     scatter(&l, g, columns, o, grads);
     // The activations are gradients now: a second backward needs a new forward.
-    r.gates.reset(0);
+    r.recorded = false;
 }
 
 /// The elementwise backward of step `t` for units `4·block .. 4·block + 4` of batch row `b`, all
@@ -403,9 +451,10 @@ fn first_maximal(values: &[v128], masks: &mut [v128]) {
     }
 }
 
-/// `c[r][16n + j] += Σ_{d < depth} a[r][d] · panel_n[d][j]` for `rows` rows and `panels` panels,
-/// with the forward's micro-kernel; the reduction runs in [`CHUNK`]s so a panel's chunk stays in
-/// L1 while all rows pass it. Every row sums in the same order however the rows are tiled.
+/// `c[r][16n + j] += Σ_{d < depth} a[r][d] · panel_n[d][j]` for `rows` rows and `panels` panels
+/// (`=` instead of `+=` when `fresh`: `c` need not be zeroed first), with the forward's
+/// micro-kernel; the reduction runs in [`CHUNK`]s so a panel's chunk stays in L1 while all rows
+/// pass it. Every row sums in the same order however the rows are tiled.
 ///
 /// # Safety
 /// `a` holds `rows` rows of `a_stride ≥ depth` floats, the panels `panels · panel_stride` floats
@@ -422,11 +471,13 @@ unsafe fn product(
     depth: usize,
     c: *mut f32,
     c_stride: usize,
+    fresh: bool,
 ) {
     for n in 0..panel_count {
         let mut start = 0;
         while start < depth {
             let len = CHUNK.min(depth - start);
+            let load_c = !fresh || start > 0;
             let panel = [panels.add(n * panel_stride + start * TILE)];
             let at = |row: usize| {
                 (
@@ -437,12 +488,12 @@ unsafe fn product(
             let mut row = 0;
             while row + 2 <= rows {
                 let ((a0, c0), (a1, c1)) = (at(row), at(row + 1));
-                tile::<2>([a0, a1], panel, len, [c0, c1]);
+                tile::<2>([a0, a1], panel, len, [c0, c1], load_c);
                 row += 2;
             }
             if row < rows {
                 let (a0, c0) = at(row);
-                tile::<1>([a0], panel, len, [c0]);
+                tile::<1>([a0], panel, len, [c0], load_c);
             }
             start += len;
         }
@@ -455,11 +506,14 @@ unsafe fn tile<const MR: usize>(
     panel: [*const f32; 1],
     depth: usize,
     out: [*mut f32; MR],
+    load_c: bool,
 ) {
     let mut acc: Tile<MR, 1> = [[[f32x4_splat(0.0); 4]; 1]; MR];
-    for (row, c) in acc.iter_mut().zip(out.iter()) {
-        for (q, value) in row[0].iter_mut().enumerate() {
-            *value = load(c.add(q * UNITS));
+    if load_c {
+        for (row, c) in acc.iter_mut().zip(out.iter()) {
+            for (q, value) in row[0].iter_mut().enumerate() {
+                *value = load(c.add(q * UNITS));
+            }
         }
     }
     accumulate(&mut acc, &rows, &panel, depth);
@@ -480,6 +534,7 @@ unsafe fn weight_product(l: &Layout, shape: &Shape, r: &Record, g: &mut Gradient
         let dz = r.gates.as_ptr().add(t * shape.gate_step);
         let dwt = g.dwt.as_mut_ptr();
         let ones = l.depth;
+        let fresh = t == 0;
         let gemm = |first_row: usize, rows: usize, first_panel: usize, panels: usize| {
             product(
                 inputs.add(first_row * shape.batch_pad),
@@ -491,6 +546,7 @@ unsafe fn weight_product(l: &Layout, shape: &Shape, r: &Record, g: &mut Gradient
                 shape.batch_pad,
                 dwt.add(first_row * columns + first_panel * TILE),
                 columns,
+                fresh,
             )
         };
         gemm(0, l.depth + 1, 0, shape.gate_panels);

@@ -111,6 +111,8 @@ impl Shape {
 pub struct Record {
     /// Sizes of the stored activations.
     pub shape: Shape,
+    /// Whether `gates` holds a forward's activations not yet consumed by a backward.
+    pub recorded: bool,
     /// Gate (and attention) activations per step; see the module docs.
     pub gates: Floats,
     /// Cell states `c_0 … c_T`.
@@ -154,10 +156,22 @@ pub fn forward<V: Variant>(
         "state has the wrong length"
     );
     let shape = Shape::new(&l, V::ATTENTION, batch, seq_len);
+    // The same shape as the last call writes every value it reads, so the big buffers are not
+    // zeroed again: the values never written (padding rows and columns, padding units of the
+    // cells) are the zeros of the first call of this shape.
+    let same_shape = r.shape.batch == batch
+        && r.shape.seq_len == seq_len
+        && r.gates.len() == seq_len * shape.gate_step;
     r.shape = shape;
-    r.gates.reset(seq_len * shape.gate_step);
-    r.cells.reset((seq_len + 1) * shape.cell_step);
-    r.inputs.reset(seq_len * shape.input_step);
+    r.recorded = false;
+    if !same_shape {
+        r.gates.reset(seq_len * shape.gate_step);
+        r.cells.reset((seq_len + 1) * shape.cell_step);
+        r.inputs.reset(seq_len * shape.input_step);
+        r.output.reset(batch * seq_len * l.hidden);
+        r.hidden.reset(batch * l.hidden);
+        r.state.reset(l.k * batch * l.hidden);
+    }
     r.rows.reset(batch * l.depth);
     r.next_rows.reset(batch * l.depth);
     r.best
@@ -167,7 +181,6 @@ pub fn forward<V: Variant>(
     } else {
         0
     });
-    r.output.reset(batch * seq_len * l.hidden);
     for b in 0..batch {
         r.rows[b * l.depth + l.input_pad..][..l.hidden]
             .copy_from_slice(&hidden0[b * l.hidden..][..l.hidden]);
@@ -210,8 +223,7 @@ pub fn forward<V: Variant>(
         }
         core::mem::swap(&mut r.rows, &mut r.next_rows);
     }
-    r.hidden.reset(batch * l.hidden);
-    r.state.reset(l.k * batch * l.hidden);
+    r.recorded = true;
     let last = seq_len * shape.cell_step;
     for b in 0..batch {
         r.hidden[b * l.hidden..][..l.hidden]

@@ -19,7 +19,7 @@
 //! worker, gives `clip_grad_norm_`'s norm.
 
 use crate::aligned::Floats;
-use crate::backward::{backward, transposed_panels, Gradients};
+use crate::backward::{backward, transposed_panels, Gradients, Wanted};
 use crate::cell;
 use crate::optim::{adam, sgd, squared_norm, Adam, Moments, Sgd};
 use crate::pack::{self, Layout};
@@ -182,7 +182,9 @@ impl Trainer {
             variants::LSTM | variants::ARRAY => {
                 forward::<cell::Array>(w, r, batch, seq_len, x, hidden, state)
             }
-            variants::ATTENTION => forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state),
+            variants::ATTENTION => {
+                forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state)
+            }
             _ => forward::<cell::Stochastic>(w, r, batch, seq_len, x, hidden, state),
         }
     }
@@ -205,8 +207,21 @@ impl Trainer {
     /// Back-propagates dLoss/d`output` `(B, T, H)` and, unless empty, dLoss/d final `hidden`
     /// `(B, H)` and `state` `(k, B, H)` through the last forward (once: it consumes the record).
     /// Adds the parameter gradients to [`Trainer::gradients_ptr`]; the input gradients are read
-    /// through [`Trainer::grad_x_ptr`] and friends.
-    pub fn backward(&mut self, d_output: &[f32], d_hidden: &[f32], d_state: &[f32]) {
+    /// through [`Trainer::grad_x_ptr`] and friends. `want_x` and `want_hidden` false skip the
+    /// GEMM work of dLoss/d`x` and dLoss/d initial `hidden` (which are zeros then): a first layer's
+    /// input and a zero initial state need none.
+    pub fn backward(
+        &mut self,
+        d_output: &[f32],
+        d_hidden: &[f32],
+        d_state: &[f32],
+        want_x: bool,
+        want_hidden: bool,
+    ) {
+        let wanted = Wanted {
+            x: want_x,
+            hidden: want_hidden,
+        };
         let (w, t, r, g) = (
             &self.weights,
             &self.transposed[..],
@@ -216,12 +231,14 @@ impl Trainer {
         let (o, grads) = (&self.offsets, &mut self.grads[..]);
         match self.kind {
             variants::LSTM | variants::ARRAY => {
-                backward::<cell::Array>(w, t, r, g, d_output, d_hidden, d_state, o, grads)
+                backward::<cell::Array>(w, t, r, g, d_output, d_hidden, d_state, wanted, o, grads)
             }
-            variants::ATTENTION => {
-                backward::<cell::Attention>(w, t, r, g, d_output, d_hidden, d_state, o, grads)
-            }
-            _ => backward::<cell::Stochastic>(w, t, r, g, d_output, d_hidden, d_state, o, grads),
+            variants::ATTENTION => backward::<cell::Attention>(
+                w, t, r, g, d_output, d_hidden, d_state, wanted, o, grads,
+            ),
+            _ => backward::<cell::Stochastic>(
+                w, t, r, g, d_output, d_hidden, d_state, wanted, o, grads,
+            ),
         }
     }
 

@@ -198,7 +198,7 @@ fn compare(variant: (Kind, usize, bool), sizes: [usize; 4], seed: u64, final_gra
     } else {
         (vec![], vec![])
     };
-    t.backward(&f32s(&d_out), &dh, &dc);
+    t.backward(&f32s(&d_out), &dh, &dc, true, true);
     let truth = if final_grads {
         reference::backward(&spec, &input, &out.trace, &d_out, Some(&d_h), Some(&d_c))
     } else {
@@ -313,7 +313,13 @@ fn batch_split_gives_the_same_rows_and_summed_weight_gradients() {
                 &rows(&input.hidden, h, 1, from, to),
                 &rows(&input.state, h, k, from, to),
             );
-            t.backward(&rows(&d_out, seq_len * h, 1, from, to), &[], &[]);
+            t.backward(
+                &rows(&d_out, seq_len * h, 1, from, to),
+                &[],
+                &[],
+                true,
+                true,
+            );
             (
                 read(t.gradients_ptr(), len),
                 read(t.grad_x_ptr(), n * seq_len * ni),
@@ -346,6 +352,87 @@ fn batch_split_gives_the_same_rows_and_summed_weight_gradients() {
     }
 }
 
+/// One forward and backward of `case`'s rows `0..n` (all when `n` is the batch), asking for the
+/// input gradients `wanted`; returns the parameter, `x`, initial `hidden` and `state` gradients.
+fn train_once(
+    t: &mut Trainer,
+    variant: (Kind, usize, bool),
+    sizes: [usize; 4],
+    seed: u64,
+    wanted: (bool, bool),
+) -> [Vec<u32>; 4] {
+    let (spec, input, d_out, ..) = case(variant, sizes, seed);
+    let [batch, seq_len, ni, h] = sizes;
+    t.forward(
+        batch,
+        seq_len,
+        &f32s(&input.x),
+        &f32s(&input.hidden),
+        &f32s(&input.state),
+    );
+    t.zero_grad();
+    t.backward(&f32s(&d_out), &[], &[], wanted.0, wanted.1);
+    let bits = |ptr, len| f32s(&read(ptr, len)).iter().map(|f| f.to_bits()).collect();
+    [
+        bits(t.gradients_ptr(), spec.offsets().len()),
+        bits(t.grad_x_ptr(), batch * seq_len * ni),
+        bits(t.grad_hidden_ptr(), batch * h),
+        bits(t.grad_state_ptr(), spec.k * batch * h),
+    ]
+}
+
+#[test]
+fn skipped_input_gradients_are_zero_and_change_nothing_else() {
+    for (seed, variant) in VARIANTS.into_iter().enumerate() {
+        let sizes = [5, 3, 6, 10];
+        let seed = 400 + seed as u64;
+        let spec = case(variant, sizes, seed).0;
+        let all = train_once(&mut trainer(&spec), variant, sizes, seed, (true, true));
+        let zero = |n: usize| vec![0.0f32.to_bits(); n];
+        for wanted in [(false, false), (true, false), (false, true)] {
+            let some = train_once(&mut trainer(&spec), variant, sizes, seed, wanted);
+            assert_eq!(
+                some[0], all[0],
+                "{variant:?} {wanted:?}: parameter gradients"
+            );
+            assert_eq!(some[3], all[3], "{variant:?} {wanted:?}: state gradient");
+            let x = if wanted.0 {
+                all[1].clone()
+            } else {
+                zero(all[1].len())
+            };
+            let hidden = if wanted.1 {
+                all[2].clone()
+            } else {
+                zero(all[2].len())
+            };
+            assert_eq!(some[1], x, "{variant:?} {wanted:?}: x gradient");
+            assert_eq!(some[2], hidden, "{variant:?} {wanted:?}: hidden gradient");
+        }
+    }
+}
+
+/// A trainer keeps its buffers between calls of one shape without zeroing them: calls of other
+/// shapes in between (another batch, padding rows at other places) must not leak into them.
+#[test]
+fn calls_of_other_shapes_in_between_change_nothing() {
+    for (seed, variant) in VARIANTS.into_iter().enumerate() {
+        let seed = 500 + seed as u64;
+        let (big, small) = ([6, 3, 6, 10], [5, 3, 6, 10]);
+        let spec = case(variant, small, seed).0;
+        let alone = train_once(&mut trainer(&spec), variant, small, seed, (true, true));
+        let mut t = trainer(&spec);
+        for wanted in [(true, true), (false, false)] {
+            train_once(&mut t, variant, big, seed + 1, wanted);
+            assert_eq!(
+                train_once(&mut t, variant, small, seed, (true, true)),
+                alone,
+                "{variant:?} after {wanted:?}"
+            );
+        }
+    }
+}
+
 #[test]
 #[should_panic(expected = "backward needs a training forward first")]
 fn a_second_backward_needs_a_new_forward() {
@@ -358,8 +445,8 @@ fn a_second_backward_needs_a_new_forward() {
         &f32s(&input.hidden),
         &f32s(&input.state),
     );
-    t.backward(&f32s(&d_out), &[], &[]);
-    t.backward(&f32s(&d_out), &[], &[]);
+    t.backward(&f32s(&d_out), &[], &[], true, true);
+    t.backward(&f32s(&d_out), &[], &[], true, true);
 }
 
 /// PyTorch's update rules written out in `f64`, three steps each, against the `f32` kernels.
@@ -459,7 +546,7 @@ fn trainer_steps_and_clips_in_place() {
         &f32s(&input.hidden),
         &f32s(&input.state),
     );
-    t.backward(&f32s(&d_out), &[], &[]);
+    t.backward(&f32s(&d_out), &[], &[], true, true);
     let grads = read(t.gradients_ptr(), len);
     let norm2: f64 = grads.iter().map(|g| g * g).sum();
     assert!((t.grad_squared_norm() - norm2).abs() <= 1e-12 * norm2);

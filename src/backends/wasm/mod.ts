@@ -211,6 +211,7 @@ function sliceGradients(
     output: takeRows(f32(grads.output), B, T * H, 1, rows),
     hidden: grads.hidden ? takeRows(f32(grads.hidden), B, H, 1, rows) : none,
     state: grads.state ? takeRows(f32(grads.state), B, H, k, rows) : none,
+    ...(grads.wanted === undefined ? {} : { wanted: grads.wanted }),
   };
 }
 
@@ -408,6 +409,7 @@ class WasmRunner implements CompiledCell {
           output: grads.output as Float32Array,
           hidden: (grads.hidden as Float32Array | undefined) ?? none,
           state: (grads.state as Float32Array | undefined) ?? none,
+          ...(grads.wanted === undefined ? {} : { wanted: grads.wanted }),
         });
         return Promise.resolve({ ...result, params: namedGradients(spec, result.params) });
       },

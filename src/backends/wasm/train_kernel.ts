@@ -19,12 +19,16 @@ import {
   type ResidentOptimizerState,
   type SequenceInput,
   type SequenceOutput,
+  type WantedGradients,
 } from "../../contract.ts";
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
 import { lstmCellArguments } from "./kernel.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
 
-/** dLoss/d a slice's results, in `f32`; empty `hidden`/`state` count as zero. */
+/**
+ * dLoss/d a slice's results, in `f32`; empty `hidden`/`state` count as zero. `wanted` (default:
+ * both) says which input gradients to compute; the others come back as zeros.
+ */
 export interface SliceGradients {
   /** dLoss/d`output`, `(B, T, H)`. */
   readonly output: Float32Array;
@@ -32,6 +36,8 @@ export interface SliceGradients {
   readonly hidden: Float32Array;
   /** dLoss/d final `state`, `(k, B, H)`, or empty. */
   readonly state: Float32Array;
+  /** The input gradients the caller reads. */
+  readonly wanted?: WantedGradients;
 }
 
 /** What a backward of some rows returns: fresh arrays. */
@@ -147,14 +153,17 @@ export class WasmTrainingKernel {
     const { batch: B, seqLen: T } = input;
     const { inputSize: I, hiddenSize: H, variant: { k } } = this.#sizes;
     this.#recorded = null;
+    const wanted = grads.wanted ?? { x: true, hidden: true };
     this.#guard(`backward of batch ${B} × seqLen ${T}`, () => {
       trainer.zero_grad();
-      trainer.backward(grads.output, grads.hidden, grads.state);
+      trainer.backward(grads.output, grads.hidden, grads.state, wanted.x, wanted.hidden);
     });
     return {
       params: this.#copy(trainer.gradients_ptr(), trainer.parameters_len()),
-      x: this.#copy(trainer.grad_x_ptr(), B * T * I),
-      hidden: this.#copy(trainer.grad_hidden_ptr(), B * H),
+      x: wanted.x ? this.#copy(trainer.grad_x_ptr(), B * T * I) : new Float32Array(B * T * I),
+      hidden: wanted.hidden
+        ? this.#copy(trainer.grad_hidden_ptr(), B * H)
+        : new Float32Array(B * H),
       state: this.#copy(trainer.grad_state_ptr(), k * B * H),
     };
   }
