@@ -3,11 +3,12 @@
 //!
 //! Per step, in reverse: the elementwise cell backward of one block of units for all `k` lanes of
 //! one batch row at a time (the lane readout, the stochastic selection, the attention softmax and
-//! its max pooling need all lanes), writing the pre-activation gradients `dz` twice: over the
-//! step's activations in the record (the panels of the weight-gradient GEMM) and as rows of
-//! `dz_rows`. Then one GEMM `dz_rows · W` (`(B, G) · (G, depth)`, `W` = `[i2h | h2h]` with the
-//! attention rows `[i2a | 0]` below, packed as [`transposed_panels`]) gives `[dx_t | dh_{t−1}]`:
-//! the recurrent gradient and the input gradient (attention included) in one product.
+//! its max pooling need all lanes), writing the pre-activation gradients `dz` over the step's
+//! activations in the record. Then one GEMM `dz · W` (`(B, G) · (G, depth)`, `W` = `[h2h | i2h]`
+//! with the attention rows `[0 | i2a]` below, packed as [`transposed_panels`]) reads `dz` there
+//! (the record's panels are `TILE`-column pieces of the rows of `dz`) and gives
+//! `[dh_{t−1} | dx_t]`: the recurrent gradient and the input gradient (attention included) in one
+//! product, each part skipped when nobody reads it ([`Wanted`]).
 //!
 //! After the loop, the weight and bias gradients are one GEMM over all steps and rows:
 //! `dWᵀ (depth + 1, G) = Σ_t [x_t | h_{t−1} | 1]ᵀ · dz_t`, scattered into PyTorch's layouts (the
@@ -120,14 +121,12 @@ pub struct Gradients {
     dh: Floats,
     /// dLoss/d`c_t`, in the record's cell layout.
     dc: Floats,
-    /// `dz` of the current step, `(B, G)`.
-    dz_rows: Floats,
     /// `[dh_{t−1} | dx_t]`, `(B, input_columns)`.
     d_rows: Floats,
     /// `Σ_t [x_t | h_{t−1} | 1]ᵀ · dz_t`, `(depth + 1, G)`.
     dwt: Floats,
-    /// `(B, T)` of the last backward: a call of the same shape need not zero `dz_rows`, `d_rows`
-    /// and `dwt` again (it writes every value it reads).
+    /// `(B, T)` of the last backward: a call of the same shape need not zero `d_rows` and `dwt`
+    /// again (it writes every value it reads).
     shape: (usize, usize),
 }
 
@@ -186,7 +185,6 @@ pub fn backward<V: Variant>(
         g.x.reset(batch * seq_len * l.input);
     }
     if g.shape != (batch, seq_len) {
-        g.dz_rows.reset(batch * columns);
         g.d_rows.reset(batch * cols_in);
         g.dwt.reset((l.depth + 1) * columns);
         g.shape = (batch, seq_len);
@@ -222,11 +220,15 @@ pub fn backward<V: Variant>(
                     cell_backward::<V>(w, r, g, t, block, b, &mut lanes);
                 }
             }
-            let (dz, d_rows) = (g.dz_rows.as_ptr(), g.d_rows.as_mut_ptr());
+            let d_rows = g.d_rows.as_mut_ptr();
+            let dz = r.gates.as_ptr().add(t * shape.gate_step);
             let gemm = |first_column: usize, depth: usize, first_panel: usize, panels: usize| {
                 product(
-                    dz.add(first_column),
-                    columns,
+                    Operand {
+                        ptr: dz.add(first_column / TILE * shape.gate_at(1, 0)),
+                        row_stride: TILE,
+                        piece_stride: shape.gate_at(1, 0),
+                    },
                     batch,
                     transposed
                         .as_ptr()
@@ -289,7 +291,7 @@ pub fn backward<V: Variant>(
 }
 
 /// The elementwise backward of step `t` for units `4·block .. 4·block + 4` of batch row `b`, all
-/// lanes: reads `dh_t` and `dc_t`, leaves `dc_{t−1}` and writes `dz` (record and `dz_rows`) and
+/// lanes: reads `dh_t` and `dc_t`, leaves `dc_{t−1}` and writes `dz` over the record's activations;
 /// `lanes` is scratch of [`LANE_SCRATCH`]`· k` vectors.
 #[inline(never)]
 unsafe fn cell_backward<V: Variant>(
@@ -311,8 +313,6 @@ unsafe fn cell_backward<V: Variant>(
     let (d_weights, copy) = rest.split_at_mut(k);
     let gates = r.gates.as_mut_ptr().add(t * shape.gate_step);
     let cells = r.cells.as_ptr().add(t * shape.cell_step);
-    let columns = dz_columns(l, V::ATTENTION);
-    let dz_row = g.dz_rows.as_mut_ptr().add(b * columns);
     let one = f32x4_splat(1.0);
     let zero = f32x4_splat(0.0);
     let mut pooled = one;
@@ -398,7 +398,6 @@ unsafe fn cell_backward<V: Variant>(
         }
         for (gate, value) in dz.iter().enumerate() {
             store(kept.add(gate * UNITS), *value);
-            store(dz_row.add(panel * TILE + gate * UNITS), *value);
         }
     }
     if V::ATTENTION {
@@ -422,7 +421,6 @@ unsafe fn cell_backward<V: Variant>(
             let d_pre = f32x4_mul(d_activated, f32x4_mul(a, f32x4_sub(one, a)));
             let col = attention_col(l, lane, block * UNITS);
             store(gates.add(shape.attention_at(col, b)), d_pre);
-            store(dz_row.add(shape.gate_panels * TILE + col), d_pre);
         }
     }
 }
@@ -451,19 +449,37 @@ fn first_maximal(values: &[v128], masks: &mut [v128]) {
     }
 }
 
+/// The left operand of [`product`], in pieces of [`TILE`] columns: element `(row, d)` is at
+/// `ptr + row · row_stride + (d / TILE) · piece_stride + d % TILE`. Row-major rows of `n` floats
+/// are `(n, TILE)`; the record's `dz` of one step is `(TILE, batch_pad · TILE)`.
+#[derive(Clone, Copy)]
+struct Operand {
+    ptr: *const f32,
+    row_stride: usize,
+    piece_stride: usize,
+}
+
+impl Operand {
+    /// Row `row` from column `d` (a multiple of [`TILE`]) on.
+    #[inline(always)]
+    unsafe fn at(&self, row: usize, d: usize) -> *const f32 {
+        self.ptr
+            .add(row * self.row_stride + d / TILE * self.piece_stride)
+    }
+}
+
 /// `c[r][16n + j] += Σ_{d < depth} a[r][d] · panel_n[d][j]` for `rows` rows and `panels` panels
 /// (`=` instead of `+=` when `fresh`: `c` need not be zeroed first), with the forward's
 /// micro-kernel; the reduction runs in [`CHUNK`]s so a panel's chunk stays in L1 while all rows
 /// pass it. Every row sums in the same order however the rows are tiled.
 ///
 /// # Safety
-/// `a` holds `rows` rows of `a_stride ≥ depth` floats, the panels `panels · panel_stride` floats
+/// `a` holds `rows` rows of `depth` floats, the panels `panels · panel_stride` floats
 /// (`panel_stride ≥ depth · TILE`), `c` `rows` rows of `c_stride ≥ 16 · panels`; `depth` is a
 /// multiple of 4.
 #[allow(clippy::too_many_arguments)]
 unsafe fn product(
-    a: *const f32,
-    a_stride: usize,
+    a: Operand,
     rows: usize,
     panels: *const f32,
     panel_stride: usize,
@@ -478,32 +494,29 @@ unsafe fn product(
         while start < depth {
             let len = CHUNK.min(depth - start);
             let load_c = !fresh || start > 0;
-            let panel = [panels.add(n * panel_stride + start * TILE)];
-            let at = |row: usize| {
-                (
-                    a.add(row * a_stride + start),
-                    c.add(row * c_stride + n * TILE),
-                )
-            };
+            let panel = panels.add(n * panel_stride + start * TILE);
+            let at = |row: usize| (a.at(row, start), c.add(row * c_stride + n * TILE));
             let mut row = 0;
             while row + 2 <= rows {
                 let ((a0, c0), (a1, c1)) = (at(row), at(row + 1));
-                tile::<2>([a0, a1], panel, len, [c0, c1], load_c);
+                tile::<2>([a0, a1], a.piece_stride, panel, len, [c0, c1], load_c);
                 row += 2;
             }
             if row < rows {
                 let (a0, c0) = at(row);
-                tile::<1>([a0], panel, len, [c0], load_c);
+                tile::<1>([a0], a.piece_stride, panel, len, [c0], load_c);
             }
             start += len;
         }
     }
 }
 
+/// One [`product`] tile: `MR` rows (pieces `piece_stride` apart) against `depth` rows of `panel`.
 #[inline(always)]
 unsafe fn tile<const MR: usize>(
     rows: [*const f32; MR],
-    panel: [*const f32; 1],
+    piece_stride: usize,
+    panel: *const f32,
     depth: usize,
     out: [*mut f32; MR],
     load_c: bool,
@@ -516,7 +529,13 @@ unsafe fn tile<const MR: usize>(
             }
         }
     }
-    accumulate(&mut acc, &rows, &panel, depth);
+    let mut d = 0;
+    while d < depth {
+        let len = TILE.min(depth - d);
+        let pieces = rows.map(|row| row.add(d / TILE * piece_stride));
+        accumulate(&mut acc, &pieces, &[panel.add(d * TILE)], len);
+        d += len;
+    }
     for (row, c) in acc.iter().zip(out.iter()) {
         for (q, value) in row[0].iter().enumerate() {
             store(c.add(q * UNITS), *value);
@@ -537,8 +556,11 @@ unsafe fn weight_product(l: &Layout, shape: &Shape, r: &Record, g: &mut Gradient
         let fresh = t == 0;
         let gemm = |first_row: usize, rows: usize, first_panel: usize, panels: usize| {
             product(
-                inputs.add(first_row * shape.batch_pad),
-                shape.batch_pad,
+                Operand {
+                    ptr: inputs.add(first_row * shape.batch_pad),
+                    row_stride: shape.batch_pad,
+                    piece_stride: TILE,
+                },
                 rows,
                 dz.add(first_panel * panel_stride),
                 panel_stride,
