@@ -548,6 +548,15 @@ unsafe fn tile<const MR: usize>(
 unsafe fn weight_product(l: &Layout, shape: &Shape, r: &Record, g: &mut Gradients, columns: usize) {
     let panel_stride = shape.batch_pad * TILE;
     let attention_panels = shape.panels - shape.gate_panels;
+    // After a zero initial state (see `Record::zero_hidden`) step 0's `h` rows are zero, and their
+    // products exact zeros unless `dz_0` holds an infinity or NaN (0 · ∞ is NaN, as in PyTorch).
+    let skip_h0 = r.zero_hidden && r.gates[..shape.gate_step].iter().all(|v| v.is_finite());
+    if skip_h0 {
+        let gate_columns = shape.gate_panels * TILE;
+        for d in l.input_pad..l.depth {
+            g.dwt[d * columns..][..gate_columns].fill(0.0);
+        }
+    }
     for t in 0..shape.seq_len {
         let inputs = r.inputs.as_ptr().add(t * shape.input_step);
         let dz = r.gates.as_ptr().add(t * shape.gate_step);
@@ -571,7 +580,12 @@ unsafe fn weight_product(l: &Layout, shape: &Shape, r: &Record, g: &mut Gradient
                 fresh,
             )
         };
-        gemm(0, l.depth + 1, 0, shape.gate_panels);
+        if t == 0 && skip_h0 {
+            gemm(0, l.input_pad, 0, shape.gate_panels);
+            gemm(ones, 1, 0, shape.gate_panels);
+        } else {
+            gemm(0, l.depth + 1, 0, shape.gate_panels);
+        }
         gemm(0, l.input_pad, shape.gate_panels, attention_panels);
         gemm(ones, 1, shape.gate_panels, attention_panels);
     }

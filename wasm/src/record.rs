@@ -113,6 +113,10 @@ pub struct Record {
     pub shape: Shape,
     /// Whether `gates` holds a forward's activations not yet consumed by a backward.
     pub recorded: bool,
+    /// Whether the initial hidden state was all zeros and `h2h.weight` finite, so that its
+    /// products were exact zeros and step 0 skipped them (a default initial state: the GEMM's
+    /// `h` columns are about 90% of its work at the documentation's sizes).
+    pub zero_hidden: bool,
     /// Gate (and attention) activations per step; see the module docs.
     pub gates: Floats,
     /// Cell states `c_0 … c_T`.
@@ -133,7 +137,10 @@ pub struct Record {
 }
 
 /// Runs the forward of variant `V` like [`crate::sequence::forward`], keeping the activations in
-/// `r` for [`crate::backward::backward`].
+/// `r` for [`crate::backward::backward`]. `h2h_finite` says every recurrent weight is finite: then
+/// an all-zero `hidden0` contributes exact zeros to step 0's pre-activations, which are skipped
+/// (with an infinite or NaN weight they are NaN, as in PyTorch, and are not).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<V: Variant>(
     w: &Weights,
     r: &mut Record,
@@ -142,6 +149,7 @@ pub fn forward<V: Variant>(
     x: &[f32],
     hidden0: &[f32],
     state0: &[f32],
+    h2h_finite: bool,
 ) {
     let l = w.layout;
     assert_eq!(x.len(), batch * seq_len * l.input, "x has the wrong length");
@@ -164,6 +172,7 @@ pub fn forward<V: Variant>(
         && r.gates.len() == seq_len * shape.gate_step;
     r.shape = shape;
     r.recorded = false;
+    r.zero_hidden = h2h_finite && hidden0.iter().all(|&h| h == 0.0);
     if !same_shape {
         r.gates.reset(seq_len * shape.gate_step);
         r.cells.reset((seq_len + 1) * shape.cell_step);
@@ -203,6 +212,12 @@ pub fn forward<V: Variant>(
             }
         }
         inputs[l.depth * shape.batch_pad..][..batch].fill(1.0);
+        // The `h` rows come after the `x` rows: a shorter reduction skips them.
+        let depth = if t == 0 && r.zero_hidden {
+            l.input_pad
+        } else {
+            l.depth
+        };
         // SAFETY: every buffer was sized above for this call's `batch` and `seq_len`.
         unsafe {
             if V::ATTENTION {
@@ -212,11 +227,11 @@ pub fn forward<V: Variant>(
                 for lane in 0..l.k {
                     let mut b = 0;
                     while b + 2 <= batch {
-                        gate_tile::<V, 2>(w, r, t, block, lane, [b, b + 1]);
+                        gate_tile::<V, 2>(w, r, t, depth, block, lane, [b, b + 1]);
                         b += 2;
                     }
                     if b < batch {
-                        gate_tile::<V, 1>(w, r, t, block, lane, [b]);
+                        gate_tile::<V, 1>(w, r, t, depth, block, lane, [b]);
                     }
                 }
             }
@@ -295,13 +310,15 @@ unsafe fn attention_tile<const MR: usize>(
     }
 }
 
-/// One lane of one block for `MR` batch rows: the GEMM, the activated gates into the record, the
-/// cell update from `c_t` to `c_{t+1}`, and the fold into `h_t` as in the inference forward.
+/// One lane of one block for `MR` batch rows: the GEMM (over the first `depth` input columns), the
+/// activated gates into the record, the cell update from `c_t` to `c_{t+1}`, and the fold into
+/// `h_t` as in the inference forward.
 #[inline(never)]
 unsafe fn gate_tile<V: Variant, const MR: usize>(
     w: &Weights,
     r: &mut Record,
     t: usize,
+    depth: usize,
     block: usize,
     lane: usize,
     batch_rows: [usize; MR],
@@ -317,7 +334,7 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
         }
     }
     let panels = [w.gates.as_ptr().add(panel * l.depth * TILE)];
-    accumulate(&mut acc, &rows, &panels, l.depth);
+    accumulate(&mut acc, &rows, &panels, depth);
     let mut a = [[f32x4_splat(0.0); 4]; MAX_TILE];
     let mut c = [f32x4_splat(0.0); MAX_TILE];
     let mut s = [f32x4_splat(0.0); MAX_TILE];

@@ -38,6 +38,8 @@ pub struct Trainer {
     grads: Floats,
     weights: Weights,
     transposed: Floats,
+    /// Whether every `h2h.weight` is finite (see [`crate::record::forward`]).
+    h2h_finite: bool,
     record: Record,
     gradients: Gradients,
     /// SGD's momentum buffer, or Adam's `exp_avg`.
@@ -120,6 +122,7 @@ impl Trainer {
                 gate: crate::math::Gate::from_slope(gate_slope),
             },
             transposed: Floats::default(),
+            h2h_finite: false,
             record: Record::default(),
             gradients: Gradients::default(),
             steps: 0,
@@ -143,6 +146,7 @@ impl Trainer {
             self.weights.attention_bias = pack::attention_bias(l, &p[o.i2a_bias.clone()]).into();
         }
         self.transposed = transposed_panels(l, attention, p, o);
+        self.h2h_finite = p[o.h2h_weight.clone()].iter().all(|w| w.is_finite());
     }
 
     /// Byte address of the flat parameters (`i2h.weight`, `i2h.bias`, `h2h.weight`, `h2h.bias`,
@@ -177,15 +181,15 @@ impl Trainer {
         hidden: &[f32],
         state: &[f32],
     ) {
-        let (w, r) = (&self.weights, &mut self.record);
+        let (w, r, finite) = (&self.weights, &mut self.record, self.h2h_finite);
         match self.kind {
             variants::LSTM | variants::ARRAY => {
-                forward::<cell::Array>(w, r, batch, seq_len, x, hidden, state)
+                forward::<cell::Array>(w, r, batch, seq_len, x, hidden, state, finite)
             }
             variants::ATTENTION => {
-                forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state)
+                forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state, finite)
             }
-            _ => forward::<cell::Stochastic>(w, r, batch, seq_len, x, hidden, state),
+            _ => forward::<cell::Stochastic>(w, r, batch, seq_len, x, hidden, state, finite),
         }
     }
 

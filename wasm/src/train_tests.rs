@@ -162,10 +162,20 @@ fn reference_matches_finite_differences() {
     }
 }
 
-/// Runs the kernels' forward and backward on a case and compares with the reference; returns the
-/// largest relative error over results and gradients.
-fn compare(variant: (Kind, usize, bool), sizes: [usize; 4], seed: u64, final_grads: bool) -> f64 {
-    let (spec, input, d_out, d_h, d_c) = case(variant, sizes, seed);
+/// Runs the kernels' forward and backward on a case (with a zero initial hidden state when
+/// `zero_hidden`: step 0 skips its products) and compares with the reference; returns the largest
+/// relative error over results and gradients.
+fn compare(
+    variant: (Kind, usize, bool),
+    sizes: [usize; 4],
+    seed: u64,
+    final_grads: bool,
+    zero_hidden: bool,
+) -> f64 {
+    let (spec, mut input, d_out, d_h, d_c) = case(variant, sizes, seed);
+    if zero_hidden {
+        input.hidden.fill(0.0);
+    }
     let (batch, seq_len) = (input.batch, input.seq_len);
     let (h, k, o) = (spec.hidden, spec.k, spec.offsets());
     let mut t = trainer(&spec);
@@ -236,12 +246,15 @@ fn compare(variant: (Kind, usize, bool), sizes: [usize; 4], seed: u64, final_gra
 fn kernels_match_reference() {
     let mut worst = 0.0f64;
     for (seed, variant) in VARIANTS.into_iter().enumerate() {
-        for (sizes, final_grads) in [
-            ([5, 4, 6, 10], true),
-            ([1, 3, 3, 5], false),
-            ([4, 2, 10, 16], true),
+        for (sizes, final_grads, zero_hidden) in [
+            ([5, 4, 6, 10], true, false),
+            ([1, 3, 3, 5], false, false),
+            ([4, 2, 10, 16], true, false),
+            ([5, 3, 6, 10], false, true),
+            ([2, 1, 3, 5], true, true),
         ] {
-            worst = worst.max(compare(variant, sizes, 100 + seed as u64, final_grads));
+            let seed = 100 + seed as u64;
+            worst = worst.max(compare(variant, sizes, seed, final_grads, zero_hidden));
         }
     }
     println!("largest relative error, kernels vs f64 reference: {worst:e}");
@@ -250,8 +263,11 @@ fn kernels_match_reference() {
 #[test]
 fn training_forward_is_the_inference_forward() {
     for (seed, variant) in VARIANTS.into_iter().enumerate() {
-        for batch in [1, 2, 5] {
-            let (spec, input, ..) = case(variant, [batch, 3, 6, 10], 200 + seed as u64);
+        for (batch, zero_hidden) in [(1, false), (2, false), (5, false), (5, true)] {
+            let (spec, mut input, ..) = case(variant, [batch, 3, 6, 10], 200 + seed as u64);
+            if zero_hidden {
+                input.hidden.fill(0.0);
+            }
             let (x, h0, c0) = (f32s(&input.x), f32s(&input.hidden), f32s(&input.state));
             let mut t = trainer(&spec);
             t.forward(batch, 3, &x, &h0, &c0);
@@ -430,6 +446,49 @@ fn calls_of_other_shapes_in_between_change_nothing() {
                 "{variant:?} after {wanted:?}"
             );
         }
+    }
+}
+
+/// With a zero initial state, step 0's skipped products must still give NaN where PyTorch's do:
+/// a NaN recurrent weight makes every output NaN, and a NaN in `dz_0` reaches the `h2h.weight`
+/// gradients (0 · NaN).
+#[test]
+fn a_zero_initial_state_keeps_nan_where_pytorch_has_it() {
+    for (seed, variant) in VARIANTS.into_iter().enumerate() {
+        let sizes = [3, 2, 5, 6];
+        let (mut spec, mut input, mut d_out, ..) = case(variant, sizes, 600 + seed as u64);
+        input.hidden.fill(0.0);
+        let [batch, seq_len, _, h] = sizes;
+        let o = spec.offsets();
+        let run = |spec: &Spec, d_out: &[f64]| {
+            let mut t = trainer(spec);
+            let (x, h0, c0) = (f32s(&input.x), f32s(&input.hidden), f32s(&input.state));
+            t.forward(batch, seq_len, &x, &h0, &c0);
+            let output = read(t.output_ptr(), batch * seq_len * h);
+            t.backward(&f32s(d_out), &[], &[], true, true);
+            (output, read(t.gradients_ptr(), o.len()))
+        };
+        d_out[0] = f64::NAN;
+        let out = reference::forward(&spec, &input);
+        let truth = reference::backward(&spec, &input, &out.trace, &d_out, None, None);
+        let nan = |v: &[f64]| v.iter().map(|g| g.is_nan()).collect::<Vec<_>>();
+        let (_, grads) = run(&spec, &d_out);
+        let range = o.h2h_weight.clone();
+        assert!(nan(&truth.params[range.clone()]).contains(&true));
+        assert_eq!(
+            nan(&grads[range.clone()]),
+            nan(&truth.params[range]),
+            "{variant:?}: NaN h2h.weight gradients"
+        );
+        d_out[0] = 0.0;
+        spec.params[o.h2h_weight.start] = f64::NAN;
+        let (output, _) = run(&spec, &d_out);
+        let first_step_nan =
+            (0..batch).any(|b| output[b * seq_len * h..][..h].iter().any(|v| v.is_nan()));
+        assert!(
+            first_step_nan,
+            "{variant:?}: a NaN h2h.weight must reach step 0"
+        );
     }
 }
 
