@@ -104,8 +104,9 @@ export class WasmTrainingKernel {
   #trainer: WasmTrainer | null;
   readonly #sizes: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
   readonly #module: WasmModule;
-  /** The step whose activations the trainer holds, or `null`. */
-  #recorded: number | null = null;
+  /** The step whose activations the trainer holds, and its sizes, or `null`. */
+  #recorded: { readonly step: number; readonly batch: number; readonly seqLen: number } | null =
+    null;
 
   /** Copies `spec`'s weights into this thread's instance of the `flavor` build. */
   constructor(spec: CellSpec, flavor?: WasmFlavor) {
@@ -135,7 +136,7 @@ export class WasmTrainingKernel {
       `forward of batch ${B} × seqLen ${T}`,
       () => trainer.forward(B, T, input.x, input.hidden, input.state),
     );
-    this.#recorded = step;
+    this.#recorded = { step, batch: B, seqLen: T };
     return {
       output: this.#copy(trainer.output_ptr(), B * T * H),
       hidden: this.#copy(trainer.hidden_ptr(), B * H),
@@ -145,12 +146,25 @@ export class WasmTrainingKernel {
 
   /**
    * The backward of step `step`, whose forward ran on `input` (run again first unless it was this
-   * kernel's last forward). Returns this call's gradients only.
+   * kernel's last forward; `null` when the caller knows it was). Returns this call's gradients
+   * only.
    */
-  backward(input: SequenceInput, step: number, grads: SliceGradients): SliceInputGradients {
-    if (this.#recorded !== step) this.forward(input, step);
+  backward(
+    input: SequenceInput | null,
+    step: number,
+    grads: SliceGradients,
+  ): SliceInputGradients {
+    if (this.#recorded?.step !== step) {
+      if (input === null) {
+        throw new Error(
+          `the wasm trainer no longer holds the activations of training step ${step}; run the ` +
+            "forward again",
+        );
+      }
+      this.forward(input, step);
+    }
     const trainer = this.#live();
-    const { batch: B, seqLen: T } = input;
+    const { batch: B, seqLen: T } = this.#recorded!;
     const { inputSize: I, hiddenSize: H, variant: { k } } = this.#sizes;
     this.#recorded = null;
     const wanted = grads.wanted ?? { x: true, hidden: true };
