@@ -24,7 +24,6 @@
 use crate::aligned::Floats;
 use crate::cell::Variant;
 use crate::gemm::{accumulate, load, store, Tile};
-use crate::math::tanh_all;
 use crate::pack::{attention_col, Layout, TILE, UNITS};
 use crate::params::Offsets;
 use crate::record::{Record, Shape};
@@ -334,12 +333,11 @@ unsafe fn cell_backward<V: Variant>(
             pooled = largest;
         }
     }
+    let tanh_cells = r.tanh_cells.as_ptr().add(t * shape.cell_step);
     for lane in 0..k {
-        let c = cells.add(shape.cell_step + shape.cell_at(block * k + lane, b));
-        tanh_c[lane] = load(c);
+        tanh_c[lane] = load(tanh_cells.add(shape.cell_at(block * k + lane, b)));
         output_gates[lane] = load(gates.add(shape.gate_at(block * k + lane, b) + 2 * UNITS));
     }
-    tanh_all_lanes(tanh_c);
     if V::ARGMAX {
         first_maximal(output_gates, selected);
     }
@@ -422,14 +420,6 @@ unsafe fn cell_backward<V: Variant>(
             let col = attention_col(l, lane, block * UNITS);
             store(gates.add(shape.attention_at(col, b)), d_pre);
         }
-    }
-}
-
-/// `tanh` of every vector, in groups of the widest `tanh_all` call.
-#[inline(always)]
-fn tanh_all_lanes(values: &mut [v128]) {
-    for group in values.chunks_mut(16) {
-        tanh_all(group);
     }
 }
 

@@ -11,13 +11,16 @@
 //!   operand of the weight-gradient GEMM. Padding rows (`B ≤ b < B4`) stay zero.
 //! * `cells`: `(T + 1) × (blocks·k, B, UNITS)`: `c_0` (the initial state), then `c_t` after step
 //!   `t`.
+//! * `tanh_cells`: `T × (blocks·k, B, UNITS)`: `tanh c_{t+1}` of step `t`, which the forward
+//!   computes anyway for `h`; recomputing it in the backward cost as much as the rest of the
+//!   elementwise backward.
 //! * `inputs`: `T × (depth + 1, B4)`: the GEMM's input rows `[x_t | h_{t−1}]` transposed, and a
 //!   row of ones (zero in the padding columns): the left operand of the weight-gradient GEMM,
 //!   whose product with the ones row is the bias gradient.
 //!
 //! Not stored, because the backward recomputes them from the stored values with the forward's own
-//! code, which gives the same bits: `tanh c_t`, the attention softmax (before max pooling, and its
-//! first maximal lane) and the stochastic variant's chosen lane (the first largest output gate).
+//! code, which gives the same bits: the attention softmax (before max pooling, and its first
+//! maximal lane) and the stochastic variant's chosen lane (the first largest output gate).
 
 use crate::aligned::Floats;
 use crate::cell::{Variant, MAX_TILE};
@@ -67,7 +70,7 @@ impl Shape {
             let input_step = (l.depth + 1).checked_mul(batch_pad)?;
             let floats = gate_step
                 .checked_mul(seq_len)?
-                .checked_add(cell_step.checked_mul(seq_len + 1)?)?
+                .checked_add(cell_step.checked_mul(2 * seq_len + 1)?)?
                 .checked_add(input_step.checked_mul(seq_len)?)?;
             floats.checked_mul(core::mem::size_of::<f32>())?;
             Some((gate_step, cell_step, input_step))
@@ -121,6 +124,8 @@ pub struct Record {
     pub gates: Floats,
     /// Cell states `c_0 … c_T`.
     pub cells: Floats,
+    /// `tanh c_1 … tanh c_T`.
+    pub tanh_cells: Floats,
     /// Transposed input rows per step.
     pub inputs: Floats,
     rows: Floats,
@@ -176,6 +181,7 @@ pub fn forward<V: Variant>(
     if !same_shape {
         r.gates.reset(seq_len * shape.gate_step);
         r.cells.reset((seq_len + 1) * shape.cell_step);
+        r.tanh_cells.reset(seq_len * shape.cell_step);
         r.inputs.reset(seq_len * shape.input_step);
         r.output.reset(batch * seq_len * l.hidden);
         r.hidden.reset(batch * l.hidden);
@@ -363,8 +369,10 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
     let mut tanh_c = c;
     tanh_all(&mut tanh_c[..MR]);
     let unit = block * UNITS;
+    let tanh_cells = r.tanh_cells.as_mut_ptr().add(t * shape.cell_step);
     for (m, &b) in batch_rows.iter().enumerate() {
         store(cells.add(shape.cell_step + shape.cell_at(panel, b)), c[m]);
+        store(tanh_cells.add(shape.cell_at(panel, b)), tanh_c[m]);
         let next = r
             .next_rows
             .as_mut_ptr()
