@@ -212,9 +212,9 @@ pub fn forward<V: Variant>(
                 .copy_from_slice(&x[(b * seq_len + t) * l.input..][..l.input]);
         }
         let inputs = &mut r.inputs[t * shape.input_step..][..shape.input_step];
-        for b in 0..batch {
-            for d in 0..l.depth {
-                inputs[d * shape.batch_pad + b] = r.rows[b * l.depth + d];
+        for (d, column) in inputs.chunks_exact_mut(shape.batch_pad).take(l.depth).enumerate() {
+            for (value, row) in column.iter_mut().zip(r.rows.chunks_exact(l.depth)) {
+                *value = row[d];
             }
         }
         inputs[l.depth * shape.batch_pad..][..batch].fill(1.0);
