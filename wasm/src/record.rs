@@ -212,7 +212,11 @@ pub fn forward<V: Variant>(
                 .copy_from_slice(&x[(b * seq_len + t) * l.input..][..l.input]);
         }
         let inputs = &mut r.inputs[t * shape.input_step..][..shape.input_step];
-        for (d, column) in inputs.chunks_exact_mut(shape.batch_pad).take(l.depth).enumerate() {
+        for (d, column) in inputs
+            .chunks_exact_mut(shape.batch_pad)
+            .take(l.depth)
+            .enumerate()
+        {
             for (value, row) in column.iter_mut().zip(r.rows.chunks_exact(l.depth)) {
                 *value = row[d];
             }
