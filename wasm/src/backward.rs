@@ -27,7 +27,7 @@ use crate::gemm::{accumulate, load, store, Tile};
 use crate::pack::{attention_col, Layout, TILE, UNITS};
 use crate::params::Offsets;
 use crate::record::{Record, Shape};
-use crate::sequence::{softmax_lanes, Weights};
+use crate::sequence::Weights;
 use crate::simd::*;
 
 /// Reduction depth of one GEMM pass: a 256-row chunk of a panel is 16 KiB and stays in L1 while
@@ -35,7 +35,7 @@ use crate::simd::*;
 const CHUNK: usize = 256;
 
 /// Vectors per lane that the elementwise backward keeps across the lanes of one block.
-const LANE_SCRATCH: usize = 7;
+const LANE_SCRATCH: usize = 6;
 
 /// The parameter row a `dz` column belongs to: `(row, attention)`, `row` indexing `i2h`/`h2h`
 /// (`(lane·4 + gate)·H + unit`) or, for attention columns, `i2a` (`lane·H + unit`). `None` for
@@ -309,23 +309,22 @@ unsafe fn cell_backward<V: Variant>(
     let (selected, rest) = rest.split_at_mut(k);
     let (tanh_c, rest) = rest.split_at_mut(k);
     let (output_gates, rest) = rest.split_at_mut(k);
-    let (d_weights, copy) = rest.split_at_mut(k);
+    let d_weights = &mut rest[..k];
     let gates = r.gates.as_mut_ptr().add(t * shape.gate_step);
     let cells = r.cells.as_ptr().add(t * shape.cell_step);
     let one = f32x4_splat(1.0);
     let zero = f32x4_splat(0.0);
     let mut pooled = one;
     if V::ATTENTION {
-        // The forward's softmax, recomputed from the kept σ(a) by the same code: the same bits.
-        let copy = copy.as_mut_ptr() as *mut f32;
-        for lane in 0..k {
-            activated[lane] = load(gates.add(shape.attention_at((block * k + lane) * UNITS, b)));
-            store(copy.add(lane * UNITS), activated[lane]);
-        }
-        softmax_lanes(copy, k, false);
+        // The forward's softmax before pooling, kept in the record.
+        let kept = r
+            .softmax
+            .as_ptr()
+            .add((t * shape.batch + b) * l.attention_cols + block * k * UNITS);
         let mut largest = zero;
         for lane in 0..k {
-            softmax[lane] = load(copy.add(lane * UNITS));
+            activated[lane] = load(gates.add(shape.attention_at((block * k + lane) * UNITS, b)));
+            softmax[lane] = load(kept.add(lane * UNITS));
             largest = f32x4_max(largest, softmax[lane]);
         }
         first_maximal(softmax, selected);

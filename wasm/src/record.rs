@@ -18,9 +18,13 @@
 //!   row of ones (zero in the padding columns): the left operand of the weight-gradient GEMM,
 //!   whose product with the ones row is the bias gradient.
 //!
+//! * `softmax` (attention only): `T × (B, attention_cols)`, the attention weights `s` of every
+//!   step before max pooling, as [`crate::sequence::softmax_lanes`] computes them (recomputing
+//!   them in the backward cost as much as keeping them).
+//!
 //! Not stored, because the backward recomputes them from the stored values with the forward's own
-//! code, which gives the same bits: the attention softmax (before max pooling, and its first
-//! maximal lane) and the stochastic variant's chosen lane (the first largest output gate).
+//! code, which gives the same bits: the first maximal attention lane (max pooling) and the
+//! stochastic variant's chosen lane (the first largest output gate).
 
 use crate::aligned::Floats;
 use crate::cell::{Variant, MAX_TILE};
@@ -68,10 +72,16 @@ impl Shape {
             let gate_step = panels.checked_mul(batch_pad)?.checked_mul(TILE)?;
             let cell_step = gate_panels.checked_mul(batch)?.checked_mul(UNITS)?;
             let input_step = (l.depth + 1).checked_mul(batch_pad)?;
+            let softmax_step = if attention {
+                batch.checked_mul(l.attention_cols)?
+            } else {
+                0
+            };
             let floats = gate_step
                 .checked_mul(seq_len)?
                 .checked_add(cell_step.checked_mul(2 * seq_len + 1)?)?
-                .checked_add(input_step.checked_mul(seq_len)?)?;
+                .checked_add(input_step.checked_mul(seq_len)?)?
+                .checked_add(softmax_step.checked_mul(seq_len)?)?;
             floats.checked_mul(core::mem::size_of::<f32>())?;
             Some((gate_step, cell_step, input_step))
         };
@@ -126,6 +136,8 @@ pub struct Record {
     pub cells: Floats,
     /// `tanh c_1 … tanh c_T`.
     pub tanh_cells: Floats,
+    /// The attention weights of every step before max pooling (attention only).
+    pub softmax: Floats,
     /// Transposed input rows per step.
     pub inputs: Floats,
     rows: Floats,
@@ -182,6 +194,11 @@ pub fn forward<V: Variant>(
         r.gates.reset(seq_len * shape.gate_step);
         r.cells.reset((seq_len + 1) * shape.cell_step);
         r.tanh_cells.reset(seq_len * shape.cell_step);
+        r.softmax.reset(if V::ATTENTION {
+            seq_len * batch * l.attention_cols
+        } else {
+            0
+        });
         r.inputs.reset(seq_len * shape.input_step);
         r.output.reset(batch * seq_len * l.hidden);
         r.hidden.reset(batch * l.hidden);
@@ -262,8 +279,9 @@ pub fn forward<V: Variant>(
     }
 }
 
-/// `σ(x_t · i2aᵀ + b)` into the record and `s` (its softmax over lanes, pooled when asked) into
-/// the step's attention weights, as the inference forward computes them.
+/// `σ(x_t · i2aᵀ + b)` into the record, `s` (its softmax over lanes) into the record's `softmax`
+/// and, pooled when asked, into the step's attention weights, as the inference forward computes
+/// them.
 unsafe fn attention_step(w: &Weights, r: &mut Record, t: usize) {
     let (l, shape) = (&w.layout, r.shape);
     let mut b = 0;
@@ -274,13 +292,27 @@ unsafe fn attention_step(w: &Weights, r: &mut Record, t: usize) {
     if b < shape.batch {
         attention_tile::<1>(w, r, t, [b]);
     }
+    let kept = r
+        .softmax
+        .as_mut_ptr()
+        .add(t * shape.batch * l.attention_cols);
     for b in 0..shape.batch {
         for block in 0..l.blocks {
-            let lanes = r
-                .attention
-                .as_mut_ptr()
-                .add(b * l.attention_cols + block * l.k * UNITS);
-            softmax_lanes(lanes, l.k, w.max_pooling);
+            let at = b * l.attention_cols + block * l.k * UNITS;
+            let lanes = r.attention.as_mut_ptr().add(at);
+            softmax_lanes(lanes, l.k, false);
+            // `softmax_lanes`'s pooling, after keeping every lane's weight for the backward.
+            let mut largest = f32x4_splat(0.0);
+            for lane in 0..l.k {
+                let s = load(lanes.add(lane * UNITS));
+                store(kept.add(at + lane * UNITS), s);
+                largest = f32x4_max(largest, s);
+            }
+            if w.max_pooling {
+                for lane in 0..l.k {
+                    store(lanes.add(lane * UNITS), largest);
+                }
+            }
         }
     }
 }
