@@ -4,8 +4,8 @@
 //! Master weights: the parameters live once, flat in PyTorch's layouts ([`crate::params`]); the
 //! gradients and the optimizer state use the same layout, and after each optimizer step the
 //! kernels' panels are packed again from them (Adam and the repack take 3.5 ms together at the
-//! documentation's sizes, against 520 ms for the whole training step on one thread). Updating the packed panels in place instead would not be PyTorch's
-//! update: the forward's panels hold `i2h.bias + h2h.bias` as one sum, while PyTorch keeps two
+//! documentation's sizes, against about 400 ms for the whole training step on one thread).
+//! Updating the packed panels in place instead would not be PyTorch's update: the forward's panels hold `i2h.bias + h2h.bias` as one sum, while PyTorch keeps two
 //! parameters with their own Adam moments, and `stateDict()`, `p.grad` and the optimizer's state
 //! are all read in PyTorch's layouts anyway.
 //!
