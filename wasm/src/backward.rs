@@ -327,8 +327,9 @@ unsafe fn cell_backward<V: Variant>(
             softmax[lane] = load(kept.add(lane * UNITS));
             largest = f32x4_max(largest, softmax[lane]);
         }
-        first_maximal(softmax, selected);
         if w.max_pooling {
+            // Only pooling routes the gradient to one lane.
+            first_maximal(softmax, selected);
             pooled = largest;
         }
     }
