@@ -193,6 +193,21 @@ export interface OutputGradients {
   readonly hidden?: Float32Array | Float64Array;
   /** dLoss/d final `state`, shape `(k, B, H)`. */
   readonly state?: Float32Array | Float64Array;
+  /**
+   * Which input gradients the caller reads (default: both). A backend may skip the work of one
+   * marked `false` and return zeros for it: a first layer's input and a zero initial state
+   * without history need none. The parameter gradients and dLoss/d initial `state` are always
+   * computed.
+   */
+  readonly wanted?: WantedGradients;
+}
+
+/** The input gradients a backward's caller reads ({@linkcode OutputGradients.wanted}). */
+export interface WantedGradients {
+  /** dLoss/d`x`. */
+  readonly x: boolean;
+  /** dLoss/d initial `hidden`. */
+  readonly hidden: boolean;
 }
 
 /** dLoss/d every input of a sequence: parameters, input and initial state. */
@@ -846,7 +861,19 @@ export function checkEpsilonRule(rule: EpsilonRule, name = "options"): void {
   }
 }
 
-function toFloat32(array: Float32Array | Float64Array): Float32Array {
+/**
+ * `array` itself when it is a `Float32Array`, else a `Float32Array` copy of it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { toFloat32 } from "./contract.ts";
+ * const single = new Float32Array([1, 2]);
+ * assert.equal(toFloat32(single), single);
+ * assert.deepEqual(toFloat32(new Float64Array([0.5])), new Float32Array([0.5]));
+ * ```
+ */
+export function toFloat32(array: Float32Array | Float64Array): Float32Array {
   return array instanceof Float32Array ? array : Float32Array.from(array);
 }
 
@@ -1109,6 +1136,7 @@ class ContractRunner implements SequenceRunner {
             output: toFloat32(grads.output),
             ...(grads.hidden === undefined ? {} : { hidden: toFloat32(grads.hidden) }),
             ...(grads.state === undefined ? {} : { state: toFloat32(grads.state) }),
+            ...(grads.wanted === undefined ? {} : { wanted: { ...grads.wanted } }),
           }, options);
         } catch (error) {
           result = Promise.reject(error);

@@ -6,7 +6,13 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, SequenceRunner, TrainingStep } from "../contract.ts";
+import {
+  type CellSpec,
+  type SequenceInput,
+  type SequenceRunner,
+  toFloat32,
+  type TrainingStep,
+} from "../contract.ts";
 import { backward } from "../reference/backward.ts";
 import { DeviceGroup } from "../nn/device_group.ts";
 import type { Parameter } from "../nn/parameter.ts";
@@ -68,28 +74,30 @@ export async function recordSequence(
     async ([output, hidden, state]) => {
       // On a device that holds the weights, the parameter gradients stay there (the group learns
       // their squared norms), and the input gradients are read back only where history goes on.
+      const [xEdge, hiddenEdge, stateEdge] = parents.slice(sources.parameters.length);
       const group = deviceGroupOf(sources.parameters);
       const keep = group?.backwardMode() ?? null;
-      const inputs = parents.slice(-3).some((edge) => edge !== null);
+      const inputs = xEdge !== null || hiddenEdge !== null || stateEdge !== null;
       const grads = await step.backward(
         {
           output: output ?? new Float32Array(B * T * H),
           ...(hidden === null ? {} : { hidden }),
           ...(state === null ? {} : { state }),
+          wanted: { x: xEdge !== null, hidden: hiddenEdge !== null },
         },
         keep === null ? {} : { keepParameterGradients: keep, inputGradients: inputs },
       );
       const held = keep !== null && grads.squaredNorms !== undefined;
       if (held) group!.heldAfterBackward(grads.squaredNorms!);
-      const input = (grad: Float32Array | Float64Array) =>
-        held && !inputs ? null : Float32Array.from(grad);
+      // The step's arrays are fresh: only a float64 oracle's need converting, and a gradient
+      // nobody reads (an input without history) is not copied at all.
+      const inputGradient = (edge: Edge | null, grad: Float32Array | Float64Array) =>
+        edge === null ? null : toFloat32(grad);
       return [
-        ...sources.parameters.map(({ name }) =>
-          held ? null : Float32Array.from(grads.params[name])
-        ),
-        input(grads.x),
-        input(grads.hidden),
-        input(grads.state),
+        ...sources.parameters.map(({ name }) => held ? null : toFloat32(grads.params[name])),
+        inputGradient(xEdge, grads.x),
+        inputGradient(hiddenEdge, grads.hidden),
+        inputGradient(stateEdge, grads.state),
       ];
     },
   );

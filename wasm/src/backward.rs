@@ -3,11 +3,12 @@
 //!
 //! Per step, in reverse: the elementwise cell backward of one block of units for all `k` lanes of
 //! one batch row at a time (the lane readout, the stochastic selection, the attention softmax and
-//! its max pooling need all lanes), writing the pre-activation gradients `dz` twice: over the
-//! step's activations in the record (the panels of the weight-gradient GEMM) and as rows of
-//! `dz_rows`. Then one GEMM `dz_rows · W` (`(B, G) · (G, depth)`, `W` = `[i2h | h2h]` with the
-//! attention rows `[i2a | 0]` below, packed as [`transposed_panels`]) gives `[dx_t | dh_{t−1}]`:
-//! the recurrent gradient and the input gradient (attention included) in one product.
+//! its max pooling need all lanes), writing the pre-activation gradients `dz` over the step's
+//! activations in the record. Then one GEMM `dz · W` (`(B, G) · (G, depth)`, `W` = `[h2h | i2h]`
+//! with the attention rows `[0 | i2a]` below, packed as [`transposed_panels`]) reads `dz` there
+//! (the record's panels are `TILE`-column pieces of the rows of `dz`) and gives
+//! `[dh_{t−1} | dx_t]`: the recurrent gradient and the input gradient (attention included) in one
+//! product, each part skipped when nobody reads it ([`Wanted`]).
 //!
 //! After the loop, the weight and bias gradients are one GEMM over all steps and rows:
 //! `dWᵀ (depth + 1, G) = Σ_t [x_t | h_{t−1} | 1]ᵀ · dz_t`, scattered into PyTorch's layouts (the
@@ -23,11 +24,10 @@
 use crate::aligned::Floats;
 use crate::cell::Variant;
 use crate::gemm::{accumulate, load, store, Tile};
-use crate::math::tanh_all;
 use crate::pack::{attention_col, Layout, TILE, UNITS};
 use crate::params::Offsets;
 use crate::record::{Record, Shape};
-use crate::sequence::{softmax_lanes, Weights};
+use crate::sequence::Weights;
 use crate::simd::*;
 
 /// Reduction depth of one GEMM pass: a 256-row chunk of a panel is 16 KiB and stays in L1 while
@@ -35,7 +35,7 @@ use crate::simd::*;
 const CHUNK: usize = 256;
 
 /// Vectors per lane that the elementwise backward keeps across the lanes of one block.
-const LANE_SCRATCH: usize = 7;
+const LANE_SCRATCH: usize = 6;
 
 /// The parameter row a `dz` column belongs to: `(row, attention)`, `row` indexing `i2h`/`h2h`
 /// (`(lane·4 + gate)·H + unit`) or, for attention columns, `i2a` (`lane·H + unit`). `None` for
@@ -62,15 +62,26 @@ pub fn dz_columns(l: &Layout, attention: bool) -> usize {
     l.blocks * l.k * TILE + if attention { l.attention_cols } else { 0 }
 }
 
-/// Columns of `[dx | dh]`: `depth` rounded up to whole panels.
-pub fn input_columns(l: &Layout) -> usize {
-    (l.depth + TILE - 1) / TILE * TILE
+/// Columns of the `dh` part of `[dh | dx]`: `hidden_pad` rounded up to whole panels, so that the
+/// `dx` panels can be skipped when nobody needs `dx`.
+fn hidden_columns(l: &Layout) -> usize {
+    (l.hidden_pad + TILE - 1) / TILE * TILE
+}
+
+/// Columns of `[dh | dx]`: the `dh` columns, then `input_pad` rounded up to whole panels.
+fn input_columns(l: &Layout) -> usize {
+    hidden_columns(l) + (l.input_pad + TILE - 1) / TILE * TILE
 }
 
 /// Packs `W` for the backward's recurrent GEMM: panels `(input_columns / TILE, G, TILE)`, row `g`
-/// of panel `q` = columns `16q .. 16q + 16` of `[x | h]` of the parameter row of `dz` column `g`.
+/// of panel `q` = columns `16q .. 16q + 16` of `[h | x]` (each part padded to whole panels) of
+/// the parameter row of `dz` column `g`.
 pub fn transposed_panels(l: &Layout, attention: bool, params: &[f32], o: &Offsets) -> Floats {
-    let (rows, cols) = (dz_columns(l, attention), input_columns(l));
+    let (rows, cols, x_at) = (
+        dz_columns(l, attention),
+        input_columns(l),
+        hidden_columns(l),
+    );
     let mut packed = Floats::default();
     packed.reset(cols * rows);
     for g in 0..rows {
@@ -82,17 +93,14 @@ pub fn transposed_panels(l: &Layout, attention: bool, params: &[f32], o: &Offset
             |d: usize, value: f32| packed[((d / TILE) * rows + g) * TILE + d % TILE] = value;
         if attention_row {
             for d in 0..l.input {
-                put(d, params[o.i2a_weight.start + row * l.input + d]);
+                put(x_at + d, params[o.i2a_weight.start + row * l.input + d]);
             }
         } else {
             for d in 0..l.input {
-                put(d, params[o.i2h_weight.start + row * l.input + d]);
+                put(x_at + d, params[o.i2h_weight.start + row * l.input + d]);
             }
             for d in 0..l.hidden {
-                put(
-                    l.input_pad + d,
-                    params[o.h2h_weight.start + row * l.hidden + d],
-                );
+                put(d, params[o.h2h_weight.start + row * l.hidden + d]);
             }
         }
     }
@@ -112,17 +120,30 @@ pub struct Gradients {
     dh: Floats,
     /// dLoss/d`c_t`, in the record's cell layout.
     dc: Floats,
-    /// `dz` of the current step, `(B, G)`.
-    dz_rows: Floats,
-    /// `[dx_t | dh_{t−1}]`, `(B, input_columns)`.
+    /// `[dh_{t−1} | dx_t]`, `(B, input_columns)`.
     d_rows: Floats,
     /// `Σ_t [x_t | h_{t−1} | 1]ᵀ · dz_t`, `(depth + 1, G)`.
     dwt: Floats,
+    /// `(B, T)` of the last backward: a call of the same shape need not zero `d_rows` and `dwt`
+    /// again (it writes every value it reads).
+    shape: (usize, usize),
+}
+
+/// The input gradients a backward computes besides the parameter gradients and dLoss/d initial
+/// `state` (always computed: they cost no GEMM).
+#[derive(Clone, Copy)]
+pub struct Wanted {
+    /// dLoss/d`x` (the `dx` panels of the recurrent GEMM at every step); zeros when `false`.
+    pub x: bool,
+    /// dLoss/d initial `hidden` (the `dh` panels of the recurrent GEMM at the first step); zeros
+    /// when `false`.
+    pub hidden: bool,
 }
 
 /// Back-propagates `d_output` `(B, T, H)` and, when not empty, `d_hidden` `(B, H)` and `d_state`
 /// `(k, B, H)` through the forward kept in `r` (overwriting its activations); adds the parameter
-/// gradients to `grads` (the flat layout of `o`) and writes the input gradients to `g`.
+/// gradients to `grads` (the flat layout of `o`) and writes the input gradients to `g`, those of
+/// `x` and the initial `hidden` only when `wanted`.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<V: Variant>(
     w: &Weights,
@@ -132,15 +153,13 @@ pub fn backward<V: Variant>(
     d_output: &[f32],
     d_hidden: &[f32],
     d_state: &[f32],
+    wanted: Wanted,
     o: &Offsets,
     grads: &mut [f32],
 ) {
     let (l, shape) = (w.layout, r.shape);
     let (batch, seq_len) = (shape.batch, shape.seq_len);
-    assert!(
-        r.gates.len() == seq_len * shape.gate_step,
-        "backward needs a training forward first"
-    );
+    assert!(r.recorded, "backward needs a training forward first");
     assert_eq!(
         d_output.len(),
         batch * seq_len * l.hidden,
@@ -157,12 +176,20 @@ pub fn backward<V: Variant>(
     let columns = dz_columns(&l, V::ATTENTION);
     let gate_columns = dz_columns(&l, false);
     let cols_in = input_columns(&l);
-    g.x.reset(batch * seq_len * l.input);
+    let (h_panels, x_panels) = (
+        hidden_columns(&l) / TILE,
+        cols_in / TILE - hidden_columns(&l) / TILE,
+    );
+    if !wanted.x || g.shape != (batch, seq_len) {
+        g.x.reset(batch * seq_len * l.input);
+    }
+    if g.shape != (batch, seq_len) {
+        g.d_rows.reset(batch * cols_in);
+        g.dwt.reset((l.depth + 1) * columns);
+        g.shape = (batch, seq_len);
+    }
     g.dh.reset(batch * l.hidden_pad);
     g.dc.reset(shape.cell_step);
-    g.dz_rows.reset(batch * columns);
-    g.d_rows.reset(batch * cols_in);
-    g.dwt.reset((l.depth + 1) * columns);
     for b in 0..batch {
         if !d_hidden.is_empty() {
             g.dh[b * l.hidden_pad..][..l.hidden]
@@ -192,40 +219,62 @@ pub fn backward<V: Variant>(
                     cell_backward::<V>(w, r, g, t, block, b, &mut lanes);
                 }
             }
-            g.d_rows.fill(0.0);
-            let (dz, d_rows) = (g.dz_rows.as_ptr(), g.d_rows.as_mut_ptr());
-            let gemm = |first_column: usize, depth: usize, panels: usize| {
+            let d_rows = g.d_rows.as_mut_ptr();
+            let dz = r.gates.as_ptr().add(t * shape.gate_step);
+            let gemm = |first_column: usize, depth: usize, first_panel: usize, panels: usize| {
                 product(
-                    dz.add(first_column),
-                    columns,
+                    Operand {
+                        ptr: dz.add(first_column / TILE * shape.gate_at(1, 0)),
+                        row_stride: TILE,
+                        piece_stride: shape.gate_at(1, 0),
+                    },
                     batch,
-                    transposed.as_ptr().add(first_column * TILE),
+                    transposed
+                        .as_ptr()
+                        .add((first_panel * columns + first_column) * TILE),
                     columns * TILE,
                     panels,
                     depth,
-                    d_rows,
+                    d_rows.add(first_panel * TILE),
                     cols_in,
+                    first_column == 0,
                 )
             };
-            gemm(0, gate_columns, cols_in / TILE);
-            // The attention rows of `W` are zero beyond the `x` columns.
-            gemm(
-                gate_columns,
-                columns - gate_columns,
-                (l.input_pad + TILE - 1) / TILE,
-            );
+            // `dh_{t−1}` is needed up to the first step's only when asked for; `dx_t` only when
+            // asked for.
+            let need_h = t > 0 || wanted.hidden;
+            let first = if need_h { 0 } else { h_panels };
+            let end = if wanted.x {
+                h_panels + x_panels
+            } else {
+                h_panels
+            };
+            if first < end {
+                gemm(0, gate_columns, first, end - first);
+            }
+            if wanted.x && columns > gate_columns {
+                // The attention rows of `W` are zero beyond the `x` columns.
+                gemm(gate_columns, columns - gate_columns, h_panels, x_panels);
+            }
         }
         for b in 0..batch {
             let row = &g.d_rows[b * cols_in..];
-            g.x[(b * seq_len + t) * l.input..][..l.input].copy_from_slice(&row[..l.input]);
-            g.dh[b * l.hidden_pad..][..l.hidden_pad]
-                .copy_from_slice(&row[l.input_pad..][..l.hidden_pad]);
+            if wanted.x {
+                g.x[(b * seq_len + t) * l.input..][..l.input]
+                    .copy_from_slice(&row[h_panels * TILE..][..l.input]);
+            }
+            if t > 0 || wanted.hidden {
+                g.dh[b * l.hidden_pad..][..l.hidden_pad].copy_from_slice(&row[..l.hidden_pad]);
+            }
         }
     }
     g.hidden.reset(batch * l.hidden);
     g.state.reset(l.k * batch * l.hidden);
     for b in 0..batch {
-        g.hidden[b * l.hidden..][..l.hidden].copy_from_slice(&g.dh[b * l.hidden_pad..][..l.hidden]);
+        if wanted.hidden {
+            g.hidden[b * l.hidden..][..l.hidden]
+                .copy_from_slice(&g.dh[b * l.hidden_pad..][..l.hidden]);
+        }
         for lane in 0..l.k {
             for unit in 0..l.hidden {
                 let at = shape.cell_at((unit / UNITS) * l.k + lane, b) + unit % UNITS;
@@ -237,11 +286,11 @@ pub fn backward<V: Variant>(
     unsafe { weight_product(&l, &shape, r, g, columns) };
     scatter(&l, g, columns, o, grads);
     // The activations are gradients now: a second backward needs a new forward.
-    r.gates.reset(0);
+    r.recorded = false;
 }
 
 /// The elementwise backward of step `t` for units `4·block .. 4·block + 4` of batch row `b`, all
-/// lanes: reads `dh_t` and `dc_t`, leaves `dc_{t−1}` and writes `dz` (record and `dz_rows`) and
+/// lanes: reads `dh_t` and `dc_t`, leaves `dc_{t−1}` and writes `dz` over the record's activations;
 /// `lanes` is scratch of [`LANE_SCRATCH`]`· k` vectors.
 #[inline(never)]
 unsafe fn cell_backward<V: Variant>(
@@ -260,38 +309,35 @@ unsafe fn cell_backward<V: Variant>(
     let (selected, rest) = rest.split_at_mut(k);
     let (tanh_c, rest) = rest.split_at_mut(k);
     let (output_gates, rest) = rest.split_at_mut(k);
-    let (d_weights, copy) = rest.split_at_mut(k);
+    let d_weights = &mut rest[..k];
     let gates = r.gates.as_mut_ptr().add(t * shape.gate_step);
     let cells = r.cells.as_ptr().add(t * shape.cell_step);
-    let columns = dz_columns(l, V::ATTENTION);
-    let dz_row = g.dz_rows.as_mut_ptr().add(b * columns);
     let one = f32x4_splat(1.0);
     let zero = f32x4_splat(0.0);
     let mut pooled = one;
     if V::ATTENTION {
-        // The forward's softmax, recomputed from the kept σ(a) by the same code: the same bits.
-        let copy = copy.as_mut_ptr() as *mut f32;
-        for lane in 0..k {
-            activated[lane] = load(gates.add(shape.attention_at((block * k + lane) * UNITS, b)));
-            store(copy.add(lane * UNITS), activated[lane]);
-        }
-        softmax_lanes(copy, k, false);
+        // The forward's softmax before pooling, kept in the record.
+        let kept = r
+            .softmax
+            .as_ptr()
+            .add((t * shape.batch + b) * l.attention_cols + block * k * UNITS);
         let mut largest = zero;
         for lane in 0..k {
-            softmax[lane] = load(copy.add(lane * UNITS));
+            activated[lane] = load(gates.add(shape.attention_at((block * k + lane) * UNITS, b)));
+            softmax[lane] = load(kept.add(lane * UNITS));
             largest = f32x4_max(largest, softmax[lane]);
         }
-        first_maximal(softmax, selected);
         if w.max_pooling {
+            // Only pooling routes the gradient to one lane.
+            first_maximal(softmax, selected);
             pooled = largest;
         }
     }
+    let tanh_cells = r.tanh_cells.as_ptr().add(t * shape.cell_step);
     for lane in 0..k {
-        let c = cells.add(shape.cell_step + shape.cell_at(block * k + lane, b));
-        tanh_c[lane] = load(c);
+        tanh_c[lane] = load(tanh_cells.add(shape.cell_at(block * k + lane, b)));
         output_gates[lane] = load(gates.add(shape.gate_at(block * k + lane, b) + 2 * UNITS));
     }
-    tanh_all_lanes(tanh_c);
     if V::ARGMAX {
         first_maximal(output_gates, selected);
     }
@@ -350,7 +396,6 @@ unsafe fn cell_backward<V: Variant>(
         }
         for (gate, value) in dz.iter().enumerate() {
             store(kept.add(gate * UNITS), *value);
-            store(dz_row.add(panel * TILE + gate * UNITS), *value);
         }
     }
     if V::ATTENTION {
@@ -374,16 +419,7 @@ unsafe fn cell_backward<V: Variant>(
             let d_pre = f32x4_mul(d_activated, f32x4_mul(a, f32x4_sub(one, a)));
             let col = attention_col(l, lane, block * UNITS);
             store(gates.add(shape.attention_at(col, b)), d_pre);
-            store(dz_row.add(shape.gate_panels * TILE + col), d_pre);
         }
-    }
-}
-
-/// `tanh` of every vector, in groups of the widest `tanh_all` call.
-#[inline(always)]
-fn tanh_all_lanes(values: &mut [v128]) {
-    for group in values.chunks_mut(16) {
-        tanh_all(group);
     }
 }
 
@@ -403,18 +439,37 @@ fn first_maximal(values: &[v128], masks: &mut [v128]) {
     }
 }
 
-/// `c[r][16n + j] += Σ_{d < depth} a[r][d] · panel_n[d][j]` for `rows` rows and `panels` panels,
-/// with the forward's micro-kernel; the reduction runs in [`CHUNK`]s so a panel's chunk stays in
-/// L1 while all rows pass it. Every row sums in the same order however the rows are tiled.
+/// The left operand of [`product`], in pieces of [`TILE`] columns: element `(row, d)` is at
+/// `ptr + row · row_stride + (d / TILE) · piece_stride + d % TILE`. Row-major rows of `n` floats
+/// are `(n, TILE)`; the record's `dz` of one step is `(TILE, batch_pad · TILE)`.
+#[derive(Clone, Copy)]
+pub(crate) struct Operand {
+    pub ptr: *const f32,
+    pub row_stride: usize,
+    pub piece_stride: usize,
+}
+
+impl Operand {
+    /// Row `row` from column `d` (a multiple of [`TILE`]) on.
+    #[inline(always)]
+    unsafe fn at(&self, row: usize, d: usize) -> *const f32 {
+        self.ptr
+            .add(row * self.row_stride + d / TILE * self.piece_stride)
+    }
+}
+
+/// `c[r][16n + j] += Σ_{d < depth} a[r][d] · panel_n[d][j]` for `rows` rows and `panels` panels
+/// (`=` instead of `+=` when `fresh`: `c` need not be zeroed first), with the forward's
+/// micro-kernel; the reduction runs in [`CHUNK`]s so a panel's chunk stays in L1 while all rows
+/// pass it. Every row sums in the same order however the rows are tiled.
 ///
 /// # Safety
-/// `a` holds `rows` rows of `a_stride ≥ depth` floats, the panels `panels · panel_stride` floats
+/// `a` holds `rows` rows of `depth` floats, the panels `panels · panel_stride` floats
 /// (`panel_stride ≥ depth · TILE`), `c` `rows` rows of `c_stride ≥ 16 · panels`; `depth` is a
 /// multiple of 4.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn product(
-    a: *const f32,
-    a_stride: usize,
+pub(crate) unsafe fn product(
+    a: Operand,
     rows: usize,
     panels: *const f32,
     panel_stride: usize,
@@ -422,47 +477,55 @@ pub unsafe fn product(
     depth: usize,
     c: *mut f32,
     c_stride: usize,
+    fresh: bool,
 ) {
     for n in 0..panel_count {
         let mut start = 0;
         while start < depth {
             let len = CHUNK.min(depth - start);
-            let panel = [panels.add(n * panel_stride + start * TILE)];
-            let at = |row: usize| {
-                (
-                    a.add(row * a_stride + start),
-                    c.add(row * c_stride + n * TILE),
-                )
-            };
+            let load_c = !fresh || start > 0;
+            let panel = panels.add(n * panel_stride + start * TILE);
+            let at = |row: usize| (a.at(row, start), c.add(row * c_stride + n * TILE));
             let mut row = 0;
             while row + 2 <= rows {
                 let ((a0, c0), (a1, c1)) = (at(row), at(row + 1));
-                tile::<2>([a0, a1], panel, len, [c0, c1]);
+                tile::<2>([a0, a1], a.piece_stride, panel, len, [c0, c1], load_c);
                 row += 2;
             }
             if row < rows {
                 let (a0, c0) = at(row);
-                tile::<1>([a0], panel, len, [c0]);
+                tile::<1>([a0], a.piece_stride, panel, len, [c0], load_c);
             }
             start += len;
         }
     }
 }
 
+/// One [`product`] tile: `MR` rows (pieces `piece_stride` apart) against `depth` rows of `panel`.
 #[inline(always)]
 unsafe fn tile<const MR: usize>(
     rows: [*const f32; MR],
-    panel: [*const f32; 1],
+    piece_stride: usize,
+    panel: *const f32,
     depth: usize,
     out: [*mut f32; MR],
+    load_c: bool,
 ) {
     let mut acc: Tile<MR, 1> = [[[f32x4_splat(0.0); 4]; 1]; MR];
-    for (row, c) in acc.iter_mut().zip(out.iter()) {
-        for (q, value) in row[0].iter_mut().enumerate() {
-            *value = load(c.add(q * UNITS));
+    if load_c {
+        for (row, c) in acc.iter_mut().zip(out.iter()) {
+            for (q, value) in row[0].iter_mut().enumerate() {
+                *value = load(c.add(q * UNITS));
+            }
         }
     }
-    accumulate(&mut acc, &rows, &panel, depth);
+    let mut d = 0;
+    while d < depth {
+        let len = TILE.min(depth - d);
+        let pieces = rows.map(|row| row.add(d / TILE * piece_stride));
+        accumulate(&mut acc, &pieces, &[panel.add(d * TILE)], len);
+        d += len;
+    }
     for (row, c) in acc.iter().zip(out.iter()) {
         for (q, value) in row[0].iter().enumerate() {
             store(c.add(q * UNITS), *value);
@@ -475,15 +538,28 @@ unsafe fn tile<const MR: usize>(
 unsafe fn weight_product(l: &Layout, shape: &Shape, r: &Record, g: &mut Gradients, columns: usize) {
     let panel_stride = shape.batch_pad * TILE;
     let attention_panels = shape.panels - shape.gate_panels;
+    // After a zero initial state (see `Record::zero_hidden`) step 0's `h` rows are zero, and their
+    // products exact zeros unless `dz_0` holds an infinity or NaN (0 · ∞ is NaN, as in PyTorch).
+    let skip_h0 = r.zero_hidden && r.gates[..shape.gate_step].iter().all(|v| v.is_finite());
+    if skip_h0 {
+        let gate_columns = shape.gate_panels * TILE;
+        for d in l.input_pad..l.depth {
+            g.dwt[d * columns..][..gate_columns].fill(0.0);
+        }
+    }
     for t in 0..shape.seq_len {
         let inputs = r.inputs.as_ptr().add(t * shape.input_step);
         let dz = r.gates.as_ptr().add(t * shape.gate_step);
         let dwt = g.dwt.as_mut_ptr();
         let ones = l.depth;
+        let fresh = t == 0;
         let gemm = |first_row: usize, rows: usize, first_panel: usize, panels: usize| {
             product(
-                inputs.add(first_row * shape.batch_pad),
-                shape.batch_pad,
+                Operand {
+                    ptr: inputs.add(first_row * shape.batch_pad),
+                    row_stride: shape.batch_pad,
+                    piece_stride: TILE,
+                },
                 rows,
                 dz.add(first_panel * panel_stride),
                 panel_stride,
@@ -491,9 +567,15 @@ unsafe fn weight_product(l: &Layout, shape: &Shape, r: &Record, g: &mut Gradient
                 shape.batch_pad,
                 dwt.add(first_row * columns + first_panel * TILE),
                 columns,
+                fresh,
             )
         };
-        gemm(0, l.depth + 1, 0, shape.gate_panels);
+        if t == 0 && skip_h0 {
+            gemm(0, l.input_pad, 0, shape.gate_panels);
+            gemm(ones, 1, 0, shape.gate_panels);
+        } else {
+            gemm(0, l.depth + 1, 0, shape.gate_panels);
+        }
         gemm(0, l.input_pad, shape.gate_panels, attention_panels);
         gemm(ones, 1, shape.gate_panels, attention_panels);
     }

@@ -12,7 +12,7 @@
 //! `h_{t−1}`. `sgn 0 = +1`, as the original's.
 
 use crate::aligned::Floats;
-use crate::backward::{input_columns, product};
+use crate::backward::{product, Operand};
 use crate::gemm::{load, store};
 use crate::pack::{Layout, TILE, UNITS};
 use crate::params::Offsets;
@@ -35,15 +35,20 @@ pub struct Relevance {
     ratios: Floats,
     /// The share of each row of the current step, `(B)`.
     shares: Floats,
-    /// `S · W_g`, `(B, input_columns)`.
+    /// `S · W_g`, `(B, columns)`.
     products: Floats,
 }
 
+/// Columns of `[x | h]` in the forward's row layout (`depth`), rounded up to whole panels.
+fn columns(l: &Layout) -> usize {
+    (l.depth + TILE - 1) / TILE * TILE
+}
+
 /// Packs the candidate rows of `[i2h | h2h]` of a one-lane cell for the GEMM `S · W_g`: panels
-/// `(input_columns / TILE, hidden_pad, TILE)`, row `u` of panel `q` = columns `16q .. 16q + 16`
+/// `(columns / TILE, hidden_pad, TILE)`, row `u` of panel `q` = columns `16q .. 16q + 16`
 /// of `[x | h]` (the forward's row layout) of candidate unit `u`.
 pub fn candidate_panels(l: &Layout, params: &[f32], o: &Offsets) -> Floats {
-    let cols = input_columns(l);
+    let cols = columns(l);
     let mut packed = Floats::default();
     packed.reset(cols * l.hidden_pad);
     for unit in 0..l.hidden {
@@ -89,7 +94,7 @@ pub fn relevance(
         batch * seq_len * l.hidden,
         "output_relevance has the wrong length"
     );
-    let (hp, cols) = (l.hidden_pad, input_columns(&l));
+    let (hp, cols) = (l.hidden_pad, columns(&l));
     g.x.reset(batch * seq_len * l.input);
     g.rest.reset(batch);
     g.hidden.reset(batch * hp);
@@ -114,10 +119,13 @@ pub fn relevance(
             for b in 0..batch {
                 g.shares[b] = step_row(w, r, g, &rule, t, b);
             }
-            g.products.fill(0.0);
+            let ratios = Operand {
+                ptr: g.ratios.as_ptr(),
+                row_stride: hp,
+                piece_stride: TILE,
+            };
             product(
-                g.ratios.as_ptr(),
-                hp,
+                ratios,
                 batch,
                 panels.as_ptr(),
                 hp * TILE,
@@ -125,6 +133,7 @@ pub fn relevance(
                 hp,
                 g.products.as_mut_ptr(),
                 cols,
+                true,
             );
         }
         // The values of `[x_t | h_{t−1}]`, transposed `(depth + 1, batch_pad)` in the record.

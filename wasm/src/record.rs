@@ -11,17 +11,22 @@
 //!   operand of the weight-gradient GEMM. Padding rows (`B ≤ b < B4`) stay zero.
 //! * `cells`: `(T + 1) × (blocks·k, B, UNITS)`: `c_0` (the initial state), then `c_t` after step
 //!   `t`.
+//! * `tanh_cells`: `T × (blocks·k, B, UNITS)`: `tanh c_{t+1}` of step `t`, which the forward
+//!   computes anyway for `h`; recomputing it in the backward cost as much as the rest of the
+//!   elementwise backward.
 //! * `inputs`: `T × (depth + 1, B4)`: the GEMM's input rows `[x_t | h_{t−1}]` transposed, and a
 //!   row of ones (zero in the padding columns): the left operand of the weight-gradient GEMM,
 //!   whose product with the ones row is the bias gradient.
-//!
 //! * `candidates`, only when [`Record::keep_candidates`] is set (the LRP pass of
 //!   [`crate::lrp`] needs them; the backward does not): `T × (blocks, B, UNITS)`, the candidate's
 //!   pre-activation `z_g` of every step, in the layout of `cells` (one lane).
+//! * `softmax` (attention only): `T × (B, attention_cols)`, the attention weights `s` of every
+//!   step before max pooling, as [`crate::sequence::softmax_lanes`] computes them (recomputing
+//!   them in the backward cost as much as keeping them).
 //!
 //! Not stored, because the backward recomputes them from the stored values with the forward's own
-//! code, which gives the same bits: `tanh c_t`, the attention softmax (before max pooling, and its
-//! first maximal lane) and the stochastic variant's chosen lane (the first largest output gate).
+//! code, which gives the same bits: the first maximal attention lane (max pooling) and the
+//! stochastic variant's chosen lane (the first largest output gate).
 
 use crate::aligned::Floats;
 use crate::cell::{Variant, MAX_TILE};
@@ -69,10 +74,16 @@ impl Shape {
             let gate_step = panels.checked_mul(batch_pad)?.checked_mul(TILE)?;
             let cell_step = gate_panels.checked_mul(batch)?.checked_mul(UNITS)?;
             let input_step = (l.depth + 1).checked_mul(batch_pad)?;
+            let softmax_step = if attention {
+                batch.checked_mul(l.attention_cols)?
+            } else {
+                0
+            };
             let floats = gate_step
                 .checked_mul(seq_len)?
-                .checked_add(cell_step.checked_mul(seq_len + 1)?)?
-                .checked_add(input_step.checked_mul(seq_len)?)?;
+                .checked_add(cell_step.checked_mul(2 * seq_len + 1)?)?
+                .checked_add(input_step.checked_mul(seq_len)?)?
+                .checked_add(softmax_step.checked_mul(seq_len)?)?;
             floats.checked_mul(core::mem::size_of::<f32>())?;
             Some((gate_step, cell_step, input_step))
         };
@@ -115,10 +126,20 @@ impl Shape {
 pub struct Record {
     /// Sizes of the stored activations.
     pub shape: Shape,
+    /// Whether `gates` holds a forward's activations not yet consumed by a backward.
+    pub recorded: bool,
+    /// Whether the initial hidden state was all zeros and `h2h.weight` finite, so that its
+    /// products were exact zeros and step 0 skipped them (a default initial state: the GEMM's
+    /// `h` columns are about 90% of its work at the documentation's sizes).
+    pub zero_hidden: bool,
     /// Gate (and attention) activations per step; see the module docs.
     pub gates: Floats,
     /// Cell states `c_0 … c_T`.
     pub cells: Floats,
+    /// `tanh c_1 … tanh c_T`.
+    pub tanh_cells: Floats,
+    /// The attention weights of every step before max pooling (attention only).
+    pub softmax: Floats,
     /// Transposed input rows per step.
     pub inputs: Floats,
     /// Whether the next forward keeps the candidates' pre-activations (one-lane cells only).
@@ -139,7 +160,10 @@ pub struct Record {
 }
 
 /// Runs the forward of variant `V` like [`crate::sequence::forward`], keeping the activations in
-/// `r` for [`crate::backward::backward`].
+/// `r` for [`crate::backward::backward`]. `h2h_finite` says every recurrent weight is finite: then
+/// an all-zero `hidden0` contributes exact zeros to step 0's pre-activations, which are skipped
+/// (with an infinite or NaN weight they are NaN, as in PyTorch, and are not).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<V: Variant>(
     w: &Weights,
     r: &mut Record,
@@ -148,6 +172,7 @@ pub fn forward<V: Variant>(
     x: &[f32],
     hidden0: &[f32],
     state0: &[f32],
+    h2h_finite: bool,
 ) {
     let l = w.layout;
     assert_eq!(x.len(), batch * seq_len * l.input, "x has the wrong length");
@@ -162,10 +187,14 @@ pub fn forward<V: Variant>(
         "state has the wrong length"
     );
     let shape = Shape::new(&l, V::ATTENTION, batch, seq_len);
+    // The same shape as the last call writes every value it reads, so the big buffers are not
+    // zeroed again: the values never written (padding rows and columns, padding units of the
+    // cells) are the zeros of the first call of this shape.
+    let same_shape = r.shape.batch == batch
+        && r.shape.seq_len == seq_len
+        && r.gates.len() == seq_len * shape.gate_step;
     r.shape = shape;
-    r.gates.reset(seq_len * shape.gate_step);
-    r.cells.reset((seq_len + 1) * shape.cell_step);
-    r.inputs.reset(seq_len * shape.input_step);
+    r.recorded = false;
     let keep = r.keep_candidates;
     assert!(
         !keep || l.k == 1,
@@ -173,6 +202,21 @@ pub fn forward<V: Variant>(
     );
     r.candidates
         .reset(if keep { seq_len * shape.cell_step } else { 0 });
+    r.zero_hidden = h2h_finite && hidden0.iter().all(|&h| h == 0.0);
+    if !same_shape {
+        r.gates.reset(seq_len * shape.gate_step);
+        r.cells.reset((seq_len + 1) * shape.cell_step);
+        r.tanh_cells.reset(seq_len * shape.cell_step);
+        r.softmax.reset(if V::ATTENTION {
+            seq_len * batch * l.attention_cols
+        } else {
+            0
+        });
+        r.inputs.reset(seq_len * shape.input_step);
+        r.output.reset(batch * seq_len * l.hidden);
+        r.hidden.reset(batch * l.hidden);
+        r.state.reset(l.k * batch * l.hidden);
+    }
     r.rows.reset(batch * l.depth);
     r.next_rows.reset(batch * l.depth);
     r.best
@@ -182,7 +226,6 @@ pub fn forward<V: Variant>(
     } else {
         0
     });
-    r.output.reset(batch * seq_len * l.hidden);
     for b in 0..batch {
         r.rows[b * l.depth + l.input_pad..][..l.hidden]
             .copy_from_slice(&hidden0[b * l.hidden..][..l.hidden]);
@@ -199,12 +242,22 @@ pub fn forward<V: Variant>(
                 .copy_from_slice(&x[(b * seq_len + t) * l.input..][..l.input]);
         }
         let inputs = &mut r.inputs[t * shape.input_step..][..shape.input_step];
-        for b in 0..batch {
-            for d in 0..l.depth {
-                inputs[d * shape.batch_pad + b] = r.rows[b * l.depth + d];
+        for (d, column) in inputs
+            .chunks_exact_mut(shape.batch_pad)
+            .take(l.depth)
+            .enumerate()
+        {
+            for (value, row) in column.iter_mut().zip(r.rows.chunks_exact(l.depth)) {
+                *value = row[d];
             }
         }
         inputs[l.depth * shape.batch_pad..][..batch].fill(1.0);
+        // The `h` rows come after the `x` rows: a shorter reduction skips them.
+        let depth = if t == 0 && r.zero_hidden {
+            l.input_pad
+        } else {
+            l.depth
+        };
         // SAFETY: every buffer was sized above for this call's `batch` and `seq_len`.
         unsafe {
             if V::ATTENTION {
@@ -214,19 +267,18 @@ pub fn forward<V: Variant>(
                 for lane in 0..l.k {
                     let mut b = 0;
                     while b + 2 <= batch {
-                        gate_tile::<V, 2>(w, r, t, block, lane, [b, b + 1]);
+                        gate_tile::<V, 2>(w, r, t, depth, block, lane, [b, b + 1]);
                         b += 2;
                     }
                     if b < batch {
-                        gate_tile::<V, 1>(w, r, t, block, lane, [b]);
+                        gate_tile::<V, 1>(w, r, t, depth, block, lane, [b]);
                     }
                 }
             }
         }
         core::mem::swap(&mut r.rows, &mut r.next_rows);
     }
-    r.hidden.reset(batch * l.hidden);
-    r.state.reset(l.k * batch * l.hidden);
+    r.recorded = true;
     let last = seq_len * shape.cell_step;
     for b in 0..batch {
         r.hidden[b * l.hidden..][..l.hidden]
@@ -240,8 +292,9 @@ pub fn forward<V: Variant>(
     }
 }
 
-/// `σ(x_t · i2aᵀ + b)` into the record and `s` (its softmax over lanes, pooled when asked) into
-/// the step's attention weights, as the inference forward computes them.
+/// `σ(x_t · i2aᵀ + b)` into the record, `s` (its softmax over lanes) into the record's `softmax`
+/// and, pooled when asked, into the step's attention weights, as the inference forward computes
+/// them.
 unsafe fn attention_step(w: &Weights, r: &mut Record, t: usize) {
     let (l, shape) = (&w.layout, r.shape);
     let mut b = 0;
@@ -252,13 +305,27 @@ unsafe fn attention_step(w: &Weights, r: &mut Record, t: usize) {
     if b < shape.batch {
         attention_tile::<1>(w, r, t, [b]);
     }
+    let kept = r
+        .softmax
+        .as_mut_ptr()
+        .add(t * shape.batch * l.attention_cols);
     for b in 0..shape.batch {
         for block in 0..l.blocks {
-            let lanes = r
-                .attention
-                .as_mut_ptr()
-                .add(b * l.attention_cols + block * l.k * UNITS);
-            softmax_lanes(lanes, l.k, w.max_pooling);
+            let at = b * l.attention_cols + block * l.k * UNITS;
+            let lanes = r.attention.as_mut_ptr().add(at);
+            softmax_lanes(lanes, l.k, false);
+            // `softmax_lanes`'s pooling, after keeping every lane's weight for the backward.
+            let mut largest = f32x4_splat(0.0);
+            for lane in 0..l.k {
+                let s = load(lanes.add(lane * UNITS));
+                store(kept.add(at + lane * UNITS), s);
+                largest = f32x4_max(largest, s);
+            }
+            if w.max_pooling {
+                for lane in 0..l.k {
+                    store(lanes.add(lane * UNITS), largest);
+                }
+            }
         }
     }
 }
@@ -298,13 +365,15 @@ unsafe fn attention_tile<const MR: usize>(
     }
 }
 
-/// One lane of one block for `MR` batch rows: the GEMM, the activated gates into the record, the
-/// cell update from `c_t` to `c_{t+1}`, and the fold into `h_t` as in the inference forward.
+/// One lane of one block for `MR` batch rows: the GEMM (over the first `depth` input columns), the
+/// activated gates into the record, the cell update from `c_t` to `c_{t+1}`, and the fold into
+/// `h_t` as in the inference forward.
 #[inline(never)]
 unsafe fn gate_tile<V: Variant, const MR: usize>(
     w: &Weights,
     r: &mut Record,
     t: usize,
+    depth: usize,
     block: usize,
     lane: usize,
     batch_rows: [usize; MR],
@@ -320,7 +389,7 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
         }
     }
     let panels = [w.gates.as_ptr().add(panel * l.depth * TILE)];
-    accumulate(&mut acc, &rows, &panels, l.depth);
+    accumulate(&mut acc, &rows, &panels, depth);
     let mut a = [[f32x4_splat(0.0); 4]; MAX_TILE];
     let mut c = [f32x4_splat(0.0); MAX_TILE];
     let mut s = [f32x4_splat(0.0); MAX_TILE];
@@ -355,8 +424,10 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
     let mut tanh_c = c;
     tanh_all(&mut tanh_c[..MR]);
     let unit = block * UNITS;
+    let tanh_cells = r.tanh_cells.as_mut_ptr().add(t * shape.cell_step);
     for (m, &b) in batch_rows.iter().enumerate() {
         store(cells.add(shape.cell_step + shape.cell_at(panel, b)), c[m]);
+        store(tanh_cells.add(shape.cell_at(panel, b)), tanh_c[m]);
         let next = r
             .next_rows
             .as_mut_ptr()

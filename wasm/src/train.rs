@@ -4,8 +4,8 @@
 //! Master weights: the parameters live once, flat in PyTorch's layouts ([`crate::params`]); the
 //! gradients and the optimizer state use the same layout, and after each optimizer step the
 //! kernels' panels are packed again from them (Adam and the repack take 3.5 ms together at the
-//! documentation's sizes, against 520 ms for the whole training step on one thread). Updating the packed panels in place instead would not be PyTorch's
-//! update: the forward's panels hold `i2h.bias + h2h.bias` as one sum, while PyTorch keeps two
+//! documentation's sizes, against about 400 ms for the whole training step on one thread).
+//! Updating the packed panels in place instead would not be PyTorch's update: the forward's panels hold `i2h.bias + h2h.bias` as one sum, while PyTorch keeps two
 //! parameters with their own Adam moments, and `stateDict()`, `p.grad` and the optimizer's state
 //! are all read in PyTorch's layouts anyway.
 //!
@@ -19,7 +19,7 @@
 //! worker, gives `clip_grad_norm_`'s norm.
 
 use crate::aligned::Floats;
-use crate::backward::{backward, transposed_panels, Gradients};
+use crate::backward::{backward, transposed_panels, Gradients, Wanted};
 use crate::cell;
 use crate::lrp::{candidate_panels, relevance, Relevance};
 use crate::optim::{adam, sgd, squared_norm, Adam, Moments, Sgd};
@@ -39,6 +39,8 @@ pub struct Trainer {
     grads: Floats,
     weights: Weights,
     transposed: Floats,
+    /// Whether every `h2h.weight` is finite (see [`crate::record::forward`]).
+    h2h_finite: bool,
     record: Record,
     gradients: Gradients,
     relevance: Relevance,
@@ -122,6 +124,7 @@ impl Trainer {
                 gate: crate::math::Gate::from_slope(gate_slope),
             },
             transposed: Floats::default(),
+            h2h_finite: false,
             record: Record::default(),
             gradients: Gradients::default(),
             relevance: Relevance::default(),
@@ -146,6 +149,7 @@ impl Trainer {
             self.weights.attention_bias = pack::attention_bias(l, &p[o.i2a_bias.clone()]).into();
         }
         self.transposed = transposed_panels(l, attention, p, o);
+        self.h2h_finite = p[o.h2h_weight.clone()].iter().all(|w| w.is_finite());
     }
 
     /// Byte address of the flat parameters (`i2h.weight`, `i2h.bias`, `h2h.weight`, `h2h.bias`,
@@ -180,15 +184,15 @@ impl Trainer {
         hidden: &[f32],
         state: &[f32],
     ) {
-        let (w, r) = (&self.weights, &mut self.record);
+        let (w, r, finite) = (&self.weights, &mut self.record, self.h2h_finite);
         match self.kind {
             variants::LSTM | variants::ARRAY => {
-                forward::<cell::Array>(w, r, batch, seq_len, x, hidden, state)
+                forward::<cell::Array>(w, r, batch, seq_len, x, hidden, state, finite)
             }
             variants::ATTENTION => {
-                forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state)
+                forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state, finite)
             }
-            _ => forward::<cell::Stochastic>(w, r, batch, seq_len, x, hidden, state),
+            _ => forward::<cell::Stochastic>(w, r, batch, seq_len, x, hidden, state, finite),
         }
     }
 
@@ -249,8 +253,21 @@ impl Trainer {
     /// Back-propagates dLoss/d`output` `(B, T, H)` and, unless empty, dLoss/d final `hidden`
     /// `(B, H)` and `state` `(k, B, H)` through the last forward (once: it consumes the record).
     /// Adds the parameter gradients to [`Trainer::gradients_ptr`]; the input gradients are read
-    /// through [`Trainer::grad_x_ptr`] and friends.
-    pub fn backward(&mut self, d_output: &[f32], d_hidden: &[f32], d_state: &[f32]) {
+    /// through [`Trainer::grad_x_ptr`] and friends. `want_x` and `want_hidden` false skip the
+    /// GEMM work of dLoss/d`x` and dLoss/d initial `hidden` (which are zeros then): a first layer's
+    /// input and a zero initial state need none.
+    pub fn backward(
+        &mut self,
+        d_output: &[f32],
+        d_hidden: &[f32],
+        d_state: &[f32],
+        want_x: bool,
+        want_hidden: bool,
+    ) {
+        let wanted = Wanted {
+            x: want_x,
+            hidden: want_hidden,
+        };
         let (w, t, r, g) = (
             &self.weights,
             &self.transposed[..],
@@ -260,12 +277,14 @@ impl Trainer {
         let (o, grads) = (&self.offsets, &mut self.grads[..]);
         match self.kind {
             variants::LSTM | variants::ARRAY => {
-                backward::<cell::Array>(w, t, r, g, d_output, d_hidden, d_state, o, grads)
+                backward::<cell::Array>(w, t, r, g, d_output, d_hidden, d_state, wanted, o, grads)
             }
-            variants::ATTENTION => {
-                backward::<cell::Attention>(w, t, r, g, d_output, d_hidden, d_state, o, grads)
-            }
-            _ => backward::<cell::Stochastic>(w, t, r, g, d_output, d_hidden, d_state, o, grads),
+            variants::ATTENTION => backward::<cell::Attention>(
+                w, t, r, g, d_output, d_hidden, d_state, wanted, o, grads,
+            ),
+            _ => backward::<cell::Stochastic>(
+                w, t, r, g, d_output, d_hidden, d_state, wanted, o, grads,
+            ),
         }
     }
 

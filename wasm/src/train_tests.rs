@@ -162,10 +162,20 @@ fn reference_matches_finite_differences() {
     }
 }
 
-/// Runs the kernels' forward and backward on a case and compares with the reference; returns the
-/// largest relative error over results and gradients.
-fn compare(variant: (Kind, usize, bool), sizes: [usize; 4], seed: u64, final_grads: bool) -> f64 {
-    let (spec, input, d_out, d_h, d_c) = case(variant, sizes, seed);
+/// Runs the kernels' forward and backward on a case (with a zero initial hidden state when
+/// `zero_hidden`: step 0 skips its products) and compares with the reference; returns the largest
+/// relative error over results and gradients.
+fn compare(
+    variant: (Kind, usize, bool),
+    sizes: [usize; 4],
+    seed: u64,
+    final_grads: bool,
+    zero_hidden: bool,
+) -> f64 {
+    let (spec, mut input, d_out, d_h, d_c) = case(variant, sizes, seed);
+    if zero_hidden {
+        input.hidden.fill(0.0);
+    }
     let (batch, seq_len) = (input.batch, input.seq_len);
     let (h, k, o) = (spec.hidden, spec.k, spec.offsets());
     let mut t = trainer(&spec);
@@ -198,7 +208,7 @@ fn compare(variant: (Kind, usize, bool), sizes: [usize; 4], seed: u64, final_gra
     } else {
         (vec![], vec![])
     };
-    t.backward(&f32s(&d_out), &dh, &dc);
+    t.backward(&f32s(&d_out), &dh, &dc, true, true);
     let truth = if final_grads {
         reference::backward(&spec, &input, &out.trace, &d_out, Some(&d_h), Some(&d_c))
     } else {
@@ -236,12 +246,15 @@ fn compare(variant: (Kind, usize, bool), sizes: [usize; 4], seed: u64, final_gra
 fn kernels_match_reference() {
     let mut worst = 0.0f64;
     for (seed, variant) in VARIANTS.into_iter().enumerate() {
-        for (sizes, final_grads) in [
-            ([5, 4, 6, 10], true),
-            ([1, 3, 3, 5], false),
-            ([4, 2, 10, 16], true),
+        for (sizes, final_grads, zero_hidden) in [
+            ([5, 4, 6, 10], true, false),
+            ([1, 3, 3, 5], false, false),
+            ([4, 2, 10, 16], true, false),
+            ([5, 3, 6, 10], false, true),
+            ([2, 1, 3, 5], true, true),
         ] {
-            worst = worst.max(compare(variant, sizes, 100 + seed as u64, final_grads));
+            let seed = 100 + seed as u64;
+            worst = worst.max(compare(variant, sizes, seed, final_grads, zero_hidden));
         }
     }
     println!("largest relative error, kernels vs f64 reference: {worst:e}");
@@ -250,8 +263,11 @@ fn kernels_match_reference() {
 #[test]
 fn training_forward_is_the_inference_forward() {
     for (seed, variant) in VARIANTS.into_iter().enumerate() {
-        for batch in [1, 2, 5] {
-            let (spec, input, ..) = case(variant, [batch, 3, 6, 10], 200 + seed as u64);
+        for (batch, zero_hidden) in [(1, false), (2, false), (5, false), (5, true)] {
+            let (spec, mut input, ..) = case(variant, [batch, 3, 6, 10], 200 + seed as u64);
+            if zero_hidden {
+                input.hidden.fill(0.0);
+            }
             let (x, h0, c0) = (f32s(&input.x), f32s(&input.hidden), f32s(&input.state));
             let mut t = trainer(&spec);
             t.forward(batch, 3, &x, &h0, &c0);
@@ -313,7 +329,13 @@ fn batch_split_gives_the_same_rows_and_summed_weight_gradients() {
                 &rows(&input.hidden, h, 1, from, to),
                 &rows(&input.state, h, k, from, to),
             );
-            t.backward(&rows(&d_out, seq_len * h, 1, from, to), &[], &[]);
+            t.backward(
+                &rows(&d_out, seq_len * h, 1, from, to),
+                &[],
+                &[],
+                true,
+                true,
+            );
             (
                 read(t.gradients_ptr(), len),
                 read(t.grad_x_ptr(), n * seq_len * ni),
@@ -346,6 +368,130 @@ fn batch_split_gives_the_same_rows_and_summed_weight_gradients() {
     }
 }
 
+/// One forward and backward of `case`'s rows `0..n` (all when `n` is the batch), asking for the
+/// input gradients `wanted`; returns the parameter, `x`, initial `hidden` and `state` gradients.
+fn train_once(
+    t: &mut Trainer,
+    variant: (Kind, usize, bool),
+    sizes: [usize; 4],
+    seed: u64,
+    wanted: (bool, bool),
+) -> [Vec<u32>; 4] {
+    let (spec, input, d_out, ..) = case(variant, sizes, seed);
+    let [batch, seq_len, ni, h] = sizes;
+    t.forward(
+        batch,
+        seq_len,
+        &f32s(&input.x),
+        &f32s(&input.hidden),
+        &f32s(&input.state),
+    );
+    t.zero_grad();
+    t.backward(&f32s(&d_out), &[], &[], wanted.0, wanted.1);
+    let bits = |ptr, len| f32s(&read(ptr, len)).iter().map(|f| f.to_bits()).collect();
+    [
+        bits(t.gradients_ptr(), spec.offsets().len()),
+        bits(t.grad_x_ptr(), batch * seq_len * ni),
+        bits(t.grad_hidden_ptr(), batch * h),
+        bits(t.grad_state_ptr(), spec.k * batch * h),
+    ]
+}
+
+#[test]
+fn skipped_input_gradients_are_zero_and_change_nothing_else() {
+    for (seed, variant) in VARIANTS.into_iter().enumerate() {
+        let sizes = [5, 3, 6, 10];
+        let seed = 400 + seed as u64;
+        let spec = case(variant, sizes, seed).0;
+        let all = train_once(&mut trainer(&spec), variant, sizes, seed, (true, true));
+        let zero = |n: usize| vec![0.0f32.to_bits(); n];
+        for wanted in [(false, false), (true, false), (false, true)] {
+            let some = train_once(&mut trainer(&spec), variant, sizes, seed, wanted);
+            assert_eq!(
+                some[0], all[0],
+                "{variant:?} {wanted:?}: parameter gradients"
+            );
+            assert_eq!(some[3], all[3], "{variant:?} {wanted:?}: state gradient");
+            let x = if wanted.0 {
+                all[1].clone()
+            } else {
+                zero(all[1].len())
+            };
+            let hidden = if wanted.1 {
+                all[2].clone()
+            } else {
+                zero(all[2].len())
+            };
+            assert_eq!(some[1], x, "{variant:?} {wanted:?}: x gradient");
+            assert_eq!(some[2], hidden, "{variant:?} {wanted:?}: hidden gradient");
+        }
+    }
+}
+
+/// A trainer keeps its buffers between calls of one shape without zeroing them: calls of other
+/// shapes in between (another batch, padding rows at other places) must not leak into them.
+#[test]
+fn calls_of_other_shapes_in_between_change_nothing() {
+    for (seed, variant) in VARIANTS.into_iter().enumerate() {
+        let seed = 500 + seed as u64;
+        let (big, small) = ([6, 3, 6, 10], [5, 3, 6, 10]);
+        let spec = case(variant, small, seed).0;
+        let alone = train_once(&mut trainer(&spec), variant, small, seed, (true, true));
+        let mut t = trainer(&spec);
+        for wanted in [(true, true), (false, false)] {
+            train_once(&mut t, variant, big, seed + 1, wanted);
+            assert_eq!(
+                train_once(&mut t, variant, small, seed, (true, true)),
+                alone,
+                "{variant:?} after {wanted:?}"
+            );
+        }
+    }
+}
+
+/// With a zero initial state, step 0's skipped products must still give NaN where PyTorch's do:
+/// a NaN recurrent weight makes every output NaN, and a NaN in `dz_0` reaches the `h2h.weight`
+/// gradients (0 · NaN).
+#[test]
+fn a_zero_initial_state_keeps_nan_where_pytorch_has_it() {
+    for (seed, variant) in VARIANTS.into_iter().enumerate() {
+        let sizes = [3, 2, 5, 6];
+        let (mut spec, mut input, mut d_out, ..) = case(variant, sizes, 600 + seed as u64);
+        input.hidden.fill(0.0);
+        let [batch, seq_len, _, h] = sizes;
+        let o = spec.offsets();
+        let run = |spec: &Spec, d_out: &[f64]| {
+            let mut t = trainer(spec);
+            let (x, h0, c0) = (f32s(&input.x), f32s(&input.hidden), f32s(&input.state));
+            t.forward(batch, seq_len, &x, &h0, &c0);
+            let output = read(t.output_ptr(), batch * seq_len * h);
+            t.backward(&f32s(d_out), &[], &[], true, true);
+            (output, read(t.gradients_ptr(), o.len()))
+        };
+        d_out[0] = f64::NAN;
+        let out = reference::forward(&spec, &input);
+        let truth = reference::backward(&spec, &input, &out.trace, &d_out, None, None);
+        let nan = |v: &[f64]| v.iter().map(|g| g.is_nan()).collect::<Vec<_>>();
+        let (_, grads) = run(&spec, &d_out);
+        let range = o.h2h_weight.clone();
+        assert!(nan(&truth.params[range.clone()]).contains(&true));
+        assert_eq!(
+            nan(&grads[range.clone()]),
+            nan(&truth.params[range]),
+            "{variant:?}: NaN h2h.weight gradients"
+        );
+        d_out[0] = 0.0;
+        spec.params[o.h2h_weight.start] = f64::NAN;
+        let (output, _) = run(&spec, &d_out);
+        let first_step_nan =
+            (0..batch).any(|b| output[b * seq_len * h..][..h].iter().any(|v| v.is_nan()));
+        assert!(
+            first_step_nan,
+            "{variant:?}: a NaN h2h.weight must reach step 0"
+        );
+    }
+}
+
 #[test]
 #[should_panic(expected = "backward needs a training forward first")]
 fn a_second_backward_needs_a_new_forward() {
@@ -358,8 +504,8 @@ fn a_second_backward_needs_a_new_forward() {
         &f32s(&input.hidden),
         &f32s(&input.state),
     );
-    t.backward(&f32s(&d_out), &[], &[]);
-    t.backward(&f32s(&d_out), &[], &[]);
+    t.backward(&f32s(&d_out), &[], &[], true, true);
+    t.backward(&f32s(&d_out), &[], &[], true, true);
 }
 
 /// PyTorch's update rules written out in `f64`, three steps each, against the `f32` kernels.
@@ -459,7 +605,7 @@ fn trainer_steps_and_clips_in_place() {
         &f32s(&input.hidden),
         &f32s(&input.state),
     );
-    t.backward(&f32s(&d_out), &[], &[]);
+    t.backward(&f32s(&d_out), &[], &[], true, true);
     let grads = read(t.gradients_ptr(), len);
     let norm2: f64 = grads.iter().map(|g| g * g).sum();
     assert!((t.grad_squared_norm() - norm2).abs() <= 1e-12 * norm2);

@@ -39,8 +39,11 @@ export const RAW_FUNCTIONS = {
   trainer_output_ptr: 1,
   trainer_hidden_ptr: 1,
   trainer_state_ptr: 1,
-  /** `Trainer::backward`: trainer, then (address, length) of dOutput, dHidden, dState. */
-  trainer_backward: 7,
+  /**
+   * `Trainer::backward`: trainer, then (address, length) of dOutput, dHidden, dState, then
+   * wantX, wantHidden.
+   */
+  trainer_backward: 9,
   trainer_grad_x_ptr: 1,
   trainer_grad_hidden_ptr: 1,
   trainer_grad_state_ptr: 1,

@@ -115,9 +115,16 @@ export interface WasmTrainer {
   state_ptr(): number;
   /**
    * Back-propagates through the last forward (once); empty `dHidden`/`dState` count as zero.
-   * Adds the parameter gradients to the gradients.
+   * Adds the parameter gradients to the gradients. `wantX`/`wantHidden` false skip the work of
+   * dLoss/d`x` and dLoss/d initial `hidden`, which are zeros then.
    */
-  backward(dOutput: Float32Array, dHidden: Float32Array, dState: Float32Array): void;
+  backward(
+    dOutput: Float32Array,
+    dHidden: Float32Array,
+    dState: Float32Array,
+    wantX: boolean,
+    wantHidden: boolean,
+  ): void;
   /** Byte address of dLoss/d`x` `(B, T, I)` of the last backward. */
   grad_x_ptr(): number;
   /** Byte address of dLoss/d initial `hidden` `(B, H)` of the last backward. */
@@ -405,9 +412,15 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
       return toAddress(raw.trainer_state_ptr(this.live));
     }
 
-    backward(dOutput: Float32Array, dHidden: Float32Array, dState: Float32Array): void {
+    backward(
+      dOutput: Float32Array,
+      dHidden: Float32Array,
+      dState: Float32Array,
+      wantX: boolean,
+      wantHidden: boolean,
+    ): void {
       const arrays = [dOutput, dHidden, dState].flatMap((array) => passArray(raw, array));
-      raw.trainer_backward(this.live, ...arrays);
+      raw.trainer_backward(this.live, ...arrays, wantX ? 1 : 0, wantHidden ? 1 : 0);
     }
 
     keep_candidates(keep: boolean): void {

@@ -35,6 +35,7 @@ import {
   specWithParameters,
   stateRows,
   type TrainingStep,
+  type WantedGradients,
 } from "../../contract.ts";
 import { supportsRelaxedSimd, type WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
@@ -214,14 +215,18 @@ function sliceGradients(
     output: takeRows(f32(grads.output), B, T * H, 1, rows),
     hidden: grads.hidden ? takeRows(f32(grads.hidden), B, H, 1, rows) : none,
     state: grads.state ? takeRows(f32(grads.state), B, H, k, rows) : none,
+    ...(grads.wanted === undefined ? {} : { wanted: grads.wanted }),
   };
 }
 
-/** Names the flat parameter gradients of a trainer (`parameterSizes` order). */
+/**
+ * Names the flat parameter gradients of a trainer (`parameterSizes` order): views of `flat`,
+ * which must be an array nobody else holds.
+ */
 function namedGradients(spec: CellSpec, flat: Float32Array): Record<string, Float32Array> {
   let start = 0;
   return Object.fromEntries(
-    parameterSizes(spec).map(([name, size]) => [name, flat.slice(start, start += size)]),
+    parameterSizes(spec).map(([name, size]) => [name, flat.subarray(start, start += size)]),
   );
 }
 
@@ -237,6 +242,11 @@ class WasmRunner implements CompiledCell {
   #kernel: WasmKernel | null = null;
   #trainer: WasmTrainingKernel | null = null;
   #trainingSteps = 0;
+  /**
+   * The training step whose forward the workers ran last, with no backward or weights since: its
+   * backward need not send the input again (a copy of every slice).
+   */
+  #recordedOnWorkers: number | null = null;
   #workers: WasmThread[] | null = null;
   /** The workers' acknowledgement of the last weights sent to them. */
   #weightsSent: Promise<unknown> = Promise.resolve();
@@ -278,6 +288,7 @@ class WasmRunner implements CompiledCell {
       this.#spec = specWithParameters(this.#spec, params);
       this.#kernel?.dispose();
       this.#kernel = null;
+      this.#recordedOnWorkers = null;
       if (this.#workers !== null) {
         const sent = Promise.all(this.#workers.map((worker) => worker.setWeights(params.slice())));
         sent.catch(() => {}); // reported by the next call on the workers
@@ -417,6 +428,7 @@ class WasmRunner implements CompiledCell {
           output: grads.output as Float32Array,
           hidden: (grads.hidden as Float32Array | undefined) ?? none,
           state: (grads.state as Float32Array | undefined) ?? none,
+          ...(grads.wanted === undefined ? {} : { wanted: grads.wanted }),
         });
         return Promise.resolve({ ...result, params: namedGradients(spec, result.params) });
       },
@@ -430,22 +442,31 @@ class WasmRunner implements CompiledCell {
     step: number,
   ): Promise<TrainingStep> {
     const inputs = slices.map((rows) => sliceRows(spec, input, rows));
-    const results = await this.#onWorkers((workers) =>
-      Promise.all(inputs.map((part, index) => workers[index].forward(part, step)))
-    );
+    this.#recordedOnWorkers = null;
+    const results = await this.#onWorkers(async (workers) => {
+      const results = await Promise.all(
+        inputs.map((part, index) => workers[index].forward(part, step)),
+      );
+      // Another forward may have started meanwhile: this one is the workers' last only if not.
+      if (step === this.#trainingSteps) this.#recordedOnWorkers = step;
+      return results;
+    });
     return {
       ...this.#assemble(spec, input, slices, results),
       backward: async (grads) => {
+        const recorded = this.#recordedOnWorkers === step;
+        // The backward consumes the workers' activations.
+        this.#recordedOnWorkers = null;
         const parts = await this.#onWorkers((workers) =>
           Promise.all(slices.map((rows, index) =>
             workers[index].backward(
-              inputs[index],
+              recorded ? null : inputs[index],
               step,
               sliceGradients(spec, input, grads, rows),
             )
           ))
         );
-        return this.#assembleGradients(spec, input, slices, parts);
+        return this.#assembleGradients(spec, input, slices, parts, grads.wanted);
       },
     };
   }
@@ -518,6 +539,7 @@ class WasmRunner implements CompiledCell {
     input: SequenceInput,
     slices: [number, number][],
     parts: SliceInputGradients[],
+    wanted: WantedGradients = { x: true, hidden: true },
   ): InputGradients {
     const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
     const { batch: B, seqLen: T } = input;
@@ -529,8 +551,9 @@ class WasmRunner implements CompiledCell {
     const hidden = new Float32Array(B * H);
     const state = new Float32Array(k * B * H);
     slices.forEach((rows, index) => {
-      putRows(x, parts[index].x, B, T * I, 1, rows);
-      putRows(hidden, parts[index].hidden, B, H, 1, rows);
+      // Unwanted gradients are the slices' zeros: the new arrays are zeros already.
+      if (wanted.x) putRows(x, parts[index].x, B, T * I, 1, rows);
+      if (wanted.hidden) putRows(hidden, parts[index].hidden, B, H, 1, rows);
       putRows(state, parts[index].state, B, H, k, rows);
     });
     return { params: namedGradients(spec, params), x, hidden, state };
@@ -579,6 +602,7 @@ class WasmRunner implements CompiledCell {
     this.#idleTimer = null;
     if (this.#workers !== null) this.#pool.give(this.#workers);
     this.#workers = null;
+    this.#recordedOnWorkers = null;
     this.#weightsSent = Promise.resolve();
   }
 }

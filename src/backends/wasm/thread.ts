@@ -136,9 +136,12 @@ export class WasmThread {
     return result as SequenceOutput;
   }
 
-  /** The backward of step `step`, whose forward ran on `input`; `grads` are transferred. */
+  /**
+   * The backward of step `step`, whose forward ran on `input` (`null`: the worker's last forward
+   * was this step's, so it needs no input); `grads` are transferred.
+   */
   async backward(
-    input: SequenceInput,
+    input: SequenceInput | null,
     step: number,
     grads: SliceGradients,
   ): Promise<SliceInputGradients> {

@@ -20,12 +20,16 @@ import type {
   ResidentOptimizerState,
   SequenceInput,
   SequenceOutput,
+  WantedGradients,
 } from "../../contract.ts";
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
 import { lstmCellArguments } from "./kernel.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
 
-/** dLoss/d a slice's results, in `f32`; empty `hidden`/`state` count as zero. */
+/**
+ * dLoss/d a slice's results, in `f32`; empty `hidden`/`state` count as zero. `wanted` (default:
+ * both) says which input gradients to compute; the others come back as zeros.
+ */
 export interface SliceGradients {
   /** dLoss/d`output`, `(B, T, H)`. */
   readonly output: Float32Array;
@@ -33,6 +37,8 @@ export interface SliceGradients {
   readonly hidden: Float32Array;
   /** dLoss/d final `state`, `(k, B, H)`, or empty. */
   readonly state: Float32Array;
+  /** The input gradients the caller reads. */
+  readonly wanted?: WantedGradients;
 }
 
 /** What a backward of some rows returns: fresh arrays. */
@@ -73,8 +79,9 @@ export class WasmTrainingKernel {
   #trainer: WasmTrainer | null;
   readonly #sizes: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
   readonly #module: WasmModule;
-  /** The step whose activations the trainer holds, or `null`. */
-  #recorded: number | null = null;
+  /** The step whose activations the trainer holds, and its sizes, or `null`. */
+  #recorded: { readonly step: number; readonly batch: number; readonly seqLen: number } | null =
+    null;
   /** Whether the recorded step kept what the relevance pass needs. */
   #recordedCandidates = false;
 
@@ -109,7 +116,7 @@ export class WasmTrainingKernel {
       trainer.keep_candidates(candidates);
       trainer.forward(B, T, input.x, input.hidden, input.state);
     });
-    this.#recorded = step;
+    this.#recorded = { step, batch: B, seqLen: T };
     this.#recordedCandidates = candidates;
     return {
       output: this.#copy(trainer.output_ptr(), B * T * H),
@@ -120,22 +127,38 @@ export class WasmTrainingKernel {
 
   /**
    * The backward of step `step`, whose forward ran on `input` (run again first unless it was this
-   * kernel's last forward). Returns this call's gradients only.
+   * kernel's last forward; `null` when the caller knows it was). Returns this call's gradients
+   * only.
    */
-  backward(input: SequenceInput, step: number, grads: SliceGradients): SliceInputGradients {
-    if (this.#recorded !== step) this.forward(input, step);
+  backward(
+    input: SequenceInput | null,
+    step: number,
+    grads: SliceGradients,
+  ): SliceInputGradients {
+    if (this.#recorded?.step !== step) {
+      if (input === null) {
+        throw new Error(
+          `the wasm trainer no longer holds the activations of training step ${step}; run the ` +
+            "forward again",
+        );
+      }
+      this.forward(input, step);
+    }
     const trainer = this.#live();
-    const { batch: B, seqLen: T } = input;
+    const { batch: B, seqLen: T } = this.#recorded!;
     const { inputSize: I, hiddenSize: H, variant: { k } } = this.#sizes;
     this.#recorded = null;
+    const wanted = grads.wanted ?? { x: true, hidden: true };
     this.#guard(`backward of batch ${B} × seqLen ${T}`, () => {
       trainer.zero_grad();
-      trainer.backward(grads.output, grads.hidden, grads.state);
+      trainer.backward(grads.output, grads.hidden, grads.state, wanted.x, wanted.hidden);
     });
     return {
       params: this.#copy(trainer.gradients_ptr(), trainer.parameters_len()),
-      x: this.#copy(trainer.grad_x_ptr(), B * T * I),
-      hidden: this.#copy(trainer.grad_hidden_ptr(), B * H),
+      x: wanted.x ? this.#copy(trainer.grad_x_ptr(), B * T * I) : new Float32Array(B * T * I),
+      hidden: wanted.hidden
+        ? this.#copy(trainer.grad_hidden_ptr(), B * H)
+        : new Float32Array(B * H),
       state: this.#copy(trainer.grad_state_ptr(), k * B * H),
     };
   }
@@ -152,7 +175,7 @@ export class WasmTrainingKernel {
     outputRelevance: Float32Array,
     rule: EpsilonRule,
   ): LayerRelevance {
-    if (this.#recorded !== step || !this.#recordedCandidates) this.forward(input, step, true);
+    if (this.#recorded?.step !== step || !this.#recordedCandidates) this.forward(input, step, true);
     const trainer = this.#live();
     const { batch: B, seqLen: T } = input;
     const { inputSize: I } = this.#sizes;

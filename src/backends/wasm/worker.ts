@@ -48,7 +48,8 @@ export type WorkerRequest =
     readonly type: "backward";
     readonly id: number;
     readonly step: number;
-    readonly input: SequenceInput;
+    /** `null` when the worker's last forward was this step's: its trainer holds the activations. */
+    readonly input: SequenceInput | null;
     readonly grads: SliceGradients;
   }
   | {
