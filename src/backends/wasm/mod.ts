@@ -43,6 +43,7 @@ import {
 
 export { WASM_MEMORY_LIMITS, type WasmMemoryLimits };
 import { type WasmThread, WorkerPool, workersPermitted } from "./thread.ts";
+import { abortSharing, SharedUnits, sharedUnitsBuffer, unitsOf } from "./shared_units.ts";
 import { VARIANTS } from "../../variants.ts";
 import {
   type SliceGradients,
@@ -87,6 +88,11 @@ const MIN_PARALLEL_FLOPS = 5e7;
 const MAX_THREADS = 8;
 /** Fewer rows per worker leave the kernel's two-row tiles half empty. */
 const MIN_ROWS_PER_THREAD = 4;
+/**
+ * Below this much work per step (about 5 µs on one core) trading the hidden state between two
+ * threads after every step costs more than the second thread saves.
+ */
+const MIN_SHARED_STEP_FLOPS = 2e5;
 /**
  * Workers stop after this long without a call (and start again on the next one): an idle Worker
  * keeps a Deno process alive, so a program that forgets `dispose()` still exits.
@@ -291,6 +297,9 @@ class WasmRunner implements CompiledCell {
         requestedExtras(input),
       );
       const parts = this.#partsFor(spec, input);
+      if (parts === 1 && input.batch <= rowsPerChunk && this.#sharesUnits(spec, input)) {
+        return this.#runSharingUnits(spec, input);
+      }
       const rowsPerRound = rowsPerChunk * parts;
       if (input.batch <= rowsPerRound) return this.#runRound(spec, input, parts);
       return this.#runInRounds(spec, input, rowsPerChunk, rowsPerRound);
@@ -315,6 +324,53 @@ class WasmRunner implements CompiledCell {
       1,
       Math.min(this.#threads, byWork, Math.floor(input.batch / MIN_ROWS_PER_THREAD)),
     );
+  }
+
+  /**
+   * Whether a call that rows cannot split (too few) is worth splitting by hidden units between
+   * this thread and a worker (`shared_units.ts`): enough work in all and per step, an LSTM-family
+   * cell without opt-in outputs, and threads that can share memory.
+   */
+  #sharesUnits(spec: CellSpec, input: SequenceInput): boolean {
+    const wants = requestedExtras(input);
+    const flops = flopsOf(spec, input);
+    return this.#threads > 1 && typeof SharedArrayBuffer === "function" &&
+      VARIANTS[spec.variant.kind].cellStates && !wants.attention && !wants.lanes &&
+      flops >= MIN_PARALLEL_FLOPS && flops / input.seqLen >= MIN_SHARED_STEP_FLOPS &&
+      unitsOf(spec.hiddenSize, 0, 2)[1] > 0;
+  }
+
+  /**
+   * Runs `input` with its hidden units split between this thread (the first part) and a worker
+   * (the second), which trade `h_t` after every step; this thread blocks in its part meanwhile.
+   */
+  #runSharingUnits(spec: CellSpec, input: SequenceInput): Promise<SequenceOutput> {
+    return this.#onWorkers(async ([worker]) => {
+      // A worker that failed to start would leave this thread's part waiting: see it run first.
+      await worker.ready();
+      const { batch: B, seqLen: T } = input;
+      const H = spec.hiddenSize;
+      const buffer = sharedUnitsBuffer(B, H, 2);
+      const theirs = worker.runSharing(input, buffer, 1, 2);
+      if (!this.#kernel?.usable) this.#kernel = new WasmKernel(spec, this.#flavor);
+      let mine: SequenceOutput;
+      try {
+        mine = this.#kernel.runSharing(input, new SharedUnits(buffer, B, H, 0, 2));
+      } catch (error) {
+        abortSharing(buffer, 2);
+        await theirs.catch(() => {});
+        throw error;
+      }
+      const other = await theirs;
+      // The second part's units of the output (B·T rows) and cells (lanes·B rows).
+      const [start, end] = unitsOf(H, 1, 2);
+      for (const [whole, part] of [[mine.output, other.output], [mine.state, other.state]]) {
+        for (let row = 0; row < whole.length / H; row++) {
+          whole.set(part.subarray(row * H + start, row * H + end), row * H + start);
+        }
+      }
+      return { output: mine.output, hidden: mine.hidden, state: mine.state };
+    });
   }
 
   /** Runs `input` in this thread (`parts = 1`) or split evenly over `parts` workers. */
