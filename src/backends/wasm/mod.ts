@@ -348,6 +348,9 @@ class WasmRunner implements CompiledCell {
     return this.#onWorkers(async ([worker]) => {
       // A worker that failed to start would leave this thread's part waiting: see it run first.
       await worker.ready();
+      if (!worker.healthy) {
+        throw new Error("the wasm worker of this runner failed; dispose the model and make it again");
+      }
       const { batch: B, seqLen: T } = input;
       const H = spec.hiddenSize;
       const buffer = sharedUnitsBuffer(B, H, 2);
