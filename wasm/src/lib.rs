@@ -163,7 +163,9 @@ impl Cell {
             variants::LSTM | variants::ARRAY => {
                 begin::<cell::Array>(w, ws, batch, seq_len, x, hidden, state)
             }
-            variants::ATTENTION => begin::<cell::Attention>(w, ws, batch, seq_len, x, hidden, state),
+            variants::ATTENTION => {
+                begin::<cell::Attention>(w, ws, batch, seq_len, x, hidden, state)
+            }
             _ => begin::<cell::Stochastic>(w, ws, batch, seq_len, x, hidden, state),
         }
         self.steps_x.clear();
@@ -354,7 +356,8 @@ mod tests {
                         let row = b * stride + input_pad;
                         let from_1: Vec<f32> =
                             parts[1].workspace.hidden_rows()[row + 4..row + 8].to_vec();
-                        let from_0: Vec<f32> = parts[0].workspace.hidden_rows()[row..row + 4].to_vec();
+                        let from_0: Vec<f32> =
+                            parts[0].workspace.hidden_rows()[row..row + 4].to_vec();
                         parts[0].workspace.hidden_rows()[row + 4..row + 8].copy_from_slice(&from_1);
                         parts[1].workspace.hidden_rows()[row..row + 4].copy_from_slice(&from_0);
                     }
@@ -364,7 +367,8 @@ mod tests {
                 }
                 for b in 0..batch {
                     let expected = row(&whole, batch, b, k);
-                    let [first, second] = [row(&parts[0], batch, b, k), row(&parts[1], batch, b, k)];
+                    let [first, second] =
+                        [row(&parts[0], batch, b, k), row(&parts[1], batch, b, k)];
                     // Unit u of every H-long group comes from the part that computed it.
                     let combined: Vec<f32> = (0..expected.len())
                         .map(|i| if i % H < 4 { first[i] } else { second[i] })

@@ -1,6 +1,10 @@
 //! The time loop: per step, the attention projection (attention only) and then, for every block
 //! of hidden units, lane and tile of batch rows, the fused GEMM + cell update.
 //!
+//! [`forward`] runs a whole call; [`begin`], [`step`] and [`finish`] run it step by step, each
+//! step on a range of blocks only, for threads that share the hidden units of a small batch and
+//! trade `h_t` between steps (`src/backends/wasm/shared_units.ts`).
+//!
 //! Loop order: block → lane → batch rows, so one lane's panel (`depth · TILE` floats, 9 KiB at the
 //! documentation's sizes) stays in L1 while all rows stream past it; the `k` panels of a block
 //! together would not fit (measured 4% slower with lanes innermost). The lane reduction therefore
@@ -213,7 +217,11 @@ pub fn step<V: Variant>(
         "blocks {first_block}..{end_block} of {}",
         l.blocks
     );
-    assert_eq!(x.len(), call.batch * call.seq_len * l.input, "x has the wrong length");
+    assert_eq!(
+        x.len(),
+        call.batch * call.seq_len * l.input,
+        "x has the wrong length"
+    );
     for b in 0..call.batch {
         ws.rows[b * l.depth..][..l.input]
             .copy_from_slice(&x[(b * call.seq_len + t) * l.input..][..l.input]);
