@@ -349,9 +349,11 @@ class WasmRunner implements CompiledCell {
       // A worker that failed to start would leave this thread's part waiting: see it run first.
       await worker.ready();
       if (!worker.healthy) {
-        throw new Error("the wasm worker of this runner failed; dispose the model and make it again");
+        throw new Error(
+          "the wasm worker of this runner failed; dispose the model and make it again",
+        );
       }
-      const { batch: B, seqLen: T } = input;
+      const B = input.batch;
       const H = spec.hiddenSize;
       const buffer = sharedUnitsBuffer(B, H, 2);
       const theirs = worker.runSharing(input, buffer, 1, 2);
