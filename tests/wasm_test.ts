@@ -157,9 +157,19 @@ for (
       for (const batch of [1, 3]) {
         const input = smallInput(spec, batch, 170);
         let shared = await one.run(input);
-        assert.equal(await countSharedBuffers(async () => void (shared = await two.run(input))), 1);
+        let buffers = 0;
+        const workers = await countWorkers(async () => {
+          buffers = await countSharedBuffers(async () => void (shared = await two.run(input)));
+        });
+        // One buffer per call; one worker, started by the first call and kept for the next.
+        assert.deepEqual([buffers, workers], [1, batch === 1 ? 1 : 0]);
         assert.deepEqual(shared, await one.run(input), `batch ${batch}`);
       }
+      // A batch split by rows then takes the second worker too.
+      const rows = smallInput(spec, 16, 170);
+      let split = await one.run(rows);
+      assert.equal(await countWorkers(async () => void (split = await two.run(rows))), 1);
+      assert.deepEqual(split, await one.run(rows));
     } finally {
       one.dispose();
       two.dispose();

@@ -375,7 +375,7 @@ class WasmRunner implements CompiledCell {
         }
       }
       return { output: mine.output, hidden: mine.hidden, state: mine.state };
-    });
+    }, 1);
   }
 
   /** Runs `input` in this thread (`parts = 1`) or split evenly over `parts` workers. */
@@ -422,11 +422,21 @@ class WasmRunner implements CompiledCell {
     });
   }
 
-  /** Runs `call` on the workers (started if need be), which stop when idle afterwards. */
-  async #onWorkers<T>(call: (workers: WasmThread[]) => Promise<T>): Promise<T> {
+  /**
+   * Runs `call` on the runner's workers, at least `count` of them (started if need be), which
+   * stop when idle afterwards.
+   */
+  async #onWorkers<T>(
+    call: (workers: WasmThread[]) => Promise<T>,
+    count = this.#threads,
+  ): Promise<T> {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
-    const workers = this.#workers ??= this.#pool.take(this.#threads, this.#spec, this.#flavor);
+    // A call sharing hidden units needs one worker: the others start when a call needs them.
+    const workers = this.#workers ??= [];
+    if (workers.length < count) {
+      workers.push(...this.#pool.take(count - workers.length, this.#spec, this.#flavor));
+    }
     this.#running++;
     try {
       await this.#weightsSent;
