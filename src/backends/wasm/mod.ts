@@ -3,8 +3,10 @@
  * the package as `wasm/arraylstm_wasm.generated.ts`, so using it needs no Rust and no network.
  *
  * A runner packs the weights once into wasm memory and runs whole sequences per call. Large
- * batches are split by rows over Workers, each with its own instance and copy of the weights; small
- * ones (and runtimes without `Worker`) run in the calling thread. Training (`runTraining`) runs
+ * batches are split by rows over Workers, each with its own instance and copy of the weights; a
+ * batch too small for that but with enough work per step (batch 1 at 256 units) shares its hidden
+ * units between the calling thread and one Worker, step by step (`shared_units.ts`); small calls
+ * (and runtimes without `Worker`) run in the calling thread. Training (`runTraining`) runs
  * the Rust `Trainer` the same way: each thread records and back-propagates its rows, and the
  * parameter gradients of the rows are summed here. Workers are pooled per backend, so a runner
  * made after an optimizer step re-packs its weights in running workers instead of starting new ones.
