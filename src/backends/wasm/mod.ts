@@ -331,12 +331,13 @@ class WasmRunner implements CompiledCell {
   /**
    * Whether a call that rows cannot split (too few) is worth splitting by hidden units between
    * this thread and a worker (`shared_units.ts`): enough work in all and per step, an LSTM-family
-   * cell without opt-in outputs, and threads that can share memory.
+   * cell without opt-in outputs, threads that can share memory, and no other call on the workers.
    */
   #sharesUnits(spec: CellSpec, input: SequenceInput): boolean {
     const wants = requestedExtras(input);
     const flops = flopsOf(spec, input);
-    return this.#threads > 1 && typeof SharedArrayBuffer === "function" &&
+    // With another call on the workers, this thread would block until the worker got to it.
+    return this.#threads > 1 && this.#running === 0 && typeof SharedArrayBuffer === "function" &&
       VARIANTS[spec.variant.kind].cellStates && !wants.attention && !wants.lanes &&
       flops >= MIN_PARALLEL_FLOPS && flops / input.seqLen >= MIN_SHARED_STEP_FLOPS &&
       unitsOf(spec.hiddenSize, 0, 2)[1] > 0;
