@@ -1,8 +1,16 @@
 /**
  * Side-by-side speed of this package and its yardsticks, in one run, as ratios: the reference
- * package (array-lstm from PyPI) and `torch.nn.LSTM` under PyTorch, and the peers of
- * the peers of the shared reference data (`shared/peers`) (onnxruntime-web WASM under Deno and Node, tfjs-wasm). The machine is shared
- * and noisy, so the candidates take turns for `--rounds` rounds and each keeps its median.
+ * package (array-lstm from PyPI) and `torch.nn.LSTM` under PyTorch, and the peers of the shared
+ * reference data (`shared/peers`: onnxruntime-web WASM under Deno and under Node, tfjs-wasm). The
+ * machine is shared and noisy, so the candidates take turns for `--rounds` rounds and each keeps
+ * its median.
+ *
+ * Each row compares two things in one runtime: ours runs in this Deno process for the PyTorch and
+ * Deno rows, and under Node for the Node rows (`bench/node_forward.ts`, bundled here with
+ * `deno bundle`, the same timing code), because the runtime changes the wasm code V8 makes: Node
+ * enables V8's wasm trap handler (no bounds check per memory access), Deno does not, and Node 20
+ * has no relaxed SIMD by default. Ours warms up and is timed by time as well as by count, like the
+ * peers (`bench/_time_ours.ts`).
  *
  * ```sh
  * deno run -A bench/compare.ts [--configs doc,latency] [--rounds 3] [--python python3] \
@@ -14,16 +22,15 @@
  * on our WASM backend and (`"train": true` in `compare_torch.py`) the reference package's
  * forward and `output.sum().backward()` under PyTorch; the peers (inference only) are skipped.
  *
- * Prints the machine's CPU model and a Markdown table: ms per timestep and each yardstick's time
- * and ours divided by it (below 1: we are faster).
+ * Prints the machine's CPU model and a Markdown table: the runtime ours ran in, ms per timestep and
+ * each yardstick's time and ours divided by it (below 1: we are faster).
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { sum } from "../mod.ts";
-import type { LSTM, Tensor } from "../mod.ts";
-import { type BenchConfig, CONFIGS, makeInput, makeModel, MODELS } from "./_configs.ts";
+import { type BenchConfig, CONFIGS, MODELS } from "./_configs.ts";
+import { median, timeOurs } from "./_time_ours.ts";
 
 const { values } = parseArgs({
   options: {
@@ -56,36 +63,51 @@ function record(config: BenchConfig, candidate: string, msPerStep: number): void
   byCandidate.set(candidate, [...(byCandidate.get(candidate) ?? []), msPerStep]);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-/** One forward, or with `--train` a training step as the yardstick's: forward, sum, backward. */
-async function callOnce(model: LSTM, x: Tensor): Promise<void> {
-  if (!train) {
-    await model.forward(x);
-    return;
+async function timeOursInDeno(config: BenchConfig): Promise<void> {
+  for (const [kind, msPerStep] of await timeOurs(config, { runs, train })) {
+    record(config, `ours ${kind}`, msPerStep);
   }
-  const { output } = await model.forward(x);
-  await sum(output).backward();
-  for (const parameter of model.parameters()) parameter.grad = null;
 }
 
-async function timeOurs(config: BenchConfig): Promise<void> {
-  const x = makeInput(config);
-  for (const kind of MODELS) {
-    using model = makeModel(kind, config, "wasm");
-    if (train) model.train();
-    await callOnce(model, x);
-    const times: number[] = [];
-    for (let run = 0; run < runs; run++) {
-      const started = performance.now();
-      await callOnce(model, x);
-      times.push(performance.now() - started);
+/**
+ * `bench/node_forward.ts` and the backend's worker, bundled for Node into a fresh folder, or null
+ * (with the reason printed) where `deno bundle` fails.
+ */
+async function bundleForNode(): Promise<string | null> {
+  const dir = await Deno.makeTempDir({ prefix: "arraylstm_node_" });
+  const here = (path: string) => new URL(path, import.meta.url).pathname;
+  for (
+    const [source, target] of [
+      [here("./node_forward.ts"), `${dir}/node_forward.mjs`],
+      [here("../src/backends/wasm/worker.ts"), `${dir}/worker.js`],
+    ]
+  ) {
+    const result = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", "-o", target, source],
+      stdout: "null",
+    }).output();
+    if (!result.success) {
+      console.error(`# deno bundle ${source} failed:\n${new TextDecoder().decode(result.stderr)}`);
+      return null;
     }
-    record(config, `ours ${kind}`, median(times) / config.seqLen);
   }
+  return `${dir}/node_forward.mjs`;
+}
+
+/** What `node_forward.ts` said about Node (its version, the build it ran). */
+let nodeNote = "# ours under Node: not run (needs `node` on PATH and --peers)";
+
+/** Our `LSTM` under Node (the bundle of `bench/node_forward.ts`): the "(Node)" rows' side. */
+async function timeOursInNode(bundle: string, config: BenchConfig): Promise<boolean> {
+  const text = await output("node", [bundle, JSON.stringify({ ...config, runs })]);
+  if (text === null) return false;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("# ")) nodeNote = line;
+    if (!line.startsWith("RESULT ")) continue;
+    const { model, msPerStep } = JSON.parse(line.slice("RESULT ".length));
+    record(config, `ours ${model} (Node)`, msPerStep);
+  }
+  return true;
 }
 
 async function output(command: string, args: string[], cwd?: string): Promise<string | null> {
@@ -111,28 +133,48 @@ async function timePyTorch(config: BenchConfig): Promise<boolean> {
   return true;
 }
 
-const PEER_RUNS: { name: string; command: string; args: string[] }[] = [
+/** A peer's benchmark, and the runtime it (and so the ours it is compared with) runs in. */
+interface PeerRun {
+  name: string;
+  runtime: "Deno" | "Node";
+  command: string;
+  args: string[];
+}
+
+const PEER_RUNS: PeerRun[] = [
   {
     name: "ort-web wasm 2thr (Deno)",
+    runtime: "Deno",
     command: "deno",
     args: ["run", "-A", "bench_ort.mjs", "--pkg=web", "--threads=2"],
   },
   {
     name: "ort-web wasm 2thr (Node)",
+    runtime: "Node",
     command: "node",
     args: ["bench_ort.mjs", "--pkg=web", "--threads=2"],
   },
   {
     name: "tfjs-wasm (Deno)",
+    runtime: "Deno",
     command: "deno",
     args: ["run", "-A", "bench_tfjs.mjs", "--backend=wasm", "--impl=layers"],
   },
 ];
 const PEER_CONFIG_NAMES: Record<string, string> = { doc: "doc", big: "big", latency: "lat" };
 
-async function timePeers(dir: string): Promise<void> {
+/**
+ * Every peer, once per config; before the first Node peer, our models under Node (from `bundle`,
+ * when there is one), so that the two are timed close together.
+ */
+async function timePeers(dir: string, bundle: string | null): Promise<void> {
   const peerConfigs = configs.map((config) => PEER_CONFIG_NAMES[config.name]).join(",");
+  let nodeTimed = false;
   for (const peer of PEER_RUNS) {
+    if (peer.runtime === "Node" && bundle !== null && !nodeTimed) {
+      for (const config of configs) await timeOursInNode(bundle, config);
+      nodeTimed = true;
+    }
     const text = await output(peer.command, [...peer.args, `--configs=${peerConfigs}`], dir);
     for (const line of text?.split("\n") ?? []) {
       if (!line.startsWith("RESULT ")) continue;
@@ -151,13 +193,18 @@ async function cpuModel(): Promise<string> {
   return `${model}, ${navigator.hardwareConcurrency} logical cores`;
 }
 
+const peers = train ? undefined : values.peers;
+const nodeBundle = peers === undefined ? null : await bundleForNode();
 let havePyTorch = true;
 for (let round = 0; round < rounds; round++) {
   for (const config of configs) {
-    await timeOurs(config);
+    await timeOursInDeno(config);
     if (havePyTorch) havePyTorch = await timePyTorch(config);
   }
-  if (values.peers && !train) await timePeers(values.peers);
+  if (peers !== undefined) await timePeers(peers, nodeBundle);
+}
+if (nodeBundle !== null) {
+  await Deno.remove(nodeBundle.slice(0, nodeBundle.lastIndexOf("/")), { recursive: true });
 }
 
 console.log(`# ${await cpuModel()}; ${rounds} rounds, medians; Deno ${Deno.version.deno}`);
@@ -166,37 +213,47 @@ if (!havePyTorch) {
     `# PyTorch skipped: \`${values.python} bench/compare_torch.py\` failed (needs torch and array-lstm)`,
   );
 }
+if (peers !== undefined) console.log(nodeNote);
 if (train) {
   console.log("# training steps: forward + sum(output).backward(); peers skipped (inference only)");
 } else if (!values.peers) {
   console.log("# peers skipped: pass --peers DIR (a copy of shared/peers after npm install)");
 }
 
-/** The yardstick each of our models is compared with, per candidate family. */
-function yardsticks(kind: string): string[] {
-  const pytorch = kind === "LSTM" ? ["torch.nn.LSTM", "PyTorch LSTM"] : [`PyTorch ${kind}`];
-  return kind === "LSTM" ? [...pytorch, ...PEER_RUNS.map((peer) => peer.name)] : pytorch;
+/**
+ * The yardsticks each of our models is compared with, per candidate family, with the runtime ours
+ * runs in for that row: the peer's own (PyTorch rows: Deno).
+ */
+function yardsticks(kind: string): { name: string; runtime: "Deno" | "Node" }[] {
+  const pytorch = (kind === "LSTM" ? ["torch.nn.LSTM", "PyTorch LSTM"] : [`PyTorch ${kind}`])
+    .map((name) => ({ name, runtime: "Deno" as const }));
+  return kind === "LSTM" ? [...pytorch, ...PEER_RUNS] : pytorch;
 }
 
 const what = train ? "training step" : "forward";
 console.log(
-  `\n| config | model | ours wasm ${what} ms/step | yardstick | its ms/step | ours/theirs |`,
+  `\n| config | model | ours runs in | ours wasm ${what} ms/step | yardstick | its ms/step | ours/theirs |`,
 );
-console.log("|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|");
 for (const config of configs) {
   const byCandidate = samples.get(config.name)!;
   for (const kind of MODELS) {
-    const ours = median(byCandidate.get(`ours ${kind}`)!);
-    const present = yardsticks(kind).filter((name) => byCandidate.has(name));
+    const deno = median(byCandidate.get(`ours ${kind}`)!);
+    const present = yardsticks(kind).filter(({ name }) => byCandidate.has(name));
     if (present.length === 0) {
-      console.log(`| ${config.name} | ${kind} | ${ours.toFixed(3)} | - | - | - |`);
+      console.log(`| ${config.name} | ${kind} | Deno | ${deno.toFixed(3)} | - | - | - |`);
     }
-    for (const name of present) {
+    for (const { name, runtime } of present) {
+      const oursSamples = byCandidate.get(
+        runtime === "Deno" ? `ours ${kind}` : `ours ${kind} (Node)`,
+      );
+      if (oursSamples === undefined) continue;
+      const ours = median(oursSamples);
       const theirs = median(byCandidate.get(name)!);
       console.log(
-        `| ${config.name} | ${kind} | ${ours.toFixed(3)} | ${name} | ${theirs.toFixed(3)} | ${
-          (ours / theirs).toFixed(2)
-        } |`,
+        `| ${config.name} | ${kind} | ${runtime} | ${ours.toFixed(3)} | ${name} | ${
+          theirs.toFixed(3)
+        } | ${(ours / theirs).toFixed(2)} |`,
       );
     }
   }

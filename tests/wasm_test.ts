@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import type { CellSpec, SequenceInput } from "../src/contract.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
+import { abortSharing, SharedUnits, sharedUnitsBuffer } from "../src/backends/wasm/shared_units.ts";
+import type { VariantKind } from "../src/variants.ts";
 
 Deno.test("wasm takes the plain build where relaxed SIMD does not validate", async () => {
   // A fresh Worker loads the modules anew, after `WebAssembly.validate` is made to reject
@@ -46,11 +48,16 @@ Deno.test("wasm takes the plain build where relaxed SIMD does not validate", asy
 
 /** A small attention cell with distinct, non-trivial weights. */
 function smallSpec(): CellSpec {
-  const k = 3, I = 5, H = 7;
+  return cellSpec("attention", 3, 5, 7);
+}
+
+/** A cell of `kind` with `k` lanes, `I` inputs and `H` units, with distinct weights. */
+function cellSpec(kind: VariantKind, k: number, I: number, H: number): CellSpec {
   const fill = (n: number, scale: number) =>
     Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.7 + scale) * scale);
+  const attention = kind === "attention";
   return {
-    variant: { kind: "attention", k, maxPooling: true },
+    variant: { kind, k, maxPooling: attention },
     inputSize: I,
     hiddenSize: H,
     params: {
@@ -58,8 +65,8 @@ function smallSpec(): CellSpec {
       i2hBias: fill(4 * k * H, 0.1),
       h2hWeight: fill(4 * k * H * H, 0.3),
       h2hBias: fill(4 * k * H, 0.2),
-      i2aWeight: fill(k * H * I, 0.5),
-      i2aBias: fill(k * H, 0.3),
+      i2aWeight: attention ? fill(k * H * I, 0.5) : null,
+      i2aBias: attention ? fill(k * H, 0.3) : null,
     },
   };
 }
@@ -95,6 +102,24 @@ async function countWorkers(fn: () => Promise<void>): Promise<number> {
   return started;
 }
 
+/** Counts the `SharedArrayBuffer`s made while `fn` runs: one per call split by hidden units. */
+async function countSharedBuffers(fn: () => Promise<void>): Promise<number> {
+  const RealBuffer = globalThis.SharedArrayBuffer;
+  let made = 0;
+  globalThis.SharedArrayBuffer = class extends RealBuffer {
+    constructor(byteLength: number) {
+      super(byteLength);
+      made++;
+    }
+  } as SharedArrayBufferConstructor;
+  try {
+    await fn();
+  } finally {
+    globalThis.SharedArrayBuffer = RealBuffer;
+  }
+  return made;
+}
+
 for (const threads of [2, 3]) {
   Deno.test(`wasm gives bit-identical results on one thread and on ${threads}`, async () => {
     const spec = smallSpec();
@@ -119,7 +144,50 @@ for (const threads of [2, 3]) {
   });
 }
 
-Deno.test("wasm keeps batch 1 in the calling thread", async () => {
+for (
+  const [kind, k] of [["lstm", 1], ["array", 2], ["attention", 2], ["stochastic", 2]] as const
+) {
+  Deno.test(`wasm ${kind}: a small batch shared by hidden units gives one thread's results`, async () => {
+    // 190 units: 48 blocks of four, the last one half padding; ≥ 2e5 FLOPs per step and
+    // ≥ 5e7 per call, so a batch too small to split by rows is split by hidden units.
+    const spec = cellSpec(kind, k, 16, 190);
+    const one = await createWasmBackend({ threads: 1 }).compile(spec);
+    const two = await createWasmBackend({ threads: 2 }).compile(spec);
+    try {
+      for (const batch of [1, 3]) {
+        const input = smallInput(spec, batch, 170);
+        let shared = await one.run(input);
+        let buffers = 0;
+        const workers = await countWorkers(async () => {
+          buffers = await countSharedBuffers(async () => void (shared = await two.run(input)));
+        });
+        // One buffer per call; one worker, started by the first call and kept for the next.
+        assert.deepEqual([buffers, workers], [1, batch === 1 ? 1 : 0]);
+        assert.deepEqual(shared, await one.run(input), `batch ${batch}`);
+      }
+      // A batch split by rows then takes the second worker too.
+      const rows = smallInput(spec, 16, 170);
+      let split = await one.run(rows);
+      assert.equal(await countWorkers(async () => void (split = await two.run(rows))), 1);
+      assert.deepEqual(split, await one.run(rows));
+    } finally {
+      one.dispose();
+      two.dispose();
+    }
+  });
+}
+
+Deno.test("a part sharing hidden units throws when another part failed, instead of waiting", () => {
+  const buffer = sharedUnitsBuffer(1, 16, 2);
+  abortSharing(buffer, 2);
+  const units = new SharedUnits(buffer, 1, 16, 0, 2);
+  assert.deepEqual(units.blocks, [0, 2]);
+  assert.throws(() => units.exchange(0, new Float32Array(16), 16), {
+    message: "a thread sharing this call's hidden units failed; see its error",
+  });
+});
+
+Deno.test("wasm keeps a small batch-1 call in the calling thread", async () => {
   const spec = smallSpec();
   const runner = await createWasmBackend({ threads: 2 }).compile(spec);
   try {

@@ -31,7 +31,7 @@ mod train_tests;
 mod variants;
 
 use aligned::Floats;
-use sequence::{forward, Extras, Weights, Workspace};
+use sequence::{begin, finish, forward, step, Extras, Weights, Workspace};
 use wasm_bindgen::prelude::*;
 
 /// A compiled cell: packed weights plus the buffers of the last call.
@@ -40,6 +40,8 @@ pub struct Cell {
     kind: u32,
     weights: Weights,
     workspace: Workspace,
+    /// The input of a call run step by step ([`Cell::begin`]), `(B, T, I)`.
+    steps_x: Vec<f32>,
 }
 
 #[wasm_bindgen]
@@ -120,6 +122,7 @@ impl Cell {
             kind,
             weights,
             workspace: Workspace::default(),
+            steps_x: Vec::new(),
         }
     }
 
@@ -143,6 +146,57 @@ impl Cell {
             }
             _ => forward::<cell::Stochastic>(w, ws, batch, seq_len, x, hidden, state),
         }
+    }
+
+    /// [`Cell::forward`] step by step, for threads that share the hidden units of one call: sets
+    /// up the call (as `forward` takes it), then [`Cell::step`] for each step, then
+    /// [`Cell::finish`]; the results are read as after `forward`.
+    pub fn begin(
+        &mut self,
+        batch: usize,
+        seq_len: usize,
+        x: &[f32],
+        hidden: &[f32],
+        state: &[f32],
+    ) {
+        let (w, ws) = (&self.weights, &mut self.workspace);
+        match self.kind {
+            variants::LSTM | variants::ARRAY => {
+                begin::<cell::Array>(w, ws, batch, seq_len, x, hidden, state)
+            }
+            variants::ATTENTION => {
+                begin::<cell::Attention>(w, ws, batch, seq_len, x, hidden, state)
+            }
+            _ => begin::<cell::Stochastic>(w, ws, batch, seq_len, x, hidden, state),
+        }
+        self.steps_x.clear();
+        self.steps_x.extend_from_slice(x);
+    }
+
+    /// Step `t` for the hidden units of blocks `first_block .. end_block` (four units each).
+    /// Returns the byte address of `h_t` in the next step's first input row (`f32`; the rows are
+    /// [`Cell::row_stride`] floats apart), where the caller writes the other threads' units.
+    pub fn step(&mut self, t: usize, first_block: usize, end_block: usize) -> usize {
+        let (w, ws, x) = (&self.weights, &mut self.workspace, &self.steps_x);
+        match self.kind {
+            variants::LSTM | variants::ARRAY => {
+                step::<cell::Array>(w, ws, x, t, first_block, end_block)
+            }
+            variants::ATTENTION => step::<cell::Attention>(w, ws, x, t, first_block, end_block),
+            _ => step::<cell::Stochastic>(w, ws, x, t, first_block, end_block),
+        }
+        ws.hidden_rows()[w.layout.input_pad..].as_ptr() as usize
+    }
+
+    /// Floats from one input row to the next (`input_pad + hidden_pad`), for [`Cell::step`].
+    pub fn row_stride(&self) -> usize {
+        self.weights.layout.depth
+    }
+
+    /// Ends a call run step by step: the final hidden state and cells, read as after `forward`.
+    pub fn finish(&mut self) {
+        finish(&self.weights, &mut self.workspace);
+        self.steps_x = Vec::new();
     }
 
     /// Asks the next calls for the opt-in outputs (both off at first): the attention weights
@@ -269,6 +323,63 @@ mod tests {
                     row(&alone, 1, 0, k),
                     "kind {kind}, row {b}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn hidden_units_split_over_two_cells_give_the_whole_forward_bit_for_bit() {
+        for (kind, k) in [
+            (variants::LSTM, 1),
+            (variants::ARRAY, 3),
+            (variants::ATTENTION, 2),
+            (variants::STOCHASTIC, 3),
+        ] {
+            for batch in [1, 3] {
+                let x = values(batch * T * I, 7);
+                let (hidden, state) = (values(batch * H, 8), values(k * batch * H, 9));
+                let mut whole = cell(kind, k);
+                whole.forward(batch, T, &x, &hidden, &state);
+                // H = 5: blocks 0 (units 0..4) and 1 (unit 4 and three padding units).
+                let mut parts = [cell(kind, k), cell(kind, k)];
+                let ranges = [(0, 1), (1, 2)];
+                for part in &mut parts {
+                    part.begin(batch, T, &x, &hidden, &state);
+                }
+                let stride = parts[0].row_stride();
+                for t in 0..T {
+                    for (part, &(first, end)) in parts.iter_mut().zip(&ranges) {
+                        part.step(t, first, end);
+                    }
+                    // Each part hands its units of h_t to the other.
+                    let input_pad = stride - 8;
+                    for b in 0..batch {
+                        let row = b * stride + input_pad;
+                        let from_1: Vec<f32> =
+                            parts[1].workspace.hidden_rows()[row + 4..row + 8].to_vec();
+                        let from_0: Vec<f32> =
+                            parts[0].workspace.hidden_rows()[row..row + 4].to_vec();
+                        parts[0].workspace.hidden_rows()[row + 4..row + 8].copy_from_slice(&from_1);
+                        parts[1].workspace.hidden_rows()[row..row + 4].copy_from_slice(&from_0);
+                    }
+                }
+                for part in &mut parts {
+                    part.finish();
+                }
+                for b in 0..batch {
+                    let expected = row(&whole, batch, b, k);
+                    let [first, second] =
+                        [row(&parts[0], batch, b, k), row(&parts[1], batch, b, k)];
+                    // Unit u of every H-long group comes from the part that computed it.
+                    let combined: Vec<f32> = (0..expected.len())
+                        .map(|i| if i % H < 4 { first[i] } else { second[i] })
+                        .collect();
+                    assert_eq!(
+                        combined.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "kind {kind}, batch {batch}, row {b}"
+                    );
+                }
             }
         }
     }

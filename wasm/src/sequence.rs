@@ -1,6 +1,10 @@
 //! The time loop: per step, the attention projection (attention only) and then, for every block
 //! of hidden units, lane and tile of batch rows, the fused GEMM + cell update.
 //!
+//! [`forward`] runs a whole call; [`begin`], [`step`] and [`finish`] run it step by step, each
+//! step on a range of blocks only, for threads that share the hidden units of a small batch and
+//! trade `h_t` between steps (`src/backends/wasm/shared_units.ts`).
+//!
 //! Loop order: block → lane → batch rows, so one lane's panel (`depth · TILE` floats, 9 KiB at the
 //! documentation's sizes) stays in L1 while all rows stream past it; the `k` panels of a block
 //! together would not fit (measured 4% slower with lanes innermost). The lane reduction therefore
@@ -49,6 +53,8 @@ pub struct Weights {
 /// Per-call buffers, kept between calls so their memory is allocated once.
 #[derive(Default)]
 pub struct Workspace {
+    /// Sizes of the call [`begin`] set up.
+    call: Call,
     rows: Floats,
     next_rows: Floats,
     cells: Floats,
@@ -67,6 +73,14 @@ pub struct Workspace {
     pub hidden: Floats,
     /// Final cell states, `(k, B, H)`.
     pub state: Floats,
+}
+
+impl Workspace {
+    /// The `(B, depth)` input rows of the next step, `[x | h]`, whose `h` part (from `input_pad`)
+    /// a thread sharing the hidden units with others completes between steps.
+    pub fn hidden_rows(&mut self) -> &mut [f32] {
+        &mut self.rows
+    }
 }
 
 /// The opt-in per-step outputs of a call; a variant without the feature ignores its flag.
@@ -95,6 +109,7 @@ pub fn floats(dims: &[usize]) -> Option<usize> {
 }
 
 /// Sizes of one call.
+#[derive(Default, Clone, Copy)]
 struct Call {
     batch: usize,
     seq_len: usize,
@@ -103,6 +118,25 @@ struct Call {
 /// Runs `seq_len` steps of variant `V` on `batch` sequences `x` `(B, T, I)` from `hidden0`
 /// `(B, H)` and `state0` `(k, B, H)`; the results land in `ws.output`, `ws.hidden`, `ws.state`.
 pub fn forward<V: Variant>(
+    weights: &Weights,
+    ws: &mut Workspace,
+    batch: usize,
+    seq_len: usize,
+    x: &[f32],
+    hidden0: &[f32],
+    state0: &[f32],
+) {
+    begin::<V>(weights, ws, batch, seq_len, x, hidden0, state0);
+    for t in 0..seq_len {
+        step::<V>(weights, ws, x, t, 0, weights.layout.blocks);
+    }
+    finish(weights, ws);
+}
+
+/// Sizes the buffers for a call of `seq_len` steps on `batch` sequences and loads the initial
+/// state `hidden0` `(B, H)`, `state0` `(k, B, H)`; `x` `(B, T, I)` is only checked. The steps
+/// follow with [`step`], then [`finish`].
+pub fn begin<V: Variant>(
     weights: &Weights,
     ws: &mut Workspace,
     batch: usize,
@@ -130,7 +164,7 @@ pub fn forward<V: Variant>(
         len(&[l.k, batch, l.hidden]),
         "state has the wrong length"
     );
-    let call = Call { batch, seq_len };
+    ws.call = Call { batch, seq_len };
     ws.rows.reset(len(&[batch, l.depth]));
     ws.next_rows.reset(len(&[batch, l.depth]));
     ws.cells.reset(len(&[batch, l.k, l.hidden_pad]));
@@ -160,25 +194,65 @@ pub fn forward<V: Variant>(
             }
         }
     }
-    for t in 0..seq_len {
-        for b in 0..batch {
-            ws.rows[b * l.depth..][..l.input]
-                .copy_from_slice(&x[(b * seq_len + t) * l.input..][..l.input]);
-        }
-        // SAFETY: every buffer was sized above for this call's `batch` and `seq_len`.
-        unsafe {
-            if V::ATTENTION {
-                attention_step(weights, &call, &ws.rows, &mut ws.attention);
-                if ws.extras.attention {
-                    copy_attention(&l, &call, t, &ws.attention, &mut ws.attention_out);
-                }
-            }
-            gate_step::<V>(weights, &call, t, ws);
-        }
-        core::mem::swap(&mut ws.rows, &mut ws.next_rows);
+}
+
+/// Step `t` of the call [`begin`] set up, for the blocks of hidden units `first_block ..
+/// end_block` only (all of them, or one thread's share when the units are split over threads);
+/// `x` is the call's input. Afterwards `ws.rows` holds `[x_t | h_t]` with `h_t` of those blocks
+/// (the others unchanged from `h_{t-1}`: the caller writes them, see [`Workspace::hidden_rows`]),
+/// and the output holds `h_t` of those blocks.
+pub fn step<V: Variant>(
+    weights: &Weights,
+    ws: &mut Workspace,
+    x: &[f32],
+    t: usize,
+    first_block: usize,
+    end_block: usize,
+) {
+    let l = &weights.layout;
+    let call = ws.call;
+    assert!(t < call.seq_len, "step {t} of {} steps", call.seq_len);
+    assert!(
+        first_block <= end_block && end_block <= l.blocks,
+        "blocks {first_block}..{end_block} of {}",
+        l.blocks
+    );
+    assert_eq!(
+        x.len(),
+        call.batch * call.seq_len * l.input,
+        "x has the wrong length"
+    );
+    for b in 0..call.batch {
+        ws.rows[b * l.depth..][..l.input]
+            .copy_from_slice(&x[(b * call.seq_len + t) * l.input..][..l.input]);
     }
-    ws.hidden.reset(hidden0.len());
-    ws.state.reset(state0.len());
+    if first_block > 0 || end_block < l.blocks {
+        // Blocks another thread computes: their `h_{t-1}` (written into `rows` by the caller)
+        // carries over, so the next step's `rows` is whole once the caller adds their `h_t`.
+        for b in 0..call.batch {
+            let hidden = b * l.depth + l.input_pad..(b + 1) * l.depth;
+            ws.next_rows[hidden.clone()].copy_from_slice(&ws.rows[hidden]);
+        }
+    }
+    // SAFETY: every buffer was sized by `begin` for this call's `batch` and `seq_len`.
+    unsafe {
+        if V::ATTENTION {
+            attention_step(weights, &call, &ws.rows, &mut ws.attention);
+            if ws.extras.attention {
+                copy_attention(l, &call, t, &ws.attention, &mut ws.attention_out);
+            }
+        }
+        gate_step::<V>(weights, &call, t, ws, first_block, end_block);
+    }
+    core::mem::swap(&mut ws.rows, &mut ws.next_rows);
+}
+
+/// The final hidden state and cells of the call, from the last step's `rows` and the cells.
+pub fn finish(weights: &Weights, ws: &mut Workspace) {
+    let l = weights.layout;
+    let Call { batch, .. } = ws.call;
+    ws.hidden.reset(batch * l.hidden);
+    ws.state.reset(l.k * batch * l.hidden);
     for b in 0..batch {
         ws.hidden[b * l.hidden..][..l.hidden]
             .copy_from_slice(&ws.rows[b * l.depth + l.input_pad..][..l.hidden]);
@@ -197,28 +271,35 @@ fn cell_index(l: &Layout, batch: usize, b: usize, lane: usize, unit: usize) -> u
     (((unit / UNITS) * batch + b) * l.k + lane) * UNITS + unit % UNITS
 }
 
-/// One step of all tiles. Per block of hidden units and per lane, the batch rows go by in pairs
+/// One step of the tiles of blocks `first_block .. end_block`. Per block of hidden units and per lane, the batch rows go by in pairs
 /// (one row left over for odd batches) so that lane's panel, `depth · TILE` floats, stays in L1
 /// while every row passes it; a single row takes blocks in pairs instead, so the kernel still has
 /// eight independent accumulators.
-unsafe fn gate_step<V: Variant>(weights: &Weights, call: &Call, t: usize, ws: &mut Workspace) {
+unsafe fn gate_step<V: Variant>(
+    weights: &Weights,
+    call: &Call,
+    t: usize,
+    ws: &mut Workspace,
+    first_block: usize,
+    end_block: usize,
+) {
     let l = &weights.layout;
     if call.batch == 1 {
-        let mut block = 0;
-        while block + 2 <= l.blocks {
+        let mut block = first_block;
+        while block + 2 <= end_block {
             for lane in 0..l.k {
                 gate_tile::<V, 1, 2>(weights, call, t, ws, lane, [0], [block, block + 1]);
             }
             block += 2;
         }
-        if block < l.blocks {
+        if block < end_block {
             for lane in 0..l.k {
                 gate_tile::<V, 1, 1>(weights, call, t, ws, lane, [0], [block]);
             }
         }
         return;
     }
-    for block in 0..l.blocks {
+    for block in first_block..end_block {
         for lane in 0..l.k {
             let mut b = 0;
             while b + 2 <= call.batch {

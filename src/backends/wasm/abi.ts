@@ -17,6 +17,12 @@ export const RAW_FUNCTIONS = {
   cell_new: 18,
   /** `Cell::forward`: cell, batch, seqLen, then (address, length) of x, hidden, state. */
   cell_forward: 9,
+  /** `Cell::begin`: as `cell_forward`. */
+  cell_begin: 9,
+  /** `Cell::step`: cell, t, first block, end block → address of the next rows' `h`. */
+  cell_step: 4,
+  cell_finish: 1,
+  cell_row_stride: 1,
   cell_output_ptr: 1,
   cell_hidden_ptr: 1,
   cell_state_ptr: 1,

@@ -22,6 +22,27 @@ export interface WasmCell {
     hidden: Float32Array,
     state: Float32Array,
   ): void;
+  /**
+   * `forward` step by step, for threads that share the hidden units of one call: `begin` takes
+   * the call's arguments, then `step` for each step, then `finish`.
+   */
+  begin(
+    batch: number,
+    seqLen: number,
+    x: Float32Array,
+    hidden: Float32Array,
+    state: Float32Array,
+  ): void;
+  /**
+   * Step `t` for the hidden units of blocks `[firstBlock, endBlock)` (four units each); returns
+   * the byte address of `h_t` in the next step's first input row, where the caller writes the
+   * other threads' units (rows are `row_stride()` floats apart).
+   */
+  step(t: number, firstBlock: number, endBlock: number): number;
+  /** Ends a call run step by step; its results are read as after `forward`. */
+  finish(): void;
+  /** Floats from one input row to the next. */
+  row_stride(): number;
   /** Byte address of the last call's output `(B, T, H)`. */
   output_ptr(): number;
   /** Byte address of the last call's final hidden state `(B, H)`. */
@@ -298,6 +319,29 @@ function cellClass(raw: RawExports): WasmCellConstructor {
     ): void {
       const arrays = [x, hidden, state].flatMap((array) => passArray(raw, array));
       raw.cell_forward(this.live, batch, seqLen, ...arrays);
+    }
+
+    begin(
+      batch: number,
+      seqLen: number,
+      x: Float32Array,
+      hidden: Float32Array,
+      state: Float32Array,
+    ): void {
+      const arrays = [x, hidden, state].flatMap((array) => passArray(raw, array));
+      raw.cell_begin(this.live, batch, seqLen, ...arrays);
+    }
+
+    step(t: number, firstBlock: number, endBlock: number): number {
+      return toAddress(raw.cell_step(this.live, t, firstBlock, endBlock));
+    }
+
+    finish(): void {
+      raw.cell_finish(this.live);
+    }
+
+    row_stride(): number {
+      return raw.cell_row_stride(this.live);
     }
 
     output_ptr(): number {

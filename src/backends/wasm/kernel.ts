@@ -24,6 +24,7 @@ import {
   type WasmTorchCell,
 } from "./bindings.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
+import type { SharedUnits } from "./shared_units.ts";
 
 /**
  * The arguments of the LSTM family's `Cell` and `Trainer` constructors for `spec`: the variant's
@@ -127,7 +128,6 @@ export class WasmKernel {
   run(input: SequenceInput): SequenceOutput {
     if (this.#cell === null) throw new Error("this wasm kernel was disposed");
     const { batch: B, seqLen: T } = input;
-    const { hiddenSize: H, variant } = this.#sizes;
     const cell = this.#cell;
     const wants = requestedExtras(input);
     checkFitsWasm32(this.#sizes, B, T, wants);
@@ -146,6 +146,60 @@ export class WasmKernel {
         { cause: error },
       );
     }
+    return this.#results(B, T, wants);
+  }
+
+  /**
+   * Runs `input` as one of the threads that share its hidden units (`units`): every step on this
+   * part's blocks only, trading `h_t` with the other parts after each. Only the LSTM family's
+   * cells, without opt-in outputs. The output and cells are valid for this part's units; the
+   * final hidden state for all of them.
+   */
+  runSharing(input: SequenceInput, units: SharedUnits): SequenceOutput {
+    const cell = this.#cell;
+    if (cell === null) throw new Error("this wasm kernel was disposed");
+    if (!("state_ptr" in cell)) throw new Error("only the LSTM family's cells share units");
+    const { batch: B, seqLen: T } = input;
+    checkFitsWasm32(this.#sizes, B, T, { attention: false, lanes: false });
+    const [first, end] = units.blocks;
+    // An error of the exchange (another part failed) leaves this cell usable; a trap does not.
+    let inWasm = true;
+    try {
+      cell.set_outputs(false, false);
+      cell.begin(B, T, input.x, input.hidden, input.state);
+      const stride = cell.row_stride();
+      // begin sized every buffer: memory does not grow during the steps.
+      const memory = this.#module.memory.buffer;
+      const length = (B - 1) * stride + this.#sizes.hiddenSize;
+      // Two buffers of rows take turns: one view of each, made on first use.
+      const views = new Map<number, Float32Array>();
+      for (let t = 0; t < T; t++) {
+        const address = cell.step(t, first, end);
+        let rows = views.get(address);
+        if (rows === undefined) {
+          views.set(address, rows = new Float32Array(memory, address, length));
+        }
+        inWasm = false;
+        units.exchange(t, rows, stride);
+        inWasm = true;
+      }
+      cell.finish();
+    } catch (error) {
+      if (!inWasm) throw error;
+      this.#cell = null;
+      throw new Error(
+        `the wasm kernel failed on batch ${B} × seqLen ${T} sharing units (${error}); the cell ` +
+          "is rebuilt on the next call",
+        { cause: error },
+      );
+    }
+    return this.#results(B, T, { attention: false, lanes: false });
+  }
+
+  /** Copies of the last call's results out of wasm memory. */
+  #results(B: number, T: number, wants: { attention: boolean; lanes: boolean }): SequenceOutput {
+    const cell = this.#cell!;
+    const { hiddenSize: H, variant } = this.#sizes;
     // The memory may have grown during the call: take its buffer only now.
     const memory = this.#module.memory.buffer;
     const copy = (address: number, length: number): Float32Array =>

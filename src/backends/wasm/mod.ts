@@ -3,8 +3,10 @@
  * the package as `wasm/arraylstm_wasm.generated.ts`, so using it needs no Rust and no network.
  *
  * A runner packs the weights once into wasm memory and runs whole sequences per call. Large
- * batches are split by rows over Workers, each with its own instance and copy of the weights; small
- * ones (and runtimes without `Worker`) run in the calling thread. Training (`runTraining`) runs
+ * batches are split by rows over Workers, each with its own instance and copy of the weights; a
+ * batch too small for that but with enough work per step (batch 1 at 256 units) shares its hidden
+ * units between the calling thread and one Worker, step by step (`shared_units.ts`); small calls
+ * (and runtimes without `Worker`) run in the calling thread. Training (`runTraining`) runs
  * the Rust `Trainer` the same way: each thread records and back-propagates its rows, and the
  * parameter gradients of the rows are summed here. LRP's relevance pass (`runRelevance`, one-lane
  * cells) runs on the same recording forward, split the same way. Workers are pooled per backend,
@@ -48,6 +50,7 @@ import {
 
 export { WASM_MEMORY_LIMITS, type WasmMemoryLimits };
 import { type WasmThread, WorkerPool, workersPermitted } from "./thread.ts";
+import { abortSharing, SharedUnits, sharedUnitsBuffer, unitsOf } from "./shared_units.ts";
 import { VARIANTS } from "../../variants.ts";
 import {
   type SliceGradients,
@@ -91,6 +94,11 @@ const MIN_PARALLEL_FLOPS = 5e7;
 const MAX_THREADS = 8;
 /** Fewer rows per worker leave the kernel's two-row tiles half empty. */
 const MIN_ROWS_PER_THREAD = 4;
+/**
+ * Below this much work per step (about 5 µs on one core) trading the hidden state between two
+ * threads after every step costs more than the second thread saves.
+ */
+const MIN_SHARED_STEP_FLOPS = 2e5;
 /**
  * Workers stop after this long without a call (and start again on the next one): an idle Worker
  * keeps a Deno process alive, so a program that forgets `dispose()` still exits.
@@ -311,6 +319,9 @@ class WasmRunner implements CompiledCell {
         requestedExtras(input),
       );
       const parts = this.#partsFor(spec, input);
+      if (parts === 1 && input.batch <= rowsPerChunk && this.#sharesUnits(spec, input)) {
+        return this.#runSharingUnits(spec, input);
+      }
       const rowsPerRound = rowsPerChunk * parts;
       if (input.batch <= rowsPerRound) return this.#runRound(spec, input, parts);
       return this.#runInRounds(spec, input, rowsPerChunk, rowsPerRound);
@@ -335,6 +346,59 @@ class WasmRunner implements CompiledCell {
       1,
       Math.min(this.#threads, byWork, Math.floor(input.batch / MIN_ROWS_PER_THREAD)),
     );
+  }
+
+  /**
+   * Whether a call that rows cannot split (too few) is worth splitting by hidden units between
+   * this thread and a worker (`shared_units.ts`): enough work in all and per step, an LSTM-family
+   * cell without opt-in outputs, threads that can share memory, and no other call on the workers.
+   */
+  #sharesUnits(spec: CellSpec, input: SequenceInput): boolean {
+    const wants = requestedExtras(input);
+    const flops = flopsOf(spec, input);
+    // With another call on the workers, this thread would block until the worker got to it.
+    return this.#threads > 1 && this.#running === 0 && typeof SharedArrayBuffer === "function" &&
+      VARIANTS[spec.variant.kind].cellStates && !wants.attention && !wants.lanes &&
+      flops >= MIN_PARALLEL_FLOPS && flops / input.seqLen >= MIN_SHARED_STEP_FLOPS &&
+      unitsOf(spec.hiddenSize, 0, 2)[1] > 0;
+  }
+
+  /**
+   * Runs `input` with its hidden units split between this thread (the first part) and a worker
+   * (the second), which trade `h_t` after every step; this thread blocks in its part meanwhile.
+   */
+  #runSharingUnits(spec: CellSpec, input: SequenceInput): Promise<SequenceOutput> {
+    return this.#onWorkers(async ([worker]) => {
+      // A worker that failed to start would leave this thread's part waiting: see it run first.
+      await worker.ready();
+      if (!worker.healthy) {
+        throw new Error(
+          "the wasm worker of this runner failed; dispose the model and make it again",
+        );
+      }
+      const B = input.batch;
+      const H = spec.hiddenSize;
+      const buffer = sharedUnitsBuffer(B, H, 2);
+      const theirs = worker.runSharing(input, buffer, 1, 2);
+      if (!this.#kernel?.usable) this.#kernel = new WasmKernel(spec, this.#flavor);
+      let mine: SequenceOutput;
+      try {
+        mine = this.#kernel.runSharing(input, new SharedUnits(buffer, B, H, 0, 2));
+      } catch (error) {
+        abortSharing(buffer, 2);
+        await theirs.catch(() => {});
+        throw error;
+      }
+      const other = await theirs;
+      // The second part's units of the output (B·T rows) and cells (lanes·B rows).
+      const [start, end] = unitsOf(H, 1, 2);
+      for (const [whole, part] of [[mine.output, other.output], [mine.state, other.state]]) {
+        for (let row = 0; row < whole.length / H; row++) {
+          whole.set(part.subarray(row * H + start, row * H + end), row * H + start);
+        }
+      }
+      return { output: mine.output, hidden: mine.hidden, state: mine.state };
+    }, 1);
   }
 
   /** Runs `input` in this thread (`parts = 1`) or split evenly over `parts` workers. */
@@ -381,11 +445,21 @@ class WasmRunner implements CompiledCell {
     });
   }
 
-  /** Runs `call` on the workers (started if need be), which stop when idle afterwards. */
-  async #onWorkers<T>(call: (workers: WasmThread[]) => Promise<T>): Promise<T> {
+  /**
+   * Runs `call` on the runner's workers, at least `count` of them (started if need be), which
+   * stop when idle afterwards.
+   */
+  async #onWorkers<T>(
+    call: (workers: WasmThread[]) => Promise<T>,
+    count = this.#threads,
+  ): Promise<T> {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
-    const workers = this.#workers ??= this.#pool.take(this.#threads, this.#spec, this.#flavor);
+    // A call sharing hidden units needs one worker: the others start when a call needs them.
+    const workers = this.#workers ??= [];
+    if (workers.length < count) {
+      workers.push(...this.#pool.take(count - workers.length, this.#spec, this.#flavor));
+    }
     this.#running++;
     try {
       await this.#weightsSent;

@@ -125,6 +125,27 @@ export class WasmThread {
     return result as SequenceOutput;
   }
 
+  /** Settles once the worker has packed its cell: it runs, and its module loaded. */
+  async ready(): Promise<void> {
+    await this.#compiled;
+  }
+
+  /**
+   * Runs part `part` of `parts` of `input`'s hidden units, trading `h_t` through `buffer` with
+   * the other parts (`shared_units.ts`). Posted at once, so the caller may block in its own part
+   * right after this call; call it after {@linkcode WasmThread.ready}, or a worker that never
+   * started leaves that part waiting. The input is copied.
+   */
+  runSharing(
+    input: SequenceInput,
+    buffer: SharedArrayBuffer,
+    part: number,
+    parts: number,
+  ): Promise<SequenceOutput> {
+    const request = { type: "share", id: this.#nextId++, input, buffer, part, parts } as const;
+    return this.#request(request, []) as Promise<SequenceOutput>;
+  }
+
   /**
    * The recording forward of `input`, tagged `step` (keeping what the relevance pass needs with
    * `candidates`). The input is copied, not transferred: the caller keeps it for the backward.

@@ -16,6 +16,7 @@ import {
 import type { WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
 import { transferable } from "./thread.ts";
+import { abortSharing, SharedUnits } from "./shared_units.ts";
 import {
   type SliceGradients,
   type SliceInputGradients,
@@ -23,7 +24,8 @@ import {
 } from "./train_kernel.ts";
 
 /**
- * A message to the worker: pack a cell into one build of the module (once), run a batch slice, or
+ * A message to the worker: pack a cell into one build of the module (once), run a batch slice, run
+ * its part of the hidden units of a whole call (`share`, see `shared_units.ts`), or
  * train on one: a recording forward tagged `step`, and the backward of a step (with its input, to
  * run the forward again if another one ran since); or the relevance pass of a step whose forward
  * kept its `candidates`; or take new weights (an optimizer step).
@@ -36,6 +38,14 @@ export type WorkerRequest =
     readonly flavor: WasmFlavor;
   }
   | { readonly type: "run"; readonly id: number; readonly input: SequenceInput }
+  | {
+    readonly type: "share";
+    readonly id: number;
+    readonly input: SequenceInput;
+    readonly buffer: SharedArrayBuffer;
+    readonly part: number;
+    readonly parts: number;
+  }
   | {
     readonly type: "forward";
     readonly id: number;
@@ -98,6 +108,18 @@ function handle(request: WorkerRequest): [WorkerResult, Transferable[]] {
     kernel = null;
     if (trainer?.usable) trainer.setParameters(request.params);
     return [null, []];
+  }
+  if (request.type === "share") {
+    const { input, buffer, part, parts } = request;
+    try {
+      if (!kernel?.usable) kernel = new WasmKernel(compiled.spec, compiled.flavor);
+      const units = new SharedUnits(buffer, input.batch, compiled.spec.hiddenSize, part, parts);
+      const result = kernel.runSharing(input, units);
+      return [result, transferable([result.output, result.hidden, result.state])];
+    } catch (error) {
+      abortSharing(buffer, parts);
+      throw error;
+    }
   }
   if (request.type === "run") {
     // A call that trapped leaves the kernel unusable: rebuild it from the spec.
