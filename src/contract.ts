@@ -194,10 +194,9 @@ export interface OutputGradients {
   /** dLoss/d final `state`, shape `(k, B, H)`. */
   readonly state?: Float32Array | Float64Array;
   /**
-   * Which input gradients the caller reads (default: both). A backend may skip the work of one
-   * marked `false` and return zeros for it: a first layer's input and a zero initial state
-   * without history need none. The parameter gradients and dLoss/d initial `state` are always
-   * computed.
+   * Which input gradients the caller reads (default: all). A backend may skip the work or the
+   * read-back of one marked `false`; its array is then zeros or empty, and the caller must not
+   * read it: a first layer's input and a zero initial state without history need none.
    */
   readonly wanted?: WantedGradients;
 }
@@ -208,6 +207,8 @@ export interface WantedGradients {
   readonly x: boolean;
   /** dLoss/d initial `hidden`. */
   readonly hidden: boolean;
+  /** dLoss/d initial `state`. */
+  readonly state: boolean;
 }
 
 /** dLoss/d every input of a sequence: parameters, input and initial state. */
@@ -237,8 +238,6 @@ export interface BackwardOptions {
    * (as `.grad` accumulates), or `"replace"` it. Only their squared norms are read back.
    */
   readonly keepParameterGradients?: "add" | "replace";
-  /** Whether dLoss/d `x`, `hidden` and `state` are needed; when `false` they come back empty. */
-  readonly inputGradients?: boolean;
 }
 
 /**

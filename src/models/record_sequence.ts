@@ -72,20 +72,19 @@ export async function recordSequence(
     ],
     parents,
     async ([output, hidden, state]) => {
-      // On a device that holds the weights, the parameter gradients stay there (the group learns
-      // their squared norms), and the input gradients are read back only where history goes on.
+      // Input gradients are wanted only where history goes on; on a device that holds the
+      // weights, the parameter gradients stay there (the group learns their squared norms).
       const [xEdge, hiddenEdge, stateEdge] = parents.slice(sources.parameters.length);
       const group = deviceGroupOf(sources.parameters);
       const keep = group?.backwardMode() ?? null;
-      const inputs = xEdge !== null || hiddenEdge !== null || stateEdge !== null;
       const grads = await step.backward(
         {
           output: output ?? new Float32Array(B * T * H),
           ...(hidden === null ? {} : { hidden }),
           ...(state === null ? {} : { state }),
-          wanted: { x: xEdge !== null, hidden: hiddenEdge !== null },
+          wanted: { x: xEdge !== null, hidden: hiddenEdge !== null, state: stateEdge !== null },
         },
-        keep === null ? {} : { keepParameterGradients: keep, inputGradients: inputs },
+        keep === null ? {} : { keepParameterGradients: keep },
       );
       const held = keep !== null && grads.squaredNorms !== undefined;
       if (held) group!.heldAfterBackward(grads.squaredNorms!);

@@ -613,7 +613,7 @@ class WasmRunner implements CompiledCell {
     input: SequenceInput,
     slices: [number, number][],
     parts: SliceInputGradients[],
-    wanted: WantedGradients = { x: true, hidden: true },
+    wanted: WantedGradients = { x: true, hidden: true, state: true },
   ): InputGradients {
     const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
     const { batch: B, seqLen: T } = input;

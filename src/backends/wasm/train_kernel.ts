@@ -148,7 +148,7 @@ export class WasmTrainingKernel {
     const { batch: B, seqLen: T } = this.#recorded!;
     const { inputSize: I, hiddenSize: H, variant: { k } } = this.#sizes;
     this.#recorded = null;
-    const wanted = grads.wanted ?? { x: true, hidden: true };
+    const wanted = grads.wanted ?? { x: true, hidden: true, state: true };
     this.#guard(`backward of batch ${B} × seqLen ${T}`, () => {
       trainer.zero_grad();
       trainer.backward(grads.output, grads.hidden, grads.state, wanted.x, wanted.hidden);

@@ -171,7 +171,8 @@ export class WebGpuRunner implements CompiledCell {
       const keep = options.keepParameterGradients;
       // Without `keep`, the tape accumulates `grad`: return this call's gradients alone.
       if (keep !== "add") trainer.zeroGrad();
-      const inputs = options.inputGradients === false ? [] : ["x", "hidden", "state"] as const;
+      const wanted = grads.wanted ?? { x: true, hidden: true, state: true };
+      const inputs = (["x", "hidden", "state"] as const).filter((name) => wanted[name]);
       const read = await trainer.backward(grads, {
         read: keep === undefined ? ["params", ...inputs] : inputs,
         squaredNorms: keep !== undefined,
