@@ -550,8 +550,14 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
 
 const BASE64: Record<WasmFlavor, string> = { plain: plainWasmBase64, relaxed: relaxedWasmBase64 };
 
+/** `Uint8Array.fromBase64` where the runtime has it: ~300× faster than `atob` on the module. */
+const fromBase64 = (Uint8Array as unknown as {
+  fromBase64?: (text: string) => Uint8Array<ArrayBuffer>;
+}).fromBase64;
+
 function decode(flavor: WasmFlavor): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(atob(BASE64[flavor]), (c) => c.charCodeAt(0));
+  return fromBase64?.(BASE64[flavor]) ??
+    Uint8Array.from(atob(BASE64[flavor]), (c) => c.charCodeAt(0));
 }
 
 let relaxedSupported: boolean | null = null;
