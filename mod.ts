@@ -63,7 +63,8 @@ export {
   loadKeras,
 } from "./src/interop/keras.ts";
 export { type HeldGradient, Parameter } from "./src/nn/parameter.ts";
-export { ResidentGroup, type ResidentOwner } from "./src/nn/resident.ts";
+export { type ReleasingRunner, type ResidentOwner, RunnerGroup } from "./src/nn/runner_group.ts";
+export { ResidentGroup } from "./src/nn/resident.ts";
 export { DeviceGroup } from "./src/nn/device_group.ts";
 export {
   detach,

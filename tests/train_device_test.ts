@@ -2,7 +2,8 @@
  * Training with the weights, gradients and optimizer state on the webgpu device (`DeviceGroup`):
  * the same trajectories as the wasm backend for every update rule, exact resumption after
  * `sync()`, the error of a stale synchronous read, and the host↔device transfers of one step
- * (no weight upload, two read-backs: the forward's results and the gradients' squared norms).
+ * (no weight upload, two read-backs: the forward's results and the gradients' squared norms) and
+ * of the evaluation after steps (the weights packed for inference on the device).
  *
  * @module
  */
@@ -12,6 +13,7 @@ import {
   Adam,
   AdamW,
   ArrayLSTM,
+  AttentionArrayLSTM,
   clipGradNorm,
   Linear,
   logSoftmax,
@@ -21,6 +23,7 @@ import {
   type Parameter,
   reshape,
   SGD,
+  sum,
 } from "../mod.ts";
 import type { BackendName } from "../src/contract.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
@@ -100,7 +103,7 @@ for (const rule of RULES) {
             assert.equal(parameter.heldGrad?.holder, parameter.resident, parameter.name);
           }
         }
-        // Inference runs on the stepped weights (webgpu packs them again from the device).
+        // Inference runs on the stepped weights (webgpu packs them for inference on the device).
         const evaluated = (await net.lstm.eval().forward(x)).hidden.data;
         await opt.sync();
         results.push({
@@ -195,6 +198,42 @@ Deno.test({
   },
 });
 
+/** What `work` sends to and reads from the device: writes by buffer label, read-backs, uploads. */
+async function transfers<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; writes: Map<string, number>; reads: number; uploads: number }> {
+  const writes = new Map<string, number>();
+  let reads = 0, uploads = 0;
+  const { writeBuffer, writeTexture } = GPUQueue.prototype;
+  const { mapAsync } = GPUBuffer.prototype;
+  const { createBuffer } = GPUDevice.prototype;
+  GPUQueue.prototype.writeBuffer = function (buffer, ...rest) {
+    writes.set(buffer.label, (writes.get(buffer.label) ?? 0) + 1);
+    return writeBuffer.call(this, buffer, ...rest);
+  };
+  // Inference weights go up as a texture write and buffers mapped at creation.
+  GPUQueue.prototype.writeTexture = function (...args) {
+    uploads++;
+    return writeTexture.apply(this, args);
+  };
+  GPUDevice.prototype.createBuffer = function (descriptor) {
+    if (descriptor.mappedAtCreation) uploads++;
+    return createBuffer.call(this, descriptor);
+  };
+  GPUBuffer.prototype.mapAsync = function (...args) {
+    reads++;
+    return mapAsync.apply(this, args);
+  };
+  try {
+    const result = await work();
+    return { result, writes, reads, uploads };
+  } finally {
+    Object.assign(GPUQueue.prototype, { writeBuffer, writeTexture });
+    GPUBuffer.prototype.mapAsync = mapAsync;
+    GPUDevice.prototype.createBuffer = createBuffer;
+  }
+}
+
 Deno.test({
   name: "webgpu device optimizer: a step uploads no weights and reads back only the loss's " +
     "inputs and the gradient norms",
@@ -203,51 +242,65 @@ Deno.test({
     const net = network("webgpu");
     using opt = new Adam(net.params, { lr: 0.05 });
     await trainStep(net, opt, 0.05); // compiles, uploads the weights once, makes the state
-    const writes = new Map<string, number>();
-    let reads = 0, textures = 0, created = 0;
-    const { writeBuffer, writeTexture } = GPUQueue.prototype;
-    const { mapAsync } = GPUBuffer.prototype;
-    const { createBuffer } = GPUDevice.prototype;
-    GPUQueue.prototype.writeBuffer = function (buffer, ...rest) {
-      writes.set(buffer.label, (writes.get(buffer.label) ?? 0) + 1);
-      return writeBuffer.call(this, buffer, ...rest);
-    };
-    GPUQueue.prototype.writeTexture = function (...args) {
-      textures++;
-      return writeTexture.apply(this, args);
-    };
-    GPUBuffer.prototype.mapAsync = function (...args) {
-      reads++;
-      return mapAsync.apply(this, args);
-    };
-    GPUDevice.prototype.createBuffer = function (descriptor) {
-      if (descriptor.mappedAtCreation) created++;
-      return createBuffer.call(this, descriptor);
-    };
-    try {
-      const steps = 3;
+    const steps = 3;
+    const { writes, reads, uploads } = await transfers(async () => {
       for (let step = 0; step < steps; step++) await trainStep(net, opt, 0.05);
-      assert.equal(reads, 2 * steps, "per step: the forward's results and the squared norms");
-      assert.equal(textures + created, 0, "no weights packed for inference and uploaded");
-      for (const label of ["parameters", "gradients", "first moment", "second moment"]) {
-        assert.equal(writes.get(label), undefined, `no upload to ${label}`);
-      }
-      // What is written: the step's inputs, the loss's gradients and the kernels' records.
-      const allowed = [
-        "the inputs",
-        "the hidden states",
-        "the cell states",
-        "dLoss/d output",
-        "dLoss/d state",
-        "training records",
-      ];
-      assert.deepEqual([...writes.keys()].filter((label) => !allowed.includes(label)), []);
-    } finally {
-      Object.assign(GPUQueue.prototype, { writeBuffer, writeTexture });
-      GPUBuffer.prototype.mapAsync = mapAsync;
-      GPUDevice.prototype.createBuffer = createBuffer;
+    });
+    assert.equal(reads, 2 * steps, "per step: the forward's results and the squared norms");
+    assert.equal(uploads, 0, "no weights packed for inference and uploaded");
+    for (const label of ["parameters", "gradients", "first moment", "second moment"]) {
+      assert.equal(writes.get(label), undefined, `no upload to ${label}`);
     }
+    // What is written: the step's inputs, the loss's gradients and the kernels' records.
+    const allowed = [
+      "the inputs",
+      "the hidden states",
+      "the cell states",
+      "dLoss/d output",
+      "dLoss/d state",
+      "training records",
+    ];
+    assert.deepEqual([...writes.keys()].filter((label) => !allowed.includes(label)), []);
     net.lstm.dispose();
+  },
+});
+
+Deno.test({
+  name: "webgpu device optimizer: evaluation after steps packs the weights on the device, reads " +
+    "back only its results, and matches wasm",
+  ignore,
+  async fn() {
+    // Attention (every packed layout), and sizes that are not multiples of four (the padding).
+    const inputs = oneHot([[0, 1, 2, 1], [2, 2, 1, 0]], 3);
+    const evaluated = [];
+    for (const backend of ["wasm", "webgpu"] as const) {
+      const lstm = new AttentionArrayLSTM(3, 5, 2, { backend, seed: 5 }).train();
+      using opt = new Adam(lstm.parameters(), { lr: 0.05 });
+      for (let step = 0; step < 3; step++) {
+        opt.zeroGrad();
+        await sum((await lstm.forward(inputs)).output).backward();
+        opt.step();
+      }
+      lstm.eval();
+      if (backend === "wasm") {
+        evaluated.push((await lstm.forward(inputs)).output.data);
+        lstm.dispose();
+        continue;
+      }
+      const { result, writes, reads, uploads } = await transfers(() => lstm.forward(inputs));
+      evaluated.push(result.output.data);
+      assert.equal(reads, 1, "one read-back: the evaluation's results");
+      assert.equal(uploads, 0, "no weights uploaded");
+      // What is written: the call's inputs and the kernels' records.
+      const allowed = ["input", "hidden A", "cells", "step records", "training records"];
+      assert.deepEqual([...writes.keys()].filter((label) => !allowed.includes(label)), []);
+      lstm.dispose();
+    }
+    const [wasm, webgpu] = evaluated;
+    assert.equal(webgpu.length, wasm.length);
+    webgpu.forEach((v, i) =>
+      assert.ok(Math.abs(v - wasm[i]) <= 1e-5, `output[${i}]: ${v} vs ${wasm[i]}`)
+    );
   },
 });
 

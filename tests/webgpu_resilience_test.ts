@@ -156,6 +156,33 @@ Deno.test({
 });
 
 Deno.test({
+  name: "webgpu: a device lost after optimizer steps on it is an error that says to load the " +
+    "weights again",
+  ignore,
+  async fn() {
+    const { spec, input } = randomCase(7, "attention", [2, 3, 3, 5, 2]);
+    const runner = await (await requestWebGpuBackend())!.compile(spec);
+    try {
+      const before = await runner.run(input);
+      const step = await runner.runTraining!(input);
+      const output = new Float32Array(step.output.length).fill(1);
+      await step.backward({ output }, { keepParameterGradients: "replace" });
+      const sgd = { lr: 0.5, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 };
+      runner.device!.step({ kind: "sgd", ...sgd });
+      const stepped = await runner.run(input); // packed for inference on the device
+      assert.ok(maxAbsDiff(stepped.output, before.output) > 1e-3, "the stepped weights are used");
+      (await acquireGpuContext()).device.destroy();
+      await assert.rejects(
+        within(runner.run(input), 120_000, "a run after device.destroy()"),
+        /stepped weights with it: load them again \(loadStateDict/,
+      );
+    } finally {
+      runner.dispose();
+    }
+  },
+});
+
+Deno.test({
   name: "webgpu never hangs when the device is destroyed during a run",
   ignore,
   async fn() {

@@ -11,7 +11,7 @@
 import type { DeviceSnapshot, DeviceWeights, OptimizerUpdate } from "../contract.ts";
 import type { ResidentOptimizerState } from "../contract.ts";
 import type { HeldGradient, Parameter } from "./parameter.ts";
-import type { ResidentOwner } from "./resident.ts";
+import { type ReleasingRunner, RunnerGroup } from "./runner_group.ts";
 
 /** What changed on the device since the last `sync()`: one counter per kind of content. */
 interface Versions {
@@ -40,15 +40,8 @@ interface Versions {
  * }
  * ```
  */
-export class DeviceGroup {
-  /** The parameters, in the order of the device's flat layout. */
-  readonly parameters: readonly Parameter[];
+export class DeviceGroup extends RunnerGroup {
   readonly #weights: DeviceWeights;
-  readonly #current: () => boolean;
-  readonly #stepped: () => void;
-  readonly #sizes: readonly number[];
-  #released = false;
-  #owner: ResidentOwner | null = null;
   #versions: Versions = { values: 0, grads: 0, state: 0 };
   /** The last read-back, and the versions it shows. */
   #synced: { snapshot: DeviceSnapshot; versions: Versions } | null = null;
@@ -83,60 +76,15 @@ export class DeviceGroup {
    */
   constructor(
     parameters: readonly Parameter[],
-    weights: DeviceWeights & { onRelease(listener: () => void): void },
+    weights: DeviceWeights & ReleasingRunner,
     current: () => boolean,
     stepped: () => void,
   ) {
-    this.parameters = [...parameters];
+    // Freed runner: the read-back is submitted while its buffers still exist.
+    super(parameters, weights, current, stepped, () => this.sync());
     this.#weights = weights;
-    this.#current = current;
-    this.#stepped = stepped;
-    this.#sizes = parameters.map(({ value }) => value.data.length);
     this.#squaredNorms = parameters.map(() => 0);
     this.#factors = parameters.map(() => 1);
-    for (const parameter of parameters) parameter.resident = this;
-    weights.onRelease(() => this.#release());
-  }
-
-  /** Whether a step may run here: the runner is alive and still the layer's. */
-  get usable(): boolean {
-    return !this.#released && this.#current();
-  }
-
-  /** Each parameter's length in the flat layout. */
-  get sizes(): readonly number[] {
-    return this.#sizes;
-  }
-
-  /**
-   * Makes `owner` the holder of the optimizer state; a previous owner reads its state back first
-   * (which needs a `sync()` since the last step). Returns whether the state already was `owner`'s.
-   *
-   * @example
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
-   * const p = new Parameter("w", tensor([1, 2], [2]));
-   * const snapshot = {
-   *   parameters: Float32Array.of(3, 4),
-   *   gradients: Float32Array.of(1, 1),
-   *   state: { steps: 1, slots: [new Float32Array(2), new Float32Array(2), new Float32Array(2)] },
-   * } as const;
-   * const device = { // a stand-in for a webgpu runner's DeviceWeights
-   *   step() {}, scaleGradients() {}, writeGradients() {}, writeState() {}, onRelease() {},
-   *   read: () => Promise.resolve(snapshot),
-   * };
-   * const group = new DeviceGroup([p], device, () => true, () => {});
-   * const owner = { evacuate() {} };
-   * assert.equal(group.claim(owner), false);
-   * assert.equal(group.claim(owner), true);
-   * ```
-   */
-  claim(owner: ResidentOwner): boolean {
-    if (this.#owner === owner) return true;
-    this.#owner?.evacuate(this);
-    this.#owner = owner;
-    return false;
   }
 
   /**
@@ -237,22 +185,13 @@ export class DeviceGroup {
     if (grads === null) {
       this.#applyFactors();
     } else {
-      const flat = new Float32Array(this.#sizes.reduce((sum, size) => sum + size, 0));
-      let start = 0;
-      grads.forEach((grad, index) => {
-        flat.set(grad, start);
-        start += this.#sizes[index];
-      });
-      this.#weights.writeGradients(flat);
+      this.#weights.writeGradients(this.flatten(grads));
       this.#versions.grads++;
     }
     this.#weights.step(update);
     this.#versions.values++;
     this.#versions.state++;
-    this.parameters.forEach((parameter, index) => {
-      parameter.updatedInPlace(() => this.#slice("values", index));
-    });
-    this.#stepped();
+    this.markStepped((index) => this.#slice("values", index));
   }
 
   /**
@@ -337,7 +276,7 @@ export class DeviceGroup {
    */
   sync(): Promise<void> {
     if (this.#reading !== null) return this.#reading;
-    if (this.#released) return Promise.resolve();
+    if (this.released) return Promise.resolve();
     this.#applyFactors();
     const versions = { ...this.#versions };
     const read = this.#weights.read().then((snapshot) => {
@@ -365,7 +304,7 @@ export class DeviceGroup {
 
   /** Applies the pending clipping factors on the device. */
   #applyFactors(): void {
-    if (this.#factors.every((factor) => factor === 1) || this.#released) return;
+    if (this.#factors.every((factor) => factor === 1) || this.released) return;
     this.#weights.scaleGradients(this.#factors);
     this.#factors = this.parameters.map(() => 1);
   }
@@ -375,8 +314,8 @@ export class DeviceGroup {
     const what = kind === "values" ? "the value of" : "the gradient of";
     const synced = this.#fresh(kind, `${what} parameter "${this.parameters[index].name}":`);
     const flat = kind === "values" ? synced.snapshot.parameters : synced.snapshot.gradients;
-    const from = this.#sizes.slice(0, index).reduce((sum, size) => sum + size, 0);
-    return flat.slice(from, from + this.#sizes[index]);
+    const from = this.offsets[index];
+    return flat.slice(from, from + this.sizes[index]);
   }
 
   /** The last read-back, if it shows the device's `kind` as it is now. */
@@ -390,22 +329,6 @@ export class DeviceGroup {
       );
     }
     return synced;
-  }
-
-  /**
-   * The runner is being freed: reads everything back while its buffers still exist (the read is
-   * submitted now and completes after), then hands the values and state to their owners.
-   */
-  #release(): void {
-    const read = this.sync();
-    this.#released = true;
-    read.then(() => {
-      this.#owner?.evacuate(this);
-      this.#owner = null;
-      for (const parameter of this.parameters) {
-        if (parameter.resident === this) parameter.resident = null;
-      }
-    }, () => {});
   }
 }
 

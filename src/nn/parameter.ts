@@ -9,7 +9,7 @@ import type { BackendName } from "../contract.ts";
 import { checkShape, describe } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import type { DeviceGroup } from "./device_group.ts";
-import type { ResidentGroup } from "./resident.ts";
+import type { RunnerGroup } from "./runner_group.ts";
 
 /**
  * A gradient that stays where the weights live (the webgpu device): its squared norm is known
@@ -52,7 +52,7 @@ export class Parameter {
    * Set by its layer while a runner holds the weights (wasm memory, or the webgpu device):
    * optimizers then update the whole group there in one fused step. `null` otherwise.
    */
-  resident: ResidentGroup | DeviceGroup | null = null;
+  resident: RunnerGroup | null = null;
   #grad: Tensor | null = null;
   /** Set while the gradient lives on a device: `#grad` then caches what `sync()` read. */
   #held: HeldGradient | null = null;

@@ -6,20 +6,15 @@
  */
 
 import type { OptimizerUpdate, ResidentOptimizerState, ResidentWeights } from "../contract.ts";
-import type { DeviceGroup } from "./device_group.ts";
 import type { Parameter } from "./parameter.ts";
-
-/** Who holds a group's optimizer state: asked to read it back before another owner writes. */
-export interface ResidentOwner {
-  /** Copies the group's optimizer state into the owner's own (TypeScript) state. */
-  evacuate(group: ResidentGroup | DeviceGroup): void;
-}
+import { type ReleasingRunner, RunnerGroup } from "./runner_group.ts";
 
 /**
  * The parameters of one recurrent layer (in `parameterSizes` order) bound to the runner that
  * holds their weights. A step updates the weights there and marks each parameter's value as
- * changed in place: `p.value` reads it back on first access. When the runner is freed, the
- * values are read back and the optimizer that owns the state takes it back.
+ * changed in place: `p.value` reads it back on first access (wasm memory reads synchronously).
+ * When the runner is freed, the values are read back and the optimizer that owns the state takes
+ * it back.
  *
  * @example A layer binds its parameters after a training forward on wasm
  * ```ts
@@ -34,15 +29,8 @@ export interface ResidentOwner {
  * lstm.dispose();
  * ```
  */
-export class ResidentGroup {
-  /** The parameters, in the order of the runner's flat layout. */
-  readonly parameters: readonly Parameter[];
+export class ResidentGroup extends RunnerGroup {
   readonly #weights: ResidentWeights;
-  readonly #current: () => boolean;
-  readonly #stepped: () => void;
-  readonly #sizes: readonly number[];
-  #released = false;
-  #owner: ResidentOwner | null = null;
   /** The flat parameters read back since the last step, shared by the parameters' reads. */
   #flat: Float32Array | null = null;
 
@@ -67,51 +55,15 @@ export class ResidentGroup {
    */
   constructor(
     parameters: readonly Parameter[],
-    weights: ResidentWeights & { onRelease(listener: () => void): void },
+    weights: ResidentWeights & ReleasingRunner,
     current: () => boolean,
     stepped: () => void,
   ) {
-    this.parameters = [...parameters];
+    super(parameters, weights, current, stepped, () => {
+      for (const parameter of parameters) parameter.value; // read back what is still here
+      this.#flat = null;
+    });
     this.#weights = weights;
-    this.#current = current;
-    this.#stepped = stepped;
-    this.#sizes = parameters.map(({ value }) => value.data.length);
-    for (const parameter of parameters) parameter.resident = this;
-    weights.onRelease(() => this.#release());
-  }
-
-  /** Whether a step may run here: the runner is alive and still the layer's. */
-  get usable(): boolean {
-    return !this.#released && this.#current();
-  }
-
-  /** Each parameter's length in the flat layout. */
-  get sizes(): readonly number[] {
-    return this.#sizes;
-  }
-
-  /**
-   * Makes `owner` the holder of the optimizer state; a previous owner reads its state back first.
-   * Returns whether the state already was `owner`'s.
-   *
-   * @example
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { LSTM, tensor } from "../../mod.ts";
-   * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
-   * await lstm.forward(tensor([1], [1, 1, 1]));
-   * const group = lstm.parameters()[0].resident!;
-   * const owner = { evacuate() {} };
-   * assert.equal(group.claim(owner), false);
-   * assert.equal(group.claim(owner), true);
-   * lstm.dispose();
-   * ```
-   */
-  claim(owner: ResidentOwner): boolean {
-    if (this.#owner === owner) return true;
-    this.#owner?.evacuate(this);
-    this.#owner = owner;
-    return false;
   }
 
   /**
@@ -120,10 +72,10 @@ export class ResidentGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, tensor } from "../../mod.ts";
+   * import { LSTM, ResidentGroup, tensor } from "../../mod.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
-   * const group = lstm.parameters()[0].resident!;
+   * const group = lstm.parameters()[0].resident as ResidentGroup;
    * const [weight] = group.parameters;
    * const before = weight.value.data[0];
    * const sgd = { kind: "sgd", lr: 1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 } as const;
@@ -134,20 +86,12 @@ export class ResidentGroup {
    * ```
    */
   step(update: OptimizerUpdate, grads: readonly Float32Array[]): void {
-    const flat = new Float32Array(this.#sizes.reduce((sum, size) => sum + size, 0));
-    let start = 0;
-    grads.forEach((grad, index) => {
-      flat.set(grad, start);
-      start += this.#sizes[index];
-    });
-    this.#weights.step(update, flat);
+    this.#weights.step(update, this.flatten(grads));
     this.#flat = null;
-    start = 0;
-    this.parameters.forEach((parameter, index) => {
-      const from = start, to = start += this.#sizes[index];
-      parameter.updatedInPlace(() => (this.#flat ??= this.#weights.parameters()).slice(from, to));
+    this.markStepped((index) => {
+      const from = this.offsets[index];
+      return (this.#flat ??= this.#weights.parameters()).slice(from, from + this.sizes[index]);
     });
-    this.#stepped();
   }
 
   /**
@@ -186,16 +130,5 @@ export class ResidentGroup {
    */
   writeState(state: ResidentOptimizerState): void {
     this.#weights.writeState(state);
-  }
-
-  #release(): void {
-    for (const parameter of this.parameters) parameter.value; // read back what is still here
-    this.#owner?.evacuate(this);
-    this.#owner = null;
-    this.#released = true;
-    this.#flat = null;
-    for (const parameter of this.parameters) {
-      if (parameter.resident === this) parameter.resident = null;
-    }
   }
 }

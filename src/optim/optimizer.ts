@@ -9,7 +9,8 @@ import type { OptimizerUpdate } from "../contract.ts";
 import { describe } from "../errors.ts";
 import { Parameter } from "../nn/parameter.ts";
 import { DeviceGroup, syncParameters } from "../nn/device_group.ts";
-import type { ResidentGroup, ResidentOwner } from "../nn/resident.ts";
+import { ResidentGroup } from "../nn/resident.ts";
+import type { ResidentOwner, RunnerGroup } from "../nn/runner_group.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** A hyper-parameter value. */
@@ -101,7 +102,7 @@ export abstract class Optimizer {
   readonly params: readonly Parameter[];
   #state: (ParameterState | null)[];
   /** Per parameter, the resident group that holds its state instead of `#state`, or `null`. */
-  #holders: (ResidentGroup | DeviceGroup | null)[];
+  #holders: (RunnerGroup | null)[];
   readonly #owner: ResidentOwner = { evacuate: (group) => this.#evacuate(group) };
   #options: Record<string, OptionValue>;
   #disposed = false;
@@ -295,7 +296,7 @@ export abstract class Optimizer {
     const done = new Set<number>();
     const update = this.residentUpdate();
     if (update === null) return done;
-    const groups = new Set<ResidentGroup | DeviceGroup>();
+    const groups = new Set<RunnerGroup>();
     for (const parameter of this.params) {
       if (hasGrad(parameter) && parameter.resident?.usable) groups.add(parameter.resident);
     }
@@ -307,14 +308,14 @@ export abstract class Optimizer {
       const held = indices.every((index) => this.params[index].heldGrad?.holder === group);
       const grads = () => indices.map((index) => this.params[index].grad!.data);
       if (group instanceof DeviceGroup) group.step(update, held ? null : grads());
-      else group.step(update, grads());
+      else if (group instanceof ResidentGroup) group.step(update, grads());
       for (const index of indices) done.add(index);
     }
     return done;
   }
 
   /** Makes `group` hold this optimizer's state of `indices`; false if the states disagree. */
-  #placeState(group: ResidentGroup | DeviceGroup, indices: number[]): boolean {
+  #placeState(group: RunnerGroup, indices: number[]): boolean {
     const mine = group.claim(this.#owner);
     if (mine && indices.every((index) => this.#holders[index] === group)) return true;
     for (const index of indices) {
@@ -343,7 +344,7 @@ export abstract class Optimizer {
   }
 
   /** Reads the state `group` holds for this optimizer back into `#state`. */
-  #evacuate(group: ResidentGroup | DeviceGroup): void {
+  #evacuate(group: RunnerGroup): void {
     const held = this.#heldStates(group);
     held.forEach((state, index) => {
       this.#state[index] = state;
@@ -352,7 +353,7 @@ export abstract class Optimizer {
   }
 
   /** The states `group` holds for this optimizer, by parameter index, read back. */
-  #heldStates(group: ResidentGroup | DeviceGroup): Map<number, ParameterState | null> {
+  #heldStates(group: RunnerGroup): Map<number, ParameterState | null> {
     const held = new Map<number, ParameterState | null>();
     if (!this.#holders.includes(group)) return held;
     const { steps, slots } = group.readState();

@@ -10,6 +10,7 @@
 import {
   projectionWgsl,
   recurrentStepWgsl,
+  repackWgsl,
   torchStepWgsl,
   trainCellWgsl,
   trainGemmWgsl,
@@ -36,7 +37,8 @@ export interface GpuContext {
 }
 
 /**
- * The kernels and their WGSL sources. The training kernels (`train*`) use layouts derived from
+ * The kernels and their WGSL sources. The training kernels (`train*`, and `repack`, which reads
+ * the trainer's weights) use layouts derived from
  * their code (`"auto"`): they bind their records at fixed offsets instead of dynamic ones.
  */
 export const KERNELS = {
@@ -47,6 +49,7 @@ export const KERNELS = {
   trainOptimizer: trainOptimizerWgsl,
   trainReduce: trainReduceWgsl,
   torchStep: torchStepWgsl,
+  repack: repackWgsl,
 } as const;
 
 /** A kernel of {@linkcode KERNELS}. */

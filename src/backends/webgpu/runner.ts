@@ -7,7 +7,8 @@
  *
  * Training runs on a `WebGpuTrainer` made on the first training call; its flat weight, gradient
  * and optimizer buffers are the runner's `device` weights, which an optimizer steps in place (see
- * `src/nn/device_group.ts`).
+ * `src/nn/device_group.ts`). The next inference call packs the stepped weights into its own
+ * layouts on the device (`repack.ts`); the CPU copy is then older than the device's.
  *
  * This file holds the runner's life cycle (one call at a time, device loss, disposal); the pieces
  * are `packed_cell.ts` (packing), `resident.ts` (weights on a device), `call_buffers.ts` (buffers
@@ -27,7 +28,6 @@ import {
   requestedExtras,
   type SequenceInput,
   type SequenceOutput,
-  specWithParameters,
   type TrainingStep,
 } from "../../contract.ts";
 import { callBuffers } from "./call_buffers.ts";
@@ -36,6 +36,7 @@ import { submitCall } from "./dispatch.ts";
 import { packCell, type PackedCell } from "./packed_cell.ts";
 import { DeviceLost, readResults } from "./readback.ts";
 import { makeResident, releaseResident, type Resident } from "./resident.ts";
+import { lostTrainedWeights, repackOnDevice } from "./repack.ts";
 import { WebGpuTrainer } from "./trainer.ts";
 
 /** A copy of `input`: calls wait in a queue, and a training step keeps its input. */
@@ -73,8 +74,10 @@ export class WebGpuRunner implements CompiledCell {
   #trainer: Promise<WebGpuTrainer> | null = null;
   /** The trainer once made: the device weights' synchronous changes need it at hand. */
   #madeTrainer: WebGpuTrainer | null = null;
-  /** Whether an optimizer step changed the trainer's weights since `#cell` was packed. */
+  /** Whether an optimizer step changed the trainer's weights since inference packed them. */
   #trainerAhead = false;
+  /** Whether inference packed them on the device since `#cell`: a lost device loses them. */
+  #cellBehind = false;
   #trainingSteps = 0;
   /** The training step whose activations the trainer holds. */
   #recorded: number | null = null;
@@ -127,8 +130,8 @@ export class WebGpuRunner implements CompiledCell {
 
   /**
    * The weights on the device, as the trainer holds them: an optimizer steps them there, and the
-   * next training forward uses them as they are. An inference `run` packs them again first (one
-   * read-back, then the inference layout).
+   * next training forward uses them as they are. An inference `run` packs them into its layouts
+   * first, on the device.
    */
   readonly device: DeviceWeights = {
     step: (update) => {
@@ -225,11 +228,15 @@ export class WebGpuRunner implements CompiledCell {
   }
 
   async #runExclusive(input: SequenceInput): Promise<SequenceOutput> {
-    if (this.#trainerAhead) await this.#repack();
     const cell = this.#cell;
     if (cell === null) throw this.#disposedError();
     return await this.#onWorkingDevice(async (context) => {
       const resident = await this.#ensureResident(context);
+      if (this.#trainerAhead) {
+        await repackOnDevice(resident, cell, this.#trainerAtHand().parameterBuffer());
+        this.#trainerAhead = false;
+        this.#cellBehind = true;
+      }
       const call = await callBuffers(
         resident,
         cell,
@@ -240,18 +247,6 @@ export class WebGpuRunner implements CompiledCell {
       submitCall(resident, cell, call, input);
       return await readResults(resident.context, cell, call, input);
     });
-  }
-
-  /** Packs the trainer's weights (stepped on the device) for inference, in place of the old. */
-  async #repack(): Promise<void> {
-    const trainer = this.#trainerAtHand(), spec = this.#spec;
-    if (spec === null) throw this.#disposedError();
-    this.#trainerAhead = false;
-    const { parameters } = await trainer.readAll();
-    if (this.#spec === null) throw this.#disposedError();
-    this.#spec = specWithParameters(spec, parameters);
-    this.#cell = packCell(this.#spec);
-    this.#release();
   }
 
   /**
@@ -291,6 +286,9 @@ export class WebGpuRunner implements CompiledCell {
     this.#release();
     const cell = this.#cell;
     if (cell === null) throw this.#disposedError();
+    if (this.#cellBehind) {
+      throw lostTrainedWeights();
+    }
     const resident = await makeResident(context, cell, this.#bindingLimit);
     // Disposed while waiting for the device: free what was just made.
     if (this.#cell === null) {

@@ -82,6 +82,16 @@ export interface TrainerGradients {
   readonly squaredNorms: Float32Array | null;
 }
 
+/** A trainer's flat parameter buffer where it lives, for kernels that read the weights there. */
+export interface TrainerParameters {
+  /** The device that holds it. */
+  readonly context: GpuContext;
+  /** The parameters, flat in layout order. */
+  readonly buffer: GPUBuffer;
+  /** Where each parameter lies in it. */
+  readonly layout: ParameterLayout;
+}
+
 /** Offsets of `train_gemm.wgsl`'s record meaning "no bias". */
 const NO_BIAS = 0xffffffff;
 
@@ -646,6 +656,12 @@ export class WebGpuTrainer implements Disposable {
     this.#checkAlive();
     const [flat] = await this.#submitAndRead([], [[this.#params, 0, this.#layout.length * 4]]);
     return splitParameters(this.#layout, flat);
+  }
+
+  /** The parameter buffer itself (no read-back): what the optimizer steps leave is read there. */
+  parameterBuffer(): TrainerParameters {
+    this.#checkAlive();
+    return { context: this.#context, buffer: this.#params, layout: this.#layout };
   }
 
   /** The accumulated gradients, by PyTorch name (one read-back). */
