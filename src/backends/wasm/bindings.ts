@@ -12,27 +12,56 @@
 import { plainWasmBase64, relaxedWasmBase64 } from "../../../wasm/arraylstm_wasm.generated.ts";
 import type { RawExports } from "./abi.ts";
 
+/**
+ * A cell's PyTorch-layout parameters, as `Cell` and `Trainer` take them (`kind`: a code of
+ * `src/variants.ts`).
+ */
+export type CellArguments = [
+  kind: number,
+  k: number,
+  maxPooling: boolean,
+  gateSlope: number,
+  inputSize: number,
+  hiddenSize: number,
+  i2hWeight: Float32Array,
+  i2hBias: Float32Array,
+  h2hWeight: Float32Array,
+  h2hBias: Float32Array,
+  i2aWeight: Float32Array,
+  i2aBias: Float32Array,
+];
+
+/**
+ * A forward's arguments: `batch` sequences of `seqLen` steps, `x (B, T, I)`, `hidden (B, H)`,
+ * `state (k, B, H)`.
+ */
+export type ForwardArguments = [
+  batch: number,
+  seqLen: number,
+  x: Float32Array,
+  hidden: Float32Array,
+  state: Float32Array,
+];
+
+/** The results of an LSTM-family forward, in wasm memory until the next call. */
+export interface WasmForward {
+  /** Byte address of the last forward's output `(B, T, H)`. */
+  output_ptr(): number;
+  /** Byte address of the last forward's final hidden state `(B, H)`. */
+  hidden_ptr(): number;
+  /** Byte address of the last forward's final cell states `(k, B, H)`. */
+  state_ptr(): number;
+}
+
 /** A compiled cell in wasm memory (`Cell` of wasm/src/lib.rs). */
-export interface WasmCell {
+export interface WasmCell extends WasmForward {
   /** Runs `seqLen` steps of `batch` sequences; the results stay in wasm memory. */
-  forward(
-    batch: number,
-    seqLen: number,
-    x: Float32Array,
-    hidden: Float32Array,
-    state: Float32Array,
-  ): void;
+  forward(...args: ForwardArguments): void;
   /**
    * `forward` step by step, for threads that share the hidden units of one call: `begin` takes
    * the call's arguments, then `step` for each step, then `finish`.
    */
-  begin(
-    batch: number,
-    seqLen: number,
-    x: Float32Array,
-    hidden: Float32Array,
-    state: Float32Array,
-  ): void;
+  begin(...args: ForwardArguments): void;
   /**
    * Step `t` for the hidden units of blocks `[firstBlock, endBlock)` (four units each); returns
    * the byte address of `h_t` in the next step's first input row, where the caller writes the
@@ -43,12 +72,6 @@ export interface WasmCell {
   finish(): void;
   /** Floats from one input row to the next. */
   row_stride(): number;
-  /** Byte address of the last call's output `(B, T, H)`. */
-  output_ptr(): number;
-  /** Byte address of the last call's final hidden state `(B, H)`. */
-  hidden_ptr(): number;
-  /** Byte address of the last call's final cell states `(k, B, H)`. */
-  state_ptr(): number;
   /** Asks the next calls for the attention weights and the chosen lanes (both off at first). */
   set_outputs(attention: boolean, lanes: boolean): void;
   /** Byte address of the last call's attention weights `(B, T, H, k)` (`f32`; when asked). */
@@ -62,20 +85,7 @@ export interface WasmCell {
 /** Packs a cell's PyTorch-layout parameters (`kind`: a code of `src/variants.ts`). */
 export interface WasmCellConstructor {
   /** Copies the parameters into wasm memory and packs them; the arrays are only read. */
-  new (
-    kind: number,
-    k: number,
-    maxPooling: boolean,
-    gateSlope: number,
-    inputSize: number,
-    hiddenSize: number,
-    i2hWeight: Float32Array,
-    i2hBias: Float32Array,
-    h2hWeight: Float32Array,
-    h2hBias: Float32Array,
-    i2aWeight: Float32Array,
-    i2aBias: Float32Array,
-  ): WasmCell;
+  new (...args: CellArguments): WasmCell;
 }
 
 /** A compiled GRU or RNN cell in wasm memory (`TorchCell` of wasm/src/torch_cell.rs). */
@@ -109,7 +119,7 @@ export interface WasmTorchCellConstructor {
  * gradients and optimizer state in PyTorch's layouts, a recording forward and its backward.
  * Addresses point into the module's memory and are valid until the next call that may grow it.
  */
-export interface WasmTrainer {
+export interface WasmTrainer extends WasmForward {
   /** Packs the kernels' panels from the flat parameters again (after writing them). */
   repack(): void;
   /** Byte address of the flat parameters (`i2h.weight`, `i2h.bias`, `h2h.*`, `i2a.*`). */
@@ -121,19 +131,7 @@ export interface WasmTrainer {
   /** Sets every gradient to zero (the backward adds to them). */
   zero_grad(): void;
   /** The recording forward, as `WasmCell.forward`; keeps the activations for one backward. */
-  forward(
-    batch: number,
-    seqLen: number,
-    x: Float32Array,
-    hidden: Float32Array,
-    state: Float32Array,
-  ): void;
-  /** Byte address of the last forward's output `(B, T, H)`. */
-  output_ptr(): number;
-  /** Byte address of the last forward's final hidden state `(B, H)`. */
-  hidden_ptr(): number;
-  /** Byte address of the last forward's final cell states `(k, B, H)`. */
-  state_ptr(): number;
+  forward(...args: ForwardArguments): void;
   /**
    * Back-propagates through the last forward (once); empty `dHidden`/`dState` count as zero.
    * Adds the parameter gradients to the gradients. `wantX`/`wantHidden` false skip the work of
@@ -201,20 +199,7 @@ export interface WasmTrainer {
 /** Makes a trainer from a cell's PyTorch-layout parameters, as {@linkcode WasmCellConstructor}. */
 export interface WasmTrainerConstructor {
   /** Copies the parameters into wasm memory; gradients and optimizer state start at zero. */
-  new (
-    kind: number,
-    k: number,
-    maxPooling: boolean,
-    gateSlope: number,
-    inputSize: number,
-    hiddenSize: number,
-    i2hWeight: Float32Array,
-    i2hBias: Float32Array,
-    h2hWeight: Float32Array,
-    h2hBias: Float32Array,
-    i2aWeight: Float32Array,
-    i2aBias: Float32Array,
-  ): WasmTrainer;
+  new (...args: CellArguments): WasmTrainer;
 }
 
 /**
