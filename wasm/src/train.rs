@@ -24,7 +24,7 @@ use crate::cell::with_variant;
 use crate::lrp::{candidate_panels, relevance, Relevance};
 use crate::optim::{adam, sgd, squared_norm, Adam, Moments, Sgd};
 use crate::pack::{self, Layout};
-use crate::params::Offsets;
+use crate::params::{Offsets, NAMES};
 use crate::record::{forward, Record};
 use crate::sequence::Weights;
 use crate::variants;
@@ -87,15 +87,7 @@ impl Trainer {
         let given = [
             i2h_weight, i2h_bias, h2h_weight, h2h_bias, i2a_weight, i2a_bias,
         ];
-        let names = [
-            "i2h.weight",
-            "i2h.bias",
-            "h2h.weight",
-            "h2h.bias",
-            "i2a.weight",
-            "i2a.bias",
-        ];
-        for ((range, values), name) in offsets.all().into_iter().zip(given).zip(names) {
+        for ((range, values), name) in offsets.all().into_iter().zip(given).zip(NAMES) {
             assert_eq!(values.len(), range.len(), "{} has the wrong length", name);
             params[range].copy_from_slice(values);
         }
