@@ -71,17 +71,19 @@ fn case(
     (spec, input, d_output, d_hidden, d_state)
 }
 
-fn f32s(values: &[f64]) -> Vec<f32> {
+/// `values` rounded to `f32`, as the kernels take them.
+pub(crate) fn f32s(values: &[f64]) -> Vec<f32> {
     values.iter().map(|&v| v as f32).collect()
 }
 
 /// `t.forward` on the whole of `input`, in `f32`.
-fn forward_input(t: &mut Trainer, input: &Input) {
+pub(crate) fn forward_input(t: &mut Trainer, input: &Input) {
     let (x, hidden, state) = (f32s(&input.x), f32s(&input.hidden), f32s(&input.state));
     t.forward(input.batch, input.seq_len, &x, &hidden, &state);
 }
 
-fn trainer(spec: &Spec) -> Trainer {
+/// A trainer of `spec`'s cell and parameters, with the sigmoid gates.
+pub(crate) fn trainer(spec: &Spec) -> Trainer {
     let o = spec.offsets();
     let p = f32s(&spec.params);
     Trainer::new(
@@ -101,7 +103,7 @@ fn trainer(spec: &Spec) -> Trainer {
 }
 
 /// Reads `len` floats at a byte address the trainer returned.
-fn read(ptr: usize, len: usize) -> Vec<f64> {
+pub(crate) fn read(ptr: usize, len: usize) -> Vec<f64> {
     // SAFETY: the trainer's buffers stay alive and unchanged until its next call.
     unsafe { core::slice::from_raw_parts(ptr as *const f32, len) }
         .iter()
