@@ -11,15 +11,13 @@ import {
   AdamW,
   clipGradNorm,
   Linear,
-  logSoftmax,
-  nllLoss,
   oneHot,
   type Optimizer,
   type Parameter,
-  reshape,
   SGD,
 } from "../mod.ts";
 import type { BackendName } from "../src/contract.ts";
+import { classifierLoss } from "./_classifier.ts";
 import {
   goldenModel,
   goldenTrainEntries,
@@ -81,9 +79,7 @@ export function defineGoldenTrainTests(backend: BackendName, options: { ignore?:
         const x = oneHot(rows, I);
         for (let step = 0; step < entry.steps; step++) {
           opt.zeroGrad();
-          const { hidden } = await lstm.forward(x);
-          const logits = await linear.forward(reshape(hidden, [B, H]));
-          const loss = nllLoss(logSoftmax(logits), t.targets);
+          const loss = await classifierLoss(lstm, linear, x, t.targets);
           const expected = t.losses.data[step];
           assert.ok(
             Math.abs(loss.data[0] - expected) <= 1e-5 * Math.abs(expected),

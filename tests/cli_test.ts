@@ -44,6 +44,15 @@ async function run(
   return { status, stdout, stderr };
 }
 
+/** Runs `train` on `data`, writing the model to `out`, with the other `flags`. */
+function train(
+  data: string,
+  out: string,
+  ...flags: string[]
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  return run(["train", "--data", data, "--out", out, ...flags]);
+}
+
 async function fixture(): Promise<{ dir: string; text: string; events: string }> {
   const dir = await Deno.makeTempDir({ prefix: "arraylstm_cli_" });
   await Deno.writeTextFile(`${dir}/text.txt`, TEXT);
@@ -68,20 +77,17 @@ Deno.test("--help lists every command, and every command answers --help", async 
 Deno.test("train, inspect, sample and predict a tiny text model", async () => {
   const { dir, text } = await fixture();
   const model = `${dir}/m.safetensors`;
-  const trained = await run([
-    "train",
-    "--data",
+  const trained = await train(
     text,
-    "--out",
     model,
     "--backend",
     "js",
     "--max-steps",
     "3",
+    ...TINY,
     "--plot",
     `${dir}/loss.svg`,
-    ...TINY,
-  ]);
+  );
   assert.equal(trained.status, 0, trained.stderr);
   assert.match(trained.stderr, /bits per char/);
   const svg = await Deno.readTextFile(`${dir}/loss.svg`);
@@ -131,19 +137,16 @@ Deno.test("an interrupted run resumed from its checkpoint equals the uninterrupt
   const part = await run(["train", ...flags, "--out", `${dir}/part.safetensors`], stop.signal);
   assert.equal(part.status, 130);
   assert.match(part.stderr, /interrupted at step 1: checkpoint saved/);
-  const resumed = await run([
-    "train",
-    "--data",
+  const resumed = await train(
     text,
+    `${dir}/resumed.safetensors`,
     "--backend",
     "js",
     "--max-steps",
     "4",
     "--resume",
     `${dir}/part.safetensors`,
-    "--out",
-    `${dir}/resumed.safetensors`,
-  ]);
+  );
   assert.equal(resumed.status, 0, resumed.stderr);
 
   const a = readSafetensors(await Deno.readFile(`${dir}/whole.safetensors`));
@@ -154,17 +157,14 @@ Deno.test("an interrupted run resumed from its checkpoint equals the uninterrupt
   }
   assert.deepEqual(JSON.parse(b.metadata.arraylstm), JSON.parse(a.metadata.arraylstm));
 
-  const again = await run([
-    "train",
-    "--data",
+  const again = await train(
     text,
+    `${dir}/x`,
     "--resume",
     `${dir}/whole.safetensors`,
-    "--out",
-    `${dir}/x`,
     "--seed",
     "4",
-  ]);
+  );
   assert.equal(again.status, 1);
   assert.match(again.stderr, /--seed is fixed by the checkpoint/);
 });
@@ -173,8 +173,7 @@ Deno.test("sample gives the same text for one seed on js and wasm", async () => 
   const { dir, text } = await fixture();
   const model = `${dir}/m.safetensors`;
   assert.equal(
-    (await run(["train", "--data", text, "--out", model, "--max-steps", "4", ...TINY]))
-      .status,
+    (await train(text, model, "--max-steps", "4", ...TINY)).status,
     0,
   );
   const texts = [];
@@ -201,14 +200,11 @@ Deno.test("sample gives the same text for one seed on js and wasm", async () => 
 Deno.test("events: top-1/top-5 accuracy, predictions as JSON lines, unknown events named", async () => {
   const { dir, events } = await fixture();
   const model = `${dir}/e.safetensors`;
-  const trained = await run([
-    "train",
-    "--data",
+  const trained = await train(
     events,
+    model,
     "--format",
     "events",
-    "--out",
-    model,
     "--model",
     "LSTM",
     "--hidden",
@@ -223,7 +219,7 @@ Deno.test("events: top-1/top-5 accuracy, predictions as JSON lines, unknown even
     "2",
     "--backend",
     "wasm",
-  ]);
+  );
   assert.equal(trained.status, 0, trained.stderr);
   assert.match(trained.stderr, /top-1 [\d.]+ % {2}top-5 [\d.]+ %/);
   await Deno.writeTextFile(`${dir}/q.txt`, "login read\nboot\n");
@@ -243,18 +239,7 @@ Deno.test("events: top-1/top-5 accuracy, predictions as JSON lines, unknown even
 Deno.test("explain writes a script-free HTML heatmap", async () => {
   const { dir, text } = await fixture();
   const model = `${dir}/m.safetensors`;
-  await run([
-    "train",
-    "--data",
-    text,
-    "--out",
-    model,
-    "--max-steps",
-    "1",
-    "--backend",
-    "js",
-    ...TINY,
-  ]);
+  await train(text, model, "--max-steps", "1", "--backend", "js", ...TINY);
   const out = `${dir}/e.html`;
   const explained = await run(["explain", "--model", model, "--text", "the cat", "--out", out]);
   assert.equal(explained.status, 0, explained.stderr);
@@ -288,18 +273,7 @@ Deno.test("train, sample and explain a GRU; LRP is refused for it by name", asyn
   const { dir, text } = await fixture();
   const model = `${dir}/gru.safetensors`;
   const tiny = TINY.filter((_, i) => i !== TINY.indexOf("--k") && i !== TINY.indexOf("--k") + 1);
-  const trained = await run([
-    "train",
-    "--data",
-    text,
-    "--out",
-    model,
-    "--model",
-    "GRU",
-    "--max-steps",
-    "2",
-    ...tiny,
-  ]);
+  const trained = await train(text, model, "--model", "GRU", "--max-steps", "2", ...tiny);
   assert.equal(trained.status, 0, trained.stderr);
   assert.match(trained.stderr, /on the TypeScript reference/);
   const sampled = await run(["sample", "--model", model, "--prime", "the ", "--length", "5"]);

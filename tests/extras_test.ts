@@ -26,7 +26,7 @@ import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { BACKENDS, type RegisteredBackend } from "./_backends.ts";
 import { maxAbsDiff } from "./_golden.ts";
-import { randomCase, referenceRun } from "./_random_cells.ts";
+import { type RandomCase, randomCase, referenceRun } from "./_random_cells.ts";
 
 /** Two float32 implementations summing in different orders drift apart by about this much. */
 const TOLERANCE = 3e-5;
@@ -274,6 +274,21 @@ function defineModelTests(label: string, backend: "js" | "wasm" | "webgpu", igno
 
 for (const entry of BACKENDS) defineExtrasTests(entry);
 
+/** Asks `backend` for `cell`'s opt-in output (attention weights or lanes) and checks it. */
+async function assertOptInOutputs(backend: Backend, cell: RandomCase): Promise<void> {
+  const attention = cell.spec.variant.kind === "attention";
+  const asked = { ...cell.input, outputs: attention ? { attention: true } : { lanes: true } };
+  const expected = referenceRun({ spec: cell.spec, input: asked });
+  using runner = await backend.compile(cell.spec);
+  const actual = await runner.run(asked);
+  if (attention) {
+    const error = maxAbsDiff(actual.attention!, expected.attention!);
+    assert.ok(error <= TOLERANCE, `max abs error ${error}`);
+  } else {
+    assert.deepEqual(actual.lanes, expected.lanes);
+  }
+}
+
 Deno.test("wasm: opt-in outputs are the same when a batch runs in rounds over two workers", async () => {
   // 4 kB per call: the batch runs in rounds of a few rows on each of two workers.
   const backend = createWasmBackend({
@@ -282,18 +297,7 @@ Deno.test("wasm: opt-in outputs are the same when a batch runs in rounds over tw
   });
   for (const kind of ["attention", "stochastic"] as const) {
     const shape = { batch: 64, seqLen: 30, inputSize: 9, hiddenSize: 101, k: 3 };
-    const cell = randomCase(new Random(10), kind, false, shape);
-    const outputs = kind === "attention" ? { attention: true } : { lanes: true };
-    const asked = { ...cell.input, outputs };
-    const expected = referenceRun({ spec: cell.spec, input: asked });
-    using runner = await backend.compile(cell.spec);
-    const actual = await runner.run(asked);
-    if (kind === "attention") {
-      const error = maxAbsDiff(actual.attention!, expected.attention!);
-      assert.ok(error <= TOLERANCE, `max abs error ${error}`);
-    } else {
-      assert.deepEqual(actual.lanes, expected.lanes);
-    }
+    await assertOptInOutputs(backend, randomCase(new Random(10), kind, false, shape));
   }
 });
 
@@ -306,18 +310,7 @@ for (const kind of ["attention", "stochastic"] as const) {
       // A 40 kB binding limit cuts this call into 2 batch chunks of 7 time chunks each.
       const split = await requestWebGpuBackend({ maxStorageBufferBindingSize: 40_000 });
       const shape = { batch: 65, seqLen: 20, inputSize: 5, hiddenSize: 8, k: 2 };
-      const cell = randomCase(new Random(9), kind, false, shape);
-      const outputs = kind === "attention" ? { attention: true } : { lanes: true };
-      const asked = { ...cell.input, outputs };
-      const expected = referenceRun({ spec: cell.spec, input: asked });
-      using runner = await split!.compile(cell.spec);
-      const actual = await runner.run(asked);
-      if (kind === "attention") {
-        const error = maxAbsDiff(actual.attention!, expected.attention!);
-        assert.ok(error <= TOLERANCE, `max abs error ${error}`);
-      } else {
-        assert.deepEqual(actual.lanes, expected.lanes);
-      }
+      await assertOptInOutputs(split!, randomCase(new Random(9), kind, false, shape));
     },
   });
 }

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { kerasLrpNetwork, loadSafetensors, lrp, randn, type Tensor, zeros } from "../mod.ts";
 import { fixtureIndex, readFixture } from "./_testdata.ts";
+import { kerasWeightList } from "./_keras_lrp.ts";
 
 interface LrpCase {
   file: string;
@@ -64,16 +65,7 @@ for (const entry of fixtureIndex("golden_lrp") as unknown as LrpCase[]) {
 
 Deno.test("kerasLrpNetwork takes the TF2 list and names a wrong entry", async () => {
   const [I, H, C] = [3, 2, 2];
-  const list = [
-    randn([I, 4 * H], { seed: 1 }),
-    randn([H, 4 * H], { seed: 2 }),
-    randn([4 * H], { seed: 3 }),
-    randn([I, 4 * H], { seed: 4 }),
-    randn([H, 4 * H], { seed: 5 }),
-    randn([4 * H], { seed: 6 }),
-    randn([2 * H, C], { seed: 7 }),
-    randn([C], { seed: 8 }),
-  ];
+  const list = kerasWeightList(I, H, C);
   const { network, dense } = kerasLrpNetwork(list, { backend: "js" });
   const { relevance, rest, scores, target } = await lrp(network, dense, randn([1, 4, I]), {
     biasFactor: 1,

@@ -22,6 +22,7 @@ import {
 import type { SequenceInput } from "../src/contract.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { cellParameters, runForRelevance } from "../src/models/lstm.ts";
+import { kerasWeightList } from "./_keras_lrp.ts";
 
 type Backend = "js" | "wasm";
 
@@ -104,16 +105,7 @@ Deno.test("wasm lrp splits a large batch over Workers and matches the float64 pa
 
 Deno.test("wasm lrp of the Keras weight list matches the float64 pass and conserves", async () => {
   const [I, H, C] = [3, 5, 2];
-  const list = [
-    randn([I, 4 * H], { seed: 1 }),
-    randn([H, 4 * H], { seed: 2 }),
-    randn([4 * H], { seed: 3 }),
-    randn([I, 4 * H], { seed: 4 }),
-    randn([H, 4 * H], { seed: 5 }),
-    randn([4 * H], { seed: 6 }),
-    randn([2 * H, C], { seed: 7 }),
-    randn([C], { seed: 8 }),
-  ];
+  const list = kerasWeightList(I, H, C);
   const x = randn([4, 6, I], { seed: 9 });
   const explain = (backend: Backend) => {
     const { network, dense } = kerasLrpNetwork(list, { backend });

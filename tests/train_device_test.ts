@@ -16,23 +16,21 @@ import {
   AttentionArrayLSTM,
   clipGradNorm,
   Linear,
-  logSoftmax,
-  nllLoss,
   oneHot,
   type Optimizer,
   type Parameter,
-  reshape,
   SGD,
   sum,
 } from "../mod.ts";
 import type { BackendName } from "../src/contract.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { DeviceGroup } from "../src/nn/device_group.ts";
+import { classifierLoss } from "./_classifier.ts";
 
 const ignore = await requestWebGpuBackend() === null;
 if (ignore) console.log("webgpu device training tests skipped: no WebGPU adapter");
 
-const I = 4, H = 5, K = 2, C = 3, B = 2;
+const I = 4, H = 5, K = 2, C = 3;
 const x = oneHot([[0, 1, 2, 3], [3, 2, 1, 1]], I);
 const targets = [1, 2];
 
@@ -50,8 +48,7 @@ async function trainStep(
   clip: number | null,
 ): Promise<number> {
   opt.zeroGrad();
-  const { hidden } = await net.lstm.forward(x);
-  const loss = nllLoss(logSoftmax(await net.linear.forward(reshape(hidden, [B, H]))), targets);
+  const loss = await classifierLoss(net.lstm, net.linear, x, targets);
   await loss.backward();
   if (clip !== null) clipGradNorm(net.params, clip);
   opt.step();

@@ -7,11 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { Adam, ArrayLSTM, Linear, logSoftmax, nllLoss, oneHot, reshape } from "../mod.ts";
+import { Adam, ArrayLSTM, Linear, oneHot } from "../mod.ts";
 import type { BackendName } from "../src/contract.ts";
 import { WasmTrainingKernel } from "../src/backends/wasm/train_kernel.ts";
 import { WebGpuTrainer } from "../src/backends/webgpu/trainer.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
+import { classifierLoss } from "./_classifier.ts";
 
 const noAdapter = (await requestWebGpuBackend()) === null;
 
@@ -58,8 +59,7 @@ async function trainTwoSteps(backend: BackendName): Promise<Float32Array[]> {
   let first: Float32Array[] = [];
   for (let step = 0; step < 2; step++) {
     opt.zeroGrad();
-    const { hidden } = await lstm.forward(x);
-    const loss = nllLoss(logSoftmax(await linear.forward(reshape(hidden, [2, 6]))), [1, 2]);
+    const loss = await classifierLoss(lstm, linear, x, [1, 2]);
     await loss.backward();
     if (step === 0) {
       await opt.sync(); // webgpu keeps the gradients on the device

@@ -28,6 +28,7 @@ import {
 import { WasmTrainingKernel } from "../src/backends/wasm/train_kernel.ts";
 import { WasmThread } from "../src/backends/wasm/thread.ts";
 import { ResidentGroup } from "../src/nn/resident.ts";
+import { classifierLoss } from "./_classifier.ts";
 
 type Backend = "js" | "wasm";
 
@@ -79,9 +80,7 @@ async function train(run: Run, steps: number, clip?: number): Promise<void> {
   const y = TOKENS.map((row) => row[0]);
   for (let step = 0; step < steps; step++) {
     run.opt.zeroGrad();
-    const { hidden } = await run.lstm.forward(oneHot(TOKENS, 5));
-    const logits = await run.linear.forward(reshape(hidden, [TOKENS.length, 6]));
-    const loss = nllLoss(logSoftmax(logits), y);
+    const loss = await classifierLoss(run.lstm, run.linear, oneHot(TOKENS, 5), y);
     await loss.backward();
     if (clip !== undefined) clipGradNorm(run.params, clip);
     run.opt.step();
@@ -239,9 +238,12 @@ Deno.test("wasm: an incomplete group or a replaced parameter takes the TypeScrip
 Deno.test("wasm: a gradient of a step taken before an in-place update is refused", async () => {
   const run = model("wasm", (p) => new SGD(p, { lr: 0.1 }));
   await train(run, 1);
-  const { hidden } = await run.lstm.forward(oneHot(TOKENS, 5));
-  const logits = await run.linear.forward(reshape(hidden, [TOKENS.length, 6]));
-  const loss = nllLoss(logSoftmax(logits), TOKENS.map((row) => row[0]));
+  const loss = await classifierLoss(
+    run.lstm,
+    run.linear,
+    oneHot(TOKENS, 5),
+    TOKENS.map((row) => row[0]),
+  );
   await train(run, 1); // steps the weights the recorded forward ran on
   await assert.rejects(() => loss.backward(), /stepped before the backward/);
   run.lstm.dispose();

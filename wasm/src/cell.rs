@@ -12,6 +12,22 @@ use crate::simd::*;
 /// Most (batch row, block) pairs in one tile.
 pub const MAX_TILE: usize = 4;
 
+/// `$function::<V>(args…)` with `V` the [`Variant`] that runs cell kind `$kind` (a code of
+/// [`crate::variants`]; an LSTM is an ArrayLSTM with one lane): the one place that maps a
+/// boundary's runtime kind to the generic kernels.
+macro_rules! with_variant {
+    ($kind:expr, $function:ident($($arg:expr),* $(,)?)) => {
+        match $kind {
+            $crate::variants::LSTM | $crate::variants::ARRAY => {
+                $function::<$crate::cell::Array>($($arg),*)
+            }
+            $crate::variants::ATTENTION => $function::<$crate::cell::Attention>($($arg),*),
+            _ => $function::<$crate::cell::Stochastic>($($arg),*),
+        }
+    };
+}
+pub(crate) use with_variant;
+
 /// One cell variant's per-lane update and lane reduction.
 pub trait Variant {
     /// Whether the lane update reads the attention weights `s`.

@@ -31,6 +31,7 @@ mod train_tests;
 mod variants;
 
 use aligned::Floats;
+use cell::with_variant;
 use sequence::{begin, finish, forward, step, Extras, Weights, Workspace};
 use wasm_bindgen::prelude::*;
 
@@ -137,15 +138,7 @@ impl Cell {
         state: &[f32],
     ) {
         let (w, ws) = (&self.weights, &mut self.workspace);
-        match self.kind {
-            variants::LSTM | variants::ARRAY => {
-                forward::<cell::Array>(w, ws, batch, seq_len, x, hidden, state)
-            }
-            variants::ATTENTION => {
-                forward::<cell::Attention>(w, ws, batch, seq_len, x, hidden, state)
-            }
-            _ => forward::<cell::Stochastic>(w, ws, batch, seq_len, x, hidden, state),
-        }
+        with_variant!(self.kind, forward(w, ws, batch, seq_len, x, hidden, state));
     }
 
     /// [`Cell::forward`] step by step, for threads that share the hidden units of one call: sets
@@ -160,15 +153,7 @@ impl Cell {
         state: &[f32],
     ) {
         let (w, ws) = (&self.weights, &mut self.workspace);
-        match self.kind {
-            variants::LSTM | variants::ARRAY => {
-                begin::<cell::Array>(w, ws, batch, seq_len, x, hidden, state)
-            }
-            variants::ATTENTION => {
-                begin::<cell::Attention>(w, ws, batch, seq_len, x, hidden, state)
-            }
-            _ => begin::<cell::Stochastic>(w, ws, batch, seq_len, x, hidden, state),
-        }
+        with_variant!(self.kind, begin(w, ws, batch, seq_len, x, hidden, state));
         self.steps_x.clear();
         self.steps_x.extend_from_slice(x);
     }
@@ -178,13 +163,7 @@ impl Cell {
     /// [`Cell::row_stride`] floats apart), where the caller writes the other threads' units.
     pub fn step(&mut self, t: usize, first_block: usize, end_block: usize) -> usize {
         let (w, ws, x) = (&self.weights, &mut self.workspace, &self.steps_x);
-        match self.kind {
-            variants::LSTM | variants::ARRAY => {
-                step::<cell::Array>(w, ws, x, t, first_block, end_block)
-            }
-            variants::ATTENTION => step::<cell::Attention>(w, ws, x, t, first_block, end_block),
-            _ => step::<cell::Stochastic>(w, ws, x, t, first_block, end_block),
-        }
+        with_variant!(self.kind, step(w, ws, x, t, first_block, end_block));
         ws.hidden_rows()[w.layout.input_pad..].as_ptr() as usize
     }
 

@@ -248,7 +248,7 @@ unsafe fn step_row(
 #[cfg(test)]
 mod tests {
     use crate::reference::{self, Input, Kind, Spec};
-    use crate::train::Trainer;
+    use crate::train_tests::{f32s, forward_input, read, trainer};
 
     /// A small deterministic generator (an LCG), uniform in `[-scale, scale)`, rounded to `f32`.
     fn values(count: usize, seed: u64, scale: f64) -> Vec<f64> {
@@ -337,14 +337,6 @@ mod tests {
         (x_relevance, rest)
     }
 
-    fn read(ptr: usize, len: usize) -> Vec<f64> {
-        // SAFETY: the trainer's buffers stay alive and unchanged until its next call.
-        unsafe { core::slice::from_raw_parts(ptr as *const f32, len) }
-            .iter()
-            .map(|&v| v as f64)
-            .collect()
-    }
-
     #[test]
     fn relevance_matches_the_scalar_rules_and_conserves() {
         // Sizes with padding (I, H not multiples of 4), an odd batch, one and several blocks.
@@ -370,30 +362,9 @@ mod tests {
                 state: vec![0.0; batch * h],
             };
             let arriving = values(batch * steps * h, seed + 3, 1.0);
-            let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
-            let (o, p) = (spec.offsets(), f32s(&spec.params));
-            let mut trainer = Trainer::new(
-                0,
-                1,
-                false,
-                0.0,
-                ni,
-                h,
-                &p[o.i2h_weight.clone()],
-                &p[o.i2h_bias.clone()],
-                &p[o.h2h_weight.clone()],
-                &p[o.h2h_bias.clone()],
-                &[],
-                &[],
-            );
+            let mut trainer = trainer(&spec);
             trainer.keep_candidates(true);
-            trainer.forward(
-                batch,
-                steps,
-                &f32s(&input.x),
-                &f32s(&input.hidden),
-                &f32s(&input.state),
-            );
+            forward_input(&mut trainer, &input);
             for (eps, bias_factor) in [(1e-3, 0.0), (1e-2, 1.0)] {
                 trainer.relevance(&f32s(&arriving), eps as f32, bias_factor as f32);
                 let got_x = read(trainer.relevance_x_ptr(), batch * steps * ni);

@@ -5,6 +5,16 @@
 
 use core::ops::Range;
 
+/// PyTorch's names of the six parameters, in the vector's order.
+pub const NAMES: [&str; 6] = [
+    "i2h.weight",
+    "i2h.bias",
+    "h2h.weight",
+    "h2h.bias",
+    "i2a.weight",
+    "i2a.bias",
+];
+
 /// Where each parameter lies in the flat vector.
 #[derive(Clone)]
 pub struct Offsets {
@@ -47,7 +57,7 @@ impl Offsets {
         self.i2a_bias.end
     }
 
-    /// The six ranges in the vector's order.
+    /// The six ranges in the vector's order, named by [`NAMES`].
     pub fn all(&self) -> [Range<usize>; 6] {
         [
             self.i2h_weight.clone(),

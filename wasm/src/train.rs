@@ -20,11 +20,11 @@
 
 use crate::aligned::Floats;
 use crate::backward::{backward, transposed_panels, Gradients, Wanted};
-use crate::cell;
+use crate::cell::with_variant;
 use crate::lrp::{candidate_panels, relevance, Relevance};
 use crate::optim::{adam, sgd, squared_norm, Adam, Moments, Sgd};
 use crate::pack::{self, Layout};
-use crate::params::Offsets;
+use crate::params::{Offsets, NAMES};
 use crate::record::{forward, Record};
 use crate::sequence::Weights;
 use crate::variants;
@@ -87,15 +87,7 @@ impl Trainer {
         let given = [
             i2h_weight, i2h_bias, h2h_weight, h2h_bias, i2a_weight, i2a_bias,
         ];
-        let names = [
-            "i2h.weight",
-            "i2h.bias",
-            "h2h.weight",
-            "h2h.bias",
-            "i2a.weight",
-            "i2a.bias",
-        ];
-        for ((range, values), name) in offsets.all().into_iter().zip(given).zip(names) {
+        for ((range, values), name) in offsets.all().into_iter().zip(given).zip(NAMES) {
             assert_eq!(values.len(), range.len(), "{} has the wrong length", name);
             params[range].copy_from_slice(values);
         }
@@ -185,15 +177,10 @@ impl Trainer {
         state: &[f32],
     ) {
         let (w, r, finite) = (&self.weights, &mut self.record, self.h2h_finite);
-        match self.kind {
-            variants::LSTM | variants::ARRAY => {
-                forward::<cell::Array>(w, r, batch, seq_len, x, hidden, state, finite)
-            }
-            variants::ATTENTION => {
-                forward::<cell::Attention>(w, r, batch, seq_len, x, hidden, state, finite)
-            }
-            _ => forward::<cell::Stochastic>(w, r, batch, seq_len, x, hidden, state, finite),
-        }
+        with_variant!(
+            self.kind,
+            forward(w, r, batch, seq_len, x, hidden, state, finite)
+        );
     }
 
     /// Byte address of the last forward's output `(B, T, H)`.
@@ -275,17 +262,10 @@ impl Trainer {
             &mut self.gradients,
         );
         let (o, grads) = (&self.offsets, &mut self.grads[..]);
-        match self.kind {
-            variants::LSTM | variants::ARRAY => {
-                backward::<cell::Array>(w, t, r, g, d_output, d_hidden, d_state, wanted, o, grads)
-            }
-            variants::ATTENTION => backward::<cell::Attention>(
-                w, t, r, g, d_output, d_hidden, d_state, wanted, o, grads,
-            ),
-            _ => backward::<cell::Stochastic>(
-                w, t, r, g, d_output, d_hidden, d_state, wanted, o, grads,
-            ),
-        }
+        with_variant!(
+            self.kind,
+            backward(w, t, r, g, d_output, d_hidden, d_state, wanted, o, grads)
+        );
     }
 
     /// Byte address of dLoss/d`x` `(B, T, I)` from the last backward.

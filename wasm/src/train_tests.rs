@@ -5,6 +5,7 @@
 
 use crate::cell;
 use crate::optim::{adam, sgd, Adam, Moments, Sgd};
+use crate::params::NAMES;
 use crate::reference::{self, Input, Kind, Spec};
 use crate::sequence::{forward as inference, Workspace};
 use crate::train::Trainer;
@@ -70,11 +71,19 @@ fn case(
     (spec, input, d_output, d_hidden, d_state)
 }
 
-fn f32s(values: &[f64]) -> Vec<f32> {
+/// `values` rounded to `f32`, as the kernels take them.
+pub(crate) fn f32s(values: &[f64]) -> Vec<f32> {
     values.iter().map(|&v| v as f32).collect()
 }
 
-fn trainer(spec: &Spec) -> Trainer {
+/// `t.forward` on the whole of `input`, in `f32`.
+pub(crate) fn forward_input(t: &mut Trainer, input: &Input) {
+    let (x, hidden, state) = (f32s(&input.x), f32s(&input.hidden), f32s(&input.state));
+    t.forward(input.batch, input.seq_len, &x, &hidden, &state);
+}
+
+/// A trainer of `spec`'s cell and parameters, with the sigmoid gates.
+pub(crate) fn trainer(spec: &Spec) -> Trainer {
     let o = spec.offsets();
     let p = f32s(&spec.params);
     Trainer::new(
@@ -94,7 +103,7 @@ fn trainer(spec: &Spec) -> Trainer {
 }
 
 /// Reads `len` floats at a byte address the trainer returned.
-fn read(ptr: usize, len: usize) -> Vec<f64> {
+pub(crate) fn read(ptr: usize, len: usize) -> Vec<f64> {
     // SAFETY: the trainer's buffers stay alive and unchanged until its next call.
     unsafe { core::slice::from_raw_parts(ptr as *const f32, len) }
         .iter()
@@ -179,13 +188,7 @@ fn compare(
     let (batch, seq_len) = (input.batch, input.seq_len);
     let (h, k, o) = (spec.hidden, spec.k, spec.offsets());
     let mut t = trainer(&spec);
-    t.forward(
-        batch,
-        seq_len,
-        &f32s(&input.x),
-        &f32s(&input.hidden),
-        &f32s(&input.state),
-    );
+    forward_input(&mut t, &input);
     let out = reference::forward(&spec, &input);
     let mut worst = 0.0f64;
     let mut track = |name: &str, ours: Vec<f64>, truth: &[f64]| {
@@ -215,17 +218,7 @@ fn compare(
         reference::backward(&spec, &input, &out.trace, &d_out, None, None)
     };
     let grads = read(t.gradients_ptr(), o.len());
-    for (name, range) in [
-        "i2h.weight",
-        "i2h.bias",
-        "h2h.weight",
-        "h2h.bias",
-        "i2a.weight",
-        "i2a.bias",
-    ]
-    .into_iter()
-    .zip(o.all())
-    {
+    for (name, range) in NAMES.into_iter().zip(o.all()) {
         track(name, grads[range.clone()].to_vec(), &truth.params[range]);
     }
     track("dx", read(t.grad_x_ptr(), truth.x.len()), &truth.x);
@@ -379,13 +372,7 @@ fn train_once(
 ) -> [Vec<u32>; 4] {
     let (spec, input, d_out, ..) = case(variant, sizes, seed);
     let [batch, seq_len, ni, h] = sizes;
-    t.forward(
-        batch,
-        seq_len,
-        &f32s(&input.x),
-        &f32s(&input.hidden),
-        &f32s(&input.state),
-    );
+    forward_input(t, &input);
     t.zero_grad();
     t.backward(&f32s(&d_out), &[], &[], wanted.0, wanted.1);
     let bits = |ptr, len| f32s(&read(ptr, len)).iter().map(|f| f.to_bits()).collect();
@@ -497,13 +484,7 @@ fn a_zero_initial_state_keeps_nan_where_pytorch_has_it() {
 fn a_second_backward_needs_a_new_forward() {
     let (spec, input, d_out, ..) = case(VARIANTS[1], [2, 2, 3, 4], 1);
     let mut t = trainer(&spec);
-    t.forward(
-        2,
-        2,
-        &f32s(&input.x),
-        &f32s(&input.hidden),
-        &f32s(&input.state),
-    );
+    forward_input(&mut t, &input);
     t.backward(&f32s(&d_out), &[], &[], true, true);
     t.backward(&f32s(&d_out), &[], &[], true, true);
 }
@@ -598,13 +579,7 @@ fn trainer_steps_and_clips_in_place() {
     let mut t = trainer(&spec);
     let len = t.parameters_len();
     let before = read(t.parameters_ptr(), len);
-    t.forward(
-        3,
-        2,
-        &f32s(&input.x),
-        &f32s(&input.hidden),
-        &f32s(&input.state),
-    );
+    forward_input(&mut t, &input);
     t.backward(&f32s(&d_out), &[], &[], true, true);
     let grads = read(t.gradients_ptr(), len);
     let norm2: f64 = grads.iter().map(|g| g * g).sum();
@@ -629,20 +604,8 @@ fn trainer_steps_and_clips_in_place() {
     let mut moved = spec.clone();
     moved.params = after;
     let mut fresh = trainer(&moved);
-    t.forward(
-        3,
-        2,
-        &f32s(&input.x),
-        &f32s(&input.hidden),
-        &f32s(&input.state),
-    );
-    fresh.forward(
-        3,
-        2,
-        &f32s(&input.x),
-        &f32s(&input.hidden),
-        &f32s(&input.state),
-    );
+    forward_input(&mut t, &input);
+    forward_input(&mut fresh, &input);
     assert_eq!(
         read(t.output_ptr(), 3 * 2 * 6),
         read(fresh.output_ptr(), 3 * 2 * 6)

@@ -12,27 +12,56 @@
 import { plainWasmBase64, relaxedWasmBase64 } from "../../../wasm/arraylstm_wasm.generated.ts";
 import type { RawExports } from "./abi.ts";
 
+/**
+ * A cell's PyTorch-layout parameters, as `Cell` and `Trainer` take them (`kind`: a code of
+ * `src/variants.ts`).
+ */
+export type CellArguments = [
+  kind: number,
+  k: number,
+  maxPooling: boolean,
+  gateSlope: number,
+  inputSize: number,
+  hiddenSize: number,
+  i2hWeight: Float32Array,
+  i2hBias: Float32Array,
+  h2hWeight: Float32Array,
+  h2hBias: Float32Array,
+  i2aWeight: Float32Array,
+  i2aBias: Float32Array,
+];
+
+/**
+ * A forward's arguments: `batch` sequences of `seqLen` steps, `x (B, T, I)`, `hidden (B, H)`,
+ * `state (k, B, H)`.
+ */
+export type ForwardArguments = [
+  batch: number,
+  seqLen: number,
+  x: Float32Array,
+  hidden: Float32Array,
+  state: Float32Array,
+];
+
+/** The results of an LSTM-family forward, in wasm memory until the next call. */
+export interface WasmForward {
+  /** Byte address of the last forward's output `(B, T, H)`. */
+  output_ptr(): number;
+  /** Byte address of the last forward's final hidden state `(B, H)`. */
+  hidden_ptr(): number;
+  /** Byte address of the last forward's final cell states `(k, B, H)`. */
+  state_ptr(): number;
+}
+
 /** A compiled cell in wasm memory (`Cell` of wasm/src/lib.rs). */
-export interface WasmCell {
+export interface WasmCell extends WasmForward {
   /** Runs `seqLen` steps of `batch` sequences; the results stay in wasm memory. */
-  forward(
-    batch: number,
-    seqLen: number,
-    x: Float32Array,
-    hidden: Float32Array,
-    state: Float32Array,
-  ): void;
+  forward(...args: ForwardArguments): void;
   /**
    * `forward` step by step, for threads that share the hidden units of one call: `begin` takes
    * the call's arguments, then `step` for each step, then `finish`.
    */
-  begin(
-    batch: number,
-    seqLen: number,
-    x: Float32Array,
-    hidden: Float32Array,
-    state: Float32Array,
-  ): void;
+  begin(...args: ForwardArguments): void;
   /**
    * Step `t` for the hidden units of blocks `[firstBlock, endBlock)` (four units each); returns
    * the byte address of `h_t` in the next step's first input row, where the caller writes the
@@ -43,12 +72,6 @@ export interface WasmCell {
   finish(): void;
   /** Floats from one input row to the next. */
   row_stride(): number;
-  /** Byte address of the last call's output `(B, T, H)`. */
-  output_ptr(): number;
-  /** Byte address of the last call's final hidden state `(B, H)`. */
-  hidden_ptr(): number;
-  /** Byte address of the last call's final cell states `(k, B, H)`. */
-  state_ptr(): number;
   /** Asks the next calls for the attention weights and the chosen lanes (both off at first). */
   set_outputs(attention: boolean, lanes: boolean): void;
   /** Byte address of the last call's attention weights `(B, T, H, k)` (`f32`; when asked). */
@@ -62,20 +85,7 @@ export interface WasmCell {
 /** Packs a cell's PyTorch-layout parameters (`kind`: a code of `src/variants.ts`). */
 export interface WasmCellConstructor {
   /** Copies the parameters into wasm memory and packs them; the arrays are only read. */
-  new (
-    kind: number,
-    k: number,
-    maxPooling: boolean,
-    gateSlope: number,
-    inputSize: number,
-    hiddenSize: number,
-    i2hWeight: Float32Array,
-    i2hBias: Float32Array,
-    h2hWeight: Float32Array,
-    h2hBias: Float32Array,
-    i2aWeight: Float32Array,
-    i2aBias: Float32Array,
-  ): WasmCell;
+  new (...args: CellArguments): WasmCell;
 }
 
 /** A compiled GRU or RNN cell in wasm memory (`TorchCell` of wasm/src/torch_cell.rs). */
@@ -109,7 +119,7 @@ export interface WasmTorchCellConstructor {
  * gradients and optimizer state in PyTorch's layouts, a recording forward and its backward.
  * Addresses point into the module's memory and are valid until the next call that may grow it.
  */
-export interface WasmTrainer {
+export interface WasmTrainer extends WasmForward {
   /** Packs the kernels' panels from the flat parameters again (after writing them). */
   repack(): void;
   /** Byte address of the flat parameters (`i2h.weight`, `i2h.bias`, `h2h.*`, `i2a.*`). */
@@ -121,19 +131,7 @@ export interface WasmTrainer {
   /** Sets every gradient to zero (the backward adds to them). */
   zero_grad(): void;
   /** The recording forward, as `WasmCell.forward`; keeps the activations for one backward. */
-  forward(
-    batch: number,
-    seqLen: number,
-    x: Float32Array,
-    hidden: Float32Array,
-    state: Float32Array,
-  ): void;
-  /** Byte address of the last forward's output `(B, T, H)`. */
-  output_ptr(): number;
-  /** Byte address of the last forward's final hidden state `(B, H)`. */
-  hidden_ptr(): number;
-  /** Byte address of the last forward's final cell states `(k, B, H)`. */
-  state_ptr(): number;
+  forward(...args: ForwardArguments): void;
   /**
    * Back-propagates through the last forward (once); empty `dHidden`/`dState` count as zero.
    * Adds the parameter gradients to the gradients. `wantX`/`wantHidden` false skip the work of
@@ -201,20 +199,7 @@ export interface WasmTrainer {
 /** Makes a trainer from a cell's PyTorch-layout parameters, as {@linkcode WasmCellConstructor}. */
 export interface WasmTrainerConstructor {
   /** Copies the parameters into wasm memory; gradients and optimizer state start at zero. */
-  new (
-    kind: number,
-    k: number,
-    maxPooling: boolean,
-    gateSlope: number,
-    inputSize: number,
-    hiddenSize: number,
-    i2hWeight: Float32Array,
-    i2hBias: Float32Array,
-    h2hWeight: Float32Array,
-    h2hBias: Float32Array,
-    i2aWeight: Float32Array,
-    i2aBias: Float32Array,
-  ): WasmTrainer;
+  new (...args: CellArguments): WasmTrainer;
 }
 
 /**
@@ -259,137 +244,101 @@ export function toAddress(value: number): number {
   return value >>> 0;
 }
 
-/** Copies `array` into fresh wasm memory; returns its address and length, as the Rust side takes. */
-function passArray(raw: RawExports, array: Float32Array): [number, number] {
-  const address = toAddress(raw.__wbindgen_export_0(array.length * 4));
-  new Float32Array(raw.memory.buffer, address, array.length).set(array);
-  return [address, array.length];
+/** The Rust types the module exports, by the prefix of their exports' names. */
+type Prefix = "cell" | "trainer" | "torchcell";
+
+/** A method of one of the Rust types: an export's name without its type's prefix. */
+type Method = {
+  [name in keyof RawExports]: name extends `${Prefix}_${infer method}` ? method : never;
+}[keyof RawExports];
+
+/** An argument as the typed API takes it: a flag, a number, or an array to copy in. */
+type Argument = boolean | number | Float32Array;
+
+/**
+ * The raw arguments for `args`: flags as 0 or 1, each array copied into fresh wasm memory as its
+ * address and length (the Rust side takes ownership of the copies and frees them).
+ */
+function rawArguments(raw: RawExports, args: readonly Argument[]): number[] {
+  return args.flatMap((arg) => {
+    if (typeof arg !== "object") return [Number(arg)];
+    const address = toAddress(raw.__wbindgen_export_0(arg.length * 4));
+    new Float32Array(raw.memory.buffer, address, arg.length).set(arg);
+    return [address, arg.length];
+  });
 }
 
-/** One object of an instance: its address, checked on every use and freed once. */
+/**
+ * One object of an instance, of the Rust type whose exports start with `prefix`: its address,
+ * checked on every use and freed once. Its methods are the exports bound to it (`bind`); the ones
+ * every type has are here.
+ */
 class WasmObject {
+  readonly #raw: RawExports;
+  readonly #prefix: Prefix;
   #address: number;
-  readonly #release: (address: number) => void;
 
-  constructor(address: number, release: (address: number) => void) {
-    this.#address = toAddress(address);
-    this.#release = release;
+  constructor(raw: RawExports, prefix: Prefix, args: readonly Argument[]) {
+    this.#raw = raw;
+    this.#prefix = prefix;
+    this.#address = toAddress(raw[`${prefix}_new`](...rawArguments(raw, args)));
   }
 
   /** The object's address; throws once it was freed. */
-  protected get live(): number {
+  get #live(): number {
     if (this.#address === 0) throw new Error(`this wasm ${this.constructor.name} was freed`);
     return this.#address;
   }
+
+  /**
+   * The export `method` as a method of this object; `read` converts its result (addresses and
+   * counts are `u32`, read with {@linkcode toAddress}).
+   */
+  protected bind(
+    method: Method,
+    read: (result: number) => number = (result) => result,
+  ): (...args: Argument[]) => number {
+    return (...args) => {
+      const name = `${this.#prefix}_${method}` as `${Prefix}_${Method}` & keyof RawExports;
+      return read(this.#raw[name](this.#live, ...rawArguments(this.#raw, args)));
+    };
+  }
+
+  readonly forward = this.bind("forward");
+  readonly output_ptr = this.bind("output_ptr", toAddress);
+  readonly hidden_ptr = this.bind("hidden_ptr", toAddress);
 
   /** Frees the object; later calls do nothing. */
   free(): void {
     const address = this.#address;
     this.#address = 0;
-    if (address !== 0) this.#release(address);
+    if (address !== 0) this.#raw[`__wbg_${this.#prefix}_free`](address);
   }
 }
 
 /** The `Cell` class bound to one instance's exports. */
 function cellClass(raw: RawExports): WasmCellConstructor {
   return class Cell extends WasmObject implements WasmCell {
-    constructor(
-      kind: number,
-      k: number,
-      maxPooling: boolean,
-      gateSlope: number,
-      inputSize: number,
-      hiddenSize: number,
-      ...params: Float32Array[]
-    ) {
-      // The Rust side takes ownership of the copies and frees them.
-      const arrays = params.flatMap((array) => passArray(raw, array));
-      super(
-        raw.cell_new(kind, k, maxPooling ? 1 : 0, gateSlope, inputSize, hiddenSize, ...arrays),
-        raw.__wbg_cell_free,
-      );
+    constructor(...args: ConstructorParameters<WasmCellConstructor>) {
+      super(raw, "cell", args);
     }
 
-    forward(
-      batch: number,
-      seqLen: number,
-      x: Float32Array,
-      hidden: Float32Array,
-      state: Float32Array,
-    ): void {
-      const arrays = [x, hidden, state].flatMap((array) => passArray(raw, array));
-      raw.cell_forward(this.live, batch, seqLen, ...arrays);
-    }
-
-    begin(
-      batch: number,
-      seqLen: number,
-      x: Float32Array,
-      hidden: Float32Array,
-      state: Float32Array,
-    ): void {
-      const arrays = [x, hidden, state].flatMap((array) => passArray(raw, array));
-      raw.cell_begin(this.live, batch, seqLen, ...arrays);
-    }
-
-    step(t: number, firstBlock: number, endBlock: number): number {
-      return toAddress(raw.cell_step(this.live, t, firstBlock, endBlock));
-    }
-
-    finish(): void {
-      raw.cell_finish(this.live);
-    }
-
-    row_stride(): number {
-      return raw.cell_row_stride(this.live);
-    }
-
-    output_ptr(): number {
-      return toAddress(raw.cell_output_ptr(this.live));
-    }
-
-    hidden_ptr(): number {
-      return toAddress(raw.cell_hidden_ptr(this.live));
-    }
-
-    state_ptr(): number {
-      return toAddress(raw.cell_state_ptr(this.live));
-    }
-
-    set_outputs(attention: boolean, lanes: boolean): void {
-      raw.cell_set_outputs(this.live, attention ? 1 : 0, lanes ? 1 : 0);
-    }
-
-    attention_ptr(): number {
-      return toAddress(raw.cell_attention_ptr(this.live));
-    }
-
-    lanes_ptr(): number {
-      return toAddress(raw.cell_lanes_ptr(this.live));
-    }
+    readonly begin = this.bind("begin");
+    readonly step = this.bind("step", toAddress);
+    readonly finish = this.bind("finish");
+    readonly row_stride = this.bind("row_stride");
+    readonly state_ptr = this.bind("state_ptr", toAddress);
+    readonly set_outputs = this.bind("set_outputs");
+    readonly attention_ptr = this.bind("attention_ptr", toAddress);
+    readonly lanes_ptr = this.bind("lanes_ptr", toAddress);
   };
 }
 
 /** The `TorchCell` class bound to one instance's exports. */
 function torchCellClass(raw: RawExports): WasmTorchCellConstructor {
   return class TorchCell extends WasmObject implements WasmTorchCell {
-    constructor(kind: number, inputSize: number, hiddenSize: number, ...params: Float32Array[]) {
-      // The Rust side takes ownership of the copies and frees them.
-      const arrays = params.flatMap((array) => passArray(raw, array));
-      super(raw.torchcell_new(kind, inputSize, hiddenSize, ...arrays), raw.__wbg_torchcell_free);
-    }
-
-    forward(batch: number, seqLen: number, x: Float32Array, hidden: Float32Array): void {
-      const arrays = [x, hidden].flatMap((array) => passArray(raw, array));
-      raw.torchcell_forward(this.live, batch, seqLen, ...arrays);
-    }
-
-    output_ptr(): number {
-      return toAddress(raw.torchcell_output_ptr(this.live));
-    }
-
-    hidden_ptr(): number {
-      return toAddress(raw.torchcell_hidden_ptr(this.live));
+    constructor(...args: ConstructorParameters<WasmTorchCellConstructor>) {
+      super(raw, "torchcell", args);
     }
   };
 }
@@ -397,154 +346,31 @@ function torchCellClass(raw: RawExports): WasmTorchCellConstructor {
 /** The `Trainer` class bound to one instance's exports. */
 function trainerClass(raw: RawExports): WasmTrainerConstructor {
   return class Trainer extends WasmObject implements WasmTrainer {
-    constructor(
-      kind: number,
-      k: number,
-      maxPooling: boolean,
-      gateSlope: number,
-      inputSize: number,
-      hiddenSize: number,
-      ...params: Float32Array[]
-    ) {
-      const arrays = params.flatMap((array) => passArray(raw, array));
-      super(
-        raw.trainer_new(kind, k, maxPooling ? 1 : 0, gateSlope, inputSize, hiddenSize, ...arrays),
-        raw.__wbg_trainer_free,
-      );
+    constructor(...args: ConstructorParameters<WasmTrainerConstructor>) {
+      super(raw, "trainer", args);
     }
 
-    repack(): void {
-      raw.trainer_repack(this.live);
-    }
-
-    parameters_ptr(): number {
-      return toAddress(raw.trainer_parameters_ptr(this.live));
-    }
-
-    parameters_len(): number {
-      return raw.trainer_parameters_len(this.live) >>> 0;
-    }
-
-    gradients_ptr(): number {
-      return toAddress(raw.trainer_gradients_ptr(this.live));
-    }
-
-    zero_grad(): void {
-      raw.trainer_zero_grad(this.live);
-    }
-
-    forward(
-      batch: number,
-      seqLen: number,
-      x: Float32Array,
-      hidden: Float32Array,
-      state: Float32Array,
-    ): void {
-      const arrays = [x, hidden, state].flatMap((array) => passArray(raw, array));
-      raw.trainer_forward(this.live, batch, seqLen, ...arrays);
-    }
-
-    output_ptr(): number {
-      return toAddress(raw.trainer_output_ptr(this.live));
-    }
-
-    hidden_ptr(): number {
-      return toAddress(raw.trainer_hidden_ptr(this.live));
-    }
-
-    state_ptr(): number {
-      return toAddress(raw.trainer_state_ptr(this.live));
-    }
-
-    backward(
-      dOutput: Float32Array,
-      dHidden: Float32Array,
-      dState: Float32Array,
-      wantX: boolean,
-      wantHidden: boolean,
-    ): void {
-      const arrays = [dOutput, dHidden, dState].flatMap((array) => passArray(raw, array));
-      raw.trainer_backward(this.live, ...arrays, wantX ? 1 : 0, wantHidden ? 1 : 0);
-    }
-
-    keep_candidates(keep: boolean): void {
-      raw.trainer_keep_candidates(this.live, keep ? 1 : 0);
-    }
-
-    relevance(outputRelevance: Float32Array, eps: number, biasFactor: number): void {
-      raw.trainer_relevance(this.live, ...passArray(raw, outputRelevance), eps, biasFactor);
-    }
-
-    relevance_x_ptr(): number {
-      return toAddress(raw.trainer_relevance_x_ptr(this.live));
-    }
-
-    relevance_rest_ptr(): number {
-      return toAddress(raw.trainer_relevance_rest_ptr(this.live));
-    }
-
-    grad_x_ptr(): number {
-      return toAddress(raw.trainer_grad_x_ptr(this.live));
-    }
-
-    grad_hidden_ptr(): number {
-      return toAddress(raw.trainer_grad_hidden_ptr(this.live));
-    }
-
-    grad_state_ptr(): number {
-      return toAddress(raw.trainer_grad_state_ptr(this.live));
-    }
-
-    grad_squared_norm(): number {
-      return raw.trainer_grad_squared_norm(this.live);
-    }
-
-    scale_grads(factor: number): void {
-      raw.trainer_scale_grads(this.live, factor);
-    }
-
-    sgd_step(
-      lr: number,
-      momentum: number,
-      dampening: number,
-      nesterov: boolean,
-      weightDecay: number,
-    ): void {
-      raw.trainer_sgd_step(this.live, lr, momentum, dampening, nesterov ? 1 : 0, weightDecay);
-    }
-
-    adam_step(
-      lr: number,
-      beta1: number,
-      beta2: number,
-      eps: number,
-      weightDecay: number,
-      amsgrad: boolean,
-      decoupled: boolean,
-    ): void {
-      raw.trainer_adam_step(
-        this.live,
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay,
-        amsgrad ? 1 : 0,
-        decoupled ? 1 : 0,
-      );
-    }
-
-    optimizer_state_ptr(slot: number): number {
-      return toAddress(raw.trainer_optimizer_state_ptr(this.live, slot));
-    }
-
-    optimizer_steps(): number {
-      return raw.trainer_optimizer_steps(this.live) >>> 0;
-    }
-
-    set_optimizer_steps(steps: number): void {
-      raw.trainer_set_optimizer_steps(this.live, steps);
-    }
+    readonly repack = this.bind("repack");
+    readonly parameters_ptr = this.bind("parameters_ptr", toAddress);
+    readonly parameters_len = this.bind("parameters_len", toAddress);
+    readonly gradients_ptr = this.bind("gradients_ptr", toAddress);
+    readonly zero_grad = this.bind("zero_grad");
+    readonly state_ptr = this.bind("state_ptr", toAddress);
+    readonly backward = this.bind("backward");
+    readonly keep_candidates = this.bind("keep_candidates");
+    readonly relevance = this.bind("relevance");
+    readonly relevance_x_ptr = this.bind("relevance_x_ptr", toAddress);
+    readonly relevance_rest_ptr = this.bind("relevance_rest_ptr", toAddress);
+    readonly grad_x_ptr = this.bind("grad_x_ptr", toAddress);
+    readonly grad_hidden_ptr = this.bind("grad_hidden_ptr", toAddress);
+    readonly grad_state_ptr = this.bind("grad_state_ptr", toAddress);
+    readonly grad_squared_norm = this.bind("grad_squared_norm");
+    readonly scale_grads = this.bind("scale_grads");
+    readonly sgd_step = this.bind("sgd_step");
+    readonly adam_step = this.bind("adam_step");
+    readonly optimizer_state_ptr = this.bind("optimizer_state_ptr", toAddress);
+    readonly optimizer_steps = this.bind("optimizer_steps", toAddress);
+    readonly set_optimizer_steps = this.bind("set_optimizer_steps");
   };
 }
 

@@ -195,6 +195,28 @@ export function packHidden(
 }
 
 /**
+ * For each lane and each of the `size` rows from `start`: where the row starts in cell states
+ * `(k, B, H)` and where it starts packed as `(k, paddedBatch, paddedUnits)`.
+ */
+function cellRows(
+  k: number,
+  batch: number,
+  hiddenSize: number,
+  start: number,
+  size: number,
+  paddedBatch: number,
+): Array<[state: number, packed: number]> {
+  const paddedUnits = roundUp(hiddenSize, 4);
+  const rows: Array<[number, number]> = [];
+  for (let lane = 0; lane < k; lane++) {
+    for (let b = 0; b < size; b++) {
+      rows.push([(lane * batch + start + b) * hiddenSize, (lane * paddedBatch + b) * paddedUnits]);
+    }
+  }
+  return rows;
+}
+
+/**
  * Packs batch rows `[start, start + size)` of cell states `(k, B, H)` as `(k, paddedBatch,
  * paddedUnits)`.
  *
@@ -213,13 +235,9 @@ export function packCells(
   size: number,
   paddedBatch: number,
 ): Float32Array<ArrayBuffer> {
-  const paddedUnits = roundUp(hiddenSize, 4);
-  const packed = new Float32Array(k * paddedBatch * paddedUnits);
-  for (let lane = 0; lane < k; lane++) {
-    for (let b = 0; b < size; b++) {
-      const from = (lane * batch + start + b) * hiddenSize;
-      packed.set(state.subarray(from, from + hiddenSize), (lane * paddedBatch + b) * paddedUnits);
-    }
+  const packed = new Float32Array(k * paddedBatch * roundUp(hiddenSize, 4));
+  for (const [from, to] of cellRows(k, batch, hiddenSize, start, size, paddedBatch)) {
+    packed.set(state.subarray(from, from + hiddenSize), to);
   }
   return packed;
 }
@@ -246,11 +264,7 @@ export function unpackCells(
   paddedBatch: number,
   state: Float32Array,
 ): void {
-  const paddedUnits = roundUp(hiddenSize, 4);
-  for (let lane = 0; lane < k; lane++) {
-    for (let b = 0; b < size; b++) {
-      const from = (lane * paddedBatch + b) * paddedUnits;
-      state.set(packed.subarray(from, from + hiddenSize), (lane * batch + start + b) * hiddenSize);
-    }
+  for (const [to, from] of cellRows(k, batch, hiddenSize, start, size, paddedBatch)) {
+    state.set(packed.subarray(from, from + hiddenSize), to);
   }
 }
