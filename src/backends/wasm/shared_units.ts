@@ -71,10 +71,11 @@ export function abortSharing(buffer: SharedArrayBuffer, parts: number): void {
 /** Whether this thread may sleep in `Atomics.wait` (a browser's main thread may not). */
 let mayBlock: boolean | undefined;
 
-function canBlock(): boolean {
+/** Probes with a wait of 0 ms on `flags` (the call's own buffer: the probe allocates nothing). */
+function canBlock(flags: Int32Array): boolean {
   if (mayBlock === undefined) {
     try {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+      Atomics.wait(flags, 0, Atomics.load(flags, 0), 0);
       mayBlock = true;
     } catch {
       mayBlock = false;
@@ -141,7 +142,7 @@ export class SharedUnits {
     for (let spin = 0; spin < SPINS; spin++) {
       if (Atomics.load(flags, other) >= steps) return;
     }
-    const sleep = canBlock();
+    const sleep = canBlock(this.#flags);
     let last = Atomics.load(flags, other), since = performance.now();
     while (last < steps) {
       if (Atomics.load(flags, abort) !== 0) {
