@@ -311,7 +311,13 @@ class WasmRunner implements CompiledCell {
       this.#kernel = null;
       this.#recordedOnWorkers = null;
       if (this.#workers !== null) {
-        const sent = Promise.all(this.#workers.map((worker) => worker.setWeights(params.slice())));
+        // `params` is this call's own copy (the spec took slices of it): the last worker takes it.
+        const last = this.#workers.length - 1;
+        const sent = Promise.all(
+          this.#workers.map((worker, index) =>
+            worker.setWeights(index === last ? params : params.slice())
+          ),
+        );
         sent.catch(() => {}); // reported by the next call on the workers
         this.#weightsSent = sent;
       }
