@@ -133,17 +133,19 @@ export class Linear extends Module {
       : [null, null, x];
     const shape = [...x.shape.slice(0, -1), O];
     return record("Linear", [{ shape, data: out }], parents, ([grad]) => {
-      const g = grad!;
+      const g = grad!, input = x.data;
       const dWeight = new Float32Array(O * I), dBias = new Float32Array(O);
       const dx = new Float32Array(rows * I);
       for (let r = 0; r < rows; r++) {
+        const row = r * I;
         for (let o = 0; o < O; o++) {
           const d = g[r * O + o];
           if (d === 0) continue;
           dBias[o] += d;
+          const column = o * I;
           for (let i = 0; i < I; i++) {
-            dWeight[o * I + i] += d * x.data[r * I + i];
-            dx[r * I + i] += d * weight[o * I + i];
+            dWeight[column + i] += d * input[row + i];
+            dx[row + i] += d * weight[column + i];
           }
         }
       }

@@ -50,6 +50,7 @@ import {
 
 export { WASM_MEMORY_LIMITS, type WasmMemoryLimits };
 import { type WasmThread, WorkerPool, workersPermitted } from "./thread.ts";
+import { packedViews } from "./scratch.ts";
 import { abortSharing, SharedUnits, sharedUnitsBuffer, unitsOf } from "./shared_units.ts";
 import { VARIANTS } from "../../variants.ts";
 import {
@@ -124,8 +125,8 @@ function rowsOf(batch: number, part: number, parts: number): [number, number] {
 }
 
 /**
- * Rows `[start, end)` of an array shaped `(lanes, B, rowSize)`, as a fresh `(lanes, rows, rowSize)`
- * array.
+ * Rows `[start, end)` of an array shaped `(lanes, B, rowSize)`, as a `(lanes, rows, rowSize)`
+ * array: `part` (of that size), or a fresh one.
  */
 function takeRows(
   array: Float32Array,
@@ -133,9 +134,9 @@ function takeRows(
   rowSize: number,
   lanes: number,
   [start, end]: [number, number],
+  part: Float32Array = new Float32Array(lanes * (end - start) * rowSize),
 ): Float32Array {
   const rows = end - start;
-  const part = new Float32Array(lanes * rows * rowSize);
   for (let lane = 0; lane < lanes; lane++) {
     part.set(
       array.subarray((lane * B + start) * rowSize, (lane * B + end) * rowSize),
@@ -208,21 +209,33 @@ function copyInput(input: SequenceInput): SequenceInput {
   };
 }
 
-/** Rows `[start, end)` of checked output gradients, in `f32` (absent final ones empty). */
+/**
+ * Rows `[start, end)` of checked output gradients, in `f32` (absent final ones empty), as views of
+ * `scratch` (of a new buffer where it is `null` or too small; see `scratch.ts`).
+ */
 function sliceGradients(
   spec: CellSpec,
   input: SequenceInput,
   grads: OutputGradients,
   rows: [number, number],
+  scratch: ArrayBuffer | null,
 ): SliceGradients {
   const { hiddenSize: H, variant: { k } } = spec;
   const { batch: B, seqLen: T } = input;
-  const none = new Float32Array(0);
+  const n = rows[1] - rows[0];
+  const [output, hidden, state] = packedViews(scratch, [
+    n * T * H,
+    grads.hidden ? n * H : 0,
+    grads.state ? k * n * H : 0,
+  ]);
   const f32 = (array: Float32Array | Float64Array) => array as Float32Array;
+  takeRows(f32(grads.output), B, T * H, 1, rows, output);
+  if (grads.hidden) takeRows(f32(grads.hidden), B, H, 1, rows, hidden);
+  if (grads.state) takeRows(f32(grads.state), B, H, k, rows, state);
   return {
-    output: takeRows(f32(grads.output), B, T * H, 1, rows),
-    hidden: grads.hidden ? takeRows(f32(grads.hidden), B, H, 1, rows) : none,
-    state: grads.state ? takeRows(f32(grads.state), B, H, k, rows) : none,
+    output,
+    hidden,
+    state,
     ...(grads.wanted === undefined ? {} : { wanted: grads.wanted }),
   };
 }
@@ -298,7 +311,13 @@ class WasmRunner implements CompiledCell {
       this.#kernel = null;
       this.#recordedOnWorkers = null;
       if (this.#workers !== null) {
-        const sent = Promise.all(this.#workers.map((worker) => worker.setWeights(params.slice())));
+        // `params` is this call's own copy (the spec took slices of it): the last worker takes it.
+        const last = this.#workers.length - 1;
+        const sent = Promise.all(
+          this.#workers.map((worker, index) =>
+            worker.setWeights(index === last ? params : params.slice())
+          ),
+        );
         sent.catch(() => {}); // reported by the next call on the workers
         this.#weightsSent = sent;
       }
@@ -517,30 +536,31 @@ class WasmRunner implements CompiledCell {
   ): Promise<TrainingStep> {
     const inputs = slices.map((rows) => sliceRows(spec, input, rows));
     this.#recordedOnWorkers = null;
-    const results = await this.#onWorkers(async (workers) => {
+    const output = await this.#onWorkers(async (workers) => {
       const results = await Promise.all(
         inputs.map((part, index) => workers[index].forward(part, step)),
       );
       // Another forward may have started meanwhile: this one is the workers' last only if not.
       if (step === this.#trainingSteps) this.#recordedOnWorkers = step;
-      return results;
+      return this.#assemble(spec, input, slices, results, workers);
     });
     return {
-      ...this.#assemble(spec, input, slices, results),
-      backward: async (grads) => {
+      ...output,
+      backward: (grads) => {
         const recorded = this.#recordedOnWorkers === step;
         // The backward consumes the workers' activations.
         this.#recordedOnWorkers = null;
-        const parts = await this.#onWorkers((workers) =>
-          Promise.all(slices.map((rows, index) =>
+        return this.#onWorkers(async (workers) => {
+          const parts = await Promise.all(slices.map((rows, index) =>
             workers[index].backward(
               recorded ? null : inputs[index],
               step,
-              sliceGradients(spec, input, grads, rows),
+              sliceGradients(spec, input, grads, rows, workers[index].spare()),
             )
-          ))
-        );
-        return this.#assembleGradients(spec, input, slices, parts, grads.wanted);
+          ));
+          const { wanted } = grads;
+          return this.#assembleGradients(spec, input, slices, parts, workers, wanted);
+        });
       },
     };
   }
@@ -580,11 +600,14 @@ class WasmRunner implements CompiledCell {
     const { inputSize: I, hiddenSize: H } = spec;
     const { batch: B, seqLen: T } = input;
     const inputs = slices.map((rows) => sliceRows(spec, input, rows));
-    const results = await this.#onWorkers((workers) =>
-      Promise.all(inputs.map((part, index) => workers[index].forward(part, step, true)))
-    );
+    const output = await this.#onWorkers(async (workers) => {
+      const results = await Promise.all(
+        inputs.map((part, index) => workers[index].forward(part, step, true)),
+      );
+      return this.#assemble(spec, input, slices, results, workers);
+    });
     return {
-      ...this.#assemble(spec, input, slices, results),
+      ...output,
       relevance: async (outputRelevance, rule) => {
         const parts = await this.#onWorkers((workers) =>
           Promise.all(slices.map((rows, index) =>
@@ -607,41 +630,57 @@ class WasmRunner implements CompiledCell {
     };
   }
 
-  /** The whole batch's input gradients, and the parameter gradients summed over the slices. */
+  /**
+   * The whole batch's input gradients (the wanted ones; the others empty), and the parameter
+   * gradients summed over the slices, in arrays of their own; the slices' buffers go back to
+   * their `workers`.
+   */
   #assembleGradients(
     spec: CellSpec,
     input: SequenceInput,
     slices: [number, number][],
     parts: SliceInputGradients[],
+    workers: readonly WasmThread[],
     wanted: WantedGradients = { x: true, hidden: true, state: true },
   ): InputGradients {
     const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
     const { batch: B, seqLen: T } = input;
-    const params = parts[0].params;
+    const params = parts[0].params.slice();
     for (const part of parts.slice(1)) {
-      for (let i = 0; i < params.length; i++) params[i] += part.params[i];
+      const add = part.params;
+      for (let i = 0; i < params.length; i++) params[i] += add[i];
     }
-    const x = new Float32Array(B * T * I);
-    const hidden = new Float32Array(B * H);
-    const state = new Float32Array(k * B * H);
+    const whole = (size: number, want: boolean) => new Float32Array(want ? size : 0);
+    const x = whole(B * T * I, wanted.x);
+    const hidden = whole(B * H, wanted.hidden);
+    const state = whole(k * B * H, wanted.state);
     slices.forEach((rows, index) => {
-      // Unwanted gradients are the slices' zeros: the new arrays are zeros already.
-      if (wanted.x) putRows(x, parts[index].x, B, T * I, 1, rows);
-      if (wanted.hidden) putRows(hidden, parts[index].hidden, B, H, 1, rows);
-      putRows(state, parts[index].state, B, H, k, rows);
+      const part = parts[index];
+      if (wanted.x) putRows(x, part.x, B, T * I, 1, rows);
+      if (wanted.hidden) putRows(hidden, part.hidden, B, H, 1, rows);
+      if (wanted.state) putRows(state, part.state, B, H, k, rows);
+      workers[index].recycle(part.params.buffer);
     });
     return { params: namedGradients(spec, params), x, hidden, state };
   }
 
+  /**
+   * The results of the slices placed into arrays of all the rows; with `workers`, the slices were
+   * theirs, in their spare buffers, which go back to them.
+   */
   #assemble(
     spec: CellSpec,
     input: SequenceInput,
     slices: [number, number][],
     results: SequenceOutput[],
+    workers?: readonly WasmThread[],
   ): SequenceOutput {
     const { batch: B, seqLen: T } = input;
     const whole = wholeOutput(spec, input);
-    slices.forEach((rows, part) => this.#place(spec, whole, B, T, rows, results[part]));
+    slices.forEach((rows, part) => {
+      this.#place(spec, whole, B, T, rows, results[part]);
+      workers?.[part].recycle(results[part].output.buffer);
+    });
     return whole;
   }
 

@@ -15,10 +15,11 @@ import type {
 import type { WasmFlavor } from "./bindings.ts";
 import type { SliceGradients, SliceInputGradients } from "./train_kernel.ts";
 import type { WorkerReply, WorkerRequest, WorkerResult } from "./worker.ts";
+import { ScratchBuffers } from "./scratch.ts";
 
 /**
- * The buffers of `arrays` that a message can transfer instead of copying: a `SharedArrayBuffer`
- * is shared between threads already, never transferred.
+ * The buffers of `arrays` that a message can transfer instead of copying, each once (views of one
+ * buffer share it): a `SharedArrayBuffer` is shared between threads already, never transferred.
  *
  * @example
  * ```ts
@@ -26,14 +27,15 @@ import type { WorkerReply, WorkerRequest, WorkerResult } from "./worker.ts";
  * import { transferable } from "./thread.ts";
  * const owned = new Float32Array(2);
  * const shared = new Float32Array(new SharedArrayBuffer(8));
- * assert.deepEqual(transferable([owned, shared]), [owned.buffer]);
+ * assert.deepEqual(transferable([owned, shared, owned.subarray(1)]), [owned.buffer]);
  * ```
  */
 export function transferable(
   arrays: readonly (Float32Array | Int32Array | undefined)[],
 ): ArrayBuffer[] {
-  return arrays.map((array) => array?.buffer)
+  const buffers = arrays.map((array) => array?.buffer)
     .filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer);
+  return [...new Set(buffers)];
 }
 
 /** The worker's module. A Worker loads it, and each module it imports, as a dynamic import. */
@@ -85,6 +87,7 @@ export class WasmThread {
   #compiled: Promise<WorkerResult>;
   #nextId = 0;
   #failure: Error | null = null;
+  readonly #scratch = new ScratchBuffers();
 
   /** Starts the worker and has it pack `spec` (a structured-clone copy of it) into `flavor`. */
   constructor(spec: CellSpec, flavor: WasmFlavor) {
@@ -149,17 +152,29 @@ export class WasmThread {
   /**
    * The recording forward of `input`, tagged `step` (keeping what the relevance pass needs with
    * `candidates`). The input is copied, not transferred: the caller keeps it for the backward.
+   * The results are views of one of this thread's spare buffers: copy them out, then hand it
+   * back with {@linkcode WasmThread.recycle}.
    */
   async forward(input: SequenceInput, step: number, candidates = false): Promise<SequenceOutput> {
     await this.#compiled;
-    const request = { type: "forward", id: this.#nextId++, step, input, candidates } as const;
-    const result = await this.#request(request, []);
+    const scratch = this.#scratch.take();
+    const request = {
+      type: "forward",
+      id: this.#nextId++,
+      step,
+      input,
+      candidates,
+      scratch,
+    } as const;
+    const result = await this.#request(request, scratch === null ? [] : [scratch]);
     return result as SequenceOutput;
   }
 
   /**
    * The backward of step `step`, whose forward ran on `input` (`null`: the worker's last forward
-   * was this step's, so it needs no input); `grads` are transferred.
+   * was this step's, so it needs no input); `grads` are transferred. Pass them as views of
+   * {@linkcode WasmThread.spare}'s buffer (or of their own): the results come back in it, to be
+   * copied out and handed back with {@linkcode WasmThread.recycle}.
    */
   async backward(
     input: SequenceInput | null,
@@ -168,8 +183,19 @@ export class WasmThread {
   ): Promise<SliceInputGradients> {
     await this.#compiled;
     const transfer = transferable([grads.output, grads.hidden, grads.state]);
-    const request = { type: "backward", id: this.#nextId++, step, input, grads } as const;
+    const scratch = grads.output.buffer instanceof ArrayBuffer ? grads.output.buffer : null;
+    const request = { type: "backward", id: this.#nextId++, step, input, grads, scratch } as const;
     return await this.#request(request, transfer) as SliceInputGradients;
+  }
+
+  /** A spare buffer for the slices of a call to this worker, or `null` (see `scratch.ts`). */
+  spare(): ArrayBuffer | null {
+    return this.#scratch.take();
+  }
+
+  /** Takes back the buffer of a call's results once they have been copied out. */
+  recycle(buffer: ArrayBufferLike): void {
+    this.#scratch.give(buffer);
   }
 
   /**

@@ -25,6 +25,7 @@ import type {
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
 import { lstmCellArguments } from "./kernel.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
+import { packedViews } from "./scratch.ts";
 
 /**
  * dLoss/d a slice's results, in `f32`; empty `hidden`/`state` count as zero. `wanted` (default:
@@ -41,7 +42,10 @@ export interface SliceGradients {
   readonly wanted?: WantedGradients;
 }
 
-/** What a backward of some rows returns: fresh arrays. */
+/**
+ * What a backward of some rows returns: fresh arrays, or views of the buffer it was given. An
+ * input gradient that was not wanted is empty.
+ */
 export interface SliceInputGradients {
   /** The parameter gradients of these rows, flat in the order of `parameterSizes`. */
   readonly params: Float32Array;
@@ -103,10 +107,16 @@ export class WasmTrainingKernel {
   }
 
   /**
-   * The recording forward of `input`, tagged `step`; returns fresh arrays. With `candidates` it
-   * also keeps what {@linkcode WasmTrainingKernel.relevance} needs (one-lane cells only).
+   * The recording forward of `input`, tagged `step`; returns fresh arrays, or with `into` views of
+   * that buffer (of a new one where it is too small). With `candidates` it also keeps what
+   * {@linkcode WasmTrainingKernel.relevance} needs (one-lane cells only).
    */
-  forward(input: SequenceInput, step: number, candidates = false): SequenceOutput {
+  forward(
+    input: SequenceInput,
+    step: number,
+    candidates = false,
+    into?: ArrayBuffer | null,
+  ): SequenceOutput {
     const trainer = this.#live();
     const { batch: B, seqLen: T } = input;
     const { hiddenSize: H, variant: { k } } = this.#sizes;
@@ -118,22 +128,25 @@ export class WasmTrainingKernel {
     });
     this.#recorded = { step, batch: B, seqLen: T };
     this.#recordedCandidates = candidates;
-    return {
-      output: this.#copy(trainer.output_ptr(), B * T * H),
-      hidden: this.#copy(trainer.hidden_ptr(), B * H),
-      state: this.#copy(trainer.state_ptr(), k * B * H),
-    };
+    const [output, hidden, state] = this.#results(into, [
+      [trainer.output_ptr(), B * T * H],
+      [trainer.hidden_ptr(), B * H],
+      [trainer.state_ptr(), k * B * H],
+    ]);
+    return { output, hidden, state };
   }
 
   /**
    * The backward of step `step`, whose forward ran on `input` (run again first unless it was this
    * kernel's last forward; `null` when the caller knows it was). Returns this call's gradients
-   * only.
+   * only, as fresh arrays, or with `into` as views of that buffer (which may hold `grads`: they
+   * are read first), or of a new one where it is too small.
    */
   backward(
     input: SequenceInput | null,
     step: number,
     grads: SliceGradients,
+    into?: ArrayBuffer | null,
   ): SliceInputGradients {
     if (this.#recorded?.step !== step) {
       if (input === null) {
@@ -153,14 +166,13 @@ export class WasmTrainingKernel {
       trainer.zero_grad();
       trainer.backward(grads.output, grads.hidden, grads.state, wanted.x, wanted.hidden);
     });
-    return {
-      params: this.#copy(trainer.gradients_ptr(), trainer.parameters_len()),
-      x: wanted.x ? this.#copy(trainer.grad_x_ptr(), B * T * I) : new Float32Array(B * T * I),
-      hidden: wanted.hidden
-        ? this.#copy(trainer.grad_hidden_ptr(), B * H)
-        : new Float32Array(B * H),
-      state: this.#copy(trainer.grad_state_ptr(), k * B * H),
-    };
+    const [params, x, hidden, state] = this.#results(into, [
+      [trainer.gradients_ptr(), trainer.parameters_len()],
+      [trainer.grad_x_ptr(), wanted.x ? B * T * I : 0],
+      [trainer.grad_hidden_ptr(), wanted.hidden ? B * H : 0],
+      [trainer.grad_state_ptr(), wanted.state ? k * B * H : 0],
+    ]);
+    return { params, x, hidden, state };
   }
 
   /**
@@ -262,6 +274,20 @@ export class WasmTrainingKernel {
         { cause: error },
       );
     }
+  }
+
+  /**
+   * Copies of the wasm ranges `[address, length]`: fresh arrays, or views of `into` (see
+   * `packedViews`) when it is given.
+   */
+  #results(
+    into: ArrayBuffer | null | undefined,
+    ranges: readonly [number, number][],
+  ): Float32Array[] {
+    if (into === undefined) return ranges.map(([address, length]) => this.#copy(address, length));
+    const views = packedViews(into, ranges.map(([, length]) => length));
+    ranges.forEach(([address, length], index) => views[index].set(this.#view(address, length)));
+    return views;
   }
 
   #copy(address: number, length: number): Float32Array {

@@ -52,6 +52,8 @@ export type WorkerRequest =
     readonly step: number;
     readonly input: SequenceInput;
     readonly candidates: boolean;
+    /** A buffer for the results (`scratch.ts`), or `null`: the worker makes one. */
+    readonly scratch: ArrayBuffer | null;
   }
   | { readonly type: "weights"; readonly id: number; readonly params: Float32Array }
   | {
@@ -60,7 +62,10 @@ export type WorkerRequest =
     readonly step: number;
     /** `null` when the worker's last forward was this step's: its trainer holds the activations. */
     readonly input: SequenceInput | null;
+    /** Views of `scratch`, or of their own buffers. */
     readonly grads: SliceGradients;
+    /** A buffer for the results (it may hold `grads`, which are read first), or `null`. */
+    readonly scratch: ArrayBuffer | null;
   }
   | {
     readonly type: "relevance";
@@ -130,7 +135,8 @@ function handle(request: WorkerRequest): [WorkerResult, Transferable[]] {
   }
   if (!trainer?.usable) trainer = new WasmTrainingKernel(compiled.spec, compiled.flavor);
   if (request.type === "forward") {
-    const result = trainer.forward(request.input, request.step, request.candidates);
+    const { input, step, candidates, scratch } = request;
+    const result = trainer.forward(input, step, candidates, scratch);
     return [result, transferable([result.output, result.hidden, result.state])];
   }
   if (request.type === "relevance") {
@@ -138,7 +144,7 @@ function handle(request: WorkerRequest): [WorkerResult, Transferable[]] {
     const result = trainer.relevance(input, step, outputRelevance, rule);
     return [result, transferable([result.input, result.rest])];
   }
-  const result = trainer.backward(request.input, request.step, request.grads);
+  const result = trainer.backward(request.input, request.step, request.grads, request.scratch);
   return [result, transferable([result.params, result.x, result.hidden, result.state])];
 }
 
