@@ -89,6 +89,13 @@ export interface WasmBackendOptions {
  */
 const MIN_PARALLEL_FLOPS = 5e7;
 /**
+ * A runner's first call with less work than this (about 40 ms on one core) runs in the calling
+ * thread while the workers start for the calls after it: starting Workers (their isolates and
+ * modules) takes 30–100 ms, more than they save on such a call, and a fresh process's (or edge
+ * function's) first answer should not wait for them.
+ */
+const COLD_CALL_FLOPS = 1e9;
+/**
  * Most Workers by default: each holds its own copy of the weights and buffers, so memory grows
  * with their number while the gain shrinks (only two cores measured so far).
  */
@@ -269,6 +276,10 @@ class WasmRunner implements CompiledCell {
    */
   #recordedOnWorkers: number | null = null;
   #workers: WasmThread[] | null = null;
+  /** Whether a call ran (see {@linkcode COLD_CALL_FLOPS}). */
+  #called = false;
+  /** Starts the workers after a first call that ran in this thread. */
+  #warmTimer: ReturnType<typeof setTimeout> | null = null;
   /** The workers' acknowledgement of the last weights sent to them. */
   #weightsSent: Promise<unknown> = Promise.resolve();
   #running = 0;
@@ -337,8 +348,11 @@ class WasmRunner implements CompiledCell {
         this.#memory,
         requestedExtras(input),
       );
-      const parts = this.#partsFor(spec, input);
-      if (parts === 1 && input.batch <= rowsPerChunk && this.#sharesUnits(spec, input)) {
+      const warming = this.#warmsWorkers(spec, input);
+      const parts = warming ? 1 : this.#partsFor(spec, input);
+      if (
+        !warming && parts === 1 && input.batch <= rowsPerChunk && this.#sharesUnits(spec, input)
+      ) {
         return this.#runSharingUnits(spec, input);
       }
       const rowsPerRound = rowsPerChunk * parts;
@@ -474,11 +488,7 @@ class WasmRunner implements CompiledCell {
   ): Promise<T> {
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
-    // A call sharing hidden units needs one worker: the others start when a call needs them.
-    const workers = this.#workers ??= [];
-    if (workers.length < count) {
-      workers.push(...this.#pool.take(count - workers.length, this.#spec, this.#flavor));
-    }
+    const workers = this.#takeWorkers(count);
     this.#running++;
     try {
       await this.#weightsSent;
@@ -702,6 +712,42 @@ class WasmRunner implements CompiledCell {
     if (whole.lanes) putRows(whole.lanes, result.lanes!, B, T * H, 1, rows);
   }
 
+  /**
+   * The runner's workers, at least `count` of them (started if need be). A call sharing hidden
+   * units needs one worker: the others start when a call needs them.
+   */
+  #takeWorkers(count: number): WasmThread[] {
+    const workers = this.#workers ??= [];
+    if (workers.length < count) {
+      workers.push(...this.#pool.take(count - workers.length, this.#spec, this.#flavor));
+    }
+    return workers;
+  }
+
+  /**
+   * Whether `input` is the runner's first call and small enough to run in this thread while the
+   * workers start ({@linkcode COLD_CALL_FLOPS}); it starts them then.
+   */
+  #warmsWorkers(spec: CellSpec, input: SequenceInput): boolean {
+    if (this.#called) return false;
+    this.#called = true;
+    const flops = flopsOf(spec, input);
+    if (this.#threads === 1 || flops < MIN_PARALLEL_FLOPS || flops >= COLD_CALL_FLOPS) {
+      return false;
+    }
+    // After this call's result: starting a Worker blocks this thread too (~15 ms each).
+    const timer = setTimeout(() => {
+      this.#warmTimer = null;
+      if (this.#workers !== null) return;
+      this.#takeWorkers(this.#threads);
+      if (this.#running === 0) this.#armIdleTimer();
+    }, 0);
+    // Nor should it keep a process alive that has nothing else to do.
+    if (typeof Deno !== "undefined") Deno.unrefTimer(timer);
+    this.#warmTimer = timer;
+    return true;
+  }
+
   #armIdleTimer(): void {
     const timer = setTimeout(() => this.#stopWorkers(), IDLE_WORKER_MS);
     // The timer itself must not keep the process alive: it only exists to let it exit.
@@ -711,6 +757,8 @@ class WasmRunner implements CompiledCell {
 
   /** Hands the workers back to the backend's pool (which stops them if no runner takes them). */
   #stopWorkers(): void {
+    if (this.#warmTimer !== null) clearTimeout(this.#warmTimer);
+    this.#warmTimer = null;
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
     if (this.#workers !== null) this.#pool.give(this.#workers);
