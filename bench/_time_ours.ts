@@ -9,7 +9,7 @@
  */
 
 import { sum } from "../mod.ts";
-import type { LSTM, Tensor } from "../mod.ts";
+import type { BackendName, LSTM, Tensor } from "../mod.ts";
 import { type BenchConfig, makeInput, makeModel, MODELS } from "./_configs.ts";
 
 /**
@@ -27,6 +27,8 @@ const MAX_RUNS = 200;
 export interface TimingOptions {
   runs: number;
   train: boolean;
+  /** Where ours runs (default `"wasm"`). */
+  backend?: BackendName;
   /** The model classes to time (default: all). */
   models?: readonly typeof MODELS[number][];
 }
@@ -51,13 +53,13 @@ async function callOnce(model: LSTM, x: Tensor, train: boolean): Promise<void> {
 /** Milliseconds per time step of the model classes at `config`, by class name. */
 export async function timeOurs(
   config: BenchConfig,
-  { runs, train, models = MODELS }: TimingOptions,
+  { runs, train, models = MODELS, backend = "wasm" }: TimingOptions,
 ): Promise<Map<typeof MODELS[number], number>> {
   const x = makeInput(config);
   const result = new Map<typeof MODELS[number], number>();
   for (const kind of models) {
     // Not `using`: Node 20 cannot parse it, and this module runs there too.
-    const model = makeModel(kind, config, "wasm");
+    const model = makeModel(kind, config, backend);
     try {
       if (train) model.train();
       const warmUpStarted = performance.now();

@@ -16,11 +16,16 @@
  * deno run -A bench/compare.ts [--configs doc,latency] [--rounds 3] [--python python3] \
  *   [--peers DIR]   # a copy of shared/peers after `npm install` (skipped when absent)
  * deno run -A bench/compare.ts --train [--configs doc]   # training steps instead of forwards
+ * deno run -A bench/compare.ts --webgpu --peers DIR       # ours on WebGPU against the peers' WebGPU
  * ```
  *
  * `--train` times a training step: the forward in training mode and `sum(output).backward()`,
  * on our WASM backend and (`"train": true` in `compare_torch.py`) the reference package's
  * forward and `output.sum().backward()` under PyTorch; the peers (inference only) are skipped.
+ *
+ * `--webgpu` times our forward on the WebGPU backend (whatever adapter `navigator.gpu` gives: Mesa's
+ * lavapipe on a machine without a GPU) against onnxruntime-web's and tfjs's WebGPU backends, in
+ * Deno; PyTorch (CPU) is skipped.
  *
  * Prints the machine's CPU model and a Markdown table: the runtime ours ran in, ms per timestep and
  * each yardstick's time and ours divided by it (below 1: we are faster).
@@ -40,9 +45,12 @@ const { values } = parseArgs({
     python: { type: "string", default: "python3" },
     peers: { type: "string" },
     train: { type: "boolean", default: false },
+    webgpu: { type: "boolean", default: false },
   },
 });
 const train = values.train;
+const backend = values.webgpu ? "webgpu" : "wasm";
+if (train && values.webgpu) throw new TypeError("--train and --webgpu: pick one");
 const rounds = Number(values.rounds);
 const runs = Number(values.runs);
 const configs = values.configs.split(",").map((name) => {
@@ -64,7 +72,7 @@ function record(config: BenchConfig, candidate: string, msPerStep: number): void
 }
 
 async function timeOursInDeno(config: BenchConfig): Promise<void> {
-  for (const [kind, msPerStep] of await timeOurs(config, { runs, train })) {
+  for (const [kind, msPerStep] of await timeOurs(config, { runs, train, backend })) {
     record(config, `ours ${kind}`, msPerStep);
   }
 }
@@ -161,6 +169,21 @@ const PEER_RUNS: PeerRun[] = [
     args: ["run", "-A", "bench_tfjs.mjs", "--backend=wasm", "--impl=layers"],
   },
 ];
+const WEBGPU_PEER_RUNS: PeerRun[] = [
+  {
+    name: "ort-web webgpu (Deno)",
+    runtime: "Deno",
+    command: "deno",
+    args: ["run", "-A", "bench_ort.mjs", "--pkg=webgpu", "--threads=1"],
+  },
+  {
+    name: "tfjs-webgpu (Deno)",
+    runtime: "Deno",
+    command: "deno",
+    args: ["run", "-A", "bench_tfjs.mjs", "--backend=webgpu", "--impl=layers"],
+  },
+];
+const peerRuns = values.webgpu ? WEBGPU_PEER_RUNS : PEER_RUNS;
 const PEER_CONFIG_NAMES: Record<string, string> = { doc: "doc", big: "big", latency: "lat" };
 
 /**
@@ -170,7 +193,7 @@ const PEER_CONFIG_NAMES: Record<string, string> = { doc: "doc", big: "big", late
 async function timePeers(dir: string, bundle: string | null): Promise<void> {
   const peerConfigs = configs.map((config) => PEER_CONFIG_NAMES[config.name]).join(",");
   let nodeTimed = false;
-  for (const peer of PEER_RUNS) {
+  for (const peer of peerRuns) {
     if (peer.runtime === "Node" && bundle !== null && !nodeTimed) {
       for (const config of configs) await timeOursInNode(bundle, config);
       nodeTimed = true;
@@ -194,12 +217,12 @@ async function cpuModel(): Promise<string> {
 }
 
 const peers = train ? undefined : values.peers;
-const nodeBundle = peers === undefined ? null : await bundleForNode();
-let havePyTorch = true;
+const nodeBundle = peers === undefined || values.webgpu ? null : await bundleForNode();
+let havePyTorch = !values.webgpu;
 // One untimed pass first: the first model timed in this process ran 15–25 % slower than the same
 // model timed again right after (LSTM training step: 6.9–7.5 against 6.0–6.1 ms per time step),
 // however long it warmed up itself, and the median of two rounds is the slower one.
-await timeOurs(configs[0], { runs: 1, train, models: [MODELS[0]] });
+await timeOurs(configs[0], { runs: 1, train, backend, models: [MODELS[0]] });
 for (let round = 0; round < rounds; round++) {
   for (const config of configs) {
     await timeOursInDeno(config);
@@ -212,12 +235,13 @@ if (nodeBundle !== null) {
 }
 
 console.log(`# ${await cpuModel()}; ${rounds} rounds, medians; Deno ${Deno.version.deno}`);
-if (!havePyTorch) {
+if (!havePyTorch && !values.webgpu) {
   console.log(
     `# PyTorch skipped: \`${values.python} bench/compare_torch.py\` failed (needs torch and array-lstm)`,
   );
 }
-if (peers !== undefined) console.log(nodeNote);
+if (nodeBundle !== null) console.log(nodeNote);
+if (values.webgpu) console.log("# ours on WebGPU; PyTorch (CPU) skipped");
 if (train) {
   console.log("# training steps: forward + sum(output).backward(); peers skipped (inference only)");
 } else if (!values.peers) {
@@ -231,12 +255,12 @@ if (train) {
 function yardsticks(kind: string): { name: string; runtime: "Deno" | "Node" }[] {
   const pytorch = (kind === "LSTM" ? ["torch.nn.LSTM", "PyTorch LSTM"] : [`PyTorch ${kind}`])
     .map((name) => ({ name, runtime: "Deno" as const }));
-  return kind === "LSTM" ? [...pytorch, ...PEER_RUNS] : pytorch;
+  return kind === "LSTM" ? [...pytorch, ...peerRuns] : pytorch;
 }
 
 const what = train ? "training step" : "forward";
 console.log(
-  `\n| config | model | ours runs in | ours wasm ${what} ms/step | yardstick | its ms/step | ours/theirs |`,
+  `\n| config | model | ours runs in | ours ${backend} ${what} ms/step | yardstick | its ms/step | ours/theirs |`,
 );
 console.log("|---|---|---|---|---|---|---|");
 for (const config of configs) {
