@@ -18,6 +18,7 @@
  * @module
  */
 
+// Models: the ArrayLSTM family, torch's GRU and RNN, and their compositions.
 export {
   type ForwardOptions,
   type ForwardResult,
@@ -33,39 +34,22 @@ export {
   type AttentionArrayLSTMOptions,
 } from "./src/models/attention_array_lstm.ts";
 export { StochasticArrayLSTM } from "./src/models/stochastic_array_lstm.ts";
-export { MicroBatcher, type MicroBatcherOptions, type Prediction } from "./src/serve/batcher.ts";
+export { TorchRecurrent, type TorchRecurrentOptions } from "./src/models/torch_recurrent.ts";
+export type { TorchCellKind } from "./src/reference/gru_rnn.ts";
+export { GRU } from "./src/models/gru.ts";
+export { RNN, type RNNOptions } from "./src/models/rnn.ts";
+export { Stacked } from "./src/models/stacked.ts";
+export { Bidirectional } from "./src/models/bidirectional.ts";
+export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
+export type { BackendName, RecurrentActivation, ResolvedBackendName } from "./src/contract.ts";
+
+// Tensors and seeded random numbers.
 export { oneHot, type Tensor, tensor, zeros } from "./src/tensor.ts";
 export { randn, Random, type RandomSource, uniform } from "./src/random.ts";
-export {
-  loadSafetensors,
-  readSafetensors,
-  type SafetensorsContents,
-  SafetensorsError,
-  saveSafetensors,
-  type TensorRecord,
-} from "./src/safetensors.ts";
-export type {
-  BackendName,
-  DeviceSnapshot,
-  DeviceWeights,
-  OptimizerUpdate,
-  RecurrentActivation,
-  ResidentOptimizerState,
-  ResidentWeights,
-  ResolvedBackendName,
-} from "./src/contract.ts";
-export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
-export {
-  type KerasDenseWeights,
-  type KerasLayerWeights,
-  KerasLoadError,
-  type KerasLSTMWeights,
-  loadKeras,
-} from "./src/interop/keras.ts";
-export { type HeldGradient, Parameter } from "./src/nn/parameter.ts";
-export { type ReleasingRunner, type ResidentOwner, RunnerGroup } from "./src/nn/runner_group.ts";
-export { ResidentGroup } from "./src/nn/resident.ts";
-export { DeviceGroup } from "./src/nn/device_group.ts";
+
+// Training: layers, parameters and the tape, functional ops, losses, optimizers, schedules.
+export { Module } from "./src/nn/module.ts";
+export { Parameter } from "./src/nn/parameter.ts";
 export {
   detach,
   hasHistory,
@@ -73,10 +57,10 @@ export {
   requiresGrad,
   type TrackedTensor,
 } from "./src/nn/tape.ts";
-export { Module } from "./src/nn/module.ts";
 export { Linear, type LinearOptions } from "./src/nn/linear.ts";
 export { Embedding, type EmbeddingOptions, type TokenIds } from "./src/nn/embedding.ts";
 export { add, logSoftmax, mul, reshape, softmax, sum, tanh } from "./src/nn/functional.ts";
+export { concat, flip, split } from "./src/nn/layout.ts";
 export {
   type ClassificationLossOptions,
   crossEntropy,
@@ -91,7 +75,6 @@ export {
   type OptimizerStateDict,
   type OptionValue,
   type ParameterState,
-  type ResidentParameterState,
 } from "./src/optim/optimizer.ts";
 export { SGD, type SGDOptions } from "./src/optim/sgd.ts";
 export { Adam, type AdamOptions, AdamW } from "./src/optim/adam.ts";
@@ -104,22 +87,16 @@ export {
   StepLR,
   type StepLROptions,
 } from "./src/optim/schedule.ts";
-export { concat, flip, split } from "./src/nn/layout.ts";
-export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
-export { Stacked } from "./src/models/stacked.ts";
-export { Bidirectional } from "./src/models/bidirectional.ts";
-export { TorchRecurrent, type TorchRecurrentOptions } from "./src/models/torch_recurrent.ts";
-export type { TorchCellKind } from "./src/reference/gru_rnn.ts";
-export { GRU } from "./src/models/gru.ts";
-export { RNN, type RNNOptions } from "./src/models/rnn.ts";
-export { fromTorch, type FromTorchOptions, type TorchMode } from "./src/interop/from_torch.ts";
+
+// Files: safetensors, whole models, torch and Keras weights.
 export {
-  fromKeras,
-  importKerasDense,
-  importKerasLSTM,
-  type ImportKerasLSTMOptions,
-  type KerasLSTMTensors,
-} from "./src/interop/keras_import.ts";
+  loadSafetensors,
+  readSafetensors,
+  type SafetensorsContents,
+  SafetensorsError,
+  saveSafetensors,
+  type TensorRecord,
+} from "./src/safetensors.ts";
 export {
   loadModel,
   MODEL_METADATA_KEY,
@@ -127,6 +104,24 @@ export {
   type SavedModel,
   saveModel,
 } from "./src/model_file.ts";
+export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
+export { fromTorch, type FromTorchOptions, type TorchMode } from "./src/interop/from_torch.ts";
+export {
+  type KerasDenseWeights,
+  type KerasLayerWeights,
+  KerasLoadError,
+  type KerasLSTMWeights,
+  loadKeras,
+} from "./src/interop/keras.ts";
+export {
+  fromKeras,
+  importKerasDense,
+  importKerasLSTM,
+  type ImportKerasLSTMOptions,
+  type KerasLSTMTensors,
+} from "./src/interop/keras_import.ts";
+
+// Explanations: LRP, gradient saliency, heatmaps.
 export { lrp, type LrpNetwork, type LrpOptions, type LrpResult } from "./src/explain/lrp.ts";
 export { kerasLrpNetwork, type KerasLrpWeights } from "./src/explain/keras_network.ts";
 export {
@@ -136,3 +131,6 @@ export {
   type SaliencyResult,
 } from "./src/explain/saliency.ts";
 export { type RenderOptions, renderRelevance } from "./src/explain/render.ts";
+
+// Serving: coalescing concurrent requests into batches.
+export { MicroBatcher, type MicroBatcherOptions, type Prediction } from "./src/serve/batcher.ts";

@@ -96,7 +96,8 @@ export class DeviceGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * import { DeviceGroup } from "./device_group.ts";
    * const p = new Parameter("w", tensor([1, 2], [2]));
    * const snapshot = {
    *   parameters: Float32Array.of(3, 4),
@@ -129,7 +130,8 @@ export class DeviceGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * import { DeviceGroup } from "./device_group.ts";
    * const p = new Parameter("w", tensor([1, 2], [2]));
    * const snapshot = {
    *   parameters: Float32Array.of(3, 4),
@@ -161,7 +163,8 @@ export class DeviceGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * import { DeviceGroup } from "./device_group.ts";
    * const p = new Parameter("w", tensor([1, 2], [2]));
    * const snapshot = {
    *   parameters: Float32Array.of(3, 4),
@@ -202,7 +205,8 @@ export class DeviceGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * import { DeviceGroup } from "./device_group.ts";
    * const p = new Parameter("w", tensor([1, 2], [2]));
    * const snapshot = {
    *   parameters: Float32Array.of(3, 4),
@@ -230,7 +234,8 @@ export class DeviceGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { DeviceGroup, Parameter, tensor } from "../../mod.ts";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * import { DeviceGroup } from "./device_group.ts";
    * const p = new Parameter("w", tensor([1, 2], [2]));
    * const snapshot = {
    *   parameters: Float32Array.of(3, 4),
@@ -260,7 +265,8 @@ export class DeviceGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { DeviceGroup, LSTM, SGD, sum, tensor } from "../../mod.ts";
+   * import { LSTM, SGD, sum, tensor } from "../../mod.ts";
+   * import { DeviceGroup } from "./device_group.ts";
    * import { requestWebGpuBackend } from "../backends/webgpu/mod.ts";
    * if (await requestWebGpuBackend() !== null) {
    *   const lstm = new LSTM(1, 1, { backend: "webgpu", seed: 1 }).train();

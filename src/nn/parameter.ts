@@ -51,6 +51,8 @@ export class Parameter {
   /**
    * Set by its layer while a runner holds the weights (wasm memory, or the webgpu device):
    * optimizers then update the whole group there in one fused step. `null` otherwise.
+   *
+   * @ignore
    */
   resident: RunnerGroup | null = null;
   #grad: Tensor | null = null;
@@ -123,6 +125,8 @@ export class Parameter {
    * p.updatedInPlace(() => Float32Array.of(3, 4));
    * assert.deepEqual([p.version, [...p.value.data]], [1, [3, 4]]);
    * ```
+   *
+   * @ignore
    */
   updatedInPlace(read: () => Float32Array): void {
     this.#read = read;
@@ -157,6 +161,8 @@ export class Parameter {
    * p.grad = tensor([2], [1]);
    * assert.equal(p.heldGrad, null); // a host gradient
    * ```
+   *
+   * @ignore
    */
   get heldGrad(): HeldGradient | null {
     return this.#held;
@@ -175,6 +181,8 @@ export class Parameter {
    * assert.equal(p.gradSquaredNorm(), 4);
    * assert.deepEqual([...p.grad!.data], [2]);
    * ```
+   *
+   * @ignore
    */
   holdGrad(held: HeldGradient): void {
     this.#held = held;

@@ -72,7 +72,8 @@ export class ResidentGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, ResidentGroup, tensor } from "../../mod.ts";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * import { ResidentGroup } from "./resident.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
    * const group = lstm.parameters()[0].resident as ResidentGroup;

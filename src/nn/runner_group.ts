@@ -31,7 +31,8 @@ export interface ReleasingRunner {
  * @example Both backends' groups are runner groups
  * ```ts
  * import assert from "node:assert/strict";
- * import { LSTM, RunnerGroup, tensor } from "../../mod.ts";
+ * import { LSTM, tensor } from "../../mod.ts";
+ * import { RunnerGroup } from "./runner_group.ts";
  * const lstm = new LSTM(1, 2, { backend: "wasm", seed: 1 }).train();
  * await lstm.forward(tensor([1, 2], [1, 2, 1]));
  * assert.ok(lstm.parameters()[0].resident instanceof RunnerGroup);
@@ -61,7 +62,8 @@ export abstract class RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { Parameter, RunnerGroup, tensor } from "../../mod.ts";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * import { RunnerGroup } from "./runner_group.ts";
    * class Held extends RunnerGroup {
    *   readState() { return { steps: 0, slots: [new Float32Array(1), new Float32Array(1), new Float32Array(1)] } as const; }
    *   writeState() {}
@@ -193,7 +195,8 @@ export abstract class RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { Parameter, RunnerGroup, tensor } from "../../mod.ts";
+   * import { Parameter, tensor } from "../../mod.ts";
+   * import { RunnerGroup } from "./runner_group.ts";
    * class Held extends RunnerGroup {
    *   readState() { return { steps: 0, slots: [new Float32Array(1), new Float32Array(1), new Float32Array(1)] } as const; }
    *   writeState() {}

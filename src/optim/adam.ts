@@ -109,6 +109,8 @@ export class Adam extends Optimizer {
    * const opt = new AdamW([new Parameter("w", tensor([1], [1]))], { amsgrad: true });
    * assert.equal(opt.stateDict().options.amsgrad, true);
    * ```
+   *
+   * @ignore
    */
   protected override residentUpdate(): OptimizerUpdate {
     const [beta1, beta2] = this.option<number[]>("betas");
@@ -137,6 +139,8 @@ export class Adam extends Optimizer {
    * opt.step();
    * assert.equal(opt.stateDict().state[0]!.step, 1);
    * ```
+   *
+   * @ignore
    */
   protected override toResident(state: ParameterState | null): ResidentParameterState {
     if (state === null) return { steps: 0, slots: [] };
@@ -160,6 +164,8 @@ export class Adam extends Optimizer {
    * opt.step();
    * assert.ok("maxExpAvgSq" in opt.stateDict().state[0]!);
    * ```
+   *
+   * @ignore
    */
   protected override fromResident(
     steps: number,

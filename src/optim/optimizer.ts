@@ -400,6 +400,8 @@ export abstract class Optimizer {
    * new Halve([p]).step();
    * assert.deepEqual([...p.value.data], [1]);
    * ```
+   *
+   * @ignore
    */
   protected residentUpdate(): OptimizerUpdate | null {
     return null;
@@ -416,6 +418,8 @@ export abstract class Optimizer {
    * const opt = new Adam([new Parameter("w", tensor([1], [1]))]);
    * assert.equal(opt.stateDict().state[0], null); // no state: steps 0, zero vectors
    * ```
+   *
+   * @ignore
    */
   protected toResident(state: ParameterState | null): ResidentParameterState {
     return { steps: state === null ? 0 : 1, slots: [] };
@@ -432,6 +436,8 @@ export abstract class Optimizer {
    * const opt = new SGD([new Parameter("w", tensor([1], [1]))], { momentum: 0.9 });
    * assert.equal(opt.stateDict().state[0], null);
    * ```
+   *
+   * @ignore
    */
   protected fromResident(steps: number, _slots: readonly Float32Array[]): ParameterState | null {
     return steps === 0 ? null : {};

@@ -93,6 +93,8 @@ export class SGD extends Optimizer {
    * const opt = new SGD([new Parameter("w", tensor([1], [1]))], { lr: 0.5 });
    * assert.equal(opt.lr, 0.5);
    * ```
+   *
+   * @ignore
    */
   protected override residentUpdate(): OptimizerUpdate {
     return {
@@ -118,6 +120,8 @@ export class SGD extends Optimizer {
    * opt.step();
    * assert.deepEqual(Object.keys(opt.stateDict().state[0]!), ["momentumBuffer"]);
    * ```
+   *
+   * @ignore
    */
   protected override toResident(state: ParameterState | null): ResidentParameterState {
     if (state === null) return { steps: 0, slots: [] };
@@ -137,6 +141,8 @@ export class SGD extends Optimizer {
    * opt.step();
    * assert.deepEqual(opt.stateDict().state[0], {}); // no momentum, no buffer
    * ```
+   *
+   * @ignore
    */
   protected override fromResident(
     steps: number,
