@@ -79,7 +79,7 @@ interface Traced {
  * recomputes the gates from the hidden states in float64 (the stochastic lanes are the ones the
  * forward read out, from `returnLanes`).
  *
- * `network` is an `LSTM` (any ArrayLSTM variant: see the README's "Explanations" for their rules),
+ * `network` is an `LSTM` (any ArrayLSTM variant: see docs/guide/explanations.md for their rules),
  * a `Bidirectional` of two of them (the dense layer reads `[h_forward(T−1), h_backward(0)]`), or a
  * `Stacked` of either, relevance flowing down through every level. Each layer starts from zeros.
  *

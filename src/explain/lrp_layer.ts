@@ -2,7 +2,7 @@
  * LRP-ε through one recurrent layer read in one direction: the forward activations it needs
  * ({@linkcode traceLayer}) and the relevance pass from the hidden states back to the input
  * ({@linkcode relevanceOfLayer}). Arras et al.'s rules for the LSTM, and their extension to the
- * array variants (see the README's "Explanations"). Everything runs in float64, vectorised over
+ * array variants (see docs/guide/explanations.md). Everything runs in float64, vectorised over
  * the batch; time is the only sequential axis.
  *
  * @module
