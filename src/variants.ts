@@ -145,11 +145,6 @@ export const VARIANTS = {
  */
 export type ModelName = typeof VARIANTS[VariantKind]["model"];
 
-/** The variants a model class runs (several for `RNN`: one per nonlinearity). */
-export type KindsOf<Name extends ModelName> = {
-  [kind in VariantKind]: typeof VARIANTS[kind]["model"] extends Name ? kind : never;
-}[VariantKind];
-
 /**
  * The opt-in outputs of a forward, each with the flag of {@linkcode VariantInfo} a variant needs
  * to return it: the attention weights need `attention`, the chosen lanes `argmax`.

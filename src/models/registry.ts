@@ -1,13 +1,13 @@
 /**
  * The model class of every cell variant, and how to build one from its constructor arguments and
- * read them back: the one registry that model files (`saveModel`/`loadModel`), the CLI and LRP
- * use. `src/variants.ts` names each variant's class and flags; this table holds one entry per
- * class, typed so that a variant naming a class without an entry does not compile.
+ * read them back: the one registry that model files (`saveModel`/`loadModel`) and the CLI use.
+ * `src/variants.ts` names each variant's class and flags; this table holds one entry per class,
+ * typed so that a variant naming a class without an entry does not compile.
  *
  * @module
  */
 
-import { type KindsOf, type ModelName, type VariantKind, VARIANTS } from "../variants.ts";
+import { type ModelName, type VariantKind, VARIANTS } from "../variants.ts";
 import { ArrayLSTM } from "./array_lstm.ts";
 import { AttentionArrayLSTM } from "./attention_array_lstm.ts";
 import { GRU } from "./gru.ts";
@@ -29,13 +29,11 @@ export interface ModelSizes {
 }
 
 /** One model class: how to make it and what to save of it. */
-export interface ModelEntry<M extends RegisteredModel, Name extends ModelName> {
+export interface ModelEntry<M extends RegisteredModel> {
   /** The class, matched exactly (a subclass may change the equations). */
   readonly model: new (inputSize: number, hiddenSize: number, ...rest: never[]) => M;
   /** The class's own options to save (besides backend and seed), in a fixed key order. */
   options(model: M): Record<string, unknown>;
-  /** The variant a model of the class runs. */
-  variant(model: M): KindsOf<Name>;
 }
 
 /**
@@ -46,19 +44,19 @@ export interface ModelEntry<M extends RegisteredModel, Name extends ModelName> {
  * import assert from "node:assert/strict";
  * import { MODELS } from "./registry.ts";
  * import { RNN } from "./rnn.ts";
- * assert.equal(MODELS.RNN.variant(new RNN(2, 3, { nonlinearity: "relu" })), "rnn_relu");
+ * assert.deepEqual(MODELS.RNN.options(new RNN(2, 3, { nonlinearity: "relu" })), {
+ *   nonlinearity: "relu",
+ * });
  * ```
  */
-export const MODELS: { readonly [Name in ModelName]: ModelEntry<RegisteredModel, Name> } = {
+export const MODELS: { readonly [name in ModelName]: ModelEntry<RegisteredModel> } = {
   LSTM: {
     model: LSTM,
     options: (m) => ({ recurrentActivation: (m as LSTM).recurrentActivation }),
-    variant: () => "lstm",
   },
   ArrayLSTM: {
     model: ArrayLSTM,
     options: (m) => ({ recurrentActivation: (m as LSTM).recurrentActivation }),
-    variant: () => "array",
   },
   AttentionArrayLSTM: {
     model: AttentionArrayLSTM,
@@ -66,18 +64,15 @@ export const MODELS: { readonly [Name in ModelName]: ModelEntry<RegisteredModel,
       recurrentActivation: (m as AttentionArrayLSTM).recurrentActivation,
       maxPooling: (m as AttentionArrayLSTM).maxPooling,
     }),
-    variant: () => "attention",
   },
   StochasticArrayLSTM: {
     model: StochasticArrayLSTM,
     options: (m) => ({ recurrentActivation: (m as LSTM).recurrentActivation }),
-    variant: () => "stochastic",
   },
-  GRU: { model: GRU, options: () => ({}), variant: () => "gru" },
+  GRU: { model: GRU, options: () => ({}) },
   RNN: {
     model: RNN,
     options: (m) => ({ nonlinearity: (m as RNN).nonlinearity }),
-    variant: (m) => (m as RNN).nonlinearity === "relu" ? "rnn_relu" : "rnn_tanh",
   },
 };
 
@@ -98,22 +93,6 @@ export function modelName(model: unknown): ModelName | null {
   if (typeof model !== "object" || model === null) return null;
   const names = Object.keys(MODELS) as ModelName[];
   return names.find((name) => MODELS[name].model === model.constructor) ?? null;
-}
-
-/**
- * The variant a model of a registered class runs, or `null` when its class is not registered.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { variantOf } from "./registry.ts";
- * import { GRU } from "./gru.ts";
- * assert.equal(variantOf(new GRU(2, 3)), "gru");
- * ```
- */
-export function variantOf(model: unknown): VariantKind | null {
-  const name = modelName(model);
-  return name === null ? null : MODELS[name].variant(model as RegisteredModel);
 }
 
 /** Whether a registered class takes `k` (its variants have `k` lanes). */
