@@ -8,75 +8,41 @@
 
 import type { BackendName } from "./contract.ts";
 import { describe } from "./errors.ts";
-import { ArrayLSTM } from "./models/array_lstm.ts";
-import { AttentionArrayLSTM } from "./models/attention_array_lstm.ts";
 import { Bidirectional } from "./models/bidirectional.ts";
-import { GRU } from "./models/gru.ts";
-import { LSTM } from "./models/lstm.ts";
 import type { RecurrentLayer } from "./models/recurrent.ts";
-import { RNN } from "./models/rnn.ts";
+import { buildModel, modelName, MODELS, type RegisteredModel, sizesOf } from "./models/registry.ts";
 import { Stacked } from "./models/stacked.ts";
-import { StochasticArrayLSTM } from "./models/stochastic_array_lstm.ts";
 import { Linear } from "./nn/linear.ts";
 import type { Module } from "./nn/module.ts";
 import { readSafetensors, saveSafetensors } from "./safetensors.ts";
+import type { ModelName } from "./variants.ts";
 
 /** The metadata key holding the model's description. */
 export const MODEL_METADATA_KEY = "arraylstm.model";
 
-/** A saved model's class and constructor arguments (JSON in the metadata). */
+/**
+ * A saved model's class and constructor arguments (JSON in the metadata): `args` are the sizes
+ * (`inputSize`, `hiddenSize`, then `k` for the array variants; `in`, `out` for `Linear`).
+ */
 export type ModelConfig =
-  | { class: "LSTM"; args: [number, number]; options: Record<string, unknown> }
-  | {
-    class: "ArrayLSTM" | "AttentionArrayLSTM" | "StochasticArrayLSTM";
-    args: [number, number, number];
-    options: Record<string, unknown>;
-  }
-  | { class: "GRU" | "RNN" | "Linear"; args: [number, number]; options: Record<string, unknown> }
+  | { class: ModelName | "Linear"; args: number[]; options: Record<string, unknown> }
   | { class: "Stacked"; layers: ModelConfig[] }
   | { class: "Bidirectional"; forward: ModelConfig; backward: ModelConfig };
 
 /** What {@linkcode loadModel} rebuilds: narrow it with `instanceof`. */
-export type SavedModel = Stacked | Bidirectional | LSTM | GRU | RNN | Linear;
+export type SavedModel = Stacked | Bidirectional | RegisteredModel | Linear;
 
-/** The classes `saveModel` knows, by exact constructor (a subclass may change the equations). */
+/**
+ * The classes `saveModel` knows, by exact constructor (a subclass may change the equations): the
+ * registry's model classes, `Linear` and the two containers.
+ */
 function configOf(model: Module): ModelConfig {
+  const name = modelName(model);
+  if (name !== null) {
+    const m = model as RegisteredModel;
+    return { class: name, args: sizesOf(name, m), options: MODELS[name].options(m) };
+  }
   switch (model.constructor) {
-    case LSTM: {
-      const m = model as LSTM;
-      return {
-        class: "LSTM",
-        args: [m.inputSize, m.hiddenSize],
-        options: { recurrentActivation: m.recurrentActivation },
-      };
-    }
-    case ArrayLSTM:
-    case StochasticArrayLSTM:
-    case AttentionArrayLSTM: {
-      const m = model as ArrayLSTM;
-      return {
-        class: m.constructor.name as "ArrayLSTM",
-        args: [m.inputSize, m.hiddenSize, m.k],
-        options: {
-          recurrentActivation: m.recurrentActivation,
-          ...(m instanceof AttentionArrayLSTM ? { maxPooling: m.maxPooling } : {}),
-        },
-      };
-    }
-    case GRU:
-      return {
-        class: "GRU",
-        args: [(model as GRU).inputSize, (model as GRU).hiddenSize],
-        options: {},
-      };
-    case RNN: {
-      const m = model as RNN;
-      return {
-        class: "RNN",
-        args: [m.inputSize, m.hiddenSize],
-        options: { nonlinearity: m.nonlinearity },
-      };
-    }
     case Linear: {
       const m = model as Linear;
       return { class: "Linear", args: [m.inFeatures, m.outFeatures], options: { bias: m.hasBias } };
@@ -93,7 +59,7 @@ function configOf(model: Module): ModelConfig {
     }
     default:
       throw new TypeError(
-        `saveModel saves this package's layers (LSTM, the ArrayLSTM variants, GRU, RNN, Linear, ` +
+        `saveModel saves this package's layers (${Object.keys(MODELS).join(", ")}, Linear, ` +
           `Stacked, Bidirectional), got ${describe(model)}: save a subclass's stateDict() with ` +
           "saveSafetensors and rebuild it yourself",
       );
@@ -137,19 +103,14 @@ function build(config: ModelConfig, backend: BackendName | undefined, path: stri
   if (typeof config !== "object" || config === null) return fail();
   const options = "options" in config && typeof config.options === "object" ? config.options : {};
   const args: number[] = "args" in config && Array.isArray(config.args) ? config.args : [];
+  if (Object.hasOwn(MODELS, config.class)) {
+    const [inputSize, hiddenSize, k] = args;
+    return buildModel(config.class as ModelName, { inputSize, hiddenSize, k }, {
+      ...options,
+      backend,
+    });
+  }
   switch (config.class) {
-    case "LSTM":
-      return new LSTM(args[0], args[1], { ...options, backend });
-    case "ArrayLSTM":
-      return new ArrayLSTM(args[0], args[1], args[2], { ...options, backend });
-    case "StochasticArrayLSTM":
-      return new StochasticArrayLSTM(args[0], args[1], args[2], { ...options, backend });
-    case "AttentionArrayLSTM":
-      return new AttentionArrayLSTM(args[0], args[1], args[2], { ...options, backend });
-    case "GRU":
-      return new GRU(args[0], args[1], { backend });
-    case "RNN":
-      return new RNN(args[0], args[1], { ...options, backend });
     case "Linear":
       return new Linear(args[0], args[1], options);
     case "Stacked":

@@ -9,8 +9,6 @@
  */
 
 import { describe } from "./errors.ts";
-import { saveModel } from "./model_file.ts";
-import { Module } from "./nn/module.ts";
 import type { Tensor } from "./tensor.ts";
 import { sizeOf } from "./tensor.ts";
 
@@ -140,9 +138,9 @@ export function loadSafetensors(bytes: Uint8Array): TensorRecord {
 }
 
 /**
- * Writes tensors (as F32) and optional string metadata in the safetensors format. Given a model
- * (any layer or stack of this package), it writes the model's `stateDict()` with its class and
- * constructor arguments in the metadata, as {@linkcode saveModel} does, so `loadModel` rebuilds it.
+ * Writes tensors (as F32) and optional string metadata in the safetensors format. The codec knows
+ * tensors only: to save a model with its class and constructor arguments, so that `loadModel`
+ * rebuilds it, use `saveModel`; `saveSafetensors(model.stateDict())` writes its bare weights.
  *
  * Each tensor's `data` is written as F32: a `Float32Array` as is; any other typed array of numbers
  * (`Int32Array`, `Float64Array`, ...) or plain array of numbers is converted to float32 first.
@@ -161,21 +159,11 @@ export function loadSafetensors(bytes: Uint8Array): TensorRecord {
  * assert.equal(bytes.length, 8 + new DataView(bytes.buffer).getUint32(0, true) + 16 * 4);
  * assert.deepEqual(loadSafetensors(bytes)["h2h.bias"].shape, [16]);
  * ```
- *
- * @example Save a model with its class and constructor arguments
- * ```ts
- * import assert from "node:assert/strict";
- * import { ArrayLSTM, loadModel, saveSafetensors } from "../mod.ts";
- * const copy = loadModel(saveSafetensors(new ArrayLSTM(3, 4, 2, { seed: 1, backend: "js" })));
- * assert.ok(copy instanceof ArrayLSTM);
- * assert.equal(copy.k, 2);
- * ```
  */
 export function saveSafetensors(
-  record: TensorRecord | Module,
+  record: TensorRecord,
   metadata: Record<string, string> = {},
 ): Uint8Array {
-  if (record instanceof Module) return saveModel(record, metadata);
   // Entries, not assignments: a tensor named "__proto__" must become a key of the header.
   const header: [string, unknown][] = [];
   for (const [key, value] of Object.entries(metadata)) {

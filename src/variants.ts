@@ -11,7 +11,7 @@
 export interface VariantInfo {
   /** The variant's code in every kernel (WGSL override, Rust constant, WASM constructor). */
   readonly code: number;
-  /** The reference class that runs it. */
+  /** The model class that runs it (its entry in `src/models/registry.ts`). */
   readonly model: string;
   /**
    * The variant whose cell equations it runs: itself, except `"lstm"`, which is `"array"` with
@@ -59,7 +59,7 @@ export type VariantKind =
  * assert.equal(VARIANTS.lstm.lanes, "one");
  * ```
  */
-export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
+export const VARIANTS = {
   lstm: {
     equations: "array",
     code: 0,
@@ -137,4 +137,45 @@ export const VARIANTS: { readonly [kind in VariantKind]: VariantInfo } = {
     gates: 1,
     cellStates: false,
   },
-};
+} as const satisfies { readonly [kind in VariantKind]: VariantInfo };
+
+/**
+ * The model classes of the variants, by name (`VARIANTS[kind].model`): `src/models/registry.ts`
+ * holds one entry for each, so a variant with a new class does not compile without one.
+ */
+export type ModelName = typeof VARIANTS[VariantKind]["model"];
+
+/**
+ * The opt-in outputs of a forward, each with the flag of {@linkcode VariantInfo} a variant needs
+ * to return it: the attention weights need `attention`, the chosen lanes `argmax`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EXTRA_OUTPUTS, VARIANTS } from "./variants.ts";
+ * assert.equal(VARIANTS.stochastic[EXTRA_OUTPUTS.lanes], true);
+ * ```
+ */
+export const EXTRA_OUTPUTS = {
+  attention: "attention",
+  lanes: "argmax",
+} as const satisfies { readonly [output: string]: keyof VariantInfo };
+
+/**
+ * The variant that returns an opt-in output, for the errors that name it: the first (in code
+ * order) with the output's flag.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { outputOwner } from "./variants.ts";
+ * assert.equal(outputOwner("lanes"), "stochastic");
+ * ```
+ */
+export function outputOwner(output: keyof typeof EXTRA_OUTPUTS): VariantKind {
+  const flag = EXTRA_OUTPUTS[output];
+  const kinds = Object.keys(VARIANTS) as VariantKind[];
+  const owner = kinds.find((kind) => VARIANTS[kind][flag]);
+  if (owner === undefined) throw new Error(`no variant has the ${flag} flag for ${output}`);
+  return owner;
+}

@@ -64,9 +64,7 @@ export async function bench(args: string[], io: CliIO): Promise<number> {
         times.push(NaN);
         continue;
       }
-      const args = cls === "LSTM"
-        ? { inputSize: I, hiddenSize: H }
-        : { inputSize: I, hiddenSize: H, k };
+      const args = { inputSize: I, hiddenSize: H, k };
       const model = makeRecurrent({ class: cls, args }, backend as BackendName, 1);
       try {
         await model.forward(x);

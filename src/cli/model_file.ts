@@ -31,14 +31,12 @@
  */
 
 import {
-  ArrayLSTM,
-  AttentionArrayLSTM,
   type BackendName,
   Embedding,
-  GRU,
+  type GRU,
   Linear,
   loadSafetensors,
-  LSTM,
+  type LSTM,
   MODEL_METADATA_KEY,
   type OptimizerStateDict,
   type Parameter,
@@ -46,25 +44,31 @@ import {
   type RecurrentInit,
   type RecurrentLayer,
   saveSafetensors,
-  StochasticArrayLSTM,
   type Tensor,
   type TrackedTensor,
 } from "../../mod.ts";
+import { buildModel } from "../models/registry.ts";
+import { type VariantKind, VARIANTS } from "../variants.ts";
 import { CliError, reason } from "./io.ts";
 
-/** The LSTM family: the classes with a kernel on every backend, and an LRP rule. */
-export const LSTM_CLASSES = [
-  "LSTM",
-  "ArrayLSTM",
-  "AttentionArrayLSTM",
-  "StochasticArrayLSTM",
-] as const;
+/** A variant with cell states: the LSTM family. */
+type FamilyVariant = Extract<typeof VARIANTS[VariantKind], { cellStates: true }>;
 
-/** The recurrent classes a model file can hold. */
-export const MODEL_CLASSES = [...LSTM_CLASSES, "GRU"] as const;
+/**
+ * The LSTM family (the variants with cell states), from the variant table: the classes with a
+ * kernel on every backend, and an LRP rule.
+ */
+export const LSTM_CLASSES: readonly FamilyVariant["model"][] = [
+  ...new Set(
+    Object.values(VARIANTS).filter((v): v is FamilyVariant => v.cellStates).map((v) => v.model),
+  ),
+];
+
+/** The recurrent classes a model file can hold: the LSTM family and `GRU`. */
+export const MODEL_CLASSES: readonly ModelClass[] = [...LSTM_CLASSES, "GRU"];
 
 /** One of {@linkcode MODEL_CLASSES}. */
-export type ModelClass = typeof MODEL_CLASSES[number];
+export type ModelClass = FamilyVariant["model"] | "GRU";
 
 /** A recurrent model's class and constructor arguments. */
 export interface ModelSpec {
@@ -177,19 +181,9 @@ export function decodeModelFile(bytes: Uint8Array, path: string): ModelFile {
 /** Makes the recurrent model `spec` describes. */
 export function makeRecurrent(spec: ModelSpec, backend: BackendName, seed: number): LSTM | GRU {
   const { inputSize, hiddenSize, k = 1, maxPooling = false } = spec.args;
-  const options = { backend, seed };
-  switch (spec.class) {
-    case "LSTM":
-      return new LSTM(inputSize, hiddenSize, options);
-    case "ArrayLSTM":
-      return new ArrayLSTM(inputSize, hiddenSize, k, options);
-    case "AttentionArrayLSTM":
-      return new AttentionArrayLSTM(inputSize, hiddenSize, k, { ...options, maxPooling });
-    case "StochasticArrayLSTM":
-      return new StochasticArrayLSTM(inputSize, hiddenSize, k, options);
-    case "GRU":
-      return new GRU(inputSize, hiddenSize, options);
-  }
+  // A class without `k` or `maxPooling` ignores them.
+  const options = { backend, seed, maxPooling };
+  return buildModel(spec.class, { inputSize, hiddenSize, k }, options) as LSTM | GRU;
 }
 
 /** Embedding → recurrent model → per-step Linear head: the network of a task model. */

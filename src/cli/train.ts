@@ -50,6 +50,7 @@ import {
   type TrainingState,
   unprefixed,
 } from "./model_file.ts";
+import { takesK } from "../models/registry.ts";
 import { lossPlot } from "./plot.ts";
 import { Progress } from "./progress.ts";
 
@@ -309,7 +310,7 @@ function modelSpec(values: Record<string, unknown>, embedding: number): ModelFil
   const cls = choiceFlag(values, "model", MODEL_CLASSES, "ArrayLSTM") as ModelClass;
   const hiddenSize = numberFlag(values, "hidden", 64, { min: 1, max: 65536, integer: true });
   const args: ModelFileMeta["model"]["args"] = { inputSize: embedding, hiddenSize };
-  if (cls !== "LSTM" && cls !== "GRU") {
+  if (takesK(cls)) {
     args.k = numberFlag(values, "k", 4, { min: 1, max: 64, integer: true });
   } else if (values.k !== undefined) {
     throw new CliError(`--k applies to the array variants, not ${cls}`);

@@ -9,15 +9,13 @@
 import { checkOptions, checkShape, describe } from "../errors.ts";
 import { Bidirectional } from "../models/bidirectional.ts";
 import { usesBuiltinHooks } from "../models/builtin.ts";
-import { ArrayLSTM } from "../models/array_lstm.ts";
-import { AttentionArrayLSTM } from "../models/attention_array_lstm.ts";
-import { LSTM, runForRelevance } from "../models/lstm.ts";
+import { cellVariant, LSTM, runForRelevance } from "../models/lstm.ts";
 import { Stacked } from "../models/stacked.ts";
-import { StochasticArrayLSTM } from "../models/stochastic_array_lstm.ts";
 import { Linear } from "../nn/linear.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { resolveTargets } from "./target.ts";
-import { checkEpsilonRule, type EpsilonRule, type VariantKind } from "../contract.ts";
+import { checkEpsilonRule, type EpsilonRule } from "../contract.ts";
+import { EXTRA_OUTPUTS, VARIANTS } from "../variants.ts";
 import { type LayerWeights, relevanceOfLayer, traceLayer } from "./lrp_layer.ts";
 
 /** Options of {@linkcode lrp}. */
@@ -253,7 +251,9 @@ async function traceDirection(
     };
   }
   // The stochastic lanes as the backend chose them, so relevance follows what was read out.
-  const { output, lanes } = await layer.forward(x, { returnLanes: weights.kind === "stochastic" });
+  const { output, lanes } = await layer.forward(x, {
+    returnLanes: VARIANTS[weights.kind][EXTRA_OUTPUTS.lanes],
+  });
   const trace = traceLayer(
     weights,
     B,
@@ -287,22 +287,33 @@ function levelOf(layer: unknown, name: string): Direction[] {
   return [direction(layer, name, false)];
 }
 
+/** The classes with an LRP rule: those of the variants with cell states (the LSTM family). */
+const EXPLAINED = [
+  ...new Set(Object.values(VARIANTS).filter((v) => v.cellStates).map((v) => v.model)),
+];
+
 function direction(layer: unknown, name: string, reversed: boolean): Direction {
-  if (!(layer instanceof LSTM) || !usesBuiltinHooks(layer)) {
+  // The variant is the one the layer runs (set by its constructor), never guessed from its class;
+  // a layer whose hooks differ from its built-in class's runs other equations and is refused.
+  if (
+    !(layer instanceof LSTM) || !VARIANTS[cellVariant(layer).kind].cellStates ||
+    !usesBuiltinHooks(layer)
+  ) {
     throw new TypeError(
-      `${name} has no LRP rule: LRP explains LSTM, ArrayLSTM, AttentionArrayLSTM and ` +
-        `StochasticArrayLSTM layers (alone, in a Bidirectional, or in a Stacked of those), got ` +
+      `${name} has no LRP rule: LRP explains ${EXPLAINED.slice(0, -1).join(", ")} and ` +
+        `${EXPLAINED.at(-1)} layers (alone, in a Bidirectional, or in a Stacked of those), got ` +
         `${nameOf(layer)}${layer instanceof LSTM ? " with overridden hooks" : ""}`,
     );
   }
+  const variant = cellVariant(layer);
   const values = Object.fromEntries(layer.parameters().map((p) => [p.name, p.value.data]));
   return {
     layer,
     reversed,
     weights: {
-      kind: kindOf(layer),
-      k: layer.k,
-      maxPooling: layer instanceof AttentionArrayLSTM && layer.maxPooling,
+      kind: variant.kind,
+      k: variant.k,
+      maxPooling: variant.maxPooling,
       activation: layer.recurrentActivation,
       inputSize: layer.inputSize,
       hiddenSize: layer.hiddenSize,
@@ -314,13 +325,6 @@ function direction(layer: unknown, name: string, reversed: boolean): Direction {
       i2aBias: values["i2a.bias"] ?? null,
     },
   };
-}
-
-function kindOf(layer: LSTM): VariantKind {
-  if (layer instanceof StochasticArrayLSTM) return "stochastic";
-  if (layer instanceof AttentionArrayLSTM) return "attention";
-  if (layer instanceof ArrayLSTM) return "array";
-  return "lstm";
 }
 
 function nameOf(value: unknown): string {

@@ -10,6 +10,7 @@
 
 import type { CellParameters, EpsilonRule, RecurrentActivation, VariantKind } from "../contract.ts";
 import { attentionWeights, gate, linear } from "../reference/cell.ts";
+import { VARIANTS } from "../variants.ts";
 
 /** The cell of a layer and its weights, in the PyTorch reference's layouts. */
 export interface LayerWeights extends CellParameters {
@@ -65,6 +66,12 @@ export function traceLayer(
   chosen: Int32Array | null = null,
 ): LayerTrace {
   const { kind, k, inputSize: I, hiddenSize: H, activation } = weights;
+  if (!VARIANTS[kind].cellStates) {
+    throw new TypeError(
+      `weights.kind must be a variant of the LSTM family (with cell states), got ${kind}: ` +
+        "LRP has no rule for GRU and RNN cells",
+    );
+  }
   const B = batch, T = seqLen, gates = 4 * k * H, lanes = k * H;
   const rows = B * T;
   // h_{t−1} for every row (b, t): the backend's output shifted one step, zero at t = 0.
@@ -75,7 +82,7 @@ export function traceLayer(
   // The output gate only matters where lanes are read out by it (array variants).
   const z = gatePreActivations(weights, rows, x, previous, k > 1);
   let scale: Float64Array | null = null;
-  if (kind === "attention") {
+  if (VARIANTS[kind].attention) {
     const pre = new Float64Array(rows * lanes);
     linear(x, rows, I, weights.i2aWeight!, lanes, weights.i2aBias, pre);
     scale = new Float64Array(rows * lanes);
@@ -87,7 +94,7 @@ export function traceLayer(
   const kept = new Float64Array(size);
   const written = new Float64Array(size);
   const readout = new Float64Array(size);
-  const selected = kind === "stochastic" ? new Uint8Array(T * B * H) : null;
+  const selected = VARIANTS[kind].argmax ? new Uint8Array(T * B * H) : null;
   const attention = scale !== null;
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {
@@ -315,7 +322,7 @@ function readoutRule(
   const lanes = k * H, rh = b * H, rc = b * lanes, at = (t * trace.batch + b) * lanes;
   if (k === 1) {
     for (let u = 0; u < H; u++) relevanceC[rc + u] += relevanceH[rh + u];
-  } else if (kind === "stochastic") {
+  } else if (VARIANTS[kind].argmax) {
     const chosen = (t * trace.batch + b) * H;
     for (let u = 0; u < H; u++) {
       relevanceC[rc + trace.lanes![chosen + u] * H + u] += relevanceH[rh + u];

@@ -8,13 +8,8 @@
 import { checkShape, checkSize } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { registerBuiltin } from "./builtin.ts";
-import {
-  checkHookHistory,
-  LSTM,
-  type LSTMOptions,
-  type RecurrentState,
-  setVariant,
-} from "./lstm.ts";
+import { checkHookHistory } from "./hook_path.ts";
+import { LSTM, type LSTMOptions, type RecurrentState, setVariant } from "./lstm.ts";
 import { readLanes } from "./step_ops.ts";
 
 /**

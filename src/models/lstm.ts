@@ -7,33 +7,30 @@
 
 import type {
   BackendName,
-  CellParameters,
-  CellSpec,
   CellVariant,
   RecurrentActivation,
   RelevanceStep,
   ResolvedBackendName,
-  SequenceExtras,
-  SequenceOutput,
-  SequenceRunner,
 } from "../contract.ts";
-import { parameterSizes, RECURRENT_ACTIVATIONS } from "../contract.ts";
-import { checkBackendName, selectBackend } from "../backends/select.ts";
+import { RECURRENT_ACTIVATIONS } from "../contract.ts";
+import { checkBackendName } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
-import { DeviceGroup } from "../nn/device_group.ts";
-import { ResidentGroup } from "../nn/resident.ts";
-import { concat, split } from "../nn/layout.ts";
-import { reshape } from "../nn/functional.ts";
-import { hasHistory, record, type TrackedTensor, untracked } from "../nn/tape.ts";
+import { hasHistory } from "../nn/tape.ts";
 import { Random } from "../random.ts";
 import { checkTensor, sizeOf, type Tensor, zeros } from "../tensor.ts";
 import { registerBuiltin, STEP_HOOKS, usesBuiltinHooks } from "./builtin.ts";
-import { checkLengths, type ChunkExtras, type PackedResult, PackedRun } from "./packed.ts";
-import { recordSequence } from "./record_sequence.ts";
+import {
+  type ForwardOptions,
+  type ForwardResult,
+  type RecurrentState,
+  requestedOutputs,
+} from "./forward_options.ts";
+import { checkState, forwardByHooks } from "./hook_path.ts";
+import { checkLengths } from "./packed.ts";
+import { RunnerBinding } from "./runner_binding.ts";
 import { laneStep, readLanes } from "./step_ops.ts";
-import { RunnerCache } from "./runner_cache.ts";
 
 /** Options every model takes. */
 export interface LSTMOptions {
@@ -50,74 +47,12 @@ export interface LSTMOptions {
   recurrentActivation?: RecurrentActivation;
 }
 
-/** A recurrent state: the hidden state `(1, B, H)` and the cell states `(k, B, H)`. */
-export interface RecurrentState {
-  /** Hidden state, shape `(1, batch, hiddenSize)`. */
-  readonly hidden: Tensor;
-  /** Cell states, shape `(k, batch, hiddenSize)` (`k = 1` for `LSTM`). */
-  readonly state: Tensor;
-}
-
-/**
- * The second argument of `forward`: an initial state (both tensors, or neither for zeros) and
- * the length of each sequence.
- */
-export interface ForwardOptions {
-  /** Initial hidden state, shape `(1, batch, hiddenSize)`; give it with `state`. */
-  readonly hidden?: Tensor;
-  /** Initial cell states, shape `(k, batch, hiddenSize)`; give it with `hidden`. */
-  readonly state?: Tensor;
-  /**
-   * Steps of each sequence (integers in `[1, seqLen]`), as PyTorch's packed sequences: a sequence
-   * stops at its length, its outputs past it are zero and its final `hidden`/`state` are those
-   * at its length. Omitted: every sequence runs all `seqLen` steps.
-   */
-  readonly lengths?: readonly number[] | Int32Array;
-  /**
-   * `AttentionArrayLSTM` only: also return `attention`, the lane weights of every step, written
-   * by the backend's kernels (nothing is computed or copied when `false`, the default).
-   */
-  readonly returnAttention?: boolean;
-  /**
-   * `StochasticArrayLSTM` only: also return `lanes`, the lane read out at every step and unit,
-   * written by the backend's kernels (nothing is computed or copied when `false`, the default).
-   */
-  readonly returnLanes?: boolean;
-}
-
-/** Lane indices: integers in `[0, k)`, or -1 for a step past a sequence's length. */
-export interface LaneIndices {
-  /** `(batch, seqLen, hiddenSize)`. */
-  readonly shape: readonly number[];
-  /** The indices, row-major. */
-  readonly data: Int32Array;
-}
-
-/**
- * What `forward` returns. In training mode (or when `x` or the initial state carries history) the
- * three tensors carry history: a loss computed from any of them back-propagates through all steps.
- */
-export interface ForwardResult extends RecurrentState {
-  /** The hidden state after every step, shape `(batch, seqLen, hiddenSize)`. */
-  readonly output: TrackedTensor;
-  /** Final hidden state, shape `(1, batch, hiddenSize)`. */
-  readonly hidden: TrackedTensor;
-  /** Final cell states, shape `(k, batch, hiddenSize)`. */
-  readonly state: TrackedTensor;
-  /**
-   * With `returnAttention`: the attention weights `s` of every step, unit and lane, shape
-   * `(batch, seqLen, hiddenSize, k)` (max-pooled when the model pools), summing to 1 over the
-   * lanes without pooling; zero past a sequence's `lengths`. A plain tensor: it carries no
-   * gradient, in training mode too.
-   */
-  readonly attention?: Tensor;
-  /**
-   * With `returnLanes`: the lane (`0..k-1`) whose output was read out at every step and unit,
-   * shape `(batch, seqLen, hiddenSize)` (the largest output gate, the first lane winning a tie);
-   * -1 past a sequence's `lengths`. Carries no gradient.
-   */
-  readonly lanes?: LaneIndices;
-}
+export type {
+  ForwardOptions,
+  ForwardResult,
+  LaneIndices,
+  RecurrentState,
+} from "./forward_options.ts";
 
 /**
  * Per-lane readout of the hidden state: `(k, B, H)` output gates and cells to `(1, B, H)`. In
@@ -125,12 +60,9 @@ export interface ForwardResult extends RecurrentState {
  */
 export type Readout = (outputs: Tensor, states: Tensor) => Tensor;
 
-// Writes a model's private variant; set once by the class's static block, used by `setVariant`.
-let assignVariant: (model: LSTM, variant: CellVariant) => void;
-// Runs a model's LRP forward on its runner; set by the class's static block, used by
-// `runForRelevance`.
-let relevanceRun: (model: LSTM, x: Tensor) => Promise<RelevanceStep | null>;
-
+// A model's private binding; set once by the class's static block, used by `setVariant`,
+// `cellVariant` and `runForRelevance`.
+let bindingOf: (model: LSTM) => RunnerBinding;
 /**
  * A long short-term memory layer, batch first, as in the ArrayLSTM package: gates in the order
  * forget, input, output, candidate; `c = f·c + i·g`; `h = o·tanh(c)`.
@@ -170,19 +102,11 @@ export class LSTM extends Module {
   readonly backend: BackendName;
   /** The seed the weights were drawn from. */
   readonly seed: number;
-  // The cell as the backends see it; the built-in subclasses set theirs with `setVariant`.
-  #variant: CellVariant = { kind: "lstm", k: 1, maxPooling: false };
   /** The gates' activation. */
   readonly recurrentActivation: RecurrentActivation;
-  readonly #runner = new RunnerCache(
-    () => this.#cellSpec(),
-    (spec) => selectBackend(this.backend).then((backend) => backend.compile(spec)),
-  );
-  /** The parameters bound to the weights of the runner that holds them in place, if any. */
-  #resident: {
-    readonly runner: SequenceRunner;
-    readonly group: ResidentGroup | DeviceGroup;
-  } | null = null;
+  // The runner and the cell as the backends see it (the built-in subclasses set their variant
+  // with `setVariant`).
+  readonly #binding = new RunnerBinding(this, () => this.parametersVersion());
 
   /**
    * Makes an LSTM with weights drawn like PyTorch's `nn.Linear` from `options.seed`.
@@ -223,27 +147,12 @@ export class LSTM extends Module {
   }
 
   static {
-    assignVariant = (model, variant) => {
-      model.#variant = variant;
-    };
-    relevanceRun = async (model, x) => {
-      const runner = await model.#currentRunner().runner();
-      if (runner.runRelevance === undefined) return null;
-      const [batch, seqLen] = x.shape;
-      const { hidden, state } = model.initHidden(x);
-      return await runner.runRelevance({
-        batch,
-        seqLen,
-        x: x.data,
-        hidden: hidden.data,
-        state: state.data,
-      });
-    };
+    bindingOf = (model) => model.#binding;
   }
 
   /** Memory cells per hidden unit: 1 for `LSTM`. */
   get k(): number {
-    return this.#variant.k;
+    return this.#binding.variant.k;
   }
 
   /** Features per output step: `hiddenSize`. */
@@ -326,39 +235,6 @@ export class LSTM extends Module {
     return this.backend;
   }
 
-  /** The parameters in the layout the backends take. */
-  #cellSpec(): CellSpec {
-    return {
-      variant: { ...this.#variant, recurrentActivation: this.recurrentActivation },
-      inputSize: this.inputSize,
-      hiddenSize: this.hiddenSize,
-      params: cellParameters(this.#values()),
-    };
-  }
-
-  /**
-   * The cell spec, read on first call only: a backend with its own backward never needs the
-   * values (on webgpu they may be on the device, newer than here).
-   */
-  #cellSpecOnce(): () => CellSpec {
-    let spec: CellSpec | null = null;
-    return () => spec ??= this.#cellSpec();
-  }
-
-  #values(): Record<string, Tensor> {
-    return Object.fromEntries(this.parameters().map(({ name, value }) => [name, value]));
-  }
-
-  // Parameters are replaced, never written into: a new version (optimizer step, loadStateDict)
-  // compiles the weights again; calls in flight finish on the runner they started with.
-  #currentRunner(): RunnerCache {
-    return this.#runner.at(this.parametersVersion());
-  }
-
-  #invalidate(): void {
-    this.#runner.invalidate();
-  }
-
   /**
    * The backend this model runs on (resolving `"auto"`), compiling the cell if needed.
    *
@@ -371,7 +247,7 @@ export class LSTM extends Module {
    * ```
    */
   async resolveBackend(): Promise<ResolvedBackendName> {
-    return (await this.#currentRunner().runner()).backend;
+    return (await this.#binding.current().runner()).backend;
   }
 
   /**
@@ -459,10 +335,10 @@ export class LSTM extends Module {
         }`,
       );
     }
-    const outputs = this.#requestedExtras(init);
+    const outputs = requestedOutputs(init, this.#binding.variant.kind, this.constructor.name);
     const given = init?.hidden !== undefined || init?.state !== undefined;
     const start = given ? init as RecurrentState : this.initHidden(x);
-    this.#checkState(given ? "init" : "initHidden(x)", start, batch);
+    checkState(this, given ? "init" : "initHidden(x)", start, batch);
     const lengths = init?.lengths === undefined ? null : checkLengths(init.lengths, batch, seqLen);
     const recording = this.training || [x, start.hidden, start.state].some(hasHistory);
     const byHooks = !usesBuiltinHooks(this, STEP_HOOKS);
@@ -473,230 +349,13 @@ export class LSTM extends Module {
           "hook, or use the built-in class",
       );
     }
-    const settling = this.#settlingDevice();
-    if (settling !== null) {
-      // Read before waiting, as every forward reads its inputs before it returns.
-      const own = (value: Tensor): Tensor => {
-        const data = { shape: [...value.shape], data: value.data.slice() };
-        return hasHistory(value) ? record("copy", [data], [value], (grads) => grads)[0] : data;
-      };
-      const copies = {
-        ...init,
-        ...(given ? { hidden: own(start.hidden), state: own(start.state) } : {}),
-        ...(lengths === null ? {} : { lengths: [...lengths] }),
-      };
-      const copy = own(x);
-      await settling;
+    const settled = this.#binding.settling({ x, init, start: given ? start : null, lengths });
+    if (settled !== null) {
+      const { x: copy, init: copies } = await settled;
       return await this.forward(copy, copies);
     }
-    if (lengths !== null && lengths.some((length) => length < seqLen)) {
-      // The plan copies x and the state now; one runner (one set of weights) runs every chunk.
-      const packed = new PackedRun(x, start, lengths);
-      if (byHooks) {
-        for (let chunk = packed.next(); chunk !== null; chunk = packed.next()) {
-          packed.accept(this.#forwardByHooks(chunk.x, chunk.start));
-        }
-        return packed.result();
-      }
-      const spec = this.#cellSpecOnce();
-      return await this.#currentRunner().pinned(async (runner) => {
-        for (let chunk = packed.next(); chunk !== null; chunk = packed.next()) {
-          packed.accept(
-            await this.#runSequence(runner, spec, chunk.x, chunk.start, recording, outputs),
-          );
-        }
-        return packed.result();
-      });
-    }
-    if (byHooks) return this.#forwardByHooks(x, start);
-    const runners = this.#currentRunner();
-    if (recording) {
-      // The backward reads the input again later: it keeps its own copy.
-      const copy = (value: Tensor): Tensor => ({ shape: value.shape, data: value.data.slice() });
-      const own = { hidden: copy(start.hidden), state: copy(start.state) };
-      const spec = this.#cellSpecOnce();
-      return await this.#runSequence(await runners.runner(), spec, copy(x), own, true, outputs, {
-        x,
-        hidden: start.hidden,
-        state: start.state,
-      });
-    }
-    const result = await runners.run({
-      batch,
-      seqLen,
-      x: x.data,
-      hidden: start.hidden.data,
-      state: start.state.data,
-      ...(outputs === undefined ? {} : { outputs }),
-    });
-    return this.#results(batch, seqLen, result);
-  }
-
-  /**
-   * The opt-in outputs `init` asks for (`undefined` for none), checked against this model: each
-   * flag a boolean, `returnAttention` only for the attention variant and `returnLanes` only for
-   * the stochastic one.
-   */
-  #requestedExtras(init: ForwardOptions | undefined | null): SequenceExtras | undefined {
-    const asked = { attention: false, lanes: false };
-    const flags = [
-      ["returnAttention", "attention", "AttentionArrayLSTM"],
-      ["returnLanes", "lanes", "StochasticArrayLSTM"],
-    ] as const;
-    for (const [option, output, owner] of flags) {
-      const value = init?.[option];
-      if (value === undefined) continue;
-      if (typeof value !== "boolean") {
-        throw new TypeError(`init.${option} must be a boolean, got ${describe(value)}`);
-      }
-      const kind = output === "attention" ? "attention" : "stochastic";
-      if (value && this.#variant.kind !== kind) {
-        throw new TypeError(
-          `init.${option} is only for ${owner} (no other class has ${output} to return), got ` +
-            `a ${this.constructor.name}: leave the option out`,
-        );
-      }
-      asked[output] = value;
-    }
-    return asked.attention || asked.lanes ? asked : undefined;
-  }
-
-  /**
-   * Runs `x` from `start` on `runner`, recorded when `recording` (with `sources` as the
-   * history's parents: the caller's tensors when `x` and `start` are copies of them), with the
-   * opt-in `outputs` when given.
-   */
-  async #runSequence(
-    runner: SequenceRunner,
-    spec: () => CellSpec,
-    x: Tensor,
-    start: RecurrentState,
-    recording: boolean,
-    outputs: SequenceExtras | undefined,
-    sources: { x: Tensor; hidden: Tensor; state: Tensor } = { x, ...start },
-  ): Promise<ForwardResult> {
-    const [batch, seqLen] = x.shape;
-    const input = { batch, seqLen, x: x.data, hidden: start.hidden.data, state: start.state.data };
-    const asked = outputs === undefined ? input : { ...input, outputs };
-    if (!recording) return this.#results(batch, seqLen, await runner.run(asked));
-    const [output, hidden, state] = await recordSequence(runner, spec, input, {
-      parameters: this.training ? this.parameters() : [],
-      ...sources,
-    });
-    if (this.training) this.#bindResident(runner);
-    // A training step records no opt-in outputs: one more inference run gives them.
-    const extras = outputs === undefined
-      ? {}
-      : this.#extras(batch, seqLen, await runner.run(asked));
-    return { output, hidden, state, ...extras };
-  }
-
-  /**
-   * The read-back of the weights a webgpu runner holds when that runner is about to be replaced
-   * (a parameter was assigned since): the new one is compiled from the others' values, which are
-   * newer on the device. `null` when there is nothing to wait for.
-   */
-  #settlingDevice(): Promise<void> | null {
-    const group = this.#resident?.group;
-    if (!(group instanceof DeviceGroup) || group.usable) return null;
-    this.#resident = null;
-    return group.sync();
-  }
-
-  /**
-   * Binds the parameters to `runner`'s weights when it updates them in place, so that an
-   * optimizer steps them there: the runner stays this layer's, and `p.value` reads them back.
-   */
-  #bindResident(runner: SequenceRunner): void {
-    const { resident, device } = runner;
-    if ((resident ?? device) === undefined || this.#resident?.runner === runner) return;
-    if (!this.#runner.current(runner, this.parametersVersion())) return;
-    const byName = new Map(this.parameters().map((parameter) => [parameter.name, parameter]));
-    const sizes = {
-      variant: this.#variant,
-      inputSize: this.inputSize,
-      hiddenSize: this.hiddenSize,
-    };
-    const parameters = parameterSizes(sizes).map(([name]) => byName.get(name)!);
-    const current = () => this.#runner.current(runner, this.parametersVersion());
-    const stepped = () => this.#runner.adopt(this.parametersVersion());
-    const group = resident === undefined
-      ? new DeviceGroup(parameters, device!, current, stepped)
-      : new ResidentGroup(parameters, resident, current, stepped);
-    this.#resident = { runner, group };
-  }
-
-  #results(batch: number, seqLen: number, result: SequenceOutput): ForwardResult {
-    const H = this.hiddenSize;
-    return {
-      output: untracked({ shape: [batch, seqLen, H], data: result.output }),
-      hidden: untracked({ shape: [1, batch, H], data: result.hidden }),
-      state: untracked({ shape: [this.k, batch, H], data: result.state }),
-      ...this.#extras(batch, seqLen, result),
-    };
-  }
-
-  /** The opt-in outputs of a backend result, as tensors. */
-  #extras(batch: number, seqLen: number, result: SequenceOutput): ChunkExtras {
-    const H = this.hiddenSize;
-    return {
-      ...(result.attention === undefined
-        ? {}
-        : { attention: { shape: [batch, seqLen, H, this.k], data: result.attention } }),
-      ...(result.lanes === undefined
-        ? {}
-        : { lanes: { shape: [batch, seqLen, H], data: result.lanes } }),
-    };
-  }
-
-  /**
-   * Runs `x` step by step through `forwardCell`. Every step is recorded when something records
-   * (the hooks' ops with the parameters in training mode, or inputs with history): the step
-   * inputs are split from `x` and the outputs joined with the tape's ops, so the gradient reaches
-   * `x`, the initial state and the parameters through every step.
-   */
-  #forwardByHooks(x: Tensor, start: RecurrentState): PackedResult {
-    const [batch, seqLen, I] = x.shape;
-    const H = this.hiddenSize;
-    const steps = split(x, new Array(seqLen).fill(1), 1);
-    const outputs: Tensor[] = [];
-    let current = start;
-    for (let t = 0; t < seqLen; t++) {
-      const step = reshape(steps[t], [batch, I]);
-      const next = this.forwardCell(step, current.hidden, current.state);
-      const source = `${this.constructor.name}.forwardCell at step ${t}`;
-      this.#checkState(source, next, batch);
-      const inputs = [step, current.hidden, current.state];
-      checkHookHistory(`${source} (its hidden)`, next.hidden, inputs, this.training);
-      checkHookHistory(`${source} (its state)`, next.state, inputs, this.training);
-      outputs.push(reshape(next.hidden, [batch, 1, H]));
-      current = next;
-    }
-    return {
-      output: concat(outputs, 1),
-      hidden: withHistory(current.hidden),
-      state: withHistory(current.state),
-    };
-  }
-
-  #checkState(source: string, value: RecurrentState, batch: number): void {
-    if (typeof value !== "object" || value === null) {
-      throw new TypeError(`${source} must be { hidden, state }, got ${describe(value)}`);
-    }
-    checkTensor(`${source}.hidden`, value.hidden);
-    checkShape(
-      `${source}.hidden`,
-      value.hidden.shape,
-      [1, batch, this.hiddenSize],
-      "(1, batch, hiddenSize)",
-    );
-    checkTensor(`${source}.state`, value.state);
-    checkShape(
-      `${source}.state`,
-      value.state.shape,
-      [this.k, batch, this.hiddenSize],
-      "(k, batch, hiddenSize)",
-    );
+    if (byHooks) return forwardByHooks(this, x, start, lengths);
+    return await this.#binding.forward(x, start, lengths, recording, outputs);
   }
 
   /**
@@ -761,7 +420,7 @@ export class LSTM extends Module {
     laneWeights: Tensor | null,
     readout: Readout,
   ): RecurrentState {
-    const { kind, k } = this.#variant;
+    const { kind, k } = this.#binding.variant;
     const weights = {
       i2hWeight: this.parameterTensor("i2h.weight"),
       i2hBias: this.parameterTensor("i2h.bias"),
@@ -810,7 +469,7 @@ export class LSTM extends Module {
    * ```
    */
   dispose(): void {
-    this.#invalidate();
+    this.#binding.invalidate();
   }
 
   /**
@@ -847,7 +506,24 @@ registerBuiltin(LSTM);
  * ```
  */
 export function setVariant(model: LSTM, variant: CellVariant): void {
-  assignVariant(model, variant);
+  bindingOf(model).variant = variant;
+}
+
+/**
+ * The cell a model runs, as its constructor set it (with {@linkcode setVariant}): exact for a
+ * subclass too, which runs its built-in class's variant. Internal (not exported from `mod.ts`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cellVariant } from "./lstm.ts";
+ * import { AttentionArrayLSTM } from "../../mod.ts";
+ * const model = new (class extends AttentionArrayLSTM {})(2, 3, 2, { maxPooling: true });
+ * assert.deepEqual(cellVariant(model), { kind: "attention", k: 2, maxPooling: true });
+ * ```
+ */
+export function cellVariant(model: LSTM): CellVariant {
+  return bindingOf(model).variant;
 }
 
 /**
@@ -869,31 +545,10 @@ export function setVariant(model: LSTM, variant: CellVariant): void {
  * ```
  */
 export function runForRelevance(model: LSTM, x: Tensor): Promise<RelevanceStep | null> {
-  return relevanceRun(model, x);
+  return bindingOf(model).relevance(x, model.initHidden(x));
 }
 
-/**
- * The backends' view of parameters named as in a PyTorch `state_dict` (`i2h.weight`, `i2h.bias`,
- * `h2h.weight`, `h2h.bias`, and `i2a.*` when present). Other entries of `record` are ignored; the
- * arrays are shared, not copied.
- *
- * @example
- * ```ts
- * import { cellParameters } from "./lstm.ts";
- * import { LSTM } from "../../mod.ts";
- * const params = cellParameters(new LSTM(3, 4, { seed: 1 }).stateDict());
- * ```
- */
-export function cellParameters(record: Record<string, Tensor>): CellParameters {
-  return {
-    i2hWeight: record["i2h.weight"].data,
-    i2hBias: record["i2h.bias"].data,
-    h2hWeight: record["h2h.weight"].data,
-    h2hBias: record["h2h.bias"].data,
-    i2aWeight: record["i2a.weight"]?.data ?? null,
-    i2aBias: record["i2a.bias"]?.data ?? null,
-  };
-}
+export { cellParameters } from "./runner_binding.ts";
 
 /** The error for parameters too large to allocate: how large the weights are, and what to do. */
 function tooLarge(
@@ -909,44 +564,5 @@ function tooLarge(
       "(the weights grow with 4·k·hiddenSize·(inputSize + hiddenSize); the wasm backend fits " +
       "up to 2 GiB of them)",
     { cause },
-  );
-}
-
-/** A tensor as a `TrackedTensor`: itself when it carries history, else a plain wrapper. */
-function withHistory(value: Tensor): TrackedTensor {
-  return hasHistory(value) ? value as TrackedTensor : untracked(value);
-}
-
-/**
- * Refuses a hook's `result` computed on raw arrays while recording: when `training` or one of
- * the hook's `inputs` carries history, the result must carry history too (or be one of the inputs,
- * passed on as it is), else the gradient would silently stop at it.
- *
- * @param source The hook, as the error names it.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { checkHookHistory } from "./lstm.ts";
- * import { requiresGrad, tensor } from "../../mod.ts";
- * const input = requiresGrad(tensor([1], [1]));
- * checkHookHistory("hook", input, [input], true); // passed on as it is
- * assert.throws(() => checkHookHistory("hook", tensor([2], [1]), [input], false), /hook returned/);
- * ```
- */
-export function checkHookHistory(
-  source: string,
-  result: Tensor,
-  inputs: readonly Tensor[],
-  training: boolean,
-): void {
-  if (hasHistory(result) || inputs.includes(result)) return;
-  if (!training && !inputs.some(hasHistory)) return;
-  throw new Error(
-    `${source} returned a tensor without history while recording (the layer is training, or ` +
-      "its inputs carry history): it was computed on raw arrays, which backward() cannot " +
-      "follow. Build it from the model's differentiable ops (super's hooks, this.stepCells, and " +
-      "add, mul, tanh, sum, reshape, split, concat, softmax from the package), or call eval() " +
-      "and pass inputs without history",
   );
 }

@@ -1,7 +1,8 @@
 /**
  * Records a recurrent forward on the backward tape. The backward is the runner's own when it
- * offers one (`runTraining`, fused kernels), else the float64 oracle of `src/reference/backward.ts`, which
- * recomputes the forward trace from the same weights.
+ * offers one (`runTraining`, fused kernels), else the float64 oracle of
+ * `src/reference/sequence_backward.ts` (any variant: the LSTM family, GRU and RNN), which
+ * recomputes the forward trace from the same weights. Every recurrent layer records through it.
  *
  * @module
  */
@@ -13,13 +14,16 @@ import {
   toFloat32,
   type TrainingStep,
 } from "../contract.ts";
-import { backward } from "../reference/backward.ts";
+import { referenceBackward } from "../reference/sequence_backward.ts";
 import { DeviceGroup } from "../nn/device_group.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { type Edge, edgeOf, parameterEdge, record, type TrackedTensor } from "../nn/tape.ts";
 import type { Tensor } from "../tensor.ts";
 
-/** What a recorded forward depends on: parameters (training mode only), input and state. */
+/**
+ * What a recorded forward depends on: parameters (training mode only), input and state (`(0, B,
+ * H)` for a cell without cell states).
+ */
 export interface SequenceSources {
   /** The parameters whose gradients to fill; empty in evaluation mode. */
   readonly parameters: readonly Parameter[];
@@ -53,7 +57,7 @@ export async function recordSequence(
   const oracle = runner.runTraining ? null : spec();
   const step: TrainingStep = oracle === null ? await runner.runTraining!(input) : {
     ...await runner.run(input),
-    backward: (grads) => Promise.resolve(backward(oracle, input, grads)),
+    backward: (grads) => Promise.resolve(referenceBackward(oracle, input, grads)),
   };
   const { batch: B, seqLen: T } = input;
   const [k, , H] = sources.state.shape;

@@ -2,8 +2,9 @@
  * The shared body of `GRU` and `RNN`: torch's single-layer cells with torch's parameter names
  * (`weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`, as `nn.GRUCell` / `nn.RNNCell` name them),
  * batch first. The forward runs on the model's backend through the backend contract (variant
- * kinds `"gru"`, `"rnn_tanh"`, `"rnn_relu"`); the backward is the float64 oracle of
- * `src/reference/gru_rnn.ts`, which recomputes the forward trace from the same weights.
+ * kinds `"gru"`, `"rnn_tanh"`, `"rnn_relu"`) and records for training as the LSTM family does
+ * (`record_sequence.ts`): the backward is the runner's, or the float64 oracle that recomputes the
+ * forward trace from the same weights.
  *
  * @module
  */
@@ -13,17 +14,12 @@ import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
 import { Module } from "../nn/module.ts";
-import { edgeOf, parameterEdge, record } from "../nn/tape.ts";
+import { hasHistory, untracked } from "../nn/tape.ts";
 import { Random } from "../random.ts";
-import {
-  gateBlocks,
-  torchCellBackward,
-  torchCellForward,
-  type TorchCellKind,
-  type TorchCellParameters,
-} from "../reference/gru_rnn.ts";
+import { gateBlocks, type TorchCellKind } from "../reference/gru_rnn.ts";
 import { checkTensor, type Tensor, zeros } from "../tensor.ts";
 import type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./recurrent.ts";
+import { recordSequence } from "./record_sequence.ts";
 import { RunnerCache } from "./runner_cache.ts";
 
 /** Options of `GRU` and `RNN`. */
@@ -123,26 +119,16 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     };
   }
 
-  #params(): TorchCellParameters {
-    return {
-      weightIh: this.parameter("weight_ih").data,
-      weightHh: this.parameter("weight_hh").data,
-      biasIh: this.parameter("bias_ih").data,
-      biasHh: this.parameter("bias_hh").data,
-    };
-  }
-
   #cellSpec(): CellSpec {
-    const p = this.#params();
     return {
       variant: { kind: this.kind, k: 1, maxPooling: false },
       inputSize: this.inputSize,
       hiddenSize: this.hiddenSize,
       params: {
-        i2hWeight: p.weightIh,
-        i2hBias: p.biasIh,
-        h2hWeight: p.weightHh,
-        h2hBias: p.biasHh,
+        i2hWeight: this.parameter("weight_ih").data,
+        i2hBias: this.parameter("bias_ih").data,
+        h2hWeight: this.parameter("weight_hh").data,
+        h2hBias: this.parameter("bias_hh").data,
         i2aWeight: null,
         i2aBias: null,
       },
@@ -210,33 +196,29 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     const h0 = init?.hidden ?? zeros([1, B, H]);
     checkTensor("init.hidden", h0);
     checkShape("init.hidden", h0.shape, [1, B, H], "(1, batch, hiddenSize)");
-    const kind = this.kind, params = this.#params();
-    const sizes = { batch: B, seqLen: T, inputSize: this.inputSize, hiddenSize: H };
+    const input = { batch: B, seqLen: T, x: x.data, hidden: h0.data, state: new Float32Array(0) };
+    const runners = this.#currentRunner();
+    if (!this.training && !hasHistory(x) && !hasHistory(h0)) {
+      const result = await runners.run(input);
+      return {
+        output: untracked({ shape: [B, T, H], data: result.output }),
+        hidden: untracked({ shape: [1, B, H], data: result.hidden }),
+      };
+    }
     // The backward reads the input again later: it keeps its own copies.
-    const xData = x.data.slice(), h0Data = h0.data.slice();
-    const result = await this.#currentRunner().run({
-      batch: B,
-      seqLen: T,
-      x: xData,
-      hidden: h0Data,
-      state: new Float32Array(0),
-    });
-    const parameters = this.training
-      ? this.parameters().map(parameterEdge)
-      : [null, null, null, null];
-    const [outputTensor, hiddenTensor] = record(
-      this.constructor.name,
-      [{ shape: [B, T, H], data: result.output }, { shape: [1, B, H], data: result.hidden }],
-      [...parameters, edgeOf(x), edgeOf(h0)],
-      ([dOutput, dHidden]) => {
-        const trace = torchCellForward(kind, params, sizes, xData, h0Data);
-        const g = torchCellBackward(kind, params, sizes, xData, trace, dOutput, dHidden);
-        return [g.weightIh, g.weightHh, g.biasIh, g.biasHh, g.x, g.h0].map((v) =>
-          Float32Array.from(v)
-        );
+    const own = { ...input, x: x.data.slice(), hidden: h0.data.slice() };
+    const [output, hidden] = await recordSequence(
+      await runners.runner(),
+      () => this.#cellSpec(),
+      own,
+      {
+        parameters: this.training ? this.parameters() : [],
+        x,
+        hidden: h0,
+        state: zeros([0, B, H]),
       },
     );
-    return { output: outputTensor, hidden: hiddenTensor };
+    return { output, hidden };
   }
 
   /**
