@@ -135,7 +135,7 @@ export class WebGpuRunner implements CompiledCell {
    */
   readonly device: DeviceWeights = {
     step: (update) => {
-      this.#trainerAtHand().applyUpdate(update);
+      this.#trainerAtHand().step(update);
       this.#trainerAhead = true;
     },
     scaleGradients: (factors) => this.#trainerAtHand().scaleParameterGradients(factors),
