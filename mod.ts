@@ -62,7 +62,7 @@ export {
   type KerasLSTMWeights,
   loadKeras,
 } from "./src/interop/keras.ts";
-export { type HeldGradient, Parameter } from "./src/nn/parameter.ts";
+export { type HeldGradient, Parameter, type ParameterHolder } from "./src/nn/parameter.ts";
 export { type ReleasingRunner, type ResidentOwner, RunnerGroup } from "./src/nn/runner_group.ts";
 export { ResidentGroup } from "./src/nn/resident.ts";
 export { DeviceGroup } from "./src/nn/device_group.ts";

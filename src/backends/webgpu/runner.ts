@@ -30,7 +30,7 @@ import {
   type SequenceOutput,
   type TrainingStep,
 } from "../../contract.ts";
-import { callBuffers } from "./call_buffers.ts";
+import { type CallBuffers, callBuffers } from "./call_buffers.ts";
 import { acquireGpuContext, forgetGpuContext, type GpuContext, lossOf } from "./device.ts";
 import { submitCall } from "./dispatch.ts";
 import { packCell, type PackedCell } from "./packed_cell.ts";
@@ -64,7 +64,7 @@ function snapshotOf(input: SequenceInput): SequenceInput {
  */
 export class WebGpuRunner implements CompiledCell {
   #cell: PackedCell | null;
-  #resident: Resident | null = null;
+  #resident: Resident<CallBuffers> | null = null;
   #bindingLimit: number;
   /** Calls run one at a time: they share the call buffers (and the trainer). */
   #queue: Promise<unknown> = Promise.resolve();
@@ -281,7 +281,7 @@ export class WebGpuRunner implements CompiledCell {
   }
 
   /** The weights on `context`'s device, uploaded there unless they already are. */
-  async #ensureResident(context: GpuContext): Promise<Resident> {
+  async #ensureResident(context: GpuContext): Promise<Resident<CallBuffers>> {
     if (this.#resident?.context === context) return this.#resident;
     this.#release();
     const cell = this.#cell;
@@ -289,7 +289,7 @@ export class WebGpuRunner implements CompiledCell {
     if (this.#cellBehind) {
       throw lostTrainedWeights();
     }
-    const resident = await makeResident(context, cell, this.#bindingLimit);
+    const resident = await makeResident<CallBuffers>(context, cell, this.#bindingLimit);
     // Disposed while waiting for the device: free what was just made.
     if (this.#cell === null) {
       releaseResident(resident);
