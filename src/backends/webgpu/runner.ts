@@ -11,7 +11,8 @@
  * layouts on the device (`repack.ts`); the CPU copy is then older than the device's.
  *
  * This file holds the runner's life cycle (one call at a time, device loss, disposal); the pieces
- * are `packed_cell.ts` (packing), `resident.ts` (weights on a device), `call_buffers.ts` (buffers
+ * are `packed_cell.ts` (packing), `resident.ts` (weights on a device, with the cache of call
+ * shapes), `call_buffers.ts` (buffers
  * per call shape), `dispatch.ts` (encoding) and `readback.ts` (results).
  *
  * @module
