@@ -12,8 +12,8 @@
  *
  * This file holds the runner's life cycle (one call at a time, device loss, disposal); the pieces
  * are `packed_cell.ts` (packing), `resident.ts` (weights on a device, with the cache of call
- * shapes), `call_buffers.ts` (buffers
- * per call shape), `dispatch.ts` (encoding) and `readback.ts` (results).
+ * shapes), `call_buffers.ts` (buffers per call shape), `dispatch.ts` (encoding) and `readback.ts`
+ * (results).
  *
  * @module
  */
