@@ -104,6 +104,7 @@ export {
   type SavedModel,
   saveModel,
 } from "./src/model_file.ts";
+export type { ModelName } from "./src/variants.ts";
 export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
 export { fromTorch, type FromTorchOptions, type TorchMode } from "./src/interop/from_torch.ts";
 export {

@@ -10,7 +10,10 @@ import type { BackendName } from "./contract.ts";
 import { describe } from "./errors.ts";
 import { Bidirectional } from "./models/bidirectional.ts";
 import type { RecurrentLayer } from "./models/recurrent.ts";
-import { buildModel, modelName, MODELS, type RegisteredModel, sizesOf } from "./models/registry.ts";
+import { buildModel, modelName, MODELS, sizesOf } from "./models/registry.ts";
+import type { LSTM } from "./models/lstm.ts";
+import type { GRU } from "./models/gru.ts";
+import type { RNN } from "./models/rnn.ts";
 import { Stacked } from "./models/stacked.ts";
 import { Linear } from "./nn/linear.ts";
 import type { Module } from "./nn/module.ts";
@@ -30,7 +33,7 @@ export type ModelConfig =
   | { class: "Bidirectional"; forward: ModelConfig; backward: ModelConfig };
 
 /** What {@linkcode loadModel} rebuilds: narrow it with `instanceof`. */
-export type SavedModel = Stacked | Bidirectional | RegisteredModel | Linear;
+export type SavedModel = Stacked | Bidirectional | LSTM | GRU | RNN | Linear;
 
 /**
  * The classes `saveModel` knows, by exact constructor (a subclass may change the equations): the
@@ -39,7 +42,7 @@ export type SavedModel = Stacked | Bidirectional | RegisteredModel | Linear;
 function configOf(model: Module): ModelConfig {
   const name = modelName(model);
   if (name !== null) {
-    const m = model as RegisteredModel;
+    const m = model as LSTM | GRU | RNN;
     return { class: name, args: sizesOf(name, m), options: MODELS[name].options(m) };
   }
   switch (model.constructor) {

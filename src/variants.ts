@@ -12,7 +12,7 @@ export interface VariantInfo {
   /** The variant's code in every kernel (WGSL override, Rust constant, WASM constructor). */
   readonly code: number;
   /** The model class that runs it (its entry in `src/models/registry.ts`). */
-  readonly model: string;
+  readonly model: ModelName;
   /**
    * The variant whose cell equations it runs: itself, except `"lstm"`, which is `"array"` with
    * one lane (so the kernels share one compiled pipeline for the two).
@@ -140,10 +140,22 @@ export const VARIANTS = {
 } as const satisfies { readonly [kind in VariantKind]: VariantInfo };
 
 /**
- * The model classes of the variants, by name (`VARIANTS[kind].model`): `src/models/registry.ts`
- * holds one entry for each, so a variant with a new class does not compile without one.
+ * The model classes of the variants (`VARIANTS[kind].model`): `src/models/registry.ts` holds one
+ * entry for each, so a variant with a new class does not compile without one.
+ *
+ * @example
+ * ```ts
+ * import type { ModelName } from "./variants.ts";
+ * const name: ModelName = "StochasticArrayLSTM";
+ * ```
  */
-export type ModelName = typeof VARIANTS[VariantKind]["model"];
+export type ModelName =
+  | "LSTM"
+  | "ArrayLSTM"
+  | "AttentionArrayLSTM"
+  | "StochasticArrayLSTM"
+  | "GRU"
+  | "RNN";
 
 /**
  * The opt-in outputs of a forward, each with the flag of {@linkcode VariantInfo} a variant needs

@@ -78,7 +78,7 @@ const PUBLIC = words(`
   clipGradNorm Schedule ScheduleStateDict StepLR StepLROptions CosineAnnealingLR
   CosineAnnealingLROptions
   loadSafetensors readSafetensors saveSafetensors SafetensorsContents SafetensorsError TensorRecord
-  saveModel loadModel SavedModel ModelConfig MODEL_METADATA_KEY
+  saveModel loadModel SavedModel ModelConfig ModelName MODEL_METADATA_KEY
   loadTorch TorchLoadError fromTorch FromTorchOptions TorchMode
   loadKeras KerasLoadError KerasLayerWeights KerasLSTMWeights KerasDenseWeights fromKeras
   importKerasLSTM importKerasDense ImportKerasLSTMOptions KerasLSTMTensors

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput, VariantKind } from "../src/contract.ts";
+import type { CellSpec, OptimizerUpdate, SequenceInput, VariantKind } from "../src/contract.ts";
 import { requestGpuAdapter } from "../src/backends/webgpu/device.ts";
 import { WebGpuTrainer } from "../src/backends/webgpu/trainer.ts";
-import type { OptimizerConfig } from "../src/backends/webgpu/train_optimizer.ts";
 import { backward } from "../src/reference/backward.ts";
 import { runSequence } from "../src/reference/sequence.ts";
 import { Random } from "../src/random.ts";
@@ -161,14 +160,14 @@ Deno.test({
 
 /** PyTorch's update rules (torch.optim, single-tensor), written out in float64. */
 function torchUpdate(
-  config: OptimizerConfig,
+  config: OptimizerUpdate,
   step: number,
   param: Float64Array,
   grad: ArrayLike<number>,
   state: Float64Array[],
 ): void {
   if (config.kind === "sgd") {
-    const { lr, momentum = 0, dampening = 0, nesterov = false, weightDecay = 0 } = config;
+    const { lr, momentum, dampening, nesterov, weightDecay } = config;
     for (let i = 0; i < param.length; i++) {
       let d = grad[i] + weightDecay * param[i];
       if (momentum !== 0) {
@@ -179,11 +178,10 @@ function torchUpdate(
     }
     return;
   }
-  const { lr = 1e-3, betas: [b1, b2] = [0.9, 0.999], eps = 1e-8, amsgrad = false } = config;
-  const weightDecay = config.weightDecay ?? (config.kind === "adamw" ? 1e-2 : 0);
+  const { lr, beta1: b1, beta2: b2, eps, amsgrad, weightDecay, decoupled } = config;
   for (let i = 0; i < param.length; i++) {
     let g = grad[i];
-    if (config.kind === "adamw") param[i] *= 1 - lr * weightDecay;
+    if (decoupled) param[i] *= 1 - lr * weightDecay;
     else g += weightDecay * param[i];
     state[0][i] = b1 * state[0][i] + (1 - b1) * g;
     state[1][i] = b2 * state[1][i] + (1 - b2) * g * g;
@@ -194,13 +192,24 @@ function torchUpdate(
   }
 }
 
-const OPTIMIZERS: readonly OptimizerConfig[] = [
-  { kind: "sgd", lr: 0.1 },
-  { kind: "sgd", lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 0.01 },
-  { kind: "sgd", lr: 0.05, momentum: 0.8, nesterov: true },
-  { kind: "adam", lr: 0.01, weightDecay: 0.1 },
-  { kind: "adam", lr: 0.01, betas: [0.8, 0.9], amsgrad: true },
-  { kind: "adamw", lr: 0.01 },
+const SGD = { kind: "sgd", momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 } as const;
+const ADAM = {
+  kind: "adam",
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0,
+  amsgrad: false,
+  decoupled: false,
+} as const;
+const OPTIMIZERS: readonly OptimizerUpdate[] = [
+  { ...SGD, lr: 0.1 },
+  { ...SGD, lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 0.01 },
+  { ...SGD, lr: 0.05, momentum: 0.8, nesterov: true },
+  { ...ADAM, lr: 0.01, weightDecay: 0.1 },
+  { ...ADAM, lr: 0.01, beta1: 0.8, beta2: 0.9, amsgrad: true },
+  { ...ADAM, lr: 0.01, weightDecay: 1e-2, decoupled: true },
 ];
 
 for (const config of OPTIMIZERS) {
@@ -300,7 +309,7 @@ Deno.test({
       const { output } = await trainer.forward(input);
       await trainer.backward({ output }, { read: ["params", "x", "hidden", "state"] });
       await trainer.clipGradNorm(1);
-      trainer.step({ kind: "adam" });
+      trainer.step(ADAM);
       // A new shape replaces the activation buffers.
       const longer = randomCase(new Random(9), "attention", true, {
         batch: 2,
@@ -314,7 +323,7 @@ Deno.test({
       trainer.dispose();
       assert.equal(created.size, 0, "every buffer the trainer created is destroyed");
       await assert.rejects(trainer.forward(input), /disposed/);
-      assert.throws(() => trainer.step({ kind: "sgd", lr: 1 }), /disposed/);
+      assert.throws(() => trainer.step({ ...SGD, lr: 1 }), /disposed/);
       trainer.dispose();
     } finally {
       GPUDevice.prototype.createBuffer = createBuffer;
@@ -338,15 +347,8 @@ Deno.test({
     const output = new Float32Array(2 * 2 * 4);
     await assert.rejects(trainer.backward({ output }), /needs a forward\(\)/);
     await trainer.forward(input);
-    await assert.rejects(trainer.backward({ output: new Float32Array(3) }), /grads\.output/);
     await trainer.backward({ output });
     await assert.rejects(trainer.backward({ output }), /each forward\(\) serves one backward/);
-    await assert.rejects(trainer.forward({ ...input, x: new Float32Array(1) }), /input\.x/);
-    assert.throws(() => trainer.step({ kind: "sgd", lr: -1 }), /config\.lr/);
-    assert.throws(() => trainer.step({ kind: "rmsprop" } as never), /config\.kind/);
-    assert.throws(
-      () => trainer.step({ kind: "sgd", lr: 0.1, nesterov: true }),
-      /config\.nesterov/,
-    );
+    assert.throws(() => trainer.step({ kind: "rmsprop" } as never), /update\.kind.*"rmsprop"/);
   },
 });

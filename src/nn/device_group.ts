@@ -63,12 +63,12 @@ export class DeviceGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, tensor } from "../../mod.ts";
+   * import { type DeviceGroup, LSTM, tensor } from "../../mod.ts";
    * import { requestWebGpuBackend } from "../backends/webgpu/mod.ts";
    * if (await requestWebGpuBackend() !== null) {
    *   const lstm = new LSTM(1, 1, { backend: "webgpu", seed: 1 }).train();
    *   await lstm.forward(tensor([1], [1, 1, 1]));
-   *   const group = lstm.parameters()[0].resident!;
+   *   const group = lstm.parameters()[0].resident as DeviceGroup;
    *   assert.deepEqual(group.sizes, [4, 4, 4, 4]);
    *   lstm.dispose();
    * }
@@ -353,7 +353,8 @@ export async function syncParameters(params: readonly Parameter[]): Promise<void
   const groups = new Set<DeviceGroup>();
   for (const parameter of params) {
     if (parameter.resident instanceof DeviceGroup) groups.add(parameter.resident);
-    if (parameter.heldGrad !== null) groups.add(parameter.heldGrad.holder);
+    const holder = parameter.heldGrad?.holder;
+    if (holder instanceof DeviceGroup) groups.add(holder);
   }
   await Promise.all([...groups].map((group) => group.sync()));
 }

@@ -8,16 +8,26 @@
 import type { BackendName } from "../contract.ts";
 import { checkShape, describe } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
-import type { DeviceGroup } from "./device_group.ts";
-import type { RunnerGroup } from "./runner_group.ts";
+
+/**
+ * What holds a parameter's weights while a compiled runner has them: a runner group
+ * (`RunnerGroup`, `src/nn/runner_group.ts`, which implements this). A parameter names only this,
+ * so the core `Parameter` depends on no backend's group.
+ */
+export interface ParameterHolder {
+  /** The parameters it holds, in the order of the runner's flat layout. */
+  readonly parameters: readonly Parameter[];
+  /** Whether a fused step may run there: the runner is alive and still the layer's. */
+  readonly usable: boolean;
+}
 
 /**
  * A gradient that stays where the weights live (the webgpu device): its squared norm is known
  * here, its values are read back only by an explicit `sync()`.
  */
 export interface HeldGradient {
-  /** The group whose device buffer holds it. */
-  readonly holder: DeviceGroup;
+  /** The group whose device buffer holds it (a `DeviceGroup`). */
+  readonly holder: ParameterHolder;
   /** `Σ g²`, as of the last backward (and clipping). */
   squaredNorm(): number;
   /** Multiplies the gradient by `factor` where it lives. */
@@ -49,12 +59,13 @@ export class Parameter {
   /** The backend of the layer that owns it; `null` for layers that run anywhere (`Linear`). */
   readonly backend: BackendName | null;
   /**
-   * Set by its layer while a runner holds the weights (wasm memory, or the webgpu device):
-   * optimizers then update the whole group there in one fused step. `null` otherwise.
+   * Set by its layer while a runner holds the weights (wasm memory, or the webgpu device): a
+   * `RunnerGroup`, whose optimizers update the whole group there in one fused step. `null`
+   * otherwise.
    *
    * @ignore
    */
-  resident: RunnerGroup | null = null;
+  resident: ParameterHolder | null = null;
   #grad: Tensor | null = null;
   /** Set while the gradient lives on a device: `#grad` then caches what `sync()` read. */
   #held: HeldGradient | null = null;

@@ -101,10 +101,10 @@ export class ResidentGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, tensor } from "../../mod.ts";
+   * import { LSTM, type ResidentGroup, tensor } from "../../mod.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
-   * const group = lstm.parameters()[0].resident!;
+   * const group = lstm.parameters()[0].resident as ResidentGroup;
    * assert.equal(group.readState().steps, 0);
    * lstm.dispose();
    * ```
@@ -119,10 +119,10 @@ export class ResidentGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, tensor } from "../../mod.ts";
+   * import { LSTM, type ResidentGroup, tensor } from "../../mod.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
-   * const group = lstm.parameters()[0].resident!;
+   * const group = lstm.parameters()[0].resident as ResidentGroup;
    * const { slots } = group.readState();
    * group.writeState({ steps: 3, slots });
    * assert.equal(group.readState().steps, 3);

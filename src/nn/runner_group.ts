@@ -9,7 +9,7 @@
  */
 
 import type { ResidentOptimizerState } from "../contract.ts";
-import type { Parameter } from "./parameter.ts";
+import type { Parameter, ParameterHolder } from "./parameter.ts";
 
 /** Who holds a group's optimizer state: asked to read it back before another owner writes. */
 export interface ResidentOwner {
@@ -39,7 +39,7 @@ export interface ReleasingRunner {
  * lstm.dispose();
  * ```
  */
-export abstract class RunnerGroup {
+export abstract class RunnerGroup implements ParameterHolder {
   /** The parameters, in the order of the runner's flat layout. */
   readonly parameters: readonly Parameter[];
   readonly #current: () => boolean;
@@ -113,10 +113,10 @@ export abstract class RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, tensor } from "../../mod.ts";
+   * import { LSTM, type RunnerGroup, tensor } from "../../mod.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
-   * const group = lstm.parameters()[0].resident!;
+   * const group = lstm.parameters()[0].resident as RunnerGroup;
    * const owner = { evacuate() {} };
    * assert.equal(group.claim(owner), false);
    * assert.equal(group.claim(owner), true);
@@ -136,10 +136,10 @@ export abstract class RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, tensor } from "../../mod.ts";
+   * import { LSTM, type RunnerGroup, tensor } from "../../mod.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
-   * const group = lstm.parameters()[0].resident!;
+   * const group = lstm.parameters()[0].resident as RunnerGroup;
    * const flat = group.flatten(group.sizes.map((size, index) => new Float32Array(size).fill(index)));
    * assert.deepEqual([...flat.subarray(group.offsets[3])], [3, 3, 3, 3]);
    * lstm.dispose();
@@ -157,10 +157,10 @@ export abstract class RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, tensor } from "../../mod.ts";
+   * import { LSTM, type RunnerGroup, tensor } from "../../mod.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
-   * assert.equal(lstm.parameters()[0].resident!.readState().steps, 0);
+   * assert.equal((lstm.parameters()[0].resident as RunnerGroup).readState().steps, 0);
    * lstm.dispose();
    * ```
    */
@@ -172,10 +172,10 @@ export abstract class RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, tensor } from "../../mod.ts";
+   * import { LSTM, type RunnerGroup, tensor } from "../../mod.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
-   * const group = lstm.parameters()[0].resident!;
+   * const group = lstm.parameters()[0].resident as RunnerGroup;
    * group.writeState({ steps: 2, slots: group.readState().slots });
    * assert.equal(group.readState().steps, 2);
    * lstm.dispose();

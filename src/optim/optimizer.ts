@@ -10,7 +10,7 @@ import { describe } from "../errors.ts";
 import { Parameter } from "../nn/parameter.ts";
 import { DeviceGroup, syncParameters } from "../nn/device_group.ts";
 import { ResidentGroup } from "../nn/resident.ts";
-import type { ResidentOwner, RunnerGroup } from "../nn/runner_group.ts";
+import { type ResidentOwner, RunnerGroup } from "../nn/runner_group.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** A hyper-parameter value. */
@@ -298,7 +298,8 @@ export abstract class Optimizer {
     if (update === null) return done;
     const groups = new Set<RunnerGroup>();
     for (const parameter of this.params) {
-      if (hasGrad(parameter) && parameter.resident?.usable) groups.add(parameter.resident);
+      const group = parameter.resident;
+      if (hasGrad(parameter) && group instanceof RunnerGroup && group.usable) groups.add(group);
     }
     for (const group of groups) {
       const indices = group.parameters.map((parameter) => this.params.indexOf(parameter));

@@ -22,6 +22,7 @@ import type {
   SequenceOutput,
   WantedGradients,
 } from "../../contract.ts";
+import { dispatchOptimizer } from "../../optimizer_kinds.ts";
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
 import { lstmCellArguments } from "./kernel.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
@@ -207,16 +208,17 @@ export class WasmTrainingKernel {
    */
   step(update: OptimizerUpdate, grads: Float32Array): void {
     const trainer = this.#live();
+    // Looked up before the guard: an unknown kind is the caller's error, not a trap.
+    const apply = dispatchOptimizer(update, {
+      sgd: ({ lr, momentum, dampening, nesterov, weightDecay }) => () =>
+        trainer.sgd_step(lr, momentum, dampening, nesterov, weightDecay),
+      adam: ({ lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled }) => () =>
+        trainer.adam_step(lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled),
+    });
     this.#recorded = null;
     this.#guard(`${update.kind} step`, () => {
       this.#view(trainer.gradients_ptr(), trainer.parameters_len()).set(grads);
-      if (update.kind === "sgd") {
-        const { lr, momentum, dampening, nesterov, weightDecay } = update;
-        trainer.sgd_step(lr, momentum, dampening, nesterov, weightDecay);
-      } else {
-        const { lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled } = update;
-        trainer.adam_step(lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled);
-      }
+      apply();
     });
   }
 

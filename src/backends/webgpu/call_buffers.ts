@@ -11,13 +11,10 @@ import { pipeline } from "./device.ts";
 import { roundUp } from "./layout.ts";
 import type { PackedCell } from "./packed_cell.ts";
 import { type ChunkPlan, planChunks } from "./plan.ts";
-import type { Resident } from "./resident.ts";
+import { cachedCall, type Resident } from "./resident.ts";
 import { STEP_WORDS, stepRecord } from "../../step_record.ts";
 import { hardSigmoidSlope } from "../../contract.ts";
 import { VARIANTS } from "../../variants.ts";
-
-/** Call shapes whose buffers a runner keeps; older ones are freed. */
-const CACHED_SHAPES = 2;
 
 const NO_EXTRAS = { attention: false, lanes: false } as const;
 
@@ -63,8 +60,7 @@ export interface StagedExtras {
 
 /**
  * The buffers for calls of `batch` × `seqLen` on `resident`'s device (with room for the opt-in
- * outputs `extras` asks for), made on the first such call and cached there (the
- * {@linkcode CACHED_SHAPES} most recent shapes).
+ * outputs `extras` asks for), made on the first such call and cached there (`cachedCall`).
  *
  * @throws {RangeError} If the call does not fit the device (the message says what to do).
  *
@@ -74,23 +70,29 @@ export interface StagedExtras {
  * const call = await callBuffers(resident, cell, 64, 100);
  * ```
  */
-export async function callBuffers(
-  resident: Resident,
+export function callBuffers(
+  resident: Resident<CallBuffers>,
   cell: PackedCell,
   batch: number,
   seqLen: number,
-  extras: { readonly attention: boolean; readonly lanes: boolean } = NO_EXTRAS,
+  extras: Extras = NO_EXTRAS,
 ): Promise<CallBuffers> {
   const key = `${batch}x${seqLen}${extras.attention ? "+attention" : ""}${
     extras.lanes ? "+lanes" : ""
   }`;
-  const cached = resident.calls.get(key);
-  if (cached !== undefined) {
-    // Most recently used last, so that eviction frees the oldest shape.
-    resident.calls.delete(key);
-    resident.calls.set(key, cached);
-    return cached;
-  }
+  return cachedCall(resident, key, () => makeCallBuffers(resident, cell, batch, seqLen, extras));
+}
+
+/** The opt-in outputs a call asks for. */
+type Extras = { readonly attention: boolean; readonly lanes: boolean };
+
+async function makeCallBuffers(
+  resident: Resident<CallBuffers>,
+  cell: PackedCell,
+  batch: number,
+  seqLen: number,
+  extras: Extras,
+): Promise<CallBuffers> {
   const { device } = resident.context;
   const { hiddenSize: H, inputSize: I, variant: { k, kind, recurrentActivation } } = cell;
   const plan = planChunks(
@@ -241,11 +243,5 @@ export async function callBuffers(
       attention: extras.attention ? attentionOffsets : null,
     },
   };
-  resident.calls.set(key, call);
-  for (const [oldKey, old] of resident.calls) {
-    if (resident.calls.size <= CACHED_SHAPES) break;
-    resident.calls.delete(oldKey);
-    for (const buffer of old.buffers) buffer.destroy();
-  }
   return call;
 }

@@ -10,7 +10,7 @@ import { pipeline } from "./device.ts";
 import { roundUp } from "./layout.ts";
 import type { PackedCell } from "./packed_cell.ts";
 import type { Resident } from "./resident.ts";
-import { encodeDispatches, type RecordBuffer, type TrainDispatch } from "./train_encode.ts";
+import { encodeDispatches, type RecordBuffer, type TrainDispatch } from "./ops.ts";
 import type { TrainerParameters } from "./trainer.ts";
 
 /** Invocations per workgroup of `repack.wgsl`. */

@@ -1,18 +1,27 @@
 /**
  * A cell's weights on one device: uploaded once per device, with the projection pipeline of its
- * variant and the buffers of the call shapes seen so far (see `call_buffers.ts`).
+ * variant and the cache of what the call shapes seen so far need (made by `call_buffers.ts`,
+ * which imports this file, not the other way round).
  *
  * @module
  */
 
 import { upload } from "./buffers.ts";
-import type { CallBuffers } from "./call_buffers.ts";
 import { type GpuContext, pipeline } from "./device.ts";
 import { roundUp } from "./layout.ts";
 import type { PackedCell } from "./packed_cell.ts";
 
-/** The weights on one device, and the buffers of the call shapes seen so far. */
-export interface Resident {
+/** Call shapes whose buffers a resident keeps; older ones are freed. */
+const CACHED_SHAPES = 2;
+
+/** What the cache holds for one call shape: at least the buffers to free with it. */
+export interface CachedCall {
+  /** Every buffer of the call shape. */
+  readonly buffers: readonly GPUBuffer[];
+}
+
+/** The weights on one device, and what the call shapes seen so far need (`Call`). */
+export interface Resident<Call extends CachedCall = CachedCall> {
   /** The device they live on. */
   readonly context: GpuContext;
   /** The weight buffers, to free them. */
@@ -29,8 +38,8 @@ export interface Resident {
   readonly attentionBias: GPUBuffer;
   /** The input projection of this variant. */
   readonly projection: GPUComputePipeline;
-  /** Buffers by call shape, least recently used first. */
-  readonly calls: Map<string, CallBuffers>;
+  /** The cache by call shape, least recently used first (see {@linkcode cachedCall}). */
+  readonly calls: Map<string, Call>;
   /** Bytes bound per storage buffer at most. */
   readonly maxBindingBytes: number;
 }
@@ -47,11 +56,11 @@ export interface Resident {
  * releaseResident(resident);
  * ```
  */
-export async function makeResident(
+export async function makeResident<Call extends CachedCall = CachedCall>(
   context: GpuContext,
   cell: PackedCell,
   bindingLimit: number,
-): Promise<Resident> {
+): Promise<Resident<Call>> {
   const { device } = context;
   const maxBindingBytes = Math.min(bindingLimit, device.limits.maxStorageBufferBindingSize);
   const paddedUnits = roundUp(cell.hiddenSize, 4);
@@ -102,6 +111,39 @@ export async function makeResident(
     calls: new Map(),
     maxBindingBytes,
   };
+}
+
+/**
+ * What `resident` caches for the call shape `key`, made by `make` on its first call and kept for
+ * the {@linkcode CACHED_SHAPES} most recently used shapes (older ones are freed).
+ *
+ * @example
+ * ```ts ignore
+ * import { cachedCall } from "./resident.ts";
+ * const call = await cachedCall(resident, "64x100", () => makeCallBuffers(resident, cell, 64, 100));
+ * ```
+ */
+export async function cachedCall<Call extends CachedCall>(
+  resident: Resident<Call>,
+  key: string,
+  make: () => Promise<Call>,
+): Promise<Call> {
+  const { calls } = resident;
+  const cached = calls.get(key);
+  if (cached !== undefined) {
+    // Most recently used last, so that eviction frees the oldest shape.
+    calls.delete(key);
+    calls.set(key, cached);
+    return cached;
+  }
+  const call = await make();
+  calls.set(key, call);
+  for (const [oldKey, old] of calls) {
+    if (calls.size <= CACHED_SHAPES) break;
+    calls.delete(oldKey);
+    for (const buffer of old.buffers) buffer.destroy();
+  }
+  return call;
 }
 
 /**

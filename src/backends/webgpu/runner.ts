@@ -11,8 +11,9 @@
  * layouts on the device (`repack.ts`); the CPU copy is then older than the device's.
  *
  * This file holds the runner's life cycle (one call at a time, device loss, disposal); the pieces
- * are `packed_cell.ts` (packing), `resident.ts` (weights on a device), `call_buffers.ts` (buffers
- * per call shape), `dispatch.ts` (encoding) and `readback.ts` (results).
+ * are `packed_cell.ts` (packing), `resident.ts` (weights on a device, with the cache of call
+ * shapes), `call_buffers.ts` (buffers per call shape), `dispatch.ts` (encoding) and `readback.ts`
+ * (results).
  *
  * @module
  */
@@ -30,7 +31,7 @@ import {
   type SequenceOutput,
   type TrainingStep,
 } from "../../contract.ts";
-import { callBuffers } from "./call_buffers.ts";
+import { type CallBuffers, callBuffers } from "./call_buffers.ts";
 import { acquireGpuContext, forgetGpuContext, type GpuContext, lossOf } from "./device.ts";
 import { submitCall } from "./dispatch.ts";
 import { packCell, type PackedCell } from "./packed_cell.ts";
@@ -64,7 +65,7 @@ function snapshotOf(input: SequenceInput): SequenceInput {
  */
 export class WebGpuRunner implements CompiledCell {
   #cell: PackedCell | null;
-  #resident: Resident | null = null;
+  #resident: Resident<CallBuffers> | null = null;
   #bindingLimit: number;
   /** Calls run one at a time: they share the call buffers (and the trainer). */
   #queue: Promise<unknown> = Promise.resolve();
@@ -135,7 +136,7 @@ export class WebGpuRunner implements CompiledCell {
    */
   readonly device: DeviceWeights = {
     step: (update) => {
-      this.#trainerAtHand().applyUpdate(update);
+      this.#trainerAtHand().step(update);
       this.#trainerAhead = true;
     },
     scaleGradients: (factors) => this.#trainerAtHand().scaleParameterGradients(factors),
@@ -281,7 +282,7 @@ export class WebGpuRunner implements CompiledCell {
   }
 
   /** The weights on `context`'s device, uploaded there unless they already are. */
-  async #ensureResident(context: GpuContext): Promise<Resident> {
+  async #ensureResident(context: GpuContext): Promise<Resident<CallBuffers>> {
     if (this.#resident?.context === context) return this.#resident;
     this.#release();
     const cell = this.#cell;
@@ -289,7 +290,7 @@ export class WebGpuRunner implements CompiledCell {
     if (this.#cellBehind) {
       throw lostTrainedWeights();
     }
-    const resident = await makeResident(context, cell, this.#bindingLimit);
+    const resident = await makeResident<CallBuffers>(context, cell, this.#bindingLimit);
     // Disposed while waiting for the device: free what was just made.
     if (this.#cell === null) {
       releaseResident(resident);

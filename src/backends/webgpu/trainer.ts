@@ -7,32 +7,30 @@
  * The kernels are `kernels/train_*.wgsl`: `train_gemm` (input projections of all steps, weight and
  * input gradients as one GEMM each over all steps), `train_cell` (one dispatch per step, forward
  * and backward, each fusing the recurrent GEMM with the cell equations), `train_reduce` (bias
- * gradients, the gradient norm, scaling) and `train_optimizer`.
+ * gradients, the gradient norm, scaling) and `train_optimizer`. This file orchestrates them; the
+ * pieces are `buffers.ts` (the buffers the trainer owns), `ops.ts` (dispatches, submission and
+ * read-back) and `optimizer.ts` (the optimizer step of each kind). Inputs and gradients come
+ * checked by the contract (`src/contract.ts`), which the runner applies before it calls here.
  *
  * @module
  */
 
-import { checkInput, sizesOf } from "../../contract.ts";
 import type {
-  CellParameters,
   CellSpec,
   CellVariant,
   DeviceSnapshot,
   OptimizerUpdate,
   ResidentOptimizerState,
   SequenceInput,
+  SequenceOutput,
 } from "../../contract.ts";
-import { checkSpec, hardSigmoidSlope, type SequenceOutput } from "../../contract.ts";
+import { hardSigmoidSlope } from "../../contract.ts";
 import { describe } from "../../errors.ts";
-import { createBuffer } from "./buffers.ts";
-import { acquireGpuContext, type GpuContext, pipeline } from "./device.ts";
-import { mapForReading } from "./readback.ts";
-import {
-  encodeDispatches,
-  f32Bits,
-  type RecordBuffer,
-  type TrainDispatch,
-} from "./train_encode.ts";
+import { VARIANTS } from "../../variants.ts";
+import { type ShapeBuffers, TrainingBuffers } from "./buffers.ts";
+import { acquireGpuContext, type GpuContext } from "./device.ts";
+import { DeviceOptimizer } from "./optimizer.ts";
+import { type Region, type TrainDispatch, TrainOps } from "./ops.ts";
 import {
   flattenParameters,
   type ParameterLayout,
@@ -40,8 +38,6 @@ import {
   splitParameters,
   swapLeadingAxes,
 } from "./train_layout.ts";
-import { type OptimizerConfig, optimizerRecord } from "./train_optimizer.ts";
-import { VARIANTS } from "../../variants.ts";
 
 /** dLoss/d the results of the last {@linkcode WebGpuTrainer.forward}. */
 export interface TrainerOutputGradients {
@@ -92,59 +88,8 @@ export interface TrainerParameters {
   readonly layout: ParameterLayout;
 }
 
-/** Offsets of `train_gemm.wgsl`'s record meaning "no bias". */
-const NO_BIAS = 0xffffffff;
-
-/** Rows and units one workgroup of `train_cell.wgsl` covers; `train_gemm.wgsl`'s tile. */
-const CELL_ROWS = 64, CELL_UNITS = 16, GEMM_TILE = 64;
-
-/** Invocations per workgroup of the 1-D kernels (reduce, optimizer). */
-const LINEAR_GROUP = 64;
-
-/** The pipelines of one trainer. */
-interface Pipelines {
-  readonly forwardStep: GPUComputePipeline;
-  readonly backwardStep: GPUComputePipeline;
-  readonly gemm: GPUComputePipeline;
-  readonly columnSums: GPUComputePipeline;
-  readonly sumSquares: GPUComputePipeline;
-  readonly scale: GPUComputePipeline;
-  readonly sgd: GPUComputePipeline;
-  readonly adam: GPUComputePipeline;
-}
-
-/** The buffers of one call shape `(batch, seqLen)`. */
-interface ShapeBuffers {
-  readonly batch: number;
-  readonly seqLen: number;
-  /** `(T, B, I)`. */
-  readonly x: GPUBuffer;
-  /** `(T, B, 4kH)`: pre-activations; the backward replaces them with their gradients. */
-  readonly gates: GPUBuffer;
-  /** `(T, B, kH)`: attention pre-activations, or a placeholder. */
-  readonly attention: GPUBuffer;
-  /** `(T + 1, B, H)`. */
-  readonly hiddens: GPUBuffer;
-  /** `(T + 1, k, B, H)`. */
-  readonly cells: GPUBuffer;
-  /** `(T, B, H)` lane indices. */
-  readonly choice: GPUBuffer;
-  /** `(B, T, H)`, the last step's plus dLoss/d final hidden state. */
-  readonly dOutput: GPUBuffer;
-  /** `(T, B, kH)`, or a placeholder. */
-  readonly dAttention: GPUBuffer;
-  /** `(k, B, H)`: carried from step to step; after the backward, dLoss/d initial cells. */
-  readonly dCells: GPUBuffer;
-  /** `(T, B, I)`. */
-  readonly dx: GPUBuffer;
-  /** `(B, H)`: dLoss/d initial hidden state. */
-  readonly dHidden0: GPUBuffer;
-  /** All of the above, to free them. */
-  readonly all: readonly GPUBuffer[];
-}
-
-/** A region of a buffer to read back. */
-type Region = readonly [buffer: GPUBuffer, offsetBytes: number, bytes: number];
+/** Rows and units one workgroup of `train_cell.wgsl` covers. */
+const CELL_ROWS = 64, CELL_UNITS = 16;
 
 /**
  * A cell being trained on the shared WebGPU device.
@@ -167,153 +112,117 @@ type Region = readonly [buffer: GPUBuffer, offsetBytes: number, bytes: number];
  *   trainer.zeroGrad();
  *   const { output } = await trainer.forward(input);
  *   await trainer.backward({ output: new Float32Array(output.length).fill(1) });
- *   trainer.step({ kind: "sgd", lr: 0.1 });
+ *   trainer.step({ kind: "sgd", lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 });
  * }
  * const weights = await trainer.readParameters();
  * ```
  */
 export class WebGpuTrainer implements Disposable {
-  readonly #context: GpuContext;
+  readonly #ops: TrainOps;
+  readonly #optimizer: DeviceOptimizer;
+  readonly #buffers: TrainingBuffers;
   readonly #variant: CellVariant;
   readonly #inputSize: number;
   readonly #hiddenSize: number;
   readonly #layout: ParameterLayout;
-  readonly #pipelines: Pipelines;
-  readonly #params: GPUBuffer;
-  readonly #grads: GPUBuffer;
-  readonly #total: GPUBuffer;
-  readonly #records: RecordBuffer = { buffer: null };
-  #moments: GPUBuffer[] | null = null;
-  #optimizerKind: OptimizerConfig["kind"] | null = null;
-  #optimizerSteps = 0;
-  #shape: ShapeBuffers | null = null;
   /** Whether the shape buffers hold a forward that `backward` has not used yet. */
   #recorded = false;
   #disposed = false;
 
   private constructor(
-    context: GpuContext,
+    ops: TrainOps,
+    optimizer: DeviceOptimizer,
     spec: CellSpec,
     layout: ParameterLayout,
-    pipelines: Pipelines,
   ) {
-    const { device } = context;
-    const { STORAGE, COPY_DST, COPY_SRC } = GPUBufferUsage;
-    this.#context = context;
+    this.#ops = ops;
+    this.#optimizer = optimizer;
     this.#variant = { ...spec.variant };
     this.#inputSize = spec.inputSize;
     this.#hiddenSize = spec.hiddenSize;
     this.#layout = layout;
-    this.#pipelines = pipelines;
-    this.#params = createBuffer(
-      device,
-      "parameters",
-      layout.length * 4,
-      STORAGE | COPY_DST | COPY_SRC,
-    );
-    device.queue.writeBuffer(this.#params, 0, flattenParameters(layout, spec.params));
-    this.#grads = createBuffer(
-      device,
-      "gradients",
-      layout.length * 4,
-      STORAGE | COPY_DST | COPY_SRC,
-    );
-    // One squared norm per parameter (each parameter's share of clipGradNorm's total).
-    this.#total = createBuffer(
-      device,
-      "gradient norms",
-      layout.slots.length * 4,
-      STORAGE | COPY_SRC,
+    this.#buffers = new TrainingBuffers(
+      ops.context.device,
+      {
+        inputSize: spec.inputSize,
+        hiddenSize: spec.hiddenSize,
+        k: spec.variant.k,
+        attention: spec.variant.kind === "attention",
+      },
+      flattenParameters(layout, spec.params),
+      layout.slots.length,
     );
   }
 
   /**
-   * Uploads the weights of `spec` (checked as the backends' contract says) to the shared device
-   * and compiles the training pipelines of its variant. Gradients start at zero.
+   * Uploads the weights of `spec` (which passed the contract's checks) to the shared device and
+   * compiles the training pipelines of its variant. Gradients start at zero.
    *
    * @throws {Error} Without a WebGPU adapter.
-   * @throws {TypeError | RangeError} For a spec the contract rejects.
    */
   static async create(spec: CellSpec): Promise<WebGpuTrainer> {
-    checkSpec(spec);
     const context = await acquireGpuContext();
     const layout = parameterLayout(spec.variant, spec.inputSize, spec.hiddenSize);
     const { kind, maxPooling, recurrentActivation } = spec.variant;
-    const cell = {
-      variant: VARIANTS[VARIANTS[kind].equations].code,
-      maxPooling: kind === "attention" && maxPooling ? 1 : 0,
-      gateSlope: hardSigmoidSlope(recurrentActivation),
-    };
-    const [forwardStep, backwardStep, gemm, columnSums, sumSquares, scale, sgd, adam] =
-      await Promise
-        .all([
-          pipeline(context, "trainCell", "forwardStep", cell),
-          pipeline(context, "trainCell", "backwardStep", cell),
-          pipeline(context, "trainGemm", "multiply", {}),
-          pipeline(context, "trainReduce", "columnSums", {}),
-          pipeline(context, "trainReduce", "sumSquares", {}),
-          pipeline(context, "trainReduce", "scale", {}),
-          pipeline(context, "trainOptimizer", "sgd", {}),
-          pipeline(context, "trainOptimizer", "adam", {}),
-        ]);
-    const pipelines = { forwardStep, backwardStep, gemm, columnSums, sumSquares, scale, sgd, adam };
-    return new WebGpuTrainer(context, spec, layout, pipelines);
+    const [ops, optimizer] = await Promise.all([
+      TrainOps.create(context, {
+        variant: VARIANTS[VARIANTS[kind].equations].code,
+        maxPooling: kind === "attention" && maxPooling ? 1 : 0,
+        gateSlope: hardSigmoidSlope(recurrentActivation),
+      }),
+      DeviceOptimizer.create(context),
+    ]);
+    return new WebGpuTrainer(ops, optimizer, spec, layout);
   }
 
   /**
-   * Runs all steps of `input` with the current weights, records the activations the backward
-   * needs (replacing any earlier recording), and reads back the results.
-   *
-   * @throws {TypeError | RangeError} For an input the contract rejects, or an empty one.
+   * Runs all steps of `input` (checked by the contract, not empty) with the current weights,
+   * records the activations the backward needs (replacing any earlier recording), and reads back
+   * the results.
    */
   async forward(input: SequenceInput): Promise<SequenceOutput> {
     this.#checkAlive();
-    checkInput(this.#specSizes(), input);
-    if (input.batch === 0 || input.seqLen === 0) {
-      throw new RangeError(
-        `training needs at least one sequence and one step, got batch ${input.batch} and ` +
-          `seqLen ${input.seqLen}`,
-      );
-    }
     const { batch: B, seqLen: T } = input;
     const I = this.#inputSize, H = this.#hiddenSize, { k, kind } = this.#variant;
     const G = 4 * k * H;
-    const shape = this.#shapeBuffers(B, T);
-    const { device } = this.#context;
+    const shape = this.#buffers.shape(B, T);
+    const { params } = this.#buffers;
+    const ops = this.#ops;
+    const { device } = ops.context;
     device.queue.writeBuffer(shape.x, 0, swapLeadingAxes(input.x, B, T, I));
     device.queue.writeBuffer(shape.hiddens, 0, Float32Array.from(input.hidden));
     device.queue.writeBuffer(shape.cells, 0, Float32Array.from(input.state));
     const slot = this.#layout.byName;
     const dispatches: TrainDispatch[] = [
-      this.#gemm({
+      ops.gemm({
         m: T * B,
         n: G,
         inner: I,
         a: [shape.x, 0, I, 1],
-        b: [this.#params, slot["i2h.weight"].offset, 1, I],
+        b: [params, slot["i2h.weight"].offset, 1, I],
         c: [shape.gates, 0, G],
         accumulate: false,
         bias: [slot["i2h.bias"].offset, slot["h2h.bias"].offset],
       }),
     ];
     if (kind === "attention") {
-      dispatches.push(this.#gemm({
+      dispatches.push(ops.gemm({
         m: T * B,
         n: k * H,
         inner: I,
         a: [shape.x, 0, I, 1],
-        b: [this.#params, slot["i2a.weight"].offset, 1, I],
+        b: [params, slot["i2a.weight"].offset, 1, I],
         c: [shape.attention, 0, k * H],
         accumulate: false,
-        bias: [slot["i2a.bias"].offset, NO_BIAS],
+        bias: [slot["i2a.bias"].offset],
       }));
     }
     for (let t = 0; t < T; t++) {
       dispatches.push({
-        pipeline: this.#pipelines.forwardStep,
+        pipeline: ops.pipelines.forwardStep,
         record: this.#stepRecord(B, T, t, false),
         bindings: [
-          [1, this.#params],
+          [1, params],
           [2, shape.attention],
           [3, shape.hiddens],
           [4, shape.cells],
@@ -324,11 +233,10 @@ export class WebGpuTrainer implements Disposable {
       });
     }
     this.#recorded = true;
-    const results = this.#submitAndRead(dispatches, [
+    const [hiddens, state] = await ops.submitAndRead(dispatches, [
       [shape.hiddens, B * H * 4, T * B * H * 4],
       [shape.cells, T * k * B * H * 4, k * B * H * 4],
     ]);
-    const [hiddens, state] = await results;
     return {
       output: swapLeadingAxes(hiddens, T, B, H),
       hidden: hiddens.slice((T - 1) * B * H),
@@ -337,119 +245,23 @@ export class WebGpuTrainer implements Disposable {
   }
 
   /**
-   * Back-propagates `grads` through every step of the last forward (once per forward): adds the
-   * parameter gradients to the device's gradient buffer, as PyTorch accumulates `.grad`, and
-   * computes dLoss/d the input and the initial state. Reads back only what `options.read` names.
+   * Back-propagates `grads` (checked by the contract) through every step of the last forward
+   * (once per forward): adds the parameter gradients to the device's gradient buffer, as PyTorch
+   * accumulates `.grad`, and computes dLoss/d the input and the initial state. Reads back only
+   * what `options.read` names.
    *
    * @throws {Error} Without a forward to go back through.
-   * @throws {RangeError} If a gradient has the wrong length (named).
    */
   async backward(
     grads: TrainerOutputGradients,
     options: BackwardOptions = {},
   ): Promise<TrainerGradients> {
     this.#checkAlive();
-    const shape = this.#shape;
+    const shape = this.#buffers.currentShape;
     if (!this.#recorded || shape === null) {
       throw new Error(
         "backward() needs a forward() to go back through, and each forward() serves one " +
           "backward(): call forward() first",
-      );
-    }
-    const { batch: B, seqLen: T } = shape;
-    const I = this.#inputSize, H = this.#hiddenSize, { k, kind } = this.#variant;
-    const G = 4 * k * H;
-    const { device } = this.#context;
-    device.queue.writeBuffer(shape.dOutput, 0, outputGradients(grads, B, T, H));
-    device.queue.writeBuffer(shape.dCells, 0, checked("grads.state", grads.state, k * B * H));
-    this.#recorded = false;
-    const slot = this.#layout.byName;
-    const dispatches: TrainDispatch[] = [];
-    for (let t = T - 1; t >= 0; t--) {
-      dispatches.push({
-        pipeline: this.#pipelines.backwardStep,
-        record: this.#stepRecord(B, T, t, t < T - 1),
-        bindings: [
-          [1, this.#params],
-          [2, shape.attention],
-          [4, shape.cells],
-          [5, shape.gates],
-          [6, shape.choice],
-          [7, shape.dOutput],
-          [8, shape.dAttention],
-          [9, shape.dCells],
-        ],
-        groups: [Math.ceil(B / CELL_ROWS), Math.ceil(H / CELL_UNITS)],
-      });
-    }
-    // Everything below reads dgates of all steps: one GEMM (or sum) each over all T·B rows.
-    const dGatesTransposed = [shape.gates, 0, 1, G] as const;
-    dispatches.push(
-      this.#gemm({
-        m: B,
-        n: H,
-        inner: G,
-        a: [shape.gates, 0, G, 1],
-        b: [this.#params, slot["h2h.weight"].offset, H, 1],
-        c: [shape.dHidden0, 0, H],
-        accumulate: false,
-      }),
-      this.#gemm({
-        m: G,
-        n: I,
-        inner: T * B,
-        a: dGatesTransposed,
-        b: [shape.x, 0, I, 1],
-        c: [this.#grads, slot["i2h.weight"].offset, I],
-        accumulate: true,
-      }),
-      this.#gemm({
-        m: G,
-        n: H,
-        inner: T * B,
-        a: dGatesTransposed,
-        b: [shape.hiddens, 0, H, 1],
-        c: [this.#grads, slot["h2h.weight"].offset, H],
-        accumulate: true,
-      }),
-      this.#columnSums(shape.gates, T * B, G, slot["i2h.bias"].offset, slot["h2h.bias"].offset),
-      this.#gemm({
-        m: T * B,
-        n: I,
-        inner: G,
-        a: [shape.gates, 0, G, 1],
-        b: [this.#params, slot["i2h.weight"].offset, I, 1],
-        c: [shape.dx, 0, I],
-        accumulate: false,
-      }),
-    );
-    if (kind === "attention") {
-      dispatches.push(
-        this.#gemm({
-          m: k * H,
-          n: I,
-          inner: T * B,
-          a: [shape.dAttention, 0, 1, k * H],
-          b: [shape.x, 0, I, 1],
-          c: [this.#grads, slot["i2a.weight"].offset, I],
-          accumulate: true,
-        }),
-        this.#columnSums(
-          shape.dAttention,
-          T * B,
-          k * H,
-          slot["i2a.bias"].offset,
-          slot["i2a.bias"].offset,
-        ),
-        this.#gemm({
-          m: T * B,
-          n: I,
-          inner: k * H,
-          a: [shape.dAttention, 0, k * H, 1],
-          b: [this.#params, slot["i2a.weight"].offset, I, 1],
-          c: [shape.dx, 0, I],
-          accumulate: true,
-        }),
       );
     }
     const read = new Set(options.read ?? []);
@@ -460,18 +272,27 @@ export class WebGpuTrainer implements Disposable {
         );
       }
     }
+    const { batch: B, seqLen: T } = shape;
+    const I = this.#inputSize, H = this.#hiddenSize, { k } = this.#variant;
+    const { device } = this.#ops.context;
+    device.queue.writeBuffer(shape.dOutput, 0, outputGradients(grads, B, T, H));
+    const dState = grads.state ?? new Float32Array(k * B * H);
+    device.queue.writeBuffer(shape.dCells, 0, Float32Array.from(dState));
+    this.#recorded = false;
+    const dispatches = [...this.#backThroughTime(shape), ...this.#parameterGradients(shape)];
+    const { grads: gradients, norms } = this.#buffers;
     if (options.squaredNorms) {
       for (const [index, slot] of this.#layout.slots.entries()) {
-        dispatches.push(this.#sumSquares(slot.offset, slot.length, index));
+        dispatches.push(this.#ops.sumSquares(gradients, norms, slot.offset, slot.length, index));
       }
     }
     const regions: Region[] = [];
-    if (options.squaredNorms) regions.push([this.#total, 0, this.#layout.slots.length * 4]);
-    if (read.has("params")) regions.push([this.#grads, 0, this.#layout.length * 4]);
+    if (options.squaredNorms) regions.push([norms, 0, this.#layout.slots.length * 4]);
+    if (read.has("params")) regions.push([gradients, 0, this.#layout.length * 4]);
     if (read.has("x")) regions.push([shape.dx, 0, T * B * I * 4]);
     if (read.has("hidden")) regions.push([shape.dHidden0, 0, B * H * 4]);
     if (read.has("state")) regions.push([shape.dCells, 0, k * B * H * 4]);
-    const arrays = await this.#submitAndRead(dispatches, regions);
+    const arrays = await this.#ops.submitAndRead(dispatches, regions);
     const squaredNorms = options.squaredNorms ? arrays.shift()! : null;
     return {
       squaredNorms,
@@ -485,9 +306,7 @@ export class WebGpuTrainer implements Disposable {
   /** Sets every parameter gradient to zero (on the device). */
   zeroGrad(): void {
     this.#checkAlive();
-    const encoder = this.#context.device.createCommandEncoder();
-    encoder.clearBuffer(this.#grads);
-    this.#context.device.queue.submit([encoder.finish()]);
+    this.#ops.clear(this.#buffers.grads);
   }
 
   /**
@@ -496,9 +315,10 @@ export class WebGpuTrainer implements Disposable {
    */
   async gradSquaredNorm(): Promise<number> {
     this.#checkAlive();
-    const [total] = await this.#submitAndRead(
-      [this.#sumSquares(0, this.#layout.length, 0)],
-      [[this.#total, 0, 4]],
+    const { grads, norms } = this.#buffers;
+    const [total] = await this.#ops.submitAndRead(
+      [this.#ops.sumSquares(grads, norms, 0, this.#layout.length, 0)],
+      [[norms, 0, 4]],
     );
     return total[0];
   }
@@ -509,7 +329,7 @@ export class WebGpuTrainer implements Disposable {
     if (typeof factor !== "number" || !Number.isFinite(factor)) {
       throw new RangeError(`factor must be a finite number, got ${describe(factor)}`);
     }
-    this.#submit([this.#scale(0, this.#layout.length, factor)]);
+    this.#ops.submit([this.#ops.scale(this.#buffers.grads, 0, this.#layout.length, factor)]);
   }
 
   /**
@@ -523,9 +343,11 @@ export class WebGpuTrainer implements Disposable {
       if (typeof factor !== "number" || !Number.isFinite(factor)) {
         throw new RangeError(`factors[${index}] must be a finite number, got ${describe(factor)}`);
       }
-      return factor === 1 ? [] : [this.#scale(slot.offset, slot.length, factor)];
+      return factor === 1
+        ? []
+        : [this.#ops.scale(this.#buffers.grads, slot.offset, slot.length, factor)];
     });
-    if (dispatches.length > 0) this.#submit(dispatches);
+    if (dispatches.length > 0) this.#ops.submit(dispatches);
   }
 
   /**
@@ -542,44 +364,16 @@ export class WebGpuTrainer implements Disposable {
   }
 
   /**
-   * One optimizer step over every parameter, on the device, with PyTorch's update rule. The
-   * optimizer state (momentum buffers, moments, step count) belongs to the trainer; switching to
-   * another `kind` starts it afresh.
+   * One optimizer step over every parameter, on the device, with PyTorch's update rule, from the
+   * state the steps before left or {@linkcode WebGpuTrainer.writeState} wrote (zero at first).
    *
-   * @throws {TypeError | RangeError} For an unknown kind or an option out of range (named).
+   * @throws {TypeError} For a kind that is not in `src/optimizer_kinds.ts` (named).
    */
-  step(config: OptimizerConfig): void {
+  step(update: OptimizerUpdate): void {
     this.#checkAlive();
-    const continues = config?.kind === this.#optimizerKind;
-    const record = optimizerRecord(
-      config,
-      continues ? this.#optimizerSteps + 1 : 1,
-      this.#layout.length,
-    );
-    if (!continues) this.#resetOptimizer();
-    this.#optimizerKind = config.kind;
-    this.#encodeStep(config.kind === "sgd", record);
-  }
-
-  /**
-   * One optimizer step from the state the optimizer wrote last ({@linkcode WebGpuTrainer.writeState}),
-   * or from none: a resident layer's step, whose optimizer owns the state.
-   *
-   * @throws {TypeError | RangeError} For an option out of range (named).
-   */
-  applyUpdate(update: OptimizerUpdate): void {
-    this.#checkAlive();
-    const config: OptimizerConfig = update.kind === "sgd" ? update : {
-      kind: update.decoupled ? "adamw" : "adam",
-      lr: update.lr,
-      betas: [update.beta1, update.beta2],
-      eps: update.eps,
-      weightDecay: update.weightDecay,
-      amsgrad: update.amsgrad,
-    };
-    const record = optimizerRecord(config, this.#optimizerSteps + 1, this.#layout.length);
-    this.#optimizerKind = config.kind;
-    this.#encodeStep(config.kind === "sgd", record);
+    const { params, grads } = this.#buffers;
+    const buffers = { params, grads, state: this.#buffers.state() };
+    this.#optimizer.step(this.#ops, update, buffers, this.#layout.length);
   }
 
   /**
@@ -590,19 +384,7 @@ export class WebGpuTrainer implements Disposable {
    */
   writeState(state: ResidentOptimizerState): void {
     this.#checkAlive();
-    const { length } = this.#layout;
-    state.slots.forEach((slot, index) => {
-      if (slot.length !== length) {
-        throw new RangeError(
-          `state.slots[${index}] must have ${length} elements, got ${slot.length}`,
-        );
-      }
-    });
-    const moments = this.#momentBuffers();
-    for (const [index, slot] of state.slots.entries()) {
-      this.#context.device.queue.writeBuffer(moments[index], 0, Float32Array.from(slot));
-    }
-    this.#optimizerSteps = state.steps;
+    this.#optimizer.writeState(this.#ops, state, this.#buffers.state(), this.#layout.length);
   }
 
   /** Replaces the accumulated gradients (flat, layout order). */
@@ -611,94 +393,49 @@ export class WebGpuTrainer implements Disposable {
     if (flat.length !== this.#layout.length) {
       throw new RangeError(`flat must have ${this.#layout.length} elements, got ${flat.length}`);
     }
-    this.#context.device.queue.writeBuffer(this.#grads, 0, Float32Array.from(flat));
+    this.#ops.context.device.queue.writeBuffer(this.#buffers.grads, 0, Float32Array.from(flat));
   }
 
   /** Weights, gradients and optimizer state, flat in layout order, in one read-back. */
   async readAll(): Promise<DeviceSnapshot> {
     this.#checkAlive();
     const bytes = this.#layout.length * 4;
-    const [parameters, gradients, first, second, max] = await this.#submitAndRead(
+    const { params, grads } = this.#buffers;
+    const [parameters, gradients, first, second, max] = await this.#ops.submitAndRead(
       [],
-      [this.#params, this.#grads, ...this.#momentBuffers()].map((buffer) => [buffer, 0, bytes]),
+      [params, grads, ...this.#buffers.state()].map((buffer) => [buffer, 0, bytes]),
     );
     return {
       parameters,
       gradients,
-      state: { steps: this.#optimizerSteps, slots: [first, second, max] },
+      state: { steps: this.#optimizer.steps, slots: [first, second, max] },
     };
-  }
-
-  /** Encodes one optimizer step with `record` and counts it. */
-  #encodeStep(sgd: boolean, record: number[]): void {
-    this.#optimizerSteps++;
-    const [first, second, max] = this.#momentBuffers();
-    // SGD uses the first moment buffer alone (as its momentum buffer).
-    const bindings: TrainDispatch["bindings"] = sgd
-      ? [[1, this.#params], [2, this.#grads], [3, first]]
-      : [[1, this.#params], [2, this.#grads], [3, first], [4, second], [5, max]];
-    this.#submit([
-      this.#linear(sgd ? this.#pipelines.sgd : this.#pipelines.adam, record, bindings),
-    ]);
-  }
-
-  /** The optimizer's state buffers, made (zero) on first use. */
-  #momentBuffers(): GPUBuffer[] {
-    const bytes = this.#layout.length * 4;
-    const { STORAGE, COPY_DST, COPY_SRC } = GPUBufferUsage;
-    return this.#moments ??= ["first moment", "second moment", "max second moment"].map((label) =>
-      createBuffer(this.#context.device, label, bytes, STORAGE | COPY_DST | COPY_SRC)
-    );
   }
 
   /** The current weights, by PyTorch name (one read-back). */
   async readParameters(): Promise<Record<string, Float32Array>> {
     this.#checkAlive();
-    const [flat] = await this.#submitAndRead([], [[this.#params, 0, this.#layout.length * 4]]);
-    return splitParameters(this.#layout, flat);
+    return await this.#readFlat(this.#buffers.params);
   }
 
   /** The parameter buffer itself (no read-back): what the optimizer steps leave is read there. */
   parameterBuffer(): TrainerParameters {
     this.#checkAlive();
-    return { context: this.#context, buffer: this.#params, layout: this.#layout };
+    return { context: this.#ops.context, buffer: this.#buffers.params, layout: this.#layout };
   }
 
   /** The accumulated gradients, by PyTorch name (one read-back). */
   async readGradients(): Promise<Record<string, Float32Array>> {
     this.#checkAlive();
-    const [flat] = await this.#submitAndRead([], [[this.#grads, 0, this.#layout.length * 4]]);
-    return splitParameters(this.#layout, flat);
-  }
-
-  /**
-   * Replaces the weights (as a model's `loadStateDict` would); gradients and optimizer state stay.
-   *
-   * @throws {RangeError} If a parameter has the wrong length (named).
-   */
-  writeParameters(params: CellParameters): void {
-    this.#checkAlive();
-    checkSpec({ ...this.#specSizes(), params });
-    this.#context.device.queue.writeBuffer(
-      this.#params,
-      0,
-      flattenParameters(this.#layout, params),
-    );
+    return await this.#readFlat(this.#buffers.grads);
   }
 
   /** Frees every device buffer of the trainer. Idempotent; any later call throws. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const buffer of [this.#params, this.#grads, this.#total]) {
-      buffer.destroy();
-    }
-    for (const buffer of this.#moments ?? []) buffer.destroy();
-    this.#records.buffer?.destroy();
-    for (const buffer of this.#shape?.all ?? []) buffer.destroy();
-    this.#moments = null;
-    this.#records.buffer = null;
-    this.#shape = null;
+    this.#buffers.dispose();
+    this.#ops.dispose();
   }
 
   /** Same as {@linkcode WebGpuTrainer.dispose}. */
@@ -712,20 +449,9 @@ export class WebGpuTrainer implements Disposable {
     }
   }
 
-  #resetOptimizer(): void {
-    for (const buffer of this.#moments ?? []) buffer.destroy();
-    this.#moments = null;
-    this.#optimizerKind = null;
-    this.#optimizerSteps = 0;
-  }
-
-  /** The spec's sizes with empty weights: what `checkInput` needs. */
-  #specSizes(): CellSpec {
-    return sizesOf({
-      variant: this.#variant,
-      inputSize: this.#inputSize,
-      hiddenSize: this.#hiddenSize,
-    });
+  async #readFlat(buffer: GPUBuffer): Promise<Record<string, Float32Array>> {
+    const [flat] = await this.#ops.submitAndRead([], [[buffer, 0, this.#layout.length * 4]]);
+    return splitParameters(this.#layout, flat);
   }
 
   #stepRecord(B: number, T: number, t: number, hasNext: boolean): number[] {
@@ -733,202 +459,122 @@ export class WebGpuTrainer implements Disposable {
     return [B, T, this.#variant.k, this.#hiddenSize, t, hasNext ? 1 : 0, recurrent];
   }
 
+  /** The backward cell steps, last to first: they leave dLoss/d the gates of every step. */
+  #backThroughTime(shape: ShapeBuffers): TrainDispatch[] {
+    const { batch: B, seqLen: T } = shape;
+    const H = this.#hiddenSize;
+    const dispatches: TrainDispatch[] = [];
+    for (let t = T - 1; t >= 0; t--) {
+      dispatches.push({
+        pipeline: this.#ops.pipelines.backwardStep,
+        record: this.#stepRecord(B, T, t, t < T - 1),
+        bindings: [
+          [1, this.#buffers.params],
+          [2, shape.attention],
+          [4, shape.cells],
+          [5, shape.gates],
+          [6, shape.choice],
+          [7, shape.dOutput],
+          [8, shape.dAttention],
+          [9, shape.dCells],
+        ],
+        groups: [Math.ceil(B / CELL_ROWS), Math.ceil(H / CELL_UNITS)],
+      });
+    }
+    return dispatches;
+  }
+
   /**
-   * A GEMM dispatch: `a` and `b` are `[buffer, offset, row or inner stride, inner or column
-   * stride]` views, `c` is `[buffer, offset, row stride]` (see `train_gemm.wgsl`).
+   * From dLoss/d the gates of all steps: the weight and bias gradients (added to the gradient
+   * buffer), dLoss/d x and dLoss/d the initial hidden state, one GEMM (or sum) each over all
+   * `T·B` rows.
    */
-  #gemm(g: {
-    m: number;
-    n: number;
-    inner: number;
-    a: readonly [GPUBuffer, number, number, number];
-    b: readonly [GPUBuffer, number, number, number];
-    c: readonly [GPUBuffer, number, number];
-    accumulate: boolean;
-    bias?: readonly [number, number];
-  }): TrainDispatch {
-    const [bias, extraBias] = g.bias ?? [NO_BIAS, NO_BIAS];
-    return {
-      pipeline: this.#pipelines.gemm,
-      record: [
-        g.m,
-        g.n,
-        g.inner,
-        ...g.a.slice(1) as number[],
-        ...g.b.slice(1) as number[],
-        ...g.c.slice(1) as number[],
-        g.accumulate ? 1 : 0,
-        bias,
-        extraBias,
-      ],
-      bindings: [[1, g.a[0]], [2, g.b[0]], [3, g.c[0]]],
-      groups: [Math.ceil(g.n / GEMM_TILE), Math.ceil(g.m / GEMM_TILE)],
-    };
-  }
-
-  /** `total[index] = Σ g²` over `count` gradients from `offset`. */
-  #sumSquares(offset: number, count: number, index: number): TrainDispatch {
-    return {
-      pipeline: this.#pipelines.sumSquares,
-      record: [0, 0, offset, index, count],
-      bindings: [[2, this.#grads], [3, this.#total]],
-      groups: [1, 1],
-    };
-  }
-
-  /** Multiplies `count` gradients from `offset` by `factor`. */
-  #scale(offset: number, count: number, factor: number): TrainDispatch {
-    return this.#linear(
-      this.#pipelines.scale,
-      [0, 0, offset, 0, count, f32Bits(factor)],
-      [[2, this.#grads]],
-      count,
-    );
-  }
-
-  #columnSums(
-    input: GPUBuffer,
-    rows: number,
-    columns: number,
-    offset: number,
-    extraOffset: number,
-  ): TrainDispatch {
-    return this.#linear(this.#pipelines.columnSums, [rows, columns, offset, extraOffset], [
-      [1, input],
-      [2, this.#grads],
-    ], columns);
-  }
-
-  /** A dispatch of a 1-D kernel over `count` elements (default: every parameter). */
-  #linear(
-    kernel: GPUComputePipeline,
-    record: number[],
-    bindings: TrainDispatch["bindings"],
-    count = this.#layout.length,
-  ): TrainDispatch {
-    const groups = Math.ceil(count / LINEAR_GROUP);
-    const limit = this.#context.device.limits.maxComputeWorkgroupsPerDimension;
-    if (groups > limit) {
-      throw new RangeError(
-        `the cell has ${count} parameters, more than this WebGPU device's training kernels ` +
-          `handle (${limit * LINEAR_GROUP}); use the wasm backend`,
+  #parameterGradients(shape: ShapeBuffers): TrainDispatch[] {
+    const { batch: B, seqLen: T } = shape;
+    const I = this.#inputSize, H = this.#hiddenSize, { k, kind } = this.#variant;
+    const G = 4 * k * H;
+    const ops = this.#ops;
+    const { params, grads } = this.#buffers;
+    const slot = this.#layout.byName;
+    const dGatesTransposed = [shape.gates, 0, 1, G] as const;
+    const dispatches = [
+      ops.gemm({
+        m: B,
+        n: H,
+        inner: G,
+        a: [shape.gates, 0, G, 1],
+        b: [params, slot["h2h.weight"].offset, H, 1],
+        c: [shape.dHidden0, 0, H],
+        accumulate: false,
+      }),
+      ops.gemm({
+        m: G,
+        n: I,
+        inner: T * B,
+        a: dGatesTransposed,
+        b: [shape.x, 0, I, 1],
+        c: [grads, slot["i2h.weight"].offset, I],
+        accumulate: true,
+      }),
+      ops.gemm({
+        m: G,
+        n: H,
+        inner: T * B,
+        a: dGatesTransposed,
+        b: [shape.hiddens, 0, H, 1],
+        c: [grads, slot["h2h.weight"].offset, H],
+        accumulate: true,
+      }),
+      ops.columnSums(
+        shape.gates,
+        grads,
+        T * B,
+        G,
+        slot["i2h.bias"].offset,
+        slot["h2h.bias"].offset,
+      ),
+      ops.gemm({
+        m: T * B,
+        n: I,
+        inner: G,
+        a: [shape.gates, 0, G, 1],
+        b: [params, slot["i2h.weight"].offset, I, 1],
+        c: [shape.dx, 0, I],
+        accumulate: false,
+      }),
+    ];
+    if (kind === "attention") {
+      dispatches.push(
+        ops.gemm({
+          m: k * H,
+          n: I,
+          inner: T * B,
+          a: [shape.dAttention, 0, 1, k * H],
+          b: [shape.x, 0, I, 1],
+          c: [grads, slot["i2a.weight"].offset, I],
+          accumulate: true,
+        }),
+        ops.columnSums(
+          shape.dAttention,
+          grads,
+          T * B,
+          k * H,
+          slot["i2a.bias"].offset,
+          slot["i2a.bias"].offset,
+        ),
+        ops.gemm({
+          m: T * B,
+          n: I,
+          inner: k * H,
+          a: [shape.dAttention, 0, k * H, 1],
+          b: [params, slot["i2a.weight"].offset, I, 1],
+          c: [shape.dx, 0, I],
+          accumulate: true,
+        }),
       );
     }
-    return { pipeline: kernel, record, bindings, groups: [groups, 1] };
+    return dispatches;
   }
-
-  #submit(dispatches: readonly TrainDispatch[]): void {
-    const { device } = this.#context;
-    const encoder = device.createCommandEncoder();
-    encodeDispatches(device, encoder, this.#records, dispatches);
-    device.queue.submit([encoder.finish()]);
-  }
-
-  /**
-   * Submits `dispatches`, then copies `regions` into one staging buffer in the same submission,
-   * and resolves to fresh copies of them.
-   */
-  async #submitAndRead(
-    dispatches: readonly TrainDispatch[],
-    regions: readonly Region[],
-  ): Promise<Float32Array<ArrayBuffer>[]> {
-    const { device } = this.#context;
-    const encoder = device.createCommandEncoder();
-    encodeDispatches(device, encoder, this.#records, dispatches);
-    const bytes = regions.reduce((sum, [, , size]) => sum + size, 0);
-    if (bytes === 0) {
-      device.queue.submit([encoder.finish()]);
-      return [];
-    }
-    const staging = createBuffer(
-      device,
-      "training staging",
-      bytes,
-      GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    );
-    let at = 0;
-    for (const [buffer, offset, size] of regions) {
-      encoder.copyBufferToBuffer(buffer, offset, staging, at, size);
-      at += size;
-    }
-    device.queue.submit([encoder.finish()]);
-    try {
-      await mapForReading(this.#context, staging);
-      const all = new Float32Array(staging.getMappedRange(0, bytes)).slice();
-      staging.unmap();
-      const arrays: Float32Array<ArrayBuffer>[] = [];
-      at = 0;
-      for (const [, , size] of regions) {
-        arrays.push(all.slice(at / 4, (at + size) / 4));
-        at += size;
-      }
-      return arrays;
-    } finally {
-      staging.destroy();
-    }
-  }
-
-  /** The buffers of `(batch, seqLen)`, made anew when the shape changes. */
-  #shapeBuffers(B: number, T: number): ShapeBuffers {
-    if (this.#shape?.batch === B && this.#shape.seqLen === T) return this.#shape;
-    for (const buffer of this.#shape?.all ?? []) buffer.destroy();
-    this.#shape = null;
-    const I = this.#inputSize, H = this.#hiddenSize, { k, kind } = this.#variant;
-    const G = 4 * k * H, attention = kind === "attention";
-    const { device } = this.#context;
-    const limit = device.limits.maxStorageBufferBindingSize;
-    const { STORAGE, COPY_DST, COPY_SRC } = GPUBufferUsage;
-    const all: GPUBuffer[] = [];
-    const make = (label: string, floats: number, usage: number = STORAGE): GPUBuffer => {
-      if (floats * 4 > limit) {
-        for (const buffer of all) buffer.destroy();
-        throw new RangeError(
-          `training ${B} sequences of ${T} steps needs ${floats * 4} bytes for ${label}, more ` +
-            `than this WebGPU device binds (maxStorageBufferBindingSize ${limit}); train on ` +
-            "smaller batches or shorter sequences",
-        );
-      }
-      // Empty ones (attention's, for the other variants) are small placeholders of their own:
-      // one buffer bound read-only and writable in one dispatch would be a usage conflict.
-      const buffer = createBuffer(device, label, floats * 4, usage);
-      all.push(buffer);
-      return buffer;
-    };
-    const shape: ShapeBuffers = {
-      batch: B,
-      seqLen: T,
-      x: make("the inputs", T * B * I, STORAGE | COPY_DST),
-      gates: make("the recorded gates", T * B * G),
-      attention: make("the attention pre-activations", attention ? T * B * k * H : 0),
-      hiddens: make("the hidden states", (T + 1) * B * H, STORAGE | COPY_DST | COPY_SRC),
-      cells: make("the cell states", (T + 1) * k * B * H, STORAGE | COPY_DST | COPY_SRC),
-      choice: make("the chosen lanes", T * B * H),
-      dOutput: make("dLoss/d output", B * T * H, STORAGE | COPY_DST),
-      dAttention: make("the attention gradients", attention ? T * B * k * H : 0),
-      dCells: make("dLoss/d state", k * B * H, STORAGE | COPY_DST | COPY_SRC),
-      dx: make("dLoss/d x", T * B * I, STORAGE | COPY_SRC),
-      dHidden0: make("dLoss/d initial hidden", B * H, STORAGE | COPY_SRC),
-      all,
-    };
-    this.#shape = shape;
-    return shape;
-  }
-}
-
-/** `value` as float32 for the device, or zeros when it is omitted; checks its length. */
-function checked(
-  name: string,
-  value: Float32Array | Float64Array | undefined,
-  length: number,
-): Float32Array<ArrayBuffer> {
-  if (value === undefined) return new Float32Array(length);
-  if (!(value instanceof Float32Array || value instanceof Float64Array)) {
-    throw new TypeError(`${name} must be a Float32Array or Float64Array, got ${describe(value)}`);
-  }
-  if (value.length !== length) {
-    throw new RangeError(`${name} must have ${length} elements, got ${value.length}`);
-  }
-  return Float32Array.from(value);
 }
 
 /**
@@ -941,13 +587,12 @@ function outputGradients(
   T: number,
   H: number,
 ): Float32Array<ArrayBuffer> {
-  const output = checked("grads.output", grads.output, B * T * H);
+  const output = Float32Array.from(grads.output);
   if (grads.hidden === undefined) return output;
-  const hidden = checked("grads.hidden", grads.hidden, B * H);
   for (let b = 0; b < B; b++) {
     for (let u = 0; u < H; u++) {
       const at = (b * T + T - 1) * H + u;
-      output[at] = grads.output[at] + hidden[b * H + u];
+      output[at] = grads.output[at] + grads.hidden[b * H + u];
     }
   }
   return output;
