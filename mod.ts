@@ -53,7 +53,7 @@ export type {
   ResidentOptimizerState,
   ResidentWeights,
   ResolvedBackendName,
-} from "./src/contract.ts";
+} from "./src/contract/mod.ts";
 export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
 export {
   type KerasDenseWeights,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { BackendName } from "./contract.ts";
+import type { BackendName } from "./contract/mod.ts";
 import { describe } from "./errors.ts";
 import { ArrayLSTM } from "./models/array_lstm.ts";
 import { AttentionArrayLSTM } from "./models/attention_array_lstm.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput, VariantKind } from "../src/contract.ts";
+import type { CellSpec, SequenceInput, VariantKind } from "../src/contract/mod.ts";
 import { requestGpuAdapter } from "../src/backends/webgpu/device.ts";
 import { WebGpuTrainer } from "../src/backends/webgpu/trainer.ts";
 import type { OptimizerConfig } from "../src/backends/webgpu/train_optimizer.ts";

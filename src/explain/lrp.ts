@@ -17,7 +17,7 @@ import { StochasticArrayLSTM } from "../models/stochastic_array_lstm.ts";
 import { Linear } from "../nn/linear.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { resolveTargets } from "./target.ts";
-import { checkEpsilonRule, type EpsilonRule, type VariantKind } from "../contract.ts";
+import { checkEpsilonRule, type EpsilonRule, type VariantKind } from "../contract/mod.ts";
 import { type LayerWeights, relevanceOfLayer, traceLayer } from "./lrp_layer.ts";
 
 /** Options of {@linkcode lrp}. */

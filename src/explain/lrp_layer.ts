@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { CellParameters, EpsilonRule, RecurrentActivation, VariantKind } from "../contract.ts";
+import type { CellParameters, EpsilonRule, RecurrentActivation, VariantKind } from "../contract/mod.ts";
 import { attentionWeights, gate, linear } from "../reference/cell.ts";
 
 /** The cell of a layer and its weights, in the PyTorch reference's layouts. */

@@ -16,8 +16,8 @@ import type {
   SequenceExtras,
   SequenceOutput,
   SequenceRunner,
-} from "../contract.ts";
-import { parameterSizes, RECURRENT_ACTIVATIONS } from "../contract.ts";
+} from "../contract/mod.ts";
+import { parameterSizes, RECURRENT_ACTIVATIONS } from "../contract/mod.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";

@@ -12,7 +12,7 @@ import {
   type SequenceRunner,
   toFloat32,
   type TrainingStep,
-} from "../contract.ts";
+} from "../contract/mod.ts";
 import { backward } from "../reference/backward.ts";
 import { DeviceGroup } from "../nn/device_group.ts";
 import type { Parameter } from "../nn/parameter.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { BackendName, CellSpec, ResolvedBackendName } from "../contract.ts";
+import type { BackendName, CellSpec, ResolvedBackendName } from "../contract/mod.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";

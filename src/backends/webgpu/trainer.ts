@@ -12,7 +12,7 @@
  * @module
  */
 
-import { checkInput, sizesOf } from "../../contract.ts";
+import { checkInput, sizesOf } from "../../contract/mod.ts";
 import type {
   CellParameters,
   CellSpec,
@@ -21,8 +21,8 @@ import type {
   OptimizerUpdate,
   ResidentOptimizerState,
   SequenceInput,
-} from "../../contract.ts";
-import { checkSpec, hardSigmoidSlope, type SequenceOutput } from "../../contract.ts";
+} from "../../contract/mod.ts";
+import { checkSpec, hardSigmoidSlope, type SequenceOutput } from "../../contract/mod.ts";
 import { describe } from "../../errors.ts";
 import { createBuffer } from "./buffers.ts";
 import { acquireGpuContext, type GpuContext, pipeline } from "./device.ts";
