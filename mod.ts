@@ -41,7 +41,7 @@ export { RNN, type RNNOptions } from "./src/models/rnn.ts";
 export { Stacked } from "./src/models/stacked.ts";
 export { Bidirectional } from "./src/models/bidirectional.ts";
 export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
-export type { BackendName, RecurrentActivation, ResolvedBackendName } from "./src/contract.ts";
+export type { BackendName, RecurrentActivation, ResolvedBackendName } from "./src/contract/mod.ts";
 
 // Tensors and seeded random numbers.
 export { oneHot, type Tensor, tensor, zeros } from "./src/tensor.ts";

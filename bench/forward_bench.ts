@@ -12,22 +12,32 @@
  * @module
  */
 
-import type { BackendName } from "../mod.ts";
-import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
+import type { ResolvedBackendName } from "../mod.ts";
+import { concreteBackendNames, selectBackend } from "../src/backends/select.ts";
 import { type BenchConfig, CONFIGS, makeInput, makeModel, MODELS } from "./_configs.ts";
 
 /** Longest TypeScript iteration worth waiting for. */
 const JS_LIMIT_MS = 20_000;
 
-/** Timed iterations per configuration and backend (after warm-ups that compile and JIT). */
-const ITERATIONS: Record<BenchConfig["name"], Record<Exclude<BackendName, "auto">, number>> = {
+/**
+ * Timed iterations per configuration and backend (after warm-ups that compile and JIT); a
+ * backend not listed gets the WASM backend's count.
+ */
+const ITERATIONS: Record<BenchConfig["name"], Partial<Record<ResolvedBackendName, number>>> = {
   doc: { webgpu: 5, wasm: 10, js: 2 },
   big: { webgpu: 2, wasm: 3, js: 1 },
   latency: { webgpu: 5, wasm: 30, js: 3 },
 };
 
-const webgpu = await requestWebGpuBackend();
-if (webgpu === null) console.log("webgpu skipped: navigator.gpu found no adapter");
+/** Every registered backend, with whether it can run here. */
+const BACKENDS: { name: ResolvedBackendName; available: boolean }[] = [];
+for (const name of concreteBackendNames()) {
+  const available = await selectBackend(name).then(() => true, (error: Error) => {
+    console.log(`${name} skipped: ${error.message.split(". ")[0]}`);
+    return false;
+  });
+  BACKENDS.push({ name, available });
+}
 
 /** TypeScript time of one full forward, estimated from one time step. */
 async function estimateJsMs(kind: typeof MODELS[number], config: BenchConfig): Promise<number> {
@@ -54,15 +64,15 @@ for (const config of [CONFIGS.doc, CONFIGS.big, CONFIGS.latency]) {
         `${group}: js skipped, one iteration would take ~${Math.round(estimate / 1000)} s`,
       );
     }
-    for (const backend of ["js", "wasm", "webgpu"] as const) {
-      const ignore = backend === "js" ? !runJs : backend === "webgpu" && webgpu === null;
+    for (const { name: backend, available } of BACKENDS) {
+      const ignore = backend === "js" ? !runJs : !available;
       const model = ignore ? null : makeModel(kind, config, backend);
       Deno.bench({
         name: `${kind} ${backend}`,
         group,
         baseline: backend === (runJs ? "js" : "wasm"),
         ignore,
-        n: ITERATIONS[config.name][backend],
+        n: ITERATIONS[config.name][backend] ?? ITERATIONS[config.name].wasm,
         warmup: backend === "js" ? 1 : 2,
         async fn() {
           await model!.forward(x);

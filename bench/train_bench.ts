@@ -12,15 +12,16 @@
  * @module
  */
 
-import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
+import { concreteBackendNames, selectBackend } from "../src/backends/select.ts";
 import { docTraining } from "./_configs.ts";
 
-const webgpu = await requestWebGpuBackend();
-if (webgpu === null) console.log("webgpu skipped: navigator.gpu found no adapter");
-
 const group = "doc training step (ArrayLSTM(10, 128, 4) -> Linear(128, 10), B=1024 T=10)";
-for (const backend of ["wasm", "webgpu"] as const) {
-  const ignore = backend === "webgpu" && webgpu === null;
+// Every registered backend but the TypeScript one (see above).
+for (const backend of concreteBackendNames().filter((name) => name !== "js")) {
+  const ignore = await selectBackend(backend).then(() => false, (error: Error) => {
+    console.log(`${backend} skipped: ${error.message.split(". ")[0]}`);
+    return true;
+  });
   const training = ignore ? null : docTraining(backend);
   Deno.bench({
     name: `train step ${backend}`,

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { CellSpec, SequenceInput, VariantKind } from "../src/contract.ts";
+import type { CellSpec, SequenceInput, VariantKind } from "../src/contract/mod.ts";
 import { jsBackend } from "../src/backends/js/mod.ts";
 import { cellParameters } from "../src/models/lstm.ts";
 import { createWasmBackend, type WasmBackendOptions } from "../src/backends/wasm/mod.ts";

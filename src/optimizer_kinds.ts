@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { OptimizerUpdate } from "./contract.ts";
+import type { OptimizerUpdate } from "./contract/mod.ts";
 import { describe } from "./errors.ts";
 
 /** The name of a fused optimizer update (`OptimizerUpdate["kind"]`). */

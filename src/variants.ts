@@ -173,6 +173,9 @@ export const EXTRA_OUTPUTS = {
   lanes: "argmax",
 } as const satisfies { readonly [output: string]: keyof VariantInfo };
 
+/** The name of an opt-in output: `"attention"` or `"lanes"`. */
+export type ExtraOutput = keyof typeof EXTRA_OUTPUTS;
+
 /**
  * The variant that returns an opt-in output, for the errors that name it: the first (in code
  * order) with the output's flag.
@@ -184,10 +187,28 @@ export const EXTRA_OUTPUTS = {
  * assert.equal(outputOwner("lanes"), "stochastic");
  * ```
  */
-export function outputOwner(output: keyof typeof EXTRA_OUTPUTS): VariantKind {
-  const flag = EXTRA_OUTPUTS[output];
+export function outputOwner(output: ExtraOutput): VariantKind {
   const kinds = Object.keys(VARIANTS) as VariantKind[];
-  const owner = kinds.find((kind) => VARIANTS[kind][flag]);
-  if (owner === undefined) throw new Error(`no variant has the ${flag} flag for ${output}`);
+  const owner = kinds.find((kind) => offersExtra(kind, output));
+  if (owner === undefined) {
+    throw new Error(`no variant has the ${EXTRA_OUTPUTS[output]} flag for ${output}`);
+  }
   return owner;
+}
+
+/**
+ * Whether a variant can return an opt-in output: the one rule for which cells may ask for what
+ * (the model classes' `returnAttention` / `returnLanes`, the contract's checks and the backends
+ * follow it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { offersExtra } from "./variants.ts";
+ * assert.equal(offersExtra("attention", "attention"), true);
+ * assert.equal(offersExtra("array", "lanes"), false);
+ * ```
+ */
+export function offersExtra(kind: VariantKind, output: ExtraOutput): boolean {
+  return VARIANTS[kind][EXTRA_OUTPUTS[output]];
 }

@@ -1,15 +1,15 @@
 /**
- * Every backend the contract suite (`backend_contract_test.ts`) runs on: register a backend here
- * and it gets every contract test. A backend that is not available on this machine is listed with
- * `backend: null` and the reason, and its tests are ignored.
+ * Every backend the contract suite (`backend_contract_test.ts`) runs on: each backend of the
+ * registry (`src/backends/registry.ts`), lowest priority first, so a registered backend gets every
+ * contract test. A backend that is not available on this machine is listed with `backend: null`
+ * and the reason, and its tests are ignored.
  *
  * @module
  */
 
-import type { Backend } from "../src/contract.ts";
-import { jsBackend } from "../src/backends/js/mod.ts";
+import type { Backend, ResolvedBackendName } from "../src/contract/mod.ts";
+import { concreteBackendNames, selectBackend } from "../src/backends/select.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
-import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 
 /** A backend under test, with its name in test names. */
 export interface RegisteredBackend {
@@ -21,22 +21,33 @@ export interface RegisteredBackend {
   readonly unavailable?: string;
 }
 
-const webgpu = await requestWebGpuBackend();
+/** The configurations a backend is tested in instead of its default one, by backend. */
+const CONFIGURATIONS: Partial<Record<ResolvedBackendName, () => RegisteredBackend[]>> = {
+  wasm: () => [
+    // Two threads: large batches split over two Workers, small ones stay in the calling thread.
+    { label: "wasm (threads: 2)", backend: createWasmBackend({ threads: 2 }) },
+    { label: "wasm (threads: 1)", backend: createWasmBackend({ threads: 1 }) },
+    // The build that runtimes without relaxed SIMD get.
+    {
+      label: "wasm (threads: 1, plain SIMD)",
+      backend: createWasmBackend({ threads: 1, relaxedSimd: false }),
+    },
+  ],
+};
+
+/** A backend's entries: its configurations, or the backend as named (WebGPU: any adapter). */
+async function entriesOf(name: ResolvedBackendName): Promise<RegisteredBackend[]> {
+  const configured = CONFIGURATIONS[name];
+  if (configured !== undefined) return configured();
+  try {
+    return [{ label: name, backend: await selectBackend(name) }];
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split(". ")[0] : String(error);
+    return [{ label: name, backend: null, unavailable: reason }];
+  }
+}
 
 /** The registered backends; WebGPU runs on any adapter, Mesa's lavapipe included. */
-export const BACKENDS: readonly RegisteredBackend[] = [
-  { label: "js", backend: jsBackend },
-  // Two threads: large batches split over two Workers, small ones stay in the calling thread.
-  { label: "wasm (threads: 2)", backend: createWasmBackend({ threads: 2 }) },
-  { label: "wasm (threads: 1)", backend: createWasmBackend({ threads: 1 }) },
-  // The build that runtimes without relaxed SIMD get.
-  {
-    label: "wasm (threads: 1, plain SIMD)",
-    backend: createWasmBackend({ threads: 1, relaxedSimd: false }),
-  },
-  {
-    label: "webgpu",
-    backend: webgpu,
-    unavailable: webgpu === null ? "navigator.gpu found no WebGPU adapter" : undefined,
-  },
-];
+export const BACKENDS: readonly RegisteredBackend[] = (
+  await Promise.all(concreteBackendNames().map(entriesOf))
+).flat();

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Backend, BackendName, CellSpec, CellVariant, VariantKind } from "../src/contract.ts";
+import type { Backend, BackendName, CellSpec, CellVariant, VariantKind } from "../src/contract/mod.ts";
 import {
   ArrayLSTM,
   AttentionArrayLSTM,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { CellSpec } from "../src/contract.ts";
+import type { CellSpec } from "../src/contract/mod.ts";
 import { gate as activate } from "../src/reference/cell.ts";
 import { newTrace, runSequence } from "../src/reference/sequence.ts";
 

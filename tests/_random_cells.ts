@@ -12,7 +12,7 @@ import type {
   SequenceInput,
   SequenceOutput,
   VariantKind,
-} from "../src/contract.ts";
+} from "../src/contract/mod.ts";
 import type { Random } from "../src/random.ts";
 import { runSequence } from "../src/reference/sequence.ts";
 

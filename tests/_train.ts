@@ -16,7 +16,7 @@ import {
   type Parameter,
   SGD,
 } from "../mod.ts";
-import type { BackendName } from "../src/contract.ts";
+import type { BackendName } from "../src/contract/mod.ts";
 import { classifierLoss } from "./_classifier.ts";
 import {
   goldenModel,

@@ -14,7 +14,7 @@ import type {
   SequenceInput,
   SequenceOutput,
   VariantKind,
-} from "../src/contract.ts";
+} from "../src/contract/mod.ts";
 import { Random } from "../src/random.ts";
 import { BACKENDS, type RegisteredBackend } from "./_backends.ts";
 import { defineGoldenForwardTests, maxAbsDiff, variantName, VARIANTS } from "./_golden.ts";

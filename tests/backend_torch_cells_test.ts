@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { Backend, CellSpec, SequenceInput } from "../src/contract.ts";
+import type { Backend, CellSpec, SequenceInput } from "../src/contract/mod.ts";
 import { Random } from "../src/random.ts";
 import { readSafetensors } from "../src/safetensors.ts";
 import type { Tensor } from "../src/tensor.ts";

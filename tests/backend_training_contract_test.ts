@@ -17,7 +17,7 @@ import type {
   SequenceRunner,
   TrainingStep,
   VariantKind,
-} from "../src/contract.ts";
+} from "../src/contract/mod.ts";
 import { Random } from "../src/random.ts";
 import { backward } from "../src/reference/backward.ts";
 import { BACKENDS } from "./_backends.ts";

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { Backend, SequenceInput, VariantKind } from "../src/contract.ts";
+import type { Backend, SequenceInput, VariantKind } from "../src/contract/mod.ts";
 import { Random } from "../src/random.ts";
 import { selectedLane } from "../src/reference/cell.ts";
 import { traceLayer } from "../src/explain/lrp_layer.ts";

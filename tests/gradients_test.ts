@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput, VariantKind } from "../src/contract.ts";
+import type { CellSpec, SequenceInput, VariantKind } from "../src/contract/mod.ts";
 import { runSequence } from "../src/reference/sequence.ts";
 import { backward, type InputGradients } from "../src/reference/backward.ts";
 import { Random } from "../src/random.ts";

@@ -18,7 +18,7 @@ import {
   StochasticArrayLSTM,
   type Tensor,
 } from "../mod.ts";
-import type { CellVariant } from "../src/contract.ts";
+import type { CellVariant } from "../src/contract/mod.ts";
 import { cellParameters } from "../src/models/lstm.ts";
 import { type OracleDirection, oracleLrp } from "./_lrp_oracle.ts";
 

@@ -19,7 +19,7 @@ import {
   randn,
   type Tensor,
 } from "../mod.ts";
-import type { SequenceInput } from "../src/contract.ts";
+import type { SequenceInput } from "../src/contract/mod.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { cellParameters, runForRelevance } from "../src/models/lstm.ts";
 import { kerasWeightList } from "./_keras_lrp.ts";

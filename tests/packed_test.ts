@@ -18,7 +18,7 @@ import {
   type Tensor,
   type TrackedTensor,
 } from "../mod.ts";
-import type { ResolvedBackendName } from "../src/contract.ts";
+import type { ResolvedBackendName } from "../src/contract/mod.ts";
 import { requestGpuAdapter } from "../src/backends/webgpu/device.ts";
 
 const I = 3, H = 4, B = 4, T = 5;

@@ -219,7 +219,7 @@ Deno.test("a Reclaimer frees what a collected owner held, and not what was dispo
 
 Deno.test("runners and models that are never disposed are reclaimed after collection", async () => {
   const script = `
-    import { defineBackend } from "${new URL("../src/contract.ts", import.meta.url)}";
+    import { defineBackend } from "${new URL("../src/contract/mod.ts", import.meta.url)}";
     import { LSTM, zeros } from "${new URL("../mod.ts", import.meta.url)}";
     import { instantiate } from "${new URL("../src/backends/wasm/bindings.ts", import.meta.url)}";
     let freed = 0;

@@ -22,7 +22,7 @@ import {
   SGD,
   sum,
 } from "../mod.ts";
-import type { BackendName } from "../src/contract.ts";
+import type { BackendName } from "../src/contract/mod.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { DeviceGroup } from "../src/nn/device_group.ts";
 import { classifierLoss } from "./_classifier.ts";

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { Adam, ArrayLSTM, Linear, oneHot } from "../mod.ts";
-import type { BackendName } from "../src/contract.ts";
+import type { BackendName } from "../src/contract/mod.ts";
 import { WasmTrainingKernel } from "../src/backends/wasm/train_kernel.ts";
 import { WebGpuTrainer } from "../src/backends/webgpu/trainer.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { add, mul, requiresGrad, sum } from "../mod.ts";
-import type { BackendName } from "../src/contract.ts";
+import type { BackendName } from "../src/contract/mod.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { goldenEntries, goldenInit, goldenModel, loadGoldenCase } from "./_golden.ts";
 

@@ -25,7 +25,7 @@ import {
   tensor,
   type TrackedTensor,
 } from "../mod.ts";
-import type { ResolvedBackendName } from "../src/contract.ts";
+import type { ResolvedBackendName } from "../src/contract/mod.ts";
 
 const BACKENDS: ResolvedBackendName[] = ["js", "wasm"];
 const [B, T, I, H] = [2, 4, 3, 4];

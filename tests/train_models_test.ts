@@ -19,7 +19,7 @@ import {
   type Tensor,
   zeros,
 } from "../mod.ts";
-import type { ResolvedBackendName } from "../src/contract.ts";
+import type { ResolvedBackendName } from "../src/contract/mod.ts";
 
 const BACKENDS: ResolvedBackendName[] = ["js", "wasm"];
 

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type CellSpec, type SequenceInput, stateRows } from "../src/contract.ts";
+import { type CellSpec, type SequenceInput, stateRows } from "../src/contract/mod.ts";
 import { jsBackend } from "../src/backends/js/mod.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { WasmKernel } from "../src/backends/wasm/kernel.ts";

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput } from "../src/contract.ts";
+import type { CellSpec, SequenceInput } from "../src/contract/mod.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { abortSharing, SharedUnits, sharedUnitsBuffer } from "../src/backends/wasm/shared_units.ts";
 import type { VariantKind } from "../src/variants.ts";

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput, SequenceOutput } from "../src/contract.ts";
+import type { CellSpec, SequenceInput, SequenceOutput } from "../src/contract/mod.ts";
 import { jsBackend } from "../src/backends/js/mod.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import {

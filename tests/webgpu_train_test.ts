@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { CellSpec, OptimizerUpdate, SequenceInput, VariantKind } from "../src/contract.ts";
+import type { CellSpec, OptimizerUpdate, SequenceInput, VariantKind } from "../src/contract/mod.ts";
 import { requestGpuAdapter } from "../src/backends/webgpu/device.ts";
 import { WebGpuTrainer } from "../src/backends/webgpu/trainer.ts";
 import { backward } from "../src/reference/backward.ts";

@@ -1,19 +1,45 @@
 /**
- * Backend selection: `"auto"` takes WebGPU on a hardware adapter and WASM everywhere else (on
- * Linux it asks WebGPU only when a GPU device node is present, see `gpu_presence.ts`); an
- * explicit choice that is unavailable is an error, never a silent fallback. The environment
- * variable `ARRAYLSTM_BACKEND` overrides `"auto"` (for CI and benchmarks) when env access is granted.
+ * Backend selection, from the registry (`registry.ts`, built-ins in `builtin.ts`): `"auto"` takes
+ * the available backend of highest priority (WebGPU on a hardware adapter, else WASM); an explicit
+ * choice that is unavailable is an error, never a silent fallback. The environment variable
+ * `ARRAYLSTM_BACKEND` overrides `"auto"` (for CI and benchmarks) when env access is granted.
  *
  * @module
  */
 
-import type { Backend, BackendName } from "../contract.ts";
-import { jsBackend } from "./js/mod.ts";
+import "./builtin.ts";
+import type { Backend, BackendName, ResolvedBackendName } from "../contract/mod.ts";
 import { describe } from "../errors.ts";
-import { mayHaveHardwareGpu } from "./gpu_presence.ts";
+import { registeredBackends, registrationOf } from "./registry.ts";
 
-/** Every name `backend` accepts. */
-export const BACKEND_NAMES: readonly BackendName[] = ["auto", "webgpu", "wasm", "js"];
+/**
+ * Every name `backend` accepts: `"auto"`, then the registered backends, highest priority first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { backendNames } from "./select.ts";
+ * assert.deepEqual(backendNames(), ["auto", "webgpu", "wasm", "js"]);
+ * ```
+ */
+export function backendNames(): BackendName[] {
+  return ["auto", ...registeredBackends()];
+}
+
+/**
+ * The registered backends, lowest priority first: the order tables and benchmarks list them in
+ * (the plainest first, as the baseline).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { concreteBackendNames } from "./select.ts";
+ * assert.deepEqual(concreteBackendNames(), ["js", "wasm", "webgpu"]);
+ * ```
+ */
+export function concreteBackendNames(): ResolvedBackendName[] {
+  return registeredBackends().reverse();
+}
 
 /**
  * Checks a backend name and returns it.
@@ -25,11 +51,10 @@ export const BACKEND_NAMES: readonly BackendName[] = ["auto", "webgpu", "wasm", 
  * ```
  */
 export function checkBackendName(argument: string, value: unknown): BackendName {
-  if (!BACKEND_NAMES.includes(value as BackendName)) {
+  const names = backendNames();
+  if (!names.includes(value as BackendName)) {
     throw new TypeError(
-      `${argument} must be one of ${BACKEND_NAMES.map(describe).join(", ")}, got ${
-        describe(value)
-      }`,
+      `${argument} must be one of ${names.map(describe).join(", ")}, got ${describe(value)}`,
     );
   }
   return value as BackendName;
@@ -45,7 +70,7 @@ function environmentOverride(): BackendName | null {
 }
 
 /**
- * Resolves a backend name to a backend, loading the WASM or WebGPU code only when it is chosen.
+ * Resolves a backend name to a backend, loading a backend's code only when it is chosen.
  *
  * @throws {Error} If an explicitly named backend is not available here.
  *
@@ -57,28 +82,16 @@ function environmentOverride(): BackendName | null {
  */
 export async function selectBackend(name: BackendName): Promise<Backend> {
   const requested = name === "auto" ? environmentOverride() ?? "auto" : name;
-  switch (requested) {
-    case "js":
-      return jsBackend;
-    case "wasm":
-      return (await import("./wasm/mod.ts")).wasmBackend;
-    case "webgpu": {
-      const backend = await (await import("./webgpu/mod.ts")).requestWebGpuBackend();
-      if (backend === null) {
-        throw new Error(
-          'backend "webgpu" is not available: navigator.gpu found no adapter. Use backend "auto" ' +
-            "to fall back to WASM, or install a GPU driver (on Linux without a GPU, Mesa's " +
-            "lavapipe: apt-get install mesa-vulkan-drivers).",
-        );
-      }
-      return backend;
-    }
-    case "auto": {
-      if (!mayHaveHardwareGpu()) return (await import("./wasm/mod.ts")).wasmBackend;
-      const webgpu = await (await import("./webgpu/mod.ts")).requestWebGpuBackend({
-        hardwareOnly: true,
-      });
-      return webgpu ?? (await import("./wasm/mod.ts")).wasmBackend;
-    }
+  if (requested !== "auto") {
+    const registration = registrationOf(checkBackendName("name", requested));
+    return await registration!.load();
   }
+  for (const candidate of registeredBackends()) {
+    const registration = registrationOf(candidate)!;
+    if (await registration.available()) return await registration.load();
+  }
+  throw new Error(
+    `no backend is available here (registered: ${registeredBackends().join(", ")}); ` +
+      "name one explicitly to see why it cannot run",
+  );
 }

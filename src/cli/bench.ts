@@ -6,6 +6,7 @@
  */
 
 import { type BackendName, randn } from "../../mod.ts";
+import { concreteBackendNames } from "../backends/select.ts";
 import { CliError, type CliIO, numberFlag, parseFlags, reason, stringFlag } from "./io.ts";
 import { LSTM_CLASSES, makeRecurrent } from "./model_file.ts";
 
@@ -14,7 +15,8 @@ export const BENCH_HELP = `Usage: bench [options]
 
 Prints a table of warm milliseconds per time step for every model on every backend, with ratios.
 
-  --backend LIST   comma-separated backends; default js,wasm,webgpu (unavailable ones are marked)
+  --backend LIST   comma-separated backends; default ${concreteBackendNames().join(",")}
+                   (unavailable ones are marked)
   --batch N        default 64
   --seq-len N      default 10
   --input N        default 10
@@ -36,10 +38,13 @@ const FLAGS = {
 /** Runs `bench` with `args`; resolves to the exit status. */
 export async function bench(args: string[], io: CliIO): Promise<number> {
   const { values } = parseFlags("bench", args, FLAGS);
-  const backends = stringFlag(values, "backend", "js,wasm,webgpu").split(",");
+  const names: string[] = concreteBackendNames();
+  const backends = stringFlag(values, "backend", names.join(",")).split(",");
   for (const backend of backends) {
-    if (!["js", "wasm", "webgpu"].includes(backend)) {
-      throw new CliError(`--backend lists js, wasm or webgpu, got ${JSON.stringify(backend)}`);
+    if (!names.includes(backend)) {
+      throw new CliError(
+        `--backend lists ${names.join(", ")}, got ${JSON.stringify(backend)}`,
+      );
     }
   }
   const size = (name: string, fallback: number) =>

@@ -17,6 +17,7 @@ import {
 } from "../../mod.ts";
 import { encode, PAD, tokenize } from "./data.ts";
 import {
+  BACKEND_CHOICES,
   backendFlag,
   choiceFlag,
   CliError,
@@ -58,7 +59,7 @@ its features. The score explained is the target's logit.
   --method M       ${METHODS.join(" | ")}; default auto: lrp (LRP-epsilon) for the LSTM
                    family, gradient-x-input for GRU (LRP has no rule for it)
   --out FILE       the HTML file to write
-  --backend B      auto | wasm | js | webgpu; default auto
+  --backend B      ${BACKEND_CHOICES}; default auto
 `;
 
 const FLAGS = {

@@ -6,6 +6,8 @@
  */
 
 import { parseArgs } from "node:util";
+import type { BackendName } from "../contract/mod.ts";
+import { backendNames } from "../backends/select.ts";
 
 /** Where a command writes, and how it learns of Ctrl-C; injectable so tests run commands in-process. */
 export interface CliIO {
@@ -132,10 +134,10 @@ export function reason(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }
 
-/** The backends a command can run on. */
-export const BACKENDS = ["auto", "wasm", "js", "webgpu"] as const;
+/** The choices of `--backend` for a command's help: `auto | webgpu | wasm | js`. */
+export const BACKEND_CHOICES: string = backendNames().join(" | ");
 
-/** The value of `--backend` (default `"auto"`). */
-export function backendFlag(values: Record<string, unknown>): typeof BACKENDS[number] {
-  return choiceFlag(values, "backend", BACKENDS, "auto");
+/** The value of `--backend` (default `"auto"`): `"auto"` or a registered backend. */
+export function backendFlag(values: Record<string, unknown>): BackendName {
+  return choiceFlag(values, "backend", backendNames(), "auto");
 }

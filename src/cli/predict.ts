@@ -6,7 +6,15 @@
 
 import { type BackendName, softmax } from "../../mod.ts";
 import { encode, PAD, tokenize } from "./data.ts";
-import { backendFlag, type CliIO, numberFlag, parseFlags, readText, stringFlag } from "./io.ts";
+import {
+  BACKEND_CHOICES,
+  backendFlag,
+  type CliIO,
+  numberFlag,
+  parseFlags,
+  readText,
+  stringFlag,
+} from "./io.ts";
 import { loadNetwork } from "./model_file.ts";
 import { lastRow } from "./sample.ts";
 
@@ -19,7 +27,7 @@ Prints the top-k next tokens after every line of the input as JSON lines:
   --model FILE     a model written by train
   --input FILE     one sequence a line (events) or one text a line
   --top N          predictions a line; default 5
-  --backend B      auto | wasm | js | webgpu; default auto
+  --backend B      ${BACKEND_CHOICES}; default auto
 `;
 
 const FLAGS = {

@@ -8,7 +8,15 @@
 
 import { type BackendName, Random, type Tensor } from "../../mod.ts";
 import { decode, encode, PAD, tokenize } from "./data.ts";
-import { backendFlag, CliError, type CliIO, numberFlag, parseFlags, stringFlag } from "./io.ts";
+import {
+  BACKEND_CHOICES,
+  backendFlag,
+  CliError,
+  type CliIO,
+  numberFlag,
+  parseFlags,
+  stringFlag,
+} from "./io.ts";
 import { loadNetwork } from "./model_file.ts";
 
 /** `sample --help`. */
@@ -21,7 +29,7 @@ Generates text from a trained model; the same seed gives the same text on every 
   --length N         tokens to generate; default 200
   --temperature T    > 0; lower is more conservative; default 1
   --seed N           seed of the draws; default 0
-  --backend B        auto | wasm | js | webgpu; default auto
+  --backend B        ${BACKEND_CHOICES}; default auto
 `;
 
 const FLAGS = {

@@ -27,6 +27,7 @@ import {
   windows,
 } from "./data.ts";
 import {
+  BACKEND_CHOICES,
   backendFlag,
   choiceFlag,
   CliError,
@@ -76,7 +77,7 @@ Trains Embedding -> recurrent model -> Linear to predict the next token at every
   --seed N             weights and batch order; default 1
   --validation X       held-out fraction (text: the tail; events: the last lines); default 0.1
   --eval-every N       steps between validation losses; default: 10 evaluations a run
-  --backend B          auto | wasm | js | webgpu; default auto
+  --backend B          ${BACKEND_CHOICES}; default auto
   --out FILE           the model file (a checkpoint: training continues from it with --resume)
   --plot FILE.svg      train and validation loss curves
   --resume FILE        continue a run exactly from its model file (Ctrl-C saves one to --out)

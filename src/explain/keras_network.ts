@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { BackendName } from "../contract.ts";
+import type { BackendName } from "../contract/mod.ts";
 import { describe } from "../errors.ts";
 import { Bidirectional } from "../models/bidirectional.ts";
 import type { LSTM } from "../models/lstm.ts";

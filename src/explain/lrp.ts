@@ -14,8 +14,8 @@ import { Stacked } from "../models/stacked.ts";
 import { Linear } from "../nn/linear.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { resolveTargets } from "./target.ts";
-import { checkEpsilonRule, type EpsilonRule } from "../contract.ts";
-import { EXTRA_OUTPUTS, VARIANTS } from "../variants.ts";
+import { checkEpsilonRule, type EpsilonRule } from "../contract/mod.ts";
+import { offersExtra, VARIANTS } from "../variants.ts";
 import { type LayerWeights, relevanceOfLayer, traceLayer } from "./lrp_layer.ts";
 
 /** Options of {@linkcode lrp}. */
@@ -252,7 +252,7 @@ async function traceDirection(
   }
   // The stochastic lanes as the backend chose them, so relevance follows what was read out.
   const { output, lanes } = await layer.forward(x, {
-    returnLanes: VARIANTS[weights.kind][EXTRA_OUTPUTS.lanes],
+    returnLanes: offersExtra(weights.kind, "lanes"),
   });
   const trace = traceLayer(
     weights,

@@ -8,7 +8,12 @@
  * @module
  */
 
-import type { CellParameters, EpsilonRule, RecurrentActivation, VariantKind } from "../contract.ts";
+import type {
+  CellParameters,
+  EpsilonRule,
+  RecurrentActivation,
+  VariantKind,
+} from "../contract/mod.ts";
 import { attentionWeights, gate, linear } from "../reference/cell.ts";
 import { VARIANTS } from "../variants.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { BackendName, RecurrentActivation } from "../contract.ts";
+import type { BackendName, RecurrentActivation } from "../contract/mod.ts";
 import { checkShape, describe } from "../errors.ts";
 import { LSTM } from "../models/lstm.ts";
 import { Stacked } from "../models/stacked.ts";

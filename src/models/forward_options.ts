@@ -5,11 +5,17 @@
  * @module
  */
 
-import type { SequenceExtras } from "../contract.ts";
+import type { SequenceExtras } from "../contract/mod.ts";
 import { describe } from "../errors.ts";
 import type { TrackedTensor } from "../nn/tape.ts";
 import type { Tensor } from "../tensor.ts";
-import { EXTRA_OUTPUTS, outputOwner, type VariantKind, VARIANTS } from "../variants.ts";
+import {
+  type EXTRA_OUTPUTS,
+  offersExtra,
+  outputOwner,
+  type VariantKind,
+  VARIANTS,
+} from "../variants.ts";
 
 /** A recurrent state: the hidden state `(1, B, H)` and the cell states `(k, B, H)`. */
 export interface RecurrentState {
@@ -118,7 +124,7 @@ export function requestedOutputs(
     if (typeof value !== "boolean") {
       throw new TypeError(`init.${option} must be a boolean, got ${describe(value)}`);
     }
-    if (value && !VARIANTS[kind][EXTRA_OUTPUTS[output]]) {
+    if (value && !offersExtra(kind, output)) {
       throw new TypeError(
         `init.${option} is only for ${VARIANTS[outputOwner(output)].model} (no other class has ` +
           `${output} to return), got a ${model}: leave the option out`,

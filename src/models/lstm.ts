@@ -11,8 +11,8 @@ import type {
   RecurrentActivation,
   RelevanceStep,
   ResolvedBackendName,
-} from "../contract.ts";
-import { RECURRENT_ACTIVATIONS } from "../contract.ts";
+} from "../contract/mod.ts";
+import { RECURRENT_ACTIVATIONS } from "../contract/mod.ts";
 import { checkBackendName } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";

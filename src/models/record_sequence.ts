@@ -1,20 +1,17 @@
 /**
- * Records a recurrent forward on the backward tape. The backward is the runner's own when it
- * offers one (`runTraining`, fused kernels), else the float64 oracle of
- * `src/reference/sequence_backward.ts` (any variant: the LSTM family, GRU and RNN), which
- * recomputes the forward trace from the same weights. Every recurrent layer records through it.
+ * Records a recurrent forward on the backward tape through the runner's `trainingStep`: the
+ * backend's fused backward, or the contract's float64 reference backward for a backend without
+ * one (any variant: the LSTM family, GRU and RNN). Every recurrent layer records through it.
  *
  * @module
  */
 
 import {
-  type CellSpec,
   type SequenceInput,
   type SequenceRunner,
   toFloat32,
   type TrainingStep,
-} from "../contract.ts";
-import { referenceBackward } from "../reference/sequence_backward.ts";
+} from "../contract/mod.ts";
 import { DeviceGroup } from "../nn/device_group.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import { type Edge, edgeOf, parameterEdge, record, type TrackedTensor } from "../nn/tape.ts";
@@ -41,24 +38,13 @@ function deviceGroupOf(parameters: readonly Parameter[]): DeviceGroup | null {
   return same ? group : null;
 }
 
-/**
- * Runs `input` on `runner` and returns `[output, hidden, state]` as tracked tensors.
- *
- * @param spec The cell `runner` was compiled from, read only for the oracle's backward (its
- *   weights are not copied, so they must not change in place; parameters are replaced, never
- *   written into).
- */
+/** Runs `input` on `runner` and returns `[output, hidden, state]` as tracked tensors. */
 export async function recordSequence(
   runner: SequenceRunner,
-  spec: () => CellSpec,
   input: SequenceInput,
   sources: SequenceSources,
 ): Promise<TrackedTensor[]> {
-  const oracle = runner.runTraining ? null : spec();
-  const step: TrainingStep = oracle === null ? await runner.runTraining!(input) : {
-    ...await runner.run(input),
-    backward: (grads) => Promise.resolve(referenceBackward(oracle, input, grads)),
-  };
+  const step: TrainingStep = await runner.trainingStep(input);
   const { batch: B, seqLen: T } = input;
   const [k, , H] = sources.state.shape;
   const parents: (Edge | null)[] = [

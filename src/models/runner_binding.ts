@@ -18,7 +18,7 @@ import {
   type SequenceExtras,
   type SequenceOutput,
   type SequenceRunner,
-} from "../contract.ts";
+} from "../contract/mod.ts";
 import { selectBackend } from "../backends/select.ts";
 import { DeviceGroup } from "../nn/device_group.ts";
 import type { Parameter } from "../nn/parameter.ts";
@@ -144,11 +144,10 @@ export class RunnerBinding {
     if (lengths !== null && lengths.some((length) => length < seqLen)) {
       // The plan copies x and the state now; one runner (one set of weights) runs every chunk.
       const packed = new PackedRun(x, start, lengths);
-      const spec = this.#specOnce();
       return await this.current().pinned(async (runner) => {
         for (let chunk = packed.next(); chunk !== null; chunk = packed.next()) {
           packed.accept(
-            await this.#runSequence(runner, spec, chunk.x, chunk.start, recording, outputs),
+            await this.#runSequence(runner, chunk.x, chunk.start, recording, outputs),
           );
         }
         return packed.result();
@@ -159,8 +158,7 @@ export class RunnerBinding {
       // The backward reads the input again later: it keeps its own copy.
       const copy = (value: Tensor): Tensor => ({ shape: value.shape, data: value.data.slice() });
       const own = { hidden: copy(start.hidden), state: copy(start.state) };
-      const spec = this.#specOnce();
-      return await this.#runSequence(await runners.runner(), spec, copy(x), own, true, outputs, {
+      return await this.#runSequence(await runners.runner(), copy(x), own, true, outputs, {
         x,
         hidden: start.hidden,
         state: start.state,
@@ -207,22 +205,12 @@ export class RunnerBinding {
   }
 
   /**
-   * The cell spec, read on first call only: a backend with its own backward never needs the
-   * values (on webgpu they may be on the device, newer than here).
-   */
-  #specOnce(): () => CellSpec {
-    let spec: CellSpec | null = null;
-    return () => spec ??= this.#spec();
-  }
-
-  /**
    * Runs `x` from `start` on `runner`, recorded when `recording` (with `sources` as the
    * history's parents: the caller's tensors when `x` and `start` are copies of them), with the
    * opt-in `outputs` when given.
    */
   async #runSequence(
     runner: SequenceRunner,
-    spec: () => CellSpec,
     x: Tensor,
     start: RecurrentState,
     recording: boolean,
@@ -234,7 +222,7 @@ export class RunnerBinding {
     const asked = outputs === undefined ? input : { ...input, outputs };
     if (!recording) return this.#results(batch, seqLen, await runner.run(asked));
     const training = this.#model.training;
-    const [output, hidden, state] = await recordSequence(runner, spec, input, {
+    const [output, hidden, state] = await recordSequence(runner, input, {
       parameters: training ? this.#model.parameters() : [],
       ...sources,
     });

@@ -14,7 +14,7 @@ import {
   type SequenceInput,
   type SequenceOutput,
   type SequenceRunner,
-} from "../contract.ts";
+} from "../contract/mod.ts";
 
 /** One compile: its runner once ready, the calls waiting for (or pinning) it, whether dropped. */
 interface Compile {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { RecurrentActivation, VariantKind } from "../contract.ts";
+import type { RecurrentActivation, VariantKind } from "../contract/mod.ts";
 import { attentionWeights, linear, selectLanes, sumLanes, updateLanes } from "../reference/cell.ts";
 import {
   backwardAttention,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { BackendName, CellSpec, ResolvedBackendName } from "../contract.ts";
+import type { BackendName, CellSpec, ResolvedBackendName } from "../contract/mod.ts";
 import { checkBackendName, selectBackend } from "../backends/select.ts";
 import { checkOptions, checkShape, checkSize, describe } from "../errors.ts";
 import { linearInit, resolveSeed } from "../nn/init.ts";
@@ -209,7 +209,6 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
     const own = { ...input, x: x.data.slice(), hidden: h0.data.slice() };
     const [output, hidden] = await recordSequence(
       await runners.runner(),
-      () => this.#cellSpec(),
       own,
       {
         parameters: this.training ? this.parameters() : [],

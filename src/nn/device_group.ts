@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { DeviceSnapshot, DeviceWeights, OptimizerUpdate } from "../contract.ts";
-import type { ResidentOptimizerState } from "../contract.ts";
+import type { DeviceSnapshot, DeviceWeights, OptimizerUpdate } from "../contract/mod.ts";
+import type { ResidentOptimizerState } from "../contract/mod.ts";
 import type { HeldGradient, Parameter } from "./parameter.ts";
 import { type ReleasingRunner, RunnerGroup } from "./runner_group.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { BackendName } from "../contract.ts";
+import type { BackendName } from "../contract/mod.ts";
 import { checkShape, describe } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { OptimizerUpdate, ResidentOptimizerState, ResidentWeights } from "../contract.ts";
+import type { OptimizerUpdate, ResidentOptimizerState, ResidentWeights } from "../contract/mod.ts";
 import type { Parameter } from "./parameter.ts";
 import { type ReleasingRunner, RunnerGroup } from "./runner_group.ts";
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { ResidentOptimizerState } from "../contract.ts";
+import type { ResidentOptimizerState } from "../contract/mod.ts";
 import type { Parameter, ParameterHolder } from "./parameter.ts";
 
 /** Who holds a group's optimizer state: asked to read it back before another owner writes. */

@@ -7,7 +7,7 @@
 
 import { describe } from "../errors.ts";
 import type { Parameter } from "../nn/parameter.ts";
-import type { OptimizerUpdate } from "../contract.ts";
+import type { OptimizerUpdate } from "../contract/mod.ts";
 import {
   checkOptionNames,
   numberOption,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { OptimizerUpdate } from "../contract.ts";
+import type { OptimizerUpdate } from "../contract/mod.ts";
 import { describe } from "../errors.ts";
 import { Parameter } from "../nn/parameter.ts";
 import { DeviceGroup, syncParameters } from "../nn/device_group.ts";

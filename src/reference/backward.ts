@@ -13,17 +13,20 @@ import type {
   RecurrentActivation,
   SequenceInput,
   VariantKind,
-} from "../contract.ts";
+} from "../contract/types.ts";
 import { type FloatArray, gate, gateSlope, selectedLane, sigmoid } from "./cell.ts";
 import { newTrace, runSequence } from "./sequence.ts";
 import { checkShape } from "../errors.ts";
+import { torchBackward } from "./gru_rnn.ts";
+import { VARIANTS } from "../variants.ts";
 
 export type { InputGradients, OutputGradients };
 
 /**
  * Runs the forward in float64, keeping its activations, and back-propagates `grads` through all
  * steps. Follows the reference's autograd exactly: the stochastic argmax and the max pooling pass
- * gradient only to the selected (first maximal) lane.
+ * gradient only to the selected (first maximal) lane. torch's GRU and RNN (no cell states) go to
+ * `torchBackward` (`gru_rnn.ts`).
  *
  * @example Gradient of the sum of all outputs of a one-step LSTM
  * ```ts
@@ -48,6 +51,7 @@ export function backward(
   input: SequenceInput,
   grads: OutputGradients,
 ): InputGradients {
+  if (!VARIANTS[spec.variant.kind].cellStates) return torchBackward(spec, input, grads);
   const { variant: { kind, k, maxPooling }, inputSize: I, hiddenSize: H, params } = spec;
   const activation = spec.variant.recurrentActivation ?? "sigmoid";
   const { batch: B, seqLen: T, x } = input;

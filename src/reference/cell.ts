@@ -9,7 +9,8 @@
  * @module
  */
 
-import { hardSigmoidSlope, type RecurrentActivation, type VariantKind } from "../contract.ts";
+import { hardSigmoidSlope, type RecurrentActivation } from "../contract/activation.ts";
+import type { VariantKind } from "../variants.ts";
 
 /** A float array of either precision. */
 export type FloatArray = Float32Array | Float64Array;

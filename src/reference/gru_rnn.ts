@@ -9,7 +9,14 @@
  * @module
  */
 
-import type { CellParameters, CellSpec, SequenceInput, SequenceOutput } from "../contract.ts";
+import type {
+  CellParameters,
+  CellSpec,
+  InputGradients,
+  OutputGradients,
+  SequenceInput,
+  SequenceOutput,
+} from "../contract/types.ts";
 import type { VariantKind } from "../variants.ts";
 
 /** Which torch cell: `"gru"`, or an `nn.RNN` with its nonlinearity. */
@@ -121,8 +128,8 @@ export function torchCellBackward(
   sizes: { batch: number; seqLen: number; inputSize: number; hiddenSize: number },
   x: Float32Array,
   trace: TorchCellTrace,
-  dOutput: Float32Array | null,
-  dHidden: Float32Array | null,
+  dOutput: Float32Array | Float64Array | null,
+  dHidden: Float32Array | Float64Array | null,
 ): TorchCellGradients {
   const { batch: B, seqLen: T, inputSize: I, hiddenSize: H } = sizes;
   const G = gateBlocks(kind) * H;
@@ -179,6 +186,59 @@ export function torchCellBackward(
   }
   grads.h0.set(carry);
   return grads;
+}
+
+/**
+ * Backpropagation through time of a GRU or RNN cell spec of the backend contract, in float64,
+ * with the gradients under torch's parameter names: what {@linkcode backward} (`backward.ts`)
+ * runs for these kinds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { torchBackward } from "./gru_rnn.ts";
+ * const z = (n: number) => new Float32Array(n);
+ * const grads = torchBackward(
+ *   {
+ *     variant: { kind: "rnn_tanh", k: 1, maxPooling: false },
+ *     inputSize: 1,
+ *     hiddenSize: 1,
+ *     params: { i2hWeight: Float32Array.of(1), i2hBias: z(1), h2hWeight: z(1), h2hBias: z(1), i2aWeight: null, i2aBias: null },
+ *   },
+ *   { batch: 1, seqLen: 1, x: Float32Array.of(0.5), hidden: z(1), state: z(0) },
+ *   { output: Float32Array.of(1) },
+ * );
+ * assert.ok(Math.abs(grads.params.weight_ih[0] - 0.5 * (1 - Math.tanh(0.5) ** 2)) < 1e-12);
+ * ```
+ */
+export function torchBackward(
+  spec: CellSpec,
+  input: SequenceInput,
+  grads: OutputGradients,
+): InputGradients {
+  const kind = torchKind(spec.variant.kind), params = torchParameters(spec.params);
+  const sizes = {
+    batch: input.batch,
+    seqLen: input.seqLen,
+    inputSize: spec.inputSize,
+    hiddenSize: spec.hiddenSize,
+  };
+  const trace = torchCellForward(kind, params, sizes, input.x, input.hidden);
+  const g = torchCellBackward(
+    kind,
+    params,
+    sizes,
+    input.x,
+    trace,
+    grads.output,
+    grads.hidden ?? null,
+  );
+  return {
+    params: { weight_ih: g.weightIh, bias_ih: g.biasIh, weight_hh: g.weightHh, bias_hh: g.biasHh },
+    x: g.x,
+    hidden: g.h0,
+    state: new Float64Array(0),
+  };
 }
 
 /**

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type CellSpec, requestedExtras, type SequenceInput } from "../contract.ts";
+import { requestedExtras } from "../contract/extras.ts";
+import type { CellSpec, SequenceInput } from "../contract/types.ts";
 import {
   attentionWeights,
   type FloatArray,

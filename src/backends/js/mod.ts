@@ -12,7 +12,7 @@ import {
   defineBackend,
   RECURRENT_ACTIVATIONS,
   type SequenceOutput,
-} from "../../contract.ts";
+} from "../../contract/mod.ts";
 import { runTorchSequence } from "../../reference/gru_rnn.ts";
 import { runSequence } from "../../reference/sequence.ts";
 import { VARIANTS } from "../../variants.ts";

@@ -13,7 +13,7 @@ import {
   type SequenceInput,
   type SequenceOutput,
   stateRows,
-} from "../../contract.ts";
+} from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
 import {
   instantiate,

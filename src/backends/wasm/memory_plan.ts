@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { CellSpec, SequenceExtras } from "../../contract.ts";
+import { type CellSpec, offersExtra, type SequenceExtras } from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
 
 /** The sizes of a cell a plan depends on. */
@@ -105,8 +105,10 @@ export function wasmCallBytes(
     (attention ? bytesOf(rows * attentionCols) : 0);
   const results = bytesOf(rows * seqLen * H) + bytesOf(rows * H) + bytesOf(k * rows * H);
   // The opt-in outputs (a variant without the feature ignores its flag, as the kernel does).
-  const asked = (attention && extras.attention ? bytesOf(rows * seqLen * H * k) : 0) +
-    (argmax && extras.lanes ? bytesOf(rows * hiddenPad) + bytesOf(rows * seqLen * H) : 0);
+  const offers = (output: "attention" | "lanes") =>
+    extras[output] === true && offersExtra(cell.variant.kind, output);
+  const asked = (offers("attention") ? bytesOf(rows * seqLen * H * k) : 0) +
+    (offers("lanes") ? bytesOf(rows * hiddenPad) + bytesOf(rows * seqLen * H) : 0);
   return inputs + workspace + results + asked;
 }
 

@@ -38,7 +38,7 @@ import {
   stateRows,
   type TrainingStep,
   type WantedGradients,
-} from "../../contract.ts";
+} from "../../contract/mod.ts";
 import { supportsRelaxedSimd, type WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
 import {

@@ -11,7 +11,7 @@ import type {
   LayerRelevance,
   SequenceInput,
   SequenceOutput,
-} from "../../contract.ts";
+} from "../../contract/mod.ts";
 import type { WasmFlavor } from "./bindings.ts";
 import type { SliceGradients, SliceInputGradients } from "./train_kernel.ts";
 import type { WorkerReply, WorkerRequest, WorkerResult } from "./worker.ts";

@@ -21,7 +21,7 @@ import type {
   SequenceInput,
   SequenceOutput,
   WantedGradients,
-} from "../../contract.ts";
+} from "../../contract/mod.ts";
 import { dispatchOptimizer } from "../../optimizer_kinds.ts";
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
 import { lstmCellArguments } from "./kernel.ts";

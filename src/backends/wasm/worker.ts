@@ -12,7 +12,7 @@ import {
   type SequenceInput,
   type SequenceOutput,
   specWithParameters,
-} from "../../contract.ts";
+} from "../../contract/mod.ts";
 import type { WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
 import { transferable } from "./thread.ts";

@@ -13,7 +13,7 @@ import type { PackedCell } from "./packed_cell.ts";
 import { type ChunkPlan, planChunks } from "./plan.ts";
 import { cachedCall, type Resident } from "./resident.ts";
 import { STEP_WORDS, stepRecord } from "../../step_record.ts";
-import { hardSigmoidSlope } from "../../contract.ts";
+import { hardSigmoidSlope } from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
 
 const NO_EXTRAS = { attention: false, lanes: false } as const;

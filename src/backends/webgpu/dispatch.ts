@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { SequenceInput } from "../../contract.ts";
+import type { SequenceInput } from "../../contract/mod.ts";
 import type { CallBuffers } from "./call_buffers.ts";
 import { packCells, packHidden, packInput, PROJECTION_ROWS, roundUp } from "./layout.ts";
 import type { PackedCell } from "./packed_cell.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { type Backend, defineBackend, RECURRENT_ACTIVATIONS } from "../../contract.ts";
+import { type Backend, defineBackend, RECURRENT_ACTIVATIONS } from "../../contract/mod.ts";
 import { isSoftwareAdapter, requestGpuAdapter } from "./device.ts";
 import { WebGpuRunner } from "./runner.ts";
 import { TorchGpuCell } from "./torch_cell.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { OptimizerUpdate, ResidentOptimizerState } from "../../contract.ts";
+import type { OptimizerUpdate, ResidentOptimizerState } from "../../contract/mod.ts";
 import {
   dispatchOptimizer,
   OPTIMIZER_KINDS,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CellSpec, CellVariant } from "../../contract.ts";
+import type { CellSpec, CellVariant } from "../../contract/mod.ts";
 import { packAttentionWeights, packGateBias, packGateWeights, packLaneVector } from "./layout.ts";
 
 /** The weights in the kernels' layouts, with the sizes they were packed for. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { SequenceInput, SequenceOutput } from "../../contract.ts";
+import type { SequenceInput, SequenceOutput } from "../../contract/mod.ts";
 import type { CallBuffers } from "./call_buffers.ts";
 import type { GpuContext } from "./device.ts";
 import { unpackCells } from "./layout.ts";

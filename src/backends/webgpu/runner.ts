@@ -30,7 +30,7 @@ import {
   type SequenceInput,
   type SequenceOutput,
   type TrainingStep,
-} from "../../contract.ts";
+} from "../../contract/mod.ts";
 import { type CallBuffers, callBuffers } from "./call_buffers.ts";
 import { acquireGpuContext, forgetGpuContext, type GpuContext, lossOf } from "./device.ts";
 import { submitCall } from "./dispatch.ts";

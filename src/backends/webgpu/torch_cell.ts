@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CellSpec, CompiledCell, SequenceInput, SequenceOutput } from "../../contract.ts";
+import type { CellSpec, CompiledCell, SequenceInput, SequenceOutput } from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
 import { createBuffer, upload } from "./buffers.ts";
 import { acquireGpuContext, type GpuContext, pipeline } from "./device.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { CellParameters, CellSpec } from "../../contract.ts";
+import type { CellParameters, CellSpec } from "../../contract/mod.ts";
 
 /** Where one parameter lies in the flat buffer. */
 export interface ParameterSlot {

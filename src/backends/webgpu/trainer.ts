@@ -23,8 +23,8 @@ import type {
   ResidentOptimizerState,
   SequenceInput,
   SequenceOutput,
-} from "../../contract.ts";
-import { hardSigmoidSlope } from "../../contract.ts";
+} from "../../contract/mod.ts";
+import { hardSigmoidSlope } from "../../contract/mod.ts";
 import { describe } from "../../errors.ts";
 import { VARIANTS } from "../../variants.ts";
 import { type ShapeBuffers, TrainingBuffers } from "./buffers.ts";
