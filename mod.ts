@@ -39,7 +39,11 @@ export { randn, Random, type RandomSource, uniform } from "./src/random.ts";
 export {
   loadSafetensors,
   readSafetensors,
+  readSafetensorsArrays,
+  type SafetensorsArray,
   type SafetensorsContents,
+  type SafetensorsData,
+  type SafetensorsDtype,
   SafetensorsError,
   saveSafetensors,
   type TensorRecord,
@@ -61,6 +65,7 @@ export {
   KerasLoadError,
   type KerasLSTMWeights,
   loadKeras,
+  type LoadKerasOptions,
 } from "./src/interop/keras.ts";
 export { type HeldGradient, Parameter } from "./src/nn/parameter.ts";
 export { type ReleasingRunner, type ResidentOwner, RunnerGroup } from "./src/nn/runner_group.ts";
