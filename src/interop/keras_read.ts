@@ -250,7 +250,9 @@ function tensorAt(handle: Hdf5Handle, parent: H5.Group, path: string): Tensor {
   const bound = compressed ? inflateBound(handle.size) : handle.size;
   if (size * count > bound) {
     throw new KerasLoadError(
-      `dataset ${where} declares shape [${entry.shape ?? []}] of ${size}-byte elements, ` +
+      `dataset ${where} declares shape [${
+        (entry.shape ?? []).join(", ")
+      }] of ${size}-byte elements, ` +
         `${size * count} bytes, more than the ${handle.size}-byte file can hold` +
         (compressed ? ` compressed (at most ${bound})` : "") + `: the file is corrupt`,
     );

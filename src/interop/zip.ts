@@ -195,11 +195,16 @@ export class ZipArchive {
     if (method !== 8) throw new ZipError(`entry ${name} uses compression method ${method}`);
     let inflated: Uint8Array;
     try {
-      inflated = inflateSync(data, { out: new Uint8Array(size) });
+      // One byte more than declared: the inflater cannot write past its buffer, and a stream
+      // that fills the extra byte is longer than its header says.
+      inflated = inflateSync(data, { out: new Uint8Array(size + 1) });
     } catch (error) {
       throw new ZipError(`entry ${name} does not inflate: ${(error as Error).message}`);
     }
-    if (inflated.length !== size) {
+    if (inflated.length > size) {
+      throw new ZipError(`entry ${name} inflates to more than the ${size} bytes it declares`);
+    }
+    if (inflated.length < size) {
       throw new ZipError(`entry ${name} inflates to ${inflated.length} bytes, not ${size}`);
     }
     return inflated;
