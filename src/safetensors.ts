@@ -58,23 +58,35 @@ export interface SafetensorsContents {
   readonly metadata: Record<string, string>;
 }
 
-/** The dtypes read and written, and the typed array of each. */
-const ARRAYS = {
-  F32: Float32Array,
-  F64: Float64Array,
-  I8: Int8Array,
-  I16: Int16Array,
-  I32: Int32Array,
-  U8: Uint8Array,
-  U16: Uint16Array,
-  U32: Uint32Array,
-} as const;
-
 /** A safetensors dtype this module reads and writes. */
-export type SafetensorsDtype = keyof typeof ARRAYS;
+export type SafetensorsDtype = "F32" | "F64" | "I8" | "I16" | "I32" | "U8" | "U16" | "U32";
 
 /** The typed array of a {@linkcode SafetensorsDtype}. */
-export type SafetensorsData = InstanceType<(typeof ARRAYS)[SafetensorsDtype]>;
+export type SafetensorsData =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array;
+
+// The dtypes read and written, and the typed array of each.
+const ARRAYS:
+  & Record<SafetensorsDtype, new (buffer: ArrayBuffer) => SafetensorsData>
+  & {
+    [dtype in SafetensorsDtype]: { readonly BYTES_PER_ELEMENT: number };
+  } = {
+    F32: Float32Array,
+    F64: Float64Array,
+    I8: Int8Array,
+    I16: Int16Array,
+    I32: Int32Array,
+    U8: Uint8Array,
+    U16: Uint16Array,
+    U32: Uint32Array,
+  };
 
 /** A tensor in its file's dtype, as {@linkcode readSafetensorsArrays} gives it. */
 export interface SafetensorsArray {
