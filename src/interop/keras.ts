@@ -48,13 +48,14 @@ export function defaultKerasTimeout(byteLength: number): number {
 
 const WORKER_URL = new URL("./keras_worker.ts", import.meta.url);
 
-// A Worker loads its modules as dynamic imports: local files need read access, remote ones
-// import access to their host. Queried, never prompted; without it, parsing runs in this thread.
+// A Worker loads its modules as dynamic imports: local files need read access (all of it: the
+// package's folders and the npm cache), remote ones import access to their host. Queried, never
+// prompted; without it, parsing runs in this thread.
 function workerPermitted(): boolean {
   if (typeof Deno === "undefined") return typeof Worker === "function";
   const { protocol, hostname, port } = WORKER_URL;
   const descriptor: Deno.PermissionDescriptor = protocol === "file:"
-    ? { name: "read", path: WORKER_URL }
+    ? { name: "read" }
     : { name: "import", host: `${hostname}:${port || (protocol === "https:" ? 443 : 80)}` };
   return Deno.permissions?.querySync?.(descriptor).state === "granted";
 }
@@ -94,7 +95,7 @@ function workerPermitted(): boolean {
  * await assert.rejects(loadKeras(new Uint8Array(16)), KerasLoadError);
  * ```
  */
-export function loadKeras(
+export async function loadKeras(
   bytes: Uint8Array,
   options: LoadKerasOptions = {},
 ): Promise<KerasLayerWeights[]> {
@@ -105,8 +106,8 @@ export function loadKeras(
   if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) {
     throw new RangeError(`options.timeoutMs must be a positive number, got ${String(timeoutMs)}`);
   }
-  if (!workerPermitted()) return readKeras(bytes);
-  return new Promise((resolve, reject) => {
+  if (!workerPermitted()) return await readKeras(bytes);
+  return await new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_URL, { type: "module" });
     const finish = () => {
       clearTimeout(timer);
