@@ -41,7 +41,12 @@ export { RNN, type RNNOptions } from "./src/models/rnn.ts";
 export { Stacked } from "./src/models/stacked.ts";
 export { Bidirectional } from "./src/models/bidirectional.ts";
 export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
-export type { BackendName, RecurrentActivation, ResolvedBackendName } from "./src/contract/mod.ts";
+export type {
+  BackendName,
+  BackendNames,
+  RecurrentActivation,
+  ResolvedBackendName,
+} from "./src/contract/mod.ts";
 
 // Tensors and seeded random numbers.
 export { oneHot, type Tensor, tensor, zeros } from "./src/tensor.ts";
@@ -92,7 +97,11 @@ export {
 export {
   loadSafetensors,
   readSafetensors,
+  readSafetensorsArrays,
+  type SafetensorsArray,
   type SafetensorsContents,
+  type SafetensorsData,
+  type SafetensorsDtype,
   SafetensorsError,
   saveSafetensors,
   type TensorRecord,
@@ -113,6 +122,7 @@ export {
   KerasLoadError,
   type KerasLSTMWeights,
   loadKeras,
+  type LoadKerasOptions,
 } from "./src/interop/keras.ts";
 export {
   fromKeras,

@@ -2,8 +2,12 @@
  * Reads and writes the safetensors format, the way PyTorch users save weights: an 8-byte
  * little-endian header length, a JSON header, then the raw little-endian tensor bytes.
  *
- * Reading accepts F32 and F64 (converted to float32); writing produces F32. Every malformed file
- * gives a {@linkcode SafetensorsError} that says what is wrong.
+ * {@linkcode readSafetensors} gives float32 tensors: F32 as is, F64 converted, and the integer
+ * dtypes I8, I16, I32, U8, U16 and U32 where float32 holds their values exactly.
+ * {@linkcode readSafetensorsArrays} gives each tensor in its own dtype, bit-exact.
+ * {@linkcode saveSafetensors} writes each typed array in its own dtype, never rounding. Every
+ * malformed file gives a {@linkcode SafetensorsError} that says what is wrong; the tensors must
+ * cover the data section exactly, without holes, overlaps or trailing bytes.
  *
  * @module
  */
@@ -52,7 +56,48 @@ export interface SafetensorsContents {
   readonly metadata: Record<string, string>;
 }
 
-const BYTES_PER_ELEMENT: Record<string, number> = { F32: 4, F64: 8 };
+/** A safetensors dtype this module reads and writes. */
+export type SafetensorsDtype = "F32" | "F64" | "I8" | "I16" | "I32" | "U8" | "U16" | "U32";
+
+/** The typed array of a {@linkcode SafetensorsDtype}. */
+export type SafetensorsData =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array;
+
+// The dtypes read and written, and the typed array of each.
+const ARRAYS:
+  & Record<SafetensorsDtype, new (buffer: ArrayBuffer) => SafetensorsData>
+  & {
+    [dtype in SafetensorsDtype]: { readonly BYTES_PER_ELEMENT: number };
+  } = {
+    F32: Float32Array,
+    F64: Float64Array,
+    I8: Int8Array,
+    I16: Int16Array,
+    I32: Int32Array,
+    U8: Uint8Array,
+    U16: Uint16Array,
+    U32: Uint32Array,
+  };
+
+/** A tensor in its file's dtype, as {@linkcode readSafetensorsArrays} gives it. */
+export interface SafetensorsArray {
+  /** The dtype in the file. */
+  readonly dtype: SafetensorsDtype;
+  /** The sizes of the axes. */
+  readonly shape: number[];
+  /** The elements, row-major, in the typed array of `dtype`. */
+  readonly data: SafetensorsData;
+}
+
+// Above 2^24, float32 skips integers.
+const FLOAT32_EXACT_INTEGER = 2 ** 24;
 // Real headers are kilobytes; the cap stops a corrupt length from making us parse garbage.
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
@@ -73,6 +118,49 @@ const MAX_HEADER_BYTES = 100 * 1024 * 1024;
  * ```
  */
 export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
+  const { tensors, metadata } = readSafetensorsArrays(bytes);
+  const floats = Object.entries(tensors).map((
+    [name, { dtype, shape, data }],
+  ): [string, Tensor] => [name, { shape, data: toFloat32(name, dtype, data) }]);
+  // fromEntries defines own properties, so a tensor named "__proto__" is kept as a tensor.
+  return { tensors: Object.fromEntries(floats), metadata };
+}
+
+function toFloat32(name: string, dtype: SafetensorsDtype, data: SafetensorsData): Float32Array {
+  if (data instanceof Float32Array) return data;
+  if (dtype === "I32" || dtype === "U32") {
+    const index = data.findIndex((value) => Math.abs(value) > FLOAT32_EXACT_INTEGER);
+    if (index >= 0) {
+      throw new SafetensorsError(
+        `tensor "${name}" is ${dtype} and its element ${index} is ${data[index]}, which float32 ` +
+          `cannot hold exactly; read it with readSafetensorsArrays to keep its dtype`,
+      );
+    }
+  }
+  return Float32Array.from(data);
+}
+
+/**
+ * Reads a safetensors file with each tensor in its own dtype, bit-exact: what
+ * {@linkcode saveSafetensors} wrote from an `Int32Array` comes back an `Int32Array`.
+ *
+ * @throws {SafetensorsError} On any malformed input, a dtype other than F32, F64, I8, I16, I32,
+ * U8, U16 and U32, or tensors that leave a hole, overlap or leave trailing bytes in the data
+ * section.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readSafetensorsArrays, saveSafetensors } from "./safetensors.ts";
+ * const ids = { shape: [2], data: new Int32Array([16777217, -1]) };
+ * const { tensors } = readSafetensorsArrays(saveSafetensors({ ids } as never));
+ * assert.equal(tensors.ids.dtype, "I32");
+ * assert.deepEqual(tensors.ids.data, new Int32Array([16777217, -1]));
+ * ```
+ */
+export function readSafetensorsArrays(
+  bytes: Uint8Array,
+): { tensors: Record<string, SafetensorsArray>; metadata: Record<string, string> } {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`bytes must be a Uint8Array, got ${Object.prototype.toString.call(bytes)}`);
   }
@@ -95,28 +183,53 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsContents {
   const header = parseHeader(bytes.subarray(8, dataStart));
   const dataLength = bytes.length - dataStart;
 
-  // Built from entries (own data properties), so a tensor named "__proto__" is kept as a tensor.
-  const tensors: [string, Tensor][] = [];
   let metadata: Record<string, string> = {};
-  const spans: [number, number, string][] = [];
+  const entries: [string, Entry][] = [];
   for (const [name, entry] of Object.entries(header)) {
-    if (name === "__metadata__") {
-      metadata = parseMetadata(entry);
-      continue;
-    }
-    const { dtype, shape, begin, end } = parseEntry(name, entry, dataLength);
-    spans.push([begin, end, name]);
-    tensors.push([name, { shape, data: decode(bytes, dataStart + begin, sizeOf(shape), dtype) }]);
+    if (name === "__metadata__") metadata = parseMetadata(entry);
+    else entries.push([name, parseEntry(name, entry, dataLength)]);
   }
-  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  for (let i = 1; i < spans.length; i++) {
-    if (spans[i][0] < spans[i - 1][1]) {
+  checkCoverage(entries, dataLength);
+  const tensors = entries.map(
+    ([name, { dtype, shape, begin, end }]): [string, SafetensorsArray] => {
+      // A fresh, aligned buffer: the file's offsets need not be aligned to the element size.
+      const copy = bytes.slice(dataStart + begin, dataStart + end).buffer;
+      return [name, { dtype, shape, data: new ARRAYS[dtype](copy) }];
+    },
+  );
+  return { tensors: Object.fromEntries(tensors), metadata };
+}
+
+// As safetensors 0.8: sorted by offset, each tensor starts where the one before it ends, the
+// first at 0 and the last at the end of the file. A hole or trailing bytes could hide data the
+// header does not describe.
+function checkCoverage(entries: readonly [string, Entry][], dataLength: number): void {
+  const spans = entries.map(([name, { begin, end }]) => ({ name, begin, end }))
+    .sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  let previous: string | undefined;
+  for (const { name, begin, end } of spans) {
+    if (begin < covered) {
       throw new SafetensorsError(
-        `tensors "${spans[i - 1][2]}" and "${spans[i][2]}" overlap in the data section`,
+        `invalid offset: tensors "${previous}" and "${name}" overlap in the data section`,
       );
     }
+    if (begin > covered) {
+      throw new SafetensorsError(
+        `invalid offset: tensor "${name}" begins at byte ${begin} of the data section, but ` +
+          (previous === undefined ? "no tensor" : `tensor "${previous}"`) +
+          ` ends at ${covered}: a hole of ${begin - covered} bytes`,
+      );
+    }
+    covered = end;
+    previous = name;
   }
-  return { tensors: Object.fromEntries(tensors), metadata };
+  if (covered !== dataLength) {
+    throw new SafetensorsError(
+      `file not fully covered: the tensors end at byte ${covered} of the ${dataLength}-byte ` +
+        `data section, leaving ${dataLength - covered} trailing bytes`,
+    );
+  }
 }
 
 /**
@@ -142,11 +255,13 @@ export function loadSafetensors(bytes: Uint8Array): TensorRecord {
  * tensors only: to save a model with its class and constructor arguments, so that `loadModel`
  * rebuilds it, use `saveModel`; `saveSafetensors(model.stateDict())` writes its bare weights.
  *
- * Each tensor's `data` is written as F32: a `Float32Array` as is; any other typed array of numbers
- * (`Int32Array`, `Float64Array`, ...) or plain array of numbers is converted to float32 first.
+ * Each tensor's `data` is written in its own dtype, never rounded: `Float32Array` as F32,
+ * `Float64Array` as F64, `Int32Array` as I32, and likewise I8, I16, U8, U16, U32
+ * ({@linkcode readSafetensorsArrays} reads them back bit-exact). A plain array of numbers is
+ * written as F32 when float32 holds every value exactly, and refused otherwise.
  *
  * @throws {TypeError} If a metadata value is not a string, or a tensor is not `{ shape, data }`
- * with numeric data.
+ * with data of one of those dtypes (64-bit integers are refused).
  * @throws {RangeError} If a shape is not non-negative integers or does not fit its data, or a tensor is named
  * `__metadata__` (the name the format reserves).
  *
@@ -173,16 +288,16 @@ export function saveSafetensors(
   }
   if (Object.keys(metadata).length > 0) header.push(["__metadata__", metadata]);
   let offset = 0;
-  const tensors: Float32Array[] = [];
+  const tensors: SafetensorsData[] = [];
   for (const name of Object.keys(record)) {
     if (name === "__metadata__") {
       throw new RangeError(
         'record["__metadata__"]: a tensor cannot be named "__metadata__", the format reserves it',
       );
     }
-    const { shape, data } = toFloat32Tensor(`record["${name}"]`, record[name]);
+    const { dtype, shape, data } = encodeTensor(`record["${name}"]`, record[name]);
     tensors.push(data);
-    header.push([name, { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] }]);
+    header.push([name, { dtype, shape, data_offsets: [offset, offset + data.byteLength] }]);
     offset += data.byteLength;
   }
   const headerBytes = new TextEncoder().encode(JSON.stringify(Object.fromEntries(header)));
@@ -201,10 +316,11 @@ export function saveSafetensors(
 }
 
 /**
- * A record entry as float32: a `Float32Array` is used as is, any other typed array of numbers or
- * plain array of numbers is converted (as `tensor()` does), and the shape must fit the data.
+ * A record entry with its dtype: a typed array keeps its own (a `Float16Array` widens to F32,
+ * exactly; a `Uint8ClampedArray` is U8); a plain array of numbers is F32 when float32 holds every
+ * value exactly, else refused, never rounded. The shape must fit the data.
  */
-function toFloat32Tensor(name: string, value: unknown): { shape: number[]; data: Float32Array } {
+function encodeTensor(name: string, value: unknown): SafetensorsArray {
   const { shape, data } = (typeof value === "object" && value !== null ? value : {}) as Partial<
     Record<"shape" | "data", unknown>
   >;
@@ -220,29 +336,44 @@ function toFloat32Tensor(name: string, value: unknown): { shape: number[]; data:
       );
     }
   });
-  let floats: Float32Array;
-  if (data instanceof Float32Array) {
-    floats = data;
-  } else if (
-    (ArrayBuffer.isView(data) && !(data instanceof DataView) &&
-      !(data instanceof BigInt64Array) && !(data instanceof BigUint64Array)) ||
-    (Array.isArray(data) && data.every((item) => typeof item === "number"))
-  ) {
-    floats = Float32Array.from(data as ArrayLike<number>);
-  } else {
-    throw new TypeError(
-      `${name}.data must be a Float32Array, another typed array of numbers or an array of ` +
-        `numbers (written as F32), got ${Object.prototype.toString.call(data)}`,
-    );
-  }
-  if (floats.length !== sizeOf(shape)) {
+  const encoded = encodeData(name, data);
+  if (encoded.data.length !== sizeOf(shape)) {
     throw new RangeError(
-      `${name} has ${floats.length} elements but its shape ${describe(shape)} needs ${
+      `${name} has ${encoded.data.length} elements but its shape ${describe(shape)} needs ${
         sizeOf(shape)
       }`,
     );
   }
-  return { shape: [...shape], data: floats };
+  return { ...encoded, shape: [...shape] };
+}
+
+function encodeData(
+  name: string,
+  data: unknown,
+): { dtype: SafetensorsDtype; data: SafetensorsData } {
+  for (const dtype of Object.keys(ARRAYS) as SafetensorsDtype[]) {
+    if (data instanceof ARRAYS[dtype]) return { dtype, data: data as SafetensorsData };
+  }
+  if (data instanceof Uint8ClampedArray) return { dtype: "U8", data: new Uint8Array(data) };
+  const isFloat16 = typeof Float16Array !== "undefined" && data instanceof Float16Array;
+  if (isFloat16) return { dtype: "F32", data: Float32Array.from(data) };
+  if (Array.isArray(data) && data.every((item) => typeof item === "number")) {
+    const floats = Float32Array.from(data);
+    const index = data.findIndex((item, i) => !Object.is(floats[i], item) && !Number.isNaN(item));
+    if (index >= 0) {
+      throw new RangeError(
+        `${name}.data[${index}] is ${data[index]}, which float32 (the dtype of a plain array) ` +
+          `rounds to ${floats[index]}; pass a Float64Array to write it as F64`,
+      );
+    }
+    return { dtype: "F32", data: floats };
+  }
+  throw new TypeError(
+    `${name}.data must be a typed array of F32, F64, I8, I16, I32, U8, U16 or U32 ` +
+      `(Float32Array, Float64Array, Int32Array, ...) or an array of numbers, got ${
+        Object.prototype.toString.call(data)
+      }`,
+  );
 }
 
 /** The keys of the top-level object of a valid JSON text, in order, duplicates included. */
@@ -307,7 +438,7 @@ function parseMetadata(entry: unknown): Record<string, string> {
 }
 
 interface Entry {
-  dtype: string;
+  dtype: SafetensorsDtype;
   shape: number[];
   begin: number;
   end: number;
@@ -319,9 +450,11 @@ function parseEntry(name: string, entry: unknown, dataLength: number): Entry {
   }
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
   // `Object.hasOwn`, not `in`: "toString" or "constructor" must not pass for a dtype.
-  if (typeof dtype !== "string" || !Object.hasOwn(BYTES_PER_ELEMENT, dtype)) {
+  if (typeof dtype !== "string" || !Object.hasOwn(ARRAYS, dtype)) {
     throw new SafetensorsError(
-      `tensor "${name}" has dtype ${JSON.stringify(dtype)}; only F32 and F64 can be read`,
+      `tensor "${name}" has dtype ${JSON.stringify(dtype)}; only F32 and F64 can be read as ` +
+        `float32, and I8, I16, I32, U8, U16 and U32 where float32 holds their values ` +
+        `(readSafetensorsArrays reads those exactly)`,
     );
   }
   if (!isIndexList(shape)) {
@@ -341,7 +474,7 @@ function parseEntry(name: string, entry: unknown, dataLength: number): Entry {
       `tensor "${name}" has data_offsets [${begin}, ${end}] outside the ${dataLength}-byte data section`,
     );
   }
-  const expected = sizeOf(shape) * BYTES_PER_ELEMENT[dtype];
+  const expected = sizeOf(shape) * ARRAYS[dtype as SafetensorsDtype].BYTES_PER_ELEMENT;
   if (end - begin !== expected) {
     throw new SafetensorsError(
       `tensor "${name}" of shape [${shape}] ${dtype} needs ${expected} bytes, its offsets span ${
@@ -349,17 +482,10 @@ function parseEntry(name: string, entry: unknown, dataLength: number): Entry {
       }`,
     );
   }
-  return { dtype, shape, begin, end };
+  return { dtype: dtype as SafetensorsDtype, shape, begin, end };
 }
 
 function isIndexList(value: unknown): value is number[] {
   return Array.isArray(value) &&
     value.every((item) => Number.isSafeInteger(item) && item >= 0);
-}
-
-function decode(bytes: Uint8Array, start: number, count: number, dtype: string): Float32Array {
-  const width = BYTES_PER_ELEMENT[dtype];
-  // Copy into a fresh, aligned buffer: the file's offsets need not be aligned to the element size.
-  const copy = bytes.slice(start, start + count * width).buffer;
-  return dtype === "F32" ? new Float32Array(copy) : Float32Array.from(new Float64Array(copy));
 }

@@ -68,7 +68,7 @@ const PUBLIC = words(`
   LSTM ArrayLSTM AttentionArrayLSTM StochasticArrayLSTM GRU RNN TorchRecurrent Stacked Bidirectional
   LSTMOptions AttentionArrayLSTMOptions RNNOptions TorchRecurrentOptions TorchCellKind Readout
   ForwardOptions ForwardResult LaneIndices RecurrentState RecurrentInit RecurrentLayer RecurrentResult
-  BackendName ResolvedBackendName RecurrentActivation
+  BackendName BackendNames ResolvedBackendName RecurrentActivation
   Tensor tensor zeros oneHot Random RandomSource randn uniform
   Module Parameter Linear LinearOptions Embedding EmbeddingOptions TokenIds
   TrackedTensor LeafTensor detach hasHistory requiresGrad
@@ -77,10 +77,11 @@ const PUBLIC = words(`
   Optimizer OptimizerStateDict OptionValue ParameterState SGD SGDOptions Adam AdamW AdamOptions
   clipGradNorm Schedule ScheduleStateDict StepLR StepLROptions CosineAnnealingLR
   CosineAnnealingLROptions
-  loadSafetensors readSafetensors saveSafetensors SafetensorsContents SafetensorsError TensorRecord
+  loadSafetensors readSafetensors readSafetensorsArrays saveSafetensors SafetensorsArray
+  SafetensorsContents SafetensorsData SafetensorsDtype SafetensorsError TensorRecord
   saveModel loadModel SavedModel ModelConfig ModelName MODEL_METADATA_KEY
   loadTorch TorchLoadError fromTorch FromTorchOptions TorchMode
-  loadKeras KerasLoadError KerasLayerWeights KerasLSTMWeights KerasDenseWeights fromKeras
+  loadKeras LoadKerasOptions KerasLoadError KerasLayerWeights KerasLSTMWeights KerasDenseWeights fromKeras
   importKerasLSTM importKerasDense ImportKerasLSTMOptions KerasLSTMTensors
   lrp LrpNetwork LrpOptions LrpResult kerasLrpNetwork KerasLrpWeights
   saliency SaliencyHead SaliencyOptions SaliencyResult renderRelevance RenderOptions

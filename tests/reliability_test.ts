@@ -283,7 +283,7 @@ for (const backend of MODEL_BACKENDS) {
 }
 
 // Items 10 and 11.
-Deno.test("saveSafetensors converts numeric arrays to F32 and checks shapes", () => {
+Deno.test("saveSafetensors keeps an Int32Array I32, writes a plain array F32, and checks shapes", () => {
   const record = {
     ints: { shape: [2], data: new Int32Array([3, -4]) },
     plain: { shape: [1, 3], data: [0.5, 1, 2] },

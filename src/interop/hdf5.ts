@@ -16,6 +16,8 @@ export interface Hdf5Handle {
   readonly Group: typeof H5.Group;
   /** h5wasm's `Dataset` class, for `instanceof`. */
   readonly Dataset: typeof H5.Dataset;
+  /** The file's size in bytes: no uncompressed dataset can hold more. */
+  readonly size: number;
 }
 
 let library: Promise<typeof H5> | undefined;
@@ -62,7 +64,7 @@ export async function withHdf5<T>(
   try {
     const file = new h5wasm.File(path, "r");
     try {
-      return read({ file, Group: h5wasm.Group, Dataset: h5wasm.Dataset });
+      return read({ file, Group: h5wasm.Group, Dataset: h5wasm.Dataset, size: bytes.length });
     } finally {
       file.close();
     }

@@ -8,9 +8,9 @@
  * @module
  */
 
-import { unzipSync } from "npm:fflate@0.8.2";
 import type { Tensor } from "../tensor.ts";
 import { kindOf, type PickleCallable, PickleError, unpickle, type Unpickled } from "./pickle.ts";
+import { inflateBound, ZipArchive, ZipError } from "./zip.ts";
 
 /**
  * The error every unreadable, refused or unsupported torch file produces.
@@ -92,6 +92,16 @@ function halfToFloat(half: number): number {
 
 // A tensor's element count beyond which a (corrupt) shape is refused rather than allocated.
 const MAX_ELEMENTS = 2 ** 28;
+
+// Tensors come back as contiguous float32 copies (the package's tensors are plain Float32Arrays,
+// never views of a storage). A view that spans more elements than its storage (stride 0 or
+// overlapping strides: torch's expand or as_strided) or several tensors sharing one storage
+// (tied weights) copy more elements than the file stores; torch returns views, at no cost.
+// All copies together may take COPY_FACTOR times the elements the file's storages hold, plus
+// COPY_ALLOWANCE (64 MiB of float32): room for tied weights and modest expanded tensors, while
+// a 657-byte file cannot make us allocate 512 MiB.
+const COPY_FACTOR = 8;
+const COPY_ALLOWANCE = 2 ** 24;
 
 class StorageType implements PickleCallable {
   constructor(readonly qualifiedName: string, readonly storageName: string) {}
@@ -204,7 +214,8 @@ function storageId(pid: unknown, legacy: boolean): Storage {
     !(type instanceof StorageType) || typeof key !== "string" || !Number.isInteger(elements) ||
     elements < 0
   ) {
-    throw new PickleError(`malformed storage id for key ${String(key)}`);
+    // kindOf, not String: a key nested 20,000 deep must not overflow the stack.
+    throw new PickleError(`malformed storage id: its key is ${kindOf(key)}, not a str`);
   }
   if (legacy && view !== null) {
     throw new PickleError(`storage ${key} is a view of another storage (pre-0.4 torch)`);
@@ -213,21 +224,31 @@ function storageId(pid: unknown, legacy: boolean): Storage {
 }
 
 function readZip(bytes: Uint8Array): { value: unknown; where: string } {
-  const files = unzip(bytes);
-  const pickles = Object.keys(files).filter((path) => /^[^/]+\/data\.pkl$/.test(path));
+  const archive = openZip(bytes);
+  const names = archive.names();
+  const pickles = names.filter((path) => /^[^/]+\/data\.pkl$/.test(path));
   if (pickles.length !== 1) {
-    const names = Object.keys(files).slice(0, 10).join(", ");
     throw new TorchLoadError(
       `expected one <name>/data.pkl in the zip, found ${pickles.length} (entries: ${
-        names || "none"
+        names.slice(0, 10).join(", ") || "none"
       }); is this a torch.save file?`,
     );
   }
+  // Only the entries the pickle references are read (inflated, if compressed): data.pkl,
+  // byteorder and each storage the pickle names, each within a bound.
+  const read = (path: string, limit: number): Uint8Array => {
+    try {
+      return archive.read(path, limit);
+    } catch (error) {
+      if (!(error instanceof ZipError)) throw error;
+      throw new TorchLoadError(`corrupt zip archive: ${error.message}`, { cause: error });
+    }
+  };
   const where = pickles[0];
   const prefix = where.slice(0, -"data.pkl".length);
-  const byteOrder = files[`${prefix}byteorder`];
-  if (byteOrder !== undefined && new TextDecoder().decode(byteOrder).trim() !== "little") {
-    throw new TorchLoadError(BIG_ENDIAN);
+  if (archive.entry(`${prefix}byteorder`) !== undefined) {
+    const byteOrder = new TextDecoder().decode(read(`${prefix}byteorder`, 16));
+    if (byteOrder.trim() !== "little") throw new TorchLoadError(BIG_ENDIAN);
   }
   const loaded = new Map<string, Storage>();
   const persistentLoad = (pid: unknown): Storage => {
@@ -235,13 +256,15 @@ function readZip(bytes: Uint8Array): { value: unknown; where: string } {
     const known = loaded.get(storage.key);
     if (known !== undefined) return known;
     const path = `${prefix}data/${storage.key}`;
-    const data = files[path];
-    if (data === undefined) throw new TorchLoadError(`storage ${path} is missing from the zip`);
-    storage.attach(data, path);
+    if (archive.entry(path) === undefined) {
+      throw new TorchLoadError(`storage ${path} is missing from the zip`);
+    }
+    storage.attach(read(path, storage.elements * storage.type.itemSize), path);
     loaded.set(storage.key, storage);
     return storage;
   };
-  return { value: interpret(files[where], 0, persistentLoad, where).value, where };
+  const pickle = read(where, inflateBound(bytes.length));
+  return { value: interpret(pickle, 0, persistentLoad, where).value, where };
 }
 
 const BIG_ENDIAN = "the storages are big-endian; re-save the file on a little-endian machine";
@@ -311,10 +334,35 @@ function interpret(
   }
 }
 
-function materialize(name: string, tensor: TensorView): Tensor {
+/** Refuses, before any copy, a state_dict whose tensors copy far more than its storages hold. */
+function checkCopyBudget(views: readonly [string, TensorView][]): void {
+  const storages = new Set(views.map(([, view]) => view.storage));
+  const stored = [...storages].reduce((sum, storage) => sum + storage.elements, 0);
+  const budget = COPY_FACTOR * stored + COPY_ALLOWANCE;
+  let copied = 0;
+  for (const [name, view] of views) {
+    const count = checkView(name, view);
+    const { storage, offset, shape, stride } = view;
+    copied += count;
+    if (copied <= budget) continue;
+    const expanded = count > storage.elements;
+    throw new TorchLoadError(
+      `tensor ${JSON.stringify(name)} (shape [${shape}], stride [${stride}], offset ${offset}) ` +
+        `has ${count} elements over a storage of ${storage.elements} ` +
+        `(${storage.elements * storage.type.itemSize} bytes)` +
+        (expanded ? ": a stride-0 or overlapping view" : "") +
+        `; copying the tensors as float32 would take ${copied} elements, more than this file's ` +
+        `bound of ${budget} (${COPY_FACTOR} x the ${stored} elements it stores + ` +
+        `${COPY_ALLOWANCE}); if the tensor is meant to be that large, save it with ` +
+        `.contiguous() (or .clone()) so the file holds its elements`,
+    );
+  }
+}
+
+/** Checks a tensor's dtype and extent against its storage; returns its element count. */
+function checkView(name: string, tensor: TensorView): number {
   const { storage, offset, shape, stride } = tensor;
-  const dtype = DTYPES[storage.type.storageName];
-  if (dtype === undefined || storage.view === undefined) {
+  if (DTYPES[storage.type.storageName] === undefined || storage.view === undefined) {
     throw new TorchLoadError(
       `tensor ${JSON.stringify(name)} has dtype ${
         OTHER_DTYPES[storage.type.storageName].name
@@ -335,11 +383,19 @@ function materialize(name: string, tensor: TensorView): Tensor {
         `reaches element ${last} of a storage of ${storage.elements}: the file is corrupt`,
     );
   }
+  return count;
+}
+
+/** Copies a checked tensor out of its storage as contiguous float32. */
+function materialize(tensor: TensorView): Tensor {
+  const { storage, offset, shape, stride } = tensor;
+  const dtype = DTYPES[storage.type.storageName];
+  const count = shape.reduce((product, size) => product * size, 1);
   const data = new Float32Array(count);
   const index = new Array<number>(shape.length).fill(0);
   let source = offset;
   for (let i = 0; i < count; i++) {
-    data[i] = dtype.read(storage.view, source * dtype.itemSize);
+    data[i] = dtype.read(storage.view!, source * dtype.itemSize);
     // Advance the row-major multi-index, carrying into outer axes.
     for (let axis = shape.length - 1; axis >= 0; axis--) {
       index[axis]++;
@@ -376,7 +432,7 @@ function startsWith(bytes: Uint8Array, prefix: readonly number[]): boolean {
   return prefix.every((byte, i) => bytes[i] === byte);
 }
 
-function unzip(bytes: Uint8Array): Record<string, Uint8Array> {
+function openZip(bytes: Uint8Array): ZipArchive {
   if (bytes[0] === 0x80) {
     throw new TorchLoadError(
       "this is a bare pickle, not a torch.save file; save the weights with " +
@@ -391,7 +447,7 @@ function unzip(bytes: Uint8Array): Record<string, Uint8Array> {
     );
   }
   try {
-    return unzipSync(bytes);
+    return ZipArchive.open(bytes);
   } catch (error) {
     throw new TorchLoadError(`corrupt zip archive: ${messageOf(error)}`, { cause: error });
   }
@@ -439,7 +495,7 @@ export function loadTorch(bytes: Uint8Array): Record<string, Tensor> {
         "save the weights with torch.save(model.state_dict(), path)",
     );
   }
-  const entries: [string, Tensor][] = [];
+  const views: [string, TensorView][] = [];
   for (const [name, tensor] of value) {
     if (typeof name !== "string") {
       throw new TorchLoadError(`the state_dict has a key that is ${kindOf(name)}, not a str`);
@@ -450,8 +506,10 @@ export function loadTorch(bytes: Uint8Array): Record<string, Tensor> {
           "save only the weights with torch.save(model.state_dict(), path)",
       );
     }
-    entries.push([name, materialize(name, tensor)]);
+    views.push([name, tensor]);
   }
+  checkCopyBudget(views);
+  const entries = views.map(([name, view]): [string, Tensor] => [name, materialize(view)]);
   // fromEntries defines own properties, so a tensor named "__proto__" stays a tensor.
   return Object.fromEntries(entries);
 }
