@@ -1,12 +1,15 @@
 /**
- * Every backend the contract suite (`backend_contract_test.ts`) runs on: register a backend here
- * and it gets every contract test. A backend that is not available on this machine is listed with
- * `backend: null` and the reason, and its tests are ignored.
+ * The backends the tests run on, from one place: by name ({@linkcode BACKEND_NAMES},
+ * {@linkcode CPU_BACKENDS}, {@linkcode isAvailable}, {@linkcode hasWebGpu}) for the tests that go
+ * through the public model API, and as configured instances ({@linkcode BACKENDS}) for the
+ * contract suite (`backend_contract_test.ts`): register a backend here and it gets every contract
+ * test. A backend that is not available on this machine is listed with `backend: null` and the
+ * reason, and its tests are ignored.
  *
  * @module
  */
 
-import type { Backend } from "../src/contract.ts";
+import type { Backend, ResolvedBackendName } from "../src/contract.ts";
 import { jsBackend } from "../src/backends/js/mod.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
@@ -22,6 +25,39 @@ export interface RegisteredBackend {
 }
 
 const webgpu = await requestWebGpuBackend();
+
+// The list's source: every backend by name, and those that need a device (an adapter) to run.
+const NAMES: readonly ResolvedBackendName[] = ["js", "wasm", "webgpu"];
+const NEEDS_DEVICE: ReadonlySet<ResolvedBackendName> = new Set(["webgpu"]);
+
+/** Whether WebGPU found an adapter here (any adapter, Mesa's lavapipe included). */
+export const hasWebGpu: boolean = webgpu !== null;
+
+/** Every backend by name, available here or not: define a test per name, ignore the unavailable. */
+export const BACKEND_NAMES: readonly ResolvedBackendName[] = NAMES;
+
+/** The backends that run on every machine (no device needed), by name. */
+export const CPU_BACKENDS: readonly ResolvedBackendName[] = NAMES.filter((name) =>
+  !NEEDS_DEVICE.has(name)
+);
+
+/**
+ * Whether the backend named `name` runs on this machine.
+ *
+ * @example
+ * ```ts
+ * import { BACKEND_NAMES, isAvailable } from "./_backends.ts";
+ * for (const name of BACKEND_NAMES) {
+ *   Deno.test({ name: `runs on ${name}`, ignore: !isAvailable(name), fn() {} });
+ * }
+ * ```
+ */
+export function isAvailable(name: ResolvedBackendName): boolean {
+  return !NEEDS_DEVICE.has(name) || hasWebGpu;
+}
+
+/** The backends that run on this machine, by name. */
+export const AVAILABLE_BACKENDS: readonly ResolvedBackendName[] = NAMES.filter(isAvailable);
 
 /** The registered backends; WebGPU runs on any adapter, Mesa's lavapipe included. */
 export const BACKENDS: readonly RegisteredBackend[] = [
