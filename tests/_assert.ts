@@ -226,6 +226,34 @@ export function assertClose(
   }
 }
 
+/** The three results of a sequence run, as arrays or tensors. */
+export interface SequenceResult {
+  readonly output: Numbers;
+  readonly hidden: Numbers;
+  readonly state: Numbers;
+}
+
+/**
+ * {@linkcode assertClose} on the output, the final hidden and the final state of two runs.
+ *
+ * @example
+ * ```ts
+ * import { assertCloseSequence, TOLERANCE } from "./_assert.ts";
+ * const run = { output: [0.1, 0.2], hidden: [0.2], state: [0.3] };
+ * assertCloseSequence(run, run, TOLERANCE.exact, "same run");
+ * ```
+ */
+export function assertCloseSequence(
+  actual: SequenceResult,
+  expected: SequenceResult,
+  tolerance: Tolerance,
+  label: string,
+): void {
+  for (const key of ["output", "hidden", "state"] as const) {
+    assertClose(actual[key], expected[key], tolerance, `${label}: ${key}`);
+  }
+}
+
 /**
  * Whether `actual` is within `tolerance` of `expected` (same length, and shape for tensors): for
  * tests that accept one of several results.
