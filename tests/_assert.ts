@@ -21,6 +21,7 @@ import assert from "node:assert/strict";
  *
  * - `absolute`: `bound`.
  * - `mixed`: `bound · (1 + |expected[i]|)`: absolute near 0, relative for large values.
+ * - `scaled`: `bound · max(1, |expected[i]|)`: the same idea, bounded by the larger term only.
  * - `largest`: `bound · max(scale, minScale)`: relative to the array's largest entry.
  * - `relative`: `bound · |expected[i]| + floor`: per entry, with a floor for the entries near 0.
  * - `relativeOfLargest`: `bound · |expected[i]| + floor · max(scale, minScale)`: per entry, with a
@@ -29,6 +30,7 @@ import assert from "node:assert/strict";
 export type Tolerance =
   | { readonly mode: "absolute"; readonly bound: number }
   | { readonly mode: "mixed"; readonly bound: number }
+  | { readonly mode: "scaled"; readonly bound: number }
   | { readonly mode: "largest"; readonly bound: number; readonly minScale: number }
   | { readonly mode: "relative"; readonly bound: number; readonly floor: number }
   | {
@@ -62,6 +64,19 @@ export function absolute(bound: number): Tolerance {
  */
 export function mixed(bound: number): Tolerance {
   return { mode: "mixed", bound };
+}
+
+/**
+ * `|actual − expected| ≤ bound · max(1, |expected|)`.
+ *
+ * @example
+ * ```ts
+ * import { scaled } from "./_assert.ts";
+ * const tolerance = scaled(2e-3);
+ * ```
+ */
+export function scaled(bound: number): Tolerance {
+  return { mode: "scaled", bound };
 }
 
 /**
@@ -129,6 +144,8 @@ export const TOLERANCE = {
   gradient: ofLargest(1e-3),
   /** Float64 gradients against the golden ones (float64 throughout; summation order differs). */
   referenceGradient: relativeOfLargest(1e-4, 1e-6, 1e-3),
+  /** The tape's gradients against central differences of a float32 loss (step 1e-3 to 1e-2). */
+  float32FiniteDifference: scaled(2e-3),
   /** Float64 gradients against float64 central finite differences (step 1e-3 · max(1, |w|)). */
   finiteDifference: relative(1e-4, 1e-6),
 } as const;
@@ -157,6 +174,8 @@ function boundOf(tolerance: Tolerance, expected: number, scale: number): number 
       return tolerance.bound;
     case "mixed":
       return tolerance.bound * (1 + Math.abs(expected));
+    case "scaled":
+      return tolerance.bound * Math.max(1, Math.abs(expected));
     case "largest":
       return tolerance.bound * Math.max(scale, tolerance.minScale);
     case "relative":
