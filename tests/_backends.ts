@@ -1,8 +1,10 @@
 /**
- * Every backend the contract suite (`backend_contract_test.ts`) runs on: each backend of the
- * registry (`src/backends/registry.ts`), lowest priority first, so a registered backend gets every
- * contract test. A backend that is not available on this machine is listed with `backend: null`
- * and the reason, and its tests are ignored.
+ * The backends the tests run on, from one place: by name ({@linkcode BACKEND_NAMES},
+ * {@linkcode CPU_BACKENDS}, {@linkcode isAvailable}, {@linkcode hasWebGpu}) for the tests that go
+ * through the public model API, and as configured instances ({@linkcode BACKENDS}) for the
+ * contract suite (`backend_contract_test.ts`): register a backend here and it gets every contract
+ * test. A backend that is not available on this machine is listed with `backend: null` and the
+ * reason, and its tests are ignored.
  *
  * @module
  */
@@ -35,6 +37,9 @@ const CONFIGURATIONS: Partial<Record<ResolvedBackendName, () => RegisteredBacken
   ],
 };
 
+/** The backends that need a device (an adapter) to run; the others run on every machine. */
+const NEEDS_DEVICE: ReadonlySet<ResolvedBackendName> = new Set(["webgpu"]);
+
 /** A backend's entries: its configurations, or the backend as named (WebGPU: any adapter). */
 async function entriesOf(name: ResolvedBackendName): Promise<RegisteredBackend[]> {
   const configured = CONFIGURATIONS[name];
@@ -47,7 +52,42 @@ async function entriesOf(name: ResolvedBackendName): Promise<RegisteredBackend[]
   }
 }
 
-/** The registered backends; WebGPU runs on any adapter, Mesa's lavapipe included. */
+/** Every registered backend by name, lowest priority first, available here or not. */
+export const BACKEND_NAMES: readonly ResolvedBackendName[] = concreteBackendNames();
+
+/** The registered backends, each in its tested configurations; WebGPU runs on any adapter. */
 export const BACKENDS: readonly RegisteredBackend[] = (
-  await Promise.all(concreteBackendNames().map(entriesOf))
+  await Promise.all(BACKEND_NAMES.map(entriesOf))
 ).flat();
+
+const UNAVAILABLE: ReadonlySet<string> = new Set(
+  BACKENDS.filter((entry) => entry.backend === null).map((entry) => entry.label),
+);
+
+/**
+ * Whether the backend named `name` runs on this machine.
+ *
+ * @example
+ * ```ts
+ * import { BACKEND_NAMES, isAvailable } from "./_backends.ts";
+ * for (const name of BACKEND_NAMES) {
+ *   Deno.test({ name: `runs on ${name}`, ignore: !isAvailable(name), fn() {} });
+ * }
+ * ```
+ */
+export function isAvailable(name: ResolvedBackendName): boolean {
+  return !UNAVAILABLE.has(name);
+}
+
+/** Whether WebGPU found an adapter here (any adapter, Mesa's lavapipe included). */
+export const hasWebGpu: boolean = isAvailable("webgpu");
+
+/** The backends that run on every machine (no device needed), by name. */
+export const CPU_BACKENDS: readonly ResolvedBackendName[] = BACKEND_NAMES.filter((name) =>
+  !NEEDS_DEVICE.has(name)
+);
+
+/** The backends that run on this machine, by name. */
+export const AVAILABLE_BACKENDS: readonly ResolvedBackendName[] = BACKEND_NAMES.filter(
+  isAvailable,
+);

@@ -5,7 +5,13 @@
  * @module
  */
 
-import type { Backend, BackendName, CellSpec, CellVariant, VariantKind } from "../src/contract/mod.ts";
+import type {
+  Backend,
+  BackendName,
+  CellSpec,
+  CellVariant,
+  VariantKind,
+} from "../src/contract/mod.ts";
 import {
   ArrayLSTM,
   AttentionArrayLSTM,
@@ -16,6 +22,7 @@ import {
 } from "../mod.ts";
 import { cellParameters } from "../src/models/lstm.ts";
 import { fixtureDir, fixtureIndex, readFixture } from "./_testdata.ts";
+import { maxAbsDiff, TOLERANCE } from "./_assert.ts";
 import { VARIANTS as TABLE } from "../src/variants.ts";
 
 /**
@@ -124,20 +131,7 @@ export function goldenInit(golden: GoldenCase): { hidden: Tensor; state: Tensor 
 
 /** The forward tolerance (max abs error): looser on the saturated cases. */
 export function forwardTolerance(golden: GoldenEntry): number {
-  return golden.file.includes("__sat_") ? 1e-4 : 2e-5;
-}
-
-/** The largest absolute difference between two arrays of the same length. */
-export function maxAbsDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) {
-    throw new RangeError(`lengths differ: ${actual.length} vs ${expected.length}`);
-  }
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const diff = Math.abs(actual[i] - expected[i]);
-    if (!(diff <= worst)) worst = Number.isNaN(diff) ? Infinity : diff;
-  }
-  return worst;
+  return (golden.file.includes("__sat_") ? TOLERANCE.goldenSaturated : TOLERANCE.golden).bound;
 }
 
 /** Runs a case's forward on a backend, through the public model API or a bare backend. */

@@ -7,6 +7,7 @@
 
 import type { MicroBatcher, Tensor } from "../mod.ts";
 import { createHandler } from "../examples/edge_function.ts";
+import { isClose, mixed } from "./_assert.ts";
 
 /** The JSON the endpoint answers with. */
 export interface Answer {
@@ -55,6 +56,5 @@ function rowsOf(x: Tensor): number[][] {
 
 /** Whether `actual` equals `expected` within float32 rounding of a batched run (1e-5). */
 export function closeTo(actual: ArrayLike<number>, expected: ArrayLike<number>): boolean {
-  return actual.length === expected.length &&
-    Array.from(expected).every((v, i) => Math.abs(actual[i] - v) <= 1e-5 * (1 + Math.abs(v)));
+  return isClose(actual, expected, mixed(1e-5));
 }

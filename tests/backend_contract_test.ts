@@ -17,7 +17,8 @@ import type {
 } from "../src/contract/mod.ts";
 import { Random } from "../src/random.ts";
 import { BACKENDS, type RegisteredBackend } from "./_backends.ts";
-import { defineGoldenForwardTests, maxAbsDiff, variantName, VARIANTS } from "./_golden.ts";
+import { defineGoldenForwardTests, variantName, VARIANTS } from "./_golden.ts";
+import { assertClose, assertCloseSequence, TOLERANCE } from "./_assert.ts";
 import {
   type CaseShape,
   randomCase,
@@ -25,9 +26,6 @@ import {
   referenceRun,
   withActivation,
 } from "./_random_cells.ts";
-
-/** Two float32 implementations summing in different orders drift apart by about this much. */
-const TOLERANCE = 3e-5;
 
 /** Variants × shapes that fit no workgroup or SIMD block evenly (B, T, I, H, k). */
 const SHAPE_CASES: Array<[VariantKind, boolean, [number, number, number, number, number]]> = [
@@ -54,14 +52,6 @@ function shapeOf([batch, seqLen, inputSize, hiddenSize, k]: number[]): CaseShape
 /** A small attention cell with max pooling (k = 3, I = 5, H = 7) and an input of `batch`·`seqLen`. */
 function smallCase(batch = 2, seqLen = 3, seed = 1): { spec: CellSpec; input: SequenceInput } {
   return randomCase(new Random(seed), "attention", true, shapeOf([batch, seqLen, 5, 7, 3]));
-}
-
-function worstError(actual: SequenceOutput, expected: SequenceOutput): number {
-  return Math.max(
-    maxAbsDiff(actual.output, expected.output),
-    maxAbsDiff(actual.hidden, expected.hidden),
-    maxAbsDiff(actual.state, expected.state),
-  );
 }
 
 async function runOnce(
@@ -105,8 +95,8 @@ function defineContractTests({ label, backend, unavailable }: RegisteredBackend)
       for (let trial = 0; trial < 4; trial++) {
         const shape = randomShape(random, kind, trial === 0);
         const cell = randomCase(random, kind, maxPooling, shape);
-        const error = worstError(await runOnce(b, cell.spec, cell.input), referenceRun(cell));
-        assert.ok(error <= TOLERANCE, `${JSON.stringify(shape)}: max abs error ${error}`);
+        const actual = await runOnce(b, cell.spec, cell.input);
+        assertCloseSequence(actual, referenceRun(cell), TOLERANCE.float32, JSON.stringify(shape));
       }
     });
   }
@@ -119,8 +109,8 @@ function defineContractTests({ label, backend, unavailable }: RegisteredBackend)
         for (let trial = 0; trial < 2; trial++) {
           const shape = randomShape(random, kind, trial === 0);
           const cell = withActivation(randomCase(random, kind, maxPooling, shape), activation);
-          const error = worstError(await runOnce(b, cell.spec, cell.input), referenceRun(cell));
-          assert.ok(error <= TOLERANCE, `${JSON.stringify(shape)}: max abs error ${error}`);
+          const actual = await runOnce(b, cell.spec, cell.input);
+          assertCloseSequence(actual, referenceRun(cell), TOLERANCE.float32, JSON.stringify(shape));
         }
       });
     }
@@ -131,8 +121,8 @@ function defineContractTests({ label, backend, unavailable }: RegisteredBackend)
       `matches the reference: ${variantName(kind, maxPooling)} B,T,I,H,k=${sizes.join(",")}`,
       async (b) => {
         const cell = randomCase(new Random(100 + index), kind, maxPooling, shapeOf(sizes));
-        const error = worstError(await runOnce(b, cell.spec, cell.input), referenceRun(cell));
-        assert.ok(error <= TOLERANCE, `max abs error ${error}`);
+        const actual = await runOnce(b, cell.spec, cell.input);
+        assertCloseSequence(actual, referenceRun(cell), TOLERANCE.float32, sizes.join(","));
       },
     );
   }
@@ -194,15 +184,15 @@ function defineContractTests({ label, backend, unavailable }: RegisteredBackend)
         state: head.state,
       });
       const name = variantName(kind, maxPooling);
-      assert.ok(maxAbsDiff(tail.hidden, whole.hidden) <= 1e-6, `${name}: hidden`);
-      assert.ok(maxAbsDiff(tail.state, whole.state) <= 1e-6, `${name}: state`);
+      assertClose(tail.hidden, whole.hidden, TOLERANCE.reordered, `${name}: hidden`);
+      assertClose(tail.state, whole.state, TOLERANCE.reordered, `${name}: state`);
       for (let row = 0; row < B; row++) {
         const joined = [
           ...head.output.subarray(row * 3 * H, (row + 1) * 3 * H),
           ...tail.output.subarray(row * 4 * H, (row + 1) * 4 * H),
         ];
         const expected = whole.output.subarray(row * 7 * H, (row + 1) * 7 * H);
-        assert.ok(maxAbsDiff(joined, expected) <= 1e-6, `${name}: output row ${row}`);
+        assertClose(joined, expected, TOLERANCE.reordered, `${name}: output row ${row}`);
       }
     }
   });
@@ -216,7 +206,8 @@ function defineContractTests({ label, backend, unavailable }: RegisteredBackend)
     const together = await Promise.all(inputs.map((input) => runner.run(input)));
     for (const [i, input] of inputs.entries()) {
       assert.deepEqual(together[i], await runner.run(input), `call ${i}`);
-      assert.ok(worstError(together[i], referenceRun({ spec, input })) <= TOLERANCE);
+      const reference = referenceRun({ spec, input });
+      assertCloseSequence(together[i], reference, TOLERANCE.float32, `call ${i}`);
     }
   });
 

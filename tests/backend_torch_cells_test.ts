@@ -17,11 +17,10 @@ import type { Tensor } from "../src/tensor.ts";
 import { runTorchSequence } from "../src/reference/gru_rnn.ts";
 import { type VariantKind, VARIANTS } from "../src/variants.ts";
 import { BACKENDS } from "./_backends.ts";
-import { maxAbsDiff } from "./_golden.ts";
+import { assertClose, TOLERANCE } from "./_assert.ts";
 import { fixtureIndex, readFixture } from "./_testdata.ts";
 
 /** Float32 kernels against the float64 reference rounded to float32. */
-const TOLERANCE = 3e-5;
 const KINDS: VariantKind[] = ["gru", "rnn_tanh", "rnn_relu"];
 
 function uniform(random: Random, length: number, bound: number): Float32Array {
@@ -161,12 +160,8 @@ for (const { label, backend } of BACKENDS) {
     test(`golden_interop ${entry.file} (torch's own results)`, async (b) => {
       const { tensors } = readSafetensors(readFixture("golden_interop", entry.file));
       const { output, hN } = await torchForward(b, entry, tensors);
-      const errors = [maxAbsDiff(output, tensors.output.data), maxAbsDiff(hN, tensors.h_n.data)];
-      assert.deepEqual([output.length, hN.length], [
-        tensors.output.data.length,
-        tensors.h_n.data.length,
-      ]);
-      assert.ok(Math.max(...errors) <= 2e-5, `max abs error (output, h_n) ${errors}`);
+      assertClose(output, tensors.output.data, TOLERANCE.golden, "output");
+      assertClose(hN, tensors.h_n.data, TOLERANCE.golden, "h_n");
     });
   }
 
@@ -178,12 +173,9 @@ for (const { label, backend } of BACKENDS) {
         using runner = await b.compile(spec);
         const actual = await runner.run(input);
         const expected = runTorchSequence(spec, input);
-        const error = Math.max(
-          maxAbsDiff(actual.output, expected.output),
-          maxAbsDiff(actual.hidden, expected.hidden),
-        );
-        const shape = [input.batch, input.seqLen, spec.inputSize, spec.hiddenSize];
-        assert.ok(error <= TOLERANCE, `B,T,I,H = ${shape}: max abs error ${error}`);
+        const shape = `B,T,I,H = ${[input.batch, input.seqLen, spec.inputSize, spec.hiddenSize]}`;
+        assertClose(actual.output, expected.output, TOLERANCE.float32, `${shape}: output`);
+        assertClose(actual.hidden, expected.hidden, TOLERANCE.float32, `${shape}: hidden`);
         assert.equal(actual.state.length, 0);
         // No fused training kernel yet: the models train these cells with the float64 oracle.
         assert.equal(runner.runTraining, undefined);

@@ -16,46 +16,24 @@ import type {
   SequenceInput,
   SequenceRunner,
   TrainingStep,
-  VariantKind,
 } from "../src/contract/mod.ts";
 import { Random } from "../src/random.ts";
 import { backward } from "../src/reference/backward.ts";
 import { BACKENDS } from "./_backends.ts";
 import { randomCase, randomShape, withActivation } from "./_random_cells.ts";
+import { VARIANTS } from "./_golden.ts";
+import { assertClose, ofLargest } from "./_assert.ts";
 
-/** Variant × max pooling, every one the contract knows. */
-const VARIANT_CASES: [VariantKind, boolean][] = [
-  ["lstm", false],
-  ["array", false],
-  ["attention", false],
-  ["attention", true],
-  ["stochastic", false],
-];
+/** The fused step's forward against the runner's own forward: within 3e-5 × max(1, largest). */
+const FORWARD = ofLargest(3e-5, 1);
+/** The fused gradients against the float64 oracle: within 1e-3 × max(1, largest entry). */
+const GRADIENT = ofLargest(1e-3, 1);
 
 function randomGradients(random: Random, spec: CellSpec, input: SequenceInput): OutputGradients {
   const { batch: B, seqLen: T } = input;
   const { hiddenSize: H, variant: { k } } = spec;
   const draw = (n: number) => Float32Array.from({ length: n }, () => 2 * random.uniform() - 1);
   return { output: draw(B * T * H), hidden: draw(B * H), state: draw(k * B * H) };
-}
-
-/** Fails unless `actual` is within `relative` × (largest entry of `expected`, at least 1). */
-function assertClose(
-  name: string,
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  relative: number,
-): void {
-  assert.equal(actual.length, expected.length, `${name}: length`);
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
-  for (let i = 0; i < expected.length; i++) {
-    const error = Math.abs(actual[i] - expected[i]);
-    assert.ok(
-      error <= relative * scale,
-      `${name}[${i}]: got ${actual[i]}, expected ${expected[i]} (error ${error}, scale ${scale})`,
-    );
-  }
 }
 
 /** The runner's training step for `input`, which the backend must offer. */
@@ -74,17 +52,17 @@ async function checkAgainstOracle(
   const step = await train(runner, input);
   const expected = backward(spec, input, grads);
   const forward = await runner.run(input);
-  assertClose("output", step.output, forward.output, 3e-5);
-  assertClose("hidden", step.hidden, forward.hidden, 3e-5);
-  assertClose("state", step.state, forward.state, 3e-5);
+  assertClose(step.output, forward.output, FORWARD, "output");
+  assertClose(step.hidden, forward.hidden, FORWARD, "hidden");
+  assertClose(step.state, forward.state, FORWARD, "state");
   const actual = await step.backward(grads);
   for (const [name, value] of Object.entries(expected.params)) {
-    assertClose(name, actual.params[name], value, 1e-3);
+    assertClose(actual.params[name], value, GRADIENT, name);
   }
   assert.deepEqual(Object.keys(actual.params).sort(), Object.keys(expected.params).sort());
-  assertClose("x", actual.x, expected.x, 1e-3);
-  assertClose("initial hidden", actual.hidden, expected.hidden, 1e-3);
-  assertClose("initial state", actual.state, expected.state, 1e-3);
+  assertClose(actual.x, expected.x, GRADIENT, "x");
+  assertClose(actual.hidden, expected.hidden, GRADIENT, "initial hidden");
+  assertClose(actual.state, expected.state, GRADIENT, "initial state");
 }
 
 async function offersTraining(backend: Backend): Promise<boolean> {
@@ -106,7 +84,7 @@ for (const { label, backend } of BACKENDS) {
   const test = (name: string, fn: (backend: Backend) => Promise<void>) =>
     Deno.test({ name: `${label}: training: ${name}`, fn: () => fn(backend) });
 
-  for (const [index, [kind, maxPooling]] of VARIANT_CASES.entries()) {
+  for (const [index, [kind, maxPooling]] of VARIANTS.entries()) {
     for (const large of [false, true]) {
       const size = large ? "large" : "small";
       test(`fused backward matches the oracle: ${kind}${maxPooling ? " (max)" : ""}, ${size}`, () => {
@@ -125,7 +103,7 @@ for (const { label, backend } of BACKENDS) {
   // Small cells: a pre-activation within rounding of a hard sigmoid's kink could take the other
   // side's slope in float32, and the more values, the likelier one is.
   for (const activation of ["hard_sigmoid", "hard_sigmoid_keras3"] as const) {
-    for (const [index, [kind, maxPooling]] of VARIANT_CASES.entries()) {
+    for (const [index, [kind, maxPooling]] of VARIANTS.entries()) {
       const name = `${kind}${maxPooling ? " (max)" : ""}`;
       test(`fused backward with ${activation} gates matches the oracle: ${name}`, () => {
         const random = new Random(300 + index);
@@ -156,11 +134,11 @@ for (const { label, backend } of BACKENDS) {
     const two = await train(runner, second.input);
     const expected = backward(first.spec, first.input, grads);
     const actual = await one.backward(grads);
-    assertClose("i2h.weight", actual.params["i2h.weight"], expected.params["i2h.weight"], 1e-3);
-    assertClose("x", actual.x, expected.x, 1e-3);
+    assertClose(actual.params["i2h.weight"], expected.params["i2h.weight"], GRADIENT, "i2h.weight");
+    assertClose(actual.x, expected.x, GRADIENT, "x");
     const expectedTwo = backward(first.spec, second.input, grads);
     const actualTwo = await two.backward(grads);
-    assertClose("second x", actualTwo.x, expectedTwo.x, 1e-3);
+    assertClose(actualTwo.x, expectedTwo.x, GRADIENT, "second x");
   });
 
   test("backward is checked, runs once and not after dispose", async (b) => {

@@ -12,6 +12,8 @@ import {
   StochasticArrayLSTM,
   type Tensor,
 } from "../mod.ts";
+import { isClose, TOLERANCE } from "./_assert.ts";
+import { CPU_BACKENDS } from "./_backends.ts";
 
 const I = 3, H = 4, K = 2;
 
@@ -27,12 +29,9 @@ class Counted extends StochasticArrayLSTM {
   }
 }
 
-function closeTo(actual: Tensor, expected: Tensor): boolean {
-  return actual.shape.join() === expected.shape.join() &&
-    actual.data.every((v, i) => Math.abs(v - expected.data[i]) <= 1e-5);
-}
+const closeTo = (actual: Tensor, expected: Tensor) => isClose(actual, expected, TOLERANCE.backends);
 
-for (const backend of ["js", "wasm"] as const) {
+for (const backend of CPU_BACKENDS) {
   Deno.test(`concurrent requests run as one batch and each gets its own results (${backend})`, async () => {
     const model = new Counted(I, H, K, { backend, seed: 1 });
     const batcher = new MicroBatcher(model, { maxDelayMs: 20 });

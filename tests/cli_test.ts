@@ -19,6 +19,7 @@ import {
   tensor,
 } from "../mod.ts";
 import { main } from "../src/cli/main.ts";
+import { CPU_BACKENDS } from "./_backends.ts";
 
 const INTEROP = new URL("./testdata/interop_files/", import.meta.url);
 const TEXT = "the cat sat on the mat. the dog sat on the log. a cat and a dog sat.\n".repeat(6);
@@ -177,7 +178,7 @@ Deno.test("sample gives the same text for one seed on js and wasm", async () => 
     0,
   );
   const texts = [];
-  for (const backend of ["js", "wasm"]) {
+  for (const backend of CPU_BACKENDS) {
     const { status, stdout } = await run([
       "sample",
       "--model",

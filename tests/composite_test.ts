@@ -13,19 +13,10 @@ import {
   sum,
   type Tensor,
 } from "../mod.ts";
+import { assertClose, TOLERANCE } from "./_assert.ts";
 
 const lstm = (input: number, hidden: number, seed: number) =>
   new LSTM(input, hidden, { backend: "js", seed });
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance = 1e-6): void {
-  assert.equal(actual.length, expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    assert.ok(
-      Math.abs(actual[i] - expected[i]) <= tolerance,
-      `element ${i}: ${actual[i]} vs ${expected[i]}`,
-    );
-  }
-}
 
 Deno.test("concat, split and flip pass gradients back in place", async () => {
   const a = requiresGrad(randn([2, 3, 2], { seed: 1 }));
@@ -124,8 +115,10 @@ Deno.test("gradients flow through Bidirectional and Stacked to parameters, input
   const out = await bi(g, h, await bi(e, f, x2, 0), 2);
   await sum(mul(out, weights)).backward();
   const expected = [e, f, g, h].flatMap((layer) => layer.parameters());
-  net.parameters().forEach((p, i) => close(p.grad!.data, expected[i].grad!.data));
-  close(x.grad!.data, x2.grad!.data);
-  close(h0.grad!.data, h2.grad!.data);
-  close(c0.grad!.data, c2.grad!.data);
+  net.parameters().forEach((p, i) =>
+    assertClose(p.grad!.data, expected[i].grad!.data, TOLERANCE.reordered, p.name)
+  );
+  assertClose(x.grad!.data, x2.grad!.data, TOLERANCE.reordered, "x.grad");
+  assertClose(h0.grad!.data, h2.grad!.data, TOLERANCE.reordered, "h0.grad");
+  assertClose(c0.grad!.data, c2.grad!.data, TOLERANCE.reordered, "c0.grad");
 });

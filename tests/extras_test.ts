@@ -24,12 +24,11 @@ import {
 } from "../mod.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
-import { BACKENDS, type RegisteredBackend } from "./_backends.ts";
-import { maxAbsDiff } from "./_golden.ts";
+import { BACKENDS, hasWebGpu, type RegisteredBackend } from "./_backends.ts";
+import { assertClose, TOLERANCE } from "./_assert.ts";
 import { type RandomCase, randomCase, referenceRun } from "./_random_cells.ts";
 
 /** Two float32 implementations summing in different orders drift apart by about this much. */
-const TOLERANCE = 3e-5;
 
 /** Variant, max pooling, B, T, I, H, k: odd sizes, and one large enough to split over workers. */
 const CASES: Array<[VariantKind, boolean, number, number, number, number, number]> = [
@@ -70,8 +69,7 @@ function defineExtrasTests({ label, backend }: RegisteredBackend): void {
         assert.equal(actual.lanes, undefined);
         assert.ok(actual.attention instanceof Float32Array);
         assert.equal(actual.attention.length, B * T * H * k);
-        const error = maxAbsDiff(actual.attention, expected.attention!);
-        assert.ok(error <= TOLERANCE, `max abs error ${error}`);
+        assertClose(actual.attention, expected.attention!, TOLERANCE.float32, "attention");
       } else {
         assert.equal(actual.attention, undefined);
         assert.ok(actual.lanes instanceof Int32Array);
@@ -194,9 +192,9 @@ function defineModelTests(label: string, backend: "js" | "wasm" | "webgpu", igno
       const { attention, output } = await model.forward(x, { returnAttention: true });
       const expected = await hooks.forward(x);
       assert.deepEqual(attention!.shape, [6, 9, 10, 3]);
-      const error = maxAbsDiff(attention!.data, byRow(hooks.steps, 6, (n) => new Float32Array(n)));
-      assert.ok(error <= 1e-5, `attention: max abs error ${error}`);
-      assert.ok(maxAbsDiff(output.data, expected.output.data) <= 1e-5);
+      const recorded = byRow(hooks.steps, 6, (n) => new Float32Array(n));
+      assertClose(attention!.data, recorded, TOLERANCE.backends, "attention");
+      assertClose(output.data, expected.output.data, TOLERANCE.backends, "output");
     });
   }
 
@@ -282,8 +280,7 @@ async function assertOptInOutputs(backend: Backend, cell: RandomCase): Promise<v
   using runner = await backend.compile(cell.spec);
   const actual = await runner.run(asked);
   if (attention) {
-    const error = maxAbsDiff(actual.attention!, expected.attention!);
-    assert.ok(error <= TOLERANCE, `max abs error ${error}`);
+    assertClose(actual.attention!, expected.attention!, TOLERANCE.float32, "attention");
   } else {
     assert.deepEqual(actual.lanes, expected.lanes);
   }
@@ -301,11 +298,10 @@ Deno.test("wasm: opt-in outputs are the same when a batch runs in rounds over tw
   }
 });
 
-const noAdapter = (await requestWebGpuBackend()) === null;
 for (const kind of ["attention", "stochastic"] as const) {
   Deno.test({
     name: `webgpu: opt-in ${kind} outputs are the same when the call is split in batch and time`,
-    ignore: noAdapter,
+    ignore: !hasWebGpu,
     async fn() {
       // A 40 kB binding limit cuts this call into 2 batch chunks of 7 time chunks each.
       const split = await requestWebGpuBackend({ maxStorageBufferBindingSize: 40_000 });

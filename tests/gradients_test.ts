@@ -12,23 +12,7 @@ import {
   VARIANTS,
 } from "./_golden.ts";
 import { cellSpec } from "./_random_cells.ts";
-
-const RELATIVE = 1e-4;
-
-/** Checks |actual − expected| ≤ 1e-4·|expected| + a floor of 1e-6 of the largest expected value. */
-function assertClose(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>): void {
-  assert.equal(actual.length, expected.length, `${name}: length`);
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
-  const floor = 1e-6 * Math.max(scale, 1e-3);
-  for (let i = 0; i < expected.length; i++) {
-    const error = Math.abs(actual[i] - expected[i]);
-    assert(
-      error <= RELATIVE * Math.abs(expected[i]) + floor,
-      `${name}[${i}]: got ${actual[i]}, expected ${expected[i]} (error ${error})`,
-    );
-  }
-}
+import { assertClose, TOLERANCE } from "./_assert.ts";
 
 for (const entry of goldenEntries().filter((entry) => entry.has_grads)) {
   Deno.test(`gradients match the reference: ${entry.file}`, () => {
@@ -44,12 +28,12 @@ for (const entry of goldenEntries().filter((entry) => entry.has_grads)) {
       state: init?.state.data ?? new Float32Array(k * B * H),
     }, { output: t.R.data, state: t.R2.data });
     for (const [name, value] of Object.entries(grads.params)) {
-      assertClose(`grad.${name}`, value, t[`grad.${name}`].data);
+      assertClose(value, t[`grad.${name}`].data, TOLERANCE.referenceGradient, `grad.${name}`);
     }
-    assertClose("grad.x", grads.x, t["grad.x"].data);
+    assertClose(grads.x, t["grad.x"].data, TOLERANCE.referenceGradient, "grad.x");
     if (init !== undefined) {
-      assertClose("grad.h0", grads.hidden, t["grad.h0"].data);
-      assertClose("grad.c0", grads.state, t["grad.c0"].data);
+      assertClose(grads.hidden, t["grad.h0"].data, TOLERANCE.referenceGradient, "grad.h0");
+      assertClose(grads.state, t["grad.c0"].data, TOLERANCE.referenceGradient, "grad.c0");
     }
   });
 }
@@ -135,14 +119,13 @@ function checkAgainstFiniteDifferences(problem: Problem, grads: InputGradients):
   ];
   for (const [name, array, analytic] of targets) {
     if (array === null || analytic === undefined) continue;
-    for (let i = 0; i < array.length; i++) {
-      const numeric = centralDifference(problem, array, i);
-      const error = Math.abs(numeric - analytic[i]);
-      assert(
-        error <= 1e-4 * Math.abs(numeric) + 1e-6,
-        `${name}[${i}]: analytic ${analytic[i]}, finite difference ${numeric}`,
-      );
-    }
+    const numeric = Array.from(array, (_, i) => centralDifference(problem, array, i));
+    assertClose(
+      analytic,
+      numeric,
+      TOLERANCE.finiteDifference,
+      `${name} against finite differences`,
+    );
   }
 }
 

@@ -2,7 +2,6 @@
 // fromTorch, and Keras LSTM stacks (sigmoid and hard sigmoid) through importKerasLSTM.
 import assert from "node:assert/strict";
 import {
-  type BackendName,
   Bidirectional,
   fromTorch,
   importKerasDense,
@@ -10,16 +9,12 @@ import {
   type LSTM,
   readSafetensors,
   Stacked,
-  type Tensor,
   type TorchMode,
   type TorchRecurrent,
 } from "../mod.ts";
-import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { fixtureIndex, readFixture } from "./_testdata.ts";
-
-const TOLERANCE = 2e-5;
-const hasWebGpu = (await requestWebGpuBackend()) !== null;
-const BACKENDS: readonly BackendName[] = ["js", "wasm", "webgpu"];
+import { assertClose, TOLERANCE } from "./_assert.ts";
+import { BACKEND_NAMES, isAvailable } from "./_backends.ts";
 
 interface InteropEntry {
   file: string;
@@ -32,22 +27,13 @@ interface InteropEntry {
   recurrent_activation?: "sigmoid" | "hard_sigmoid";
 }
 
-function assertClose(name: string, actual: Tensor, expected: Tensor): void {
-  assert.deepEqual(actual.shape, expected.shape, `${name} shape`);
-  let worst = 0;
-  for (let i = 0; i < expected.data.length; i++) {
-    worst = Math.max(worst, Math.abs(actual.data[i] - expected.data[i]));
-  }
-  assert.ok(worst <= TOLERANCE, `${name}: max abs error ${worst} > ${TOLERANCE}`);
-}
-
 const entries = fixtureIndex("golden_interop") as unknown as InteropEntry[];
 
-for (const backend of BACKENDS) {
+for (const backend of BACKEND_NAMES) {
   for (const entry of entries) {
     Deno.test({
       name: `golden_interop ${entry.file} on ${backend}`,
-      ignore: backend === "webgpu" && !hasWebGpu,
+      ignore: !isAvailable(backend),
       async fn() {
         const { tensors } = readSafetensors(readFixture("golden_interop", entry.file));
         if (entry.kind === "torch") {
@@ -73,10 +59,11 @@ for (const backend of BACKENDS) {
             ? { hidden: tensors.h0, ...(tensors.c0 ? { state: tensors.c0 } : {}) }
             : undefined;
           const result = await net.forward(tensors.x, init);
-          assertClose("output", result.output, tensors.output);
-          assertClose("h_n", result.hidden, tensors.h_n);
-          if (entry.mode === "LSTM") assertClose("c_n", result.state!, tensors.c_n);
-          else assert.equal(result.state, undefined);
+          assertClose(result.output, tensors.output, TOLERANCE.golden, "output");
+          assertClose(result.hidden, tensors.h_n, TOLERANCE.golden, "h_n");
+          if (entry.mode === "LSTM") {
+            assertClose(result.state!, tensors.c_n, TOLERANCE.golden, "c_n");
+          } else assert.equal(result.state, undefined);
           net.dispose();
         } else {
           const recurrentActivation = entry.recurrent_activation!;
@@ -96,11 +83,11 @@ for (const backend of BACKENDS) {
             assert.equal(await (layer as LSTM).resolveBackend(), backend);
           }
           const { output, layers } = await stack.forward(tensors.x);
-          assertClose("sequence", output, tensors.sequence);
+          assertClose(output, tensors.sequence, TOLERANCE.golden, "sequence");
           const [B, , H] = output.shape;
           const last = layers!.at(-1)!.hidden;
           const y = await dense.forward({ shape: [B, H], data: last.data });
-          assertClose("y", y, tensors.y);
+          assertClose(y, tensors.y, TOLERANCE.golden, "y");
           stack.dispose();
         }
       },

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { kerasLrpNetwork, loadSafetensors, lrp, randn, type Tensor, zeros } from "../mod.ts";
 import { fixtureIndex, readFixture } from "./_testdata.ts";
 import { kerasWeightList } from "./_keras_lrp.ts";
+import { CPU_BACKENDS } from "./_backends.ts";
 
 interface LrpCase {
   file: string;
@@ -14,8 +15,6 @@ interface LrpCase {
   bias_factor: number;
   bidirectional: boolean;
 }
-
-const BACKENDS = ["js", "wasm"] as const;
 
 /** Largest |a − b| relative to the largest |b| of the case. */
 function relativeError(actual: Float32Array, expected: Float32Array): number {
@@ -28,7 +27,7 @@ function relativeError(actual: Float32Array, expected: Float32Array): number {
 }
 
 for (const entry of fixtureIndex("golden_lrp") as unknown as LrpCase[]) {
-  for (const backend of BACKENDS) {
+  for (const backend of CPU_BACKENDS) {
     Deno.test(`lrp matches the original on ${entry.file} (${backend})`, async () => {
       const record = loadSafetensors(readFixture("golden_lrp", entry.file));
       const weights: Record<string, Tensor> = {

@@ -21,8 +21,10 @@ import {
 import type { CellVariant } from "../src/contract/mod.ts";
 import { cellParameters } from "../src/models/lstm.ts";
 import { type OracleDirection, oracleLrp } from "./_lrp_oracle.ts";
+import type { ResolvedBackendName } from "../src/contract/mod.ts";
+import { CPU_BACKENDS } from "./_backends.ts";
 
-type Backend = "js" | "wasm";
+type Backend = ResolvedBackendName;
 
 function variantOf(layer: LSTM): CellVariant {
   return { ...kindOf(layer), recurrentActivation: layer.recurrentActivation };
@@ -135,7 +137,7 @@ const makers: [string, (backend: Backend, seed: number) => LSTM][] = [
   ],
 ];
 
-for (const backend of ["js", "wasm"] as const) {
+for (const backend of CPU_BACKENDS) {
   for (const [name, make] of makers) {
     for (const biasFactor of [0, 1]) {
       Deno.test(`lrp of ${name} matches the oracle, biasFactor ${biasFactor} (${backend})`, async () => {

@@ -11,6 +11,7 @@ import {
   tensor,
   zeros,
 } from "../mod.ts";
+import { absolute, assertClose, TOLERANCE } from "./_assert.ts";
 
 const I = 3, H = 5, B = 2, T = 6;
 
@@ -92,15 +93,6 @@ function forwardByHand(
     }
   }
   return { output: tensor(output, [batch, seqLen, model.hiddenSize]), hidden, state };
-}
-
-function assertClose(actual: Tensor, expected: Tensor, tolerance: number, label: string): void {
-  assert.deepEqual(actual.shape, expected.shape, label);
-  let worst = 0;
-  for (let i = 0; i < actual.data.length; i++) {
-    worst = Math.max(worst, Math.abs(actual.data[i] - expected.data[i]));
-  }
-  assert.ok(worst <= tolerance, `${label}: max abs difference ${worst} > ${tolerance}`);
 }
 
 type Result = RecurrentState & { output: Tensor };
@@ -304,7 +296,7 @@ Deno.test("stepping forwardCell by hand reproduces forward for every class", asy
     const byHand = forwardByHand(model, x, start);
     // The fused kernels fold the h2h bias into the input projection: float32 rounding differs.
     for (const key of ["output", "hidden", "state"] as const) {
-      assertClose(fused[key], byHand[key], 1e-6, `${nameOf(model)} ${key}`);
+      assertClose(fused[key], byHand[key], TOLERANCE.reordered, `${nameOf(model)} ${key}`);
     }
   }
 });
@@ -329,7 +321,12 @@ Deno.test("an overridden updateHidden (mean over lanes) divides the first step's
   const summed = sum.forwardCell(stepOf(x, 0), zeros([1, B, H]), zeros([k, B, H])).hidden;
   // Dividing by k = 4 is exact in binary floating point.
   assert.deepEqual(output.data, scaled(summed, 1 / k).data);
-  assertClose(output, scaled((await sum.forward(x)).output, 1 / k), 1e-7, "against the fused sum");
+  assertClose(
+    output,
+    scaled((await sum.forward(x)).output, 1 / k),
+    absolute(1e-7),
+    "against the fused sum",
+  );
 });
 
 Deno.test("an overridden updateHidden changes what forward computes", async () => {
@@ -371,7 +368,7 @@ Deno.test("an overridden initHidden is the state forward starts from when init i
   assertClose(
     result.output,
     (await plain.forward(x, start)).output,
-    1e-6,
+    TOLERANCE.reordered,
     "against ArrayLSTM from that state",
   );
 });

@@ -19,16 +19,13 @@ import {
   type TrackedTensor,
 } from "../mod.ts";
 import type { ResolvedBackendName } from "../src/contract/mod.ts";
-import { requestGpuAdapter } from "../src/backends/webgpu/device.ts";
+import { assertClose, mixed } from "./_assert.ts";
+import { BACKEND_NAMES, CPU_BACKENDS, isAvailable } from "./_backends.ts";
 
 const I = 3, H = 4, B = 4, T = 5;
 const LENGTHS = [5, 2, 5, 1];
-const noGpu = (await requestGpuAdapter()) === null;
-const BACKENDS: { backend: ResolvedBackendName; ignore: boolean }[] = [
-  { backend: "js", ignore: false },
-  { backend: "wasm", ignore: false },
-  { backend: "webgpu", ignore: noGpu },
-];
+/** A row of a packed batch against that row alone: float32 sums of other shapes. */
+const ROW_TOLERANCE = mixed(1e-4);
 
 function everyModel(backend: ResolvedBackendName): LSTM[] {
   return [
@@ -57,17 +54,6 @@ function steps(t: Tensor, b: number, count: number): Tensor {
   return { shape: [1, count, F], data: t.data.slice(start, start + count * F) };
 }
 
-function assertClose(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>): void {
-  assert.equal(actual.length, expected.length, `${name}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const error = Math.abs(actual[i] - expected[i]);
-    assert.ok(
-      error <= 1e-4 * (1 + Math.abs(expected[i])),
-      `${name}[${i}]: got ${actual[i]}, expected ${expected[i]}`,
-    );
-  }
-}
-
 /** Checks a packed result against each row run alone on `reference`. */
 async function assertRowsMatch(
   name: string,
@@ -83,17 +69,32 @@ async function assertRowsMatch(
       state: row(init.state, b),
     });
     const out = steps(packed.output, b, T).data;
-    assertClose(`${name} output row ${b}`, out.subarray(0, length * H), alone.output.data);
+    assertClose(
+      out.subarray(0, length * H),
+      alone.output.data,
+      ROW_TOLERANCE,
+      `${name} output row ${b}`,
+    );
     assert.ok(out.subarray(length * H).every((v) => v === 0), `${name} row ${b}: zeros past it`);
-    assertClose(`${name} hidden row ${b}`, row(packed.hidden, b).data, alone.hidden.data);
-    assertClose(`${name} state row ${b}`, row(packed.state, b).data, alone.state.data);
+    assertClose(
+      row(packed.hidden, b).data,
+      alone.hidden.data,
+      ROW_TOLERANCE,
+      `${name} hidden row ${b}`,
+    );
+    assertClose(
+      row(packed.state, b).data,
+      alone.state.data,
+      ROW_TOLERANCE,
+      `${name} state row ${b}`,
+    );
   }
 }
 
-for (const { backend, ignore } of BACKENDS) {
+for (const backend of BACKEND_NAMES) {
   Deno.test({
     name: `each row of a packed batch equals the js reference run alone at its length (${backend})`,
-    ignore,
+    ignore: !isAvailable(backend),
     fn: async () => {
       const references = everyModel("js");
       for (const [i, model] of everyModel(backend).entries()) {
@@ -115,7 +116,7 @@ for (const { backend, ignore } of BACKENDS) {
 
   Deno.test({
     name: `training through lengths: gradients equal the sum of per-row runs (${backend})`,
-    ignore,
+    ignore: !isAvailable(backend),
     fn: async () => {
       for (const [i, model] of everyModel(backend).entries()) {
         model.train();
@@ -149,13 +150,30 @@ for (const { backend, ignore } of BACKENDS) {
           };
           await loss(alone, wb).backward();
           const xGrad = steps(x.grad!, b, T).data;
-          assertClose(`x.grad row ${b}`, xGrad.subarray(0, length * I), xb.grad!.data);
+          assertClose(
+            xGrad.subarray(0, length * I),
+            xb.grad!.data,
+            ROW_TOLERANCE,
+            `x.grad row ${b}`,
+          );
           assert.ok(xGrad.subarray(length * I).every((v) => v === 0), "no gradient past length");
-          assertClose(`hidden.grad row ${b}`, row(hidden.grad!, b).data, hb.grad!.data);
-          assertClose(`state.grad row ${b}`, row(state.grad!, b).data, sb.grad!.data);
+          assertClose(
+            row(hidden.grad!, b).data,
+            hb.grad!.data,
+            ROW_TOLERANCE,
+            `hidden.grad row ${b}`,
+          );
+          assertClose(
+            row(state.grad!, b).data,
+            sb.grad!.data,
+            ROW_TOLERANCE,
+            `state.grad row ${b}`,
+          );
         }
         await model.sync();
-        model.parameters().forEach((p, j) => assertClose(p.name, packedGrads[j], p.grad!.data));
+        model.parameters().forEach((p, j) =>
+          assertClose(packedGrads[j], p.grad!.data, ROW_TOLERANCE, p.name)
+        );
         model.dispose();
       }
     },
@@ -243,7 +261,7 @@ Deno.test("a subclass running hooks stops each row at its length", async () => {
   ]);
 });
 
-for (const backend of ["js", "wasm"] as const) {
+for (const backend of CPU_BACKENDS) {
   Deno.test(`a hot reload during a packed call: it finishes with the old weights (${backend})`, async () => {
     const model = new StochasticArrayLSTM(I, H, 2, { backend, seed: 1 });
     const other = new StochasticArrayLSTM(I, H, 2, { backend, seed: 2 });

@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import {
   ArrayLSTM,
-  type BackendName,
   LSTM,
   randn,
   readSafetensors,
@@ -25,12 +24,8 @@ import {
   planWasmCall,
   WASM_MEMORY_LIMITS,
 } from "../src/backends/wasm/memory_plan.ts";
-import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
-import { BACKENDS } from "./_backends.ts";
-
-const MODEL_BACKENDS: BackendName[] = (await requestWebGpuBackend()) === null
-  ? ["js", "wasm"]
-  : ["js", "wasm", "webgpu"];
+import { AVAILABLE_BACKENDS, BACKENDS, CPU_BACKENDS } from "./_backends.ts";
+import { isClose, TOLERANCE } from "./_assert.ts";
 
 const LSTM_1_64 = {
   variant: { kind: "lstm", k: 1, maxPooling: false },
@@ -162,7 +157,7 @@ for (const { label, backend } of BACKENDS) {
   });
 }
 
-for (const backend of MODEL_BACKENDS) {
+for (const backend of AVAILABLE_BACKENDS) {
   Deno.test(`${backend}: forward reads x and init at call time, compiled or not`, async () => {
     const model = new ArrayLSTM(2, 4, 2, { backend, seed: 1 });
     const x = () => randn([2, 3, 2], { seed: 9 });
@@ -251,7 +246,7 @@ Deno.test("runners and models that are never disposed are reclaimed after collec
 });
 
 // Item 9: loadStateDict during forwards rejected all of them on wasm and webgpu.
-for (const backend of MODEL_BACKENDS) {
+for (const backend of AVAILABLE_BACKENDS) {
   Deno.test(`${backend}: hot reload while 40 forwards are in flight fails none`, async () => {
     // On wasm, a batch large enough to run on the Workers (which a dispose used to terminate).
     const [B, T, H] = backend === "wasm" ? [64, 50, 64] : [4, 5, 8];
@@ -264,7 +259,7 @@ for (const backend of MODEL_BACKENDS) {
     const before = Array.from({ length: 20 }, () => model.forward(x));
     model.loadStateDict(next.stateDict());
     const after = Array.from({ length: 20 }, () => model.forward(x));
-    const close = (a: Tensor, b: Tensor) => a.data.every((v, i) => Math.abs(v - b.data[i]) < 1e-5);
+    const close = (a: Tensor, b: Tensor) => isClose(a, b, TOLERANCE.backends);
     for (const result of await Promise.all(before)) {
       assert.ok(close(result.output, oldResult.output));
     }
@@ -318,7 +313,7 @@ Deno.test("readSafetensors refuses a header that names a tensor twice", () => {
 
 // Item 12.
 Deno.test("clear messages: huge hiddenSize, a bad x shape, fractional sizes", async () => {
-  for (const backend of ["js", "wasm"] as const) {
+  for (const backend of CPU_BACKENDS) {
     await assert.rejects(
       new LSTM(1, 1e6, { backend }).forward(zeros([1, 1, 1])),
       /the weights need 4000012000000 floats .* use a smaller hiddenSize/,

@@ -23,11 +23,12 @@ import {
   sum,
 } from "../mod.ts";
 import type { BackendName } from "../src/contract/mod.ts";
-import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { DeviceGroup } from "../src/nn/device_group.ts";
 import { classifierLoss } from "./_classifier.ts";
+import { assertClose, TOLERANCE } from "./_assert.ts";
+import { hasWebGpu } from "./_backends.ts";
 
-const ignore = await requestWebGpuBackend() === null;
+const ignore = !hasWebGpu;
 if (ignore) console.log("webgpu device training tests skipped: no WebGPU adapter");
 
 const I = 4, H = 5, K = 2, C = 3;
@@ -113,23 +114,18 @@ for (const rule of RULES) {
         net.lstm.dispose();
       }
       const [wasm, webgpu] = results;
-      const close = (name: string, a: ArrayLike<number>, b: ArrayLike<number>, tol: number) => {
-        assert.equal(a.length, b.length, name);
-        for (let i = 0; i < a.length; i++) {
-          assert.ok(Math.abs(a[i] - b[i]) <= tol, `${name}[${i}]: ${a[i]} vs ${b[i]}`);
-        }
-      };
-      close("losses", webgpu.losses, wasm.losses, 1e-5);
-      close("evaluation", webgpu.evaluated, wasm.evaluated, 1e-5);
-      webgpu.values.forEach((v, i) => close(`value ${i}`, v, wasm.values[i], 1e-5));
-      webgpu.grads.forEach((g, i) => close(`grad ${i}`, g, wasm.grads[i], 1e-5));
+      const near = TOLERANCE.backends;
+      assertClose(webgpu.losses, wasm.losses, near, "losses");
+      assertClose(webgpu.evaluated, wasm.evaluated, near, "evaluation");
+      webgpu.values.forEach((v, i) => assertClose(v, wasm.values[i], near, `value ${i}`));
+      webgpu.grads.forEach((g, i) => assertClose(g, wasm.grads[i], near, `grad ${i}`));
       webgpu.state.state.forEach((entry, i) => {
         const other = wasm.state.state[i];
         assert.deepEqual(Object.keys(entry ?? {}), Object.keys(other ?? {}), `state ${i}`);
         for (const [name, value] of Object.entries(entry ?? {})) {
           const want = other![name];
           if (typeof value === "number") assert.equal(value, want, `state ${i}.${name}`);
-          else close(`state ${i}.${name}`, value.data, (want as typeof value).data, 1e-5);
+          else assertClose(value.data, (want as typeof value).data, near, `state ${i}.${name}`);
         }
       });
     },
@@ -294,10 +290,7 @@ Deno.test({
       lstm.dispose();
     }
     const [wasm, webgpu] = evaluated;
-    assert.equal(webgpu.length, wasm.length);
-    webgpu.forEach((v, i) =>
-      assert.ok(Math.abs(v - wasm[i]) <= 1e-5, `output[${i}]: ${v} vs ${wasm[i]}`)
-    );
+    assertClose(webgpu, wasm, TOLERANCE.backends, "output");
   },
 });
 
@@ -319,11 +312,11 @@ Deno.test({
       net.lstm.dispose();
     }
     const [wasm, webgpu] = results;
-    webgpu.values.flat().forEach((v, i) => assert.ok(Math.abs(v - wasm.values.flat()[i]) < 1e-5));
+    assertClose(webgpu.values.flat(), wasm.values.flat(), TOLERANCE.backends, "values");
     webgpu.state.state.forEach((entry, i) => {
       const buffer = (entry!.momentumBuffer as { data: Float32Array }).data;
       const want = (wasm.state.state[i]!.momentumBuffer as { data: Float32Array }).data;
-      buffer.forEach((v, j) => assert.ok(Math.abs(v - want[j]) < 1e-5, `state ${i}[${j}]`));
+      assertClose(buffer, want, TOLERANCE.backends, `state ${i}`);
     });
   },
 });
@@ -353,6 +346,6 @@ Deno.test({
       net.lstm.dispose();
     }
     const [wasm, webgpu] = results;
-    webgpu.forEach((v, i) => assert.ok(Math.abs(v - wasm[i]) < 1e-5, `value ${i}`));
+    assertClose(webgpu, wasm, TOLERANCE.backends, "values");
   },
 });

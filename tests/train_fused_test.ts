@@ -11,10 +11,9 @@ import { Adam, ArrayLSTM, Linear, oneHot } from "../mod.ts";
 import type { BackendName } from "../src/contract/mod.ts";
 import { WasmTrainingKernel } from "../src/backends/wasm/train_kernel.ts";
 import { WebGpuTrainer } from "../src/backends/webgpu/trainer.ts";
-import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
 import { classifierLoss } from "./_classifier.ts";
-
-const noAdapter = (await requestWebGpuBackend()) === null;
+import { assertClose, TOLERANCE } from "./_assert.ts";
+import { hasWebGpu } from "./_backends.ts";
 
 /** Counts the calls of `prototype[name]` while `fn` runs. */
 async function counting<T extends object>(
@@ -73,11 +72,7 @@ async function trainTwoSteps(backend: BackendName): Promise<Float32Array[]> {
 const oracle = await trainTwoSteps("js");
 
 function assertSameGradients(actual: Float32Array[]): void {
-  actual.forEach((grad, i) => {
-    for (let j = 0; j < grad.length; j++) {
-      assert.ok(Math.abs(grad[j] - oracle[i][j]) < 1e-5, `grad ${i}[${j}]`);
-    }
-  });
+  actual.forEach((grad, i) => assertClose(grad, oracle[i], TOLERANCE.backends, `grad ${i}`));
 }
 
 Deno.test("wasm: training runs the fused Trainer for every forward and backward", async () => {
@@ -91,7 +86,7 @@ Deno.test("wasm: training runs the fused Trainer for every forward and backward"
 
 Deno.test({
   name: "webgpu: training runs WebGpuTrainer for every forward and backward",
-  ignore: noAdapter,
+  ignore: !hasWebGpu,
   async fn() {
     let grads: Float32Array[] = [];
     const counts = await counting(WebGpuTrainer.prototype, ["forward", "backward"], async () => {

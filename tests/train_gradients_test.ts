@@ -5,33 +5,16 @@
  * backend (js: the float64 oracle; wasm and webgpu: their fused training kernels).
  */
 
-import assert from "node:assert/strict";
 import { add, mul, requiresGrad, sum } from "../mod.ts";
-import type { BackendName } from "../src/contract/mod.ts";
-import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
+import { assertClose, TOLERANCE } from "./_assert.ts";
+import { BACKEND_NAMES, isAvailable } from "./_backends.ts";
 import { goldenEntries, goldenInit, goldenModel, loadGoldenCase } from "./_golden.ts";
 
-/** |actual − expected| ≤ 1e-3 of the tensor's largest expected entry (float32 forward). */
-function assertClose(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>): void {
-  assert.equal(actual.length, expected.length, `${name}: length`);
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
-  for (let i = 0; i < expected.length; i++) {
-    const error = Math.abs(actual[i] - expected[i]);
-    assert.ok(
-      error <= 1e-3 * scale,
-      `${name}[${i}]: got ${actual[i]}, expected ${expected[i]} (error ${error})`,
-    );
-  }
-}
-
-const noAdapter = await requestWebGpuBackend() === null;
-const backends: BackendName[] = ["js", "wasm", "webgpu"];
-for (const backend of backends) {
+for (const backend of BACKEND_NAMES) {
   for (const entry of goldenEntries().filter((entry) => entry.has_grads)) {
     Deno.test({
       name: `loss.backward() gives the reference's gradients on ${backend}: ${entry.file}`,
-      ignore: backend === "webgpu" && noAdapter,
+      ignore: !isAvailable(backend),
       async fn() {
         const golden = loadGoldenCase(entry);
         const t = golden.tensors;
@@ -47,15 +30,16 @@ for (const backend of backends) {
         await model.sync(); // webgpu keeps the gradients on the device
         for (const parameter of model.parameters()) {
           assertClose(
-            `grad.${parameter.name}`,
             parameter.grad!.data,
             t[`grad.${parameter.name}`].data,
+            TOLERANCE.gradient,
+            `grad.${parameter.name}`,
           );
         }
-        assertClose("grad.x", x.grad!.data, t["grad.x"].data);
+        assertClose(x.grad!.data, t["grad.x"].data, TOLERANCE.gradient, "grad.x");
         if (start !== undefined) {
-          assertClose("grad.h0", start.hidden.grad!.data, t["grad.h0"].data);
-          assertClose("grad.c0", start.state.grad!.data, t["grad.c0"].data);
+          assertClose(start.hidden.grad!.data, t["grad.h0"].data, TOLERANCE.gradient, "grad.h0");
+          assertClose(start.state.grad!.data, t["grad.c0"].data, TOLERANCE.gradient, "grad.c0");
         }
       },
     });

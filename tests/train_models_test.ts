@@ -20,8 +20,7 @@ import {
   zeros,
 } from "../mod.ts";
 import type { ResolvedBackendName } from "../src/contract/mod.ts";
-
-const BACKENDS: ResolvedBackendName[] = ["js", "wasm"];
+import { CPU_BACKENDS } from "./_backends.ts";
 
 function models(backend: ResolvedBackendName): LSTM[] {
   return [
@@ -58,7 +57,7 @@ Deno.test("inference records nothing: training is false by default and results c
   assert.equal(model.eval().training, false);
 });
 
-for (const backend of BACKENDS) {
+for (const backend of CPU_BACKENDS) {
   Deno.test(`training and inference agree on the same weights, and a step re-packs (${backend})`, async () => {
     const x = randn([2, 5, 3], { seed: 7 });
     const copies = models(backend);
@@ -172,7 +171,7 @@ Deno.test("a subclass that overrides only initHidden trains on the fused path", 
     await mseLoss(output, zeros(output.shape)).backward();
     return model.parameters().map((p) => Array.from(p.grad!.data));
   };
-  for (const backend of ["js", "wasm"] as const) {
+  for (const backend of CPU_BACKENDS) {
     const warm = new WarmStart(3, 4, 2, { backend, seed: 1 });
     const plain = new ArrayLSTM(3, 4, 2, { backend, seed: 1 });
     const expected = await gradientsOf(plain, warm.initHidden(x));

@@ -13,6 +13,7 @@ import { WasmKernel } from "../src/backends/wasm/kernel.ts";
 import { createInstance } from "../src/backends/wasm/bindings.ts";
 import { Random } from "../src/random.ts";
 import { type VariantKind, VARIANTS } from "../src/variants.ts";
+import { assertClose, TOLERANCE } from "./_assert.ts";
 
 function uniformArray(random: Random, length: number): Float32Array {
   return Float32Array.from({ length }, () => random.uniform() - 0.5);
@@ -48,21 +49,6 @@ function randomInput(random: Random, spec: CellSpec, batch: number, seqLen: numb
   };
 }
 
-/** Equal NaN patterns, and the other values within `tolerance`. */
-function assertCloseWithNaN(actual: Float32Array, expected: Float32Array, what: string): void {
-  assert.equal(actual.length, expected.length, what);
-  for (let i = 0; i < actual.length; i++) {
-    if (Number.isNaN(expected[i])) {
-      assert.ok(Number.isNaN(actual[i]), `${what}[${i}] is ${actual[i]}, expected NaN`);
-    } else {
-      assert.ok(
-        Math.abs(actual[i] - expected[i]) < 3e-5,
-        `${what}[${i}]: ${actual[i]} vs ${expected[i]}`,
-      );
-    }
-  }
-}
-
 for (const kind of Object.keys(VARIANTS) as VariantKind[]) {
   Deno.test(`wasm propagates NaN to that sequence only, as js does: ${kind}`, async () => {
     const random = new Random(11);
@@ -79,9 +65,9 @@ for (const kind of Object.keys(VARIANTS) as VariantKind[]) {
     assert.ok(outputNaN.some((nan) => nan), "js turns the sequence to NaN");
     assert.ok(Array.from(js.output.subarray(0, 4 * 7)).every(Number.isFinite));
     assert.ok(Array.from(js.output.subarray(2 * 4 * 7)).every(Number.isFinite));
-    assertCloseWithNaN(wasm.output, js.output, "output");
-    assertCloseWithNaN(wasm.hidden, js.hidden, "hidden");
-    assertCloseWithNaN(wasm.state, js.state, "state");
+    assertClose(wasm.output, js.output, TOLERANCE.float32, "output", { nanMatches: true });
+    assertClose(wasm.hidden, js.hidden, TOLERANCE.float32, "hidden", { nanMatches: true });
+    assertClose(wasm.state, js.state, TOLERANCE.float32, "state", { nanMatches: true });
   });
 }
 
@@ -107,7 +93,13 @@ Deno.test("the wasm kernel refuses a call that cannot fit in wasm32 memory, and 
   });
   const small = randomInput(random, spec, 2, 3);
   const expected = await (await jsBackend.compile(spec)).run(small);
-  assertCloseWithNaN(kernel.run(small).output, expected.output, "output after the refusal");
+  assertClose(
+    kernel.run(small).output,
+    expected.output,
+    TOLERANCE.float32,
+    "output after the refusal",
+    { nanMatches: true },
+  );
   kernel.dispose();
 });
 
@@ -141,7 +133,7 @@ Deno.test("wasm reads and writes memory above 2 GiB (unsigned addresses)", async
     assert.ok(address >= 2 ** 31, `output at ${address}, expected above 2 GiB`);
     const output = new Float32Array(module.memory.buffer, address, input.batch * input.seqLen * 9);
     const expected = await (await jsBackend.compile(spec)).run(input);
-    assertCloseWithNaN(output.slice(), expected.output, "output");
+    assertClose(output.slice(), expected.output, TOLERANCE.float32, "output", { nanMatches: true });
   } finally {
     cell.free();
   }

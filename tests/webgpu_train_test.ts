@@ -1,28 +1,33 @@
 import assert from "node:assert/strict";
 import type { CellSpec, OptimizerUpdate, SequenceInput, VariantKind } from "../src/contract/mod.ts";
-import { requestGpuAdapter } from "../src/backends/webgpu/device.ts";
 import { WebGpuTrainer } from "../src/backends/webgpu/trainer.ts";
 import { backward } from "../src/reference/backward.ts";
 import { runSequence } from "../src/reference/sequence.ts";
 import { Random } from "../src/random.ts";
 import { type CaseShape, randomCase } from "./_random_cells.ts";
 import { variantName, VARIANTS } from "./_golden.ts";
+import { assertClose, ofLargest } from "./_assert.ts";
+import { hasWebGpu } from "./_backends.ts";
 
-const ignore = (await requestGpuAdapter()) === null;
+const ignore = !hasWebGpu;
 
-/** |actual − expected| ≤ 1e-4 · max |expected| everywhere. */
-function assertClose(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>): void {
-  assert.equal(actual.length, expected.length, `${name}: length`);
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
-  const tolerance = 1e-4 * Math.max(scale, 1e-6);
-  for (let i = 0; i < expected.length; i++) {
-    const error = Math.abs(actual[i] - expected[i]);
-    assert(
-      error <= tolerance,
-      `${name}[${i}]: got ${actual[i]}, expected ${expected[i]} (error ${error}, max |g| ${scale})`,
-    );
-  }
+/** The float32 trainer against the float64 reference: 1e-4 of each tensor's largest entry. */
+const TRAINER = ofLargest(1e-4, 1e-6);
+
+/** A random case of `kind` with the shape `[batch, seqLen, inputSize, hiddenSize, k]`. */
+function caseOf(
+  seed: number,
+  kind: VariantKind,
+  maxPooling: boolean,
+  [batch, seqLen, inputSize, hiddenSize, k]: readonly number[],
+): { spec: CellSpec; input: SequenceInput } {
+  return randomCase(new Random(seed), kind, maxPooling, {
+    batch,
+    seqLen,
+    inputSize,
+    hiddenSize,
+    k,
+  });
 }
 
 function normals(random: Random, length: number): Float64Array {
@@ -42,18 +47,18 @@ async function checkGradients(spec: CellSpec, input: SequenceInput, seed: number
   using trainer = await WebGpuTrainer.create(spec);
   const result = await trainer.forward(input);
   const reference = runSequence(spec, input, Float64Array);
-  assertClose("output", result.output, reference.output);
-  assertClose("hidden", result.hidden, reference.hidden);
-  assertClose("state", result.state, reference.state);
+  assertClose(result.output, reference.output, TRAINER, "output");
+  assertClose(result.hidden, reference.hidden, TRAINER, "hidden");
+  assertClose(result.state, reference.state, TRAINER, "state");
   const actual = await trainer.backward(grads, { read: ["params", "x", "hidden", "state"] });
   const expected = backward(spec, input, grads);
   assert.deepEqual(Object.keys(actual.params!).sort(), Object.keys(expected.params).sort());
   for (const [name, value] of Object.entries(expected.params)) {
-    assertClose(`grad ${name}`, actual.params![name], value);
+    assertClose(actual.params![name], value, TRAINER, `grad ${name}`);
   }
-  assertClose("grad x", actual.x!, expected.x);
-  assertClose("grad hidden", actual.hidden!, expected.hidden);
-  assertClose("grad state", actual.state!, expected.state);
+  assertClose(actual.x!, expected.x, TRAINER, "grad x");
+  assertClose(actual.hidden!, expected.hidden, TRAINER, "grad hidden");
+  assertClose(actual.state!, expected.state, TRAINER, "grad state");
 }
 
 const SHAPES: readonly [string, CaseShape][] = [
@@ -83,13 +88,7 @@ function tiedCase(
   kind: VariantKind,
   maxPooling: boolean,
 ): { spec: CellSpec; input: SequenceInput } {
-  const { spec, input } = randomCase(new Random(3), kind, maxPooling, {
-    batch: 2,
-    seqLen: 3,
-    inputSize: 3,
-    hiddenSize: 5,
-    k: 3,
-  });
+  const { spec, input } = caseOf(3, kind, maxPooling, [2, 3, 3, 5, 3]);
   const H = spec.hiddenSize;
   const copyLanes = (array: Float32Array | null, laneLength: number) => {
     if (array === null) return null;
@@ -133,13 +132,7 @@ Deno.test({
   name: "webgpu training: gradients accumulate until zeroGrad, and the input is not mutated",
   ignore,
   fn: async () => {
-    const { spec, input } = randomCase(new Random(4), "array", false, {
-      batch: 2,
-      seqLen: 2,
-      inputSize: 3,
-      hiddenSize: 5,
-      k: 2,
-    });
+    const { spec, input } = caseOf(4, "array", false, [2, 2, 3, 5, 2]);
     const x = input.x.slice();
     using trainer = await WebGpuTrainer.create(spec);
     const output = new Float64Array(2 * 2 * 5).fill(1);
@@ -148,7 +141,7 @@ Deno.test({
     await trainer.forward(input);
     const twice = await trainer.backward({ output }, { read: ["params"] });
     for (const [name, value] of Object.entries(once.params!)) {
-      assertClose(name, twice.params![name], value.map((g) => 2 * g));
+      assertClose(twice.params![name], value.map((g) => 2 * g), TRAINER, name);
     }
     trainer.zeroGrad();
     for (const value of Object.values(await trainer.readGradients())) {
@@ -217,13 +210,7 @@ for (const config of OPTIMIZERS) {
     name: `webgpu training: 3 optimizer steps follow PyTorch, ${JSON.stringify(config)}`,
     ignore,
     fn: async () => {
-      const { spec, input } = randomCase(new Random(6), "lstm", false, {
-        batch: 2,
-        seqLen: 2,
-        inputSize: 3,
-        hiddenSize: 4,
-        k: 1,
-      });
+      const { spec, input } = caseOf(6, "lstm", false, [2, 2, 3, 4, 1]);
       using trainer = await WebGpuTrainer.create(spec);
       const expected: Record<string, Float64Array> = {};
       const state: Record<string, Float64Array[]> = {};
@@ -244,7 +231,7 @@ for (const config of OPTIMIZERS) {
         // The next forward runs on the updated weights: compare them first.
         const actual = await trainer.readParameters();
         for (const [name, value] of Object.entries(expected)) {
-          assertClose(`step ${step} ${name}`, actual[name], value);
+          assertClose(actual[name], value, TRAINER, `step ${step} ${name}`);
         }
       }
     },
@@ -255,13 +242,7 @@ Deno.test({
   name: "webgpu training: clipGradNorm returns the norm and clips to maxNorm",
   ignore,
   fn: async () => {
-    const { spec, input } = randomCase(new Random(8), "attention", false, {
-      batch: 3,
-      seqLen: 2,
-      inputSize: 4,
-      hiddenSize: 6,
-      k: 2,
-    });
+    const { spec, input } = caseOf(8, "attention", false, [3, 2, 4, 6, 2]);
     using trainer = await WebGpuTrainer.create(spec);
     const { output } = await trainer.forward(input);
     const { params } = await trainer.backward(
@@ -276,7 +257,7 @@ Deno.test({
     const clipped = Math.sqrt(await trainer.gradSquaredNorm());
     assert(Math.abs(clipped - 0.5) < 1e-5, `clipped norm ${clipped}`);
     for (const [name, value] of Object.entries(await trainer.readGradients())) {
-      assertClose(name, value, params![name].map((g) => g * 0.5 / (norm + 1e-6)));
+      assertClose(value, params![name].map((g) => g * 0.5 / (norm + 1e-6)), TRAINER, name);
     }
   },
 });
@@ -298,26 +279,14 @@ Deno.test({
       return destroy.call(this);
     };
     try {
-      const { spec, input } = randomCase(new Random(9), "attention", true, {
-        batch: 3,
-        seqLen: 2,
-        inputSize: 4,
-        hiddenSize: 6,
-        k: 2,
-      });
+      const { spec, input } = caseOf(9, "attention", true, [3, 2, 4, 6, 2]);
       const trainer = await WebGpuTrainer.create(spec);
       const { output } = await trainer.forward(input);
       await trainer.backward({ output }, { read: ["params", "x", "hidden", "state"] });
       await trainer.clipGradNorm(1);
       trainer.step(ADAM);
       // A new shape replaces the activation buffers.
-      const longer = randomCase(new Random(9), "attention", true, {
-        batch: 2,
-        seqLen: 3,
-        inputSize: 4,
-        hiddenSize: 6,
-        k: 2,
-      }).input;
+      const longer = caseOf(9, "attention", true, [2, 3, 4, 6, 2]).input;
       await trainer.forward(longer);
       assert(created.size > 0);
       trainer.dispose();
@@ -336,13 +305,7 @@ Deno.test({
   name: "webgpu training: bad calls throw errors that name the problem",
   ignore,
   fn: async () => {
-    const { spec, input } = randomCase(new Random(10), "stochastic", false, {
-      batch: 2,
-      seqLen: 2,
-      inputSize: 3,
-      hiddenSize: 4,
-      k: 2,
-    });
+    const { spec, input } = caseOf(10, "stochastic", false, [2, 2, 3, 4, 2]);
     using trainer = await WebGpuTrainer.create(spec);
     const output = new Float32Array(2 * 2 * 4);
     await assert.rejects(trainer.backward({ output }), /needs a forward\(\)/);
