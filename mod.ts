@@ -40,6 +40,8 @@ export { GRU } from "./src/models/gru.ts";
 export { RNN, type RNNOptions } from "./src/models/rnn.ts";
 export { Stacked } from "./src/models/stacked.ts";
 export { Bidirectional } from "./src/models/bidirectional.ts";
+export { Sequential, type SequentialForwardOptions } from "./src/models/sequential.ts";
+export { LastStep } from "./src/models/last_step.ts";
 export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
 export type { BackendName, RecurrentActivation, ResolvedBackendName } from "./src/contract.ts";
 
@@ -59,7 +61,19 @@ export {
 } from "./src/nn/tape.ts";
 export { Linear, type LinearOptions } from "./src/nn/linear.ts";
 export { Embedding, type EmbeddingOptions, type TokenIds } from "./src/nn/embedding.ts";
-export { add, logSoftmax, mul, reshape, softmax, sum, tanh } from "./src/nn/functional.ts";
+export { Dropout, type DropoutOptions } from "./src/nn/dropout.ts";
+export { LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from "./src/nn/activations.ts";
+export {
+  add,
+  logSoftmax,
+  mul,
+  relu,
+  reshape,
+  sigmoid,
+  softmax,
+  sum,
+  tanh,
+} from "./src/nn/functional.ts";
 export { concat, flip, split } from "./src/nn/layout.ts";
 export {
   type ClassificationLossOptions,
