@@ -102,6 +102,36 @@ export {
   type StepLROptions,
 } from "./src/optim/schedule.ts";
 
+// Fitting: the training loop, batches of sequences, metrics and callbacks.
+export { fit, type FitOptions, type LossFunction } from "./src/train/fit.ts";
+export { type Batch, batches, type BatchOptions, type SequenceData } from "./src/train/batches.ts";
+export {
+  accuracy,
+  bitsPerToken,
+  type Metric,
+  type MetricTotal,
+  topKAccuracy,
+} from "./src/train/metrics.ts";
+export {
+  checkpointBest,
+  type CheckpointBestOptions,
+  earlyStopping,
+  type EarlyStoppingOptions,
+  learningRateScheduler,
+  type MonitorMode,
+  type MonitorOptions,
+  progress,
+  type ProgressOptions,
+} from "./src/train/callbacks.ts";
+export type {
+  Callback,
+  EpochLog,
+  FitContext,
+  FitModel,
+  History,
+  StepLog,
+} from "./src/train/logs.ts";
+
 // Files: safetensors, whole models, torch and Keras weights.
 export {
   loadSafetensors,
