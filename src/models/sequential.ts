@@ -106,7 +106,7 @@ function shapeText({ rank, features }: Output): string {
  * ]);
  * const scores = await model.forward([[1, 2, 3], [4, 0, 0]], { lengths: [3, 1] });
  * assert.deepEqual(scores.shape, [2, 3]);
- * console.log(model.summary());
+ * assert.match(model.summary(), /LastStep\(\)\s+\(B, 8\)/); // print it with console.log
  * ```
  */
 export class Sequential extends Module {
@@ -144,7 +144,7 @@ export class Sequential extends Module {
     const kinds: Kind[] = [];
     const outputs: Output[] = [];
     let previous: Output = { rank: null, features: null };
-    layers.forEach((layer, i) => {
+    layers.forEach((_, i) => {
       const [kind, output] = Sequential.#check(layers, i, previous);
       kinds.push(kind);
       outputs.push(output);

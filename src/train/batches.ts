@@ -65,7 +65,17 @@ function rows(value: Tensor, indices: readonly number[]): Tensor {
   return { shape: [indices.length, ...value.shape.slice(1)], data };
 }
 
-/** The number of examples, after checking that inputs and targets agree. */
+/**
+ * The number of examples, after checking that inputs and targets agree (errors name `name`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkData } from "./batches.ts";
+ * assert.equal(checkData("data", { inputs: [[1, 2], [3]], targets: [0, 1] }), 2);
+ * assert.throws(() => checkData("data", { inputs: [[1]], targets: [] }), /data\.targets/);
+ * ```
+ */
 export function checkData(name: string, data: SequenceData): number {
   if (typeof data !== "object" || data === null || !("inputs" in data) || !("targets" in data)) {
     throw new TypeError(

@@ -9,7 +9,7 @@
 import { checkOptions, describe, describeKind } from "../errors.ts";
 import { Schedule } from "../optim/schedule.ts";
 import type { Tensor } from "../tensor.ts";
-import type { Callback, EpochLog, FitContext, FitModel } from "./logs.ts";
+import type { Callback, EpochLog, FitModel } from "./logs.ts";
 
 /** Whether a smaller or a larger value of the monitored metric is better. */
 export type MonitorMode = "min" | "max";
