@@ -40,6 +40,8 @@ export { GRU } from "./src/models/gru.ts";
 export { RNN, type RNNOptions } from "./src/models/rnn.ts";
 export { Stacked } from "./src/models/stacked.ts";
 export { Bidirectional } from "./src/models/bidirectional.ts";
+export { Sequential, type SequentialForwardOptions } from "./src/models/sequential.ts";
+export { LastStep } from "./src/models/last_step.ts";
 export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
 export type {
   BackendName,
@@ -64,7 +66,19 @@ export {
 } from "./src/nn/tape.ts";
 export { Linear, type LinearOptions } from "./src/nn/linear.ts";
 export { Embedding, type EmbeddingOptions, type TokenIds } from "./src/nn/embedding.ts";
-export { add, logSoftmax, mul, reshape, softmax, sum, tanh } from "./src/nn/functional.ts";
+export { Dropout, type DropoutOptions } from "./src/nn/dropout.ts";
+export { LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from "./src/nn/activations.ts";
+export {
+  add,
+  logSoftmax,
+  mul,
+  relu,
+  reshape,
+  sigmoid,
+  softmax,
+  sum,
+  tanh,
+} from "./src/nn/functional.ts";
 export { concat, flip, split } from "./src/nn/layout.ts";
 export {
   type ClassificationLossOptions,
@@ -92,6 +106,36 @@ export {
   StepLR,
   type StepLROptions,
 } from "./src/optim/schedule.ts";
+
+// Fitting: the training loop, batches of sequences, metrics and callbacks.
+export { fit, type FitOptions, type LossFunction } from "./src/train/fit.ts";
+export { type Batch, batches, type BatchOptions, type SequenceData } from "./src/train/batches.ts";
+export {
+  accuracy,
+  bitsPerToken,
+  type Metric,
+  type MetricTotal,
+  topKAccuracy,
+} from "./src/train/metrics.ts";
+export {
+  checkpointBest,
+  type CheckpointBestOptions,
+  earlyStopping,
+  type EarlyStoppingOptions,
+  learningRateScheduler,
+  type MonitorMode,
+  type MonitorOptions,
+  progress,
+  type ProgressOptions,
+} from "./src/train/callbacks.ts";
+export type {
+  Callback,
+  EpochLog,
+  FitContext,
+  FitModel,
+  History,
+  StepLog,
+} from "./src/train/logs.ts";
 
 // Files: safetensors, whole models, torch and Keras weights.
 export {

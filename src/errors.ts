@@ -14,6 +14,36 @@ export function describe(value: unknown): string {
 }
 
 /**
+ * Names the kind of a value where {@linkcode describe} would print `[object Object]`: `a Linear`,
+ * `a plain object`, `the class LSTM (not an instance: new LSTM(...))`, `number 3`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeKind } from "./errors.ts";
+ * assert.equal(describeKind(new Map()), "a Map");
+ * assert.equal(describeKind({}), "a plain object");
+ * assert.equal(describeKind(3), "number 3");
+ * ```
+ */
+export function describeKind(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "function") {
+    const name = value.name || "(anonymous)";
+    return /^class\b/.test(Function.prototype.toString.call(value))
+      ? `the class ${name} (not an instance: new ${name}(...))`
+      : `the function ${name}`;
+  }
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === "object") {
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    if (typeof name !== "string" || name === "" || name === "Object") return "a plain object";
+    return `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}`;
+  }
+  return `${typeof value} ${describe(value)}`;
+}
+
+/**
  * Checks that `value` is a positive integer (a size), and returns it.
  *
  * @example

@@ -86,6 +86,13 @@ const PUBLIC = words(`
   lrp LrpNetwork LrpOptions LrpResult kerasLrpNetwork KerasLrpWeights
   saliency SaliencyHead SaliencyOptions SaliencyResult renderRelevance RenderOptions
   MicroBatcher MicroBatcherOptions Prediction
+  Sequential SequentialForwardOptions LastStep Dropout DropoutOptions
+  ReLU Tanh Sigmoid Softmax LogSoftmax relu sigmoid
+  fit FitOptions LossFunction batches Batch BatchOptions SequenceData
+  accuracy topKAccuracy bitsPerToken Metric MetricTotal
+  checkpointBest CheckpointBestOptions earlyStopping EarlyStoppingOptions learningRateScheduler
+  MonitorMode MonitorOptions progress ProgressOptions
+  Callback EpochLog FitContext FitModel History StepLog
 `);
 
 /** Internals that once leaked, or that a convenient re-export would leak again. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { describe } from "../errors.ts";
+import { describe, describeKind } from "../errors.ts";
 import { concat, split } from "../nn/layout.ts";
 import type { Module } from "../nn/module.ts";
 import type { TrackedTensor } from "../nn/tape.ts";
@@ -52,21 +52,25 @@ export interface RecurrentLayer extends Module {
   dispose?(): void;
 }
 
-/** Checks that `value` can be composed: a layer with `forward` and its sizes. */
-export function checkRecurrentLayer(name: string, value: unknown): RecurrentLayer {
+/** Whether `value` can be composed: a layer with `forward` and its sizes. */
+export function isRecurrentLayer(value: unknown): value is RecurrentLayer {
   const layer = value as RecurrentLayer;
-  const fits = typeof value === "object" && value !== null &&
+  return typeof value === "object" && value !== null &&
     typeof layer.forward === "function" &&
     ["inputSize", "hiddenSize", "outputSize", "hiddenRows", "stateRows"].every((key) =>
       Number.isInteger((layer as unknown as Record<string, unknown>)[key])
     );
-  if (!fits) {
+}
+
+/** Checks that `value` can be composed: a layer with `forward` and its sizes. */
+export function checkRecurrentLayer(name: string, value: unknown): RecurrentLayer {
+  if (!isRecurrentLayer(value)) {
     throw new TypeError(
       `${name} must be a recurrent layer (LSTM, an ArrayLSTM variant, GRU, RNN, Stacked or ` +
-        `Bidirectional), got ${describe(value)}`,
+        `Bidirectional), got ${describeKind(value)}; Sequential composes other layers`,
     );
   }
-  return layer;
+  return value;
 }
 
 /** The common state width of `layers`, or `null` when they differ. */

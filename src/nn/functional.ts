@@ -1,7 +1,7 @@
 /**
  * Functional ops on tensors, synchronous, recording when an input carries history: `reshape`,
- * `softmax` and `logSoftmax` over the last axis, `add`, `mul`, `sum` to build custom losses, and
- * `tanh` for the hooks' readouts.
+ * `softmax` and `logSoftmax` over the last axis, `add`, `mul`, `sum` to build custom losses,
+ * `tanh` for the hooks' readouts, and the activations `relu` and `sigmoid`.
  *
  * @module
  */
@@ -200,5 +200,41 @@ export function tanh(input: Tensor): TrackedTensor {
   const out = input.data.map(Math.tanh);
   return record("tanh", [{ shape: [...input.shape], data: out }], [input], ([grad]) => [
     grad!.map((g, i) => g * (1 - out[i] * out[i])),
+  ])[0];
+}
+
+/**
+ * Elementwise `max(0, input)`, as `torch.relu` (the gradient at 0 is 0, as torch's).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { relu, tensor } from "../../mod.ts";
+ * assert.deepEqual([...relu(tensor([-1, 0, 2], [3])).data], [0, 0, 2]);
+ * ```
+ */
+export function relu(input: Tensor): TrackedTensor {
+  checkTensor("input", input);
+  const out = input.data.map((value) => value > 0 ? value : 0);
+  return record("relu", [{ shape: [...input.shape], data: out }], [input], ([grad]) => [
+    grad!.map((g, i) => input.data[i] > 0 ? g : 0),
+  ])[0];
+}
+
+/**
+ * Elementwise `1 / (1 + exp(−input))`, as `torch.sigmoid`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sigmoid, tensor } from "../../mod.ts";
+ * assert.deepEqual([...sigmoid(tensor([0], [1])).data], [0.5]);
+ * ```
+ */
+export function sigmoid(input: Tensor): TrackedTensor {
+  checkTensor("input", input);
+  const out = input.data.map((value) => 1 / (1 + Math.exp(-value)));
+  return record("sigmoid", [{ shape: [...input.shape], data: out }], [input], ([grad]) => [
+    grad!.map((g, i) => g * out[i] * (1 - out[i])),
   ])[0];
 }
