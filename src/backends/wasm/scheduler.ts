@@ -75,7 +75,7 @@ export function flopsOf(
   input: Pick<SequenceInput, "batch" | "seqLen">,
 ): number {
   const { inputSize: I, hiddenSize: H, variant: { k, kind } } = spec;
-  const attention = kind === "attention" ? I * k * H : 0;
+  const attention = VARIANTS[kind].attention ? I * k * H : 0;
   return 2 * input.batch * input.seqLen * ((I + H) * 4 * k * H + attention);
 }
 
