@@ -4,7 +4,7 @@
  * 0.2.83 → `wasm/arraylstm_wasm.generated.ts` (the modules as base64 only, the way the Deno standard
  * library ships its wasm). wasm-bindgen's JavaScript glue is not shipped: the typed API is the
  * hand-written `src/backends/wasm/bindings.ts`, and every build is checked against the raw
- * interface it calls (`src/backends/wasm/abi.ts`).
+ * interface it calls (`wasm/abi.ts`).
  *
  * Two modules, from the same sources: "plain", and "relaxed", whose GEMM micro-kernel and `exp`
  * multiply and add with relaxed SIMD's `f32x4.relaxed_madd` (fused where the CPU has FMA: about
@@ -33,7 +33,7 @@
  * @module
  */
 
-import { abiMismatch } from "../src/backends/wasm/abi.ts";
+import { abiMismatch } from "./abi.ts";
 
 const CRATE_DIR = new URL(".", import.meta.url).pathname.replace(/\/$/, "");
 const GENERATED = `${CRATE_DIR}/arraylstm_wasm.generated.ts`;
@@ -202,7 +202,7 @@ async function describe(name: string, wasm: Uint8Array<ArrayBuffer>): Promise<st
 /**
  * The generated module: the two builds' bytes as base64, nothing else. The typed API over them is
  * `src/backends/wasm/bindings.ts`; each module is first checked against the raw interface those
- * bindings call (`src/backends/wasm/abi.ts`).
+ * bindings call (`wasm/abi.ts`).
  */
 async function generate(
   plain: Uint8Array<ArrayBuffer>,
@@ -212,7 +212,7 @@ async function generate(
     const mismatch = abiMismatch(new WebAssembly.Module(bytes));
     if (mismatch !== null) {
       throw new Error(
-        `the ${name} module's interface changed (${mismatch}): update src/backends/wasm/abi.ts ` +
+        `the ${name} module's interface changed (${mismatch}): update wasm/abi.ts ` +
           "and bindings.ts to match wasm/src/lib.rs",
       );
     }

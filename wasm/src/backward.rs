@@ -365,17 +365,8 @@ unsafe fn cell_backward<V: Variant>(
         let dc_at = g.dc.as_mut_ptr().add(shape.cell_at(panel, b));
         let d_cell = f32x4_add(load(dc_at), d_cell_readout);
         let previous = load(cells.add(shape.cell_at(panel, b)));
-        let keep = if V::ATTENTION {
-            f32x4_sub(one, f32x4_mul(scale, forget))
-        } else {
-            forget
-        };
         let d_keep = f32x4_mul(d_cell, previous);
-        let d_forget = if V::ATTENTION {
-            f32x4_neg(d_keep)
-        } else {
-            d_keep
-        };
+        let (keep, d_forget) = V::forget_backward(forget, scale, d_keep);
         let d_input = f32x4_mul(d_cell, candidate);
         store(dc_at, f32x4_mul(d_cell, keep));
         let gate_grad = |gate: v128| w.gate.derivative(gate);

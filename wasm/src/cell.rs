@@ -12,28 +12,49 @@ use crate::simd::*;
 /// Most (batch row, block) pairs in one tile.
 pub const MAX_TILE: usize = 4;
 
-/// `$function::<V>(args…)` with `V` the [`Variant`] that runs cell kind `$kind` (a code of
-/// [`crate::variants`]; an LSTM is an ArrayLSTM with one lane): the one place that maps a
-/// boundary's runtime kind to the generic kernels.
+/// `$function::<V>(args…)` with `V` the [`Variant`] that runs cell kind `$kind` (a
+/// [`crate::variants::Kind`]; an LSTM is an ArrayLSTM with one lane): the one place that maps a
+/// boundary's runtime kind to the generic kernels. The `match` is exhaustive: a variant added to
+/// `src/variants.ts` does not compile until it is given a kernel here (or refused, as GRU and RNN
+/// are, whose kernels are `crate::torch_cell`'s; the constructors check `cell_states` first).
 macro_rules! with_variant {
     ($kind:expr, $function:ident($($arg:expr),* $(,)?)) => {
         match $kind {
-            $crate::variants::LSTM | $crate::variants::ARRAY => {
+            $crate::variants::Kind::Lstm | $crate::variants::Kind::Array => {
                 $function::<$crate::cell::Array>($($arg),*)
             }
-            $crate::variants::ATTENTION => $function::<$crate::cell::Attention>($($arg),*),
-            _ => $function::<$crate::cell::Stochastic>($($arg),*),
+            $crate::variants::Kind::Attention => $function::<$crate::cell::Attention>($($arg),*),
+            $crate::variants::Kind::Stochastic => {
+                $function::<$crate::cell::Stochastic>($($arg),*)
+            }
+            kind @ ($crate::variants::Kind::Gru
+            | $crate::variants::Kind::RnnTanh
+            | $crate::variants::Kind::RnnRelu) => {
+                panic!("{kind:?} has no cell states: it runs in TorchCell, not in the LSTM kernels")
+            }
         }
     };
 }
 pub(crate) use with_variant;
 
-/// One cell variant's per-lane update and lane reduction.
+/// Whether variant `V` has the LRP relevance pass ([`Variant::EXPLAINS`]), for [`with_variant`].
+pub fn explains<V: Variant>() -> bool {
+    V::EXPLAINS
+}
+
+/// One cell variant's pieces: the per-lane update and lane reduction of the forward (inference
+/// and training), the forget path of the backward, and whether the LRP pass explains it. The
+/// kernels are generic over it, so each variant's loops are compiled on their own (no dynamic
+/// dispatch inside them).
 pub trait Variant {
-    /// Whether the lane update reads the attention weights `s`.
+    /// Whether the lane update reads the attention weights `s` (and the backward goes back
+    /// through them).
     const ATTENTION: bool;
-    /// Whether [`Variant::reduce`] uses `best`; the others skip its loads and stores.
+    /// Whether [`Variant::reduce`] uses `best`; the others skip its loads and stores (and the
+    /// backward routes the readout's gradient to the chosen lane only).
     const ARGMAX: bool;
+    /// Whether `crate::lrp`'s relevance pass explains the cell (with one lane: `k = 1`).
+    const EXPLAINS: bool;
 
     /// Updates the cells `c` of one lane from their pre-activations `z` (and attention weights
     /// `s`), with `gate` on the forget, input and output gates, and returns each one's output
@@ -51,6 +72,11 @@ pub trait Variant {
     /// Folds lane `lane` (its output gate and `tanh` of its new cell) into the hidden state `h`;
     /// `best` is scratch that lives across the lanes of one block.
     fn reduce(lane: usize, output_gate: v128, tanh_c: v128, h: &mut v128, best: &mut v128);
+
+    /// The backward of the forget path of [`Variant::update`] for a lane of attention weight
+    /// `scale` (1 without attention): the factor `c_{t−1}` is kept by (its `dc_{t−1}` is `dc_t`
+    /// times it), and dLoss/d`f` from `d_keep` = dLoss/d(factor) (unscaled).
+    fn forget_backward(forget: v128, scale: v128, d_keep: v128) -> (v128, v128);
 }
 
 /// `gate` of the forget, input and output gates and the `tanh` of the candidate, for all.
@@ -68,6 +94,7 @@ pub struct Array;
 impl Variant for Array {
     const ATTENTION: bool = false;
     const ARGMAX: bool = false;
+    const EXPLAINS: bool = true;
 
     #[inline(always)]
     fn update(a: &[[v128; 4]], c: &mut [v128], _s: &[v128], output_gate: &mut [v128]) {
@@ -85,6 +112,11 @@ impl Variant for Array {
     fn reduce(_lane: usize, output_gate: v128, tanh_c: v128, h: &mut v128, _best: &mut v128) {
         *h = f32x4_add(*h, f32x4_mul(output_gate, tanh_c));
     }
+
+    #[inline(always)]
+    fn forget_backward(forget: v128, _scale: v128, d_keep: v128) -> (v128, v128) {
+        (forget, d_keep)
+    }
 }
 
 /// `AttentionArrayLSTM`: gates scaled by the lane's attention weight `s_j`, and the forget gate
@@ -94,6 +126,7 @@ pub struct Attention;
 impl Variant for Attention {
     const ATTENTION: bool = true;
     const ARGMAX: bool = false;
+    const EXPLAINS: bool = false;
 
     #[inline(always)]
     fn update(a: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
@@ -111,6 +144,15 @@ impl Variant for Attention {
     fn reduce(lane: usize, output_gate: v128, tanh_c: v128, h: &mut v128, best: &mut v128) {
         Array::reduce(lane, output_gate, tanh_c, h, best)
     }
+
+    /// The inverted forget gate: `keep = 1 − s·f`, so dLoss/d`f` is `−d_keep` (scaled later).
+    #[inline(always)]
+    fn forget_backward(forget: v128, scale: v128, d_keep: v128) -> (v128, v128) {
+        (
+            f32x4_sub(f32x4_splat(1.0), f32x4_mul(scale, forget)),
+            f32x4_neg(d_keep),
+        )
+    }
 }
 
 /// `StochasticArrayLSTM`: cells as `ArrayLSTM`; per unit, the lane with the largest output gate
@@ -120,6 +162,7 @@ pub struct Stochastic;
 impl Variant for Stochastic {
     const ATTENTION: bool = false;
     const ARGMAX: bool = true;
+    const EXPLAINS: bool = false;
 
     #[inline(always)]
     fn update(a: &[[v128; 4]], c: &mut [v128], s: &[v128], output_gate: &mut [v128]) {
@@ -138,5 +181,10 @@ impl Variant for Stochastic {
             *best = v128_bitselect(output_gate, *best, wins);
             *h = v128_bitselect(value, *h, wins);
         }
+    }
+
+    #[inline(always)]
+    fn forget_backward(forget: v128, scale: v128, d_keep: v128) -> (v128, v128) {
+        Array::forget_backward(forget, scale, d_keep)
     }
 }

@@ -33,12 +33,13 @@ mod variants;
 use aligned::Floats;
 use cell::with_variant;
 use sequence::{begin, finish, forward, step, Extras, Weights, Workspace};
+use variants::Kind;
 use wasm_bindgen::prelude::*;
 
 /// A compiled cell: packed weights plus the buffers of the last call.
 #[wasm_bindgen]
 pub struct Cell {
-    kind: u32,
+    kind: Kind,
     weights: Weights,
     workspace: Workspace,
     /// The input of a call run step by step ([`Cell::begin`]), `(B, T, I)`.
@@ -67,10 +68,7 @@ impl Cell {
         i2a_weight: &[f32],
         i2a_bias: &[f32],
     ) -> Cell {
-        assert!(
-            kind <= variants::STOCHASTIC,
-            "not an LSTM-family kind (GRU and RNN are TorchCell's)"
-        );
+        let kind = lstm_family(kind);
         assert!(
             k >= 1 && input_size >= 1 && hidden_size >= 1,
             "sizes must be positive"
@@ -89,7 +87,7 @@ impl Cell {
         assert_eq!(i2h_bias.len(), rows, "i2h.bias has the wrong length");
         assert_eq!(h2h_bias.len(), rows, "h2h.bias has the wrong length");
         let layout = pack::Layout::new(input_size, hidden_size, k);
-        let attention = kind == variants::ATTENTION;
+        let attention = kind.flags().attention;
         if attention {
             assert_eq!(
                 i2a_weight.len(),
@@ -209,6 +207,17 @@ impl Cell {
     pub fn state_ptr(&self) -> usize {
         self.workspace.state.as_ptr() as usize
     }
+}
+
+/// The kind of `code` for the LSTM kernels ([`Cell`], `train::Trainer`). Panics on an unknown
+/// code or a kind without cell states (GRU and RNN run in `torch_cell::TorchCell`).
+fn lstm_family(code: u32) -> Kind {
+    let kind = Kind::from_code(code).unwrap_or_else(|message| panic!("{message}"));
+    assert!(
+        kind.flags().cell_states,
+        "{kind:?} has no cell states: it runs in TorchCell, not in the LSTM kernels"
+    );
+    kind
 }
 
 /// Runs the bare micro-kernel `repeats` times on a `(rows, depth) · (depth, 16 · blocks)` product
@@ -394,6 +403,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "unknown cell kind 7")]
+    fn an_unknown_kind_is_refused_not_run_as_another_variant() {
+        cell(variants::COUNT, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "Gru has no cell states")]
+    fn a_kind_without_cell_states_is_refused_by_the_lstm_kernels() {
+        cell(variants::GRU, 1);
     }
 
     #[test]

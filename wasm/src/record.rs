@@ -33,7 +33,7 @@ use crate::cell::{Variant, MAX_TILE};
 use crate::gemm::{accumulate, load, store, Tile};
 use crate::math::{gates_all, sigmoid_all, tanh_all};
 use crate::pack::{Layout, TILE, UNITS};
-use crate::sequence::{finish_hidden, softmax_lanes, Weights};
+use crate::sequence::{fold_lane, softmax_lanes, Weights};
 use crate::simd::*;
 
 /// Sizes of the stored activations of one call.
@@ -428,37 +428,15 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
     for (m, &b) in batch_rows.iter().enumerate() {
         store(cells.add(shape.cell_step + shape.cell_at(panel, b)), c[m]);
         store(tanh_cells.add(shape.cell_at(panel, b)), tanh_c[m]);
-        let next = r
-            .next_rows
-            .as_mut_ptr()
-            .add(b * l.depth + l.input_pad + unit);
-        // Only dereferenced by the argmax variant (`r.best` is empty for the others).
-        let best = r.best.as_mut_ptr().wrapping_add(b * l.hidden_pad + unit);
-        let (mut h_partial, mut best_gate) = if lane == 0 {
-            (f32x4_splat(0.0), f32x4_splat(0.0))
-        } else if V::ARGMAX {
-            (load(next), load(best))
-        } else {
-            (load(next), f32x4_splat(0.0))
-        };
-        V::reduce(
+        fold_lane::<V>(
+            l,
             lane,
             output_gate[m],
             tanh_c[m],
-            &mut h_partial,
-            &mut best_gate,
+            r.next_rows.as_mut_ptr(),
+            r.best.as_mut_ptr(),
+            r.output.as_mut_ptr(),
+            [b, shape.seq_len, t, unit],
         );
-        if lane + 1 < l.k {
-            store(next, h_partial);
-            if V::ARGMAX {
-                store(best, best_gate);
-            }
-        } else {
-            let out = r
-                .output
-                .as_mut_ptr()
-                .add((b * shape.seq_len + t) * l.hidden + unit);
-            finish_hidden(l, h_partial, next, out, unit);
-        }
     }
 }

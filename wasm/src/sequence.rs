@@ -385,41 +385,18 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
         for n in 0..NB {
             let (m, b, unit) = (r * NB + n, batch_rows[r], blocks[n] * UNITS);
             store(cells[m], c[m]);
-            let next = ws
-                .next_rows
-                .as_mut_ptr()
-                .add(b * l.depth + l.input_pad + unit);
-            // Only dereferenced by the argmax variant (`ws.best` is empty for the others).
-            let best = ws.best.as_mut_ptr().wrapping_add(b * l.hidden_pad + unit);
-            let (mut h_partial, mut best_gate): (v128, v128) = if lane == 0 {
-                (f32x4_splat(0.0), f32x4_splat(0.0))
-            } else if V::ARGMAX {
-                (load(next), load(best))
-            } else {
-                (load(next), f32x4_splat(0.0))
-            };
-            let best_before = best_gate;
-            V::reduce(
+            let best_before = fold_lane::<V>(
+                l,
                 lane,
                 output_gate[m],
                 tanh_c[m],
-                &mut h_partial,
-                &mut best_gate,
+                ws.next_rows.as_mut_ptr(),
+                ws.best.as_mut_ptr(),
+                ws.output.as_mut_ptr(),
+                [b, call.seq_len, t, unit],
             );
             if V::ARGMAX && ws.extras.lanes {
                 track_lane(l, call, t, ws, lane, b, unit, output_gate[m], best_before);
-            }
-            if lane + 1 < l.k {
-                store(next, h_partial);
-                if V::ARGMAX {
-                    store(best, best_gate);
-                }
-            } else {
-                let out = ws
-                    .output
-                    .as_mut_ptr()
-                    .add((b * call.seq_len + t) * l.hidden + unit);
-                finish_hidden(l, h_partial, next, out, unit);
             }
         }
     }
@@ -472,9 +449,52 @@ fn copy_attention(l: &Layout, call: &Call, t: usize, attention: &[f32], out: &mu
     }
 }
 
+/// Folds lane `lane` of the block of units from `unit` of batch row `b` (its output gate and the
+/// `tanh` of its new cell) into the partial `h_t`, which lives in `next_rows` (`(B, depth)`)
+/// between lanes, beside the argmax's `best` (`(B, hidden_pad)`, empty for the other variants);
+/// after the last lane, writes the finished `h_t` to the next input row and to `output`
+/// `(B, T, H)` at step `t` of `seq_len`. Returns the best gate before this lane (for the
+/// stochastic variant's chosen lane). The inference and the training forward share it, so the
+/// two reduce the lanes with the same operations, bit for bit.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub unsafe fn fold_lane<V: Variant>(
+    l: &Layout,
+    lane: usize,
+    output_gate: v128,
+    tanh_c: v128,
+    next_rows: *mut f32,
+    best: *mut f32,
+    output: *mut f32,
+    [b, seq_len, t, unit]: [usize; 4],
+) -> v128 {
+    let next = next_rows.add(b * l.depth + l.input_pad + unit);
+    // Only dereferenced by the argmax variant (`best` is empty for the others).
+    let best = best.wrapping_add(b * l.hidden_pad + unit);
+    let (mut h_partial, mut best_gate): (v128, v128) = if lane == 0 {
+        (f32x4_splat(0.0), f32x4_splat(0.0))
+    } else if V::ARGMAX {
+        (load(next), load(best))
+    } else {
+        (load(next), f32x4_splat(0.0))
+    };
+    let best_before = best_gate;
+    V::reduce(lane, output_gate, tanh_c, &mut h_partial, &mut best_gate);
+    if lane + 1 < l.k {
+        store(next, h_partial);
+        if V::ARGMAX {
+            store(best, best_gate);
+        }
+    } else {
+        let out = output.add((b * seq_len + t) * l.hidden + unit);
+        finish_hidden(l, h_partial, next, out, unit);
+    }
+    best_before
+}
+
 /// Writes a finished `h_t` block to the next input row and the output.
 #[inline(always)]
-pub unsafe fn finish_hidden(l: &Layout, h: v128, next: *mut f32, out: *mut f32, unit: usize) {
+unsafe fn finish_hidden(l: &Layout, h: v128, next: *mut f32, out: *mut f32, unit: usize) {
     if unit + UNITS <= l.hidden {
         store(out, h);
         store(next, h);

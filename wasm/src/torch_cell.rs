@@ -11,13 +11,13 @@
 //! `out += v_i · Wᵀ[i, ..]` over transposed weights: unit-stride multiply-adds that LLVM
 //! vectorises with `simd128`, each output summed in the reference's order.
 
-use crate::variants;
+use crate::variants::Kind;
 use wasm_bindgen::prelude::*;
 
 /// A compiled GRU or RNN cell: transposed weights plus the buffers of the last call.
 #[wasm_bindgen]
 pub struct TorchCell {
-    kind: u32,
+    kind: Kind,
     input_size: usize,
     hidden_size: usize,
     /// `weight_ihᵀ`, `(I, G·H)`.
@@ -73,11 +73,12 @@ impl TorchCell {
         weight_hh: &[f32],
         bias_hh: &[f32],
     ) -> TorchCell {
-        let gates = match kind {
-            variants::GRU => 3,
-            variants::RNN_TANH | variants::RNN_RELU => 1,
-            _ => panic!("not a GRU or RNN kind"),
-        };
+        let kind = Kind::from_code(kind).unwrap_or_else(|message| panic!("{message}"));
+        assert!(
+            !kind.flags().cell_states,
+            "{kind:?} keeps cell states: it runs in Cell or Trainer, not in TorchCell"
+        );
+        let gates = kind.flags().gates;
         assert!(
             input_size >= 1 && hidden_size >= 1,
             "sizes must be positive"
@@ -136,7 +137,7 @@ impl TorchCell {
                 );
                 affine(&self.bias_hh, &self.hidden_weights, state, &mut gh);
                 match self.kind {
-                    variants::GRU => {
+                    Kind::Gru => {
                         for u in 0..h {
                             let r = sigmoid(gi[u] + gh[u]);
                             let z = sigmoid(gi[h + u] + gh[h + u]);
@@ -144,17 +145,20 @@ impl TorchCell {
                             state[u] = (1.0 - z) * n + z * state[u];
                         }
                     }
-                    variants::RNN_TANH => {
+                    Kind::RnnTanh => {
                         for u in 0..h {
                             state[u] = (gi[u] + gh[u]).tanh();
                         }
                     }
-                    _ => {
+                    Kind::RnnRelu => {
                         for u in 0..h {
                             let a = gi[u] + gh[u];
                             // Not `max`, which would turn NaN into 0: NaN stays NaN, as in torch.
                             state[u] = if a < 0.0 { 0.0 } else { a };
                         }
+                    }
+                    Kind::Lstm | Kind::Array | Kind::Attention | Kind::Stochastic => {
+                        unreachable!("the constructor refuses kinds with cell states")
                     }
                 }
                 self.output[at * h..][..h].copy_from_slice(state);
@@ -176,6 +180,7 @@ impl TorchCell {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::variants;
 
     /// One step of torch's GRU equations in `f64`, for one sequence.
     fn gru_step(cell: &TorchCell, x: &[f32], h: &[f64]) -> Vec<f64> {

@@ -20,20 +20,20 @@
 
 use crate::aligned::Floats;
 use crate::backward::{backward, transposed_panels, Gradients, Wanted};
-use crate::cell::with_variant;
+use crate::cell::{explains, with_variant};
 use crate::lrp::{candidate_panels, relevance, Relevance};
 use crate::optim::{adam, sgd, squared_norm, Adam, Moments, Sgd};
 use crate::pack::{self, Layout};
 use crate::params::{Offsets, NAMES};
 use crate::record::{forward, Record};
 use crate::sequence::Weights;
-use crate::variants;
+use crate::variants::Kind;
 use wasm_bindgen::prelude::*;
 
 /// A cell being trained: parameters, gradients, optimizer state and the last forward's record.
 #[wasm_bindgen]
 pub struct Trainer {
-    kind: u32,
+    kind: Kind,
     offsets: Offsets,
     params: Floats,
     grads: Floats,
@@ -55,8 +55,8 @@ pub struct Trainer {
 
 #[wasm_bindgen]
 impl Trainer {
-    /// Takes the PyTorch-layout parameters of a cell, as `Cell`'s constructor does (`kind`: 0
-    /// LSTM, 1 ArrayLSTM, 2 attention, 3 stochastic; `gate_slope`: 0 for the sigmoid gates, else
+    /// Takes the PyTorch-layout parameters of a cell, as `Cell`'s constructor does (`kind`: an
+    /// LSTM-family code of [`crate::variants`]; `gate_slope`: 0 for the sigmoid gates, else
     /// a hard sigmoid's slope; the attention slices are empty for the other kinds). Gradients and
     /// optimizer state start at zero.
     #[wasm_bindgen(constructor)]
@@ -75,12 +75,12 @@ impl Trainer {
         i2a_weight: &[f32],
         i2a_bias: &[f32],
     ) -> Trainer {
-        assert!(kind < variants::COUNT, "unknown cell kind");
+        let kind = crate::lstm_family(kind);
         assert!(
             k >= 1 && input_size >= 1 && hidden_size >= 1,
             "sizes must be positive"
         );
-        let attention = kind == variants::ATTENTION;
+        let attention = kind.flags().attention;
         let offsets = Offsets::new(k, input_size, hidden_size, attention);
         let mut params = Floats::default();
         params.reset(offsets.len());
@@ -131,7 +131,7 @@ impl Trainer {
     /// themselves.
     pub fn repack(&mut self) {
         let (l, o, p) = (&self.weights.layout, &self.offsets, &self.params[..]);
-        let attention = self.kind == variants::ATTENTION;
+        let attention = self.kind.flags().attention;
         self.weights.gates =
             pack::gate_panels(l, &p[o.i2h_weight.clone()], &p[o.h2h_weight.clone()]).into();
         self.weights.gate_bias =
@@ -202,7 +202,7 @@ impl Trainer {
     /// pre-activations); one-lane cells only (`LSTM`, `ArrayLSTM` with `k = 1`).
     pub fn keep_candidates(&mut self, keep: bool) {
         assert!(
-            !keep || (self.kind <= variants::ARRAY && self.weights.layout.k == 1),
+            !keep || (with_variant!(self.kind, explains()) && self.weights.layout.k == 1),
             "only one-lane LSTM cells have the relevance pass"
         );
         self.record.keep_candidates = keep;

@@ -1,5 +1,5 @@
 /**
- * The typed API of the WASM module (`wasm/src/lib.rs`), over its raw exports (`abi.ts`): what
+ * The typed API of the WASM module (`wasm/src/lib.rs`), over its raw exports (`wasm/abi.ts`): what
  * wasm-bindgen's JavaScript glue would do, written out so it is linted and type-checked. The
  * module bytes come from `wasm/arraylstm_wasm.generated.ts`.
  *
@@ -10,7 +10,7 @@
  */
 
 import { plainWasmBase64, relaxedWasmBase64 } from "../../../wasm/arraylstm_wasm.generated.ts";
-import type { RawExports } from "./abi.ts";
+import type { RawExports } from "../../../wasm/abi.ts";
 
 /**
  * A cell's PyTorch-layout parameters, as `Cell` and `Trainer` take them (`kind`: a code of

@@ -14,29 +14,13 @@ import type {
 } from "../../contract/mod.ts";
 import type { WasmFlavor } from "./bindings.ts";
 import type { SliceGradients, SliceInputGradients } from "./train_kernel.ts";
-import type { WorkerReply, WorkerRequest, WorkerResult } from "./worker.ts";
+import {
+  transferable,
+  type WorkerReply,
+  type WorkerRequest,
+  type WorkerResult,
+} from "./protocol.ts";
 import { ScratchBuffers } from "./scratch.ts";
-
-/**
- * The buffers of `arrays` that a message can transfer instead of copying, each once (views of one
- * buffer share it): a `SharedArrayBuffer` is shared between threads already, never transferred.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { transferable } from "./thread.ts";
- * const owned = new Float32Array(2);
- * const shared = new Float32Array(new SharedArrayBuffer(8));
- * assert.deepEqual(transferable([owned, shared, owned.subarray(1)]), [owned.buffer]);
- * ```
- */
-export function transferable(
-  arrays: readonly (Float32Array | Int32Array | undefined)[],
-): ArrayBuffer[] {
-  const buffers = arrays.map((array) => array?.buffer)
-    .filter((buffer): buffer is ArrayBuffer => buffer instanceof ArrayBuffer);
-  return [...new Set(buffers)];
-}
 
 /** The worker's module. A Worker loads it, and each module it imports, as a dynamic import. */
 const WORKER_URL = new URL("./worker.ts", import.meta.url);

@@ -5,84 +5,17 @@
  * @module
  */
 
-import {
-  type CellSpec,
-  type EpsilonRule,
-  type LayerRelevance,
-  type SequenceInput,
-  type SequenceOutput,
-  specWithParameters,
-} from "../../contract/mod.ts";
+import { type CellSpec, specWithParameters } from "../../contract/mod.ts";
 import type { WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
-import { transferable } from "./thread.ts";
-import { abortSharing, SharedUnits } from "./shared_units.ts";
 import {
-  type SliceGradients,
-  type SliceInputGradients,
-  WasmTrainingKernel,
-} from "./train_kernel.ts";
-
-/**
- * A message to the worker: pack a cell into one build of the module (once), run a batch slice, run
- * its part of the hidden units of a whole call (`share`, see `shared_units.ts`), or
- * train on one: a recording forward tagged `step`, and the backward of a step (with its input, to
- * run the forward again if another one ran since); or the relevance pass of a step whose forward
- * kept its `candidates`; or take new weights (an optimizer step).
- */
-export type WorkerRequest =
-  | {
-    readonly type: "compile";
-    readonly id: number;
-    readonly spec: CellSpec;
-    readonly flavor: WasmFlavor;
-  }
-  | { readonly type: "run"; readonly id: number; readonly input: SequenceInput }
-  | {
-    readonly type: "share";
-    readonly id: number;
-    readonly input: SequenceInput;
-    readonly buffer: SharedArrayBuffer;
-    readonly part: number;
-    readonly parts: number;
-  }
-  | {
-    readonly type: "forward";
-    readonly id: number;
-    readonly step: number;
-    readonly input: SequenceInput;
-    readonly candidates: boolean;
-    /** A buffer for the results (`scratch.ts`), or `null`: the worker makes one. */
-    readonly scratch: ArrayBuffer | null;
-  }
-  | { readonly type: "weights"; readonly id: number; readonly params: Float32Array }
-  | {
-    readonly type: "backward";
-    readonly id: number;
-    readonly step: number;
-    /** `null` when the worker's last forward was this step's: its trainer holds the activations. */
-    readonly input: SequenceInput | null;
-    /** Views of `scratch`, or of their own buffers. */
-    readonly grads: SliceGradients;
-    /** A buffer for the results (it may hold `grads`, which are read first), or `null`. */
-    readonly scratch: ArrayBuffer | null;
-  }
-  | {
-    readonly type: "relevance";
-    readonly id: number;
-    readonly step: number;
-    readonly input: SequenceInput;
-    readonly outputRelevance: Float32Array;
-    readonly rule: EpsilonRule;
-  };
-
-/** What a worker answers with. */
-export type WorkerResult = SequenceOutput | SliceInputGradients | LayerRelevance | null;
-
-/** The worker's answer to the request with the same `id`. */
-export type WorkerReply =
-  | { readonly id: number; readonly ok: true; readonly result: WorkerResult }
-  | { readonly id: number; readonly ok: false; readonly name: string; readonly message: string };
+  transferable,
+  type WorkerReply,
+  type WorkerRequest,
+  type WorkerResult,
+} from "./protocol.ts";
+import { abortSharing, SharedUnits } from "./shared_units.ts";
+import { WasmTrainingKernel } from "./train_kernel.ts";
 
 /** The parts of a worker's global scope this file uses (the `dom` lib types `self` as a window). */
 interface WorkerScope {

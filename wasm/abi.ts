@@ -1,7 +1,8 @@
 /**
  * The raw interface of the WASM module that `wasm/build.ts` builds (wasm-bindgen 0.2.83's exports
- * of `wasm/src/lib.rs`): what `bindings.ts` calls, and what the build checks every new module
- * against, so that the hand-written bindings cannot silently drift from the Rust crate.
+ * of `wasm/src/lib.rs`): what `src/backends/wasm/bindings.ts` calls, and what the build checks
+ * every new module against, so that the hand-written bindings cannot silently drift from the Rust
+ * crate. It lives beside the crate: the build script and the runtime both read it.
  *
  * @module
  */
