@@ -1,17 +1,41 @@
 /**
- * The optimizer kinds a backend applies fused, where the weights live (the contract's
- * `OptimizerUpdate`), in one table that every backend's dispatch covers exhaustively. A kind
- * added to `OptimizerUpdate` fails type-checking here and in each backend's
- * {@linkcode OptimizerDispatch} until it has an entry; a kind unknown at run time throws, naming
- * it, rather than running another kind's rule.
+ * The optimizer kinds a backend applies fused, where the weights live: their update records
+ * ({@linkcode OptimizerUpdate}, which the contract re-exports) and one table that every backend's
+ * dispatch covers exhaustively. A kind added to `OptimizerUpdate` fails type-checking here and in
+ * each backend's {@linkcode OptimizerDispatch} until it has an entry; a kind unknown at run time
+ * throws, naming it, rather than running another kind's rule.
  *
  * It sits beside `variants.ts`, below the backends: they and `src/optim` both import it.
  *
  * @module
  */
 
-import type { OptimizerUpdate } from "./contract/mod.ts";
 import { describe } from "./errors.ts";
+
+/**
+ * One optimizer update with PyTorch's hyper-parameters (`torch.optim.SGD`, `Adam`, `AdamW`), for
+ * a backend to apply where the weights live (`ResidentWeights.step` of the contract).
+ */
+export type OptimizerUpdate =
+  | {
+    readonly kind: "sgd";
+    readonly lr: number;
+    readonly momentum: number;
+    readonly dampening: number;
+    readonly nesterov: boolean;
+    readonly weightDecay: number;
+  }
+  | {
+    readonly kind: "adam";
+    readonly lr: number;
+    readonly beta1: number;
+    readonly beta2: number;
+    readonly eps: number;
+    readonly weightDecay: number;
+    readonly amsgrad: boolean;
+    /** `AdamW`'s decoupled weight decay. */
+    readonly decoupled: boolean;
+  };
 
 /** The name of a fused optimizer update (`OptimizerUpdate["kind"]`). */
 export type OptimizerKind = OptimizerUpdate["kind"];

@@ -12,6 +12,9 @@
 
 import type { RecurrentActivation } from "./activation.ts";
 import type { VariantKind } from "../variants.ts";
+import type { OptimizerUpdate } from "../optimizer_kinds.ts";
+
+export type { OptimizerUpdate };
 
 export type { RecurrentActivation, VariantKind };
 
@@ -247,31 +250,6 @@ export interface RelevanceStep extends SequenceOutput {
    */
   relevance(outputRelevance: Float32Array, rule: EpsilonRule): Promise<LayerRelevance>;
 }
-
-/**
- * One optimizer update with PyTorch's hyper-parameters (`torch.optim.SGD`, `Adam`, `AdamW`), for
- * a backend to apply where the weights live ({@linkcode ResidentWeights.step}).
- */
-export type OptimizerUpdate =
-  | {
-    readonly kind: "sgd";
-    readonly lr: number;
-    readonly momentum: number;
-    readonly dampening: number;
-    readonly nesterov: boolean;
-    readonly weightDecay: number;
-  }
-  | {
-    readonly kind: "adam";
-    readonly lr: number;
-    readonly beta1: number;
-    readonly beta2: number;
-    readonly eps: number;
-    readonly weightDecay: number;
-    readonly amsgrad: boolean;
-    /** `AdamW`'s decoupled weight decay. */
-    readonly decoupled: boolean;
-  };
 
 /**
  * The optimizer state of resident weights, flat in the order of {@linkcode parameterSizes}: the
