@@ -18,6 +18,7 @@ import {
   specWithParameters,
   type TrainingStep,
 } from "../../contract/mod.ts";
+import { VARIANTS } from "../../variants.ts";
 import type { WasmFlavor } from "./bindings.ts";
 import { WasmKernel } from "./kernel.ts";
 import { planWasmCall, type WasmMemoryLimits } from "./memory_plan.ts";
@@ -118,7 +119,8 @@ export class WasmRunner implements CompiledCell {
     this.#flavor = flavor;
     this.#spec = copySpec(spec);
     const { kind, k } = spec.variant;
-    if ((kind === "lstm" || kind === "array") && k === 1) {
+    // The Rust relevance pass explains the ArrayLSTM equations with one lane (`Variant::EXPLAINS`).
+    if (VARIANTS[kind].equations === "array" && k === 1) {
       this.runRelevance = (input) => this.#runRelevance(input);
     }
   }
