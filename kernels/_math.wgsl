@@ -13,7 +13,7 @@ fn stableTanh(z: vec4<f32>) -> vec4<f32> {
 }
 
 // The forget, input and output gates' activation: 0 for the sigmoid, else the slope of a hard
-// sigmoid clip(slope·z + 0.5, 0, 1) (`hardSigmoidSlope` of src/contract.ts: Keras' 0.2 or 1/6).
+// sigmoid clip(slope·z + 0.5, 0, 1) (`hardSigmoidSlope` of src/contract/activation.ts: Keras' 0.2 or 1/6).
 override gateSlope: f32 = 0.0;
 
 fn gateActivation(z: vec4<f32>) -> vec4<f32> {

@@ -1,5 +1,5 @@
 /**
- * The backend contract (`src/contract.ts`), tested on every backend registered in `_backends.ts`:
+ * The backend contract (`src/contract/`), tested on every backend registered in `_backends.ts`:
  * the PyTorch reference's golden cases, parity with the TypeScript reference on random cells,
  * state continuation, untouched inputs and fresh outputs, disposal, empty calls, errors.
  * Backend-specific behaviour (threads, relaxed SIMD, device loss, chunking) has its own files.

@@ -12,7 +12,7 @@ export const RAW_FUNCTIONS = {
   /** `__wbindgen_malloc(bytes) → address`. */
   __wbindgen_export_0: 1,
   /**
-   * `Cell::new`: kind, k, maxPooling, gate slope (`hardSigmoidSlope` of `src/contract.ts`), I, H, then
+   * `Cell::new`: kind, k, maxPooling, gate slope (`hardSigmoidSlope` of `src/contract/activation.ts`), I, H, then
    * (address, length) of six parameter arrays.
    */
   cell_new: 18,

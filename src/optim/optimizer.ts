@@ -29,7 +29,7 @@ export type ParameterState = Record<string, Float32Array | number>;
 
 /**
  * One parameter's optimizer state in a backend's layout (`ResidentOptimizerState` of
- * `src/contract.ts`): the step count and up to three vectors, `null` for zeros.
+ * `src/contract/types.ts`): the step count and up to three vectors, `null` for zeros.
  */
 export interface ResidentParameterState {
   /** Steps taken (for SGD, 0 means no momentum buffer yet). */

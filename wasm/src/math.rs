@@ -130,7 +130,7 @@ pub enum Gate {
 
 impl Gate {
     /// The gate of a kernel's `gate_slope` argument: 0 for the sigmoid, else a hard sigmoid's
-    /// slope (`hardSigmoidSlope` in `src/contract.ts`).
+    /// slope (`hardSigmoidSlope` in `src/contract/activation.ts`).
     pub fn from_slope(slope: f32) -> Gate {
         assert!(slope >= 0.0, "gate slope must be 0 (sigmoid) or positive");
         if slope == 0.0 {

@@ -1,7 +1,7 @@
 /**
  * One compiled cell in one wasm instance of this thread: packs the weights once, runs whole
  * sequences synchronously. The WASM backend uses it directly (one thread) and inside each worker;
- * it takes only specs and inputs that passed the contract's checks (`src/contract.ts`).
+ * it takes only specs and inputs that passed the contract's checks (`src/contract/`).
  *
  * @module
  */

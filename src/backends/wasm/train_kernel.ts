@@ -2,7 +2,7 @@
  * One cell being trained in one wasm instance of this thread (`Trainer` of wasm/src/train.rs): a
  * recording forward and the fused backward. The WASM backend uses it directly (one thread) and
  * inside each worker, which runs its rows of the batch; it takes only inputs and gradients that
- * passed the contract's checks (`src/contract.ts`).
+ * passed the contract's checks (`src/contract/`).
  *
  * A trainer keeps the activations of its last forward only. Each forward is tagged with a step
  * number; a backward for an older step runs that step's forward again first (the same kernels on

@@ -10,7 +10,7 @@
  * gradients, the gradient norm, scaling) and `train_optimizer`. This file orchestrates them; the
  * pieces are `buffers.ts` (the buffers the trainer owns), `ops.ts` (dispatches, submission and
  * read-back) and `optimizer.ts` (the optimizer step of each kind). Inputs and gradients come
- * checked by the contract (`src/contract.ts`), which the runner applies before it calls here.
+ * checked by the contract (`src/contract/`), which the runner applies before it calls here.
  *
  * @module
  */
