@@ -63,7 +63,8 @@ export class DeviceGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { type DeviceGroup, LSTM, tensor } from "../../mod.ts";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * import type { DeviceGroup } from "./device_group.ts";
    * import { requestWebGpuBackend } from "../backends/webgpu/mod.ts";
    * if (await requestWebGpuBackend() !== null) {
    *   const lstm = new LSTM(1, 1, { backend: "webgpu", seed: 1 }).train();
