@@ -39,7 +39,7 @@ export type { TorchCellKind } from "./src/reference/gru_rnn.ts";
 export { GRU } from "./src/models/gru.ts";
 export { RNN, type RNNOptions } from "./src/models/rnn.ts";
 export { Stacked } from "./src/models/stacked.ts";
-export { Bidirectional } from "./src/models/bidirectional.ts";
+export { Bidirectional, type BidirectionalInit } from "./src/models/bidirectional.ts";
 export { Sequential, type SequentialForwardOptions } from "./src/models/sequential.ts";
 export { LastStep } from "./src/models/last_step.ts";
 export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";

@@ -81,7 +81,7 @@ const PUBLIC = words(`
   SafetensorsContents SafetensorsData SafetensorsDtype SafetensorsError TensorRecord
   saveModel loadModel SavedModel ModelConfig ModelName MODEL_METADATA_KEY
   SaveModelOptions LoadModelOptions ModelFileError ModelMetadata JsonValue LayerName
-  readModelMetadata readModelConfig
+  readModelMetadata readModelConfig BidirectionalInit
   loadTorch TorchLoadError fromTorch FromTorchOptions TorchMode
   loadKeras LoadKerasOptions KerasLoadError KerasLayerWeights KerasLSTMWeights KerasDenseWeights fromKeras
   importKerasLSTM importKerasDense ImportKerasLSTMOptions KerasLSTMTensors
