@@ -89,13 +89,7 @@ interface Traced {
  *
  * With `biasFactor: 1`, `Σ relevance + rest = scores[target]` for every sequence.
  *
- * A `Sequential` is explained the same way, as `lrp(model, x, options)`: an optional `Embedding`,
- * recurrent layers (`Dropout` between them is the identity, as at evaluation), then `LastStep`
- * and the `Linear` of the scores (and optionally `Softmax`/`LogSoftmax`: the scores explained are
- * the `Linear`'s). After an `Embedding`, `x` is token ids and the relevance of a token is that of
- * its embedded vector, summed over the features: `(batch, seqLen)`. The dense layer reads what the
- * `LastStep` gives: for a `Bidirectional` just before it, the backward direction's output at the
- * last position (it has read that one step), as the model computes it.
+ * A `Sequential` ending in `LastStep` + `Linear` is explained as `lrp(model, x, options)`.
  *
  * @param network The recurrent layers.
  * @param dense A `Linear` from the final hidden state(s) to the class scores.
@@ -120,6 +114,29 @@ interface Traced {
  * const total = relevance.data.slice(0, 15).reduce((a, b) => a + b, 0) + rest.data[0];
  * assert.ok(Math.abs(total - scores.data[target[0]]) < 1e-5);
  * ```
+ */
+export function lrp(
+  network: LrpNetwork,
+  dense: Linear,
+  x: Tensor,
+  options?: LrpOptions,
+): Promise<LrpResult>;
+/**
+ * Explains the class scores of a `Sequential`: an optional `Embedding`, recurrent layers (with
+ * `Dropout` between them, the identity), `LastStep` and the `Linear` of the scores (optionally
+ * followed by `Softmax` or `LogSoftmax`: the scores explained are the `Linear`'s), as
+ * `lrp(network, dense, x)` explains its parts; `Dropout` is the identity, as at evaluation. After
+ * an `Embedding`, the relevance of a token is that of its embedded vector, summed over the
+ * features. The dense layer reads what the `LastStep` gives: for a `Bidirectional` just before it,
+ * the backward direction's output at the last position (it has read that one step), as the model
+ * computes it.
+ *
+ * @param model The model.
+ * @param x Token ids `(batch, seqLen)` after an `Embedding` (relevance `(batch, seqLen)`, per
+ *   token), else features `(batch, seqLen, inputSize)`.
+ * @param options `target`, `eps`, `biasFactor`.
+ * @returns Relevance, rest `(B)`, scores `(B, C)` and the targets.
+ * @throws {TypeError} For a layer in a place LRP has no rule for, naming it.
  *
  * @example A Sequential classifier of token ids: relevance per token
  * ```ts
@@ -140,12 +157,6 @@ interface Traced {
 export function lrp(
   model: Sequential,
   x: TokenIds | Tensor,
-  options?: LrpOptions,
-): Promise<LrpResult>;
-export function lrp(
-  network: LrpNetwork,
-  dense: Linear,
-  x: Tensor,
   options?: LrpOptions,
 ): Promise<LrpResult>;
 export async function lrp(
