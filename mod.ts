@@ -39,7 +39,7 @@ export type { TorchCellKind } from "./src/reference/gru_rnn.ts";
 export { GRU } from "./src/models/gru.ts";
 export { RNN, type RNNOptions } from "./src/models/rnn.ts";
 export { Stacked } from "./src/models/stacked.ts";
-export { Bidirectional } from "./src/models/bidirectional.ts";
+export { Bidirectional, type BidirectionalInit } from "./src/models/bidirectional.ts";
 export { Sequential, type SequentialForwardOptions } from "./src/models/sequential.ts";
 export { LastStep } from "./src/models/last_step.ts";
 export type { RecurrentInit, RecurrentLayer, RecurrentResult } from "./src/models/recurrent.ts";
@@ -151,12 +151,20 @@ export {
   type TensorRecord,
 } from "./src/safetensors.ts";
 export {
+  type JsonValue,
   loadModel,
+  type LoadModelOptions,
   MODEL_METADATA_KEY,
   type ModelConfig,
+  ModelFileError,
+  type ModelMetadata,
+  readModelConfig,
+  readModelMetadata,
   type SavedModel,
   saveModel,
+  type SaveModelOptions,
 } from "./src/model_file.ts";
+export type { LayerName } from "./src/models/registry.ts";
 export type { ModelName } from "./src/variants.ts";
 export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
 export { fromTorch, type FromTorchOptions, type TorchMode } from "./src/interop/from_torch.ts";

@@ -14,7 +14,11 @@ interface Member {
 interface Declaration {
   readonly kind: string;
   readonly jsDoc?: JsDoc;
-  readonly def?: { readonly constructors?: Member[]; readonly methods?: Member[] };
+  readonly def?: {
+    readonly constructors?: Member[];
+    readonly methods?: Member[];
+    readonly hasBody?: boolean;
+  };
 }
 interface DocSymbol {
   readonly name: string;
@@ -34,8 +38,12 @@ async function publicSymbols(): Promise<DocSymbol[]> {
 function callables(symbols: readonly DocSymbol[]): [string, JsDoc | undefined][] {
   const found: [string, JsDoc | undefined][] = [];
   for (const { name, declarations } of symbols) {
+    // An overloaded function's implementation signature is not callable from outside: its
+    // overloads carry the documentation.
+    const overloaded = declarations.filter((d) => d.kind === "function" && !d.def?.hasBody)
+      .length > 1;
     for (const { kind, jsDoc, def } of declarations) {
-      if (kind === "function") found.push([`${name}()`, jsDoc]);
+      if (kind === "function" && !(overloaded && def?.hasBody)) found.push([`${name}()`, jsDoc]);
       if (kind !== "class") continue;
       found.push([`class ${name}`, jsDoc]);
       for (const c of def?.constructors ?? []) found.push([`new ${name}()`, c.jsDoc]);
@@ -80,6 +88,8 @@ const PUBLIC = words(`
   loadSafetensors readSafetensors readSafetensorsArrays saveSafetensors SafetensorsArray
   SafetensorsContents SafetensorsData SafetensorsDtype SafetensorsError TensorRecord
   saveModel loadModel SavedModel ModelConfig ModelName MODEL_METADATA_KEY
+  SaveModelOptions LoadModelOptions ModelFileError ModelMetadata JsonValue LayerName
+  readModelMetadata readModelConfig BidirectionalInit
   loadTorch TorchLoadError fromTorch FromTorchOptions TorchMode
   loadKeras LoadKerasOptions KerasLoadError KerasLayerWeights KerasLSTMWeights KerasDenseWeights fromKeras
   importKerasLSTM importKerasDense ImportKerasLSTMOptions KerasLSTMTensors

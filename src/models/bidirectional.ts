@@ -5,9 +5,13 @@
  * @module
  */
 
+import { describeKind } from "../errors.ts";
 import { Module } from "../nn/module.ts";
 import { concat, flip } from "../nn/layout.ts";
-import type { Tensor } from "../tensor.ts";
+import { record, type TrackedTensor } from "../nn/tape.ts";
+import { checkTensor, type Tensor } from "../tensor.ts";
+import { LSTM } from "./lstm.ts";
+import { checkLengths } from "./packed.ts";
 import {
   checkRecurrentLayer,
   joinResults,
@@ -16,6 +20,61 @@ import {
   type RecurrentResult,
   splitInit,
 } from "./recurrent.ts";
+
+/** The initial state of a {@linkcode Bidirectional}, and the lengths of a padded batch. */
+export interface BidirectionalInit {
+  /** Initial hidden states `(hiddenRows, B, H)`, forward's rows first; zeros when absent. */
+  readonly hidden?: Tensor;
+  /** Initial cell states, for layers that keep them; give it with `hidden`. */
+  readonly state?: Tensor;
+  /**
+   * Steps of each sequence (integers in `[1, seqLen]`), as torch's packed sequences: the forward
+   * layer stops at each length, the backward layer reads each sequence reversed within its own
+   * length; outputs past a length are zero. Both layers must take lengths (the LSTM family).
+   */
+  readonly lengths?: readonly number[] | Int32Array;
+}
+
+/**
+ * Whether `layer` stops at the `lengths` of a padded batch: the LSTM family, and a
+ * `Bidirectional` of two such layers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { takesLengths } from "./bidirectional.ts";
+ * import { Bidirectional, GRU, LSTM } from "../../mod.ts";
+ * assert.equal(takesLengths(new Bidirectional(new LSTM(2, 3), new LSTM(2, 3))), true);
+ * assert.equal(takesLengths(new GRU(2, 3)), false);
+ * ```
+ */
+export function takesLengths(layer: unknown): layer is LSTM | Bidirectional {
+  return layer instanceof LSTM ||
+    (layer instanceof Bidirectional && takesLengths(layer.forwardLayer) &&
+      takesLengths(layer.backwardLayer));
+}
+
+/**
+ * `(B, T, F)` with each sequence's first `lengths[b]` steps in reverse order and the steps past it
+ * left where they are; recorded (its own inverse, so the gradient is permuted the same way).
+ */
+function reverseWithinLengths(x: Tensor, lengths: Int32Array): TrackedTensor {
+  const [B, T] = x.shape, F = x.data.length / (B * T);
+  const permute = (data: Float32Array): Float32Array => {
+    const out = data.slice();
+    for (let b = 0; b < B; b++) {
+      const length = lengths[b];
+      for (let t = 0; t < length; t++) {
+        const from = (b * T + length - 1 - t) * F;
+        out.set(data.subarray(from, from + F), (b * T + t) * F);
+      }
+    }
+    return out;
+  };
+  return record("ReverseWithinLengths", [{ shape: [...x.shape], data: permute(x.data) }], [x], (
+    [grad],
+  ) => [permute(grad!)])[0];
+}
 
 /**
  * A forward and a backward layer over the same input. The backward layer reads the steps from the
@@ -137,7 +196,9 @@ export class Bidirectional extends Module implements RecurrentLayer {
    *
    * @param x Input `(batch, seqLen, inputSize)`.
    * @param init Initial states `hidden` `(hiddenRows, B, H)` (forward's rows first) and, for
-   *   layers with cell states, `state`; zeros when absent.
+   *   layers with cell states, `state`; zeros when absent. `lengths` of a padded batch: each
+   *   direction reads each sequence within its own length, as torch's packed bidirectional
+   *   layers (`hidden` of the backward direction is then after reading step 0).
    *
    * @example The backward half of step 0 has read the whole sequence
    * ```ts
@@ -149,11 +210,48 @@ export class Bidirectional extends Module implements RecurrentLayer {
    * assert.deepEqual([...output.data.slice(2, 4)], [...hidden.data.slice(2, 4)]);
    * ```
    */
-  async forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
-    const [forwardInit, backwardInit] = splitInit(this.#parts, init);
+  async forward(x: Tensor, init?: BidirectionalInit): Promise<RecurrentResult> {
+    const lengths = init?.lengths;
+    if (lengths !== undefined) return await this.#forwardPacked(x, init!, lengths);
+    const [forwardInit, backwardInit] = splitInit(this.#parts, init as RecurrentInit | undefined);
     const ahead = await this.forwardLayer.forward(x, forwardInit);
     const back = await this.backwardLayer.forward(flip(x, 1), backwardInit);
     const output = concat([ahead.output, flip(back.output, 1)], 2);
+    return joinResults(output, this.#parts, [ahead, back]);
+  }
+
+  /** Both directions, each sequence read within its own length. */
+  async #forwardPacked(
+    x: Tensor,
+    init: BidirectionalInit,
+    given: readonly number[] | Int32Array,
+  ): Promise<RecurrentResult> {
+    for (const [name, part] of [["forward", this.forwardLayer], ["backward", this.backwardLayer]]) {
+      if (!takesLengths(part)) {
+        throw new RangeError(
+          `init.lengths needs both directions to stop at a length (LSTM and the ArrayLSTM ` +
+            `variants); the ${name} layer is ${describeKind(part)}: pass sequences of one ` +
+            "length (omit lengths) or run them one by one",
+        );
+      }
+    }
+    checkTensor("x", x);
+    const lengths = checkLengths(given, x.shape[0], x.shape[1]);
+    const { lengths: _, ...states } = init;
+    const inits = splitInit(
+      this.#parts,
+      states.hidden === undefined && states.state === undefined
+        ? undefined
+        : states as RecurrentInit,
+    );
+    const [ahead, back] = [
+      await (this.forwardLayer as LSTM).forward(x, { ...inits[0], lengths }),
+      await (this.backwardLayer as LSTM).forward(reverseWithinLengths(x, lengths), {
+        ...inits[1],
+        lengths,
+      }),
+    ];
+    const output = concat([ahead.output, reverseWithinLengths(back.output, lengths)], 2);
     return joinResults(output, this.#parts, [ahead, back]);
   }
 

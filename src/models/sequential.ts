@@ -14,10 +14,9 @@ import { Module } from "../nn/module.ts";
 import type { TrackedTensor } from "../nn/tape.ts";
 import { LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from "../nn/activations.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
-import { Bidirectional } from "./bidirectional.ts";
+import { Bidirectional, takesLengths } from "./bidirectional.ts";
 import { countParameters, describeLayer, formatCount } from "./describe_layer.ts";
 import { LastStep } from "./last_step.ts";
-import { LSTM } from "./lstm.ts";
 import { checkLengths } from "./packed.ts";
 import { isRecurrentLayer, type RecurrentLayer } from "./recurrent.ts";
 import { Stacked } from "./stacked.ts";
@@ -299,15 +298,17 @@ export class Sequential extends Module {
     const layer = this.layers[i];
     switch (this.#kinds[i]) {
       case "recurrent": {
-        if (lengths !== null && layer instanceof LSTM) {
+        if (lengths !== null && takesLengths(layer)) {
           return (await layer.forward(x, { lengths })).output;
         }
         const recurrent = layer as unknown as RecurrentLayer;
         if (lengths !== null && readsBackward(recurrent)) {
           throw new RangeError(
-            `layers[${i}] (${describeLayer(layer)}) reads steps backward, so the padding of ` +
-              "shorter sequences would reach its outputs: pass sequences of one length " +
-              "(all lengths = seqLen) or run them one by one",
+            `layers[${i}] (${describeLayer(layer)}) reads steps backward with layers that do ` +
+              "not stop at lengths (only the LSTM family does, alone or in a Bidirectional " +
+              "placed directly in the Sequential), so the padding of shorter sequences would " +
+              "reach its outputs: pass sequences of one length (all lengths = seqLen) or run " +
+              "them one by one",
           );
         }
         const { output } = await recurrent.forward(x);
