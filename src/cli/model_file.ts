@@ -44,12 +44,14 @@ import {
   type RecurrentInit,
   type RecurrentLayer,
   saveSafetensors,
+  Sequential,
   type Tensor,
   type TrackedTensor,
 } from "../../mod.ts";
 import { buildModel } from "../models/registry.ts";
 import { type VariantKind, VARIANTS } from "../variants.ts";
 import { CliError, reason } from "./io.ts";
+import { notAModel } from "./weights.ts";
 
 /** A variant with cell states: the LSTM family. */
 type FamilyVariant = Extract<typeof VARIANTS[VariantKind], { cellStates: true }>;
@@ -103,6 +105,10 @@ export interface TrainingState {
   };
   /** Training loss after every step, and validation loss after every evaluation. */
   history: { train: [number, number][]; validation: [number, number][] };
+  /** SHA-256 of the data file's bytes (hex): a resumed run refuses other data unless asked. */
+  dataSha256?: string;
+  /** The lowest validation loss so far (what `--keep best` compares with). */
+  bestValidation?: number;
 }
 
 /** The JSON document under the metadata key `"arraylstm"`. */
@@ -148,7 +154,7 @@ export function decodeModelFile(bytes: Uint8Array, path: string): ModelFile {
   try {
     metadata = readSafetensors(bytes).metadata;
   } catch (error) {
-    throw new CliError(`${path} is not a safetensors file: ${reason(error)}`);
+    throw new CliError(notAModel(path, bytes, reason(error)));
   }
   const raw = metadata[META_KEY];
   const bare = new CliError(
@@ -194,6 +200,8 @@ export class Network {
   readonly rnn: LSTM | GRU;
   /** Hidden states to logits over the vocabulary. */
   readonly head: Linear;
+  /** The three layers as one `Sequential`: what `fit` trains. */
+  readonly model: Sequential;
 
   /** Makes the network of `meta` with fresh weights drawn from `seed`. */
   constructor(meta: ModelFileMeta, backend: BackendName, seed: number) {
@@ -204,6 +212,7 @@ export class Network {
     });
     this.rnn = makeRecurrent(meta.model, backend, seed + 1);
     this.head = new Linear(meta.model.args.hiddenSize, vocabularySize, { seed: seed + 2 });
+    this.model = new Sequential([this.embedding, this.rnn, this.head]);
   }
 
   /**
@@ -274,9 +283,24 @@ export async function loadNetwork(
     throw new CliError(`cannot read model ${path}: ${reason(error)}`);
   }
   const file = decodeModelFile(bytes, path);
+  checkFinite(file.tensors, path);
   const network = new Network(file.meta, backend, 0);
   network.loadStateDict(file.tensors);
   return { file, network };
+}
+
+/** Refuses a model whose weights hold NaN or infinity (a run that diverged), naming the tensor. */
+export function checkFinite(tensors: Record<string, Tensor>, path: string): void {
+  for (const [name, t] of Object.entries(tensors)) {
+    const at = t.data.findIndex((v) => !Number.isFinite(v));
+    if (at >= 0) {
+      throw new CliError(
+        `${path}: the model's weights are not finite (${t.data[at]} in ${name}[${at}]): the run ` +
+          "that wrote it diverged; train again with a lower --lr, or resume from an earlier " +
+          "checkpoint",
+      );
+    }
+  }
 }
 
 /** `record` with every name prefixed. */
