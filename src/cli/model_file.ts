@@ -291,16 +291,22 @@ export async function loadNetwork(
 
 /** Refuses a model whose weights hold NaN or infinity (a run that diverged), naming the tensor. */
 export function checkFinite(tensors: Record<string, Tensor>, path: string): void {
+  const found = nonFinite(tensors);
+  if (found !== null) {
+    throw new CliError(
+      `${path}: the model's weights are not finite (${found}): the run that wrote it ` +
+        "diverged; train again with a lower --lr, or resume from an earlier checkpoint",
+    );
+  }
+}
+
+/** The first value of `tensors` that is NaN or infinite, as `NaN in name[i]`; `null` if none. */
+export function nonFinite(tensors: Record<string, Tensor>): string | null {
   for (const [name, t] of Object.entries(tensors)) {
     const at = t.data.findIndex((v) => !Number.isFinite(v));
-    if (at >= 0) {
-      throw new CliError(
-        `${path}: the model's weights are not finite (${t.data[at]} in ${name}[${at}]): the run ` +
-          "that wrote it diverged; train again with a lower --lr, or resume from an earlier " +
-          "checkpoint",
-      );
-    }
+    if (at >= 0) return `${t.data[at]} in ${name}[${at}]`;
   }
+  return null;
 }
 
 /** `record` with every name prefixed. */

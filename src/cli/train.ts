@@ -49,6 +49,7 @@ import {
   type ModelFile,
   type ModelFileMeta,
   Network,
+  nonFinite,
   type TaskSpec,
   type TrainingState,
 } from "./model_file.ts";
@@ -237,8 +238,19 @@ export async function train(args: string[], io: CliIO): Promise<number> {
         `${state.step + 1}..${total}\n`,
     );
 
+    const diverged = (what: string): CliError =>
+      new CliError(
+        `step ${state.step}: ${what}, training diverged and stopped; ${
+          savedStep === null
+            ? "nothing was saved"
+            : `${last} keeps the checkpoint of step ${savedStep}`
+        }; train again with a lower --lr`,
+      );
     const checkpoint = async (path: string): Promise<void> => {
       await optimizer.sync(); // webgpu keeps weights and state on the device
+      // A checkpoint is only ever replaced by a good one.
+      const bad = nonFinite(network.stateDict());
+      if (bad !== null) throw diverged(`the weights are not finite (${bad})`);
       await saveCheckpoint(path, meta, state, network, optimizer.stateDict());
       if (path === last) savedStep = state.step;
     };
@@ -260,18 +272,16 @@ export async function train(args: string[], io: CliIO): Promise<number> {
     let stopped: StopRequest | null = null;
     let [lastYield, lastSave] = [performance.now(), performance.now()];
     let chunkEnd = 0;
+    let saveAfterValidation = false;
+    const saveLast = async (): Promise<void> => {
+      await checkpoint(last);
+      lastSave = performance.now();
+      saveAfterValidation = false;
+    };
     const step: Callback = {
       async onBatchEnd(log): Promise<void> {
         state.step++;
-        if (!Number.isFinite(log.loss)) {
-          throw new CliError(
-            `step ${state.step}: the loss is ${log.loss}, training diverged and stopped; ${
-              savedStep === null
-                ? "nothing was saved"
-                : `${last} keeps the checkpoint of step ${savedStep}`
-            }; train again with a lower --lr`,
-          );
-        }
+        if (!Number.isFinite(log.loss)) throw diverged(`the loss is ${log.loss}`);
         state.history.train.push([state.step, log.loss]);
         progress.update(state.step, log.loss);
         // Signals are delivered by the event loop: let it run between steps that never wait.
@@ -288,9 +298,10 @@ export async function train(args: string[], io: CliIO): Promise<number> {
         const due = "steps" in saveEvery
           ? state.step % saveEvery.steps === 0
           : performance.now() - lastSave >= saveEvery.ms;
+        // At the end of a chunk, after fit's validation: a diverged model is not saved.
         if (due && state.step < total) {
-          await checkpoint(last);
-          lastSave = performance.now();
+          if (state.step === chunkEnd && validation.length > 0) saveAfterValidation = true;
+          else await saveLast();
         }
       },
     };
@@ -319,6 +330,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
           continue;
         }
         const m = history.epochs[0].metrics;
+        if (!Number.isFinite(m.val_loss)) throw diverged(`the validation loss is ${m.val_loss}`);
         state.history.validation.push([state.step, m.val_loss]);
         report = `validation ${describeMetrics(m, tokens)} at step ${state.step}`;
         progress.line(`step ${state.step}  ${report}`);
@@ -326,6 +338,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
           state.bestValidation = m.val_loss;
           await checkpoint(out);
         }
+        if (saveAfterValidation) await saveLast();
         if (stopped !== null) throw new Stop();
       }
     } catch (error) {

@@ -33,8 +33,9 @@ function colour(value: number, scale: number): string {
   return value >= 0 ? `rgb(255,${fade},${fade})` : `rgb(${fade},${fade},255)`;
 }
 
-/** A label with white space made visible (a space token would otherwise be blank). */
+/** A white-space label made visible (a space token would otherwise be blank). */
 function visible(label: string): string {
+  if (label.trim() !== "") return label;
   return label.replace(/ /g, "␣").replace(/\n/g, "⏎").replace(/\t/g, "⇥");
 }
 
