@@ -42,7 +42,15 @@ async function folder(): Promise<{ dir: string; text: string }> {
 }
 
 /** The `"arraylstm"` metadata of a model file. */
-async function metaOf(path: string): Promise<{ training: { step: number } & Record<string, any> }> {
+interface Meta {
+  training: {
+    step: number;
+    bestValidation?: number;
+    history: { validation: [number, number][] };
+  };
+}
+
+async function metaOf(path: string): Promise<Meta> {
   return JSON.parse(readSafetensors(await Deno.readFile(path)).metadata.arraylstm);
 }
 
@@ -240,7 +248,7 @@ Deno.test("--keep best: --out holds the best validation loss, OUT.last the last 
   assert.equal(
     best.training.bestValidation,
     Math.min(
-      ...last.training.history.validation.map(([, loss]: number[]) => loss),
+      ...last.training.history.validation.map(([, loss]) => loss),
     ),
   );
 
