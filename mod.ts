@@ -151,12 +151,20 @@ export {
   type TensorRecord,
 } from "./src/safetensors.ts";
 export {
+  type JsonValue,
   loadModel,
+  type LoadModelOptions,
   MODEL_METADATA_KEY,
   type ModelConfig,
+  ModelFileError,
+  type ModelMetadata,
+  readModelConfig,
+  readModelMetadata,
   type SavedModel,
   saveModel,
+  type SaveModelOptions,
 } from "./src/model_file.ts";
+export type { LayerName } from "./src/models/registry.ts";
 export type { ModelName } from "./src/variants.ts";
 export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
 export { fromTorch, type FromTorchOptions, type TorchMode } from "./src/interop/from_torch.ts";

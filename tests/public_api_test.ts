@@ -80,6 +80,8 @@ const PUBLIC = words(`
   loadSafetensors readSafetensors readSafetensorsArrays saveSafetensors SafetensorsArray
   SafetensorsContents SafetensorsData SafetensorsDtype SafetensorsError TensorRecord
   saveModel loadModel SavedModel ModelConfig ModelName MODEL_METADATA_KEY
+  SaveModelOptions LoadModelOptions ModelFileError ModelMetadata JsonValue LayerName
+  readModelMetadata readModelConfig
   loadTorch TorchLoadError fromTorch FromTorchOptions TorchMode
   loadKeras LoadKerasOptions KerasLoadError KerasLayerWeights KerasLSTMWeights KerasDenseWeights fromKeras
   importKerasLSTM importKerasDense ImportKerasLSTMOptions KerasLSTMTensors

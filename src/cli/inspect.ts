@@ -117,7 +117,8 @@ const DEFAULT_OPTIONS: Record<string, unknown> = {
 function describeConfig(config: ModelConfig): string {
   switch (config.class) {
     case "Stacked":
-      return `Stacked[${config.layers.map(describeConfig).join(", ")}]`;
+    case "Sequential":
+      return `${config.class}[${config.layers.map(describeConfig).join(", ")}]`;
     case "Bidirectional":
       return `Bidirectional(${describeConfig(config.forward)}, ${describeConfig(config.backward)})`;
     default: {

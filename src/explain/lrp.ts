@@ -10,13 +10,16 @@ import { checkOptions, checkShape, describe } from "../errors.ts";
 import { Bidirectional } from "../models/bidirectional.ts";
 import { usesBuiltinHooks } from "../models/builtin.ts";
 import { cellVariant, LSTM, runForRelevance } from "../models/lstm.ts";
+import { Sequential } from "../models/sequential.ts";
 import { Stacked } from "../models/stacked.ts";
+import type { TokenIds } from "../nn/embedding.ts";
 import { Linear } from "../nn/linear.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { resolveTargets } from "./target.ts";
 import { checkEpsilonRule, type EpsilonRule } from "../contract/mod.ts";
 import { offersExtra, VARIANTS } from "../variants.ts";
 import { type LayerWeights, relevanceOfLayer, traceLayer } from "./lrp_layer.ts";
+import { sequentialParts } from "./lrp_sequential.ts";
 
 /** Options of {@linkcode lrp}. */
 export interface LrpOptions {
@@ -36,7 +39,10 @@ export interface LrpOptions {
 
 /** What {@linkcode lrp} resolves to. */
 export interface LrpResult {
-  /** Relevance of every input feature at every step, `(batch, seqLen, inputSize)`. */
+  /**
+   * Relevance of every input feature at every step, `(batch, seqLen, inputSize)`; of every token,
+   * `(batch, seqLen)`, for a `Sequential` that starts with an `Embedding`.
+   */
   readonly relevance: Tensor;
   /** Relevance left at the initial hidden and cell states, `(batch)`. */
   readonly rest: Tensor;
@@ -83,6 +89,14 @@ interface Traced {
  *
  * With `biasFactor: 1`, `Σ relevance + rest = scores[target]` for every sequence.
  *
+ * A `Sequential` is explained the same way, as `lrp(model, x, options)`: an optional `Embedding`,
+ * recurrent layers (`Dropout` between them is the identity, as at evaluation), then `LastStep`
+ * and the `Linear` of the scores (and optionally `Softmax`/`LogSoftmax`: the scores explained are
+ * the `Linear`'s). After an `Embedding`, `x` is token ids and the relevance of a token is that of
+ * its embedded vector, summed over the features: `(batch, seqLen)`. The dense layer reads what the
+ * `LastStep` gives: for a `Bidirectional` just before it, the backward direction's output at the
+ * last position (it has read that one step), as the model computes it.
+ *
  * @param network The recurrent layers.
  * @param dense A `Linear` from the final hidden state(s) to the class scores.
  * @param x Input, `(batch, seqLen, inputSize)`.
@@ -106,14 +120,86 @@ interface Traced {
  * const total = relevance.data.slice(0, 15).reduce((a, b) => a + b, 0) + rest.data[0];
  * assert.ok(Math.abs(total - scores.data[target[0]]) < 1e-5);
  * ```
+ *
+ * @example A Sequential classifier of token ids: relevance per token
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Embedding, LastStep, Linear, lrp, LSTM, Sequential } from "../../mod.ts";
+ * const model = new Sequential([
+ *   new Embedding(10, 3, { seed: 1 }),
+ *   new LSTM(3, 4, { backend: "js", seed: 2 }),
+ *   new LastStep(),
+ *   new Linear(4, 2, { seed: 3 }),
+ * ]);
+ * const { relevance, rest, scores, target } = await lrp(model, [[1, 5, 7]], { biasFactor: 1 });
+ * assert.deepEqual(relevance.shape, [1, 3]); // one value per token
+ * const total = relevance.data.reduce((a, b) => a + b, 0) + rest.data[0];
+ * assert.ok(Math.abs(total - scores.data[target[0]]) < 1e-5);
+ * ```
  */
-export async function lrp(
+export function lrp(
+  model: Sequential,
+  x: TokenIds | Tensor,
+  options?: LrpOptions,
+): Promise<LrpResult>;
+export function lrp(
   network: LrpNetwork,
   dense: Linear,
   x: Tensor,
-  options: LrpOptions = {},
+  options?: LrpOptions,
+): Promise<LrpResult>;
+export async function lrp(
+  network: LrpNetwork | Sequential,
+  dense: Linear | TokenIds | Tensor,
+  x?: Tensor | LrpOptions,
+  options?: LrpOptions,
 ): Promise<LrpResult> {
-  const levels = levelsOf(network);
+  if (network instanceof Sequential) {
+    return await lrpSequential(network, dense as TokenIds | Tensor, (x ?? {}) as LrpOptions);
+  }
+  return await explain(levelsOf(network), dense as Linear, x as Tensor, options ?? {});
+}
+
+async function lrpSequential(
+  model: Sequential,
+  x: TokenIds | Tensor,
+  options: LrpOptions,
+): Promise<LrpResult> {
+  const { embedding, recurrent, dense } = sequentialParts(model);
+  const levels = recurrent.map(({ layer, name }) => levelOf(layer, name));
+  const reading = { lastPosition: true, perStep: embedding !== null };
+  if (embedding === null) return await explain(levels, dense, x as Tensor, options, reading);
+  const embedded = await embedding.forward(x);
+  if (embedded.shape.length !== 3) {
+    throw new RangeError(
+      `x must be token ids (batch, seqLen), got ids of shape ${
+        describe(embedded.shape.slice(0, -1))
+      }`,
+    );
+  }
+  return await explain(levels, dense, embedded, options, reading);
+}
+
+/** How {@linkcode explain} reads the top level and gives the relevance. */
+interface Reading {
+  /**
+   * `true`: the dense layer reads every direction's output at the last position, as `LastStep`
+   * does (a backward direction's output there has read one step); `false`: every direction's
+   * final hidden state (a backward direction's after reading step 0).
+   */
+  readonly lastPosition: boolean;
+  /** Whether to sum the relevance over the input features, per step. */
+  readonly perStep: boolean;
+}
+
+/** LRP through `levels` and `dense` on `x`. */
+async function explain(
+  levels: Direction[][],
+  dense: Linear,
+  x: Tensor,
+  options: LrpOptions,
+  reading: Reading = { lastPosition: false, perStep: false },
+): Promise<LrpResult> {
   if (!(dense instanceof Linear)) {
     throw new TypeError(`dense must be a Linear layer, got ${nameOf(dense)}`);
   }
@@ -156,13 +242,19 @@ export async function lrp(
   const C = dense.outFeatures;
   const final = new Float64Array(B * width);
   let offset = 0;
-  for (const trace of traces[traces.length - 1]) {
-    const H = trace.hiddenSize;
+  // The step (in the order a direction read them) whose hidden state the dense layer reads.
+  const readStep = (direction: Direction): number =>
+    reading.lastPosition && direction.reversed ? 0 : T - 1;
+  traces[traces.length - 1].forEach((trace, d) => {
+    const H = trace.hiddenSize, step = readStep(top[d]);
     for (let b = 0; b < B; b++) {
-      final.set(trace.hidden.subarray((b * T + T - 1) * H, (b * T + T) * H), b * width + offset);
+      final.set(
+        trace.hidden.subarray((b * T + step) * H, (b * T + step + 1) * H),
+        b * width + offset,
+      );
     }
     offset += H;
-  }
+  });
   const [weight, bias] = dense.parameters().map((p) => p.value.data);
   const scores = new Float64Array(B * C);
   for (let b = 0; b < B; b++) {
@@ -185,7 +277,7 @@ export async function lrp(
     }
   }
 
-  // Backward, level by level: the top level's relevance arrives at its last step only.
+  // Backward, level by level: the top level's relevance arrives at the step the dense layer read.
   const rest = new Float64Array(B);
   let arriving: Float64Array | null = null;
   let relevance = new Float64Array(0);
@@ -201,7 +293,7 @@ export async function lrp(
         if (arriving === null) {
           outputRelevance.set(
             finalRelevance.subarray(b * width + from, b * width + from + H),
-            (b * T + T - 1) * H,
+            (b * T + readStep(level[d])) * H,
           );
         } else {
           const outer = arriving.length / (B * T);
@@ -223,7 +315,9 @@ export async function lrp(
     arriving = relevance;
   }
   return {
-    relevance: { shape: [B, T, inputSize], data: Float32Array.from(relevance) },
+    relevance: reading.perStep
+      ? { shape: [B, T], data: sumFeatures(relevance, B * T, inputSize) }
+      : { shape: [B, T, inputSize], data: Float32Array.from(relevance) },
     rest: { shape: [B], data: Float32Array.from(rest) },
     scores: { shape: [B, C], data: Float32Array.from(scores) },
     target,
@@ -337,6 +431,17 @@ function checkRule(options: LrpOptions): EpsilonRule {
   const rule = { eps: options.eps ?? 0.001, biasFactor: options.biasFactor ?? 0 };
   checkEpsilonRule(rule);
   return rule;
+}
+
+/** `(N, F)` summed over `F`, in float64 and then rounded once. */
+function sumFeatures(values: Float64Array, N: number, F: number): Float32Array {
+  const out = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let total = 0;
+    for (let f = 0; f < F; f++) total += values[n * F + f];
+    out[n] = total;
+  }
+  return out;
 }
 
 /** `(B, T, F)` with the time axis reversed. */
