@@ -507,7 +507,7 @@ Deno.test("errors print one line naming the problem and exit 1", async () => {
     [["train", "--data", text, "--out", "x", "--model", "RNN"], /--model must be one of LSTM/],
     [["train", "--data", text, "--out", "x", "--model", "GRU", "--k", "2"], /not GRU/],
     [["convert", "--from", "keras", "x", "--out", "y", "--mode", "gru"], /--mode does not apply/],
-    [["sample", "--model", bare], /bare layer without vocabulary/],
+    [["sample", "--model", bare], /holds a Stacked without a vocabulary \(written by `convert`/],
     [["sample", "--model", text], /text\.txt is a text file, not a model: train one on it/],
     [["inspect"], /inspect takes one file, got 0/],
     [["convert", "--from", "onnx", "x", "--out", "y"], /--from must be one of torch, keras/],

@@ -8,7 +8,14 @@
  */
 
 import assert from "node:assert/strict";
-import { readSafetensors, saveSafetensors } from "../mod.ts";
+import {
+  loadModel,
+  readModelMetadata,
+  readSafetensors,
+  saveModel,
+  saveSafetensors,
+  Sequential,
+} from "../mod.ts";
 import { writeOutput } from "../src/cli/files.ts";
 import { main } from "../src/cli/main.ts";
 
@@ -463,4 +470,41 @@ Deno.test("`deno task cli` resolves relative paths against the caller's folder (
   }).output();
   assert.equal(code, 0, new TextDecoder().decode(stderr));
   assert.ok((await Deno.stat(`${dir}/m.safetensors`)).isFile);
+});
+
+Deno.test("loadModel reads a file of train as a Sequential, and the CLI reads a saveModel Sequential with a vocabulary", async () => {
+  const { dir, text } = await folder();
+  const model = `${dir}/m.safetensors`;
+  const trained = await run([
+    "train",
+    "--data",
+    text,
+    "--out",
+    model,
+    "--backend",
+    "js",
+    "--max-steps",
+    "2",
+    ...TINY,
+  ]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const bytes = await Deno.readFile(model);
+  const network = loadModel(bytes, { backend: "js", expect: Sequential });
+  const { vocabulary, tokens } = readModelMetadata<{ vocabulary: string[]; tokens: string }>(bytes);
+  assert.equal(tokens, "chars");
+  const ids = [[vocabulary.indexOf("t"), vocabulary.indexOf("h")]];
+  const logits = await network.forward(ids);
+  assert.deepEqual(logits.shape, [1, 2, vocabulary.length]);
+
+  // The same network saved by saveModel with its vocabulary: sample reads it, and gives the same text.
+  const saved = `${dir}/saved.safetensors`;
+  await Deno.writeFile(saved, saveModel(network, { metadata: { vocabulary, tokens: "chars" } }));
+  const args = ["--prime", "the ", "--length", "20", "--seed", "3", "--backend", "js"];
+  const [a, b] = await Promise.all([
+    run(["sample", "--model", model, ...args]),
+    run(["sample", "--model", saved, ...args]),
+  ]);
+  assert.equal(b.status, 0, b.stderr);
+  assert.equal(b.stdout, a.stdout);
+  network.dispose();
 });

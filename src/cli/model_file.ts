@@ -52,6 +52,7 @@ import { buildModel } from "../models/registry.ts";
 import { type VariantKind, VARIANTS } from "../variants.ts";
 import { CliError, reason } from "./io.ts";
 import { notAModel } from "./weights.ts";
+import { readSequentialFile } from "./sequential_file.ts";
 
 /** A variant with cell states: the LSTM family. */
 type FamilyVariant = Extract<typeof VARIANTS[VariantKind], { cellStates: true }>;
@@ -161,7 +162,10 @@ export function decodeModelFile(bytes: Uint8Array, path: string): ModelFile {
     `${path} holds a bare layer without vocabulary or head (written by \`convert\` or ` +
       "saveModel); train a model with `train` first, or see `inspect` for its layers",
   );
-  if (raw === undefined && MODEL_METADATA_KEY in metadata) throw bare;
+  // A saveModel file: the CLI runs a Sequential(Embedding, recurrent, Linear) with a vocabulary.
+  if (raw === undefined && MODEL_METADATA_KEY in metadata) {
+    return readSequentialFile(bytes, path, MODEL_CLASSES);
+  }
   if (raw === undefined) {
     throw new CliError(
       `${path} has no "${META_KEY}" metadata: it is a plain weight file, not a model written by ` +
