@@ -30,7 +30,7 @@ export function weightFileKind(path: string, bytes: Uint8Array): WeightFileKind 
  * import assert from "node:assert/strict";
  * import { notAModel } from "./weights.ts";
  * const pt = new Uint8Array([0x50, 0x4b, 3, 4]);
- * assert.match(notAModel("x.pt", pt, "bad header"), /x.pt is a PyTorch file: convert it with/);
+ * assert.match(notAModel("x.pt", pt, "bad header"), /x.pt is a PyTorch file, not a model of train: convert it with/);
  * ```
  */
 export function notAModel(path: string, bytes: Uint8Array, why: string): string {
