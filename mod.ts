@@ -194,6 +194,7 @@ export {
   type SaliencyResult,
 } from "./src/explain/saliency.ts";
 export { type RenderOptions, renderRelevance } from "./src/explain/render.ts";
+export { relevancePerToken } from "./src/explain/tokens.ts";
 
 // Serving: coalescing concurrent requests into batches.
 export { MicroBatcher, type MicroBatcherOptions, type Prediction } from "./src/serve/batcher.ts";

@@ -94,7 +94,7 @@ const PUBLIC = words(`
   loadKeras LoadKerasOptions KerasLoadError KerasLayerWeights KerasLSTMWeights KerasDenseWeights fromKeras
   importKerasLSTM importKerasDense ImportKerasLSTMOptions KerasLSTMTensors
   lrp LrpNetwork LrpOptions LrpResult kerasLrpNetwork KerasLrpWeights
-  saliency SaliencyHead SaliencyOptions SaliencyResult renderRelevance RenderOptions
+  saliency SaliencyHead SaliencyOptions SaliencyResult renderRelevance RenderOptions relevancePerToken
   MicroBatcher MicroBatcherOptions Prediction
   Sequential SequentialForwardOptions LastStep Dropout DropoutOptions
   ReLU Tanh Sigmoid Softmax LogSoftmax relu sigmoid

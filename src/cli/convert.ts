@@ -17,15 +17,8 @@ import {
   type Tensor,
   type TorchMode,
 } from "../../mod.ts";
-import {
-  choiceFlag,
-  CliError,
-  type CliIO,
-  numberFlag,
-  parseFlags,
-  readInput,
-  writeOutput,
-} from "./io.ts";
+import { choiceFlag, CliError, type CliIO, numberFlag, parseFlags, readInput } from "./io.ts";
+import { checkOutputs, writeOutput } from "./files.ts";
 import { describeSaved } from "./inspect.ts";
 import { readKeras, readTorch } from "./weights.ts";
 
@@ -81,6 +74,11 @@ export async function convert(args: string[], io: CliIO): Promise<number> {
   if (misplaced !== undefined) {
     throw new CliError(`--${misplaced} does not apply to --from ${from}`);
   }
+  // Replacing an earlier conversion is fine; a folder, or the input itself, is not.
+  await checkOutputs([{ flag: "--out", path: values.out }], {
+    inputs: [{ flag: "input", path }],
+    overwrite: true,
+  });
   const bytes = await readInput(path, `${from} file`);
   const model = from === "torch"
     ? torchModel(readTorch(bytes, path), values)

@@ -11,6 +11,8 @@ import { CliError } from "./io.ts";
 
 /** The id of the padding token `""`; a target of `IGNORE` is not scored. */
 export const PAD = 0;
+/** The token that stands for every token never seen in training (id 1 of a vocabulary). */
+export const UNK = "<unk>";
 /** The target id the losses skip (`ignoreIndex`). */
 export const IGNORE = -100;
 
@@ -23,24 +25,50 @@ export function tokenize(text: string, tokens: TaskSpec["tokens"]): string[][] {
   ) => line.length > 0);
 }
 
-/** The vocabulary of `sequences`: the padding token, then every token in first-seen order. */
+/**
+ * The vocabulary of `sequences`: the padding token, `<unk>` (for tokens never seen in training),
+ * then every token in first-seen order.
+ */
 export function buildVocabulary(sequences: string[][]): string[] {
-  return ["", ...new Set(sequences.flat())];
+  return ["", ...new Set([UNK, ...sequences.flat()])];
 }
 
-/** Token ids of `tokens`; a `CliError` names the first token outside the vocabulary. */
-export function encode(tokens: string[], vocabulary: string[], where: string): number[] {
+/** Token ids of `tokens` and the tokens never seen in training. */
+export interface Encoded {
+  /** One id a token; unseen tokens are `<unk>`'s id. */
+  ids: number[];
+  /** The unseen tokens, in order. */
+  unknown: string[];
+}
+
+/**
+ * Token ids of `tokens`. A token outside the vocabulary becomes `<unk>`; a vocabulary without
+ * `<unk>` (a file of an older `train`) makes it an error naming the token and `where`.
+ */
+export function encode(tokens: string[], vocabulary: string[], where: string): Encoded {
   const index = new Map(vocabulary.map((token, id) => [token, id]));
-  return tokens.map((token) => {
+  const unk = index.get(UNK);
+  const unknown: string[] = [];
+  const ids = tokens.map((token) => {
     const id = index.get(token);
-    if (id === undefined || id === PAD) {
+    if (id !== undefined && id !== PAD) return id;
+    if (unk === undefined) {
       throw new CliError(
         `${where}: ${JSON.stringify(token)} is not in the model's vocabulary of ` +
-          `${vocabulary.length - 1} tokens`,
+          `${vocabulary.length - 1} tokens (the model has no <unk>: train it again to accept ` +
+          "unseen tokens)",
       );
     }
-    return id;
+    unknown.push(token);
+    return unk;
   });
+  return { ids, unknown };
+}
+
+/** The ids no prediction may be: padding, and `<unk>` when the vocabulary has it. */
+export function unpredictable(vocabulary: readonly string[]): number[] {
+  const unk = vocabulary.indexOf(UNK);
+  return unk > 0 ? [PAD, unk] : [PAD];
 }
 
 /** Joins tokens back into text. */

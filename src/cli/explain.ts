@@ -11,11 +11,12 @@ import {
   detach,
   lrp,
   LSTM,
+  relevancePerToken,
   renderRelevance,
   saliency,
   type Tensor,
 } from "../../mod.ts";
-import { encode, PAD, tokenize } from "./data.ts";
+import { encode, tokenize, UNK, unpredictable } from "./data.ts";
 import {
   BACKEND_CHOICES,
   backendFlag,
@@ -25,10 +26,10 @@ import {
   parseFlags,
   readText,
   stringFlag,
-  writeOutput,
 } from "./io.ts";
+import { checkOutputs, writeOutput } from "./files.ts";
 import { loadNetwork, type Network } from "./model_file.ts";
-import { lastRow } from "./sample.ts";
+import { lastRow, unseen } from "./sample.ts";
 
 /** The relevance methods `--method` names, `saliency`'s by their CLI names. */
 const SALIENCY_METHODS = {
@@ -44,13 +45,13 @@ export const EXPLAIN_HELP =
   `Usage: explain --model MODEL.safetensors (--text TEXT | --input FILE) --out FILE.html
 
 Explains the next-token prediction after the input: an HTML page (no scripts) with each token
-coloured by its relevance (red for the prediction, blue against it) and a grid of the relevance
-of every embedding feature at every token.
+coloured by its relevance (red for the prediction, blue against it), and a heatmap labelled by
+the tokens. Tokens never seen in training are read as <unk>.
 
 The network is Embedding -> recurrent model -> Linear, and the prediction is the Linear layer on
 the last hidden state, so the explanation is of the recurrent model and head over the embedded
 input: relevance is computed for every embedding feature and a token's relevance is the sum over
-its features. The score explained is the target's logit.
+its features (the library's relevancePerToken). The score explained is the target's logit.
 
   --model FILE     a model written by train
   --text TEXT      the input; or
@@ -85,6 +86,10 @@ export async function explain(args: string[], io: CliIO): Promise<number> {
     ? [values.text]
     : (await readText(values.input as string, "input")).split("\n").filter((l) => l.trim() !== "");
   const backend = backendFlag(values);
+  // Pages are replaced as before; a folder, a missing folder, or an input as --out is not.
+  const inputFiles = [{ flag: "--model", path }];
+  if (typeof values.input === "string") inputFiles.push({ flag: "--input", path: values.input });
+  await checkOutputs([{ flag: "--out", path: out }], { inputs: inputFiles, overwrite: true });
   const { file, network } = await loadNetwork(path, backend as BackendName);
   try {
     const task = file.meta.task;
@@ -94,21 +99,38 @@ export async function explain(args: string[], io: CliIO): Promise<number> {
       ? "lrp"
       : "gradient-x-input";
     network.train(false);
+    const never = unpredictable(task.vocabulary);
+    const unk = task.vocabulary.indexOf(UNK);
     const written: string[] = [];
     for (const [index, input] of inputs.entries()) {
       const tokens = tokenize(input, task.tokens).flat();
       if (tokens.length === 0) throw new CliError(`input ${index + 1} holds no token`);
-      const ids = encode(tokens, task.vocabulary, `input ${index + 1}`);
+      const { ids, unknown } = encode(tokens, task.vocabulary, `input ${index + 1}`);
+      if (unknown.length > 0) io.stderr(`${unseen(`input ${index + 1}`, unknown)}\n`);
       let target: number;
       if (typeof values.target === "string") {
-        [target] = encode([values.target], task.vocabulary, "--target");
+        target = task.vocabulary.indexOf(values.target);
+        if (never.includes(target) || target < 0) {
+          throw new CliError(
+            `--target ${JSON.stringify(values.target)} is not a token the model predicts`,
+          );
+        }
       } else {
         const row = lastRow((await network.forward([ids])).logits);
-        target = row.reduce((best, v, id) => id !== PAD && v > row[best] ? id : best, PAD + 1);
+        target = -1;
+        row.forEach((v, id) => {
+          if (!never.includes(id) && (target < 0 || v > row[target])) target = id;
+        });
       }
       const relevance = await relevanceOf(network, ids, target, method);
-      const html = renderRelevance(relevance, {
-        tokens,
+      // One value a token: the relevance of its embedding features, summed.
+      const perToken = relevancePerToken(relevance);
+      const html = renderRelevance({
+        shape: [perToken.length, 1],
+        data: new Float32Array(perToken),
+      }, {
+        tokens: tokens.map((token, t) => ids[t] === unk ? `${token} (${UNK})` : token),
+        features: ["relevance"],
         title: `${file.meta.model.class}: why ${JSON.stringify(task.vocabulary[target])} next ` +
           `(${method})`,
       });

@@ -44,7 +44,7 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
 ): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: joinDashValues(args, options),
       options,
       allowPositionals: true,
       strict: true,
@@ -55,6 +55,30 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
     const message = reason(error).split(". ")[0];
     throw new CliError(`${command}: ${message}; see \`${command} --help\``);
   }
+}
+
+/**
+ * `--k -1` as `--k=-1`: `parseArgs` takes a value starting with "-" only after "=", and calls
+ * `--k -1` ambiguous; a string flag followed by anything that is not one of the flags takes it.
+ */
+function joinDashValues(args: string[], options: Record<string, FlagSpec>): string[] {
+  const isFlag = (arg: string): boolean => {
+    const name = arg.replace(/^--?/, "").split("=")[0];
+    return name in options || arg === "-h" || arg === "--help" || arg === "--";
+  };
+  const result: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const [arg, next] = [args[i], args[i + 1]];
+    const spec = arg.startsWith("--") && !arg.includes("=") ? options[arg.slice(2)] : undefined;
+    if (spec?.type === "string" && next?.startsWith("-") && !isFlag(next)) {
+      result.push(`${arg}=${next}`);
+      i++;
+    } else {
+      result.push(arg);
+    }
+    if (arg === "--") return [...result, ...args.slice(i + 1)];
+  }
+  return result;
 }
 
 /** The string value of `--name`, or `fallback`; a `CliError` when required and missing. */
@@ -117,16 +141,6 @@ export async function readInput(path: string, what = "file"): Promise<Uint8Array
 /** Reads a UTF-8 text file, with a one-line error naming it when it cannot be read. */
 export async function readText(path: string, what = "file"): Promise<string> {
   return new TextDecoder().decode(await readInput(path, what));
-}
-
-/** Writes a file, with a one-line error naming it when it cannot be written. */
-export async function writeOutput(path: string, data: Uint8Array | string): Promise<void> {
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(path, data);
-    else await Deno.writeFile(path, data);
-  } catch (error) {
-    throw new CliError(`cannot write ${path}: ${reason(error)}`);
-  }
 }
 
 /** The first line of an error's message. */

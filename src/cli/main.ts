@@ -129,6 +129,17 @@ export async function main(args: string[], io: Partial<CliIO> = {}): Promise<num
   }
 }
 
+/**
+ * The caller's folder when run by `deno task cli` (which runs in the repository and sets
+ * `INIT_CWD` to where it was called, as `npm run` does), so that relative paths are the caller's.
+ */
+function callerFolder(): string | undefined {
+  const allowed = Deno.permissions.querySync({ name: "env", variable: "INIT_CWD" });
+  return allowed.state === "granted" ? Deno.env.get("INIT_CWD") : undefined;
+}
+
 if (import.meta.main) {
+  const folder = callerFolder();
+  if (folder !== undefined) Deno.chdir(folder);
   Deno.exitCode = await main(Deno.args);
 }

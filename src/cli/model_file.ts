@@ -44,12 +44,15 @@ import {
   type RecurrentInit,
   type RecurrentLayer,
   saveSafetensors,
+  Sequential,
   type Tensor,
   type TrackedTensor,
 } from "../../mod.ts";
 import { buildModel } from "../models/registry.ts";
 import { type VariantKind, VARIANTS } from "../variants.ts";
 import { CliError, reason } from "./io.ts";
+import { notAModel } from "./weights.ts";
+import { readSequentialFile } from "./sequential_file.ts";
 
 /** A variant with cell states: the LSTM family. */
 type FamilyVariant = Extract<typeof VARIANTS[VariantKind], { cellStates: true }>;
@@ -103,6 +106,10 @@ export interface TrainingState {
   };
   /** Training loss after every step, and validation loss after every evaluation. */
   history: { train: [number, number][]; validation: [number, number][] };
+  /** SHA-256 of the data file's bytes (hex): a resumed run refuses other data unless asked. */
+  dataSha256?: string;
+  /** The lowest validation loss so far (what `--keep best` compares with). */
+  bestValidation?: number;
 }
 
 /** The JSON document under the metadata key `"arraylstm"`. */
@@ -148,14 +155,17 @@ export function decodeModelFile(bytes: Uint8Array, path: string): ModelFile {
   try {
     metadata = readSafetensors(bytes).metadata;
   } catch (error) {
-    throw new CliError(`${path} is not a safetensors file: ${reason(error)}`);
+    throw new CliError(notAModel(path, bytes, reason(error)));
   }
   const raw = metadata[META_KEY];
   const bare = new CliError(
     `${path} holds a bare layer without vocabulary or head (written by \`convert\` or ` +
       "saveModel); train a model with `train` first, or see `inspect` for its layers",
   );
-  if (raw === undefined && MODEL_METADATA_KEY in metadata) throw bare;
+  // A saveModel file: the CLI runs a Sequential(Embedding, recurrent, Linear) with a vocabulary.
+  if (raw === undefined && MODEL_METADATA_KEY in metadata) {
+    return readSequentialFile(bytes, path, MODEL_CLASSES);
+  }
   if (raw === undefined) {
     throw new CliError(
       `${path} has no "${META_KEY}" metadata: it is a plain weight file, not a model written by ` +
@@ -194,6 +204,8 @@ export class Network {
   readonly rnn: LSTM | GRU;
   /** Hidden states to logits over the vocabulary. */
   readonly head: Linear;
+  /** The three layers as one `Sequential`: what `fit` trains. */
+  readonly model: Sequential;
 
   /** Makes the network of `meta` with fresh weights drawn from `seed`. */
   constructor(meta: ModelFileMeta, backend: BackendName, seed: number) {
@@ -204,6 +216,7 @@ export class Network {
     });
     this.rnn = makeRecurrent(meta.model, backend, seed + 1);
     this.head = new Linear(meta.model.args.hiddenSize, vocabularySize, { seed: seed + 2 });
+    this.model = new Sequential([this.embedding, this.rnn, this.head]);
   }
 
   /**
@@ -274,9 +287,30 @@ export async function loadNetwork(
     throw new CliError(`cannot read model ${path}: ${reason(error)}`);
   }
   const file = decodeModelFile(bytes, path);
+  checkFinite(file.tensors, path);
   const network = new Network(file.meta, backend, 0);
   network.loadStateDict(file.tensors);
   return { file, network };
+}
+
+/** Refuses a model whose weights hold NaN or infinity (a run that diverged), naming the tensor. */
+export function checkFinite(tensors: Record<string, Tensor>, path: string): void {
+  const found = nonFinite(tensors);
+  if (found !== null) {
+    throw new CliError(
+      `${path}: the model's weights are not finite (${found}): the run that wrote it ` +
+        "diverged; train again with a lower --lr, or resume from an earlier checkpoint",
+    );
+  }
+}
+
+/** The first value of `tensors` that is NaN or infinite, as `NaN in name[i]`; `null` if none. */
+export function nonFinite(tensors: Record<string, Tensor>): string | null {
+  for (const [name, t] of Object.entries(tensors)) {
+    const at = t.data.findIndex((v) => !Number.isFinite(v));
+    if (at >= 0) return `${t.data[at]} in ${name}[${at}]`;
+  }
+  return null;
 }
 
 /** `record` with every name prefixed. */

@@ -16,6 +16,34 @@ export interface Curve {
   points: [number, number][];
 }
 
+/**
+ * Round tick values covering `[min, max]`: steps of 1, 2, 2.5 or 5 times a power of ten, about
+ * `count` of them, and their labels with just the decimals the step needs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { niceTicks } from "./plot.ts";
+ * assert.deepEqual(niceTicks(1.498, 2.228).labels, ["1.4", "1.6", "1.8", "2.0", "2.2", "2.4"]);
+ * ```
+ */
+export function niceTicks(
+  min: number,
+  max: number,
+  count = 5,
+): { values: number[]; labels: string[] } {
+  const span = max > min ? max - min : Math.abs(max) || 1;
+  const rough = span / Math.max(1, count - 1);
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= rough) ?? 10 * power;
+  const first = Math.floor(min / step + 1e-9), last = Math.ceil(max / step - 1e-9);
+  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9)) +
+    (Math.round(step / power) === 2.5 || step / power === 2.5 ? 1 : 0);
+  const values: number[] = [];
+  for (let i = first; i <= Math.max(last, first + 1); i++) values.push(i * step);
+  return { values, labels: values.map((v) => v.toFixed(Math.min(decimals, 20))) };
+}
+
 /** An SVG plot of `curves` against the step, with axes, ticks and a legend. */
 export function lossPlot(curves: Curve[], title: string): string {
   const [width, height, left, right, top, bottom] = [640, 400, 60, 20, 30, 40];
@@ -23,8 +51,12 @@ export function lossPlot(curves: Curve[], title: string): string {
   const xMax = Math.max(1, ...all.map(([x]) => x));
   const yMin = Math.min(...all.map(([, y]) => y), Infinity);
   const yMax = Math.max(...all.map(([, y]) => y), -Infinity);
-  const [y0, y1] = all.length === 0 ? [0, 1] : yMin === yMax ? [yMin - 1, yMax + 1] : [yMin, yMax];
-  const px = (x: number) => left + (x / xMax) * (width - left - right);
+  const yTicks = all.length === 0 ? niceTicks(0, 1) : niceTicks(yMin, yMax);
+  // Steps are whole: at most one tick a step.
+  const xValues = niceTicks(0, xMax, Math.min(5, xMax + 1)).values;
+  const [y0, y1] = [yTicks.values[0], yTicks.values.at(-1)!];
+  const xEnd = xValues.at(-1)!;
+  const px = (x: number) => left + (x / xEnd) * (width - left - right);
   const py = (y: number) => top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom);
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
@@ -38,14 +70,14 @@ export function lossPlot(curves: Curve[], title: string): string {
     `<text x="14" y="${(top + height - bottom) / 2}" text-anchor="middle" ` +
     `transform="rotate(-90 14 ${(top + height - bottom) / 2})">loss</text>`,
   ];
-  for (let i = 0; i <= 4; i++) {
-    const y = y0 + ((y1 - y0) * i) / 4;
-    const x = Math.round((xMax * i) / 4);
+  yTicks.values.forEach((y, i) => {
     parts.push(
-      `<text x="${left - 6}" y="${py(y) + 4}" text-anchor="end">${y.toFixed(3)}</text>`,
+      `<text x="${left - 6}" y="${py(y) + 4}" text-anchor="end">${yTicks.labels[i]}</text>`,
       `<line x1="${left}" y1="${py(y)}" x2="${width - right}" y2="${py(y)}" stroke="#ddd"/>`,
-      `<text x="${px(x)}" y="${height - bottom + 16}" text-anchor="middle">${x}</text>`,
     );
+  });
+  for (const x of xValues) {
+    parts.push(`<text x="${px(x)}" y="${height - bottom + 16}" text-anchor="middle">${x}</text>`);
   }
   curves.forEach((curve, i) => {
     const points = curve.points.filter(([, y]) => Number.isFinite(y));

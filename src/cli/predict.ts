@@ -5,7 +5,7 @@
  */
 
 import { type BackendName, softmax } from "../../mod.ts";
-import { encode, PAD, tokenize } from "./data.ts";
+import { encode, tokenize, unpredictable } from "./data.ts";
 import {
   BACKEND_CHOICES,
   backendFlag,
@@ -23,6 +23,7 @@ export const PREDICT_HELP = `Usage: predict --model MODEL.safetensors --input FI
 
 Prints the top-k next tokens after every line of the input as JSON lines:
 {"line":1,"input":"...","next":[{"token":"...","p":0.42},...]}
+Tokens never seen in training are read as <unk> and listed: "unknown":["..."].
 
   --model FILE     a model written by train
   --input FILE     one sequence a line (events) or one text a line
@@ -48,13 +49,14 @@ export async function predict(args: string[], io: CliIO): Promise<number> {
   const { file, network } = await loadNetwork(path, backend as BackendName);
   try {
     const task = file.meta.task;
+    const never = unpredictable(task.vocabulary);
     for (const [index, line] of lines.entries()) {
       const tokens = tokenize(line, task.tokens).flat();
       if (tokens.length === 0) continue;
-      const ids = encode(tokens, task.vocabulary, `${input} line ${index + 1}`);
+      const { ids, unknown } = encode(tokens, task.vocabulary, `${input} line ${index + 1}`);
       const { logits } = await network.forward([ids]);
       const row = lastRow(logits).slice();
-      row[PAD] = -Infinity;
+      for (const id of never) row[id] = -Infinity;
       const p = softmax({ shape: [row.length], data: row }).data;
       const best = Array.from(p.keys()).sort((a, b) => p[b] - p[a] || a - b).slice(0, top);
       io.stdout(
@@ -62,6 +64,8 @@ export async function predict(args: string[], io: CliIO): Promise<number> {
           line: index + 1,
           input: line,
           next: best.map((id) => ({ token: task.vocabulary[id], p: Number(p[id].toPrecision(6)) })),
+          // Tokens never seen in training, read as <unk>.
+          ...(unknown.length > 0 ? { unknown } : {}),
         }) + "\n",
       );
     }

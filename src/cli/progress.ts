@@ -1,11 +1,15 @@
 /**
  * Training progress: a bar redrawn in place on a terminal (steps, loss, rate, time left), or a
- * plain line every tenth of the run otherwise (CI logs, pipes).
+ * plain line every 2 seconds otherwise (CI logs, pipes), counted in the run's steps (a resumed
+ * run goes on from its checkpoint's step).
  *
  * @module
  */
 
 import type { CliIO } from "./io.ts";
+
+/** The least time between two progress lines off a terminal. */
+const LINE_INTERVAL_MS = 2000;
 
 /** Reports the steps of a run of `total` steps that started at step `first`. */
 export class Progress {
@@ -13,7 +17,7 @@ export class Progress {
   #total: number;
   #first: number;
   #started = performance.now();
-  #lastDraw = 0;
+  #lastDraw = -Infinity;
 
   /** Starts reporting; `first` is the step a resumed run starts from. */
   constructor(io: CliIO, total: number, first: number) {
@@ -39,8 +43,9 @@ export class Progress {
       if (step === this.#total) this.#io.stderr("\n");
       return;
     }
-    const every = Math.max(1, Math.round(this.#total / 10));
-    if (step % every === 0 || step === this.#total) this.#io.stderr(`step ${status}\n`);
+    if (now - this.#lastDraw < LINE_INTERVAL_MS && step < this.#total) return;
+    this.#lastDraw = now;
+    this.#io.stderr(`step ${status}\n`);
   }
 
   /** Prints a line between bar updates without leaving the bar half-drawn. */

@@ -7,7 +7,7 @@
  */
 
 import { type BackendName, Random, type Tensor } from "../../mod.ts";
-import { decode, encode, PAD, tokenize } from "./data.ts";
+import { decode, encode, tokenize, unpredictable } from "./data.ts";
 import {
   BACKEND_CHOICES,
   backendFlag,
@@ -52,15 +52,18 @@ export async function sample(args: string[], io: CliIO): Promise<number> {
   const { file, network } = await loadNetwork(path, backend as BackendName);
   try {
     const task = file.meta.task;
-    const primeText = stringFlag(values, "prime", task.vocabulary[1] ?? "");
+    const never = unpredictable(task.vocabulary);
+    const first = task.vocabulary.find((_, id) => !never.includes(id)) ?? "";
+    const primeText = stringFlag(values, "prime", first);
     const primeTokens = tokenize(primeText, task.tokens).flat();
     if (primeTokens.length === 0) throw new CliError("--prime holds no token");
-    const ids = encode(primeTokens, task.vocabulary, "--prime");
+    const { ids, unknown } = encode(primeTokens, task.vocabulary, "--prime");
+    if (unknown.length > 0) io.stderr(`${unseen("--prime", unknown)}\n`);
     const random = new Random(seed);
     const generated: string[] = [];
     let { logits, hidden, state } = await network.forward([ids]);
     for (let n = 0; n < length; n++) {
-      const next = draw(lastRow(logits), temperature, random);
+      const next = draw(lastRow(logits), temperature, random, never);
       generated.push(task.vocabulary[next]);
       ({ logits, hidden, state } = await network.forward([[next]], { hidden, state }));
     }
@@ -77,15 +80,28 @@ export function lastRow(logits: Tensor): Float32Array {
   return logits.data.subarray(logits.data.length - V);
 }
 
-/** Draws an id from `softmax(logits / temperature)`, never the padding token. */
-export function draw(logits: Float32Array, temperature: number, random: Random): number {
+/** A note that `tokens` of `where` were never seen in training and read as `<unk>`. */
+export function unseen(where: string, tokens: readonly string[]): string {
+  const shown = [...new Set(tokens)].slice(0, 5).map((t) => JSON.stringify(t)).join(", ");
+  return `note: ${where}: ${shown}${
+    new Set(tokens).size > 5 ? ", ..." : ""
+  } never seen in training, read as <unk>`;
+}
+
+/** Draws an id from `softmax(logits / temperature)`, never one of `never` (padding, `<unk>`). */
+export function draw(
+  logits: Float32Array,
+  temperature: number,
+  random: Random,
+  never: readonly number[],
+): number {
   let largest = -Infinity;
   for (let id = 0; id < logits.length; id++) {
-    if (id !== PAD) largest = Math.max(largest, logits[id]);
+    if (!never.includes(id)) largest = Math.max(largest, logits[id]);
   }
   const weights = Array.from(
     logits,
-    (value, id) => id === PAD ? 0 : Math.exp((value - largest) / temperature),
+    (value, id) => never.includes(id) ? 0 : Math.exp((value - largest) / temperature),
   );
   let threshold = random.uniform() * weights.reduce((a, b) => a + b, 0);
   for (let id = 0; id < weights.length; id++) {

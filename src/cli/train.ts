@@ -1,33 +1,37 @@
 /**
- * `train`: fits an Embedding → recurrent model → Linear network to a text (a causal language
- * model) or to event sequences (next-event prediction), holds out a validation split, reports bits
- * per token or top-1/top-5 accuracy, saves a checkpoint on Ctrl-C and resumes it exactly.
+ * `train`: fits a `Sequential` of Embedding → recurrent model → Linear with `fit` to a text (a
+ * causal language model) or to event sequences (next-event prediction), holds out a validation
+ * split, reports bits per token or top-1/top-5 accuracy, and keeps its work: every output is
+ * checked before training, checkpoints are written atomically every `--save-every`, on SIGINT
+ * and SIGTERM and at the end, and `--resume` continues a run exactly.
  *
  * @module
  */
 
+import { resolve } from "node:path";
 import {
+  accuracy,
   Adam,
   type BackendName,
-  clipGradNorm,
-  crossEntropy,
+  type Batch,
+  bitsPerToken,
+  type Callback,
+  fit,
   GRU,
-  logSoftmax,
-  type OptimizerStateDict,
-  type Tensor,
+  type Metric,
+  topKAccuracy,
 } from "../../mod.ts";
 import {
-  batchAt,
-  buildVocabulary,
-  encode,
-  IGNORE,
-  split,
-  tokenize,
-  type Window,
-  windows,
-} from "./data.ts";
+  optimizerDict,
+  saveCheckpoint,
+  sha256,
+  type StopRequest,
+  stopRequests,
+} from "./checkpoint.ts";
+import { batchAt, buildVocabulary, encode, split, tokenize, type Window, windows } from "./data.ts";
+import { decodeData, ENCODINGS, rawLogWarning } from "./data_checks.ts";
+import { checkOutputs, type OutputFile, siblingPath, writeOutput } from "./files.ts";
 import {
-  BACKEND_CHOICES,
   backendFlag,
   choiceFlag,
   CliError,
@@ -35,107 +39,65 @@ import {
   numberFlag,
   parseFlags,
   readInput,
-  readText,
-  reason,
   stringFlag,
-  writeOutput,
 } from "./io.ts";
 import {
+  checkFinite,
   decodeModelFile,
-  encodeModelFile,
   MODEL_CLASSES,
   type ModelClass,
+  type ModelFile,
   type ModelFileMeta,
   Network,
+  nonFinite,
   type TaskSpec,
   type TrainingState,
-  unprefixed,
 } from "./model_file.ts";
 import { takesK } from "../models/registry.ts";
 import { lossPlot } from "./plot.ts";
 import { Progress } from "./progress.ts";
+import {
+  recordedFlags,
+  resumedFlags,
+  saveEveryFlag,
+  TRAIN_FLAGS,
+  TRAIN_HELP,
+} from "./train_flags.ts";
 
-/** `train --help`. */
-export const TRAIN_HELP = `Usage: train --data FILE --out MODEL.safetensors [options]
+export { TRAIN_HELP };
 
-Trains Embedding -> recurrent model -> Linear to predict the next token at every step.
-
-  --data FILE          training data (UTF-8)
-  --format F           text (a causal language model) | events (one sequence of event names a line); default text
-  --tokens T           text only: chars | words; default chars
-  --model M            ${MODEL_CLASSES.join(" | ")}; default ArrayLSTM (GRU runs on the
-                       TypeScript reference on every backend)
-  --hidden N           hidden units; default 64
-  --k N                lanes of the array variants; default 4
-  --embedding N        embedding size; default 32
-  --seq-len N          steps per training window; default 32
-  --batch N            windows per step; default 16
-  --epochs N           passes over the training windows; default 1
-  --max-steps N        stop after N steps in all (resumed steps count); default: no limit
-  --lr X               Adam learning rate; default 0.01
-  --clip X             gradient norm clip; default 1
-  --seed N             weights and batch order; default 1
-  --validation X       held-out fraction (text: the tail; events: the last lines); default 0.1
-  --eval-every N       steps between validation losses; default: 10 evaluations a run
-  --backend B          ${BACKEND_CHOICES}; default auto
-  --out FILE           the model file (a checkpoint: training continues from it with --resume)
-  --plot FILE.svg      train and validation loss curves
-  --resume FILE        continue a run exactly from its model file (Ctrl-C saves one to --out)
-`;
-
-const FLAGS = {
-  data: { type: "string" },
-  format: { type: "string" },
-  tokens: { type: "string" },
-  model: { type: "string" },
-  hidden: { type: "string" },
-  k: { type: "string" },
-  embedding: { type: "string" },
-  "seq-len": { type: "string" },
-  batch: { type: "string" },
-  epochs: { type: "string" },
-  "max-steps": { type: "string" },
-  lr: { type: "string" },
-  clip: { type: "string" },
-  seed: { type: "string" },
-  validation: { type: "string" },
-  "eval-every": { type: "string" },
-  backend: { type: "string" },
-  out: { type: "string" },
-  plot: { type: "string" },
-  resume: { type: "string" },
-} as const;
-
-// Flags that shape the run; a resumed run takes them from its checkpoint.
-const RUN_FLAGS = ["format", "tokens", "seq-len", "batch", "lr", "clip", "seed", "validation"];
+/** Thrown from `fit`'s step callback to end the run between two steps. */
+class Stop extends Error {}
 
 /** Runs `train` with `args`; resolves to the exit status. */
 export async function train(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseFlags("train", args, FLAGS);
-  const resumeFrom = values.resume as string | undefined;
-  const resumed = resumeFrom === undefined
-    ? undefined
-    : decodeModelFile(await readInput(resumeFrom, "checkpoint"), resumeFrom);
-  if (resumed !== undefined && resumed.meta.training === undefined) {
-    throw new CliError(
-      `${resumeFrom} holds no training state to resume; it was not written by train`,
-    );
-  }
-  for (const name of [...RUN_FLAGS, "model", "hidden", "k", "embedding"]) {
-    if (resumed !== undefined && values[name] !== undefined) {
-      throw new CliError(`--${name} is fixed by the checkpoint ${resumeFrom}; leave it out`);
+  const { values: given } = parseFlags("train", args, TRAIN_FLAGS);
+  const resumeFrom = given.resume as string | undefined;
+  let resumed: ModelFile | undefined;
+  let recorded: Record<string, string | number> = {};
+  if (resumeFrom !== undefined) {
+    resumed = decodeModelFile(await readInput(resumeFrom, "checkpoint"), resumeFrom);
+    if (resumed.meta.training === undefined) {
+      throw new CliError(
+        `${resumeFrom} holds no training state to resume; it was not written by train`,
+      );
     }
+    checkFinite(resumed.tensors, resumeFrom);
+    recorded = recordedFlags(resumed.meta, resumed.meta.training);
   }
-  const saved = resumed?.meta.training?.flags ?? {};
-  for (const name of RUN_FLAGS) {
-    if (saved[name] !== undefined) values[name] = String(saved[name]);
+  const values = resumeFrom === undefined ? given : resumedFlags(given, recorded, resumeFrom);
+  const keep = choiceFlag(values, "keep", ["last", "best"] as const, "last");
+  if (resumeFrom !== undefined && values.out === undefined) {
+    values.out = keep === "best" && typeof recorded.out === "string" ? recorded.out : resumeFrom;
   }
   const dataPath = stringFlag(values, "data");
   const out = stringFlag(values, "out");
+  const plot = typeof values.plot === "string" ? values.plot : undefined;
   const format = choiceFlag(values, "format", ["text", "events"] as const, "text");
   const tokens: TaskSpec["tokens"] = format === "events"
     ? "events"
     : choiceFlag(values, "tokens", ["chars", "words"] as const, "chars");
+  const encoding = choiceFlag(values, "encoding", ENCODINGS, "utf-8");
   const seqLen = numberFlag(values, "seq-len", 32, { min: 1, max: 4096, integer: true });
   const batch = numberFlag(values, "batch", 16, { min: 1, max: 65536, integer: true });
   const epochs = numberFlag(values, "epochs", 1, { min: 1, max: 1e6, integer: true });
@@ -144,25 +106,68 @@ export async function train(args: string[], io: CliIO): Promise<number> {
   const clip = numberFlag(values, "clip", 1, { min: 0 });
   const seed = numberFlag(values, "seed", 1, { min: 0, max: 2 ** 31, integer: true });
   const fraction = numberFlag(values, "validation", 0.1, { min: 0, max: 0.9 });
+  const valBatches = numberFlag(values, "val-batches", 20, { min: 1, integer: true });
+  const saveEvery = saveEveryFlag(values["save-every"]);
   const backend = backendFlag(values);
+  const embeddingSize = numberFlag(values, "embedding", 32, { min: 1, max: 65536, integer: true });
+  const model = modelSpec(values, embeddingSize);
+  const dataChanged = values["data-changed"];
+  if (dataChanged !== undefined && dataChanged !== "ok") {
+    throw new CliError(`--data-changed takes ok, got ${JSON.stringify(dataChanged)}`);
+  }
+  if (keep === "best" && fraction === 0) {
+    throw new CliError("--keep best keeps the best validation loss: it needs --validation > 0");
+  }
 
-  const sequences = tokenize(await readText(dataPath, "data"), tokens);
+  const bytes = await readInput(dataPath, "data");
+  // Every output is checked before any work, so a bad path is not found after hours of training.
+  const last = keep === "best" ? siblingPath(out, "last") : out;
+  const outputs: OutputFile[] = [{ flag: "--out", path: out }];
+  if (last !== out) outputs.push({ flag: "--out's last-step checkpoint", path: last });
+  if (plot !== undefined) outputs.push({ flag: "--plot", path: plot });
+  const ownFiles = [recorded.out, recorded.plot].filter((p) => typeof p === "string") as string[];
+  if (typeof recorded.out === "string" && keep === "best") {
+    ownFiles.push(siblingPath(recorded.out, "last"));
+  }
+  await checkOutputs(outputs, {
+    inputs: [{ flag: "--data", path: dataPath }],
+    overwrite: values.overwrite === true,
+    replaceable: resumeFrom === undefined ? [] : [resumeFrom, ...ownFiles],
+    existingHint: ", or --resume it to continue the run it holds",
+  });
+
+  const dataSha256 = await sha256(bytes);
+  const previous = resumed?.meta.training?.dataSha256;
+  if (previous !== undefined && previous !== dataSha256 && dataChanged !== "ok") {
+    throw new CliError(
+      `${dataPath} is not the data the run in ${resumeFrom} was trained on (its SHA-256 ` +
+        "differs): pass --data-changed ok to continue that run on this data anyway",
+    );
+  }
+  const text = decodeData(bytes, dataPath, encoding);
+  const sequences = tokenize(text, tokens);
+  if (format === "events") {
+    const warning = rawLogWarning(text.split("\n"), dataPath);
+    if (warning !== null) io.stderr(`warning: ${warning}\n`);
+  }
   if (sequences.flat().length < 2) {
     throw new CliError(`${dataPath} holds fewer than 2 tokens; nothing to learn from`);
   }
-  const embeddingSize = numberFlag(values, "embedding", 32, { min: 1, max: 65536, integer: true });
   const meta: ModelFileMeta = resumed?.meta ?? {
     version: 1,
-    model: modelSpec(values, embeddingSize),
+    model,
     task: { format, tokens, vocabulary: buildVocabulary(sequences), embeddingSize },
   };
-  const vocabulary = meta.task!.vocabulary;
-  const ids = sequences.map((s, line) => encode(s, vocabulary, `${dataPath} line ${line + 1}`));
+  const vocabulary = meta.task.vocabulary;
+  const ids = sequences.map((s, line) => encode(s, vocabulary, `${dataPath} line ${line + 1}`).ids);
   const parts = split(ids, fraction);
   const trainWindows = windows(parts.train, seqLen);
   const validationWindows = windows(parts.validation, seqLen);
   if (trainWindows.length === 0) {
     throw new CliError(`${dataPath} leaves no training window of --seq-len ${seqLen}`);
+  }
+  if (fraction > 0 && validationWindows.length === 0) {
+    throw new CliError(tooSmallForValidation(dataPath, ids, fraction, format));
   }
 
   const network = new Network(meta, backend as BackendName, seed);
@@ -171,7 +176,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
     using optimizer = new Adam(params, { lr });
     const state: TrainingState = resumed?.meta.training ?? {
       step: 0,
-      flags: { format, tokens, "seq-len": seqLen, batch, lr, clip, seed, validation: fraction },
+      flags: {},
       optimizer: { counters: [], options: {} },
       history: { train: [], validation: [] },
     };
@@ -191,120 +196,214 @@ export async function train(args: string[], io: CliIO): Promise<number> {
       min: 1,
       integer: true,
     });
+    state.dataSha256 = dataSha256;
+    state.flags = {
+      ...state.flags,
+      ...Object.fromEntries(
+        Object.entries({
+          format,
+          tokens: format === "events" ? undefined : tokens,
+          encoding,
+          model: model.class,
+          hidden: model.args.hiddenSize,
+          k: model.args.k,
+          embedding: embeddingSize,
+          "seq-len": seqLen,
+          batch,
+          epochs,
+          "max-steps": Number.isFinite(maxSteps) ? maxSteps : undefined,
+          lr,
+          clip,
+          seed,
+          validation: fraction,
+          "eval-every": evalEvery,
+          "val-batches": valBatches,
+          "save-every": typeof values["save-every"] === "string" ? values["save-every"] : "5m",
+          keep,
+          backend,
+          data: resolve(dataPath),
+          out: resolve(out),
+          plot: plot === undefined ? undefined : resolve(plot),
+        }).filter(([, v]) => v !== undefined),
+      ) as Record<string, string | number>,
+    };
     const modelName = `${meta.model.class}(${Object.values(meta.model.args).join(", ")})`;
+    const validation = toBatches(validationWindows, batch).slice(0, valBatches);
     io.stderr(
       `${modelName} on ${
         network.rnn instanceof GRU ? "the TypeScript reference" : await network.rnn.resolveBackend()
       }: ${vocabulary.length - 1} ` +
         `${tokens}, ${trainWindows.length} training and ${validationWindows.length} validation ` +
-        `windows of ${seqLen}; steps ${state.step + 1}..${total}\n`,
+        `windows of ${seqLen} (validation reads ${validation.length} batches); steps ` +
+        `${state.step + 1}..${total}\n`,
     );
-    const progress = new Progress(io, total, state.step);
-    let report = "";
-    const listener = interruptSignal(io);
-    try {
-      while (state.step < total) {
-        const chosen = batchAt(state.step, trainWindows.length, batch, seed)
-          .map((i) => trainWindows[i]);
-        network.train(true);
-        optimizer.zeroGrad();
-        const { logits } = await network.forward(chosen.map((w) => w.input));
-        const loss = crossEntropy(logits, chosen.flatMap((w) => w.target));
-        const value = loss.data[0];
-        if (!Number.isFinite(value)) {
-          throw new CliError(`step ${state.step + 1}: the loss is ${value}; lower --lr`);
-        }
-        await loss.backward();
-        if (clip > 0) clipGradNorm(params, clip);
-        optimizer.step();
-        state.step++;
-        state.history.train.push([state.step, value]);
-        progress.update(state.step, value);
-        if (
-          validationWindows.length > 0 && (state.step % evalEvery === 0 || state.step === total)
-        ) {
-          const metrics = await evaluate(network, validationWindows, batch);
-          state.history.validation.push([state.step, metrics.loss]);
-          report = `validation ${describeMetrics(metrics, tokens)} at step ${state.step}`;
-          progress.line(`step ${state.step}  ${report}`);
-        }
-        if (listener.signal.aborted && state.step < total) {
-          await optimizer.sync(); // webgpu keeps weights and state on the device
-          await save(out, meta, state, network, optimizer.stateDict());
-          progress.line(
-            `interrupted at step ${state.step}: checkpoint saved to ${out}; continue with ` +
-              `--resume ${out}`,
-          );
-          return 130;
-        }
-      }
-    } finally {
-      listener.dispose();
-    }
-    await optimizer.sync();
-    await save(out, meta, state, network, optimizer.stateDict());
-    if (typeof values.plot === "string") {
+
+    const diverged = (what: string): CliError =>
+      new CliError(
+        `step ${state.step}: ${what}, training diverged and stopped; ${
+          savedStep === null
+            ? "nothing was saved"
+            : `${last} keeps the checkpoint of step ${savedStep}`
+        }; train again with a lower --lr`,
+      );
+    const checkpoint = async (path: string): Promise<void> => {
+      await optimizer.sync(); // webgpu keeps weights and state on the device
+      // A checkpoint is only ever replaced by a good one.
+      const bad = nonFinite(network.stateDict());
+      if (bad !== null) throw diverged(`the weights are not finite (${bad})`);
+      await saveCheckpoint(path, meta, state, network, optimizer.stateDict());
+      if (path === last) savedStep = state.step;
+    };
+    const writePlot = async (): Promise<void> => {
+      if (plot === undefined) return;
       await writeOutput(
-        values.plot,
+        plot,
         lossPlot([
           { label: "train", color: "#1f77b4", points: state.history.train },
           { label: "validation", color: "#d62728", points: state.history.validation },
         ], `${modelName}: cross-entropy (nats)`),
       );
+    };
+    let savedStep: number | null = resumeFrom !== undefined && resolve(resumeFrom) === resolve(last)
+      ? state.step
+      : null;
+    const progress = new Progress(io, total, state.step);
+    const stops = stopRequests(io);
+    let stopped: StopRequest | null = null;
+    let [lastYield, lastSave] = [performance.now(), performance.now()];
+    let chunkEnd = 0;
+    let saveAfterValidation = false;
+    const saveLast = async (): Promise<void> => {
+      await checkpoint(last);
+      lastSave = performance.now();
+      saveAfterValidation = false;
+    };
+    const step: Callback = {
+      async onBatchEnd(log): Promise<void> {
+        state.step++;
+        if (!Number.isFinite(log.loss)) throw diverged(`the loss is ${log.loss}`);
+        state.history.train.push([state.step, log.loss]);
+        progress.update(state.step, log.loss);
+        // Signals are delivered by the event loop: let it run between steps that never wait.
+        if (performance.now() - lastYield > 50) {
+          await new Promise((done) => setTimeout(done, 0));
+          lastYield = performance.now();
+        }
+        stopped = state.step < total ? stops.requested() : null;
+        // At the end of a chunk, fit's validation runs first, so the history stays exact.
+        if (stopped !== null && state.step !== chunkEnd) throw new Stop();
+        if (state.step === chunkEnd && validation.length > 0) {
+          progress.line(`step ${state.step}: validating on ${validation.length} batches`);
+        }
+        const due = "steps" in saveEvery
+          ? state.step % saveEvery.steps === 0
+          : performance.now() - lastSave >= saveEvery.ms;
+        // At the end of a chunk, after fit's validation: a diverged model is not saved.
+        if (due && state.step < total) {
+          if (state.step === chunkEnd && validation.length > 0) saveAfterValidation = true;
+          else await saveLast();
+        }
+      },
+    };
+    const metrics: Metric[] = tokens === "events"
+      ? [accuracy(), topKAccuracy(5)]
+      : [bitsPerToken()];
+    let report = "";
+    try {
+      while (state.step < total) {
+        chunkEnd = Math.min(total, (Math.floor(state.step / evalEvery) + 1) * evalEvery);
+        const chunk = Array.from({ length: chunkEnd - state.step }, (_, i) =>
+          toBatches(
+            batchAt(state.step + i, trainWindows.length, batch, seed).map((w) => trainWindows[w]),
+            batch,
+          )[0]);
+        const validating = validation.length > 0;
+        const history = await fit(network.model, chunk, {
+          optimizer,
+          epochs: 1,
+          ...(clip > 0 ? { clipGradNorm: clip } : {}),
+          ...(validating ? { validation, metrics } : {}),
+          callbacks: [step],
+        });
+        if (!validating) {
+          if (stopped !== null) throw new Stop();
+          continue;
+        }
+        const m = history.epochs[0].metrics;
+        if (!Number.isFinite(m.val_loss)) throw diverged(`the validation loss is ${m.val_loss}`);
+        state.history.validation.push([state.step, m.val_loss]);
+        report = `validation ${describeMetrics(m, tokens)} at step ${state.step}`;
+        progress.line(`step ${state.step}  ${report}`);
+        if (keep === "best" && !(m.val_loss >= (state.bestValidation ?? Infinity))) {
+          state.bestValidation = m.val_loss;
+          await checkpoint(out);
+        }
+        if (saveAfterValidation) await saveLast();
+        if (stopped !== null) throw new Stop();
+      }
+    } catch (error) {
+      if (!(error instanceof Stop) || stopped === null) throw error;
+      const request = stopped as StopRequest;
+      await checkpoint(last);
+      await writePlot();
+      progress.line(
+        `interrupted (${request.signal}) at step ${state.step}: checkpoint saved to ${last}; ` +
+          `continue with --resume ${last}`,
+      );
+      return request.status;
+    } finally {
+      stops.dispose();
     }
-    io.stdout(`saved ${out}${report ? `; ${report}` : ""}\n`);
+    await checkpoint(last);
+    await writePlot();
+    io.stdout(
+      keep === "best"
+        ? `saved ${out} (best validation loss ${state.bestValidation?.toFixed(4)}) and the last ` +
+          `step to ${last}${report ? `; ${report}` : ""}\n`
+        : `saved ${out}${report ? `; ${report}` : ""}\n`,
+    );
     return 0;
   } finally {
     network.dispose();
   }
 }
 
-/** Validation metrics: mean loss (nats), bits per token, top-1 and top-5 accuracy. */
-export interface Metrics {
-  /** Mean cross-entropy over the scored targets, in nats. */
-  loss: number;
-  /** `loss / ln 2`: bits per character (or word, or event). */
-  bits: number;
-  /** Fraction of targets that are the most likely prediction. */
-  top1: number;
-  /** Fraction of targets among the five most likely predictions. */
-  top5: number;
-}
-
-/** The metrics of `network` on `data`, in evaluation mode, `batch` windows at a time. */
-export async function evaluate(
-  network: Network,
-  data: Window[],
-  batch: number,
-): Promise<Metrics> {
-  network.train(false);
-  let [nats, count, top1, top5] = [0, 0, 0, 0];
-  for (let start = 0; start < data.length; start += batch) {
-    const chunk = data.slice(start, start + batch);
-    const { logits } = await network.forward(chunk.map((w) => w.input));
-    const logp = logSoftmax(logits);
-    const V = logp.shape[logp.shape.length - 1];
-    chunk.flatMap((w) => w.target).forEach((target, row) => {
-      if (target === IGNORE) return;
-      const scores = logp.data.subarray(row * V, (row + 1) * V);
-      const better = scores.reduce((n, s) => n + (s > scores[target] ? 1 : 0), 0);
-      nats -= scores[target];
-      count++;
-      if (better < 1) top1++;
-      if (better < 5) top5++;
-    });
+/** Windows as `fit` batches of `size` windows: ids `(B, T)`, next ids flat `(B·T)`. */
+function toBatches(data: readonly Window[], size: number): Batch[] {
+  const result: Batch[] = [];
+  for (let start = 0; start < data.length; start += size) {
+    const part = data.slice(start, start + size);
+    result.push({ inputs: part.map((w) => w.input), targets: part.flatMap((w) => w.target) });
   }
-  const loss = nats / Math.max(1, count);
-  return { loss, bits: loss / Math.LN2, top1: top1 / count, top5: top5 / count };
+  return result;
 }
 
-/** The metrics as one line: bits per character or word for text, accuracies for events. */
-export function describeMetrics(m: Metrics, tokens: TaskSpec["tokens"]): string {
+/** The validation metrics as one line: bits per character or word for text, accuracies for events. */
+function describeMetrics(m: Readonly<Record<string, number>>, tokens: TaskSpec["tokens"]): string {
   return tokens !== "events"
-    ? `loss ${m.loss.toFixed(4)}  ${m.bits.toFixed(3)} bits per ${tokens.slice(0, -1)}`
-    : `loss ${m.loss.toFixed(4)}  top-1 ${(100 * m.top1).toFixed(1)} %  top-5 ${
-      (100 * m.top5).toFixed(1)
+    ? `loss ${m.val_loss.toFixed(4)}  ${m.val_bits_per_token.toFixed(3)} bits per ${
+      tokens.slice(0, -1)
+    }`
+    : `loss ${m.val_loss.toFixed(4)}  top-1 ${(100 * m.val_accuracy).toFixed(1)} %  top-5 ${
+      (100 * m.val_top5_accuracy).toFixed(1)
     } %`;
+}
+
+/** Why the data has no validation window, and how much it needs. */
+function tooSmallForValidation(
+  path: string,
+  ids: number[][],
+  fraction: number,
+  format: TaskSpec["format"],
+): string {
+  const what = format === "events"
+    ? `its ${ids.length} lines leave no line of 2 or more events for validation; it needs at ` +
+      `least ${Math.ceil(1 / fraction)} lines`
+    : `its ${ids[0].length} tokens leave fewer than 2 for validation; it needs at least ${
+      Math.ceil(2 / fraction)
+    } tokens`;
+  return `${path} is too small for --validation ${fraction}: ${what}; give more data, or ` +
+    "--validation 0 to train without validation";
 }
 
 function modelSpec(values: Record<string, unknown>, embedding: number): ModelFileMeta["model"] {
@@ -317,52 +416,4 @@ function modelSpec(values: Record<string, unknown>, embedding: number): ModelFil
     throw new CliError(`--k applies to the array variants, not ${cls}`);
   }
   return { class: cls, args };
-}
-
-/** The optimizer's `stateDict` from a checkpoint's counters, options and buffers. */
-function optimizerDict(state: TrainingState, tensors: Record<string, Tensor>): OptimizerStateDict {
-  return {
-    options: state.optimizer.options,
-    state: state.optimizer.counters.map((counters, index) =>
-      counters === null ? null : { ...counters, ...unprefixed(`optimizer.${index}.`, tensors) }
-    ),
-  };
-}
-
-/** Writes the model file with the training state: parameters, optimizer buffers, metadata. */
-async function save(
-  path: string,
-  meta: ModelFileMeta,
-  state: TrainingState,
-  network: Network,
-  optimizer: OptimizerStateDict,
-): Promise<void> {
-  const tensors: Record<string, Tensor> = network.stateDict();
-  const counters = optimizer.state.map((entry, index) => {
-    if (entry === null) return null;
-    const numbers: Record<string, number> = {};
-    for (const [name, value] of Object.entries(entry)) {
-      if (typeof value === "number") numbers[name] = value;
-      else tensors[`optimizer.${index}.${name}`] = value;
-    }
-    return numbers;
-  });
-  state.optimizer = { counters, options: optimizer.options };
-  try {
-    await writeOutput(path, encodeModelFile({ meta: { ...meta, training: state }, tensors }));
-  } catch (error) {
-    throw error instanceof CliError ? error : new CliError(`cannot save ${path}: ${reason(error)}`);
-  }
-}
-
-/** `io.interrupt`, or Ctrl-C (SIGINT) while training runs. */
-function interruptSignal(io: CliIO): { signal: AbortSignal; dispose(): void } {
-  if (io.interrupt !== undefined) return { signal: io.interrupt, dispose() {} };
-  const controller = new AbortController();
-  const onInterrupt = () => controller.abort();
-  Deno.addSignalListener("SIGINT", onInterrupt);
-  return {
-    signal: controller.signal,
-    dispose: () => Deno.removeSignalListener("SIGINT", onInterrupt),
-  };
 }

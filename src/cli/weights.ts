@@ -21,6 +21,39 @@ export function weightFileKind(path: string, bytes: Uint8Array): WeightFileKind 
   return "safetensors";
 }
 
+/**
+ * What a file that is not a safetensors model is, and the command that reads it: one line for
+ * `sample`, `predict`, `explain` and `train --resume` given the wrong file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { notAModel } from "./weights.ts";
+ * const pt = new Uint8Array([0x50, 0x4b, 3, 4]);
+ * assert.match(notAModel("x.pt", pt, "bad header"), /x.pt is a PyTorch file, not a model of train: convert it with/);
+ * ```
+ */
+export function notAModel(path: string, bytes: Uint8Array, why: string): string {
+  const lower = path.toLowerCase();
+  const text = !bytes.subarray(0, 4096).includes(0) &&
+    !lower.match(/\.(safetensors|pt|pth|bin|ckpt|h5|keras)$/);
+  if (bytes.length === 0) return `${path} is empty, not a model file`;
+  switch (text ? "text" : weightFileKind(path, bytes)) {
+    case "torch":
+      return `${path} is a PyTorch file, not a model of train: convert it with ` +
+        `\`convert --from torch ${path} --out model.safetensors\` (a bare layer: it has no vocabulary)`;
+    case "keras":
+      return `${path} is a Keras (HDF5) file, not a model of train: convert its LSTM layers ` +
+        `with \`convert --from keras ${path} --out model.safetensors\``;
+    case "text":
+      return `${path} is a text file, not a model: train one on it with ` +
+        `\`train --data ${path} --out model.safetensors\``;
+    default:
+      return `${path} is not a model file (not safetensors: ${why}); \`inspect ${path}\` says ` +
+        "what it holds";
+  }
+}
+
 /** A torch state_dict, with a one-line error naming `path` when it cannot be read. */
 export function readTorch(bytes: Uint8Array, path: string): Record<string, Tensor> {
   try {

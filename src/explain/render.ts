@@ -7,6 +7,7 @@
 
 import { describe } from "../errors.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
+import { relevancePerToken } from "./tokens.ts";
 
 /** Options of {@linkcode renderRelevance}. */
 export interface RenderOptions {
@@ -30,6 +31,12 @@ function colour(value: number, scale: number): string {
   const strength = scale > 0 && Number.isFinite(value) ? Math.min(1, Math.abs(value) / scale) : 0;
   const fade = Math.round(255 * (1 - strength));
   return value >= 0 ? `rgb(255,${fade},${fade})` : `rgb(${fade},${fade},255)`;
+}
+
+/** A white-space label made visible (a space token would otherwise be blank). */
+function visible(label: string): string {
+  if (label.trim() !== "") return label;
+  return label.replace(/ /g, "␣").replace(/\n/g, "⏎").replace(/\t/g, "⇥");
 }
 
 function checkLabels(name: string, labels: readonly string[] | undefined, count: number): string[] {
@@ -78,17 +85,16 @@ export function renderRelevance(relevance: Tensor, options: RenderOptions = {}):
   const stepLabel = (t: number) => tokens[t] ?? String(t);
   const featureLabel = (i: number) => features[i] ?? `x${i}`;
   const values = relevance.data.subarray(sequence * T * I, (sequence + 1) * T * I);
-  const totals = Array.from({ length: T }, (_, t) => {
-    let sum = 0;
-    for (let i = 0; i < I; i++) sum += values[t * I + i];
-    return sum;
-  });
+  const totals = relevancePerToken(relevance, sequence);
   const cellScale = values.reduce((m, v) => (Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 0);
   const stepScale = totals.reduce((m, v) => (Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 0);
 
+  // Column labels are the tokens when given; longer than a cell, they are drawn slanted.
+  const longest = Math.max(...Array.from({ length: T }, (_, t) => visible(stepLabel(t)).length));
+  const slanted = longest > 2;
   const cell = 22,
     left = 12 + 7 * Math.max(...Array.from({ length: I }, (_, i) => featureLabel(i).length), 4),
-    top = 16;
+    top = slanted ? 12 + 5 * Math.min(longest, 16) : 16;
   const width = left + T * cell + 8, height = top + I * cell + 8;
   const rects: string[] = [];
   for (let t = 0; t < T; t++) {
@@ -110,15 +116,17 @@ export function renderRelevance(relevance: Tensor, options: RenderOptions = {}):
         escape(featureLabel(i))
       }</text>`,
   );
-  const columnLabels = Array.from(
-    { length: T },
-    (_, t) =>
-      `<text x="${left + t * cell + cell / 2}" y="${top - 4}" text-anchor="middle">${t}</text>`,
-  );
+  const columnLabels = Array.from({ length: T }, (_, t) => {
+    const [x, y] = [left + t * cell + cell / 2, top - 4];
+    const label = escape(visible(stepLabel(t)).slice(0, 16));
+    return slanted
+      ? `<text x="${x}" y="${y}" transform="rotate(-60 ${x} ${y})">${label}</text>`
+      : `<text x="${x}" y="${y}" text-anchor="middle">${label}</text>`;
+  });
   const strip = totals.map((v, t) =>
     `<span class="token" style="background:${colour(v, stepScale)}" title="step ${t}: ${
       v.toPrecision(4)
-    }">${escape(stepLabel(t))}</span>`
+    }">${escape(visible(stepLabel(t)))}</span>`
   ).join(" ");
   const title = escape(options.title ?? "Relevance");
   return `<!DOCTYPE html>

@@ -1,0 +1,49 @@
+/**
+ * `relevancePerToken`: relevance over the input features summed into one value a time step (a
+ * token), the number a reader wants from an explanation of a token model.
+ *
+ * @module
+ */
+
+import { describe } from "../errors.ts";
+import { checkTensor, type Tensor } from "../tensor.ts";
+
+/**
+ * Sums relevance `(T, I)` or `(B, T, I)` over its features: one value a step (a token) of
+ * sequence `sequence`. For a model that starts with an `Embedding`, this is each token's
+ * relevance (LRP conserves it: the sum over tokens is the explained score, up to the rule's
+ * absorption).
+ *
+ * @param relevance `(T, I)` or `(B, T, I)`, e.g. `lrp(...).relevance` or `saliency(...).saliency`.
+ * @param sequence Which sequence of a `(B, T, I)` relevance (default 0).
+ * @returns `T` sums.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { relevancePerToken, tensor } from "../../mod.ts";
+ * const relevance = tensor([0.5, -0.25, 1, 1], [2, 2]); // 2 tokens, 2 embedding features
+ * assert.deepEqual(relevancePerToken(relevance), [0.25, 2]);
+ * ```
+ */
+export function relevancePerToken(relevance: Tensor, sequence = 0): number[] {
+  checkTensor("relevance", relevance);
+  const rank = relevance.shape.length;
+  if (rank !== 2 && rank !== 3) {
+    throw new RangeError(
+      `relevance must be (seqLen, features) or (batch, seqLen, features), got shape ${
+        describe(relevance.shape)
+      }`,
+    );
+  }
+  const [B, T, I] = rank === 3 ? relevance.shape : [1, ...relevance.shape];
+  if (!Number.isInteger(sequence) || sequence < 0 || sequence >= B) {
+    throw new RangeError(`sequence must be an integer in [0, ${B}), got ${describe(sequence)}`);
+  }
+  const values = relevance.data.subarray(sequence * T * I, (sequence + 1) * T * I);
+  return Array.from({ length: T }, (_, t) => {
+    let sum = 0;
+    for (let i = 0; i < I; i++) sum += values[t * I + i];
+    return sum;
+  });
+}
