@@ -66,8 +66,10 @@ for (const flavour of ["keras3", "keras2"]) {
       }
       const input = want(`${name}/input`);
       const x = tokens
-        ? Array.from({ length: input.shape[0] }, (_, b) =>
-          Array.from(input.data.subarray(b * input.shape[1], (b + 1) * input.shape[1])))
+        ? Array.from(
+          { length: input.shape[0] },
+          (_, b) => Array.from(input.data.subarray(b * input.shape[1], (b + 1) * input.shape[1])),
+        )
         : input;
       // A .weights.h5 does not say which Keras wrote it: its hard sigmoid must be named.
       const unversioned = model === "lstm_hard_sigmoid" && file.endsWith(".weights.h5");
@@ -85,3 +87,47 @@ for (const flavour of ["keras3", "keras2"]) {
     });
   }
 }
+
+for (const flavour of ["torch2", "torch1"]) {
+  for (const { file, case: name, options, refused } of manifest[flavour].files) {
+    const projected = name.includes("_proj");
+    const label = refused || projected ? "refused" : "output, h_n, c_n";
+    Deno.test(`${file} (torch ${manifest[flavour].version}): ${label}`, async () => {
+      const record = loadTorch(read(file));
+      if (refused !== undefined || projected) {
+        const words = refused ?? "proj_size=2, which is not supported";
+        assert.throws(() => fromTorch(record, { ...options!, backend: "js" }), (error: Error) => {
+          assert.ok(error.message.includes(words), error.message);
+          return true;
+        });
+        return;
+      }
+      for (const backend of AVAILABLE_BACKENDS) {
+        using net = fromTorch(record, { ...options!, backend });
+        const { output, hidden, state } = await net.forward(want(`${name}/input`));
+        const where = `${file} on ${backend}`;
+        assertClose(output, want(`${name}/output`), TOLERANCE.backends, `${where}: output`);
+        assertClose(hidden, want(`${name}/hidden`), TOLERANCE.backends, `${where}: h_n`);
+        if (options!.mode === "LSTM") {
+          assertClose(state!, want(`${name}/state`), TOLERANCE.backends, `${where}: c_n`);
+        }
+      }
+    });
+  }
+}
+
+Deno.test("fromTorch says what a record holds and what to pass", () => {
+  const two = loadTorch(read("torch2_prefix_two.pt"));
+  assert.throws(
+    () => fromTorch(two, { mode: "LSTM", prefix: "decoder." }),
+    /record holds no decoder\.weight_ih_l0 .* under "encoder\.rnn\.", "decoder\.rnn\."/,
+  );
+  assert.throws(
+    () => fromTorch({ weight: want("torch2_prefix/input") }, { mode: "LSTM" }),
+    /record holds no weight_ih_l0 of a torch recurrent module \(its keys: weight\)/,
+  );
+  assert.throws(
+    () => fromTorch(loadTorch(read("torch2_gru_2layer_bidi.pt")), { mode: "LSTM" }),
+    /3 gate blocks of 4 hidden units, a GRU's, but options\.mode is LSTM/,
+  );
+});

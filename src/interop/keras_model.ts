@@ -16,16 +16,12 @@ import { Sequential } from "../models/sequential.ts";
 import { Stacked } from "../models/stacked.ts";
 import { ReLU, Sigmoid, Softmax, Tanh } from "../nn/activations.ts";
 import { Embedding } from "../nn/embedding.ts";
-import { Linear } from "../nn/linear.ts";
+import type { Linear } from "../nn/linear.ts";
 import type { Module } from "../nn/module.ts";
 import { type Tensor, zeros } from "../tensor.ts";
 import { transpose } from "./gates.ts";
 import { importKerasDense, importKerasLSTM } from "./keras_import.ts";
-import type {
-  KerasLayerInfo,
-  KerasLayerWeights,
-  KerasRecurrentWeights,
-} from "./keras_layers.ts";
+import type { KerasLayerInfo, KerasLayerWeights, KerasRecurrentWeights } from "./keras_layers.ts";
 import { type KerasMergeMode, KerasRecurrent } from "./keras_recurrent.ts";
 
 /** Options of {@linkcode fromKeras}. */
@@ -124,7 +120,12 @@ function checkRecurrentConfig(layer: KerasRecurrentWeights, config: Record<strin
   const activation = activationName(config.activation ?? "tanh");
   const allowed = layer.kind === "simple_rnn" ? ["tanh", "relu"] : ["tanh"];
   if (!allowed.includes(activation as string)) {
-    refuse(layer.name, "activation", activation, `a ${layer.kind} here computes ${allowed.join(" or ")}`);
+    refuse(
+      layer.name,
+      "activation",
+      activation,
+      `a ${layer.kind} here computes ${allowed.join(" or ")}`,
+    );
   }
 }
 
@@ -135,7 +136,12 @@ function recurrentActivation(
   const configured = activationName(layer.config?.recurrent_activation ?? "sigmoid");
   if (layer.kind !== "lstm") {
     if (configured !== "sigmoid") {
-      refuse(layer.name, "recurrent_activation", configured, `a ${layer.kind} here computes sigmoid`);
+      refuse(
+        layer.name,
+        "recurrent_activation",
+        configured,
+        `a ${layer.kind} here computes sigmoid`,
+      );
     }
     return "sigmoid";
   }
@@ -172,7 +178,9 @@ function recurrentLayer(
   checkRecurrentConfig(layer, layer.config ?? {});
   const activation = recurrentActivation(layer, options);
   const [I] = layer.kernel.shape, H = layer.units, { backend } = options;
-  if (layer.kind === "lstm") return importKerasLSTM(layer, { recurrentActivation: activation, backend });
+  if (layer.kind === "lstm") {
+    return importKerasLSTM(layer, { recurrentActivation: activation, backend });
+  }
   const zero = zeros([layer.kernel.shape[1]]);
   if (layer.kind === "simple_rnn") {
     const nonlinearity = activationName(layer.config?.activation ?? "tanh") as "tanh" | "relu";
@@ -195,10 +203,12 @@ function recurrentLayer(
         "after (reset_after=True, the default since Keras 2.3)",
     );
   }
-  const [inputBias, recurrentBias] = layer.bias === undefined ? [zero, zero] : [0, 1].map((row) => ({
-    shape: [3 * H],
-    data: layer.bias!.data.slice(row * 3 * H, (row + 1) * 3 * H),
-  }));
+  const [inputBias, recurrentBias] = layer.bias === undefined
+    ? [zero, zero]
+    : [0, 1].map((row) => ({
+      shape: [3 * H],
+      data: layer.bias!.data.slice(row * 3 * H, (row + 1) * 3 * H),
+    }));
   const gru = new GRU(I, H, { backend });
   gru.loadStateDict({
     weight_ih: gruBlocks(transpose(layer.kernel)),

@@ -267,8 +267,6 @@ function refuseMissing(missing: readonly string[], found: number): void {
   );
 }
 
-
-
 // A layer's weights, or the config of one without, in model order.
 type Entry = { readonly source: KerasLayerSource } | { readonly info: LayerConfig };
 
