@@ -10,7 +10,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { KerasLoadError, readKeras } from "./keras_error.ts";
+ * import { KerasLoadError, readKeras } from "./keras_read.ts";
  * await assert.rejects(readKeras(new TextEncoder().encode("not a Keras file")), KerasLoadError);
  * ```
  */

@@ -46,8 +46,9 @@ export interface KerasModel {
    * The recurrent layers as one {@linkcode Stacked}, with torch's layouts (its `hidden` holds
    * the final states), when that is what the model's recurrent part computes: no `go_backwards`,
    * `Bidirectional` layers merged by `concat`, every layer but the last returning sequences.
+   * Otherwise reading it throws a `RangeError` that says why (use `model`).
    */
-  readonly stack?: Stacked;
+  readonly stack: Stacked;
   /** The Dense layers as {@linkcode Linear}s (their activations are in `model`). */
   readonly head: Linear[];
 }
@@ -225,10 +226,10 @@ function kerasRecurrent(
   options: FromKerasOptions,
   last: boolean,
 ): { raw: RecurrentLayer & Module; wrapped: KerasRecurrent; plain: boolean } {
-  // Without a config (a weights-only file), every layer but the last returns sequences: the
-  // only way a stack of them reads.
+  // Without a config (a weights-only file) or the field in it, every layer but the last returns
+  // sequences: the only way a stack of them reads.
   const sequencesOf = (config?: Record<string, unknown>) =>
-    config === undefined ? !last : config.return_sequences === true;
+    config?.return_sequences === undefined ? !last : config.return_sequences === true;
   if (layer.kind !== "bidirectional") {
     const raw = recurrentLayer(layer, options);
     const goBackwards = layer.config?.go_backwards === true;
@@ -282,7 +283,7 @@ function kerasRecurrent(
  *   },
  *   { kind: "dense", name: "dense", units: 1, kernel: tensor([1, -1], [2, 1]), weights: {} },
  * ]);
- * assert.deepEqual([stack?.inputSize, stack?.outputSize, head.length], [3, 2, 1]);
+ * assert.deepEqual([stack.inputSize, stack.outputSize, head.length], [3, 2, 1]);
  * assert.deepEqual((await model.forward(randn([1, 4, 3]))).shape, [1, 1]);
  * ```
  *
@@ -350,7 +351,16 @@ export function fromKeras(
   return {
     model: new Sequential(modules),
     ...(embedding === undefined ? {} : { embedding }),
-    ...(stack === undefined ? {} : { stack }),
+    get stack(): Stacked {
+      if (stack === undefined) {
+        throw new RangeError(
+          "this Keras model's recurrent layers are not one Stacked with torch's layouts (it " +
+            "has go_backwards, a Bidirectional merged by sum, ave or mul, or returns every " +
+            "step): use fromKeras(...).model",
+        );
+      }
+      return stack;
+    },
     head,
   };
 }
