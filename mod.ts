@@ -177,12 +177,12 @@ export {
   type LoadKerasOptions,
 } from "./src/interop/keras.ts";
 export {
-  fromKeras,
   importKerasDense,
   importKerasLSTM,
   type ImportKerasLSTMOptions,
   type KerasLSTMTensors,
 } from "./src/interop/keras_import.ts";
+export { fromKeras } from "./src/interop/keras_model.ts";
 
 // Explanations: LRP, gradient saliency, heatmaps.
 export { lrp, type LrpNetwork, type LrpOptions, type LrpResult } from "./src/explain/lrp.ts";

@@ -170,6 +170,7 @@ const KERAS_LAYERS: [string, "lstm" | "dense", number][] = [
 ];
 
 function assertKerasLayer(file: string, layer: KerasLayerWeights): void {
+  if (!("kernel" in layer)) throw new Error(`${layer.name} is a ${layer.kind}`);
   assertSameTensor(layer.kernel, `${file}/${layer.name}/kernel`);
   assertSameTensor(layer.bias, `${file}/${layer.name}/bias`);
   if (layer.kind === "lstm") {

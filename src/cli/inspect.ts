@@ -33,8 +33,12 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
   } else if (kind === "keras") {
     const layers = await readKeras(bytes, path);
     const lines = layers.map((layer) => {
+      // Embedding and Bidirectional layers: their weights by path.
+      if (!("kernel" in layer)) {
+        return `layer ${layer.name} (${layer.kind}, ${layer.units} units)\n${table(layer.weights)}`;
+      }
       const tensors: Record<string, Tensor> = { kernel: layer.kernel };
-      if (layer.kind === "lstm") tensors.recurrent_kernel = layer.recurrentKernel;
+      if ("recurrentKernel" in layer) tensors.recurrent_kernel = layer.recurrentKernel;
       if (layer.bias) tensors.bias = layer.bias;
       return `layer ${layer.name} (${layer.kind}, ${layer.units} units)\n${table(tensors)}`;
     });

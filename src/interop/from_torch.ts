@@ -10,10 +10,13 @@ import { checkShape, describe } from "../errors.ts";
 import { Bidirectional } from "../models/bidirectional.ts";
 import { GRU } from "../models/gru.ts";
 import { LSTM } from "../models/lstm.ts";
-import type { RecurrentLayer } from "../models/recurrent.ts";
+import type { RecurrentInit, RecurrentLayer, RecurrentResult } from "../models/recurrent.ts";
 import { RNN } from "../models/rnn.ts";
 import { Stacked } from "../models/stacked.ts";
-import { checkTensor, type Tensor } from "../tensor.ts";
+import { reshape } from "../nn/functional.ts";
+import { concat, split } from "../nn/layout.ts";
+import type { TrackedTensor } from "../nn/tape.ts";
+import { checkTensor, type Tensor, zeros } from "../tensor.ts";
 import { permuteGates } from "./gates.ts";
 
 /** torch's `nn.RNNBase` modes. */
@@ -27,8 +30,63 @@ export interface FromTorchOptions {
   numLayers?: number;
   /** torch's `bidirectional`; read from the record (`_reverse` tensors) when omitted. */
   bidirectional?: boolean;
-  /** Where the layers run (GRU and RNN compute on the TypeScript reference everywhere). */
+  /** Where the layers run. */
   backend?: BackendName;
+  /**
+   * torch's `batch_first` (default `true`): with `false`, `forward` reads `x` as `(T, B, I)`
+   * and returns `output` as `(T, B, D·H)` (`hidden`, `state` keep `(L·D, B, H)`).
+   */
+  batchFirst?: boolean;
+  /**
+   * The key prefix of the recurrent module's tensors (`"encoder.rnn."` for
+   * `encoder.rnn.weight_ih_l0`); found by itself when the record holds one `weight_ih_l0`.
+   */
+  prefix?: string;
+}
+
+/** Nested records (checkpoint dicts, `{ model_state_dict: ... }`) flattened to dotted keys. */
+function flatten(record: Record<string, unknown>, into: Record<string, Tensor>, prefix = ""): void {
+  for (const [key, value] of Object.entries(record)) {
+    if (typeof value !== "object" || value === null) continue;
+    if ("shape" in value && "data" in value) into[prefix + key] = value as Tensor;
+    else flatten(value as Record<string, unknown>, into, `${prefix}${key}.`);
+  }
+}
+
+/** The tensors under the recurrent module's prefix, with the prefix removed. */
+function underPrefix(
+  record: Record<string, Tensor>,
+  given: string | undefined,
+): { tensors: Record<string, Tensor>; prefix: string } {
+  const candidates = Object.keys(record).filter((name) => name.endsWith("weight_ih_l0"))
+    .map((name) => name.slice(0, -"weight_ih_l0".length));
+  if (given !== undefined && typeof given !== "string") {
+    throw new TypeError(`options.prefix must be a string, got ${describe(given)}`);
+  }
+  const list = candidates.map((c) => JSON.stringify(c)).join(", ");
+  if (given === undefined && candidates.length !== 1) {
+    const keys = Object.keys(record);
+    throw new RangeError(
+      candidates.length === 0
+        ? `record holds no weight_ih_l0 of a torch recurrent module (its keys: ${
+          keys.slice(0, 8).join(", ")
+        }${keys.length > 8 ? `, ... ${keys.length} in all` : ""}); pass the module's state_dict`
+        : `record holds the weights of ${candidates.length} recurrent modules (${candidates.length} ` +
+          `candidates: ${candidates.join(", ")}): pass options.prefix, one of ${list}`,
+    );
+  }
+  const prefix = given ?? candidates[0];
+  if (!candidates.includes(prefix)) {
+    throw new RangeError(
+      `record holds no ${prefix}weight_ih_l0 (options.prefix ${JSON.stringify(prefix)}); ` +
+        `its recurrent modules are under ${list || "no prefix: it holds none"}`,
+    );
+  }
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, tensor] of Object.entries(record)) {
+    if (name.startsWith(prefix)) tensors[name.slice(prefix.length)] = tensor;
+  }
+  return { tensors, prefix };
 }
 
 const GATES: Record<TorchMode, number> = { LSTM: 4, GRU: 3, RNN_TANH: 1, RNN_RELU: 1 };
@@ -74,7 +132,21 @@ export function fromTorch(record: Record<string, Tensor>, options: FromTorchOpti
     );
   }
   const { mode, backend } = options;
+  const flat: Record<string, Tensor> = {};
+  flatten(record, flat);
+  const found = underPrefix(flat, options.prefix);
+  record = found.tensors;
+  const where = found.prefix === "" ? "" : ` under ${JSON.stringify(found.prefix)}`;
   const names = Object.keys(record);
+  const projected = names.find((name) => /^weight_hr_l\d+/.test(name));
+  if (projected !== undefined) {
+    const [P, H] = record[projected].shape;
+    throw new RangeError(
+      `record holds ${found.prefix}${projected} of shape [${P}, ${H}]: a torch LSTM with ` +
+        `proj_size=${P}, which is not supported (its hidden state h = W_hr·(o⊙tanh c) is ` +
+        `projected to ${P} features before it recurs); load an LSTM without proj_size`,
+    );
+  }
   const numLayers = options.numLayers ??
     names.filter((name) => /^weight_ih_l\d+$/.test(name)).length;
   if (!Number.isInteger(numLayers) || numLayers < 1) {
@@ -87,16 +159,19 @@ export function fromTorch(record: Record<string, Tensor>, options: FromTorchOpti
   }
   const bidirectional = options.bidirectional ?? names.some((name) => name.endsWith("_reverse"));
   const suffixes = bidirectional ? ["", "_reverse"] : [""];
+  // torch's bias=False: no bias tensor at all; they count as zeros.
+  const biased = names.some((name) => name.startsWith("bias_"));
+  const kinds = biased ? KINDS : KINDS.slice(0, 2);
   const expected = new Set<string>();
   for (let n = 0; n < numLayers; n++) {
     for (const suffix of suffixes) {
-      const missing = KINDS.map((kind) => `${kind}_l${n}${suffix}`).filter((name) => {
+      const missing = kinds.map((kind) => `${kind}_l${n}${suffix}`).filter((name) => {
         expected.add(name);
         return !Object.hasOwn(record, name);
       });
       if (missing.length > 0) {
         throw new RangeError(
-          `record is missing ${missing.join(", ")} (layer ${n}${
+          `record${where} is missing ${missing.join(", ")} (layer ${n}${
             suffix ? ", backward direction" : ""
           } of a ${numLayers}-layer ${bidirectional ? "bidirectional " : ""}${mode})`,
         );
@@ -106,13 +181,27 @@ export function fromTorch(record: Record<string, Tensor>, options: FromTorchOpti
   const extra = names.filter((name) => !expected.has(name));
   if (extra.length > 0) {
     throw new RangeError(
-      `record has tensors a ${numLayers}-layer ${bidirectional ? "bidirectional " : ""}${mode} ` +
-        `does not: ${extra.join(", ")}; check options.numLayers and options.bidirectional`,
+      `record${where} has tensors a ${numLayers}-layer ${
+        bidirectional ? "bidirectional " : ""
+      }${mode} does not: ${extra.join(", ")}; check options.mode, options.numLayers and ` +
+        `options.bidirectional`,
     );
   }
   checkTensor("record.weight_hh_l0", record.weight_hh_l0);
   checkTensor("record.weight_ih_l0", record.weight_ih_l0);
   const H = record.weight_hh_l0.shape[1], G = GATES[mode] * H;
+  const blocks = record.weight_ih_l0.shape[0] / H;
+  if (blocks !== GATES[mode]) {
+    const holds = blocks === 4 ? "an LSTM" : blocks === 3 ? "a GRU" : blocks === 1 ? "an RNN" : "";
+    throw new RangeError(
+      `record.weight_ih_l0 has the wrong shape: expected (${G}, ${
+        record.weight_ih_l0.shape[1]
+      }), got [${record.weight_ih_l0.shape.join(", ")}]${where}: ${blocks} gate blocks of ${H} ` +
+        `hidden units${holds ? `, ${holds}'s` : ""}, but options.mode is ${mode} (${
+          GATES[mode]
+        } blocks); pass the mode the file was saved from`,
+    );
+  }
   const layers: RecurrentLayer[] = [];
   for (let n = 0; n < numLayers; n++) {
     const I = n === 0 ? record.weight_ih_l0.shape[1] : suffixes.length * H;
@@ -120,6 +209,7 @@ export function fromTorch(record: Record<string, Tensor>, options: FromTorchOpti
       const shapes = { weight_ih: [G, I], weight_hh: [G, H], bias_ih: [G], bias_hh: [G] };
       const tensors = Object.fromEntries(KINDS.map((kind) => {
         const name = `${kind}_l${n}${suffix}`;
+        if (!biased && kind.startsWith("bias")) return [kind, zeros([G])];
         checkTensor(`record.${name}`, record[name]);
         checkShape(
           `record.${name}`,
@@ -135,7 +225,39 @@ export function fromTorch(record: Record<string, Tensor>, options: FromTorchOpti
       directions.length === 2 ? new Bidirectional(directions[0], directions[1]) : directions[0],
     );
   }
+  if (options.batchFirst === false) return new SequenceFirst(layers);
+  if (options.batchFirst !== undefined && options.batchFirst !== true) {
+    throw new TypeError(
+      `options.batchFirst must be a boolean, got ${describe(options.batchFirst)}`,
+    );
+  }
   return new Stacked(layers);
+}
+
+/** `(T, B, F)` as `(B, T, F)` and back: axes 0 and 1 swapped. */
+function swapSteps(x: Tensor): TrackedTensor {
+  const [first, second, F] = x.shape;
+  const parts = split(x, new Array(second).fill(1), 1);
+  return concat(parts.map((part) => reshape(part, [1, first, F])), 0);
+}
+
+/**
+ * torch's `batch_first=False` network: a {@linkcode Stacked} whose `forward` reads `(T, B, I)`
+ * and returns `output` `(T, B, D·H)`. (`saveModel` saves its layers as `new Stacked(net.layers)`.)
+ */
+class SequenceFirst extends Stacked {
+  /** Runs `x` `(T, B, I)`; `output` is `(T, B, D·H)`, `hidden` and `state` torch's. */
+  override async forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
+    checkTensor("x", x);
+    checkShape(
+      "x",
+      x.shape,
+      [-1, -1, this.inputSize],
+      "(seqLen, batch, inputSize): batchFirst is false",
+    );
+    const result = await super.forward(swapSteps(x), init);
+    return { ...result, output: swapSteps(result.output) };
+  }
 }
 
 function layerOf(

@@ -9,13 +9,19 @@
  */
 
 import { type KerasLayerWeights, KerasLoadError, readKeras } from "./keras_read.ts";
-import type { KerasWorkerReply } from "./keras_worker.ts";
+import type { KerasWorkerReply, KerasWorkerRequest } from "./keras_worker.ts";
 
 export {
+  type KerasBidirectionalWeights,
   type KerasDenseWeights,
+  type KerasEmbeddingWeights,
+  type KerasGRUWeights,
+  type KerasLayerInfo,
   type KerasLayerWeights,
   KerasLoadError,
   type KerasLSTMWeights,
+  type KerasRecurrentWeights,
+  type KerasSimpleRNNWeights,
 } from "./keras_read.ts";
 
 /** Options of {@linkcode loadKeras}. */
@@ -26,6 +32,12 @@ export interface LoadKerasOptions {
    * {@linkcode defaultKerasTimeout}).
    */
   readonly timeoutMs?: number;
+  /**
+   * The model's config (`model.to_json()`, or a `.keras` file's `config.json`), as text or
+   * parsed, for a weights-only file (Keras 3 `.weights.h5`, Keras 2 `save_weights`): it gives the
+   * layers' order, classes and configs. A file that holds its own config ignores it.
+   */
+  readonly config?: string | Record<string, unknown>;
 }
 
 /**
@@ -61,12 +73,16 @@ function workerPermitted(): boolean {
 }
 
 /**
- * Reads the LSTM and Dense layers of a Keras Sequential model, in model order, from a Keras 3
- * `.weights.h5` or `.keras` file or a Keras 2 `.h5` file. Layers without weights (Dropout, ...)
- * are skipped; an LSTM or Dense layer whose weights are missing is refused. A bare Keras 3
- * `.weights.h5` does not record the order of layers of different kinds (Keras names its groups
- * after the class: `lstm`, `lstm_1`, `dense`); from one, LSTM layers come first, then Dense
- * layers, each kind in order. A `.keras` file or a Keras 2 file gives the exact order.
+ * Reads the layers with weights of a Keras Sequential model, in model order, from a Keras 3
+ * `.keras`, `.weights.h5` or `.h5` file or a Keras 2 `.h5` file (`model.save` or
+ * `save_weights`): `LSTM`, `GRU`, `SimpleRNN`, `Bidirectional` of those, `Embedding` and `Dense`,
+ * each with every weight by its full path in the file (`weights`), its class and config and the
+ * file's Keras version when the file holds them. Layers without weights (Dropout, Activation,
+ * ...) come as `preceding` of the next layer with weights (`following` of the last), when the
+ * file holds the model's config. A layer whose weights are missing is refused. A weights-only
+ * file (Keras 3 `.weights.h5`, Keras 2 `save_weights`) holds no config: pass it as
+ * `options.config`; without it, a `.weights.h5` gives Embedding, then the recurrent layers,
+ * then Dense layers, each class in order (recurrent layers of two classes are refused).
  *
  * The file is parsed in a module Worker (h5wasm, the HDF5 library compiled to WebAssembly, is
  * loaded there; reading needs no permissions beyond loading this package's modules), stopped
@@ -106,7 +122,8 @@ export async function loadKeras(
   if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) {
     throw new RangeError(`options.timeoutMs must be a positive number, got ${String(timeoutMs)}`);
   }
-  if (!workerPermitted()) return await readKeras(bytes);
+  const readOptions = options.config === undefined ? {} : { config: options.config };
+  if (!workerPermitted()) return await readKeras(bytes, readOptions);
   return await new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_URL, { type: "module" });
     const finish = () => {
@@ -135,6 +152,6 @@ export async function loadKeras(
       finish();
       reject(new KerasLoadError(`the parser's Worker failed: ${event.message}`));
     };
-    worker.postMessage(bytes);
+    worker.postMessage({ bytes, options: readOptions } satisfies KerasWorkerRequest);
   });
 }

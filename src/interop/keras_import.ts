@@ -1,6 +1,6 @@
 /**
- * `importKerasLSTM` and `importKerasDense`: Keras weights as this package's layers, and
- * `fromKeras` for a whole Sequential model read by `loadKeras`.
+ * `importKerasLSTM` and `importKerasDense`: Keras weights as this package's layers (`fromKeras`
+ * in `keras_model.ts` builds a whole Sequential model with them).
  *
  * @module
  */
@@ -8,11 +8,9 @@
 import type { BackendName, RecurrentActivation } from "../contract/mod.ts";
 import { checkShape, describe } from "../errors.ts";
 import { LSTM } from "../models/lstm.ts";
-import { Stacked } from "../models/stacked.ts";
 import { Linear } from "../nn/linear.ts";
 import { checkTensor, type Tensor, zeros } from "../tensor.ts";
 import { permuteGates, transpose } from "./gates.ts";
-import type { KerasLayerWeights } from "./keras.ts";
 
 /** A Keras LSTM layer's weights: `kernel` `(I, 4H)`, `recurrentKernel` `(H, 4H)`, `bias` `(4H)`. */
 export interface KerasLSTMTensors {
@@ -109,70 +107,4 @@ export function importKerasDense(weights: { kernel: Tensor; bias?: Tensor }): Li
   }
   linear.loadStateDict(record);
   return linear;
-}
-
-/**
- * The layers of a Keras Sequential model (from `loadKeras`) as a {@linkcode Stacked} of its
- * LSTMs and, when the model ends in Dense layers, those as {@linkcode Linear}s in `head`.
- * `options.recurrentActivation` applies to every LSTM; without it, a layer's config decides
- * (`"sigmoid"`; a config's `"hard_sigmoid"` means `0.2x + 0.5` in Keras 2 but `x/6 + 0.5` in
- * Keras 3, so then the option must name which).
- *
- * @throws {RangeError} If the model has no LSTM, or an LSTM after a Dense layer.
- *
- * @example Layers as `loadKeras` returns them
- * ```ts
- * import assert from "node:assert/strict";
- * import { fromKeras, randn, tensor, zeros } from "../../mod.ts";
- * const { stack, head } = fromKeras([
- *   { kind: "lstm", name: "lstm", units: 2, kernel: randn([3, 8]), recurrentKernel: zeros([2, 8]) },
- *   { kind: "dense", name: "dense", units: 1, kernel: tensor([1, -1], [2, 1]) },
- * ]);
- * assert.deepEqual([stack.inputSize, stack.outputSize, head.length], [3, 2, 1]);
- * const { hidden } = await stack.forward(randn([1, 4, 3]));
- * assert.deepEqual((await head[0].forward({ shape: [1, 2], data: hidden.data })).shape, [1, 1]);
- * ```
- *
- * @example From a file
- * ```ts ignore
- * import { fromKeras, loadKeras } from "../../mod.ts";
- * const { stack, head } = fromKeras(await loadKeras(await Deno.readFile("model.weights.h5")));
- * ```
- */
-export function fromKeras(
-  layers: readonly KerasLayerWeights[],
-  options: ImportKerasLSTMOptions = {},
-): { stack: Stacked; head: Linear[] } {
-  if (!Array.isArray(layers)) {
-    throw new TypeError(`layers must be the array loadKeras returns, got ${describe(layers)}`);
-  }
-  const firstDense = layers.findIndex((layer) => layer.kind === "dense");
-  const recurrent = firstDense === -1 ? layers : layers.slice(0, firstDense);
-  const dense = firstDense === -1 ? [] : layers.slice(firstDense);
-  const misplaced = dense.find((layer) => layer.kind !== "dense");
-  if (recurrent.length === 0 || misplaced !== undefined) {
-    throw new RangeError(
-      `fromKeras reads LSTM layers followed by Dense layers, got ${
-        layers.map((layer) => `${layer.kind} "${layer.name}"`).join(", ") || "no layers"
-      }; import other arrangements layer by layer with importKerasLSTM and importKerasDense`,
-    );
-  }
-  const stack = new Stacked(recurrent.map((layer) =>
-    importKerasLSTM(layer as KerasLSTMTensors, {
-      ...options,
-      recurrentActivation: options.recurrentActivation ?? configuredActivation(layer),
-    })
-  ));
-  return { stack, head: dense.map((layer) => importKerasDense(layer)) };
-}
-
-/** The activation a layer's config names, when it is unambiguous. */
-function configuredActivation(layer: KerasLayerWeights): RecurrentActivation | undefined {
-  const configured = layer.config?.recurrent_activation;
-  if (configured === undefined || configured === "sigmoid") return configured;
-  throw new RangeError(
-    `Keras layer "${layer.name}" has recurrent_activation ${describe(configured)}: pass ` +
-      'options.recurrentActivation "hard_sigmoid" (Keras 1/2: clip(0.2x + 0.5, 0, 1)) or ' +
-      '"hard_sigmoid_keras3" (clip(x/6 + 0.5, 0, 1)), or "sigmoid"',
-  );
 }

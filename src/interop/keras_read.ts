@@ -10,76 +10,29 @@
 import type * as H5 from "npm:h5wasm@0.10.3";
 import type { Tensor } from "../tensor.ts";
 import { type Hdf5Handle, hdf5Reason, withHdf5 } from "./hdf5.ts";
+import { KerasLoadError } from "./keras_error.ts";
+import {
+  classify,
+  classOfDefaultName,
+  type KerasLayerInfo,
+  type KerasLayerSource,
+  type KerasLayerWeights,
+  type KerasVariable,
+  shapes,
+  WEIGHTED_CLASSES,
+} from "./keras_layers.ts";
 import { inflateBound, ZipArchive, ZipError } from "./zip.ts";
 
-/**
- * The error every unreadable or unexpected Keras file produces.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { KerasLoadError, readKeras } from "./keras_read.ts";
- * await assert.rejects(readKeras(new TextEncoder().encode("not a Keras file")), KerasLoadError);
- * ```
- */
-export class KerasLoadError extends Error {
-  /**
-   * Makes the error; `message` says what is wrong with the file and what was found.
-   *
-   * @example
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { KerasLoadError } from "./keras_read.ts";
-   * const error = new KerasLoadError("no LSTM layer in it");
-   * assert.equal(error.message, "cannot load Keras file: no LSTM layer in it");
-   * assert.equal(error.name, "KerasLoadError");
-   * ```
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(`cannot load Keras file: ${message}`, options);
-    this.name = "KerasLoadError";
-  }
+export { KerasLoadError } from "./keras_error.ts";
+export type * from "./keras_layers.ts";
+
+type LayerConfig = KerasLayerInfo;
+
+/** What the file (or the caller) says of the model beside its weights. */
+interface ModelInfo {
+  readonly configs?: LayerConfig[];
+  readonly kerasVersion?: string;
 }
-
-/** A Keras `LSTM` layer's weights, in Keras' layout. */
-export interface KerasLSTMWeights {
-  /** Discriminates the layer kinds. */
-  readonly kind: "lstm";
-  /** The layer's name: Keras 2's layer name, or Keras 3's weight-file path name (`lstm_1`). */
-  readonly name: string;
-  /** The hidden size `H`. */
-  readonly units: number;
-  /** Input weights `(I, 4H)`, gate blocks in Keras' order i, f, c, o. */
-  readonly kernel: Tensor;
-  /** Recurrent weights `(H, 4H)`, gate blocks i, f, c, o. */
-  readonly recurrentKernel: Tensor;
-  /** Bias `(4H)`, absent when the layer was built with `use_bias=False`. */
-  readonly bias?: Tensor;
-  /** The layer's Keras config (`recurrent_activation`, ...), when the file holds the model's. */
-  readonly config?: Record<string, unknown>;
-}
-
-/** A Keras `Dense` layer's weights, in Keras' layout. */
-export interface KerasDenseWeights {
-  /** Discriminates the layer kinds. */
-  readonly kind: "dense";
-  /** The layer's name: Keras 2's layer name, or Keras 3's weight-file path name (`dense_1`). */
-  readonly name: string;
-  /** The output size. */
-  readonly units: number;
-  /** Weights `(I, units)` (the transpose of torch's `Linear.weight`). */
-  readonly kernel: Tensor;
-  /** Bias `(units)`, absent when the layer was built with `use_bias=False`. */
-  readonly bias?: Tensor;
-  /** The layer's Keras config (`activation`, ...), when the file holds the model's. */
-  readonly config?: Record<string, unknown>;
-}
-
-/** One layer with weights of a Keras Sequential model. */
-export type KerasLayerWeights = KerasLSTMWeights | KerasDenseWeights;
-
-type LayerConfig = { readonly className: string; readonly config: Record<string, unknown> };
-type NamedWeights = Map<string, Tensor>; // "kernel", "recurrent_kernel", "bias"
 
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
@@ -101,11 +54,14 @@ function startsWith(bytes: Uint8Array, prefix: readonly number[], at = 0): boole
  * await assert.rejects(readKeras(new Uint8Array(16)), KerasLoadError);
  * ```
  */
-export async function readKeras(bytes: Uint8Array): Promise<KerasLayerWeights[]> {
+export async function readKeras(
+  bytes: Uint8Array,
+  options: ReadKerasOptions = {},
+): Promise<KerasLayerWeights[]> {
   let weights = bytes;
-  let configs: LayerConfig[] | undefined;
+  let info: ModelInfo = {};
   if (startsWith(bytes, ZIP_MAGIC)) {
-    ({ weights, configs } = readKerasZip(bytes));
+    ({ weights, info } = readKerasZip(bytes));
   }
   if (!startsWith(weights, HDF5_SIGNATURE)) {
     throw new KerasLoadError(
@@ -113,17 +69,32 @@ export async function readKeras(bytes: Uint8Array): Promise<KerasLayerWeights[]>
         ".keras or .h5 file",
     );
   }
+  const given = options.config === undefined ? undefined : layerConfigs(
+    typeof options.config === "string"
+      ? parseJson(options.config, "options.config")
+      : options.config,
+  );
   try {
-    return await withHdf5(weights, (handle) => readLayers(handle, configs));
+    return await withHdf5(weights, (handle) => readLayers(handle, info, given));
   } catch (error) {
     if (error instanceof KerasLoadError) throw error;
     throw new KerasLoadError(`unreadable HDF5 file (${hdf5Reason(error)})`, { cause: error });
   }
 }
 
+/** Options of {@linkcode readKeras}. */
+export interface ReadKerasOptions {
+  /**
+   * The model's config (`model.to_json()`, or a `.keras` file's `config.json`), as text or
+   * parsed, for a weights-only file (Keras 3 `.weights.h5`, Keras 2 `save_weights`): it gives
+   * the layers' order, classes and configs. A file that holds its own config ignores it.
+   */
+  readonly config?: string | Record<string, unknown>;
+}
+
 // Only these entries are read (inflated, if compressed), each within a bound: a .keras zip's
-// other entries (metadata.json, assets) are never touched.
-function readKerasZip(bytes: Uint8Array): { weights: Uint8Array; configs: LayerConfig[] } {
+// other entries (assets, variables of other kinds) are never touched.
+function readKerasZip(bytes: Uint8Array): { weights: Uint8Array; info: ModelInfo } {
   try {
     const archive = ZipArchive.open(bytes);
     if (
@@ -137,9 +108,16 @@ function readKerasZip(bytes: Uint8Array): { weights: Uint8Array; configs: LayerC
     }
     const limit = inflateBound(bytes.length);
     const config = new TextDecoder().decode(archive.read("config.json", limit));
+    let kerasVersion: string | undefined;
+    if (archive.entry("metadata.json") !== undefined) {
+      const text = new TextDecoder().decode(archive.read("metadata.json", 1 << 16));
+      const version = (parseJson(text, "metadata.json") as { keras_version?: unknown } | null)
+        ?.keras_version;
+      if (typeof version === "string") kerasVersion = version;
+    }
     return {
       weights: archive.read("model.weights.h5", limit),
-      configs: layerConfigs(parseJson(config, "config.json")),
+      info: { configs: layerConfigs(parseJson(config, "config.json")), kerasVersion },
     };
   } catch (error) {
     if (!(error instanceof ZipError)) throw error;
@@ -184,22 +162,33 @@ function layerConfigs(model: unknown): LayerConfig[] {
   }
   return layers.map((layer) => ({
     className: String(layer?.class_name),
+    name: String(layer?.config?.name),
     config: (layer?.config ?? {}) as Record<string, unknown>,
   }));
 }
 
-function readLayers(handle: Hdf5Handle, configs: LayerConfig[] | undefined): KerasLayerWeights[] {
+function readLayers(
+  handle: Hdf5Handle,
+  info: ModelInfo,
+  given: LayerConfig[] | undefined,
+): KerasLayerWeights[] {
   const { file } = handle;
   const keys = file.keys();
-  if (keys.includes("layers")) return readKeras3(handle, configs);
-  const modelConfig = attribute(file, "model_config");
-  const keras2Configs = typeof modelConfig === "string"
-    ? layerConfigs(parseJson(modelConfig, "the model_config attribute"))
-    : undefined;
-  if (keys.includes("model_weights")) {
-    return readKeras2(handle, group(handle, "model_weights"), keras2Configs);
+  if (keys.includes("layers")) {
+    return readKeras3(handle, { ...info, configs: info.configs ?? given });
   }
-  if (attribute(file, "layer_names") !== undefined) return readKeras2(handle, file, keras2Configs);
+  const modelConfig = attribute(file, "model_config");
+  const version = attribute(file, "keras_version");
+  const legacy: ModelInfo = {
+    configs: typeof modelConfig === "string"
+      ? layerConfigs(parseJson(modelConfig, "the model_config attribute"))
+      : given,
+    kerasVersion: typeof version === "string" ? version : undefined,
+  };
+  if (keys.includes("model_weights")) {
+    return readKeras2(handle, group(handle, "model_weights"), legacy);
+  }
+  if (attribute(file, "layer_names") !== undefined) return readKeras2(handle, file, legacy);
   throw new KerasLoadError(
     `no Keras weights found: the file holds ${describeGroup(handle, file)}; expected a "layers" ` +
       `group (Keras 3 .weights.h5), a "model_weights" group (Keras 2 model.save) or a ` +
@@ -267,58 +256,6 @@ function tensorAt(handle: Hdf5Handle, parent: H5.Group, path: string): Tensor {
   return { shape: [...(entry.shape ?? [])], data };
 }
 
-// The weight's own name in a Keras 2 weight path: "lstm/lstm_cell/recurrent_kernel:0" ->
-// "recurrent_kernel".
-function weightName(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1).replace(/:\d+$/, "");
-}
-
-function readKeras2(
-  handle: Hdf5Handle,
-  root: H5.Group,
-  configs: LayerConfig[] | undefined,
-): KerasLayerWeights[] {
-  const layers: KerasLayerWeights[] = [];
-  const missing: string[] = [];
-  const names = strings(attribute(root, "layer_names"));
-  for (const name of names) {
-    const layerGroup = group(handle, name, root);
-    const weights: NamedWeights = new Map();
-    for (const path of strings(attribute(layerGroup, "weight_names"))) {
-      weights.set(weightName(path), tensorAt(handle, layerGroup, path));
-    }
-    const layerConfig = configs?.find((layer) => layer.config.name === name);
-    if (weights.size === 0 && hasWeights(name, layerConfig?.className)) {
-      missing.push(describeLayer(name, layerConfig?.className));
-    }
-    const layer = classify(name, weights, layerConfig?.config);
-    if (layer !== undefined) layers.push(layer);
-  }
-  for (const { className, config } of configs ?? []) {
-    const name = String(config.name);
-    if (WEIGHTED_CLASSES.has(className) && !names.includes(name)) {
-      missing.push(describeLayer(name, className));
-    }
-  }
-  refuseMissing(missing, layers.length);
-  return layers;
-}
-
-// The layer classes read here; each has weights once built.
-const WEIGHTED_CLASSES = new Set(["LSTM", "Dense"]);
-
-// Whether a layer must have weights: by its class when the file holds the config, else by
-// Keras' default names for those classes (lstm, dense_2, ...).
-function hasWeights(name: string, className: string | undefined): boolean {
-  return className === undefined
-    ? /^(lstm|dense)(_\d+)?$/.test(name)
-    : WEIGHTED_CLASSES.has(className);
-}
-
-function describeLayer(name: string, className: string | undefined): string {
-  return className === undefined ? name : `${name} (${className})`;
-}
-
 // Keras 3 refuses such a file too ("1 objects could not be loaded"); returning the other layers
 // would silently drop one.
 function refuseMissing(missing: readonly string[], found: number): void {
@@ -330,125 +267,195 @@ function refuseMissing(missing: readonly string[], found: number): void {
   );
 }
 
+// A layer's weights, or the config of one without, in model order.
+type Entry = { readonly source: KerasLayerSource } | { readonly info: LayerConfig };
+
+// The layers with weights, each with the weightless layers before it (and the last with those
+// after it); refuses a layer of a weighted class without weights.
+function assemble(entries: readonly Entry[]): KerasLayerWeights[] {
+  const layers: KerasLayerWeights[] = [];
+  const missing: string[] = [];
+  let pending: LayerConfig[] = [];
+  for (const entry of entries) {
+    if ("info" in entry) {
+      if (entry.info.className !== "InputLayer") pending.push(entry.info);
+      continue;
+    }
+    const { source } = entry;
+    const layer = classify(source);
+    if (layer === undefined) {
+      const className = source.className ?? classOfDefaultName(source.name);
+      if (className !== undefined && WEIGHTED_CLASSES.has(className)) {
+        missing.push(describeLayer(source.name, source.className));
+      } else if (source.className !== undefined) {
+        pending.push({ className: source.className, name: source.name, config: source.config! });
+      }
+      continue;
+    }
+    layers.push(pending.length > 0 ? { ...layer, preceding: pending } : layer);
+    pending = [];
+  }
+  refuseMissing(missing, layers.length);
+  if (pending.length > 0 && layers.length > 0) {
+    layers[layers.length - 1] = { ...layers[layers.length - 1], following: pending };
+  }
+  return layers;
+}
+
+// A weight's direction in a Bidirectional: a path segment "forward_..." or "backward_..." below
+// the layer's own name.
+function directionOf(path: string, layer: string): KerasVariable["direction"] {
+  const segment = path.split("/").find((part) =>
+    part !== layer && /^(forward|backward)_/.test(part)
+  );
+  return segment === undefined ? null : segment.startsWith("f") ? "forward" : "backward";
+}
+
+function readKeras2(handle: Hdf5Handle, root: H5.Group, info: ModelInfo): KerasLayerWeights[] {
+  const names = strings(attribute(root, "layer_names"));
+  const source = (name: string, config?: LayerConfig): KerasLayerSource => {
+    const layerGroup = group(handle, name, root);
+    const variables = strings(attribute(layerGroup, "weight_names")).map((path) => ({
+      path,
+      direction: directionOf(path, name),
+      // "lstm/lstm_cell/recurrent_kernel:0" -> "recurrent_kernel"
+      name: path.slice(path.lastIndexOf("/") + 1).replace(/:\d+$/, ""),
+      tensor: tensorAt(handle, layerGroup, path),
+    }));
+    return {
+      name,
+      variables,
+      ...(config === undefined ? {} : { className: config.className, config: config.config }),
+      ...(info.kerasVersion === undefined ? {} : { kerasVersion: info.kerasVersion }),
+    };
+  };
+  if (info.configs === undefined) return assemble(names.map((name) => ({ source: source(name) })));
+  const entries: Entry[] = info.configs.map((config) =>
+    names.includes(config.name)
+      ? { source: source(config.name, config) }
+      : WEIGHTED_CLASSES.has(config.className)
+      ? { source: { name: config.name, className: config.className, variables: [] } }
+      : { info: config }
+  );
+  return assemble(entries);
+}
+
+function describeLayer(name: string, className: string | undefined): string {
+  return className === undefined ? name : `${name} (${className})`;
+}
+
 // Keras' naming.to_snake_case: the weight file's group name of a layer class.
 function snakeCase(className: string): string {
   return className.replace(/(.)([A-Z][a-z]+)/g, "$1_$2").replace(/([a-z])([A-Z])/g, "$1_$2")
     .toLowerCase();
 }
 
-function readKeras3(handle: Hdf5Handle, configs: LayerConfig[] | undefined): KerasLayerWeights[] {
-  const layersGroup = group(handle, "layers");
-  const byName = new Map<
-    string,
-    { weights: NamedWeights; config?: Record<string, unknown>; className?: string }
-  >();
-  for (const name of layersGroup.keys()) {
-    const layerGroup = group(handle, name, layersGroup);
-    // Recurrent layers keep their variables in their cell; others in their own vars.
-    const vars = layerGroup.keys().includes("cell")
-      ? group(handle, "cell/vars", layerGroup)
-      : group(handle, "vars", layerGroup);
-    const tensors = vars.keys().sort((a, b) => Number(a) - Number(b)).map((index) =>
-      tensorAt(handle, vars, index)
-    );
-    byName.set(name, { weights: keras3Weights(name, tensors) });
-  }
-  let order: string[];
-  if (configs === undefined) {
-    // Without the config, order within a kind is known (lstm, lstm_1, ...), across kinds not.
-    const rank = (name: string) => (byName.get(name)!.weights.has("recurrent_kernel") ? 0 : 1);
-    const index = (name: string) => Number(/_(\d+)$/.exec(name)?.[1] ?? 0);
-    order = [...byName.keys()].sort((a, b) => rank(a) - rank(b) || index(a) - index(b));
-  } else {
-    const used = new Map<string, number>();
-    order = [];
-    for (const { className, config } of configs) {
-      if (className === "InputLayer") continue; // not in model.layers, so not in the file
-      const base = snakeCase(className);
-      const count = used.get(base);
-      used.set(base, (count ?? -1) + 1);
-      const name = count === undefined ? base : `${base}_${count + 1}`;
-      const entry = byName.get(name);
-      if (entry === undefined) {
-        throw new KerasLoadError(
-          `config.json lists a ${className} layer stored as layers/${name}, which the weights ` +
-            `file lacks (it holds ${[...byName.keys()].join(", ")})`,
-        );
-      }
-      entry.config = config;
-      entry.className = className;
-      order.push(name);
-    }
-  }
-  const missing: string[] = [];
-  const layers = order.flatMap((name) => {
-    const { weights, config, className } = byName.get(name)!;
-    if (weights.size === 0 && hasWeights(name, className)) {
-      missing.push(describeLayer(name, className));
-    }
-    return classify(name, weights, config) ?? [];
-  });
-  refuseMissing(missing, layers.length);
-  return layers;
-}
-
-// Keras 3 stores variables by index in build order: kernel, recurrent kernel (recurrent layers
-// only), bias. A recurrent layer is the one with a second 2-D variable.
-function keras3Weights(name: string, tensors: Tensor[]): NamedWeights {
-  const recurrent = tensors.length >= 2 && tensors[1].shape.length === 2;
-  const names = recurrent ? ["kernel", "recurrent_kernel", "bias"] : ["kernel", "bias"];
-  if (tensors.length > names.length) {
-    throw new KerasLoadError(
-      `layer ${name} has ${tensors.length} variables of shapes ${shapes(tensors)}; only LSTM ` +
-        `and Dense layers are read`,
-    );
-  }
-  return new Map(tensors.map((tensor, i) => [names[i], tensor]));
-}
-
-function shapes(tensors: Iterable<Tensor>): string {
-  return [...tensors].map((t) => `[${t.shape.join(", ")}]`).join(", ");
-}
-
-function classify(
+// Keras 3 keeps a layer's variables by index in build order, a recurrent layer's in its cell
+// (kernel, recurrent kernel, bias), a Bidirectional's in forward_layer and backward_layer.
+function keras3Variables(
+  handle: Hdf5Handle,
   name: string,
-  weights: NamedWeights,
-  config: Record<string, unknown> | undefined,
-): KerasLayerWeights | undefined {
-  if (weights.size === 0) return undefined;
-  const kernel = weights.get("kernel");
-  const recurrentKernel = weights.get("recurrent_kernel");
-  const bias = weights.get("bias");
-  const known = weights.size === [kernel, recurrentKernel, bias].filter(Boolean).length;
-  const unsupported = () =>
-    new KerasLoadError(
-      `layer ${name} has weights ${[...weights.keys()].join(", ")} of shapes ${
-        shapes(weights.values())
-      }; only LSTM (kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H)) and Dense ` +
-        `(kernel (I, units), bias (units)) layers are read`,
+  className: string | undefined,
+): KerasVariable[] {
+  const layerGroup = group(handle, `layers/${name}`);
+  const keys = layerGroup.keys();
+  const parts: [KerasVariable["direction"], string][] = keys.includes("forward_layer")
+    ? [["forward", "forward_layer/"], ["backward", "backward_layer/"]]
+    : [[null, ""]];
+  return parts.flatMap(([direction, prefix]) => {
+    const parent = prefix === "" ? layerGroup : group(handle, prefix.slice(0, -1), layerGroup);
+    const cell = parent.keys().includes("cell");
+    const path = `${prefix}${cell ? "cell/" : ""}vars`;
+    const vars = group(handle, path, layerGroup);
+    const embedding = (className ?? classOfDefaultName(name)) === "Embedding";
+    const names = cell
+      ? ["kernel", "recurrent_kernel", "bias"]
+      : embedding
+      ? ["embeddings"]
+      : ["kernel", "bias"];
+    const tensors = vars.keys().sort((a, b) => Number(a) - Number(b)).map((index) =>
+      [index, tensorAt(handle, vars, index)] as const
     );
-  if (!known || kernel === undefined || kernel.shape.length !== 2) throw unsupported();
-  const [inputs, columns] = kernel.shape;
-  if (recurrentKernel === undefined) {
-    if (bias !== undefined && (bias.shape.length !== 1 || bias.shape[0] !== columns)) {
-      throw unsupported();
+    if (tensors.length > names.length) {
+      throw new KerasLoadError(
+        `layer ${name} has ${tensors.length} variables of shapes ${
+          shapes(tensors.map(([, t]) => t))
+        } in ${path}; read are LSTM, GRU, SimpleRNN, Bidirectional, Embedding and Dense layers`,
+      );
     }
-    return { kind: "dense", name, units: columns, kernel, ...withOptional(bias, config) };
-  }
-  const units = recurrentKernel.shape[0];
-  const lstmShapes = columns === 4 * units && inputs > 0 &&
-    recurrentKernel.shape.length === 2 && recurrentKernel.shape[1] === 4 * units &&
-    (bias === undefined || (bias.shape.length === 1 && bias.shape[0] === 4 * units));
-  if (!lstmShapes) throw unsupported();
-  return { kind: "lstm", name, units, kernel, recurrentKernel, ...withOptional(bias, config) };
+    return tensors.map(([index, tensor], i) => ({
+      path: `layers/${name}/${path}/${index}`,
+      direction,
+      name: names[i],
+      tensor,
+    }));
+  });
 }
 
-function withOptional(
-  bias: Tensor | undefined,
-  config: Record<string, unknown> | undefined,
-): { bias?: Tensor; config?: Record<string, unknown> } {
-  return {
-    ...(bias === undefined ? {} : { bias }),
-    ...(config === undefined ? {} : { config }),
+function readKeras3(handle: Hdf5Handle, info: ModelInfo): KerasLayerWeights[] {
+  const present = group(handle, "layers").keys();
+  const version = info.kerasVersion === undefined ? {} : { kerasVersion: info.kerasVersion };
+  if (info.configs === undefined) {
+    const sources = present.map((name) => ({
+      name,
+      variables: keras3Variables(handle, name, undefined),
+      ...version,
+    }));
+    return assemble(orderWithoutConfig(sources).map((source) => ({ source })));
+  }
+  const used = new Map<string, number>();
+  const entries: Entry[] = [];
+  for (const config of info.configs) {
+    if (config.className === "InputLayer") continue; // not in model.layers, so not in the file
+    const base = snakeCase(config.className);
+    const count = used.get(base);
+    used.set(base, (count ?? -1) + 1);
+    const name = count === undefined ? base : `${base}_${count + 1}`;
+    if (!present.includes(name)) {
+      if (!WEIGHTED_CLASSES.has(config.className)) {
+        entries.push({ info: config });
+        continue;
+      }
+      throw new KerasLoadError(
+        `the config lists a ${config.className} layer stored as layers/${name}, which the ` +
+          `weights file lacks (it holds ${present.join(", ")})`,
+      );
+    }
+    entries.push({
+      source: {
+        name,
+        className: config.className,
+        config: config.config,
+        variables: keras3Variables(handle, name, config.className),
+        ...version,
+      },
+    });
+  }
+  return assemble(entries);
+}
+
+// Without the config, a .weights.h5 records each layer's class in its group name (lstm_1, ...)
+// but not the order across classes: Embedding first, then the recurrent layers, then Dense
+// layers, each class in order; recurrent layers of different classes cannot be ordered.
+function orderWithoutConfig(sources: KerasLayerSource[]): KerasLayerSource[] {
+  const rankOf = (name: string) => {
+    const className = classOfDefaultName(name);
+    return className === "Embedding" ? 0 : className === "Dense" ? 2 : 1;
   };
+  const index = (name: string) => Number(/_(\d+)$/.exec(name)?.[1] ?? 0);
+  const recurrent = new Set(
+    sources.filter((s) => s.variables.length > 0 && rankOf(s.name) === 1).map((s) =>
+      s.name.replace(/_\d+$/, "")
+    ),
+  );
+  if (recurrent.size > 1) {
+    throw new KerasLoadError(
+      `a .weights.h5 file does not record the order of layers of different classes, and this ` +
+        `one holds ${[...recurrent].join(" and ")} layers: pass the model's config ` +
+        `(options.config: model.to_json(), or the .keras file instead)`,
+    );
+  }
+  return [...sources].sort((a, b) =>
+    rankOf(a.name) - rankOf(b.name) || index(a.name) - index(b.name)
+  );
 }

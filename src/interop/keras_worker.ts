@@ -8,8 +8,14 @@
 
 /// <reference lib="deno.worker" />
 
-import type { KerasLayerWeights } from "./keras_read.ts";
+import type { KerasLayerWeights, ReadKerasOptions } from "./keras_read.ts";
 import { KerasLoadError, readKeras } from "./keras_read.ts";
+
+/** The worker's request: the file's bytes and the reader's options. */
+export interface KerasWorkerRequest {
+  readonly bytes: Uint8Array;
+  readonly options: ReadKerasOptions;
+}
 
 /** The worker's reply: the layers, or why the file was refused. */
 export type KerasWorkerReply =
@@ -19,17 +25,14 @@ export type KerasWorkerReply =
 // The message of a KerasLoadError without the prefix its constructor adds again on the main side.
 const PREFIX = new KerasLoadError("").message;
 
-self.onmessage = async (event: MessageEvent<Uint8Array>) => {
+self.onmessage = async (event: MessageEvent<KerasWorkerRequest>) => {
   let reply: KerasWorkerReply;
   let transfer: ArrayBuffer[] = [];
   try {
-    const layers = await readKeras(event.data);
+    const layers = await readKeras(event.data.bytes, event.data.options);
     reply = { ok: true, layers };
-    const arrays = layers.flatMap((layer) => [
-      layer.kernel.data,
-      ...(layer.kind === "lstm" ? [layer.recurrentKernel.data] : []),
-      ...(layer.bias === undefined ? [] : [layer.bias.data]),
-    ]);
+    // Every tensor is in its layer's weights (the named fields are the same objects).
+    const arrays = layers.flatMap((layer) => Object.values(layer.weights).map((t) => t.data));
     transfer = [...new Set(arrays.map((array) => array.buffer as ArrayBuffer))];
   } catch (error) {
     const refused = error instanceof KerasLoadError;

@@ -334,6 +334,33 @@ function interpret(
   }
 }
 
+// The tensors of a state_dict; of a checkpoint dict (a dict holding dicts: `{ "epoch": 3,
+// "model_state_dict": ..., "optimizer_state_dict": ... }`), every tensor of its nested dicts
+// under a dotted key (`model_state_dict.weight_ih_l0`), its other values (numbers, strings,
+// lists) skipped.
+function collect(
+  dict: Map<unknown, unknown>,
+  prefix: string,
+  checkpoint: boolean,
+  views: [string, TensorView][],
+): void {
+  for (const [key, entry] of dict) {
+    const keyIsName = typeof key === "string" || (checkpoint && typeof key === "number");
+    if (!keyIsName) {
+      throw new TorchLoadError(`the state_dict has a key that is ${kindOf(key)}, not a str`);
+    }
+    const name = `${prefix}${key}`;
+    if (entry instanceof TensorView) views.push([name, entry]);
+    else if (checkpoint && entry instanceof Map) collect(entry, `${name}.`, checkpoint, views);
+    else if (!checkpoint) {
+      throw new TorchLoadError(
+        `state_dict entry ${JSON.stringify(name)} is ${kindOf(entry)}, not a tensor; ` +
+          "save only the weights with torch.save(model.state_dict(), path)",
+      );
+    }
+  }
+}
+
 /** Refuses, before any copy, a state_dict whose tensors copy far more than its storages hold. */
 function checkCopyBudget(views: readonly [string, TensorView][]): void {
   const storages = new Set(views.map(([, view]) => view.storage));
@@ -459,7 +486,9 @@ function messageOf(error: unknown): string {
 
 /**
  * Reads a `torch.save(model.state_dict())` file into tensors by name, all float32 and
- * contiguous. float64, float16 and bfloat16 tensors are converted; views (transposes, slices,
+ * contiguous. A checkpoint dict (`torch.save({ "epoch": 3, "model_state_dict": ..., ... })`)
+ * gives the tensors of its dicts under dotted keys (`model_state_dict.weight_ih_l0`), its other
+ * values skipped. float64, float16 and bfloat16 tensors are converted; views (transposes, slices,
  * offsets) are copied out of their storages. The pickle inside is interpreted, never run: any
  * global other than `collections.OrderedDict`, torch's tensor rebuilds and its float storage
  * types is refused before the interpreter reads further.
@@ -496,18 +525,8 @@ export function loadTorch(bytes: Uint8Array): Record<string, Tensor> {
     );
   }
   const views: [string, TensorView][] = [];
-  for (const [name, tensor] of value) {
-    if (typeof name !== "string") {
-      throw new TorchLoadError(`the state_dict has a key that is ${kindOf(name)}, not a str`);
-    }
-    if (!(tensor instanceof TensorView)) {
-      throw new TorchLoadError(
-        `state_dict entry ${JSON.stringify(name)} is ${kindOf(tensor)}, not a tensor; ` +
-          "save only the weights with torch.save(model.state_dict(), path)",
-      );
-    }
-    views.push([name, tensor]);
-  }
+  const checkpoint = [...value.values()].some((entry) => entry instanceof Map);
+  collect(value, "", checkpoint, views);
   checkCopyBudget(views);
   const entries = views.map(([name, view]): [string, Tensor] => [name, materialize(view)]);
   // fromEntries defines own properties, so a tensor named "__proto__" stays a tensor.

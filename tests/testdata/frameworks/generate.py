@@ -1,0 +1,67 @@
+"""Writes the files of tests/frameworks_test.ts with the frameworks themselves (see README.md for
+the versions): Keras 3 and Keras 2 (tf_keras) models in every format they save, torch 2.x and
+torch 1.13 state_dicts and checkpoints, and expected.safetensors (every case's input and the
+framework's outputs, float32, named "<case>/<input|output|hidden|state>") with files.json (which
+file is which case, with the options that load it or the error it must give).
+
+    python generate.py --keras /work/venv/bin/python --torch2 /work/venv-torch/bin/python \\
+        --torch1 /usr/bin/python3
+
+Only numpy is needed in the interpreter that runs this script.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def safetensors(tensors, path):
+    header, offset, blobs = {}, 0, []
+    for name in sorted(tensors):
+        data = np.ascontiguousarray(tensors[name], dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--keras", required=True, help="python with keras 3, tf_keras, tensorflow")
+    parser.add_argument("--torch2", required=True, help="python with torch 2.x")
+    parser.add_argument("--torch1", required=True, help="python with torch 1.13")
+    args = parser.parse_args()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    runs = [
+        (args.keras, "keras_models.py", "keras3"),
+        (args.keras, "keras_models.py", "keras2"),
+        (args.torch2, "torch_models.py", "torch2"),
+        (args.torch1, "torch_models.py", "torch1"),
+    ]
+    expected, manifest = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for python, script, tag in runs:
+            subprocess.run([python, os.path.join(HERE, script), tag, HERE], check=True, env=env)
+            npz = os.path.join(HERE, f"{tag}_expected.npz")
+            expected.update(dict(np.load(npz)))
+            os.remove(npz)
+            listing = os.path.join(HERE, f"{tag}_files.json")
+            with open(listing) as f:
+                manifest[tag] = json.load(f)
+            os.remove(listing)
+    safetensors(expected, os.path.join(HERE, "expected.safetensors"))
+    with open(os.path.join(HERE, "files.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+main()
