@@ -169,10 +169,17 @@ export type { ModelName } from "./src/variants.ts";
 export { loadTorch, TorchLoadError } from "./src/interop/torch.ts";
 export { fromTorch, type FromTorchOptions, type TorchMode } from "./src/interop/from_torch.ts";
 export {
+  type KerasBidirectionalWeights,
   type KerasDenseWeights,
+  type KerasEmbeddingWeights,
+  type KerasGRUWeights,
+  type KerasLayerCommon,
+  type KerasLayerInfo,
   type KerasLayerWeights,
   KerasLoadError,
   type KerasLSTMWeights,
+  type KerasRecurrentWeights,
+  type KerasSimpleRNNWeights,
   loadKeras,
   type LoadKerasOptions,
 } from "./src/interop/keras.ts";
@@ -182,7 +189,7 @@ export {
   type ImportKerasLSTMOptions,
   type KerasLSTMTensors,
 } from "./src/interop/keras_import.ts";
-export { fromKeras } from "./src/interop/keras_model.ts";
+export { fromKeras, type FromKerasOptions, type KerasModel } from "./src/interop/keras_model.ts";
 
 // Explanations: LRP, gradient saliency, heatmaps.
 export { lrp, type LrpNetwork, type LrpOptions, type LrpResult } from "./src/explain/lrp.ts";

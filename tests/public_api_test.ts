@@ -92,6 +92,8 @@ const PUBLIC = words(`
   readModelMetadata readModelConfig BidirectionalInit
   loadTorch TorchLoadError fromTorch FromTorchOptions TorchMode
   loadKeras LoadKerasOptions KerasLoadError KerasLayerWeights KerasLSTMWeights KerasDenseWeights fromKeras
+  KerasBidirectionalWeights KerasEmbeddingWeights KerasGRUWeights KerasLayerCommon KerasLayerInfo
+  KerasRecurrentWeights KerasSimpleRNNWeights FromKerasOptions KerasModel
   importKerasLSTM importKerasDense ImportKerasLSTMOptions KerasLSTMTensors
   lrp LrpNetwork LrpOptions LrpResult kerasLrpNetwork KerasLrpWeights
   saliency SaliencyHead SaliencyOptions SaliencyResult renderRelevance RenderOptions relevancePerToken

@@ -16,6 +16,7 @@ export {
   type KerasDenseWeights,
   type KerasEmbeddingWeights,
   type KerasGRUWeights,
+  type KerasLayerCommon,
   type KerasLayerInfo,
   type KerasLayerWeights,
   KerasLoadError,

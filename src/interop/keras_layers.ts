@@ -20,7 +20,7 @@ export interface KerasLayerInfo {
 }
 
 /** What every layer `loadKeras` returns holds. */
-interface KerasLayerCommon {
+export interface KerasLayerCommon {
   /** The layer's name: Keras 2's layer name, or Keras 3's weight-file path name (`lstm_1`). */
   readonly name: string;
   /** Keras' class name, when the file holds the model's config. */
