@@ -33,6 +33,11 @@ export interface VariantInfo {
   readonly gates: 4 | 3 | 1;
   /** Whether the cell keeps cell states `(k, B, H)` besides the hidden state (not GRU and RNN). */
   readonly cellStates: boolean;
+  /**
+   * Whether `lrp` (`src/explain/`) has a relevance rule for the cell's equations and readout; a
+   * variant without one is refused by name, never explained as another.
+   */
+  readonly lrp: boolean;
 }
 
 /**
@@ -70,6 +75,7 @@ export const VARIANTS = {
     argmax: false,
     gates: 4,
     cellStates: true,
+    lrp: true,
   },
   array: {
     equations: "array",
@@ -81,6 +87,7 @@ export const VARIANTS = {
     argmax: false,
     gates: 4,
     cellStates: true,
+    lrp: true,
   },
   attention: {
     equations: "attention",
@@ -92,6 +99,7 @@ export const VARIANTS = {
     argmax: false,
     gates: 4,
     cellStates: true,
+    lrp: true,
   },
   stochastic: {
     equations: "stochastic",
@@ -103,6 +111,7 @@ export const VARIANTS = {
     argmax: true,
     gates: 4,
     cellStates: true,
+    lrp: true,
   },
   gru: {
     equations: "gru",
@@ -114,6 +123,7 @@ export const VARIANTS = {
     argmax: false,
     gates: 3,
     cellStates: false,
+    lrp: false,
   },
   rnn_tanh: {
     equations: "rnn_tanh",
@@ -125,6 +135,7 @@ export const VARIANTS = {
     argmax: false,
     gates: 1,
     cellStates: false,
+    lrp: false,
   },
   rnn_relu: {
     equations: "rnn_relu",
@@ -136,6 +147,7 @@ export const VARIANTS = {
     argmax: false,
     gates: 1,
     cellStates: false,
+    lrp: false,
   },
 } as const satisfies { readonly [kind in VariantKind]: VariantInfo };
 

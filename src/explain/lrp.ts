@@ -392,22 +392,24 @@ function levelOf(layer: unknown, name: string): Direction[] {
   return [direction(layer, name, false)];
 }
 
-/** The classes with an LRP rule: those of the variants with cell states (the LSTM family). */
+/** The classes with an LRP rule: those of the variants with the table's `lrp` flag. */
 const EXPLAINED = [
-  ...new Set(Object.values(VARIANTS).filter((v) => v.cellStates).map((v) => v.model)),
+  ...new Set(Object.values(VARIANTS).filter((v) => v.lrp).map((v) => v.model)),
 ];
 
 function direction(layer: unknown, name: string, reversed: boolean): Direction {
   // The variant is the one the layer runs (set by its constructor), never guessed from its class;
   // a layer whose hooks differ from its built-in class's runs other equations and is refused.
   if (
-    !(layer instanceof LSTM) || !VARIANTS[cellVariant(layer).kind].cellStates ||
+    !(layer instanceof LSTM) || !VARIANTS[cellVariant(layer).kind].lrp ||
     !usesBuiltinHooks(layer)
   ) {
     throw new TypeError(
       `${name} has no LRP rule: LRP explains ${EXPLAINED.slice(0, -1).join(", ")} and ` +
         `${EXPLAINED.at(-1)} layers (alone, in a Bidirectional, or in a Stacked of those), got ` +
-        `${nameOf(layer)}${layer instanceof LSTM ? " with overridden hooks" : ""}`,
+        `${nameOf(layer)}${
+          layer instanceof LSTM && !usesBuiltinHooks(layer) ? " with overridden hooks" : ""
+        }`,
     );
   }
   const variant = cellVariant(layer);
