@@ -16,6 +16,7 @@ import type {
   VariantKind,
 } from "../src/contract/mod.ts";
 import { Random } from "../src/random.ts";
+import { VARIANTS as TABLE } from "../src/variants.ts";
 import { BACKENDS, type RegisteredBackend } from "./_backends.ts";
 import { defineGoldenForwardTests, variantName, VARIANTS } from "./_golden.ts";
 import { assertClose, assertCloseSequence, TOLERANCE } from "./_assert.ts";
@@ -292,8 +293,9 @@ function defineContractTests({ label, backend, unavailable }: RegisteredBackend)
       [
         { ...spec, variant: { kind: "peephole" as VariantKind, k: 3, maxPooling: false } },
         "TypeError",
-        'spec.variant.kind must be one of "lstm", "array", "attention", "stochastic", "gru", ' +
-        '"rnn_tanh", "rnn_relu", got "peephole"',
+        `spec.variant.kind must be one of ${
+          Object.keys(TABLE).map((kind) => `"${kind}"`).join(", ")
+        }, got "peephole"`,
       ],
     ];
     for (const [bad, name, message] of cases) {

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import {
   ArrayLSTM,
-  AttentionArrayLSTM,
   Bidirectional,
   Dropout,
   Embedding,
@@ -24,32 +23,42 @@ import {
   readModelConfig,
   readModelMetadata,
   ReLU,
-  RNN,
   saveModel,
   saveSafetensors,
   Sequential,
   Sigmoid,
   Softmax,
   Stacked,
-  StochasticArrayLSTM,
   Tanh,
   type Tensor,
   zeros,
 } from "../mod.ts";
-import { type LayerName, LAYERS } from "../src/models/registry.ts";
+import { buildModel, type LayerName, LAYERS, MODELS } from "../src/models/registry.ts";
+import type { ModelName } from "../src/variants.ts";
 import { encodeModelFile, type ModelFileMeta, Network } from "../src/cli/model_file.ts";
 
 const js = { backend: "js" } as const;
 
-/** One small instance of every class of the registry. */
+/**
+ * The sizes and options of the recurrent classes whose options matter; every other class of
+ * `MODELS` is built with `k = 2` and its defaults.
+ */
+const RECURRENT: Partial<Record<ModelName, { k?: number; options?: Record<string, unknown> }>> = {
+  LSTM: { options: { recurrentActivation: "hard_sigmoid" } },
+  AttentionArrayLSTM: { k: 3, options: { maxPooling: true } },
+  RNN: { options: { nonlinearity: "relu" } },
+};
+
+/** One small instance of every class of the registry (the recurrent ones from `MODELS`). */
 function everyLayer(): Record<LayerName, Module> {
+  const recurrent = {} as Record<ModelName, Module>;
+  (Object.keys(MODELS) as ModelName[]).forEach((name, i) => {
+    const { k = 2, options = {} } = RECURRENT[name] ?? {};
+    const sizes = { inputSize: 3, hiddenSize: 4, k };
+    recurrent[name] = buildModel(name, sizes, { ...js, seed: i + 1, ...options });
+  });
   return {
-    LSTM: new LSTM(3, 4, { ...js, seed: 1, recurrentActivation: "hard_sigmoid" }),
-    ArrayLSTM: new ArrayLSTM(3, 4, 2, { ...js, seed: 2 }),
-    AttentionArrayLSTM: new AttentionArrayLSTM(3, 4, 3, { ...js, seed: 3, maxPooling: true }),
-    StochasticArrayLSTM: new StochasticArrayLSTM(3, 4, 2, { ...js, seed: 4 }),
-    GRU: new GRU(3, 4, { ...js, seed: 5 }),
-    RNN: new RNN(3, 4, { ...js, seed: 6, nonlinearity: "relu" }),
+    ...recurrent,
     Linear: new Linear(3, 4, { seed: 7, bias: false }),
     Embedding: new Embedding(6, 3, { seed: 8, paddingIdx: 0 }),
     Dropout: new Dropout(0.25),
