@@ -152,6 +152,32 @@ export const VARIANTS = {
 } as const satisfies { readonly [kind in VariantKind]: VariantInfo };
 
 /**
+ * The variants of the LSTM family (`cellStates: true`): `"lstm"`, `"array"`, `"attention"`,
+ * `"stochastic"`, computed from {@linkcode VARIANTS}.
+ *
+ * @example
+ * ```ts
+ * import type { FamilyKind } from "./variants.ts";
+ * const kind: FamilyKind = "stochastic";
+ * ```
+ */
+export type FamilyKind = {
+  [kind in VariantKind]: typeof VARIANTS[kind]["cellStates"] extends true ? kind : never;
+}[VariantKind];
+
+/**
+ * The cell equations of the LSTM family (the `equations` of {@linkcode FamilyKind}): what the
+ * reference, the WGSL kernels and the Rust crate each implement once (`"lstm"` runs `"array"`).
+ *
+ * @example
+ * ```ts
+ * import type { FamilyEquations } from "./variants.ts";
+ * const equations: FamilyEquations = "attention";
+ * ```
+ */
+export type FamilyEquations = typeof VARIANTS[FamilyKind]["equations"];
+
+/**
  * The model classes of the variants (`VARIANTS[kind].model`): `src/models/registry.ts` holds one
  * entry for each, so a variant with a new class does not compile without one.
  *

@@ -9,13 +9,15 @@
  */
 
 import type { RecurrentActivation, VariantKind } from "../contract/mod.ts";
-import { attentionWeights, linear, selectLanes, sumLanes, updateLanes } from "../reference/cell.ts";
 import {
-  backwardAttention,
-  backwardLanes,
-  backwardLinear,
+  attentionWeights,
   backwardReadout,
-} from "../reference/backward.ts";
+  linear,
+  selectLanes,
+  sumLanes,
+  updateLanes,
+} from "../reference/cell.ts";
+import { backwardAttention, backwardLanes, backwardLinear } from "../reference/backward.ts";
 import { record, type TrackedTensor } from "../nn/tape.ts";
 import type { Tensor } from "../tensor.ts";
 

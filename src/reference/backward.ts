@@ -14,7 +14,7 @@ import type {
   SequenceInput,
   VariantKind,
 } from "../contract/types.ts";
-import { type FloatArray, gate, gateSlope, selectedLane, sigmoid } from "./cell.ts";
+import { type FloatArray, gate, gateSlope, readoutFor, sigmoid } from "./cell.ts";
 import { newTrace, runSequence } from "./sequence.ts";
 import { checkShape } from "../errors.ts";
 import { torchBackward } from "./gru_rnn.ts";
@@ -62,6 +62,7 @@ export function backward(
   runSequence(spec, input, Float64Array, trace);
 
   const gates = 4 * k * H, size = B * H, attention = kind === "attention";
+  const readout = readoutFor(kind);
   const dI2hWeight = new Float64Array(gates * I);
   const dH2hWeight = new Float64Array(gates * H);
   const dBias = new Float64Array(gates);
@@ -81,16 +82,7 @@ export function backward(
     const outputGates = trace.outputGates[t];
     const weights = attention ? trace.weights[t] : null;
     const dOutputGates = new Float64Array(k * size);
-    backwardReadout(
-      kind === "stochastic",
-      outputGates,
-      cells,
-      dHidden,
-      k,
-      size,
-      dOutputGates,
-      dState,
-    );
+    readout.backward(outputGates, cells, dHidden, k, size, dOutputGates, dState);
     backwardLanes(
       { kind, activation, batch: B, k, hiddenSize: H },
       { z, previous, weights },
@@ -142,44 +134,6 @@ export function backward(
     result["i2a.bias"] = dI2aBias;
   }
   return { params: result, x: dx, hidden: dHidden, state: dState };
-}
-
-/**
- * Back through one step's readout (`sumLanes`, or `selectLanes` when `selected`): from
- * `dHidden (B·H)` writes `dOutputGates (k, B, H)` (zero where a lane is not read, so it must come
- * in zeroed) and adds into `dState (k, B, H)`, the gradient of the new cells. The selected lane is
- * the first maximal output gate, as torch's argmax.
- *
- * @example `h = o·tanh(c)` of one lane: dh/do = tanh(c)
- * ```ts
- * import assert from "node:assert/strict";
- * import { backwardReadout } from "./backward.ts";
- * const dOutputGates = new Float64Array(1), dState = new Float64Array(1);
- * const [outputGates, cells] = [new Float64Array([0.5]), new Float64Array([1])];
- * backwardReadout(false, outputGates, cells, [1], 1, 1, dOutputGates, dState);
- * assert.ok(Math.abs(dOutputGates[0] - Math.tanh(1)) < 1e-12);
- * ```
- */
-export function backwardReadout(
-  selected: boolean,
-  outputGates: FloatArray,
-  cells: FloatArray,
-  dHidden: ArrayLike<number>,
-  k: number,
-  size: number,
-  dOutputGates: Float64Array,
-  dState: Float64Array,
-): void {
-  for (let i = 0; i < size; i++) {
-    const first = selected ? selectedLane(outputGates, k, size, i) : 0;
-    const last = selected ? first : k - 1;
-    for (let lane = first; lane <= last; lane++) {
-      const cell = lane * size + i;
-      const tanhCell = Math.tanh(cells[cell]);
-      dOutputGates[cell] = dHidden[i] * tanhCell;
-      dState[cell] += dHidden[i] * outputGates[cell] * (1 - tanhCell * tanhCell);
-    }
-  }
 }
 
 /** The sizes and activation of one step of the lanes. */

@@ -10,7 +10,7 @@
  */
 
 import { hardSigmoidSlope, type RecurrentActivation } from "../contract/activation.ts";
-import type { VariantKind } from "../variants.ts";
+import { type FamilyEquations, type VariantKind, VARIANTS } from "../variants.ts";
 
 /** A float array of either precision. */
 export type FloatArray = Float32Array | Float64Array;
@@ -239,7 +239,132 @@ export function selectLanes(
   }
 }
 
-/** The hidden-state readout of a variant: a lane sum, or the stochastic selection. */
-export function readoutOf(kind: VariantKind): typeof sumLanes {
-  return kind === "stochastic" ? selectLanes : sumLanes;
+/**
+ * Back through one step's readout ({@linkcode sumLanes}, or {@linkcode selectLanes} when
+ * `selected`): from `dHidden (B·H)` writes `dOutputGates (k, B, H)` (zero where a lane is not
+ * read, so it must come in zeroed) and adds into `dState (k, B, H)`, the gradient of the new
+ * cells. The selected lane is the first maximal output gate, as torch's argmax.
+ *
+ * @example `h = o·tanh(c)` of one lane: dh/do = tanh(c)
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { backwardReadout } from "./cell.ts";
+ * const dOutputGates = new Float64Array(1), dState = new Float64Array(1);
+ * const [outputGates, cells] = [new Float64Array([0.5]), new Float64Array([1])];
+ * backwardReadout(false, outputGates, cells, [1], 1, 1, dOutputGates, dState);
+ * assert.ok(Math.abs(dOutputGates[0] - Math.tanh(1)) < 1e-12);
+ * ```
+ */
+export function backwardReadout(
+  selected: boolean,
+  outputGates: FloatArray,
+  cells: FloatArray,
+  dHidden: ArrayLike<number>,
+  k: number,
+  size: number,
+  dOutputGates: Float64Array,
+  dState: Float64Array,
+): void {
+  for (let i = 0; i < size; i++) {
+    const first = selected ? selectedLane(outputGates, k, size, i) : 0;
+    const last = selected ? first : k - 1;
+    for (let lane = first; lane <= last; lane++) {
+      const cell = lane * size + i;
+      const tanhCell = Math.tanh(cells[cell]);
+      dOutputGates[cell] = dHidden[i] * tanhCell;
+      dState[cell] += dHidden[i] * outputGates[cell] * (1 - tanhCell * tanhCell);
+    }
+  }
+}
+
+/** A hidden-state readout of the LSTM family: its forward and its gradient, side by side. */
+export interface Readout {
+  /** Reads `(k, B, H)` output gates and cells, writes `hidden (B, H)`. */
+  forward(
+    outputGates: FloatArray,
+    states: FloatArray,
+    k: number,
+    batch: number,
+    hiddenSize: number,
+    hidden: FloatArray,
+  ): void;
+  /**
+   * Back through `forward` for `size = B·H` units: from `dHidden` writes `dOutputGates (k, B, H)`
+   * (it comes in zeroed) and adds into `dState (k, B, H)`.
+   */
+  backward(
+    outputGates: FloatArray,
+    cells: FloatArray,
+    dHidden: ArrayLike<number>,
+    k: number,
+    size: number,
+    dOutputGates: Float64Array,
+    dState: Float64Array,
+  ): void;
+}
+
+/** `h = Σ_k o_k · tanh(c_k)`: the array, LSTM and attention readout. */
+const SUM: Readout = {
+  forward: sumLanes,
+  backward: (outputGates, cells, dHidden, k, size, dOutputGates, dState) =>
+    backwardReadout(false, outputGates, cells, dHidden, k, size, dOutputGates, dState),
+};
+
+/**
+ * The readout of each cell equations of the LSTM family, typed over them all: a new variant of
+ * the family does not compile until it has its entry (no silent fallback to the sum).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { READOUTS } from "./cell.ts";
+ * const hidden = new Float32Array(1), cells = new Float32Array([1, 1]);
+ * READOUTS.stochastic.forward(new Float32Array([0.2, 0.9]), cells, 2, 1, 1, hidden);
+ * assert.ok(Math.abs(hidden[0] - 0.9 * Math.tanh(1)) < 1e-6);
+ * ```
+ */
+export const READOUTS: { readonly [equations in FamilyEquations]: Readout } = {
+  array: SUM,
+  attention: SUM,
+  stochastic: {
+    forward: selectLanes,
+    backward: (outputGates, cells, dHidden, k, size, dOutputGates, dState) =>
+      backwardReadout(true, outputGates, cells, dHidden, k, size, dOutputGates, dState),
+  },
+};
+
+/**
+ * The readout of a variant of the LSTM family (that of its equations); a variant without cell
+ * states (GRU, RNN) has none and is refused.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { READOUTS, readoutFor } from "./cell.ts";
+ * assert.equal(readoutFor("lstm"), READOUTS.array);
+ * ```
+ */
+export function readoutFor(kind: VariantKind): Readout {
+  const info = VARIANTS[kind];
+  if (!info.cellStates) {
+    throw new TypeError(
+      `kind must be a variant of the LSTM family (with cell states), got "${kind}": ` +
+        "GRU and RNN cells have no lane readout",
+    );
+  }
+  return READOUTS[info.equations];
+}
+
+/**
+ * The hidden-state readout of a variant: its entry's forward in {@linkcode READOUTS}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readoutOf, selectLanes } from "./cell.ts";
+ * assert.equal(readoutOf("stochastic"), selectLanes);
+ * ```
+ */
+export function readoutOf(kind: VariantKind): Readout["forward"] {
+  return readoutFor(kind).forward;
 }
