@@ -34,13 +34,6 @@ override variant: u32;
 // after the outputs, as the lanes go by. A separate pipeline: the default one never touches them.
 override writeLanes: bool = false;
 
-// What a unit carries from lane to lane: the running sum of o·tanh(c) (array, attention), or the
-// output of the lane with the largest output gate so far and that gate (stochastic).
-struct Readout {
-  hidden: vec4<f32>,
-  bestOutputGate: vec4<f32>,
-}
-
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var recurrentWeights: texture_2d<f32>;
 @group(0) @binding(2) var<storage, read> inputGates: array<mat4x4<f32>>;
@@ -78,8 +71,8 @@ fn accumulate(acc: mat4x4<f32>, h: vec4<f32>, w: array<mat4x4<f32>, 4>) -> mat4x
 }
 
 // Finishes one lane of one row: adds the input projection, applies the variant's gate equations,
-// updates the lane's cells and folds its output into the readout.
-fn updateLane(lane: u32, unitVec: u32, row: u32, acc: mat4x4<f32>, readout: Readout) -> Readout {
+// updates the lane's cells and folds its output into the readout (_cell.wgsl).
+fn updateLane(lane: u32, unitVec: u32, row: u32, acc: mat4x4<f32>, fold: Fold) -> Fold {
   let unitVecs = step.paddedUnits / 4u;
   let laneRow = ((step.chunkStep * step.batch + row) * step.lanes + lane) * unitVecs + unitVec;
   let z = acc + inputGates[laneRow];
@@ -88,30 +81,20 @@ fn updateLane(lane: u32, unitVec: u32, row: u32, acc: mat4x4<f32>, readout: Read
   var outputGate = gateActivation(z[2]);
   let candidate = stableTanh(z[3]);
   let cell = (lane * step.batch + row) * unitVecs + unitVec;
-  var c = cells[cell];
   if (variant == VARIANT_ATTENTION) {
     let s = laneWeights[laneRow];
     forgetGate *= s;
     inputGate *= s;
     outputGate *= s;
-    c = (1.0 - forgetGate) * c + inputGate * candidate;
-  } else {
-    c = forgetGate * c + inputGate * candidate;
   }
+  let c = keepFactor(variant, forgetGate) * cells[cell] + inputGate * candidate;
   cells[cell] = c;
   let laneOutput = outputGate * stableTanh(c);
-  if (variant == VARIANT_STOCHASTIC) {
-    // Strictly greater: on an exact tie the first lane keeps the unit, as torch's argmax does.
-    let better = (outputGate > readout.bestOutputGate) | vec4<bool>(lane == 0u);
-    if (writeLanes) {
-      writeLane(unitVec, row, lane, better);
-    }
-    return Readout(
-      select(readout.hidden, laneOutput, better),
-      select(readout.bestOutputGate, outputGate, better),
-    );
+  let chosen = choosesLane(variant, lane, fold, outputGate);
+  if (writeLanes) {
+    writeLane(unitVec, row, lane, chosen);
   }
-  return Readout(readout.hidden + laneOutput, readout.bestOutputGate);
+  return foldLane(variant, fold, outputGate, laneOutput, chosen);
 }
 
 // `writeLanes`: lane `lane` is the best so far of the units where `better` holds (lane 0 always
@@ -131,11 +114,11 @@ fn writeLane(unitVec: u32, row: u32, lane: u32, better: vec4<bool>) {
 }
 
 // Stores one row's new hidden state: for the next step, and into the output.
-fn writeHidden(unitVec: u32, row: u32, readout: Readout) {
+fn writeHidden(unitVec: u32, row: u32, fold: Fold) {
   let unit = unitVec * 4u;
   // Padding units must stay zero: they are inner indices of the next step's GEMM.
   let real = vec4<u32>(unit, unit + 1u, unit + 2u, unit + 3u) < vec4<u32>(step.hiddenSize);
-  let h = select(vec4<f32>(0.0), readout.hidden, real);
+  let h = select(vec4<f32>(0.0), fold.hidden, real);
   hiddenNext[unitVec * step.batch + row] = h;
   if (row < step.validBatch) {
     let out = (row * step.seqLen + step.time) * step.hiddenSize + unit;
@@ -157,7 +140,7 @@ fn step16(
     return;
   }
   let row = group.x * BATCH_LANES * 16u + local.x;
-  var r0 = Readout();
+  var r0 = Fold();
   var r1 = r0; var r2 = r0; var r3 = r0; var r4 = r0; var r5 = r0; var r6 = r0;
   var r7 = r0; var r8 = r0;
   var r9 = r0; var r10 = r0; var r11 = r0; var r12 = r0; var r13 = r0; var r14 = r0; var r15 = r0;
@@ -233,7 +216,7 @@ fn step4(
     return;
   }
   let row = group.x * BATCH_LANES * 4u + local.x;
-  var r0 = Readout();
+  var r0 = Fold();
   var r1 = r0; var r2 = r0; var r3 = r0;
   for (var lane = 0u; lane < step.lanes; lane++) {
     // Explicitly initialised: naga zeroes uninitialised locals only once per invocation, not on
@@ -271,14 +254,14 @@ fn stepRow(
     return;
   }
   let row = group.x;
-  var readout = Readout();
+  var fold = Fold();
   for (var lane = 0u; lane < step.lanes; lane++) {
     var acc = mat4x4<f32>();
     for (var innerVec = 0u; innerVec < step.paddedUnits / 4u; innerVec++) {
       let h = hiddenPrevious[innerVec * step.batch + row];
       acc = accumulate(acc, h, weightsAt(lane, innerVec, unitVec));
     }
-    readout = updateLane(lane, unitVec, row, acc, readout);
+    fold = updateLane(lane, unitVec, row, acc, fold);
   }
-  writeHidden(unitVec, row, readout);
+  writeHidden(unitVec, row, fold);
 }

@@ -60,10 +60,10 @@ var<workgroup> weightTile: array<vec4<f32>, 256>;
 var<workgroup> dGateTile: array<vec4<f32>, 256>;
 var<workgroup> recurrentTile: array<f32, 256>;
 
-// What a unit carries from lane to lane in the forward: the readout so far and the chosen lane.
+// What a unit carries from lane to lane in the forward: the readout so far (_cell.wgsl's `Fold`,
+// in `.x`) and the chosen lane.
 struct Readout {
-  hidden: f32,
-  bestOutputGate: f32,
+  fold: Fold,
   lane: u32,
 }
 
@@ -145,30 +145,25 @@ fn forwardLane(lane: u32, row: u32, unit: u32, acc: vec4<f32>, readout: Readout)
   var act = gateActivation(z);
   let candidate = stableTanh(z).w;
   let previous = cells[cellAt(step.time, lane, row, unit)];
-  var c: f32;
   if (variant == VARIANT_ATTENTION) {
     act *= laneWeight(softmaxOf(row, unit), row, lane, unit);
-    c = (1.0 - act.x) * previous + act.y * candidate;
-  } else {
-    c = act.x * previous + act.y * candidate;
   }
+  let c = keepFactor(variant, vec4<f32>(act.x)).x * previous + act.y * candidate;
   cells[cellAt(step.time + 1u, lane, row, unit)] = c;
-  let laneOutput = act.z * stableTanh(vec4<f32>(c)).x;
-  if (variant == VARIANT_STOCHASTIC) {
-    // Strictly greater: on an exact tie the first lane keeps the unit, as torch's argmax does.
-    if (lane == 0u || act.z > readout.bestOutputGate) {
-      return Readout(laneOutput, act.z, lane);
-    }
-    return readout;
-  }
-  return Readout(readout.hidden + laneOutput, readout.bestOutputGate, readout.lane);
+  let outputGate = vec4<f32>(act.z);
+  let laneOutput = vec4<f32>(act.z * stableTanh(vec4<f32>(c)).x);
+  let chosen = choosesLane(variant, lane, readout.fold, outputGate);
+  return Readout(
+    foldLane(variant, readout.fold, outputGate, laneOutput, chosen),
+    select(readout.lane, lane, chosen.x),
+  );
 }
 
 fn forwardFinish(row: u32, unit: u32, readout: Readout) {
   if (!isReal(row, unit)) {
     return;
   }
-  hiddens[((step.time + 1u) * step.batch + row) * step.hiddenSize + unit] = readout.hidden;
+  hiddens[((step.time + 1u) * step.batch + row) * step.hiddenSize + unit] = readout.fold.hidden.x;
   var lane = readout.lane;
   if (variant == VARIANT_ATTENTION && maxPooling) {
     lane = softmaxOf(row, unit).largest;
@@ -270,18 +265,14 @@ fn backwardUnit(row: u32, unit: u32, dLater: f32) {
     let cell = cellAt(0u, lane, row, unit);
     var dCell = dCells[cell];
     var dOutputGate = 0.0;
-    if (variant != VARIANT_STOCHASTIC || lane == chosen) {
+    if (readsLane(variant, lane, chosen)) {
       let tanhCell = stableTanh(vec4<f32>(cells[cellAt(t + 1u, lane, row, unit)])).x;
       dOutputGate = dh * tanhCell;
       dCell += dh * scale * act.z * (1.0 - tanhCell * tanhCell);
     }
     let dKeep = dCell * cells[cellAt(t, lane, row, unit)];
-    var dForget = dKeep;
-    var keep = act.x;
-    if (variant == VARIANT_ATTENTION) {
-      dForget = -dKeep;
-      keep = 1.0 - scale * act.x;
-    }
+    let dForget = dKeep * keepSlope(variant);
+    let keep = keepFactor(variant, vec4<f32>(scale * act.x)).x;
     let dInput = dCell * candidate;
     dCells[cell] = dCell * keep;
     gates[at] = dForget * scale * slope.x;
