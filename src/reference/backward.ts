@@ -14,7 +14,7 @@ import type {
   SequenceInput,
   VariantKind,
 } from "../contract/types.ts";
-import { type FloatArray, gate, gateSlope, readoutFor, sigmoid } from "./cell.ts";
+import { type FloatArray, gate, gateSlope, laneUpdateFor, readoutFor, sigmoid } from "./cell.ts";
 import { newTrace, runSequence } from "./sequence.ts";
 import { checkShape } from "../errors.ts";
 import { torchBackward } from "./gru_rnn.ts";
@@ -179,7 +179,7 @@ export function backwardLanes(
 ): void {
   const { kind, activation, batch: B, k, hiddenSize: H } = step;
   const { z, previous, weights } = inputs;
-  const attention = kind === "attention";
+  const { keep: keepOf, keepSlope } = laneUpdateFor(kind);
   for (let b = 0; b < B; b++) {
     for (let lane = 0; lane < k; lane++) {
       const row = (b * k + lane) * 4 * H;
@@ -191,10 +191,10 @@ export function backwardLanes(
         const output = gate(activation, z[row + 2 * H + u]);
         const candidate = Math.tanh(z[row + 3 * H + u]);
         const dCell = dState[cell];
-        const keep = attention ? 1 - scale * forget : forget;
+        const keep = keepOf(scale * forget);
         const dKeep = dCell * previous[cell];
         // The gradients below are with respect to the scaled gates (scale·σ(z)).
-        const dForget = attention ? -dKeep : dKeep;
+        const dForget = dKeep * keepSlope;
         const dInput = dCell * candidate;
         const dOutput = dOutputGates[cell];
         dState[cell] = dCell * keep;

@@ -154,6 +154,7 @@ export function updateLanes(
 ): void {
   const H = hiddenSize;
   const attention = kind === "attention";
+  const { keep } = laneUpdateFor(kind);
   for (let b = 0; b < batch; b++) {
     for (let lane = 0; lane < k; lane++) {
       const gates = (b * k + lane) * 4 * H;
@@ -164,12 +165,65 @@ export function updateLanes(
         const outputGate = scale * gate(activation, z[gates + 2 * H + u]);
         const candidate = Math.tanh(z[gates + 3 * H + u]);
         const cell = (lane * batch + b) * H + u;
-        const keep = attention ? 1 - forgetGate : forgetGate;
-        next[cell] = keep * previous[cell] + inputGate * candidate;
+        next[cell] = keep(forgetGate) * previous[cell] + inputGate * candidate;
         outputGates[cell] = outputGate;
       }
     }
   }
+}
+
+/**
+ * The forget path of a lane update of the LSTM family: `c = keep(f)·c_prev + i·g`, with `f`
+ * already scaled by the lane weight (attention).
+ */
+export interface LaneUpdate {
+  /** The factor that keeps the previous cells, of the (scaled) forget gate. */
+  keep(forget: number): number;
+  /** d keep / d forget. */
+  readonly keepSlope: number;
+}
+
+/** `keep = f`: the array, LSTM and stochastic update. */
+const FORGET: LaneUpdate = { keep: (forget) => forget, keepSlope: 1 };
+
+/**
+ * The lane update of each cell equations of the LSTM family, typed over them all: a new variant of
+ * the family does not compile until it has its entry (no silent fallback to the array update).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LANE_UPDATES } from "./cell.ts";
+ * assert.equal(LANE_UPDATES.attention.keep(0.25), 0.75);
+ * ```
+ */
+export const LANE_UPDATES: { readonly [equations in FamilyEquations]: LaneUpdate } = {
+  array: FORGET,
+  // The reference's attention cell inverts the forget gate.
+  attention: { keep: (forget) => 1 - forget, keepSlope: -1 },
+  stochastic: FORGET,
+};
+
+/**
+ * The lane update of a variant of the LSTM family (that of its equations); a variant without cell
+ * states (GRU, RNN) has none and is refused.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LANE_UPDATES, laneUpdateFor } from "./cell.ts";
+ * assert.equal(laneUpdateFor("lstm"), LANE_UPDATES.array);
+ * ```
+ */
+export function laneUpdateFor(kind: VariantKind): LaneUpdate {
+  const info = VARIANTS[kind];
+  if (!info.cellStates) {
+    throw new TypeError(
+      `kind must be a variant of the LSTM family (with cell states), got "${kind}": ` +
+        "GRU and RNN cells have no lanes",
+    );
+  }
+  return LANE_UPDATES[info.equations];
 }
 
 /**
