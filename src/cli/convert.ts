@@ -10,7 +10,7 @@ import {
   fromTorch,
   type KerasLayerWeights,
   type KerasLSTMWeights,
-  readSafetensors,
+  readModelConfig,
   type RecurrentActivation,
   saveModel,
   type Stacked,
@@ -19,7 +19,7 @@ import {
 } from "../../mod.ts";
 import { choiceFlag, CliError, type CliIO, numberFlag, parseFlags, readInput } from "./io.ts";
 import { checkOutputs, writeOutput } from "./files.ts";
-import { describeSaved } from "./inspect.ts";
+import { describeConfig } from "./inspect.ts";
 import { readKeras, readTorch } from "./weights.ts";
 
 /** `convert --help`. */
@@ -85,7 +85,7 @@ export async function convert(args: string[], io: CliIO): Promise<number> {
     : kerasModel(await readKeras(bytes, path), values);
   const saved = saveModel(model);
   await writeOutput(values.out, saved);
-  const layers = describeSaved(readSafetensors(saved).metadata);
+  const layers = describeConfig(readModelConfig(saved));
   io.stdout(`wrote ${values.out}: ${layers} from ${path}\n`);
   return 0;
 }

@@ -113,6 +113,11 @@ export function numberFlag(
   return value;
 }
 
+/** The value of `--seed` (an integer in `[0, 2^31]`), or `fallback`. */
+export function seedFlag(values: Record<string, unknown>, fallback: number): number {
+  return numberFlag(values, "seed", fallback, { min: 0, max: 2 ** 31, integer: true });
+}
+
 /** `value` when it is one of `choices`, else a `CliError` naming the flag and the choices. */
 export function choiceFlag<T extends string>(
   values: Record<string, unknown>,

@@ -6,9 +6,13 @@
  * @module
  */
 
-import { BACKEND_CHOICES } from "./io.ts";
-import { CliError } from "./io.ts";
-import { MODEL_CLASSES, type ModelFileMeta, type TrainingState } from "./model_file.ts";
+import { BACKEND_CHOICES, CliError } from "./io.ts";
+import {
+  MODEL_CLASSES,
+  type ModelSpec,
+  type TaskMetadata,
+  type TrainingState,
+} from "./model_file.ts";
 
 /** `train --help`. */
 export const TRAIN_HELP = `Usage: train --data FILE --out MODEL.safetensors [options]
@@ -115,16 +119,20 @@ export const CARRIED_FLAGS = [
 /** Every flag a checkpoint records. */
 export type RecordedFlags = Record<string, string | number>;
 
-/** The flags a checkpoint holds, with those of older files derived from the model's metadata. */
-export function recordedFlags(meta: ModelFileMeta, state: TrainingState): RecordedFlags {
+/** The flags a checkpoint holds, with those of older files derived from its model and task. */
+export function recordedFlags(
+  spec: ModelSpec,
+  task: TaskMetadata,
+  state: TrainingState,
+): RecordedFlags {
   const derived: RecordedFlags = {
-    model: meta.model.class,
-    hidden: meta.model.args.hiddenSize,
-    embedding: meta.task.embeddingSize,
-    format: meta.task.format,
+    model: spec.class,
+    hidden: spec.args.hiddenSize,
+    embedding: spec.args.inputSize,
+    format: task.format,
   };
-  if (meta.model.args.k !== undefined) derived.k = meta.model.args.k;
-  if (meta.task.tokens !== "events") derived.tokens = meta.task.tokens;
+  if (spec.args.k !== undefined) derived.k = spec.args.k;
+  if (task.tokens !== "events") derived.tokens = task.tokens;
   return { ...derived, ...state.flags };
 }
 
