@@ -17,7 +17,16 @@ import {
   type Tensor,
   type TorchMode,
 } from "../../mod.ts";
-import { choiceFlag, CliError, type CliIO, numberFlag, parseFlags, readInput } from "./io.ts";
+import {
+  choiceFlag,
+  CliError,
+  type CliIO,
+  type FlagSpec,
+  numberFlag,
+  parseFlags,
+  readInput,
+  stringFlags,
+} from "./io.ts";
 import { checkOutputs, writeOutput } from "./files.ts";
 import { describeConfig } from "./inspect.ts";
 import { readKeras, readTorch } from "./weights.ts";
@@ -42,15 +51,10 @@ it back; inspect describes it). The gate blocks are reordered for LSTM layers.
                      the layers' config (a file with hard_sigmoid must name which)
 `;
 
-const FLAGS = {
-  from: { type: "string" },
-  out: { type: "string" },
-  mode: { type: "string" },
-  layers: { type: "string" },
+const FLAGS: Record<string, FlagSpec> = {
+  ...stringFlags("from", "out", "mode", "layers", "layer", "recurrent-activation"),
   bidirectional: { type: "boolean" },
-  layer: { type: "string" },
-  "recurrent-activation": { type: "string" },
-} as const;
+};
 
 const MODES: Record<string, TorchMode> = {
   lstm: "LSTM",

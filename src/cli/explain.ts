@@ -16,7 +16,15 @@ import {
   type Tensor,
 } from "../../mod.ts";
 import { encode, tokenize, UNK, unpredictable } from "./data.ts";
-import { choiceFlag, CliError, type CliIO, parseFlags, readText, stringFlag } from "./io.ts";
+import {
+  choiceFlag,
+  CliError,
+  type CliIO,
+  parseFlags,
+  readText,
+  stringFlag,
+  stringFlags,
+} from "./io.ts";
 import { checkOutputs, writeOutput } from "./files.ts";
 import { MODEL_FLAGS, MODEL_FLAGS_HELP, openModel, type TaskModel } from "./model_file.ts";
 import { lastRow, unseen } from "./sample.ts";
@@ -51,14 +59,7 @@ ${MODEL_FLAGS_HELP}  --text TEXT        the input; or
   --out FILE         the HTML file to write
 `;
 
-const FLAGS = {
-  ...MODEL_FLAGS,
-  text: { type: "string" },
-  input: { type: "string" },
-  target: { type: "string" },
-  method: { type: "string" },
-  out: { type: "string" },
-} as const;
+const FLAGS = { ...MODEL_FLAGS, ...stringFlags("text", "input", "target", "method", "out") };
 
 /** Runs `explain` with `args`; resolves to the exit status. */
 export async function explain(args: string[], io: CliIO): Promise<number> {

@@ -34,6 +34,20 @@ export class CliError extends Error {
 export type FlagSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
 
 /**
+ * Declarations of string flags for {@linkcode parseFlags}, by name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stringFlags } from "./io.ts";
+ * assert.deepEqual(stringFlags("out"), { out: { type: "string" } });
+ * ```
+ */
+export function stringFlags(...names: string[]): Record<string, FlagSpec> {
+  return Object.fromEntries(names.map((name) => [name, { type: "string" }]));
+}
+
+/**
  * Parses `args` against `options`, turning `parseArgs`'s errors (unknown flag, missing value) into
  * a `CliError` that names the command.
  */

@@ -55,6 +55,7 @@ import {
   readInput,
   reason,
   stringFlag,
+  stringFlags,
 } from "./io.ts";
 import { notAModel } from "./weights.ts";
 
@@ -275,10 +276,7 @@ export async function loadTaskModel(path: string, backend: BackendName): Promise
 }
 
 /** The flags of the commands that run a model (`sample`, `predict`, `explain`). */
-export const MODEL_FLAGS: { readonly model: FlagSpec; readonly backend: FlagSpec } = {
-  model: { type: "string" },
-  backend: { type: "string" },
-};
+export const MODEL_FLAGS: Record<string, FlagSpec> = stringFlags("model", "backend");
 
 /** The help lines of {@linkcode MODEL_FLAGS}. */
 export const MODEL_FLAGS_HELP: string =

@@ -6,7 +6,7 @@
 
 import { softmax } from "../../mod.ts";
 import { encode, tokenize, unpredictable } from "./data.ts";
-import { type CliIO, numberFlag, parseFlags, readText, stringFlag } from "./io.ts";
+import { type CliIO, numberFlag, parseFlags, readText, stringFlag, stringFlags } from "./io.ts";
 import { MODEL_FLAGS, MODEL_FLAGS_HELP, openModel } from "./model_file.ts";
 import { lastRow } from "./sample.ts";
 
@@ -21,7 +21,7 @@ ${MODEL_FLAGS_HELP}  --input FILE       one sequence a line (events) or one text
   --top N            predictions a line; default 5
 `;
 
-const FLAGS = { ...MODEL_FLAGS, input: { type: "string" }, top: { type: "string" } } as const;
+const FLAGS = { ...MODEL_FLAGS, ...stringFlags("input", "top") };
 
 /** Runs `predict` with `args`; resolves to the exit status. */
 export async function predict(args: string[], io: CliIO): Promise<number> {

@@ -8,7 +8,15 @@
 
 import { Random, type Tensor } from "../../mod.ts";
 import { decode, encode, tokenize, unpredictable } from "./data.ts";
-import { CliError, type CliIO, numberFlag, parseFlags, seedFlag, stringFlag } from "./io.ts";
+import {
+  CliError,
+  type CliIO,
+  numberFlag,
+  parseFlags,
+  seedFlag,
+  stringFlag,
+  stringFlags,
+} from "./io.ts";
 import { forwardFrom, MODEL_FLAGS, MODEL_FLAGS_HELP, openModel } from "./model_file.ts";
 
 /** `sample --help`. */
@@ -22,13 +30,7 @@ ${MODEL_FLAGS_HELP}  --prime TEXT       the text to continue; default: the first
   --seed N           seed of the draws; default 0
 `;
 
-const FLAGS = {
-  ...MODEL_FLAGS,
-  prime: { type: "string" },
-  length: { type: "string" },
-  temperature: { type: "string" },
-  seed: { type: "string" },
-} as const;
+const FLAGS = { ...MODEL_FLAGS, ...stringFlags("prime", "length", "temperature", "seed") };
 
 /** Runs `sample` with `args`; resolves to the exit status. */
 export async function sample(args: string[], io: CliIO): Promise<number> {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { BACKEND_CHOICES, CliError } from "./io.ts";
+import { BACKEND_CHOICES, CliError, type FlagSpec, stringFlags } from "./io.ts";
 import {
   MODEL_CLASSES,
   type ModelSpec,
@@ -53,36 +53,6 @@ or SIGTERM (exit 143), and at the end; --resume continues the run exactly.
   --data-changed ok    resume on a data file whose contents differ from the checkpoint's
 `;
 
-/** `train`'s flags for `parseFlags`. */
-export const TRAIN_FLAGS = {
-  data: { type: "string" },
-  format: { type: "string" },
-  tokens: { type: "string" },
-  encoding: { type: "string" },
-  model: { type: "string" },
-  hidden: { type: "string" },
-  k: { type: "string" },
-  embedding: { type: "string" },
-  "seq-len": { type: "string" },
-  batch: { type: "string" },
-  epochs: { type: "string" },
-  "max-steps": { type: "string" },
-  lr: { type: "string" },
-  clip: { type: "string" },
-  seed: { type: "string" },
-  validation: { type: "string" },
-  "eval-every": { type: "string" },
-  "val-batches": { type: "string" },
-  backend: { type: "string" },
-  out: { type: "string" },
-  overwrite: { type: "boolean" },
-  keep: { type: "string" },
-  "save-every": { type: "string" },
-  plot: { type: "string" },
-  resume: { type: "string" },
-  "data-changed": { type: "string" },
-} as const;
-
 /** Flags that shape the run: a resumed run takes them from its checkpoint and may not change them. */
 export const FIXED_FLAGS = [
   "format",
@@ -115,6 +85,12 @@ export const CARRIED_FLAGS = [
   "val-batches",
   "save-every",
 ] as const;
+
+/** `train`'s flags for `parseFlags`. */
+export const TRAIN_FLAGS: Record<string, FlagSpec> = {
+  ...stringFlags(...FIXED_FLAGS, ...CARRIED_FLAGS, "out", "resume", "data-changed"),
+  overwrite: { type: "boolean" },
+};
 
 /** Every flag a checkpoint records. */
 export type RecordedFlags = Record<string, string | number>;
