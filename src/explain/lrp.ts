@@ -16,6 +16,7 @@ import type { TokenIds } from "../nn/embedding.ts";
 import { Linear } from "../nn/linear.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { resolveTargets } from "./target.ts";
+import { sumFeatures } from "./tokens.ts";
 import { checkEpsilonRule, type EpsilonRule } from "../contract/mod.ts";
 import { offersExtra, VARIANTS } from "../variants.ts";
 import { type LayerWeights, relevanceOfLayer, traceLayer } from "./lrp_layer.ts";
@@ -327,7 +328,7 @@ async function explain(
   }
   return {
     relevance: reading.perStep
-      ? { shape: [B, T], data: sumFeatures(relevance, B * T, inputSize) }
+      ? { shape: [B, T], data: Float32Array.from(sumFeatures(relevance, B * T, inputSize)) }
       : { shape: [B, T, inputSize], data: Float32Array.from(relevance) },
     rest: { shape: [B], data: Float32Array.from(rest) },
     scores: { shape: [B, C], data: Float32Array.from(scores) },
@@ -442,17 +443,6 @@ function checkRule(options: LrpOptions): EpsilonRule {
   const rule = { eps: options.eps ?? 0.001, biasFactor: options.biasFactor ?? 0 };
   checkEpsilonRule(rule);
   return rule;
-}
-
-/** `(N, F)` summed over `F`, in float64 and then rounded once. */
-function sumFeatures(values: Float64Array, N: number, F: number): Float32Array {
-  const out = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    let total = 0;
-    for (let f = 0; f < F; f++) total += values[n * F + f];
-    out[n] = total;
-  }
-  return out;
 }
 
 /** `(B, T, F)` with the time axis reversed. */

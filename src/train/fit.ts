@@ -48,7 +48,24 @@ export interface FitOptions {
   clipGradNorm?: number;
   /** The target id that the loss and the metrics skip (default -100, the batches' padding). */
   ignoreIndex?: number;
+  /**
+   * Stops training once aborted (Ctrl-C, a deadline): looked at after every step, so the step
+   * under way finishes and no other starts. An epoch whose last step is done still gets its
+   * validation and `onEpochEnd`; an epoch cut short gets neither. `fit` saves nothing itself: it
+   * returns with `stopReason` `"aborted"`, the model in `eval()` mode and synced, for the caller
+   * to save. Between steps `fit` lets the event loop run (at least every 50 ms), so a signal
+   * handler can abort it even when the steps never wait.
+   */
+  signal?: AbortSignal;
+  /**
+   * Steps taken before this call, e.g. by the run a checkpoint resumes (default 0):
+   * `StepLog.globalStep` counts on from it, and `progress({ totalSteps })` with it.
+   */
+  initialStep?: number;
 }
+
+/** The most time `fit` runs steps without letting the event loop run, when given a `signal`. */
+const YIELD_MS = 50;
 
 /** Sums of the loss and the metrics over batches. */
 class Totals {
@@ -219,6 +236,20 @@ export async function fit(
       );
     }
   });
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `options.signal must be an AbortSignal (new AbortController().signal), got ${
+        describeKind(signal)
+      }`,
+    );
+  }
+  const initialStep = options.initialStep ?? 0;
+  if (!Number.isInteger(initialStep) || initialStep < 0) {
+    throw new RangeError(
+      `options.initialStep must be an integer ≥ 0, got ${describe(initialStep)}`,
+    );
+  }
   const clip = options.clipGradNorm;
   if (clip !== undefined && !(typeof clip === "number" && clip > 0)) {
     throw new RangeError(`options.clipGradNorm must be a number > 0, got ${describe(clip)}`);
@@ -256,12 +287,25 @@ export async function fit(
     optimizer,
     epochs,
     stepsPerEpoch: first.length,
+    initialStep,
     stop(reason: string): void {
       stopReason ??= String(reason);
     },
   };
   const log: EpochLog[] = [];
   const history = (): History => ({ epochs: log, stopReason });
+  let globalStep = initialStep;
+  let lastYield = performance.now();
+  /** Whether the signal asks to stop; lets the event loop run first when it has not for a while. */
+  const aborted = async (): Promise<boolean> => {
+    if (signal === undefined) return false;
+    if (performance.now() - lastYield > YIELD_MS) {
+      await new Promise((done) => setTimeout(done, 0));
+      lastYield = performance.now();
+    }
+    if (signal.aborted) stopReason ??= "aborted";
+    return signal.aborted;
+  };
   for (const callback of callbacks) await callback.onTrainBegin?.(context);
   for (let epoch = 0; epoch < epochs && stopReason === null; epoch++) {
     for (const callback of callbacks) await callback.onEpochBegin?.(epoch, context);
@@ -270,6 +314,7 @@ export async function fit(
     const totals = new Totals();
     model.train();
     const epochData = epoch === 0 ? first : epochBatches();
+    let cut = false;
     for (const [step, batch] of epochData.entries()) {
       optimizer.zeroGrad();
       const output = await model.forward(batch.inputs, lengthsOf(batch));
@@ -285,13 +330,22 @@ export async function fit(
       const stepLog = {
         epoch,
         step,
+        globalStep: ++globalStep,
         loss: value.data[0],
         meanLoss: totals.mean("loss"),
         seconds: (performance.now() - started) / 1000,
       };
       for (const callback of callbacks) await callback.onBatchEnd?.(stepLog, context);
+      if (await aborted() && step < epochData.length - 1) {
+        cut = true;
+        break;
+      }
     }
     model.train(false);
+    if (cut) {
+      await model.sync();
+      break;
+    }
     let metricsOf = totals.means("");
     if (validation !== null) {
       const checked = new Totals();
