@@ -158,7 +158,8 @@ def main():
     safetensors(expected, os.path.join(HERE, "expected.safetensors"))
     with open(os.path.join(HERE, "cases.json"), "w") as f:
         json.dump({"seedCommit": SEED_COMMIT, "versions": versions(), "cases": manifest}, f,
-                  indent=1)
+                  indent=2)
+        f.write("\n")
 
 
 SEED_COMMIT = "f337aa76c5c910c495cc134eba04d54028265e12"
