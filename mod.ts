@@ -192,7 +192,14 @@ export {
 export { fromKeras, type FromKerasOptions, type KerasModel } from "./src/interop/keras_model.ts";
 
 // Explanations: LRP, gradient saliency, heatmaps.
-export { lrp, type LrpNetwork, type LrpOptions, type LrpResult } from "./src/explain/lrp.ts";
+export {
+  lrp,
+  type LrpDirectionStates,
+  type LrpLevelStates,
+  type LrpNetwork,
+  type LrpOptions,
+  type LrpResult,
+} from "./src/explain/lrp.ts";
 export { kerasLrpNetwork, type KerasLrpWeights } from "./src/explain/keras_network.ts";
 export {
   saliency,
