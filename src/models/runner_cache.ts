@@ -10,6 +10,7 @@
 
 import {
   type CellSpec,
+  copyInput,
   copySpec,
   type SequenceInput,
   type SequenceOutput,
@@ -73,14 +74,7 @@ export class RunnerCache {
   run(input: SequenceInput): Promise<SequenceOutput> {
     const entry = this.#start();
     if (entry.ready !== null) return entry.ready.run(input);
-    return this.#runWhenCompiled(entry, {
-      batch: input.batch,
-      seqLen: input.seqLen,
-      x: input.x.slice(),
-      hidden: input.hidden.slice(),
-      state: input.state.slice(),
-      ...(input.outputs === undefined ? {} : { outputs: { ...input.outputs } }),
-    });
+    return this.#runWhenCompiled(entry, copyInput(input));
   }
 
   /**

@@ -22,6 +22,7 @@ import {
   type BackwardOptions,
   type CellSpec,
   type CompiledCell,
+  copyInput,
   copySpec,
   type DeviceWeights,
   type InputGradients,
@@ -39,18 +40,6 @@ import { DeviceLost, readResults } from "./readback.ts";
 import { makeResident, releaseResident, type Resident } from "./resident.ts";
 import { lostTrainedWeights, repackOnDevice } from "./repack.ts";
 import { WebGpuTrainer } from "./trainer.ts";
-
-/** A copy of `input`: calls wait in a queue, and a training step keeps its input. */
-function snapshotOf(input: SequenceInput): SequenceInput {
-  return {
-    batch: input.batch,
-    seqLen: input.seqLen,
-    x: input.x.slice(),
-    hidden: input.hidden.slice(),
-    state: input.state.slice(),
-    ...(input.outputs === undefined ? {} : { outputs: { ...input.outputs } }),
-  };
-}
 
 /**
  * Runs sequences of one compiled cell on the shared WebGPU device.
@@ -104,7 +93,7 @@ export class WebGpuRunner implements CompiledCell {
    * returns (the call may wait for the one before it), so the caller may reuse them at once.
    */
   run(input: SequenceInput): Promise<SequenceOutput> {
-    const snapshot = snapshotOf(input);
+    const snapshot = copyInput(input);
     return this.#exclusive(() => this.#runExclusive(snapshot));
   }
 
@@ -114,7 +103,7 @@ export class WebGpuRunner implements CompiledCell {
    * weights, same activations).
    */
   async runTraining(input: SequenceInput): Promise<TrainingStep> {
-    const snapshot = snapshotOf(input);
+    const snapshot = copyInput(input);
     const step = ++this.#trainingSteps;
     const output = await this.#exclusive(async () => {
       const trainer = await this.#trainerNow();
