@@ -24,6 +24,25 @@ export interface OptimizerStateDict {
   readonly options: Readonly<Record<string, OptionValue>>;
 }
 
+/**
+ * Checks an optimizer's `nonfinite` option (default `"error"`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nonfiniteOption } from "./optimizer.ts";
+ * assert.equal(nonfiniteOption({}), "error");
+ * assert.throws(() => nonfiniteOption({ nonfinite: "ignore" }), /"error" or "skip"/);
+ * ```
+ */
+export function nonfiniteOption(options: { nonfinite?: unknown }): "error" | "skip" {
+  const value = options.nonfinite ?? "error";
+  if (value !== "error" && value !== "skip") {
+    throw new TypeError(`options.nonfinite must be "error" or "skip", got ${describe(value)}`);
+  }
+  return value;
+}
+
 /** One parameter's optimizer state: buffers shaped like it, and counters. */
 export type ParameterState = Record<string, Float32Array | number>;
 
@@ -38,9 +57,56 @@ export interface ResidentParameterState {
   readonly slots: readonly (Float32Array | null)[];
 }
 
+/**
+ * The error of a gradient that holds a NaN or an infinity: `step()` refused it, or `clipGradNorm`
+ * could not clip it. Nothing was changed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Parameter, SGD, tensor } from "../../mod.ts";
+ * import { NonfiniteGradientError } from "./optimizer.ts";
+ * const p = new Parameter("w", tensor([1], [1]));
+ * p.grad = tensor([NaN], [1]);
+ * assert.throws(() => new SGD([p]).step(), NonfiniteGradientError);
+ * ```
+ */
+export class NonfiniteGradientError extends Error {
+  override name = "NonfiniteGradientError";
+}
+
 /** Whether `parameter` has a gradient, here or held on a device (without reading it back). */
 function hasGrad(parameter: Parameter): boolean {
   return parameter.heldGrad !== null || parameter.grad !== null;
+}
+
+/**
+ * What is not finite in `parameter`'s gradient, or `null`: a gradient held on a device by its
+ * squared norm there (no read-back; a NaN or an infinity makes it non-finite), a host gradient
+ * by its first non-finite element.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Parameter, tensor } from "../../mod.ts";
+ * import { nonfiniteGrad } from "./optimizer.ts";
+ * const p = new Parameter("w", tensor([0, 0], [2]));
+ * p.grad = tensor([1, Infinity], [2]);
+ * assert.equal(nonfiniteGrad(p), "element 1 of 2 is Infinity");
+ * ```
+ */
+export function nonfiniteGrad(parameter: Parameter): string | null {
+  const held = parameter.heldGrad;
+  if (held !== null) {
+    const squares = held.squaredNorm();
+    return Number.isFinite(squares) ? null : `its squared norm on the device is ${squares}`;
+  }
+  const data = parameter.grad?.data;
+  if (data === undefined) return null;
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) return `element ${i} of ${data.length} is ${data[i]}`;
+  }
+  return null;
 }
 
 /** Checks that `options[name]` (or its default) is a finite number ≥ `min` (and < `below`). */
@@ -106,12 +172,16 @@ export abstract class Optimizer {
   readonly #owner: ResidentOwner = { evacuate: (group) => this.#evacuate(group) };
   #options: Record<string, OptionValue>;
   #disposed = false;
+  #skipped = 0;
+  /** What a step with a NaN or infinite gradient does: refuse it (`"error"`) or skip it. */
+  readonly nonfinite: "error" | "skip";
 
   /**
    * Checks the parameters (no duplicates, one backend) and keeps the options.
    *
    * @param params The parameters (from `layer.parameters()`), all of one backend.
    * @param options The checked hyper-parameters, `lr` included.
+   * @param nonfinite What a step with a non-finite gradient does (default `"error"`).
    *
    * @example A subclass passes its checked options
    * ```ts
@@ -134,7 +204,11 @@ export abstract class Optimizer {
    * assert.deepEqual([...p.value.data], [0.5, 1.5]);
    * ```
    */
-  protected constructor(params: readonly Parameter[], options: Record<string, OptionValue>) {
+  protected constructor(
+    params: readonly Parameter[],
+    options: Record<string, OptionValue>,
+    nonfinite: "error" | "skip" = "error",
+  ) {
     if (!Array.isArray(params) || params.length === 0) {
       throw new TypeError(
         `params must be a non-empty array of Parameter (from layer.parameters()), got ${
@@ -174,6 +248,26 @@ export abstract class Optimizer {
     this.#state = params.map(() => null);
     this.#holders = params.map(() => null);
     this.#options = options;
+    this.nonfinite = nonfiniteOption({ nonfinite });
+  }
+
+  /**
+   * How many steps were skipped for a non-finite gradient (with `nonfinite: "skip"`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new SGD([p], { lr: 1, nonfinite: "skip" });
+   * p.grad = tensor([NaN], [1]);
+   * assert.equal(opt.step(), false);
+   * assert.equal(opt.skippedSteps, 1);
+   * assert.deepEqual([...p.value.data], [1]);
+   * ```
+   */
+  get skippedSteps(): number {
+    return this.#skipped;
   }
 
   /** The learning rate (schedules set it). */
@@ -254,9 +348,15 @@ export abstract class Optimizer {
   }
 
   /**
-   * Updates every parameter that has a gradient (the others are skipped, as in PyTorch).
+   * Updates every parameter that has a gradient (the others are skipped, as in PyTorch), and
+   * returns `true`. All or nothing: when a gradient holds a NaN or an infinity, no weight and no
+   * state changes, and the step throws an error naming the parameter (`nonfinite: "error"`, the
+   * default) or returns `false` and counts it in {@linkcode Optimizer.skippedSteps}
+   * (`nonfinite: "skip"`). Gradients held on the webgpu device are judged by their squared norm
+   * there, without a read-back (so one whose `Σ g²` overflows float32, |g| ≳ 1e19, counts as
+   * infinite, as it does for `clipGradNorm` and torch).
    *
-   * @throws {Error} After `dispose()`.
+   * @throws {Error} After `dispose()`, or on a non-finite gradient with `nonfinite: "error"`.
    *
    * @example
    * ```ts
@@ -269,12 +369,13 @@ export abstract class Optimizer {
    * assert.deepEqual([...p.value.data], [0.5, 2.5]);
    * ```
    */
-  step(): void {
+  step(): boolean {
     if (this.#disposed) {
       throw new Error(
         `step() on a disposed ${this.constructor.name}: its state was freed; create a new optimizer`,
       );
     }
+    if (!this.#gradsFinite()) return false;
     const done = this.#stepResident();
     this.params.forEach((parameter, index) => {
       if (!hasGrad(parameter) || done.has(index)) return;
@@ -284,6 +385,30 @@ export abstract class Optimizer {
       this.#state[index] = this.update(value, parameter.grad!.data, this.#state[index]);
       parameter.value = { shape: parameter.value.shape, data: value };
     });
+    return true;
+  }
+
+  /**
+   * Whether every gradient is finite; else skips the step (`"skip"`) or throws naming the first
+   * parameter whose gradient is not.
+   */
+  #gradsFinite(): boolean {
+    for (const [index, parameter] of this.params.entries()) {
+      const problem = hasGrad(parameter) ? nonfiniteGrad(parameter) : null;
+      if (problem === null) continue;
+      if (this.nonfinite === "skip") {
+        this.#skipped++;
+        return false;
+      }
+      throw new NonfiniteGradientError(
+        `${this.constructor.name}.step() refused a non-finite gradient: the gradient of ` +
+          `params[${index}] ("${parameter.name}") is not finite (${problem}); no weight and no ` +
+          "optimizer state changed. NaN and infinities come from the inputs, the loss or a too " +
+          "large learning rate: check those, clip with clipGradNorm, or pass " +
+          '{ nonfinite: "skip" } to skip such steps as torch\'s GradScaler does',
+      );
+    }
+    return true;
   }
 
   /**

@@ -10,6 +10,7 @@ import type { Parameter } from "../nn/parameter.ts";
 import type { OptimizerUpdate } from "../contract/mod.ts";
 import {
   checkOptionNames,
+  nonfiniteOption,
   numberOption,
   Optimizer,
   type ParameterState,
@@ -28,6 +29,8 @@ export interface SGDOptions {
   nesterov?: boolean;
   /** L2 penalty added to the gradient (default `0`). */
   weightDecay?: number;
+  /** A step with a NaN or infinite gradient: refused with an error (default) or skipped. */
+  nonfinite?: "error" | "skip";
 }
 
 /**
@@ -63,7 +66,14 @@ export class SGD extends Optimizer {
    * ```
    */
   constructor(params: readonly Parameter[], options: SGDOptions = {}) {
-    checkOptionNames("SGD", options, ["lr", "momentum", "dampening", "nesterov", "weightDecay"]);
+    checkOptionNames("SGD", options, [
+      "lr",
+      "momentum",
+      "dampening",
+      "nesterov",
+      "weightDecay",
+      "nonfinite",
+    ]);
     const record = options as Record<string, unknown>;
     const checked = {
       lr: numberOption(record, "lr", 1e-3),
@@ -80,7 +90,7 @@ export class SGD extends Optimizer {
         `options.nesterov needs momentum > 0 and dampening = 0, got momentum ${checked.momentum}, dampening ${checked.dampening}`,
       );
     }
-    super(params, checked);
+    super(params, checked, nonfiniteOption(options));
   }
 
   /**
