@@ -6,6 +6,7 @@
  */
 
 import { Module } from "../nn/module.ts";
+import { disposedError } from "./runner_cache.ts";
 import { concat, flip } from "../nn/layout.ts";
 import type { Tensor } from "../tensor.ts";
 import {
@@ -69,6 +70,9 @@ export class Bidirectional extends Module implements RecurrentLayer {
       );
     }
   }
+
+  /** Whether `dispose()` was called: final, every later forward throws. */
+  #disposed = false;
 
   get #parts(): readonly RecurrentLayer[] {
     return [this.forwardLayer, this.backwardLayer];
@@ -150,6 +154,7 @@ export class Bidirectional extends Module implements RecurrentLayer {
    * ```
    */
   async forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
+    if (this.#disposed) throw disposedError(this.constructor.name);
     const [forwardInit, backwardInit] = splitInit(this.#parts, init);
     const ahead = await this.forwardLayer.forward(x, forwardInit);
     const back = await this.backwardLayer.forward(flip(x, 1), backwardInit);
@@ -158,18 +163,21 @@ export class Bidirectional extends Module implements RecurrentLayer {
   }
 
   /**
-   * Frees both layers' backend memory.
+   * Frees both layers' backend memory for good: a later `forward` throws. Disposing twice does
+   * nothing.
    *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { Bidirectional, LSTM } from "../../mod.ts";
+   * import { Bidirectional, LSTM, randn } from "../../mod.ts";
    * const bi = new Bidirectional(new LSTM(3, 4, { backend: "js" }), new LSTM(3, 4, { backend: "js" }));
    * bi.dispose();
    * assert.equal(bi.outputSize, 8);
+   * await assert.rejects(bi.forward(randn([1, 2, 3])), /this Bidirectional was disposed/);
    * ```
    */
   dispose(): void {
+    this.#disposed = true;
     for (const layer of this.#parts) layer.dispose?.();
   }
 
