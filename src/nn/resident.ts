@@ -101,7 +101,8 @@ export class ResidentGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, type ResidentGroup, tensor } from "../../mod.ts";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * import type { ResidentGroup } from "./resident.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
    * const group = lstm.parameters()[0].resident as ResidentGroup;
@@ -119,7 +120,8 @@ export class ResidentGroup extends RunnerGroup {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, type ResidentGroup, tensor } from "../../mod.ts";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * import type { ResidentGroup } from "./resident.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
    * const group = lstm.parameters()[0].resident as ResidentGroup;

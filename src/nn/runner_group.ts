@@ -113,7 +113,8 @@ export abstract class RunnerGroup implements ParameterHolder {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, type RunnerGroup, tensor } from "../../mod.ts";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * import type { RunnerGroup } from "./runner_group.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
    * const group = lstm.parameters()[0].resident as RunnerGroup;
@@ -136,7 +137,8 @@ export abstract class RunnerGroup implements ParameterHolder {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, type RunnerGroup, tensor } from "../../mod.ts";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * import type { RunnerGroup } from "./runner_group.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
    * const group = lstm.parameters()[0].resident as RunnerGroup;
@@ -157,7 +159,8 @@ export abstract class RunnerGroup implements ParameterHolder {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, type RunnerGroup, tensor } from "../../mod.ts";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * import type { RunnerGroup } from "./runner_group.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
    * assert.equal((lstm.parameters()[0].resident as RunnerGroup).readState().steps, 0);
@@ -172,7 +175,8 @@ export abstract class RunnerGroup implements ParameterHolder {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, type RunnerGroup, tensor } from "../../mod.ts";
+   * import { LSTM, tensor } from "../../mod.ts";
+   * import type { RunnerGroup } from "./runner_group.ts";
    * const lstm = new LSTM(1, 1, { backend: "wasm", seed: 1 }).train();
    * await lstm.forward(tensor([1], [1, 1, 1]));
    * const group = lstm.parameters()[0].resident as RunnerGroup;
