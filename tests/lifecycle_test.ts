@@ -97,7 +97,8 @@ Deno.test({
     try {
       await step();
       (await acquireGpuContext()).device.destroy();
-      const lost = /the WebGPU device was lost \(destroyed[^)]*\) after training on it.*created again/;
+      const lost =
+        /the WebGPU device was lost \(destroyed[^)]*\) after training on it.*created again/;
       for (let i = 0; i < 3; i++) {
         const failure = await step().then(() => null, (error: Error) => error);
         assert.ok(failure !== null, `step ${i} after the loss should fail`);
@@ -110,4 +111,60 @@ Deno.test({
       lstm.dispose();
     }
   },
+});
+
+/**
+ * Runs a child `deno run` that makes one wasm forward large enough for Workers (B 64, T 100,
+ * I 64, H 256: more than `COLD_CALL_FLOPS`), then `dispose()` or not (or, for `"none"`, loads
+ * the module and runs nothing), and returns how long after its last line it exited, in ms.
+ */
+async function exitDelay(end: "dispose" | "forget" | "none"): Promise<number> {
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const path = await Deno.makeTempFile({ dir: "/tmp", suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      path,
+      `import { LSTM, randn } from ${JSON.stringify(mod)};
+const lstm = new LSTM(64, 256, { backend: "wasm", seed: 1 });
+if (${end !== "none"}) await lstm.forward(randn([64, 100, 64], { seed: 2 }));
+if (${end === "dispose"}) lstm.dispose();
+console.log("last line");
+`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-env", path],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    let text = "", lastLine = 0;
+    const killer = setTimeout(() => child.kill(), 30_000);
+    try {
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        text += chunk;
+        if (lastLine === 0 && text.includes("last line")) lastLine = performance.now();
+      }
+      const status = await child.status;
+      const exited = performance.now();
+      assert.ok(status.success, `the child failed: ${text}`);
+      assert.ok(lastLine > 0, `the child printed no last line: ${text}`);
+      return exited - lastLine;
+    } finally {
+      clearTimeout(killer);
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
+Deno.test("a wasm forward without dispose() lets the process exit soon after its last line", async () => {
+  const control = await exitDelay("none");
+  const forgotten = await exitDelay("forget");
+  const disposed = await exitDelay("dispose");
+  // Idle workers stop after IDLE_WORKER_MS + POOLED_WORKER_MS (0.6 s), disposed ones after
+  // POOLED_WORKER_MS; they used to hold the process for 2 s and 1 s. The bounds leave room for a
+  // loaded machine.
+  const times = `${forgotten.toFixed(0)} ms without dispose(), ${disposed.toFixed(0)} ms with ` +
+    `it, ${control.toFixed(0)} ms without a forward`;
+  assert.ok(forgotten - control < 1500, `exited ${times} after the last line`);
+  assert.ok(disposed - control < 700, `exited ${times} after the last line`);
 });
