@@ -5,7 +5,7 @@
  */
 
 import { checkOptions, describe } from "../errors.ts";
-import { nonfiniteGrad, NonfiniteGradientError } from "./optimizer.ts";
+import { firstNonfiniteGrad, NonfiniteGradientError } from "./nonfinite.ts";
 import type { Parameter } from "../nn/parameter.ts";
 
 /**
@@ -69,12 +69,10 @@ export function clipGradNorm(
   for (const parameter of params) squares += parameter.gradSquaredNorm();
   const norm = Math.sqrt(squares);
   if (errorIfNonfinite && !Number.isFinite(norm)) {
-    const index = params.findIndex((parameter) => nonfiniteGrad(parameter) !== null);
-    const culprit = index < 0
+    const found = firstNonfiniteGrad(params);
+    const culprit = found === null
       ? "no single gradient is, their squares overflow together"
-      : `the gradient of params[${index}] ("${params[index].name}") is not (${
-        nonfiniteGrad(params[index])
-      })`;
+      : `the gradient of params[${found.index}] ("${found.name}") is not (${found.problem})`;
     throw new NonfiniteGradientError(
       `clipGradNorm: the total norm of the gradients is ${norm}, so it cannot be clipped: ` +
         `${culprit}; nothing was scaled. Check the inputs, the loss and the learning rate, or ` +

@@ -7,135 +7,23 @@
 
 import type { OptimizerUpdate } from "../contract/mod.ts";
 import { describe } from "../errors.ts";
+import { firstNonfiniteGrad, refusedStep } from "./nonfinite.ts";
+import { checkOptionNames, nonfiniteOption, numberOption } from "./options.ts";
 import { Parameter } from "../nn/parameter.ts";
 import { DeviceGroup, syncParameters } from "../nn/device_group.ts";
 import { ResidentGroup } from "../nn/resident.ts";
 import { type ResidentOwner, RunnerGroup } from "../nn/runner_group.ts";
+import type {
+  OptimizerStateDict,
+  OptionValue,
+  ParameterState,
+  ResidentParameterState,
+} from "./state.ts";
 import type { Tensor } from "../tensor.ts";
-
-/** A hyper-parameter value. */
-export type OptionValue = number | boolean | readonly number[];
-
-/** What `stateDict()` returns and `loadStateDict()` takes; tensors are copies. */
-export interface OptimizerStateDict {
-  /** Per parameter, in order: its buffers and counters, `null` before its first update. */
-  readonly state: readonly (Readonly<Record<string, Tensor | number>> | null)[];
-  /** The hyper-parameters, `lr` included (schedules change it). */
-  readonly options: Readonly<Record<string, OptionValue>>;
-}
-
-/**
- * Checks an optimizer's `nonfinite` option (default `"error"`).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { nonfiniteOption } from "./optimizer.ts";
- * assert.equal(nonfiniteOption({}), "error");
- * assert.throws(() => nonfiniteOption({ nonfinite: "ignore" }), /"error" or "skip"/);
- * ```
- */
-export function nonfiniteOption(options: { nonfinite?: unknown }): "error" | "skip" {
-  const value = options.nonfinite ?? "error";
-  if (value !== "error" && value !== "skip") {
-    throw new TypeError(`options.nonfinite must be "error" or "skip", got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** One parameter's optimizer state: buffers shaped like it, and counters. */
-export type ParameterState = Record<string, Float32Array | number>;
-
-/**
- * One parameter's optimizer state in a backend's layout (`ResidentOptimizerState` of
- * `src/contract.ts`): the step count and up to three vectors, `null` for zeros.
- */
-export interface ResidentParameterState {
-  /** Steps taken (for SGD, 0 means no momentum buffer yet). */
-  readonly steps: number;
-  /** SGD's momentum buffer or Adam's `exp_avg`; `exp_avg_sq`; `max_exp_avg_sq`. */
-  readonly slots: readonly (Float32Array | null)[];
-}
-
-/**
- * The error of a gradient that holds a NaN or an infinity: `step()` refused it, or `clipGradNorm`
- * could not clip it. Nothing was changed.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { Parameter, SGD, tensor } from "../../mod.ts";
- * import { NonfiniteGradientError } from "./optimizer.ts";
- * const p = new Parameter("w", tensor([1], [1]));
- * p.grad = tensor([NaN], [1]);
- * assert.throws(() => new SGD([p]).step(), NonfiniteGradientError);
- * ```
- */
-export class NonfiniteGradientError extends Error {
-  override name = "NonfiniteGradientError";
-}
 
 /** Whether `parameter` has a gradient, here or held on a device (without reading it back). */
 function hasGrad(parameter: Parameter): boolean {
   return parameter.heldGrad !== null || parameter.grad !== null;
-}
-
-/**
- * What is not finite in `parameter`'s gradient, or `null`: a gradient held on a device by its
- * squared norm there (no read-back; a NaN or an infinity makes it non-finite), a host gradient
- * by its first non-finite element.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { Parameter, tensor } from "../../mod.ts";
- * import { nonfiniteGrad } from "./optimizer.ts";
- * const p = new Parameter("w", tensor([0, 0], [2]));
- * p.grad = tensor([1, Infinity], [2]);
- * assert.equal(nonfiniteGrad(p), "element 1 of 2 is Infinity");
- * ```
- */
-export function nonfiniteGrad(parameter: Parameter): string | null {
-  const held = parameter.heldGrad;
-  if (held !== null) {
-    const squares = held.squaredNorm();
-    return Number.isFinite(squares) ? null : `its squared norm on the device is ${squares}`;
-  }
-  const data = parameter.grad?.data;
-  if (data === undefined) return null;
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i])) return `element ${i} of ${data.length} is ${data[i]}`;
-  }
-  return null;
-}
-
-/** Checks that `options[name]` (or its default) is a finite number ≥ `min` (and < `below`). */
-export function numberOption(
-  options: Record<string, unknown>,
-  name: string,
-  fallback: number,
-  { min = 0, below = Infinity }: { min?: number; below?: number } = {},
-): number {
-  const value = options[name] ?? fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value >= below) {
-    const range = below === Infinity ? `≥ ${min}` : `in [${min}, ${below})`;
-    throw new RangeError(`options.${name} must be a number ${range}, got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** Checks that `options` is an object whose keys are all among `known`. */
-export function checkOptionNames(owner: string, options: unknown, known: readonly string[]): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`options must be an object, got ${describe(options)}`);
-  }
-  for (const name of Object.keys(options)) {
-    if (!known.includes(name)) {
-      throw new TypeError(
-        `unknown option ${describe(name)} for ${owner}; expected some of ${known.join(", ")}`,
-      );
-    }
-  }
 }
 
 /**
@@ -393,22 +281,11 @@ export abstract class Optimizer {
    * parameter whose gradient is not.
    */
   #gradsFinite(): boolean {
-    for (const [index, parameter] of this.params.entries()) {
-      const problem = hasGrad(parameter) ? nonfiniteGrad(parameter) : null;
-      if (problem === null) continue;
-      if (this.nonfinite === "skip") {
-        this.#skipped++;
-        return false;
-      }
-      throw new NonfiniteGradientError(
-        `${this.constructor.name}.step() refused a non-finite gradient: the gradient of ` +
-          `params[${index}] ("${parameter.name}") is not finite (${problem}); no weight and no ` +
-          "optimizer state changed. NaN and infinities come from the inputs, the loss or a too " +
-          "large learning rate: check those, clip with clipGradNorm, or pass " +
-          '{ nonfinite: "skip" } to skip such steps as torch\'s GradScaler does',
-      );
-    }
-    return true;
+    const found = firstNonfiniteGrad(this.params);
+    if (found === null) return true;
+    if (this.nonfinite === "error") throw refusedStep(this.constructor.name, found);
+    this.#skipped++;
+    return false;
   }
 
   /**

@@ -8,14 +8,9 @@
 import { describe } from "../errors.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import type { OptimizerUpdate } from "../contract/mod.ts";
-import {
-  checkOptionNames,
-  nonfiniteOption,
-  numberOption,
-  Optimizer,
-  type ParameterState,
-  type ResidentParameterState,
-} from "./optimizer.ts";
+import { checkOptionNames, nonfiniteOption, numberOption } from "./options.ts";
+import { Optimizer } from "./optimizer.ts";
+import type { ParameterState, ResidentParameterState } from "./state.ts";
 
 /** Options of {@linkcode SGD}: PyTorch's, in camelCase, with its defaults. */
 export interface SGDOptions {

@@ -210,7 +210,7 @@ export class WebGpuRunner implements CompiledCell {
    */
   async #onTrainer<T>(work: (trainer: WebGpuTrainer) => Promise<T>): Promise<T> {
     const trainer = await this.#trainerNow();
-    const { context } = trainer;
+    const { context } = trainer.parameterBuffer();
     if (context.lostReason !== null) throw lostTrainedWeights(context.lostReason);
     try {
       return await work(trainer);
@@ -234,7 +234,7 @@ export class WebGpuRunner implements CompiledCell {
         "this webgpu runner has no trainer yet (or was disposed): run a training forward first",
       );
     }
-    const { lostReason } = trainer.context;
+    const { lostReason } = trainer.parameterBuffer().context;
     if (lostReason !== null) throw lostTrainedWeights(lostReason);
     return trainer;
   }

@@ -101,9 +101,8 @@ const CELL_ROWS = 64, CELL_UNITS = 16;
  * returns or awaits), so calls need not be awaited one by one; only read-backs wait.
  *
  * Not handled yet: batches whose recorded activations exceed `maxStorageBufferBindingSize` (a
- * `RangeError` says so; train on smaller batches). A lost device takes the trainer's weights
- * with it (unless read back before): its runner's training calls then fail with
- * `lostTrainedWeights` (`device.ts`), which says so and what to do.
+ * `RangeError` says so; train on smaller batches). A lost device takes the trainer's weights with
+ * it: its runner's training calls then fail with `lostTrainedWeights` (`device.ts`).
  *
  * @example Two SGD steps of a one-unit LSTM on the sum of its outputs
  * ```ts ignore
@@ -304,11 +303,6 @@ export class WebGpuTrainer implements Disposable {
     };
   }
 
-  /** The device it trains on (its `lostReason` says whether it was lost). */
-  get context(): GpuContext {
-    return this.#ops.context;
-  }
-
   /** Sets every parameter gradient to zero (on the device). */
   zeroGrad(): void {
     this.#checkAlive();
@@ -340,17 +334,14 @@ export class WebGpuTrainer implements Disposable {
 
   /**
    * Multiplies each parameter's gradient by its factor (layout order) on the device; factors of 1
-   * cost nothing. A NaN factor (torch's clipping by a NaN norm) is applied as torch does: the
-   * gradient becomes NaN.
+   * cost nothing, and a NaN one (torch's clipping by a NaN norm) makes the gradient NaN.
    */
   scaleParameterGradients(factors: readonly number[]): void {
     this.#checkAlive();
     const dispatches = this.#layout.slots.flatMap((slot, index) => {
       const factor = factors[index];
       if (typeof factor !== "number" || factor === Infinity || factor === -Infinity) {
-        throw new RangeError(
-          `factors[${index}] must be a finite number (or NaN), got ${describe(factor)}`,
-        );
+        throw new RangeError(`factors[${index}] must be finite (or NaN), got ${describe(factor)}`);
       }
       return factor === 1
         ? []
