@@ -551,4 +551,3 @@ function checkRule(options: LrpOptions): EpsilonRule {
   checkEpsilonRule(rule);
   return rule;
 }
-

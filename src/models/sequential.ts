@@ -405,15 +405,17 @@ export class Sequential extends Module {
   }
 
   /**
-   * Frees every layer's backend memory.
+   * Frees every layer's backend memory for good: a recurrent layer's `forward` throws afterwards
+   * (create a new model to run again). Disposing twice does nothing.
    *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { GRU, Sequential } from "../../mod.ts";
+   * import { GRU, randn, Sequential } from "../../mod.ts";
    * const model = new Sequential([new GRU(3, 4)]);
    * model.dispose();
    * assert.equal(model.layers.length, 1);
+   * await assert.rejects(model.forward(randn([1, 2, 3])), /this GRU was disposed/);
    * ```
    */
   dispose(): void {

@@ -11,6 +11,7 @@ import { crossEntropy, mseLoss, type Targets } from "../nn/loss.ts";
 import type { TrackedTensor } from "../nn/tape.ts";
 import { Adam } from "../optim/adam.ts";
 import { clipGradNorm } from "../optim/clip.ts";
+import { NonfiniteGradientError } from "../optim/nonfinite.ts";
 import { Optimizer } from "../optim/optimizer.ts";
 import { Random } from "../random.ts";
 import { type Tensor, tensor } from "../tensor.ts";
@@ -146,6 +147,11 @@ function positiveInteger(name: string, value: unknown): number {
  * loss, `backward()`, optional gradient clipping and the optimizer step; then, with
  * `validation`, `model.eval()` and the validation loss and metrics. The model is left in
  * `eval()` mode.
+ *
+ * A NaN or infinite loss or gradient stops training with an error naming the epoch and the step,
+ * before that step changes any weight and before any later callback (a checkpoint keeps the last
+ * good weights); with an optimizer made with `{ nonfinite: "skip" }`, such steps are skipped
+ * instead (counted in `optimizer.skippedSteps`, left out of the epoch's loss and metrics).
  *
  * `data` is `{ inputs, targets }` (one entry per example: token-id sequences with per-step or
  * per-sequence class ids, or tensors), cut by {@linkcode batches} into `batchSize` batches,
@@ -319,14 +325,33 @@ export async function fit(
       optimizer.zeroGrad();
       const output = await model.forward(batch.inputs, lengthsOf(batch));
       const value = loss(output, batch.targets);
+      const skips = optimizer.nonfinite === "skip";
+      if (!Number.isFinite(value.data[0]) && !skips) {
+        throw nonfiniteStop(epoch, step, `the loss is ${value.data[0]}`);
+      }
       await value.backward();
-      if (clip !== undefined) clipGradNorm(model.parameters(), clip);
-      optimizer.step();
+      let stepped: boolean;
+      try {
+        if (clip !== undefined) {
+          clipGradNorm(model.parameters(), clip, { errorIfNonfinite: !skips });
+        }
+        stepped = optimizer.step();
+      } catch (error) {
+        if (!(error instanceof NonfiniteGradientError)) throw error;
+        throw nonfiniteStop(epoch, step, error.message, error);
+      }
       const count = options.loss === undefined || typeof options.loss === "string"
         ? targetCount(batch.targets, ignoreIndex)
         : 1;
-      totals.add("loss", value.data[0] * count, count);
-      measure(totals, output, batch.targets);
+      // A skipped step's loss (NaN or infinite) would make the epoch's mean meaningless.
+      if (stepped) {
+        totals.add("loss", value.data[0] * count, count);
+        measure(totals, output, batch.targets);
+      } else {
+        for (const name of ["loss", ...metrics.map((metric) => metric.name)]) {
+          totals.add(name, 0, 0);
+        }
+      }
       const stepLog = {
         epoch,
         step,
@@ -373,6 +398,20 @@ export async function fit(
   }
   for (const callback of callbacks) await callback.onTrainEnd?.(history(), context);
   return history();
+}
+
+/**
+ * The error that stops `fit` on a non-finite loss or gradient: the step's weights were not
+ * changed, and no epoch end (no checkpoint) saw them.
+ */
+function nonfiniteStop(epoch: number, step: number, what: string, cause?: unknown): Error {
+  return new Error(
+    `fit stopped at epoch ${epoch}, step ${step} (counted from 0, as in the logs): ${what}. ` +
+      "The weights are those before this step, and the last checkpoint stays as it was. Check " +
+      "this batch's inputs and targets, lower the learning rate or clip the gradients " +
+      '(clipGradNorm), or pass an optimizer with { nonfinite: "skip" } to skip such steps',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function lengthsOf(batch: Batch): { lengths?: Int32Array } {
