@@ -60,9 +60,7 @@ for (const backend of CPU_BACKENDS) {
       await model.forward(x);
       model.dispose();
       model.dispose();
-      // Sequential names its first recurrent layer.
-      const owner = name === "Sequential" ? "LSTM" : name;
-      const disposed = new RegExp(`this ${owner} was disposed: .*create a new one`);
+      const disposed = new RegExp(`this ${name} was disposed: .*create a new one`);
       await assert.rejects(model.forward(x), disposed, `${name}: forward after dispose`);
       model.train();
       await assert.rejects(model.forward(x), disposed, `${name}: training forward`);
