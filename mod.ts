@@ -89,12 +89,8 @@ export {
   type Reduction,
   type Targets,
 } from "./src/nn/loss.ts";
-export {
-  Optimizer,
-  type OptimizerStateDict,
-  type OptionValue,
-  type ParameterState,
-} from "./src/optim/optimizer.ts";
+export { Optimizer } from "./src/optim/optimizer.ts";
+export type { OptimizerStateDict, OptionValue, ParameterState } from "./src/optim/state.ts";
 export { SGD, type SGDOptions } from "./src/optim/sgd.ts";
 export { Adam, type AdamOptions, AdamW } from "./src/optim/adam.ts";
 export { clipGradNorm } from "./src/optim/clip.ts";
@@ -192,7 +188,14 @@ export {
 export { fromKeras, type FromKerasOptions, type KerasModel } from "./src/interop/keras_model.ts";
 
 // Explanations: LRP, gradient saliency, heatmaps.
-export { lrp, type LrpNetwork, type LrpOptions, type LrpResult } from "./src/explain/lrp.ts";
+export {
+  lrp,
+  type LrpDirectionStates,
+  type LrpLevelStates,
+  type LrpNetwork,
+  type LrpOptions,
+  type LrpResult,
+} from "./src/explain/lrp.ts";
 export { kerasLrpNetwork, type KerasLrpWeights } from "./src/explain/keras_network.ts";
 export {
   saliency,

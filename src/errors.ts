@@ -5,10 +5,55 @@
  * @module
  */
 
-/** Formats a value for an error message: shapes as `[a, b]`, strings quoted. */
+/** Arrays nested deeper than this print as `[…]`: a message must not recurse without bound. */
+const DESCRIBE_DEPTH = 4;
+/** Arrays (and typed arrays) longer than this print their first items and their length. */
+const DESCRIBE_ITEMS = 16;
+/** How many items a longer array shows. */
+const DESCRIBE_SHOWN = 8;
+/** Strings longer than this print their start and their length. */
+const DESCRIBE_CHARS = 200;
+
+/**
+ * Formats a value for an error message: shapes as `[a, b]`, strings quoted. Bounded whatever
+ * the value: arrays nested more than 4 deep print `[…]` below that, arrays of more than 16 items
+ * their first 8 and `… (N items)`, typed arrays and strings likewise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describe } from "./errors.ts";
+ * assert.equal(describe([2, 3]), "[2, 3]");
+ * assert.equal(describe("x"), '"x"');
+ * assert.equal(describe([[[[[1]]]]]), "[[[[[…]]]]]");
+ * assert.equal(describe(new Array(100).fill(0)), "[0, 0, 0, 0, 0, 0, 0, 0, … (100 items)]");
+ * ```
+ */
 export function describe(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(describe).join(", ")}]`;
-  if (typeof value === "string") return JSON.stringify(value);
+  return describeAt(value, 0);
+}
+
+function describeAt(value: unknown, depth: number): string {
+  if (Array.isArray(value)) {
+    if (depth >= DESCRIBE_DEPTH) return "[…]";
+    if (value.length <= DESCRIBE_ITEMS) {
+      return `[${value.map((item) => describeAt(item, depth + 1)).join(", ")}]`;
+    }
+    const shown = value.slice(0, DESCRIBE_SHOWN).map((item) => describeAt(item, depth + 1));
+    return `[${shown.join(", ")}, … (${value.length} items)]`;
+  }
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    const items = value as unknown as ArrayLike<number | bigint> & {
+      constructor: { name: string };
+    };
+    if (items.length <= DESCRIBE_ITEMS) return String(value);
+    const shown = Array.from({ length: DESCRIBE_SHOWN }, (_, i) => String(items[i]));
+    return `${items.constructor.name} [${shown.join(", ")}, … (${items.length} items)]`;
+  }
+  if (typeof value === "string") {
+    if (value.length <= DESCRIBE_CHARS) return JSON.stringify(value);
+    return `${JSON.stringify(value.slice(0, DESCRIBE_CHARS))}… (${value.length} characters)`;
+  }
   if (typeof value === "bigint") return `${value}n`;
   return String(value);
 }

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import {
   loadModel,
+  readModelConfig,
   readModelMetadata,
   readSafetensors,
   saveModel,
@@ -48,7 +49,7 @@ async function folder(): Promise<{ dir: string; text: string }> {
   return { dir, text: `${dir}/text.txt` };
 }
 
-/** The `"arraylstm"` metadata of a model file. */
+/** The metadata of a model file of `train`. */
 interface Meta {
   training: {
     step: number;
@@ -58,7 +59,7 @@ interface Meta {
 }
 
 async function metaOf(path: string): Promise<Meta> {
-  return JSON.parse(readSafetensors(await Deno.readFile(path)).metadata.arraylstm);
+  return readModelMetadata<Meta>(await Deno.readFile(path));
 }
 
 /** A stopped run: already aborted, so it stops (and saves) after its first step. */
@@ -147,7 +148,7 @@ Deno.test("--resume FILE alone continues exactly; other data is refused unless -
   const [a, b] = await Promise.all(
     [`${dir}/whole.safetensors`, part].map(async (p) => readSafetensors(await Deno.readFile(p))),
   );
-  assert.equal(JSON.parse(b.metadata.arraylstm).training.step, 5);
+  assert.equal((await metaOf(part)).training.step, 5);
   for (const name of Object.keys(a.tensors)) {
     assert.deepEqual(b.tensors[name].data, a.tensors[name].data, name);
   }
@@ -248,7 +249,7 @@ Deno.test("--keep best: --out holds the best validation loss, OUT.last the last 
   ]);
   assert.equal(trained.status, 0, trained.stderr);
   assert.match(trained.stderr, /step 2: validating on 1 batches/);
-  assert.match(trained.stderr, /^step 1\/6 {2}loss [\d.]+ {2}[\d.]+ steps\/s {2}ETA /m);
+  assert.match(trained.stderr, /^step 1\/6 · [\d.]+ steps\/s · loss [\d.]+ · ETA \d+s$/m);
   const [best, last] = [await metaOf(out), await metaOf(`${dir}/m.last.safetensors`)];
   assert.equal(last.training.step, 6);
   assert.ok(best.training.step <= 6 && best.training.step % 2 === 0);
@@ -420,13 +421,13 @@ Deno.test("messages: --k -1 as --k=-1, NaN weights, a .pt or a text file given a
     ...TINY,
   ]);
   const { tensors, metadata } = readSafetensors(await Deno.readFile(model));
-  tensors["rnn.i2h.weight"].data[3] = NaN;
+  tensors["1.i2h.weight"].data[3] = NaN;
   await Deno.writeFile(`${dir}/nan.safetensors`, saveSafetensors(tensors, metadata));
   const pt = new URL("lstm_1layer.pt", INTEROP).pathname;
   const cases: [string[], RegExp][] = [
     [
       ["sample", "--model", `${dir}/nan.safetensors`],
-      /the model's weights are not finite \(NaN in rnn\.i2h\.weight\[3\]\)/,
+      /the model's weights are not finite \(NaN in 1\.i2h\.weight\[3\]\)/,
     ],
     [
       ["predict", "--model", pt, "--input", text],
@@ -507,4 +508,118 @@ Deno.test("loadModel reads a file of train as a Sequential, and the CLI reads a 
   assert.equal(b.status, 0, b.stderr);
   assert.equal(b.stdout, a.stdout);
   network.dispose();
+});
+
+/** A file of `train` as the CLI wrote it before its files were saveModel files. */
+function oldFile(bytes: Uint8Array): Uint8Array {
+  const { tensors } = readSafetensors(bytes);
+  const [embedding, rnn] = (readModelConfig(bytes) as { layers: { args: number[] }[] }).layers;
+  const rnnClass = (readModelConfig(bytes) as { layers: { class: string }[] }).layers[1].class;
+  const { format, tokens, vocabulary, training } = readModelMetadata(bytes);
+  const parts = ["embedding.", "rnn.", "head."];
+  const renamed = Object.fromEntries(
+    Object.entries(tensors).map((
+      [name, t],
+    ) => [name.startsWith("optimizer.") ? name : parts[Number(name[0])] + name.slice(2), t]),
+  );
+  const [inputSize, hiddenSize, k] = rnn.args;
+  const meta = {
+    version: 1,
+    model: { class: rnnClass, args: { inputSize, hiddenSize, k } },
+    task: { format, tokens, vocabulary, embeddingSize: embedding.args[1] },
+    training,
+  };
+  return saveSafetensors(renamed, { arraylstm: JSON.stringify(meta) });
+}
+
+Deno.test('files of train are saveModel files; older ones (metadata "arraylstm") sample, inspect and resume alike', async () => {
+  const { dir, text } = await folder();
+  const model = `${dir}/m.safetensors`;
+  const flags = ["--data", text, "--backend", "js", "--seed", "5", ...TINY];
+  const trained = await run(["train", ...flags, "--out", model, "--max-steps", "2"]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const bytes = await Deno.readFile(model);
+  assert.equal(readModelConfig(bytes).class, "Sequential");
+  assert.ok(Object.keys(readSafetensors(bytes).tensors).includes("optimizer.0.expAvg"));
+  const old = `${dir}/old.safetensors`;
+  await Deno.writeFile(old, oldFile(bytes));
+  assert.ok("arraylstm" in readSafetensors(await Deno.readFile(old)).metadata);
+
+  const args = ["--prime", "the ", "--length", "20", "--seed", "3", "--backend", "js"];
+  const [a, b] = await Promise.all([
+    run(["sample", "--model", model, ...args]),
+    run(["sample", "--model", old, ...args]),
+  ]);
+  assert.equal(b.status, 0, b.stderr);
+  assert.equal(b.stdout, a.stdout);
+  const inspected = await run(["inspect", old]);
+  assert.match(inspected.stdout, /class +ArrayLSTM[^]*training +step 2/);
+  assert.match(inspected.stdout, /rnn\.i2h\.weight +\[32, 4\]/); // the file's own names
+
+  // Resumed from the old file, the run ends as the uninterrupted one, in a saveModel file.
+  const whole = await run([
+    "train",
+    ...flags,
+    "--out",
+    `${dir}/whole.safetensors`,
+    "--max-steps",
+    "3",
+  ]);
+  assert.equal(whole.status, 0, whole.stderr);
+  const resumed = await run(["train", "--resume", old, "--max-steps", "3"]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const [x, y] = await Promise.all(
+    [`${dir}/whole.safetensors`, old].map(async (p) => readSafetensors(await Deno.readFile(p))),
+  );
+  assert.ok(!("arraylstm" in y.metadata));
+  for (const name of Object.keys(x.tensors)) {
+    assert.deepEqual(y.tensors[name].data, x.tensors[name].data, name);
+  }
+});
+
+Deno.test("a model file whose metadata claims a huge model is refused by `sample` before allocating", async () => {
+  const { dir, text } = await folder();
+  const model = `${dir}/m.safetensors`;
+  const trained = await run([
+    "train",
+    "--data",
+    text,
+    "--out",
+    model,
+    "--backend",
+    "js",
+    "--max-steps",
+    "1",
+    ...TINY,
+  ]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const bytes = await Deno.readFile(model);
+  const { tensors, metadata } = readSafetensors(bytes);
+  // ArrayLSTM(4, 30000, 2) would take gigabytes: its claim must be checked against the tensors.
+  const config = JSON.parse(metadata["arraylstm.model"]);
+  config.layers[1].args[1] = 30000;
+  config.layers[2].args[0] = 30000;
+  await Deno.writeFile(
+    `${dir}/huge.safetensors`,
+    saveSafetensors(tensors, { ...metadata, "arraylstm.model": JSON.stringify(config) }),
+  );
+  const old = readSafetensors(oldFile(bytes));
+  const meta = JSON.parse(old.metadata.arraylstm);
+  meta.model.args.hiddenSize = 30000;
+  await Deno.writeFile(
+    `${dir}/huge_old.safetensors`,
+    saveSafetensors(old.tensors, { arraylstm: JSON.stringify(meta) }),
+  );
+  for (const name of ["huge", "huge_old"]) {
+    for (const command of ["sample", "predict"]) {
+      const args = [command, "--model", `${dir}/${name}.safetensors`, "--input", text];
+      const { status, stderr } = await run(command === "sample" ? args.slice(0, 3) : args);
+      assert.equal(status, 1, `${command} ${name}`);
+      assert.match(
+        stderr,
+        /its tensors do not fit the Sequential .*refused before building the model/,
+      );
+      assert.equal(stderr.trim().split("\n").length, 1, stderr);
+    }
+  }
 });

@@ -221,6 +221,80 @@ Deno.test("progress reports steps/s, the loss and an ETA, and every metric per e
   assert.equal(quiet.length, 2, "the first step line, then only the epoch line");
 });
 
+Deno.test("an aborted signal stops fit between steps; a finished epoch keeps its validation", async () => {
+  const stop = new AbortController();
+  const steps: number[] = [];
+  const cutShort = await fit(languageModel(), periodic(), {
+    epochs: 3,
+    batchSize: 4,
+    validation: periodic(),
+    signal: stop.signal,
+    callbacks: [{
+      onBatchEnd(step): void {
+        steps.push(step.globalStep);
+        if (step.globalStep === 2) stop.abort();
+      },
+    }],
+  });
+  assert.deepEqual(steps, [1, 2], "the step under way finishes, no other starts");
+  assert.equal(cutShort.stopReason, "aborted");
+  assert.equal(cutShort.epochs.length, 0, "an epoch cut short has no log or validation");
+
+  const atEpochEnd = new AbortController();
+  const whole = await fit(languageModel(), periodic(), {
+    epochs: 3,
+    batchSize: 4,
+    validation: periodic(),
+    signal: atEpochEnd.signal,
+    callbacks: [{ onBatchEnd: (step) => void (step.globalStep === 3 && atEpochEnd.abort()) }],
+  });
+  assert.equal(whole.stopReason, "aborted");
+  assert.equal(whole.epochs.length, 1);
+  assert.ok(Number.isFinite(whole.epochs[0].metrics.val_loss), "the finished epoch is validated");
+
+  // A signal that a timer aborts lands although the steps never wait.
+  const timed = await fit(languageModel(), periodic(), {
+    epochs: 1000,
+    batchSize: 4,
+    signal: AbortSignal.timeout(100),
+  });
+  assert.equal(timed.stopReason, "aborted");
+  assert.ok(timed.epochs.length < 1000);
+  await assert.rejects(
+    () => fit(languageModel(), periodic(), { signal: {} as never }),
+    /options\.signal must be an AbortSignal/,
+  );
+});
+
+Deno.test("initialStep: a resumed run's steps count on from it, and progress counts the run", async () => {
+  const seen: number[] = [];
+  const lines: string[] = [];
+  const report = progress({
+    write: (line) => void lines.push(line),
+    intervalSeconds: 0,
+    totalSteps: 9,
+  });
+  const model = languageModel();
+  const optimizer = new Adam(model.parameters());
+  for (const initialStep of [0, 3, 6]) {
+    await fit(model, periodic(), {
+      optimizer,
+      batchSize: 4,
+      initialStep,
+      callbacks: [report, { onBatchEnd: (step) => void seen.push(step.globalStep) }],
+    });
+  }
+  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(lines.length, 9, "step lines only: a call's epoch is a part of the run");
+  assert.match(lines[0], /^step 1\/9 · [\d.]+ steps\/s · loss [\d.]+ · ETA \d+s$/);
+  assert.match(lines[8], /^step 9\/9 · .* ETA 0s$/);
+  await assert.rejects(
+    () => fit(model, periodic(), { initialStep: -1 }),
+    /options\.initialStep must be an integer ≥ 0, got -1/,
+  );
+  assert.throws(() => progress({ totalSteps: 0 }), /options\.totalSteps must be an integer ≥ 1/);
+});
+
 Deno.test("batches pad ids and targets, carry lengths, shuffle reproducibly", () => {
   const data = { inputs: [[1, 2], [3], [4, 5, 6], [7]], targets: [[2, 9], [9], [5, 6, 9], [9]] };
   const [first, second] = batches(data, { batchSize: 3, padId: 8, ignoreIndex: -1 });

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   ArrayLSTM,
+  AttentionArrayLSTM,
   Bidirectional,
   Dropout,
   Embedding,
@@ -35,7 +36,6 @@ import {
 } from "../mod.ts";
 import { buildModel, type LayerName, LAYERS, MODELS } from "../src/models/registry.ts";
 import type { ModelName } from "../src/variants.ts";
-import { encodeModelFile, type ModelFileMeta, Network } from "../src/cli/model_file.ts";
 
 const js = { backend: "js" } as const;
 
@@ -196,13 +196,19 @@ Deno.test("files of today's first format load: the description alone, metadata a
   assert.deepEqual(readModelMetadata(bytes), { note: "kept" });
 });
 
-/** A file as the CLI's `train` writes it today (metadata key "arraylstm"). */
-function cliFile(meta: ModelFileMeta, network: Network, extra: Record<string, Tensor> = {}) {
-  return encodeModelFile({ meta, tensors: { ...network.stateDict(), ...extra } });
+/** A file as the CLI's `train` wrote it before it wrote saveModel files (metadata key "arraylstm"). */
+function cliFile(meta: object, network: Sequential, extra: Record<string, Tensor> = {}) {
+  const parts = ["embedding.", "rnn.", "head."];
+  const tensors = Object.fromEntries(
+    Object.entries(network.stateDict()).map((
+      [name, t],
+    ) => [parts[Number(name[0])] + name.slice(2), t]),
+  );
+  return saveSafetensors({ ...tensors, ...extra }, { arraylstm: JSON.stringify(meta) });
 }
 
 Deno.test("the CLI's files load as the Sequential they are, with their vocabulary", async () => {
-  const meta: ModelFileMeta = {
+  const meta = {
     version: 1,
     model: {
       class: "AttentionArrayLSTM",
@@ -212,15 +218,19 @@ Deno.test("the CLI's files load as the Sequential they are, with their vocabular
     training: {
       step: 7,
       flags: { seed: 1 },
-      optimizer: { counters: [null], options: { lr: 0.01 } } as never,
+      optimizer: { counters: [null], options: { lr: 0.01 } },
       history: { train: [[1, 1.5]], validation: [] },
     },
   };
-  const network = new Network(meta, "js", 3);
+  const network = new Sequential([
+    new Embedding(4, 4, { seed: 3, paddingIdx: 0 }),
+    new AttentionArrayLSTM(4, 5, 2, { ...js, seed: 4, maxPooling: true }),
+    new Linear(5, 4, { seed: 5 }),
+  ]);
   const bytes = cliFile(meta, network, { "optimizer.0.exp_avg": zeros([4, 4]) });
   const model = loadModel(bytes, { ...js, expect: Sequential });
   const ids = [[1, 2, 3, 0]];
-  assert.deepEqual((await model.forward(ids)).data, (await network.forward(ids)).logits.data);
+  assert.deepEqual((await model.forward(ids)).data, (await network.forward(ids)).data);
   assert.match(
     model.toString(),
     /Embedding\(4, 4, paddingIdx=0\)[^]*AttentionArrayLSTM\(4, 5, k=2/,

@@ -95,7 +95,7 @@ const PUBLIC = words(`
   KerasBidirectionalWeights KerasEmbeddingWeights KerasGRUWeights KerasLayerCommon KerasLayerInfo
   KerasRecurrentWeights KerasSimpleRNNWeights FromKerasOptions KerasModel
   importKerasLSTM importKerasDense ImportKerasLSTMOptions KerasLSTMTensors
-  lrp LrpNetwork LrpOptions LrpResult kerasLrpNetwork KerasLrpWeights
+  lrp LrpNetwork LrpOptions LrpResult LrpLevelStates LrpDirectionStates kerasLrpNetwork KerasLrpWeights
   saliency SaliencyHead SaliencyOptions SaliencyResult renderRelevance RenderOptions relevancePerToken
   MicroBatcher MicroBatcherOptions Prediction
   Sequential SequentialForwardOptions LastStep Dropout DropoutOptions

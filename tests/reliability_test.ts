@@ -16,6 +16,7 @@ import {
   type Tensor,
   zeros,
 } from "../mod.ts";
+import { describe } from "../src/errors.ts";
 import { Reclaimer, type Registry, type Releasable } from "../src/reclaim.ts";
 import { WasmKernel } from "../src/backends/wasm/kernel.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
@@ -74,10 +75,11 @@ Deno.test("a wasm kernel whose call trapped can be disposed, and the runner reco
   const x = randn([2, 3, 1], { seed: 2 });
   const before = await model.forward(x);
   await assert.rejects(model.forward(zeros([1, 3, 2])));
+  const again = new LSTM(1, 64, { backend: "wasm" });
+  again.loadStateDict(model.stateDict());
   model.dispose();
-  model.loadStateDict(model.stateDict());
-  assert.deepEqual((await model.forward(x)).output, before.output);
-  model.dispose();
+  assert.deepEqual((await again.forward(x)).output, before.output);
+  again.dispose();
 });
 
 // Item 5: batch 1e7 used to grow wasm memory to 24 GB.
@@ -348,4 +350,24 @@ Deno.test('"auto" writes nothing to stderr and starts without probing WebGPU on 
     assert.equal(new TextDecoder().decode(stderr), "");
     assert.match(new TextDecoder().decode(stdout), /^(wasm|webgpu)\n$/);
   }
+});
+
+Deno.test("describe is bounded: 20,000-deep nesting and 10^6 items make a short message", () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 20_000; i++) deep = [deep];
+  assert.equal(describe(deep), "[[[[[…]]]]]");
+  const long = describe(new Array(1e6).fill(1.5));
+  assert.equal(long, "[1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, … (1000000 items)]");
+  assert.match(describe(new Float32Array(1e6)), /^Float32Array \[0, 0, .*… \(1000000 items\)\]$/);
+  assert.ok(describe("x".repeat(1e6)).length < 300);
+  // Short shallow values print as before.
+  assert.equal(describe([2, 3]), "[2, 3]");
+  assert.equal(describe([[1, 2], [3]]), "[[1, 2], [3]]");
+  assert.equal(describe(Float32Array.of(1, 2)), "1,2");
+  assert.equal(describe("a"), '"a"');
+  // An error built from such a value is the library's own, not a stack overflow.
+  assert.throws(() => new LSTM(deep as number, 2), (error: Error) => {
+    assert.ok(!(error instanceof RangeError && /call stack/.test(error.message)));
+    return error.message.length < 400;
+  });
 });

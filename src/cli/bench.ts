@@ -7,7 +7,16 @@
 
 import { type BackendName, randn } from "../../mod.ts";
 import { concreteBackendNames } from "../backends/select.ts";
-import { CliError, type CliIO, numberFlag, parseFlags, reason, stringFlag } from "./io.ts";
+import {
+  CliError,
+  type CliIO,
+  type FlagSpec,
+  numberFlag,
+  parseFlags,
+  reason,
+  stringFlag,
+  stringFlags,
+} from "./io.ts";
 import { LSTM_CLASSES, makeRecurrent } from "./model_file.ts";
 
 /** `bench --help`. */
@@ -25,15 +34,15 @@ Prints a table of warm milliseconds per time step for every model on every backe
   --runs N         timed calls after one warm-up call; default 3
 `;
 
-const FLAGS = {
-  backend: { type: "string" },
-  batch: { type: "string" },
-  "seq-len": { type: "string" },
-  input: { type: "string" },
-  hidden: { type: "string" },
-  k: { type: "string" },
-  runs: { type: "string" },
-} as const;
+const FLAGS: Record<string, FlagSpec> = stringFlags(
+  "backend",
+  "batch",
+  "seq-len",
+  "input",
+  "hidden",
+  "k",
+  "runs",
+);
 
 /** Runs `bench` with `args`; resolves to the exit status. */
 export async function bench(args: string[], io: CliIO): Promise<number> {

@@ -6,54 +6,53 @@
  * @module
  */
 
-import type { OptimizerStateDict, Tensor } from "../../mod.ts";
+import type { OptimizerStateDict, Sequential, Tensor } from "../../mod.ts";
 import { type FileWriter, writeOutput } from "./files.ts";
 import type { CliIO } from "./io.ts";
-import {
-  encodeModelFile,
-  type ModelFileMeta,
-  type Network,
-  type TrainingState,
-  unprefixed,
-} from "./model_file.ts";
+import { encodeTaskModel, type TaskMetadata, type TrainingState } from "./model_file.ts";
 
-/** The optimizer's `stateDict` from a checkpoint's counters, options and buffers. */
+/** The optimizer's `stateDict` from a checkpoint's counters, options and buffers (`optimizer.*`). */
 export function optimizerDict(
   state: TrainingState,
   tensors: Record<string, Tensor>,
 ): OptimizerStateDict {
   return {
     options: state.optimizer.options,
-    state: state.optimizer.counters.map((counters, index) =>
-      counters === null ? null : { ...counters, ...unprefixed(`optimizer.${index}.`, tensors) }
-    ),
+    state: state.optimizer.counters.map((counters, index) => {
+      if (counters === null) return null;
+      const prefix = `optimizer.${index}.`;
+      const buffers = Object.entries(tensors).filter(([name]) => name.startsWith(prefix))
+        .map(([name, t]) => [name.slice(prefix.length), t]);
+      return { ...counters, ...Object.fromEntries(buffers) };
+    }),
   };
 }
 
 /**
- * Writes the model file with the training state (parameters, optimizer buffers, metadata)
- * atomically: the file at `path` is either the previous checkpoint or this one, never a part.
+ * Writes the model with the training state (parameters, optimizer buffers as `optimizer.*`
+ * tensors, metadata) atomically: the file at `path` is either the previous checkpoint or this
+ * one, never a part.
  */
 export async function saveCheckpoint(
   path: string,
-  meta: ModelFileMeta,
+  task: TaskMetadata,
   state: TrainingState,
-  network: Network,
+  model: Sequential,
   optimizer: OptimizerStateDict,
   write?: FileWriter,
 ): Promise<void> {
-  const tensors: Record<string, Tensor> = network.stateDict();
+  const buffers: Record<string, Tensor> = {};
   const counters = optimizer.state.map((entry, index) => {
     if (entry === null) return null;
     const numbers: Record<string, number> = {};
     for (const [name, value] of Object.entries(entry)) {
       if (typeof value === "number") numbers[name] = value;
-      else tensors[`optimizer.${index}.${name}`] = value;
+      else buffers[`optimizer.${index}.${name}`] = value;
     }
     return numbers;
   });
   state.optimizer = { counters, options: optimizer.options };
-  await writeOutput(path, encodeModelFile({ meta: { ...meta, training: state }, tensors }), write);
+  await writeOutput(path, encodeTaskModel(model, { ...task, training: state }, buffers), write);
 }
 
 /** The SHA-256 of `bytes`, in hex. */
@@ -74,27 +73,18 @@ export interface StopRequest {
 const SIGNALS = { SIGINT: 130, SIGTERM: 143 } as const;
 
 /**
- * Listens for a stop: `io.interrupt` (aborted with reason `"SIGTERM"` for a SIGTERM, anything
- * else for Ctrl-C), or SIGINT and SIGTERM sent to the process. `requested()` is checked between
- * training steps; `dispose()` removes the listeners.
+ * The stop of a run: `io.interrupt` when given (aborted with reason `"SIGTERM"` for a SIGTERM,
+ * anything else for Ctrl-C), else SIGINT and SIGTERM sent to the process. `signal` is what `fit`
+ * watches; `requested()` says which stop came; `dispose()` removes the listeners.
  */
-export function stopRequests(io: CliIO): { requested(): StopRequest | null; dispose(): void } {
-  if (io.interrupt !== undefined) {
-    const signal = io.interrupt;
-    return {
-      requested: () =>
-        !signal.aborted
-          ? null
-          : signal.reason === "SIGTERM"
-          ? { signal: "SIGTERM", status: SIGNALS.SIGTERM }
-          : { signal: "SIGINT", status: SIGNALS.SIGINT },
-      dispose() {},
-    };
-  }
-  let request: StopRequest | null = null;
+export function stopRequests(
+  io: CliIO,
+): { signal: AbortSignal; requested(): StopRequest | null; dispose(): void } {
+  const controller = new AbortController();
+  const signal = io.interrupt ?? controller.signal;
   const listeners: [Deno.Signal, () => void][] = [];
-  for (const [name, status] of Object.entries(SIGNALS) as [keyof typeof SIGNALS, number][]) {
-    const listener = () => void (request ??= { signal: name, status });
+  for (const name of io.interrupt === undefined ? Object.keys(SIGNALS) as Deno.Signal[] : []) {
+    const listener = () => controller.abort(name);
     try {
       Deno.addSignalListener(name, listener);
       listeners.push([name, listener]);
@@ -103,7 +93,13 @@ export function stopRequests(io: CliIO): { requested(): StopRequest | null; disp
     }
   }
   return {
-    requested: () => request,
+    signal,
+    requested: () =>
+      !signal.aborted
+        ? null
+        : signal.reason === "SIGTERM"
+        ? { signal: "SIGTERM", status: SIGNALS.SIGTERM }
+        : { signal: "SIGINT", status: SIGNALS.SIGINT },
     dispose: () => listeners.forEach(([name, l]) => Deno.removeSignalListener(name, l)),
   };
 }

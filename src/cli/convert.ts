@@ -10,16 +10,25 @@ import {
   fromTorch,
   type KerasLayerWeights,
   type KerasLSTMWeights,
-  readSafetensors,
+  readModelConfig,
   type RecurrentActivation,
   saveModel,
   type Stacked,
   type Tensor,
   type TorchMode,
 } from "../../mod.ts";
-import { choiceFlag, CliError, type CliIO, numberFlag, parseFlags, readInput } from "./io.ts";
+import {
+  choiceFlag,
+  CliError,
+  type CliIO,
+  type FlagSpec,
+  numberFlag,
+  parseFlags,
+  readInput,
+  stringFlags,
+} from "./io.ts";
 import { checkOutputs, writeOutput } from "./files.ts";
-import { describeSaved } from "./inspect.ts";
+import { describeConfig } from "./inspect.ts";
 import { readKeras, readTorch } from "./weights.ts";
 
 /** `convert --help`. */
@@ -42,15 +51,10 @@ it back; inspect describes it). The gate blocks are reordered for LSTM layers.
                      the layers' config (a file with hard_sigmoid must name which)
 `;
 
-const FLAGS = {
-  from: { type: "string" },
-  out: { type: "string" },
-  mode: { type: "string" },
-  layers: { type: "string" },
+const FLAGS: Record<string, FlagSpec> = {
+  ...stringFlags("from", "out", "mode", "layers", "layer", "recurrent-activation"),
   bidirectional: { type: "boolean" },
-  layer: { type: "string" },
-  "recurrent-activation": { type: "string" },
-} as const;
+};
 
 const MODES: Record<string, TorchMode> = {
   lstm: "LSTM",
@@ -85,7 +89,7 @@ export async function convert(args: string[], io: CliIO): Promise<number> {
     : kerasModel(await readKeras(bytes, path), values);
   const saved = saveModel(model);
   await writeOutput(values.out, saved);
-  const layers = describeSaved(readSafetensors(saved).metadata);
+  const layers = describeConfig(readModelConfig(saved));
   io.stdout(`wrote ${values.out}: ${layers} from ${path}\n`);
   return 0;
 }

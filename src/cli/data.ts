@@ -6,7 +6,7 @@
  */
 
 import { Random } from "../../mod.ts";
-import type { TaskSpec } from "./model_file.ts";
+import type { TokenMode } from "./model_file.ts";
 import { CliError } from "./io.ts";
 
 /** The id of the padding token `""`; a target of `IGNORE` is not scored. */
@@ -17,7 +17,7 @@ export const UNK = "<unk>";
 export const IGNORE = -100;
 
 /** Splits `text` into sequences of tokens: one sequence for text, one a line for events. */
-export function tokenize(text: string, tokens: TaskSpec["tokens"]): string[][] {
+export function tokenize(text: string, tokens: TokenMode): string[][] {
   if (tokens === "chars") return [Array.from(text)];
   if (tokens === "words") return [text.split(/\s+/).filter((word) => word !== "")];
   return text.split("\n").map((line) => line.split(/\s+/).filter((e) => e !== "")).filter((
@@ -72,7 +72,7 @@ export function unpredictable(vocabulary: readonly string[]): number[] {
 }
 
 /** Joins tokens back into text. */
-export function decode(tokens: string[], mode: TaskSpec["tokens"]): string {
+export function decode(tokens: string[], mode: TokenMode): string {
   return tokens.join(mode === "chars" ? "" : " ");
 }
 

@@ -7,7 +7,6 @@
  */
 
 import {
-  type BackendName,
   detach,
   lrp,
   LSTM,
@@ -18,17 +17,16 @@ import {
 } from "../../mod.ts";
 import { encode, tokenize, UNK, unpredictable } from "./data.ts";
 import {
-  BACKEND_CHOICES,
-  backendFlag,
   choiceFlag,
   CliError,
   type CliIO,
   parseFlags,
   readText,
   stringFlag,
+  stringFlags,
 } from "./io.ts";
 import { checkOutputs, writeOutput } from "./files.ts";
-import { loadNetwork, type Network } from "./model_file.ts";
+import { MODEL_FLAGS, MODEL_FLAGS_HELP, openModel, type TaskModel } from "./model_file.ts";
 import { lastRow, unseen } from "./sample.ts";
 
 /** The relevance methods `--method` names, `saliency`'s by their CLI names. */
@@ -53,25 +51,15 @@ the last hidden state, so the explanation is of the recurrent model and head ove
 input: relevance is computed for every embedding feature and a token's relevance is the sum over
 its features (the library's relevancePerToken). The score explained is the target's logit.
 
-  --model FILE     a model written by train
-  --text TEXT      the input; or
-  --input FILE     one input a line; one page each, FILE-1.html, FILE-2.html, ... after --out
-  --target TOKEN   the prediction to explain; default: the model's most likely next token
-  --method M       ${METHODS.join(" | ")}; default auto: lrp (LRP-epsilon) for the LSTM
-                   family, gradient-x-input for GRU (LRP has no rule for it)
-  --out FILE       the HTML file to write
-  --backend B      ${BACKEND_CHOICES}; default auto
+${MODEL_FLAGS_HELP}  --text TEXT        the input; or
+  --input FILE       one input a line; one page each, FILE-1.html, FILE-2.html, ... after --out
+  --target TOKEN     the prediction to explain; default: the model's most likely next token
+  --method M         ${METHODS.join(" | ")}; default auto: lrp (LRP-epsilon) for the
+                     LSTM family, gradient-x-input for GRU (LRP has no rule for it)
+  --out FILE         the HTML file to write
 `;
 
-const FLAGS = {
-  model: { type: "string" },
-  text: { type: "string" },
-  input: { type: "string" },
-  target: { type: "string" },
-  method: { type: "string" },
-  out: { type: "string" },
-  backend: { type: "string" },
-} as const;
+const FLAGS = { ...MODEL_FLAGS, ...stringFlags("text", "input", "target", "method", "out") };
 
 /** Runs `explain` with `args`; resolves to the exit status. */
 export async function explain(args: string[], io: CliIO): Promise<number> {
@@ -85,20 +73,19 @@ export async function explain(args: string[], io: CliIO): Promise<number> {
   const inputs = typeof values.text === "string"
     ? [values.text]
     : (await readText(values.input as string, "input")).split("\n").filter((l) => l.trim() !== "");
-  const backend = backendFlag(values);
   // Pages are replaced as before; a folder, a missing folder, or an input as --out is not.
   const inputFiles = [{ flag: "--model", path }];
   if (typeof values.input === "string") inputFiles.push({ flag: "--input", path: values.input });
   await checkOutputs([{ flag: "--out", path: out }], { inputs: inputFiles, overwrite: true });
-  const { file, network } = await loadNetwork(path, backend as BackendName);
+  const network = await openModel(values);
   try {
-    const task = file.meta.task;
+    const task = network.task;
     const method: Method = chosen !== "auto"
       ? chosen
       : network.rnn instanceof LSTM
       ? "lrp"
       : "gradient-x-input";
-    network.train(false);
+    network.model.train(false);
     const never = unpredictable(task.vocabulary);
     const unk = task.vocabulary.indexOf(UNK);
     const written: string[] = [];
@@ -116,7 +103,7 @@ export async function explain(args: string[], io: CliIO): Promise<number> {
           );
         }
       } else {
-        const row = lastRow((await network.forward([ids])).logits);
+        const row = lastRow(await network.model.forward([ids]));
         target = -1;
         row.forEach((v, id) => {
           if (!never.includes(id) && (target < 0 || v > row[target])) target = id;
@@ -131,7 +118,7 @@ export async function explain(args: string[], io: CliIO): Promise<number> {
       }, {
         tokens: tokens.map((token, t) => ids[t] === unk ? `${token} (${UNK})` : token),
         features: ["relevance"],
-        title: `${file.meta.model.class}: why ${JSON.stringify(task.vocabulary[target])} next ` +
+        title: `${network.spec.class}: why ${JSON.stringify(task.vocabulary[target])} next ` +
           `(${method})`,
       });
       const page = inputs.length === 1 ? out : numbered(out, index + 1);
@@ -141,13 +128,13 @@ export async function explain(args: string[], io: CliIO): Promise<number> {
     io.stdout(`wrote ${written.join(", ")} (${method})\n`);
     return 0;
   } finally {
-    network.dispose();
+    network.model.dispose();
   }
 }
 
 /** Relevance `(1, T, embeddingSize)` of the embedded tokens for the target's logit. */
 async function relevanceOf(
-  network: Network,
+  network: TaskModel,
   ids: number[],
   target: number,
   method: Method,

@@ -6,9 +6,17 @@
  * @module
  */
 
-import { MODEL_METADATA_KEY, type ModelConfig, readSafetensors, type Tensor } from "../../mod.ts";
+import {
+  MODEL_METADATA_KEY,
+  type ModelConfig,
+  readModelConfig,
+  readModelMetadata,
+  readSafetensors,
+  type Tensor,
+} from "../../mod.ts";
+import { CLI_METADATA_KEY } from "../model_file_cli.ts";
 import { CliError, type CliIO, parseFlags, readInput, reason } from "./io.ts";
-import { decodeModelFile, META_KEY } from "./model_file.ts";
+import { taskOf } from "./model_file.ts";
 import { readKeras, readTorch, weightFileKind } from "./weights.ts";
 
 /** `inspect --help`. */
@@ -44,71 +52,62 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
     });
     io.stdout(`Keras weights ${path}: ${layers.length} layers\n${lines.join("")}`);
   } else {
-    let metadata: Record<string, string>;
+    let file: { tensors: Record<string, Tensor>; metadata: Record<string, string> };
     try {
-      metadata = readSafetensors(bytes).metadata;
+      file = readSafetensors(bytes);
     } catch (error) {
       throw new CliError(`${path} is not a safetensors, torch or Keras file: ${reason(error)}`);
     }
-    const { meta, tensors } = decodeModelFileOrPlain(bytes, path, metadata);
-    io.stdout(meta + table(tensors));
+    const keys = Object.keys(file.metadata);
+    if (!(MODEL_METADATA_KEY in file.metadata) && !(CLI_METADATA_KEY in file.metadata)) {
+      const listed = keys.length ? ` (metadata: ${keys.join(", ")})` : "";
+      io.stdout(`safetensors ${path}${listed}\n${table(file.tensors)}`);
+    } else {
+      io.stdout(describeModelFile(bytes, path) + table(parametersOf(file.tensors)));
+    }
   }
   return 0;
 }
 
-function decodeModelFileOrPlain(
-  bytes: Uint8Array,
-  path: string,
-  metadata: Record<string, string>,
-): { meta: string; tensors: Record<string, Tensor> } {
-  if (!(META_KEY in metadata) && MODEL_METADATA_KEY in metadata) {
-    return {
-      meta: `saved model ${path}\nlayers       ${describeSaved(metadata)}\n`,
-      tensors: readSafetensors(bytes).tensors,
-    };
+/** A model file's description: its task and training state when it is a CLI model, else its layers. */
+function describeModelFile(bytes: Uint8Array, path: string): string {
+  let config: ModelConfig, metadata: Record<string, unknown>;
+  try {
+    config = readModelConfig(bytes);
+    metadata = readModelMetadata(bytes);
+  } catch (error) {
+    throw new CliError(`${path}: ${reason(error)}`);
   }
-  if (!(META_KEY in metadata)) {
-    const file = readSafetensors(bytes);
-    const keys = Object.keys(metadata);
-    return {
-      meta: `safetensors ${path}` + (keys.length ? ` (metadata: ${keys.join(", ")})` : "") + "\n",
-      tensors: file.tensors,
-    };
+  const described = taskOf(config, metadata, path);
+  if (described instanceof CliError) {
+    return `saved model ${path}\nlayers       ${describeConfig(config)}\n`;
   }
-  const { meta, tensors } = decodeModelFile(bytes, path);
+  const { spec, task } = described;
   const lines = [
     `model file ${path}`,
-    `class        ${meta.model.class}`,
-    `arguments    ${JSON.stringify(meta.model.args)}`,
+    `class        ${spec.class}`,
+    `arguments    ${JSON.stringify(spec.args)}`,
+    `layers       ${describeConfig(config)}`,
+    `task         ${task.format} (${task.tokens})`,
+    `vocabulary   ${task.vocabulary.length} tokens (with padding)`,
+    `embedding    ${spec.args.inputSize}`,
   ];
-  lines.push(
-    `task         ${meta.task.format} (${meta.task.tokens})`,
-    `vocabulary   ${meta.task.vocabulary.length} tokens (with padding)`,
-    `embedding    ${meta.task.embeddingSize}`,
-  );
-  if (meta.training) {
-    const validation = meta.training.history.validation.at(-1);
+  if (task.training) {
+    const validation = task.training.history.validation.at(-1);
     lines.push(
-      `training     step ${meta.training.step}` +
+      `training     step ${task.training.step}` +
         (validation ? `, validation loss ${validation[1].toFixed(4)}` : "") +
         "; resumable with train --resume",
     );
   }
-  const parameters = Object.fromEntries(
-    Object.entries(tensors).filter(([name]) => !name.startsWith("optimizer.")),
-  );
-  return { meta: lines.join("\n") + "\n", tensors: parameters };
+  return lines.join("\n") + "\n";
 }
 
-/** The layers of `saveModel`'s metadata in one line: `Stacked[LSTM(3, 4), GRU(4, 2)]`. */
-export function describeSaved(metadata: Record<string, string>): string {
-  let config: ModelConfig;
-  try {
-    config = JSON.parse(metadata[MODEL_METADATA_KEY]);
-  } catch (error) {
-    throw new CliError(`the "${MODEL_METADATA_KEY}" metadata is not JSON: ${reason(error)}`);
-  }
-  return describeConfig(config);
+/** The tensors of a model file without the optimizer's buffers `train` keeps beside them. */
+function parametersOf(tensors: Record<string, Tensor>): Record<string, Tensor> {
+  return Object.fromEntries(
+    Object.entries(tensors).filter(([name]) => !name.startsWith("optimizer.")),
+  );
 }
 
 const DEFAULT_OPTIONS: Record<string, unknown> = {
@@ -118,7 +117,8 @@ const DEFAULT_OPTIONS: Record<string, unknown> = {
   bias: true,
 };
 
-function describeConfig(config: ModelConfig): string {
+/** The layers of a model file's class tree in one line: `Stacked[LSTM(3, 4), GRU(4, 2)]`. */
+export function describeConfig(config: ModelConfig): string {
   switch (config.class) {
     case "Stacked":
     case "Sequential":

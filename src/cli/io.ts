@@ -34,6 +34,20 @@ export class CliError extends Error {
 export type FlagSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
 
 /**
+ * Declarations of string flags for {@linkcode parseFlags}, by name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stringFlags } from "./io.ts";
+ * assert.deepEqual(stringFlags("out"), { out: { type: "string" } });
+ * ```
+ */
+export function stringFlags(...names: string[]): Record<string, FlagSpec> {
+  return Object.fromEntries(names.map((name) => [name, { type: "string" }]));
+}
+
+/**
  * Parses `args` against `options`, turning `parseArgs`'s errors (unknown flag, missing value) into
  * a `CliError` that names the command.
  */
@@ -111,6 +125,11 @@ export function numberFlag(
     throw new CliError(`--${name} must be ${kind} in [${min}, ${max}], got ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+/** The value of `--seed` (an integer in `[0, 2^31]`), or `fallback`. */
+export function seedFlag(values: Record<string, unknown>, fallback: number): number {
+  return numberFlag(values, "seed", fallback, { min: 0, max: 2 ** 31, integer: true });
 }
 
 /** `value` when it is one of `choices`, else a `CliError` naming the flag and the choices. */

@@ -1,31 +1,24 @@
 /**
- * The CLI's model file: a safetensors file whose tensors are the network's parameters and whose
- * metadata key `"arraylstm"` holds one JSON document, {@linkcode ModelFileMeta}:
+ * The CLI's models: a `Sequential` of `Embedding(vocabulary, embedding, { paddingIdx: 0 })` →
+ * one recurrent layer (the LSTM family or `GRU`) → `Linear(hidden, vocabulary)` at every step,
+ * kept in a file of the library's `saveModel` with {@linkcode TaskMetadata} as its metadata:
  *
- * ```json
- * {
- *   "version": 1,
- *   "model": { "class": "ArrayLSTM", "args": { "inputSize": 32, "hiddenSize": 64, "k": 4 } },
- *   "task": { "format": "text", "tokens": "chars", "vocabulary": ["", "a", "b"], "embeddingSize": 32 },
- *   "training": { "step": 120, "seed": 1, "...": "..." }
- * }
+ * ```ts ignore
+ * saveModel(model, {
+ *   metadata: { format: "text", tokens: "chars", vocabulary: ["", "<unk>", "a"], training },
+ *   tensors: { "optimizer.0.exp_avg": ..., ... }, // the optimizer's buffers, for --resume
+ * });
  * ```
  *
- * - `model` names one of the recurrent classes (the four LSTM variants, or `GRU`) and its
- *   constructor arguments.
- * - `task` says how text becomes token ids:
- *   `format` `"text"` (a causal language model over `tokens` `"chars"` or `"words"`) or
- *   `"events"` (one sequence of event names a line); `vocabulary[id]` is the token, and id 0 is the
- *   padding token `""`, never a prediction. The network is `Embedding(vocabulary.length,
- *   embeddingSize)` → the recurrent model → `Linear(hiddenSize, vocabulary.length)` at every step.
- * - Tensors: `embedding.*`, `rnn.*` (the model's PyTorch names: `rnn.i2h.weight`, ...) and `head.*`.
- * - `training` (present after `train`) is what `train --resume` needs to continue exactly: the step,
- *   the flags, the optimizer's options and counters and the loss history; the optimizer's buffers
- *   are tensors named `optimizer.<parameter index>.<buffer>`.
+ * `vocabulary[id]` is the token (id 0 the padding token `""`, never a prediction); `training`
+ * (present after `train`) is what `train --resume` needs to continue exactly.
  *
- * `convert` writes bare layers with the library's `saveModel` instead (metadata key
- * `arraylstm.model`); they have no vocabulary or head, so `sample`, `predict` and `explain` refuse
- * them by name.
+ * Files are read by the library only: `readModelConfig` and `readModelMetadata` say what a file
+ * holds, and `loadModel(bytes, { expect: Sequential })` builds it after checking its tensors
+ * against its description (so a small file cannot claim a huge model). The CLI's older files
+ * (metadata key `"arraylstm"`, tensors `embedding.*`, `rnn.*`, `head.*`) load through the same
+ * calls. This module checks that a file holds a model the CLI can run, and says what to do when
+ * it does not.
  *
  * @module
  */
@@ -35,24 +28,36 @@ import {
   Embedding,
   type GRU,
   Linear,
-  loadSafetensors,
+  loadModel,
   type LSTM,
-  MODEL_METADATA_KEY,
+  type ModelConfig,
+  ModelFileError,
+  type ModelMetadata,
   type OptimizerStateDict,
-  type Parameter,
+  readModelConfig,
+  readModelMetadata,
   readSafetensors,
   type RecurrentInit,
   type RecurrentLayer,
-  saveSafetensors,
+  SafetensorsError,
+  saveModel,
   Sequential,
   type Tensor,
   type TrackedTensor,
 } from "../../mod.ts";
 import { buildModel } from "../models/registry.ts";
 import { type VariantKind, VARIANTS } from "../variants.ts";
-import { CliError, reason } from "./io.ts";
+import {
+  BACKEND_CHOICES,
+  backendFlag,
+  CliError,
+  type FlagSpec,
+  readInput,
+  reason,
+  stringFlag,
+  stringFlags,
+} from "./io.ts";
 import { notAModel } from "./weights.ts";
-import { readSequentialFile } from "./sequential_file.ts";
 
 /** A variant with cell states: the LSTM family. */
 type FamilyVariant = Extract<typeof VARIANTS[VariantKind], { cellStates: true }>;
@@ -67,34 +72,25 @@ export const LSTM_CLASSES: readonly FamilyVariant["model"][] = [
   ),
 ];
 
-/** The recurrent classes a model file can hold: the LSTM family and `GRU`. */
+/** The recurrent classes a CLI model can hold: the LSTM family and `GRU`. */
 export const MODEL_CLASSES: readonly ModelClass[] = [...LSTM_CLASSES, "GRU"];
 
 /** One of {@linkcode MODEL_CLASSES}. */
 export type ModelClass = FamilyVariant["model"] | "GRU";
 
-/** A recurrent model's class and constructor arguments. */
+/** A recurrent layer's class and sizes. */
 export interface ModelSpec {
   /** The class. */
   class: ModelClass;
-  /** Its constructor arguments (`k` for the array variants, `maxPooling` for attention). */
-  args: { inputSize: number; hiddenSize: number; k?: number; maxPooling?: boolean };
+  /** Its sizes (`k` for the array variants); `inputSize` is the embedding's size. */
+  args: { inputSize: number; hiddenSize: number; k?: number };
 }
 
-/** How text becomes token ids, and the layers around the recurrent model. */
-export interface TaskSpec {
-  /** `"text"`: a causal language model; `"events"`: next-event prediction, a sequence a line. */
-  format: "text" | "events";
-  /** How text splits into tokens: characters, whitespace-separated words, or event names. */
-  tokens: "chars" | "words" | "events";
-  /** `vocabulary[id]` is the token; id 0 is the padding token `""`. */
-  vocabulary: string[];
-  /** Floats per token of the `Embedding`. */
-  embeddingSize: number;
-}
+/** How text splits into tokens: characters, whitespace-separated words, or event names. */
+export type TokenMode = "chars" | "words" | "events";
 
 /** What `train --resume` needs, besides the parameters and the optimizer's buffers. */
-export interface TrainingState {
+export type TrainingState = {
   /** Optimizer steps taken. */
   step: number;
   /** The training flags the run started with (seed, batch, seq-len, lr, ...). */
@@ -110,198 +106,212 @@ export interface TrainingState {
   dataSha256?: string;
   /** The lowest validation loss so far (what `--keep best` compares with). */
   bestValidation?: number;
-}
+};
 
-/** The JSON document under the metadata key `"arraylstm"`. */
-export interface ModelFileMeta {
-  /** The schema version, 1. */
-  version: 1;
-  /** The recurrent model. */
-  model: ModelSpec;
-  /** How text becomes token ids. */
-  task: TaskSpec;
+/** A CLI model file's metadata (`readModelMetadata`). */
+export type TaskMetadata = {
+  /** `"text"`: a causal language model; `"events"`: next-event prediction, a sequence a line. */
+  format: "text" | "events";
+  /** How text becomes tokens. */
+  tokens: TokenMode;
+  /** `vocabulary[id]` is the token; id 0 is the padding token `""`. */
+  vocabulary: string[];
   /** Present once `train` wrote the file. */
   training?: TrainingState;
-}
+};
 
-/** A model file's contents. */
-export interface ModelFile {
-  /** The metadata document. */
-  meta: ModelFileMeta;
-  /** Every tensor, by name. */
-  tensors: Record<string, Tensor>;
-}
-
-/** The metadata key holding {@linkcode ModelFileMeta}. */
-export const META_KEY = "arraylstm";
-
-/** Serialises a model file. */
-export function encodeModelFile(file: ModelFile): Uint8Array {
-  return saveSafetensors(file.tensors, { [META_KEY]: JSON.stringify(file.meta) });
-}
-
-/** Whether safetensors bytes carry this CLI's metadata. */
-export function isModelFile(bytes: Uint8Array): boolean {
-  try {
-    return META_KEY in readSafetensors(bytes).metadata;
-  } catch {
-    return false;
-  }
-}
-
-/** Parses a model file, with a one-line error naming `path` when it is not one. */
-export function decodeModelFile(bytes: Uint8Array, path: string): ModelFile {
-  let metadata: Record<string, string>;
-  try {
-    metadata = readSafetensors(bytes).metadata;
-  } catch (error) {
-    throw new CliError(notAModel(path, bytes, reason(error)));
-  }
-  const raw = metadata[META_KEY];
-  const bare = new CliError(
-    `${path} holds a bare layer without vocabulary or head (written by \`convert\` or ` +
-      "saveModel); train a model with `train` first, or see `inspect` for its layers",
-  );
-  // A saveModel file: the CLI runs a Sequential(Embedding, recurrent, Linear) with a vocabulary.
-  if (raw === undefined && MODEL_METADATA_KEY in metadata) {
-    return readSequentialFile(bytes, path, MODEL_CLASSES);
-  }
-  if (raw === undefined) {
-    throw new CliError(
-      `${path} has no "${META_KEY}" metadata: it is a plain weight file, not a model written by ` +
-        "`train`; see `inspect` for its tensors",
-    );
-  }
-  let meta: ModelFileMeta;
-  try {
-    meta = JSON.parse(raw);
-  } catch (error) {
-    throw new CliError(`${path}: the "${META_KEY}" metadata is not JSON: ${reason(error)}`);
-  }
-  if (meta?.version !== 1 || !MODEL_CLASSES.includes(meta.model?.class)) {
-    throw new CliError(
-      `${path}: unsupported "${META_KEY}" metadata (version ${meta?.version}, class ` +
-        `${meta?.model?.class}); expected version 1 and one of ${MODEL_CLASSES.join(", ")}`,
-    );
-  }
-  if (meta.task === undefined) throw bare;
-  return { meta, tensors: loadSafetensors(bytes) };
+/** A model the CLI runs: the `Sequential`, its three layers, and its metadata. */
+export interface TaskModel {
+  /** `Sequential([embedding, rnn, head])`: what `fit` trains and `saveModel` writes. */
+  readonly model: Sequential;
+  /** Token ids to vectors. */
+  readonly embedding: Embedding;
+  /** The recurrent layer. */
+  readonly rnn: LSTM | GRU;
+  /** Hidden states to logits over the vocabulary. */
+  readonly head: Linear;
+  /** The recurrent layer's class and sizes. */
+  readonly spec: ModelSpec;
+  /** How text becomes token ids, and the training state. */
+  readonly task: TaskMetadata;
 }
 
 /** Makes the recurrent model `spec` describes. */
 export function makeRecurrent(spec: ModelSpec, backend: BackendName, seed: number): LSTM | GRU {
-  const { inputSize, hiddenSize, k = 1, maxPooling = false } = spec.args;
-  // A class without `k` or `maxPooling` ignores them.
-  const options = { backend, seed, maxPooling };
-  return buildModel(spec.class, { inputSize, hiddenSize, k }, options) as LSTM | GRU;
+  const { inputSize, hiddenSize, k = 1 } = spec.args;
+  return buildModel(spec.class, { inputSize, hiddenSize, k }, { backend, seed }) as LSTM | GRU;
 }
 
-/** Embedding → recurrent model → per-step Linear head: the network of a task model. */
-export class Network {
-  /** Token ids to vectors. */
-  readonly embedding: Embedding;
-  /** The recurrent model. */
-  readonly rnn: LSTM | GRU;
-  /** Hidden states to logits over the vocabulary. */
-  readonly head: Linear;
-  /** The three layers as one `Sequential`: what `fit` trains. */
-  readonly model: Sequential;
-
-  /** Makes the network of `meta` with fresh weights drawn from `seed`. */
-  constructor(meta: ModelFileMeta, backend: BackendName, seed: number) {
-    const vocabularySize = meta.task.vocabulary.length;
-    this.embedding = new Embedding(vocabularySize, meta.task.embeddingSize, {
-      seed,
-      paddingIdx: 0,
-    });
-    this.rnn = makeRecurrent(meta.model, backend, seed + 1);
-    this.head = new Linear(meta.model.args.hiddenSize, vocabularySize, { seed: seed + 2 });
-    this.model = new Sequential([this.embedding, this.rnn, this.head]);
-  }
-
-  /**
-   * Logits `(B, T, V)` for token ids `(B, T)`, and the recurrent state after the last step (no
-   * `state` for a GRU); `init` continues from a state.
-   */
-  async forward(
-    ids: number[][],
-    init?: RecurrentInit,
-  ): Promise<{ logits: TrackedTensor; hidden: Tensor; state?: Tensor }> {
-    const embedded = await this.embedding.forward(ids);
-    const rnn: RecurrentLayer = this.rnn;
-    const { output, hidden, state } = await rnn.forward(embedded, init);
-    return { logits: await this.head.forward(output), hidden, state };
-  }
-
-  /** Every parameter, in a fixed order: embedding, recurrent model, head. */
-  parameters(): Parameter[] {
-    return [
-      ...this.embedding.parameters(),
-      ...this.rnn.parameters(),
-      ...this.head.parameters(),
-    ];
-  }
-
-  /** The parameters by file name (`embedding.weight`, `rnn.i2h.weight`, `head.bias`, ...). */
-  stateDict(): Record<string, Tensor> {
-    return {
-      ...prefixed("embedding.", this.embedding.stateDict()),
-      ...prefixed("rnn.", this.rnn.stateDict()),
-      ...prefixed("head.", this.head.stateDict()),
-    };
-  }
-
-  /** Loads the parameters of a model file's tensors. */
-  loadStateDict(tensors: Record<string, Tensor>): void {
-    try {
-      this.embedding.loadStateDict(unprefixed("embedding.", tensors));
-      this.rnn.loadStateDict(unprefixed("rnn.", tensors));
-      this.head.loadStateDict(unprefixed("head.", tensors));
-    } catch (error) {
-      throw new CliError(`the model file's tensors do not fit its metadata: ${reason(error)}`);
-    }
-  }
-
-  /** Training mode (`true`) or evaluation mode for every layer. */
-  train(mode: boolean): void {
-    this.embedding.train(mode);
-    this.rnn.train(mode);
-    this.head.train(mode);
-  }
-
-  /** Frees the recurrent model's device memory. */
-  dispose(): void {
-    this.rnn.dispose();
-  }
-}
-
-/** Loads a task model file into a network on `backend`. */
-export async function loadNetwork(
-  path: string,
+/** A new model of `spec` for `task`, with fresh weights drawn from `seed`. */
+export function newTaskModel(
+  spec: ModelSpec,
+  task: TaskMetadata,
   backend: BackendName,
-): Promise<{ file: ModelFile; network: Network }> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
-    throw new CliError(`cannot read model ${path}: ${reason(error)}`);
-  }
-  const file = decodeModelFile(bytes, path);
-  checkFinite(file.tensors, path);
-  const network = new Network(file.meta, backend, 0);
-  network.loadStateDict(file.tensors);
-  return { file, network };
+  seed: number,
+): TaskModel {
+  const size = task.vocabulary.length;
+  const model = new Sequential([
+    new Embedding(size, spec.args.inputSize, { seed, paddingIdx: 0 }),
+    makeRecurrent(spec, backend, seed + 1),
+    new Linear(spec.args.hiddenSize, size, { seed: seed + 2 }),
+  ]);
+  return taskModel(model, spec, task);
 }
 
-/** Refuses a model whose weights hold NaN or infinity (a run that diverged), naming the tensor. */
-export function checkFinite(tensors: Record<string, Tensor>, path: string): void {
-  const found = nonFinite(tensors);
+function taskModel(model: Sequential, spec: ModelSpec, task: TaskMetadata): TaskModel {
+  const [embedding, rnn, head] = model.layers as [Embedding, LSTM | GRU, Linear];
+  return { model, embedding, rnn, head, spec, task };
+}
+
+/**
+ * The spec and metadata of a file's `config` and `metadata` when they describe a model the CLI
+ * runs; else the error that says what the file holds and what to do.
+ */
+export function taskOf(
+  config: ModelConfig,
+  metadata: Record<string, unknown>,
+  path: string,
+): { spec: ModelSpec; task: TaskMetadata } | CliError {
+  const { vocabulary, tokens = "chars", training } = metadata;
+  if (!Array.isArray(vocabulary) || !vocabulary.every((t) => typeof t === "string")) {
+    return new CliError(
+      `${path} holds a ${config.class} without a vocabulary (written by \`convert\` or saveModel ` +
+        "without metadata): save a Sequential(Embedding, recurrent layer, Linear) with " +
+        "saveModel(model, { metadata: { vocabulary, tokens } }), or train one with `train`",
+    );
+  }
+  const layers = config.class === "Sequential" ? config.layers : [];
+  const [embedding, rnn, head] = layers as { class: string; args: number[] }[];
+  if (
+    layers.length !== 3 || embedding.class !== "Embedding" || head.class !== "Linear" ||
+    !MODEL_CLASSES.includes(rnn.class as ModelClass)
+  ) {
+    return new CliError(
+      `${path} holds a ${config.class} that the CLI cannot run: it reads Sequential(Embedding, ` +
+        `one of ${MODEL_CLASSES.join(", ")}, Linear); load this one with loadModel in a program`,
+    );
+  }
+  if (!["chars", "words", "events"].includes(tokens as string)) {
+    return new CliError(
+      `${path}: metadata.tokens must be "chars", "words" or "events", got ${
+        JSON.stringify(tokens)
+      }`,
+    );
+  }
+  const [inputSize, hiddenSize, k] = rnn.args;
+  return {
+    spec: {
+      class: rnn.class as ModelClass,
+      args: { inputSize, hiddenSize, ...(k === undefined ? {} : { k }) },
+    },
+    task: {
+      format: tokens === "events" ? "events" : "text",
+      tokens: tokens as TokenMode,
+      vocabulary,
+      ...(training === undefined ? {} : { training: training as TrainingState }),
+    },
+  };
+}
+
+/** What a file that is not a model file is, and which command reads it. */
+function notAModelFile(path: string, bytes: Uint8Array, error: unknown): CliError {
+  if (error instanceof ModelFileError && error.cause instanceof SafetensorsError) {
+    return new CliError(notAModel(path, bytes, reason(error.cause)));
+  }
+  const plain = error instanceof ModelFileError &&
+    Object.keys(readSafetensors(bytes).metadata).every((key) => !key.startsWith("arraylstm"));
+  return new CliError(
+    plain
+      ? `${path} is a plain weight file, not a model written by \`train\`; see \`inspect\` for ` +
+        "its tensors"
+      : `${path}: ${reason(error)}`,
+  );
+}
+
+/**
+ * What the file `bytes` (named `path` in messages) holds, read with the library's
+ * `readModelConfig` and `readModelMetadata` without building anything: a one-line `CliError`
+ * when it is not a model the CLI runs.
+ */
+export function readTask(bytes: Uint8Array, path: string): { spec: ModelSpec; task: TaskMetadata } {
+  let config: ModelConfig, metadata: Record<string, unknown>;
+  try {
+    config = readModelConfig(bytes);
+    metadata = readModelMetadata(bytes);
+  } catch (error) {
+    throw notAModelFile(path, bytes, error);
+  }
+  const described = taskOf(config, metadata, path);
+  if (described instanceof CliError) throw described;
+  return described;
+}
+
+/**
+ * The model in the file `bytes` (named `path` in messages) on `backend`: {@linkcode readTask},
+ * then the library's `loadModel`, which checks the tensors against the description before
+ * building; refused with a one-line `CliError` when its weights are not finite.
+ */
+export function readTaskModel(bytes: Uint8Array, path: string, backend: BackendName): TaskModel {
+  const { spec, task } = readTask(bytes, path);
+  let model: Sequential;
+  try {
+    model = loadModel(bytes, { expect: Sequential, backend });
+  } catch (error) {
+    throw new CliError(`${path}: ${reason(error)}`);
+  }
+  const found = nonFinite(model.stateDict());
   if (found !== null) {
+    model.dispose();
     throw new CliError(
       `${path}: the model's weights are not finite (${found}): the run that wrote it ` +
         "diverged; train again with a lower --lr, or resume from an earlier checkpoint",
     );
   }
+  return taskModel(model, spec, task);
+}
+
+/** Reads the model file at `path` (see {@linkcode readTaskModel}). */
+export async function loadTaskModel(path: string, backend: BackendName): Promise<TaskModel> {
+  return readTaskModel(await readInput(path, "model"), path, backend);
+}
+
+/** The flags of the commands that run a model (`sample`, `predict`, `explain`). */
+export const MODEL_FLAGS: Record<string, FlagSpec> = stringFlags("model", "backend");
+
+/** The help lines of {@linkcode MODEL_FLAGS}. */
+export const MODEL_FLAGS_HELP: string =
+  `  --model FILE       a model written by train (or saveModel's Sequential with a vocabulary)
+  --backend B        ${BACKEND_CHOICES}; default auto
+`;
+
+/** The model that `--model` names, on `--backend`. */
+export function openModel(values: Record<string, unknown>): Promise<TaskModel> {
+  return loadTaskModel(stringFlag(values, "model"), backendFlag(values));
+}
+
+/** The file of `model` with `task` as its metadata and `extra` tensors (the optimizer's). */
+export function encodeTaskModel(
+  model: Sequential,
+  task: TaskMetadata,
+  extra: Record<string, Tensor> = {},
+): Uint8Array {
+  // TaskMetadata is JSON (saveModel checks it); its readonly option arrays are not typed as such.
+  return saveModel(model, { metadata: task as unknown as ModelMetadata, tensors: extra });
+}
+
+/**
+ * Logits `(B, T, V)` for token ids `(B, T)`, and the recurrent state after the last step (no
+ * `state` for a GRU); `init` continues from a state, so a text is generated a token at a time.
+ */
+export async function forwardFrom(
+  network: TaskModel,
+  ids: number[][],
+  init?: RecurrentInit,
+): Promise<{ logits: TrackedTensor; hidden: Tensor; state?: Tensor }> {
+  const embedded = await network.embedding.forward(ids);
+  const rnn: RecurrentLayer = network.rnn;
+  const { output, hidden, state } = await rnn.forward(embedded, init);
+  return { logits: await network.head.forward(output), hidden, state };
 }
 
 /** The first value of `tensors` that is NaN or infinite, as `NaN in name[i]`; `null` if none. */
@@ -311,18 +321,4 @@ export function nonFinite(tensors: Record<string, Tensor>): string | null {
     if (at >= 0) return `${t.data[at]} in ${name}[${at}]`;
   }
   return null;
-}
-
-/** `record` with every name prefixed. */
-export function prefixed(prefix: string, record: Record<string, Tensor>): Record<string, Tensor> {
-  return Object.fromEntries(Object.entries(record).map(([name, t]) => [prefix + name, t]));
-}
-
-/** The entries of `record` whose names start with `prefix`, without it. */
-export function unprefixed(prefix: string, record: Record<string, Tensor>): Record<string, Tensor> {
-  return Object.fromEntries(
-    Object.entries(record).filter(([name]) => name.startsWith(prefix)).map((
-      [name, t],
-    ) => [name.slice(prefix.length), t]),
-  );
 }

@@ -4,18 +4,10 @@
  * @module
  */
 
-import { type BackendName, softmax } from "../../mod.ts";
+import { softmax } from "../../mod.ts";
 import { encode, tokenize, unpredictable } from "./data.ts";
-import {
-  BACKEND_CHOICES,
-  backendFlag,
-  type CliIO,
-  numberFlag,
-  parseFlags,
-  readText,
-  stringFlag,
-} from "./io.ts";
-import { loadNetwork } from "./model_file.ts";
+import { type CliIO, numberFlag, parseFlags, readText, stringFlag, stringFlags } from "./io.ts";
+import { MODEL_FLAGS, MODEL_FLAGS_HELP, openModel } from "./model_file.ts";
 import { lastRow } from "./sample.ts";
 
 /** `predict --help`. */
@@ -25,37 +17,27 @@ Prints the top-k next tokens after every line of the input as JSON lines:
 {"line":1,"input":"...","next":[{"token":"...","p":0.42},...]}
 Tokens never seen in training are read as <unk> and listed: "unknown":["..."].
 
-  --model FILE     a model written by train
-  --input FILE     one sequence a line (events) or one text a line
-  --top N          predictions a line; default 5
-  --backend B      ${BACKEND_CHOICES}; default auto
+${MODEL_FLAGS_HELP}  --input FILE       one sequence a line (events) or one text a line
+  --top N            predictions a line; default 5
 `;
 
-const FLAGS = {
-  model: { type: "string" },
-  input: { type: "string" },
-  top: { type: "string" },
-  backend: { type: "string" },
-} as const;
+const FLAGS = { ...MODEL_FLAGS, ...stringFlags("input", "top") };
 
 /** Runs `predict` with `args`; resolves to the exit status. */
 export async function predict(args: string[], io: CliIO): Promise<number> {
   const { values } = parseFlags("predict", args, FLAGS);
-  const path = stringFlag(values, "model");
   const input = stringFlag(values, "input");
   const top = numberFlag(values, "top", 5, { min: 1, integer: true });
-  const backend = backendFlag(values);
   const lines = (await readText(input, "input")).split("\n");
-  const { file, network } = await loadNetwork(path, backend as BackendName);
+  const network = await openModel(values);
   try {
-    const task = file.meta.task;
+    const task = network.task;
     const never = unpredictable(task.vocabulary);
     for (const [index, line] of lines.entries()) {
       const tokens = tokenize(line, task.tokens).flat();
       if (tokens.length === 0) continue;
       const { ids, unknown } = encode(tokens, task.vocabulary, `${input} line ${index + 1}`);
-      const { logits } = await network.forward([ids]);
-      const row = lastRow(logits).slice();
+      const row = lastRow(await network.model.forward([ids])).slice();
       for (const id of never) row[id] = -Infinity;
       const p = softmax({ shape: [row.length], data: row }).data;
       const best = Array.from(p.keys()).sort((a, b) => p[b] - p[a] || a - b).slice(0, top);
@@ -71,6 +53,6 @@ export async function predict(args: string[], io: CliIO): Promise<number> {
     }
     return 0;
   } finally {
-    network.dispose();
+    network.model.dispose();
   }
 }

@@ -6,52 +6,41 @@
  * @module
  */
 
-import { type BackendName, Random, type Tensor } from "../../mod.ts";
+import { Random, type Tensor } from "../../mod.ts";
 import { decode, encode, tokenize, unpredictable } from "./data.ts";
 import {
-  BACKEND_CHOICES,
-  backendFlag,
   CliError,
   type CliIO,
   numberFlag,
   parseFlags,
+  seedFlag,
   stringFlag,
+  stringFlags,
 } from "./io.ts";
-import { loadNetwork } from "./model_file.ts";
+import { forwardFrom, MODEL_FLAGS, MODEL_FLAGS_HELP, openModel } from "./model_file.ts";
 
 /** `sample --help`. */
 export const SAMPLE_HELP = `Usage: sample --model MODEL.safetensors [options]
 
 Generates text from a trained model; the same seed gives the same text on every backend.
 
-  --model FILE       a model written by train
-  --prime TEXT       the text to continue; default: the first token of the vocabulary
+${MODEL_FLAGS_HELP}  --prime TEXT       the text to continue; default: the first token of the vocabulary
   --length N         tokens to generate; default 200
   --temperature T    > 0; lower is more conservative; default 1
   --seed N           seed of the draws; default 0
-  --backend B        ${BACKEND_CHOICES}; default auto
 `;
 
-const FLAGS = {
-  model: { type: "string" },
-  prime: { type: "string" },
-  length: { type: "string" },
-  temperature: { type: "string" },
-  seed: { type: "string" },
-  backend: { type: "string" },
-} as const;
+const FLAGS = { ...MODEL_FLAGS, ...stringFlags("prime", "length", "temperature", "seed") };
 
 /** Runs `sample` with `args`; resolves to the exit status. */
 export async function sample(args: string[], io: CliIO): Promise<number> {
   const { values } = parseFlags("sample", args, FLAGS);
-  const path = stringFlag(values, "model");
   const length = numberFlag(values, "length", 200, { min: 0, max: 1e6, integer: true });
   const temperature = numberFlag(values, "temperature", 1, { min: 1e-6 });
-  const seed = numberFlag(values, "seed", 0, { min: 0, max: 2 ** 31, integer: true });
-  const backend = backendFlag(values);
-  const { file, network } = await loadNetwork(path, backend as BackendName);
+  const seed = seedFlag(values, 0);
+  const network = await openModel(values);
   try {
-    const task = file.meta.task;
+    const task = network.task;
     const never = unpredictable(task.vocabulary);
     const first = task.vocabulary.find((_, id) => !never.includes(id)) ?? "";
     const primeText = stringFlag(values, "prime", first);
@@ -61,16 +50,16 @@ export async function sample(args: string[], io: CliIO): Promise<number> {
     if (unknown.length > 0) io.stderr(`${unseen("--prime", unknown)}\n`);
     const random = new Random(seed);
     const generated: string[] = [];
-    let { logits, hidden, state } = await network.forward([ids]);
+    let { logits, hidden, state } = await forwardFrom(network, [ids]);
     for (let n = 0; n < length; n++) {
       const next = draw(lastRow(logits), temperature, random, never);
       generated.push(task.vocabulary[next]);
-      ({ logits, hidden, state } = await network.forward([[next]], { hidden, state }));
+      ({ logits, hidden, state } = await forwardFrom(network, [[next]], { hidden, state }));
     }
     io.stdout(decode([...primeTokens, ...generated], task.tokens) + "\n");
     return 0;
   } finally {
-    network.dispose();
+    network.model.dispose();
   }
 }
 

@@ -12,22 +12,17 @@ import { resolve } from "node:path";
 import {
   accuracy,
   Adam,
-  type BackendName,
   type Batch,
   bitsPerToken,
   type Callback,
   fit,
   GRU,
+  loadSafetensors,
   type Metric,
+  progress,
   topKAccuracy,
 } from "../../mod.ts";
-import {
-  optimizerDict,
-  saveCheckpoint,
-  sha256,
-  type StopRequest,
-  stopRequests,
-} from "./checkpoint.ts";
+import { optimizerDict, saveCheckpoint, sha256, stopRequests } from "./checkpoint.ts";
 import { batchAt, buildVocabulary, encode, split, tokenize, type Window, windows } from "./data.ts";
 import { decodeData, ENCODINGS, rawLogWarning } from "./data_checks.ts";
 import { checkOutputs, type OutputFile, siblingPath, writeOutput } from "./files.ts";
@@ -39,23 +34,23 @@ import {
   numberFlag,
   parseFlags,
   readInput,
+  seedFlag,
   stringFlag,
 } from "./io.ts";
 import {
-  checkFinite,
-  decodeModelFile,
   MODEL_CLASSES,
   type ModelClass,
-  type ModelFile,
-  type ModelFileMeta,
-  Network,
+  type ModelSpec,
+  newTaskModel,
   nonFinite,
-  type TaskSpec,
+  readTask,
+  readTaskModel,
+  type TaskMetadata,
+  type TokenMode,
   type TrainingState,
 } from "./model_file.ts";
 import { takesK } from "../models/registry.ts";
 import { lossPlot } from "./plot.ts";
-import { Progress } from "./progress.ts";
 import {
   recordedFlags,
   resumedFlags,
@@ -66,24 +61,23 @@ import {
 
 export { TRAIN_HELP };
 
-/** Thrown from `fit`'s step callback to end the run between two steps. */
-class Stop extends Error {}
-
 /** Runs `train` with `args`; resolves to the exit status. */
 export async function train(args: string[], io: CliIO): Promise<number> {
   const { values: given } = parseFlags("train", args, TRAIN_FLAGS);
   const resumeFrom = given.resume as string | undefined;
-  let resumed: ModelFile | undefined;
+  let checkpointBytes: Uint8Array | undefined;
+  let resumed: { spec: ModelSpec; task: TaskMetadata; training: TrainingState } | undefined;
   let recorded: Record<string, string | number> = {};
   if (resumeFrom !== undefined) {
-    resumed = decodeModelFile(await readInput(resumeFrom, "checkpoint"), resumeFrom);
-    if (resumed.meta.training === undefined) {
+    checkpointBytes = await readInput(resumeFrom, "checkpoint");
+    const { spec, task } = readTask(checkpointBytes, resumeFrom);
+    if (task.training === undefined) {
       throw new CliError(
         `${resumeFrom} holds no training state to resume; it was not written by train`,
       );
     }
-    checkFinite(resumed.tensors, resumeFrom);
-    recorded = recordedFlags(resumed.meta, resumed.meta.training);
+    resumed = { spec, task, training: task.training };
+    recorded = recordedFlags(spec, task, task.training);
   }
   const values = resumeFrom === undefined ? given : resumedFlags(given, recorded, resumeFrom);
   const keep = choiceFlag(values, "keep", ["last", "best"] as const, "last");
@@ -94,7 +88,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
   const out = stringFlag(values, "out");
   const plot = typeof values.plot === "string" ? values.plot : undefined;
   const format = choiceFlag(values, "format", ["text", "events"] as const, "text");
-  const tokens: TaskSpec["tokens"] = format === "events"
+  const tokens: TokenMode = format === "events"
     ? "events"
     : choiceFlag(values, "tokens", ["chars", "words"] as const, "chars");
   const encoding = choiceFlag(values, "encoding", ENCODINGS, "utf-8");
@@ -104,7 +98,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
   const maxSteps = numberFlag(values, "max-steps", Infinity, { min: 1, integer: true });
   const lr = numberFlag(values, "lr", 0.01, { min: 0 });
   const clip = numberFlag(values, "clip", 1, { min: 0 });
-  const seed = numberFlag(values, "seed", 1, { min: 0, max: 2 ** 31, integer: true });
+  const seed = seedFlag(values, 1);
   const fraction = numberFlag(values, "validation", 0.1, { min: 0, max: 0.9 });
   const valBatches = numberFlag(values, "val-batches", 20, { min: 1, integer: true });
   const saveEvery = saveEveryFlag(values["save-every"]);
@@ -137,7 +131,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
   });
 
   const dataSha256 = await sha256(bytes);
-  const previous = resumed?.meta.training?.dataSha256;
+  const previous = resumed?.training.dataSha256;
   if (previous !== undefined && previous !== dataSha256 && dataChanged !== "ok") {
     throw new CliError(
       `${dataPath} is not the data the run in ${resumeFrom} was trained on (its SHA-256 ` +
@@ -153,12 +147,12 @@ export async function train(args: string[], io: CliIO): Promise<number> {
   if (sequences.flat().length < 2) {
     throw new CliError(`${dataPath} holds fewer than 2 tokens; nothing to learn from`);
   }
-  const meta: ModelFileMeta = resumed?.meta ?? {
-    version: 1,
-    model,
-    task: { format, tokens, vocabulary: buildVocabulary(sequences), embeddingSize },
+  const task: TaskMetadata = resumed?.task ?? {
+    format,
+    tokens,
+    vocabulary: buildVocabulary(sequences),
   };
-  const vocabulary = meta.task.vocabulary;
+  const vocabulary = task.vocabulary;
   const ids = sequences.map((s, line) => encode(s, vocabulary, `${dataPath} line ${line + 1}`).ids);
   const parts = split(ids, fraction);
   const trainWindows = windows(parts.train, seqLen);
@@ -170,19 +164,19 @@ export async function train(args: string[], io: CliIO): Promise<number> {
     throw new CliError(tooSmallForValidation(dataPath, ids, fraction, format));
   }
 
-  const network = new Network(meta, backend as BackendName, seed);
+  const network = checkpointBytes === undefined
+    ? newTaskModel(model, task, backend, seed)
+    : readTaskModel(checkpointBytes, resumeFrom!, backend);
   try {
-    const params = network.parameters();
-    using optimizer = new Adam(params, { lr });
-    const state: TrainingState = resumed?.meta.training ?? {
+    using optimizer = new Adam(network.model.parameters(), { lr });
+    const state: TrainingState = resumed?.training ?? {
       step: 0,
       flags: {},
       optimizer: { counters: [], options: {} },
       history: { train: [], validation: [] },
     };
-    if (resumed !== undefined) {
-      network.loadStateDict(resumed.tensors);
-      optimizer.loadStateDict(optimizerDict(state, resumed.tensors));
+    if (checkpointBytes !== undefined) {
+      optimizer.loadStateDict(optimizerDict(state, loadSafetensors(checkpointBytes)));
     }
     const perEpoch = Math.max(1, Math.floor(trainWindows.length / batch));
     const total = Math.min(maxSteps, epochs * perEpoch);
@@ -227,7 +221,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
         }).filter(([, v]) => v !== undefined),
       ) as Record<string, string | number>,
     };
-    const modelName = `${meta.model.class}(${Object.values(meta.model.args).join(", ")})`;
+    const modelName = `${network.spec.class}(${Object.values(network.spec.args).join(", ")})`;
     const validation = toBatches(validationWindows, batch).slice(0, valBatches);
     io.stderr(
       `${modelName} on ${
@@ -249,9 +243,9 @@ export async function train(args: string[], io: CliIO): Promise<number> {
     const checkpoint = async (path: string): Promise<void> => {
       await optimizer.sync(); // webgpu keeps weights and state on the device
       // A checkpoint is only ever replaced by a good one.
-      const bad = nonFinite(network.stateDict());
+      const bad = nonFinite(network.model.stateDict());
       if (bad !== null) throw diverged(`the weights are not finite (${bad})`);
-      await saveCheckpoint(path, meta, state, network, optimizer.stateDict());
+      await saveCheckpoint(path, task, state, network.model, optimizer.stateDict());
       if (path === last) savedStep = state.step;
     };
     const writePlot = async (): Promise<void> => {
@@ -267,10 +261,14 @@ export async function train(args: string[], io: CliIO): Promise<number> {
     let savedStep: number | null = resumeFrom !== undefined && resolve(resumeFrom) === resolve(last)
       ? state.step
       : null;
-    const progress = new Progress(io, total, state.step);
+    const status = statusLines(io);
+    const report = progress({
+      write: status.progress,
+      intervalSeconds: io.isTerminal ? 0.1 : 2,
+      totalSteps: total,
+    });
     const stops = stopRequests(io);
-    let stopped: StopRequest | null = null;
-    let [lastYield, lastSave] = [performance.now(), performance.now()];
+    let lastSave = performance.now();
     let chunkEnd = 0;
     let saveAfterValidation = false;
     const saveLast = async (): Promise<void> => {
@@ -278,28 +276,24 @@ export async function train(args: string[], io: CliIO): Promise<number> {
       lastSave = performance.now();
       saveAfterValidation = false;
     };
-    const step: Callback = {
-      async onBatchEnd(log): Promise<void> {
-        state.step++;
+    const record: Callback = {
+      onBatchEnd(log): void {
+        state.step = log.globalStep;
         if (!Number.isFinite(log.loss)) throw diverged(`the loss is ${log.loss}`);
         state.history.train.push([state.step, log.loss]);
-        progress.update(state.step, log.loss);
-        // Signals are delivered by the event loop: let it run between steps that never wait.
-        if (performance.now() - lastYield > 50) {
-          await new Promise((done) => setTimeout(done, 0));
-          lastYield = performance.now();
-        }
-        stopped = state.step < total ? stops.requested() : null;
-        // At the end of a chunk, fit's validation runs first, so the history stays exact.
-        if (stopped !== null && state.step !== chunkEnd) throw new Stop();
+      },
+    };
+    const save: Callback = {
+      async onBatchEnd(): Promise<void> {
+        // fit validates at the end of a chunk, even when a stop came during its last step.
         if (state.step === chunkEnd && validation.length > 0) {
-          progress.line(`step ${state.step}: validating on ${validation.length} batches`);
+          status.line(`step ${state.step}: validating on ${validation.length} batches`);
         }
         const due = "steps" in saveEvery
           ? state.step % saveEvery.steps === 0
           : performance.now() - lastSave >= saveEvery.ms;
-        // At the end of a chunk, after fit's validation: a diverged model is not saved.
-        if (due && state.step < total) {
+        // A stop saves anyway; at the end of a chunk, after validation: a diverged model is not saved.
+        if (due && state.step < total && !stops.signal.aborted) {
           if (state.step === chunkEnd && validation.length > 0) saveAfterValidation = true;
           else await saveLast();
         }
@@ -308,7 +302,7 @@ export async function train(args: string[], io: CliIO): Promise<number> {
     const metrics: Metric[] = tokens === "events"
       ? [accuracy(), topKAccuracy(5)]
       : [bitsPerToken()];
-    let report = "";
+    let summary = "";
     try {
       while (state.step < total) {
         chunkEnd = Math.min(total, (Math.floor(state.step / evalEvery) + 1) * evalEvery);
@@ -317,54 +311,53 @@ export async function train(args: string[], io: CliIO): Promise<number> {
             batchAt(state.step + i, trainWindows.length, batch, seed).map((w) => trainWindows[w]),
             batch,
           )[0]);
-        const validating = validation.length > 0;
         const history = await fit(network.model, chunk, {
           optimizer,
           epochs: 1,
           ...(clip > 0 ? { clipGradNorm: clip } : {}),
-          ...(validating ? { validation, metrics } : {}),
-          callbacks: [step],
+          ...(validation.length > 0 ? { validation, metrics } : {}),
+          callbacks: [record, report, save],
+          signal: stops.signal,
+          initialStep: state.step,
         });
-        if (!validating) {
-          if (stopped !== null) throw new Stop();
-          continue;
+        const m = history.epochs[0]?.metrics;
+        if (validation.length > 0 && m !== undefined) {
+          if (!Number.isFinite(m.val_loss)) throw diverged(`the validation loss is ${m.val_loss}`);
+          state.history.validation.push([state.step, m.val_loss]);
+          summary = `validation ${describeMetrics(m, tokens)} at step ${state.step}`;
+          status.line(`step ${state.step}  ${summary}`);
+          if (keep === "best" && !(m.val_loss >= (state.bestValidation ?? Infinity))) {
+            state.bestValidation = m.val_loss;
+            await checkpoint(out);
+          }
+          if (saveAfterValidation) await saveLast();
         }
-        const m = history.epochs[0].metrics;
-        if (!Number.isFinite(m.val_loss)) throw diverged(`the validation loss is ${m.val_loss}`);
-        state.history.validation.push([state.step, m.val_loss]);
-        report = `validation ${describeMetrics(m, tokens)} at step ${state.step}`;
-        progress.line(`step ${state.step}  ${report}`);
-        if (keep === "best" && !(m.val_loss >= (state.bestValidation ?? Infinity))) {
-          state.bestValidation = m.val_loss;
-          await checkpoint(out);
+        const request = stops.requested();
+        if (history.stopReason === "aborted" && request !== null && state.step < total) {
+          await checkpoint(last);
+          await writePlot();
+          status.line(
+            `interrupted (${request.signal}) at step ${state.step}: checkpoint saved to ${last}; ` +
+              `continue with --resume ${last}`,
+          );
+          return request.status;
         }
-        if (saveAfterValidation) await saveLast();
-        if (stopped !== null) throw new Stop();
       }
-    } catch (error) {
-      if (!(error instanceof Stop) || stopped === null) throw error;
-      const request = stopped as StopRequest;
-      await checkpoint(last);
-      await writePlot();
-      progress.line(
-        `interrupted (${request.signal}) at step ${state.step}: checkpoint saved to ${last}; ` +
-          `continue with --resume ${last}`,
-      );
-      return request.status;
     } finally {
       stops.dispose();
     }
+    status.end();
     await checkpoint(last);
     await writePlot();
     io.stdout(
       keep === "best"
         ? `saved ${out} (best validation loss ${state.bestValidation?.toFixed(4)}) and the last ` +
-          `step to ${last}${report ? `; ${report}` : ""}\n`
-        : `saved ${out}${report ? `; ${report}` : ""}\n`,
+          `step to ${last}${summary ? `; ${summary}` : ""}\n`
+        : `saved ${out}${summary ? `; ${summary}` : ""}\n`,
     );
     return 0;
   } finally {
-    network.dispose();
+    network.model.dispose();
   }
 }
 
@@ -378,8 +371,32 @@ function toBatches(data: readonly Window[], size: number): Batch[] {
   return result;
 }
 
+/**
+ * Progress on stderr: `progress()`'s lines redrawn in place on a terminal, one a line otherwise;
+ * `line` prints a message between them, `end` closes a line left open.
+ */
+function statusLines(
+  io: CliIO,
+): { progress(line: string): void; line(text: string): void; end(): void } {
+  let open = false;
+  return {
+    progress(line: string): void {
+      io.stderr(io.isTerminal ? `\r${line}\x1b[K` : `${line}\n`);
+      open = io.isTerminal;
+    },
+    line(text: string): void {
+      io.stderr(io.isTerminal ? `\r${text}\x1b[K\n` : `${text}\n`);
+      open = false;
+    },
+    end(): void {
+      if (open) io.stderr("\n");
+      open = false;
+    },
+  };
+}
+
 /** The validation metrics as one line: bits per character or word for text, accuracies for events. */
-function describeMetrics(m: Readonly<Record<string, number>>, tokens: TaskSpec["tokens"]): string {
+function describeMetrics(m: Readonly<Record<string, number>>, tokens: TokenMode): string {
   return tokens !== "events"
     ? `loss ${m.val_loss.toFixed(4)}  ${m.val_bits_per_token.toFixed(3)} bits per ${
       tokens.slice(0, -1)
@@ -394,7 +411,7 @@ function tooSmallForValidation(
   path: string,
   ids: number[][],
   fraction: number,
-  format: TaskSpec["format"],
+  format: TaskMetadata["format"],
 ): string {
   const what = format === "events"
     ? `its ${ids.length} lines leave no line of 2 or more events for validation; it needs at ` +
@@ -406,10 +423,10 @@ function tooSmallForValidation(
     "--validation 0 to train without validation";
 }
 
-function modelSpec(values: Record<string, unknown>, embedding: number): ModelFileMeta["model"] {
+function modelSpec(values: Record<string, unknown>, embedding: number): ModelSpec {
   const cls = choiceFlag(values, "model", MODEL_CLASSES, "ArrayLSTM") as ModelClass;
   const hiddenSize = numberFlag(values, "hidden", 64, { min: 1, max: 65536, integer: true });
-  const args: ModelFileMeta["model"]["args"] = { inputSize: embedding, hiddenSize };
+  const args: ModelSpec["args"] = { inputSize: embedding, hiddenSize };
   if (takesK(cls)) {
     args.k = numberFlag(values, "k", 4, { min: 1, max: 64, integer: true });
   } else if (values.k !== undefined) {

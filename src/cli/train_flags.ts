@@ -6,9 +6,13 @@
  * @module
  */
 
-import { BACKEND_CHOICES } from "./io.ts";
-import { CliError } from "./io.ts";
-import { MODEL_CLASSES, type ModelFileMeta, type TrainingState } from "./model_file.ts";
+import { BACKEND_CHOICES, CliError, type FlagSpec, stringFlags } from "./io.ts";
+import {
+  MODEL_CLASSES,
+  type ModelSpec,
+  type TaskMetadata,
+  type TrainingState,
+} from "./model_file.ts";
 
 /** `train --help`. */
 export const TRAIN_HELP = `Usage: train --data FILE --out MODEL.safetensors [options]
@@ -49,36 +53,6 @@ or SIGTERM (exit 143), and at the end; --resume continues the run exactly.
   --data-changed ok    resume on a data file whose contents differ from the checkpoint's
 `;
 
-/** `train`'s flags for `parseFlags`. */
-export const TRAIN_FLAGS = {
-  data: { type: "string" },
-  format: { type: "string" },
-  tokens: { type: "string" },
-  encoding: { type: "string" },
-  model: { type: "string" },
-  hidden: { type: "string" },
-  k: { type: "string" },
-  embedding: { type: "string" },
-  "seq-len": { type: "string" },
-  batch: { type: "string" },
-  epochs: { type: "string" },
-  "max-steps": { type: "string" },
-  lr: { type: "string" },
-  clip: { type: "string" },
-  seed: { type: "string" },
-  validation: { type: "string" },
-  "eval-every": { type: "string" },
-  "val-batches": { type: "string" },
-  backend: { type: "string" },
-  out: { type: "string" },
-  overwrite: { type: "boolean" },
-  keep: { type: "string" },
-  "save-every": { type: "string" },
-  plot: { type: "string" },
-  resume: { type: "string" },
-  "data-changed": { type: "string" },
-} as const;
-
 /** Flags that shape the run: a resumed run takes them from its checkpoint and may not change them. */
 export const FIXED_FLAGS = [
   "format",
@@ -112,19 +86,29 @@ export const CARRIED_FLAGS = [
   "save-every",
 ] as const;
 
+/** `train`'s flags for `parseFlags`. */
+export const TRAIN_FLAGS: Record<string, FlagSpec> = {
+  ...stringFlags(...FIXED_FLAGS, ...CARRIED_FLAGS, "out", "resume", "data-changed"),
+  overwrite: { type: "boolean" },
+};
+
 /** Every flag a checkpoint records. */
 export type RecordedFlags = Record<string, string | number>;
 
-/** The flags a checkpoint holds, with those of older files derived from the model's metadata. */
-export function recordedFlags(meta: ModelFileMeta, state: TrainingState): RecordedFlags {
+/** The flags a checkpoint holds, with those of older files derived from its model and task. */
+export function recordedFlags(
+  spec: ModelSpec,
+  task: TaskMetadata,
+  state: TrainingState,
+): RecordedFlags {
   const derived: RecordedFlags = {
-    model: meta.model.class,
-    hidden: meta.model.args.hiddenSize,
-    embedding: meta.task.embeddingSize,
-    format: meta.task.format,
+    model: spec.class,
+    hidden: spec.args.hiddenSize,
+    embedding: spec.args.inputSize,
+    format: task.format,
   };
-  if (meta.model.args.k !== undefined) derived.k = meta.model.args.k;
-  if (meta.task.tokens !== "events") derived.tokens = meta.task.tokens;
+  if (spec.args.k !== undefined) derived.k = spec.args.k;
+  if (task.tokens !== "events") derived.tokens = task.tokens;
   return { ...derived, ...state.flags };
 }
 

@@ -56,6 +56,31 @@ export function copySpec(spec: CellSpec): CellSpec {
   };
 }
 
+/**
+ * A copy of an input's arrays (and opt-in outputs): for a call that waits in a queue, or a
+ * training step that keeps its input, after the caller may have reused its arrays.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyInput } from "./checks.ts";
+ * const x = new Float32Array([1, 2]);
+ * const copy = copyInput({ batch: 1, seqLen: 2, x, hidden: new Float32Array(1), state: new Float32Array(1) });
+ * x[0] = 5;
+ * assert.equal(copy.x[0], 1);
+ * ```
+ */
+export function copyInput(input: SequenceInput): SequenceInput {
+  return {
+    batch: input.batch,
+    seqLen: input.seqLen,
+    x: input.x.slice(),
+    hidden: input.hidden.slice(),
+    state: input.state.slice(),
+    ...(input.outputs === undefined ? {} : { outputs: { ...input.outputs } }),
+  };
+}
+
 /** Every {@linkcode VariantKind}, in the order error messages list them. */
 const VARIANT_KINDS = Object.keys(VARIANTS) as VariantKind[];
 

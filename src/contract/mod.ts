@@ -38,6 +38,7 @@ export {
   checkInput,
   checkOutputGradients,
   checkSpec,
+  copyInput,
   copySpec,
   parameterSizes,
   sizesOf,

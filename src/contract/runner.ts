@@ -17,6 +17,7 @@ import {
   checkInput,
   checkOutputGradients,
   checkSpec,
+  copyInput,
   copySpec,
   parameterSizes,
   sizesOf,
@@ -119,14 +120,7 @@ class ContractRunner implements SequenceRunner {
     return this.#call(
       input,
       async (cell, checked) => {
-        const { batch, seqLen } = checked;
-        const kept = {
-          batch,
-          seqLen,
-          x: checked.x.slice(),
-          hidden: checked.hidden.slice(),
-          state: checked.state.slice(),
-        };
+        const kept = copyInput(checked);
         const { output, hidden, state } = await cell.run(kept);
         const step: TrainingStep = {
           output,

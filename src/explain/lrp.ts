@@ -16,10 +16,19 @@ import type { TokenIds } from "../nn/embedding.ts";
 import { Linear } from "../nn/linear.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
 import { resolveTargets } from "./target.ts";
+import { sumFeatures } from "./tokens.ts";
 import { checkEpsilonRule, type EpsilonRule } from "../contract/mod.ts";
 import { offersExtra, VARIANTS } from "../variants.ts";
-import { type LayerWeights, relevanceOfLayer, traceLayer } from "./lrp_layer.ts";
+import {
+  type LayerRelevance,
+  type LayerRelevanceOptions,
+  type LayerWeights,
+  relevanceOfLayer,
+  traceLayer,
+} from "./lrp_layer.ts";
 import { sequentialParts } from "./lrp_sequential.ts";
+import { joinDirections, readPosition, reverseWithin } from "./lrp_steps.ts";
+import { checkLengths } from "../models/packed.ts";
 
 /** Options of {@linkcode lrp}. */
 export interface LrpOptions {
@@ -35,6 +44,47 @@ export interface LrpOptions {
    * relevance. `1`: they are redistributed to the inputs, and relevance is conserved exactly.
    */
   biasFactor?: number;
+  /**
+   * Steps of each sequence of a padded batch, integers in `[1, seqLen]`: every direction reads
+   * sequence `b` within its first `lengths[b]` steps (a backward one from step `lengths[b] − 1`
+   * down to 0, as `Bidirectional` does with lengths), the dense layer reads the states there
+   * (for a `Sequential` with `LastStep`, what `LastStep` picks with these lengths), and the
+   * padded steps, their states and inputs get no relevance: each sequence is explained as if
+   * alone. Default: every sequence has `seqLen` steps.
+   */
+  lengths?: readonly number[] | Int32Array;
+  /**
+   * Also return {@linkcode LrpResult.states}, the relevance of every step's hidden and cell
+   * states (default `false`).
+   */
+  returnStates?: boolean;
+}
+
+/** The relevance of one direction's states at every step, at the positions it read them. */
+export interface LrpDirectionStates {
+  /**
+   * The relevance arriving at the hidden state of every position (from the dense layer or the
+   * level above, and from the next step it read), `(batch, seqLen, hiddenSize)`.
+   */
+  readonly hidden: Tensor;
+  /**
+   * The total relevance of the cell state at every position (the kept part of the next step's
+   * cell, and all of its own hidden state's: the output gate passes no relevance),
+   * `(batch, seqLen, hiddenSize)`; `(batch, seqLen, k, hiddenSize)` for the array variants'
+   * `k` lanes.
+   */
+  readonly cell: Tensor;
+}
+
+/** The relevance of the states of one recurrent level. */
+export interface LrpLevelStates {
+  /** The direction that reads the steps first to last. */
+  readonly forward: LrpDirectionStates;
+  /**
+   * A `Bidirectional`'s backward direction, at the positions it read: position `t` holds its
+   * state after reading step `t`, as `Bidirectional` lays out its output.
+   */
+  readonly backward?: LrpDirectionStates;
 }
 
 /** What {@linkcode lrp} resolves to. */
@@ -50,6 +100,11 @@ export interface LrpResult {
   readonly scores: Tensor;
   /** The class explained for each sequence. */
   readonly target: readonly number[];
+  /**
+   * With `returnStates`: the relevance of every step's hidden and cell states, one entry per
+   * recurrent level, the first layer's first. What is left at the initial states is `rest`.
+   */
+  readonly states?: readonly LrpLevelStates[];
 }
 
 /** A recurrent layer LRP can explain, or a composition of them. */
@@ -67,10 +122,15 @@ interface Traced {
   readonly hiddenSize: number;
   /** The hidden states `(B, T, H)`, in the order the layer read the steps. */
   readonly hidden: Float32Array | Float64Array;
-  /** From the relevance `(B, T, H)` arriving at the hidden states to the input and the rest. */
-  relevance(outputRelevance: Float64Array): Promise<{
+  /**
+   * From the relevance `(B, T, H)` arriving at the hidden states to the input and the rest (and
+   * the states' relevance, when asked: then the pass is the float64 one here).
+   */
+  relevance(outputRelevance: Float64Array, wanted: LayerRelevanceOptions): Promise<{
     input: Float32Array | Float64Array;
     rest: Float32Array | Float64Array;
+    hidden?: Float64Array;
+    cell?: Float64Array;
   }>;
 }
 
@@ -94,7 +154,7 @@ interface Traced {
  * @param network The recurrent layers.
  * @param dense A `Linear` from the final hidden state(s) to the class scores.
  * @param x Input, `(batch, seqLen, inputSize)`.
- * @param options `target`, `eps`, `biasFactor`.
+ * @param options `target`, `eps`, `biasFactor`, `lengths`, `returnStates`.
  * @returns Relevance `(B, T, I)`, rest `(B)`, scores `(B, C)` and the targets.
  * @throws {TypeError} For a layer kind with no LRP rule.
  * @throws {RangeError} For a target outside the classes or a dense layer of the wrong width.
@@ -129,12 +189,14 @@ export function lrp(
  * an `Embedding`, the relevance of a token is that of its embedded vector, summed over the
  * features. The dense layer reads what the `LastStep` gives: for a `Bidirectional` just before it,
  * the backward direction's output at the last position (it has read that one step), as the model
- * computes it.
+ * computes it. The `model` of `fromKeras` is read likewise: its last recurrent layer (without
+ * `return_sequences`) gives its final states, a `Bidirectional`'s backward one after reading
+ * step 0, as Keras computes them.
  *
  * @param model The model.
  * @param x Token ids `(batch, seqLen)` after an `Embedding` (relevance `(batch, seqLen)`, per
  *   token), else features `(batch, seqLen, inputSize)`.
- * @param options `target`, `eps`, `biasFactor`.
+ * @param options `target`, `eps`, `biasFactor`, `lengths`, `returnStates`.
  * @returns Relevance, rest `(B)`, scores `(B, C)` and the targets.
  * @throws {TypeError} For a layer in a place LRP has no rule for, naming it.
  *
@@ -176,9 +238,9 @@ async function lrpSequential(
   x: TokenIds | Tensor,
   options: LrpOptions,
 ): Promise<LrpResult> {
-  const { embedding, recurrent, dense } = sequentialParts(model);
+  const { embedding, recurrent, dense, finalStates } = sequentialParts(model);
   const levels = recurrent.map(({ layer, name }) => levelOf(layer, name));
-  const reading = { lastPosition: true, perStep: embedding !== null };
+  const reading = { lastPosition: !finalStates, perStep: embedding !== null };
   if (embedding === null) return await explain(levels, dense, x as Tensor, options, reading);
   const embedded = await embedding.forward(x);
   if (embedded.shape.length !== 3) {
@@ -232,21 +294,41 @@ async function explain(
     );
   }
   const rule = checkRule(options);
+  const lengths = options.lengths === undefined
+    ? new Int32Array(B).fill(T)
+    : checkLengths(options.lengths, B, T);
+  if (options.returnStates !== undefined && typeof options.returnStates !== "boolean") {
+    throw new TypeError(
+      `options.returnStates must be a boolean, got ${describe(options.returnStates)}`,
+    );
+  }
+  const returnStates = options.returnStates === true;
+  // The states' relevance and padded batches take the float64 pass here, never a backend's.
+  const wanted: LayerRelevanceOptions = {
+    states: returnStates,
+    ...(lengths.some((length) => length < T) ? { lengths } : {}),
+  };
+  const fast = !returnStates && wanted.lengths === undefined;
 
   // Forward, level by level, on the layers' backends: with the backend's relevance pass where it
-  // has one (the activations stay on the device), else traced in float64 for the pass here.
+  // has one (the activations stay on the device), else traced in float64 for the pass here. A
+  // backward direction reads each sequence reversed within its length; the steps are causal, so
+  // the padded steps after it change nothing that is read.
   const traces: Traced[][] = [];
   let input = x.data;
   for (const level of levels) {
     const I = level[0].weights.inputSize;
     const traced: Traced[] = [];
     for (const { layer, weights, reversed } of level) {
-      const seen = reversed ? flipTime(input, B, T, I) : input;
-      traced.push(await traceDirection(layer, weights, { shape: [B, T, I], data: seen }, rule));
+      const seen = reversed ? reverseWithin(input, B, T, I, lengths) : input;
+      const xs = { shape: [B, T, I], data: seen };
+      traced.push(await traceDirection(layer, weights, xs, rule, fast));
     }
     traces.push(traced);
     // The next level's input; the top level's hidden states are read at their last step only.
-    if (traces.length < levels.length) input = joinDirections(traced, level, B, T);
+    if (traces.length < levels.length) {
+      input = joinDirections(traced, level.map((d) => d.reversed), B, T, lengths);
+    }
   }
 
   // The dense layer's ε-rule on the final hidden states.
@@ -254,11 +336,12 @@ async function explain(
   const final = new Float64Array(B * width);
   let offset = 0;
   // The step (in the order a direction read them) whose hidden state the dense layer reads.
-  const readStep = (direction: Direction): number =>
-    reading.lastPosition && direction.reversed ? 0 : T - 1;
+  const readStep = (direction: Direction, b: number): number =>
+    reading.lastPosition && direction.reversed ? 0 : lengths[b] - 1;
   traces[traces.length - 1].forEach((trace, d) => {
-    const H = trace.hiddenSize, step = readStep(top[d]);
+    const H = trace.hiddenSize;
     for (let b = 0; b < B; b++) {
+      const step = readStep(top[d], b);
       final.set(
         trace.hidden.subarray((b * T + step) * H, (b * T + step + 1) * H),
         b * width + offset,
@@ -290,6 +373,7 @@ async function explain(
 
   // Backward, level by level: the top level's relevance arrives at the step the dense layer read.
   const rest = new Float64Array(B);
+  const states: LrpLevelStates[] = [];
   let arriving: Float64Array | null = null;
   let relevance = new Float64Array(0);
   for (let l = levels.length - 1; l >= 0; l--) {
@@ -304,12 +388,12 @@ async function explain(
         if (arriving === null) {
           outputRelevance.set(
             finalRelevance.subarray(b * width + from, b * width + from + H),
-            (b * T + readStep(level[d])) * H,
+            (b * T + readStep(level[d], b)) * H,
           );
         } else {
           const outer = arriving.length / (B * T);
           for (let t = 0; t < T; t++) {
-            const step = level[d].reversed ? T - 1 - t : t;
+            const step = readPosition(t, lengths[b], level[d].reversed);
             outputRelevance.set(
               arriving.subarray((b * T + step) * outer + from, (b * T + step) * outer + from + H),
               (b * T + t) * H,
@@ -318,26 +402,48 @@ async function explain(
         }
       }
       from += H;
-      const result = await trace.relevance(outputRelevance);
-      const own = level[d].reversed ? flipTime(result.input, B, T, I) : result.input;
+      const result = await trace.relevance(outputRelevance, wanted);
+      const own = level[d].reversed ? reverseWithin(result.input, B, T, I, lengths) : result.input;
       for (let i = 0; i < own.length; i++) relevance[i] += own[i];
       for (let b = 0; b < B; b++) rest[b] += result.rest[b];
+      if (returnStates) {
+        const at = level[d].reversed ? "backward" : "forward";
+        states[l] = { ...states[l], [at]: statesOf(result, level[d], B, T, lengths) };
+      }
     }
     arriving = relevance;
   }
   return {
     relevance: reading.perStep
-      ? { shape: [B, T], data: sumFeatures(relevance, B * T, inputSize) }
+      ? { shape: [B, T], data: Float32Array.from(sumFeatures(relevance, B * T, inputSize)) }
       : { shape: [B, T, inputSize], data: Float32Array.from(relevance) },
     rest: { shape: [B], data: Float32Array.from(rest) },
     scores: { shape: [B, C], data: Float32Array.from(scores) },
     target,
+    ...(returnStates ? { states } : {}),
+  };
+}
+
+/** One direction's states' relevance, from the order it read the steps to their positions. */
+function statesOf(
+  result: Pick<LayerRelevance, "hidden" | "cell">,
+  direction: Direction,
+  B: number,
+  T: number,
+  lengths: Int32Array,
+): LrpDirectionStates {
+  const { k, hiddenSize: H } = direction.weights;
+  const place = (data: Float64Array, F: number): Float32Array =>
+    Float32Array.from(direction.reversed ? reverseWithin(data, B, T, F, lengths) : data);
+  return {
+    hidden: { shape: [B, T, H], data: place(result.hidden!, H) },
+    cell: { shape: k === 1 ? [B, T, H] : [B, T, k, H], data: place(result.cell!, k * H) },
   };
 }
 
 /**
  * Runs one direction on `x` (as the layer reads it): on its backend's relevance forward when the
- * backend has a relevance pass for the cell, else its forward, traced in float64 for
+ * backend has a relevance pass for the cell and `fast`, else its forward, traced in float64 for
  * {@linkcode relevanceOfLayer}.
  */
 async function traceDirection(
@@ -345,9 +451,10 @@ async function traceDirection(
   weights: LayerWeights,
   x: Tensor,
   rule: EpsilonRule,
+  fast: boolean,
 ): Promise<Traced> {
   const [B, T] = x.shape;
-  const step = await runForRelevance(layer, x);
+  const step = fast ? await runForRelevance(layer, x) : null;
   if (step !== null) {
     return {
       hiddenSize: weights.hiddenSize,
@@ -370,7 +477,8 @@ async function traceDirection(
   return {
     hiddenSize: weights.hiddenSize,
     hidden: trace.hidden,
-    relevance: (outputRelevance) => Promise.resolve(relevanceOfLayer(trace, outputRelevance, rule)),
+    relevance: (outputRelevance, wanted) =>
+      Promise.resolve(relevanceOfLayer(trace, outputRelevance, rule, wanted)),
   };
 }
 
@@ -444,57 +552,4 @@ function checkRule(options: LrpOptions): EpsilonRule {
   const rule = { eps: options.eps ?? 0.001, biasFactor: options.biasFactor ?? 0 };
   checkEpsilonRule(rule);
   return rule;
-}
-
-/** `(N, F)` summed over `F`, in float64 and then rounded once. */
-function sumFeatures(values: Float64Array, N: number, F: number): Float32Array {
-  const out = new Float32Array(N);
-  for (let n = 0; n < N; n++) {
-    let total = 0;
-    for (let f = 0; f < F; f++) total += values[n * F + f];
-    out[n] = total;
-  }
-  return out;
-}
-
-/** `(B, T, F)` with the time axis reversed. */
-function flipTime<A extends Float32Array | Float64Array>(
-  data: A,
-  B: number,
-  T: number,
-  F: number,
-): A {
-  const out = new (data.constructor as { new (n: number): A })(data.length);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      out.set(data.subarray((b * T + t) * F, (b * T + t + 1) * F), (b * T + T - 1 - t) * F);
-    }
-  }
-  return out;
-}
-
-/** A level's output `(B, T, ΣH)`: every direction's hidden states at their original steps. */
-function joinDirections(
-  traces: readonly Traced[],
-  level: readonly Direction[],
-  B: number,
-  T: number,
-): Float32Array {
-  const width = traces.reduce((sum, trace) => sum + trace.hiddenSize, 0);
-  const out = new Float32Array(B * T * width);
-  let offset = 0;
-  traces.forEach((trace, d) => {
-    const H = trace.hiddenSize;
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T; t++) {
-        const step = level[d].reversed ? T - 1 - t : t;
-        out.set(
-          trace.hidden.subarray((b * T + t) * H, (b * T + t + 1) * H),
-          (b * T + step) * width + offset,
-        );
-      }
-    }
-    offset += H;
-  });
-  return out;
 }

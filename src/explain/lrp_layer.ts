@@ -206,17 +206,48 @@ function sign(value: number): number {
   return value >= 0 ? 1 : -1;
 }
 
+/** Options of {@linkcode relevanceOfLayer}. */
+export interface LayerRelevanceOptions {
+  /**
+   * Steps of each sequence `(B)`, in `[1, T]`: the pass starts at step `lengths[b] − 1` and the
+   * steps past it get no relevance. All `T` when absent.
+   */
+  readonly lengths?: Int32Array;
+  /** Whether to keep the relevance of every step's hidden and cell states. */
+  readonly states?: boolean;
+}
+
+/** What {@linkcode relevanceOfLayer} gives. */
+export interface LayerRelevance {
+  /** The input's relevance `(B, T, I)`. */
+  readonly input: Float64Array;
+  /** What is left at the initial hidden and cell states, per sequence `(B)`. */
+  readonly rest: Float64Array;
+  /**
+   * With `states`: the relevance arriving at every step's hidden state (from the layer above or
+   * the dense layer, and from the next step), `(B, T, H)`, in the order the layer read the steps.
+   */
+  readonly hidden?: Float64Array;
+  /**
+   * With `states`: the total relevance of every step's cell state (the next step's kept part and
+   * what its hidden state passed to it), `(B, T, k·H)`, lanes first.
+   */
+  readonly cell?: Float64Array;
+}
+
 /**
  * Relevance from a layer's hidden states back to its input and initial state. `outputRelevance`
  * `(B, T, H)` is the relevance arriving at every step's hidden state (from a dense layer at the
- * last step, or from the layer above at every step). Returns the input's relevance `(B, T, I)` and
- * what is left at the initial hidden and cell states, per sequence `(B)`.
+ * last step, or from the layer above at every step). Returns the input's relevance `(B, T, I)`,
+ * what is left at the initial hidden and cell states per sequence `(B)` and, with
+ * `options.states`, every step's hidden and cell states' relevance.
  */
 export function relevanceOfLayer(
   trace: LayerTrace,
   outputRelevance: Float64Array,
   rule: EpsilonRule,
-): { input: Float64Array; rest: Float64Array } {
+  options: LayerRelevanceOptions = {},
+): LayerRelevance {
   const { weights, batch: B, seqLen: T } = trace;
   const { kind, k, inputSize: I, hiddenSize: H } = weights;
   const { eps, biasFactor } = rule;
@@ -236,11 +267,18 @@ export function relevanceOfLayer(
   // for one product over all steps at the end (the input's part).
   const candidateRatio = new Float64Array(B * T * lanes);
   const candidateShare = new Float64Array(B * T);
+  const { lengths } = options;
+  const hiddenStates = options.states ? new Float64Array(B * T * H) : null;
+  const cellStates = options.states ? new Float64Array(B * T * lanes) : null;
   for (let t = T - 1; t >= 0; t--) {
     for (let b = 0; b < B; b++) {
+      // A padded step: nothing arrives, and its states and input get no relevance.
+      if (lengths !== undefined && t >= lengths[b]) continue;
       const rh = b * H, rc = b * lanes, at = (t * B + b) * lanes;
       for (let u = 0; u < H; u++) relevanceH[rh + u] += outputRelevance[(b * T + t) * H + u];
+      hiddenStates?.set(relevanceH.subarray(rh, rh + H), (b * T + t) * H);
       readoutRule(trace, kind, k, H, t, b, relevanceH, relevanceC, rule);
+      cellStates?.set(relevanceC.subarray(rc, rc + lanes), (b * T + t) * lanes);
       // The cell split: c_t = kept + written, ε-rule with identity weights over 2kH inputs.
       let share = 0;
       for (let j = 0; j < lanes; j++) {
@@ -304,7 +342,11 @@ export function relevanceOfLayer(
       input[row * I + i] = trace.x[row * I + i] * input[row * I + i] + candidateShare[row];
     }
   }
-  return { input, rest };
+  return {
+    input,
+    rest,
+    ...(hiddenStates === null ? {} : { hidden: hiddenStates, cell: cellStates! }),
+  };
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * The parts of a `Sequential` that `lrp` explains: an optional `Embedding` first, recurrent layers
  * (with `Dropout` between them, the identity at evaluation), then `LastStep` and the `Linear` that
- * gives the scores (an activation after it is left out: the scores are the `Linear`'s).
+ * gives the scores (an activation after it is left out: the scores are the `Linear`'s). The
+ * recurrent layers of `fromKeras` (`KerasRecurrent`) are read as the layers they wrap, the last
+ * one giving its final states in place of `LastStep`.
  *
  * @module
  */
@@ -14,6 +16,7 @@ import { Stacked } from "../models/stacked.ts";
 import { LogSoftmax, Softmax } from "../nn/activations.ts";
 import { Dropout } from "../nn/dropout.ts";
 import { Embedding } from "../nn/embedding.ts";
+import { KerasRecurrent } from "../interop/keras_recurrent.ts";
 import { Linear } from "../nn/linear.ts";
 import type { Module } from "../nn/module.ts";
 
@@ -25,11 +28,17 @@ export interface SequentialParts {
   readonly recurrent: readonly { readonly layer: unknown; readonly name: string }[];
   /** The `Linear` after the `LastStep`. */
   readonly dense: Linear;
+  /**
+   * Whether the `Linear` reads the final states of the last recurrent layer (a Keras layer
+   * without `return_sequences`: a backward direction's after reading step 0), not a `LastStep`.
+   */
+  readonly finalStates: boolean;
 }
 
 const SHAPE = "lrp explains a Sequential of an optional Embedding, recurrent layers (the LSTM " +
   "family, alone, in a Bidirectional or a Stacked) with Dropout between them, then LastStep and " +
-  "Linear (and optionally Softmax or LogSoftmax)";
+  "Linear (and optionally Softmax or LogSoftmax); from fromKeras, the Keras layers without " +
+  "go_backwards and with merge_mode concat, the last one without return_sequences, then Dense";
 
 /**
  * Splits `model` into what `lrp` explains; the recurrent layers' own rules are checked by `lrp`.
@@ -69,15 +78,33 @@ export function sequentialParts(model: Sequential): SequentialParts {
   }
   let last = end - 2;
   while (last >= 0 && layers[last] instanceof Dropout) last--;
-  if (!(layers[last] instanceof LastStep)) {
+  // A Keras layer giving its final states stands where the LastStep would, and is recurrent.
+  const finalStates = layers[last] instanceof KerasRecurrent;
+  if (!(layers[last] instanceof LastStep) && !finalStates) {
     return refuse(Math.max(last, 0), "is where the LastStep before the Linear must be");
   }
   const embedding = layers[0] instanceof Embedding ? layers[0] : null;
   const recurrent: { layer: unknown; name: string }[] = [];
-  for (let i = embedding === null ? 0 : 1; i < last; i++) {
+  for (let i = embedding === null ? 0 : 1; i < last + (finalStates ? 1 : 0); i++) {
     const layer = layers[i];
     if (layer instanceof Dropout) continue;
-    if (layer instanceof Stacked) {
+    if (layer instanceof KerasRecurrent) {
+      if (
+        layer.goBackwards || layer.mergeMode !== "concat" || layer.returnSequences !== (i < last)
+      ) {
+        refuse(
+          i,
+          `has ${
+            layer.goBackwards
+              ? "go_backwards"
+              : layer.mergeMode !== "concat"
+              ? `merge_mode ${layer.mergeMode}`
+              : `return_sequences ${layer.returnSequences}`
+          }, which has no LRP rule here`,
+        );
+      }
+      recurrent.push({ layer: layer.layer, name: `model.layers[${i}].layer` });
+    } else if (layer instanceof Stacked) {
       layer.layers.forEach((inner, j) =>
         recurrent.push({ layer: inner, name: `model.layers[${i}].layers[${j}]` })
       );
@@ -88,5 +115,5 @@ export function sequentialParts(model: Sequential): SequentialParts {
     }
   }
   if (recurrent.length === 0) return refuse(last, "has no recurrent layer before it");
-  return { embedding, recurrent, dense };
+  return { embedding, recurrent, dense, finalStates };
 }

@@ -40,10 +40,37 @@ export function relevancePerToken(relevance: Tensor, sequence = 0): number[] {
   if (!Number.isInteger(sequence) || sequence < 0 || sequence >= B) {
     throw new RangeError(`sequence must be an integer in [0, ${B}), got ${describe(sequence)}`);
   }
-  const values = relevance.data.subarray(sequence * T * I, (sequence + 1) * T * I);
-  return Array.from({ length: T }, (_, t) => {
-    let sum = 0;
-    for (let i = 0; i < I; i++) sum += values[t * I + i];
-    return sum;
-  });
+  return Array.from(
+    sumFeatures(relevance.data.subarray(sequence * T * I, (sequence + 1) * T * I), T, I),
+  );
+}
+
+/**
+ * Sums `values` `(steps, features)` (flat) over its features in float64: one sum a step,
+ * one a step. What {@linkcode relevancePerToken} and `lrp`'s per-step relevance both compute.
+ *
+ * @param values `(steps, features)` values, flat.
+ * @param steps How many steps.
+ * @param features How many values one step holds.
+ * @returns `steps` sums.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sumFeatures } from "./tokens.ts";
+ * assert.deepEqual(sumFeatures(new Float32Array([0.5, -0.25, 1, 1]), 2, 2), new Float64Array([0.25, 2]));
+ * ```
+ */
+export function sumFeatures(
+  values: ArrayLike<number>,
+  steps: number,
+  features: number,
+): Float64Array {
+  const out = new Float64Array(steps);
+  for (let n = 0; n < out.length; n++) {
+    let total = 0;
+    for (let f = 0; f < features; f++) total += values[n * features + f];
+    out[n] = total;
+  }
+  return out;
 }

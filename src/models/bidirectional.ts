@@ -7,6 +7,7 @@
 
 import { describeKind } from "../errors.ts";
 import { Module } from "../nn/module.ts";
+import { disposedError } from "./runner_cache.ts";
 import { concat, flip } from "../nn/layout.ts";
 import { record, type TrackedTensor } from "../nn/tape.ts";
 import { checkTensor, type Tensor } from "../tensor.ts";
@@ -129,6 +130,9 @@ export class Bidirectional extends Module implements RecurrentLayer {
     }
   }
 
+  /** Whether `dispose()` was called: final, every later forward throws. */
+  #disposed = false;
+
   get #parts(): readonly RecurrentLayer[] {
     return [this.forwardLayer, this.backwardLayer];
   }
@@ -211,6 +215,7 @@ export class Bidirectional extends Module implements RecurrentLayer {
    * ```
    */
   async forward(x: Tensor, init?: BidirectionalInit): Promise<RecurrentResult> {
+    if (this.#disposed) throw disposedError(this.constructor.name);
     const lengths = init?.lengths;
     if (lengths !== undefined) return await this.#forwardPacked(x, init!, lengths);
     const [forwardInit, backwardInit] = splitInit(this.#parts, init as RecurrentInit | undefined);
@@ -256,18 +261,21 @@ export class Bidirectional extends Module implements RecurrentLayer {
   }
 
   /**
-   * Frees both layers' backend memory.
+   * Frees both layers' backend memory for good: a later `forward` throws. Disposing twice does
+   * nothing.
    *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { Bidirectional, LSTM } from "../../mod.ts";
+   * import { Bidirectional, LSTM, randn } from "../../mod.ts";
    * const bi = new Bidirectional(new LSTM(3, 4, { backend: "js" }), new LSTM(3, 4, { backend: "js" }));
    * bi.dispose();
    * assert.equal(bi.outputSize, 8);
+   * await assert.rejects(bi.forward(randn([1, 2, 3])), /this Bidirectional was disposed/);
    * ```
    */
   dispose(): void {
+    this.#disposed = true;
     for (const layer of this.#parts) layer.dispose?.();
   }
 

@@ -30,6 +30,7 @@ import {
 import { checkState, forwardByHooks } from "./hook_path.ts";
 import { checkLengths } from "./packed.ts";
 import { RunnerBinding } from "./runner_binding.ts";
+import { disposedError } from "./runner_cache.ts";
 import { laneStep, readLanes } from "./step_ops.ts";
 
 /** Options every model takes. */
@@ -107,6 +108,8 @@ export class LSTM extends Module {
   // The runner and the cell as the backends see it (the built-in subclasses set their variant
   // with `setVariant`).
   readonly #binding = new RunnerBinding(this, () => this.parametersVersion());
+  /** Whether `dispose()` was called: final, every later forward throws. */
+  #disposed = false;
 
   /**
    * Makes an LSTM with weights drawn like PyTorch's `nn.Linear` from `options.seed`.
@@ -320,6 +323,7 @@ export class LSTM extends Module {
    * ```
    */
   async forward(x: Tensor, init?: ForwardOptions): Promise<ForwardResult> {
+    if (this.#disposed) throw disposedError(this.constructor.name);
     checkTensor("x", x);
     checkShape("x", x.shape, [-1, -1, this.inputSize], "(batch, seqLen, inputSize)");
     const [batch, seqLen] = x.shape;
@@ -455,21 +459,23 @@ export class LSTM extends Module {
   }
 
   /**
-   * Frees the backend's memory (GPU buffers, wasm instances). The model stays usable: the next
-   * `forward` compiles the cell again.
+   * Frees the backend's memory (GPU buffers, wasm instances) for good: a later `forward` throws
+   * (create a new model, and `loadStateDict` its weights, to run again). Calls already made
+   * finish. Disposing twice does nothing.
    *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
    * import { LSTM, zeros } from "../../mod.ts";
    * const lstm = new LSTM(3, 2, { backend: "js", seed: 1 });
-   * const before = await lstm.forward(zeros([1, 2, 3]));
+   * await lstm.forward(zeros([1, 2, 3]));
    * lstm.dispose();
-   * assert.deepEqual(await lstm.forward(zeros([1, 2, 3])), before);
+   * await assert.rejects(lstm.forward(zeros([1, 2, 3])), /this LSTM was disposed/);
    * ```
    */
   dispose(): void {
-    this.#binding.invalidate();
+    this.#disposed = true;
+    this.#binding.dispose(this.constructor.name);
   }
 
   /**

@@ -97,6 +97,11 @@ export class RunnerBinding {
     this.#runner.invalidate();
   }
 
+  /** Drops the runner for good: later calls throw that `owner` was disposed. */
+  dispose(owner: string): void {
+    this.#runner.dispose(owner);
+  }
+
   /**
    * When a webgpu runner holding the weights is about to be replaced (a parameter was assigned
    * since), the new one is compiled from the others' values, which are newer on the device: this

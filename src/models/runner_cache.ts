@@ -10,11 +10,29 @@
 
 import {
   type CellSpec,
+  copyInput,
   copySpec,
   type SequenceInput,
   type SequenceOutput,
   type SequenceRunner,
 } from "../contract/mod.ts";
+
+/**
+ * The error of a call on a model after its `dispose()`, which is final.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { disposedError } from "./runner_cache.ts";
+ * assert.match(disposedError("LSTM").message, /^this LSTM was disposed: .*create a new one/);
+ * ```
+ */
+export function disposedError(owner: string): Error {
+  return new Error(
+    `this ${owner} was disposed: dispose() freed its backend memory for good, so it runs no ` +
+      "more; create a new one (loadStateDict gives it saved weights) to run again",
+  );
+}
 
 /** One compile: its runner once ready, the calls waiting for (or pinning) it, whether dropped. */
 interface Compile {
@@ -51,6 +69,8 @@ export class RunnerCache {
   #current: Compile | null = null;
   // The weights' version the current runner was compiled from (or updated to in place).
   #version = -1;
+  /** The class name of the model that disposed this cache for good, or `null`. */
+  #disposedBy: string | null = null;
 
   /**
    * @param spec The cell to compile, read (and copied) when a compile starts.
@@ -73,14 +93,7 @@ export class RunnerCache {
   run(input: SequenceInput): Promise<SequenceOutput> {
     const entry = this.#start();
     if (entry.ready !== null) return entry.ready.run(input);
-    return this.#runWhenCompiled(entry, {
-      batch: input.batch,
-      seqLen: input.seqLen,
-      x: input.x.slice(),
-      hidden: input.hidden.slice(),
-      state: input.state.slice(),
-      ...(input.outputs === undefined ? {} : { outputs: { ...input.outputs } }),
-    });
+    return this.#runWhenCompiled(entry, copyInput(input));
   }
 
   /**
@@ -179,7 +192,36 @@ export class RunnerCache {
     if (entry.waiting === 0) entry.ready?.dispose();
   }
 
+  /**
+   * Drops the runner for good (it frees its memory when the calls given it have settled): every
+   * later call throws {@linkcode disposedError} of `owner`. Idempotent.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { jsBackend } from "../backends/js/mod.ts";
+   * import { RunnerCache } from "./runner_cache.ts";
+   * const z = (n: number) => new Float32Array(n);
+   * const cache = new RunnerCache(
+   *   () => ({
+   *     variant: { kind: "lstm", k: 1, maxPooling: false },
+   *     inputSize: 1,
+   *     hiddenSize: 1,
+   *     params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+   *   }),
+   *   (spec) => jsBackend.compile(spec),
+   * );
+   * cache.dispose("LSTM");
+   * assert.throws(() => cache.runner(), /this LSTM was disposed/);
+   * ```
+   */
+  dispose(owner: string): void {
+    this.#disposedBy ??= owner;
+    this.invalidate();
+  }
+
   #start(): Compile {
+    if (this.#disposedBy !== null) throw disposedError(this.#disposedBy);
     if (this.#current !== null) return this.#current;
     const spec = copySpec(this.#spec());
     const entry: Compile = {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { disposedError } from "./runner_cache.ts";
 import { checkOptions, describe, describeKind } from "../errors.ts";
 import { Dropout } from "../nn/dropout.ts";
 import { Embedding, type TokenIds } from "../nn/embedding.ts";
@@ -113,6 +114,7 @@ export class Sequential extends Module {
   readonly layers: readonly Module[];
   readonly #kinds: readonly Kind[];
   readonly #outputs: readonly Output[];
+  #disposed = false;
 
   /**
    * Composes layers, checking that each one reads what the previous one gives.
@@ -258,6 +260,7 @@ export class Sequential extends Module {
     x: TokenIds | Tensor,
     options: SequentialForwardOptions = {},
   ): Promise<TrackedTensor> {
+    if (this.#disposed) throw disposedError(this.constructor.name);
     checkOptions(options);
     let value: Tensor;
     let first = 0;
@@ -405,18 +408,21 @@ export class Sequential extends Module {
   }
 
   /**
-   * Frees every layer's backend memory.
+   * Frees every layer's backend memory for good: `forward` throws afterwards (create a new model
+   * to run again). Disposing twice does nothing.
    *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { GRU, Sequential } from "../../mod.ts";
+   * import { GRU, randn, Sequential } from "../../mod.ts";
    * const model = new Sequential([new GRU(3, 4)]);
    * model.dispose();
    * assert.equal(model.layers.length, 1);
+   * await assert.rejects(model.forward(randn([1, 2, 3])), /this Sequential was disposed/);
    * ```
    */
   dispose(): void {
+    this.#disposed = true;
     for (const layer of this.layers) (layer as { dispose?: () => void }).dispose?.();
   }
 

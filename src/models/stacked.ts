@@ -6,6 +6,7 @@
  */
 
 import { describe } from "../errors.ts";
+import { disposedError } from "./runner_cache.ts";
 import { Module } from "../nn/module.ts";
 import type { Tensor } from "../tensor.ts";
 import {
@@ -42,6 +43,8 @@ import {
 export class Stacked extends Module implements RecurrentLayer {
   /** The layers, in order. */
   readonly layers: readonly RecurrentLayer[];
+  /** Whether `dispose()` was called: final, every later forward throws. */
+  #disposed = false;
 
   /**
    * Composes layers; each layer's `inputSize` must be the previous one's `outputSize`.
@@ -153,6 +156,7 @@ export class Stacked extends Module implements RecurrentLayer {
    * ```
    */
   async forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
+    if (this.#disposed) throw disposedError(this.constructor.name);
     const inits = splitInit(this.layers, init);
     const results: RecurrentResult[] = [];
     let input = x;
@@ -165,18 +169,21 @@ export class Stacked extends Module implements RecurrentLayer {
   }
 
   /**
-   * Frees every layer's backend memory.
+   * Frees every layer's backend memory for good: a later `forward` throws. Disposing twice does
+   * nothing.
    *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { LSTM, Stacked } from "../../mod.ts";
+   * import { LSTM, randn, Stacked } from "../../mod.ts";
    * const stack = new Stacked([new LSTM(3, 4, { backend: "js" })]);
    * stack.dispose();
    * assert.equal(stack.layers.length, 1);
+   * await assert.rejects(stack.forward(randn([1, 2, 3])), /this Stacked was disposed/);
    * ```
    */
   dispose(): void {
+    this.#disposed = true;
     for (const layer of this.layers) layer.dispose?.();
   }
 

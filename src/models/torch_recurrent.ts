@@ -173,7 +173,8 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
    * ```
    */
   forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
-    return Promise.resolve().then(() => this.#forward(x, init));
+    // Checked and started now (errors reject): a call made before `dispose()` finishes.
+    return this.#forward(x, init);
   }
 
   async #forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult> {
@@ -221,20 +222,20 @@ export abstract class TorchRecurrent extends Module implements RecurrentLayer {
   }
 
   /**
-   * Frees the compiled cell (wasm or GPU memory). The layer stays usable: the next call compiles
-   * it again.
+   * Frees the compiled cell (wasm or GPU memory) for good: a later `forward` throws (create a
+   * new layer, and `loadStateDict` its weights, to run again). Disposing twice does nothing.
    *
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { GRU } from "../../mod.ts";
+   * import { GRU, randn } from "../../mod.ts";
    * const gru = new GRU(2, 3);
    * gru.dispose();
-   * assert.equal(gru.hiddenSize, 3);
+   * await assert.rejects(gru.forward(randn([1, 2, 2])), /this GRU was disposed/);
    * ```
    */
   dispose(): void {
-    this.#runner.invalidate();
+    this.#runner.dispose(this.constructor.name);
   }
 
   /**

@@ -47,6 +47,8 @@ export class DeviceGroup extends RunnerGroup {
   #synced: { snapshot: DeviceSnapshot; versions: Versions } | null = null;
   /** The read-back under way, which `sync()` calls share. */
   #reading: Promise<void> | null = null;
+  /** Why the last read-back failed (a lost device), or `null`: stale reads throw it. */
+  #failure: Error | null = null;
   /** Each gradient's `Σ g²`, as the device computed it, times the clipping since. */
   #squaredNorms: number[];
   /** Each gradient's clipping factor not yet applied on the device. */
@@ -288,6 +290,10 @@ export class DeviceGroup extends RunnerGroup {
     const versions = { ...this.#versions };
     const read = this.#weights.read().then((snapshot) => {
       this.#synced = { snapshot, versions };
+      this.#failure = null;
+    }, (error: unknown) => {
+      this.#failure = error instanceof Error ? error : new Error(String(error));
+      throw error;
     }).finally(() => {
       if (this.#reading === read) this.#reading = null;
     });
@@ -329,6 +335,8 @@ export class DeviceGroup extends RunnerGroup {
   #fresh(kind: keyof Versions, what: string): { snapshot: DeviceSnapshot; versions: Versions } {
     const synced = this.#synced;
     if (synced === null || synced.versions[kind] !== this.#versions[kind]) {
+      // After a failed read-back (the device was lost), syncing again cannot help: say why.
+      if (this.#failure !== null) throw this.#failure;
       throw new Error(
         `${what} this webgpu layer changed on the device since it was last read back, and ` +
           "WebGPU cannot read it synchronously: `await opt.sync()` (or `await layer.sync()`) " +

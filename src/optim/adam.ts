@@ -8,13 +8,9 @@
 import { describe } from "../errors.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import type { OptimizerUpdate } from "../contract/mod.ts";
-import {
-  checkOptionNames,
-  numberOption,
-  Optimizer,
-  type ParameterState,
-  type ResidentParameterState,
-} from "./optimizer.ts";
+import { checkOptionNames, nonfiniteOption, numberOption } from "./options.ts";
+import { Optimizer } from "./optimizer.ts";
+import type { ParameterState, ResidentParameterState } from "./state.ts";
 
 /** Options of {@linkcode Adam} and {@linkcode AdamW}: PyTorch's, in camelCase. */
 export interface AdamOptions {
@@ -28,6 +24,8 @@ export interface AdamOptions {
   weightDecay?: number;
   /** Use the maximum of the second moments (default `false`). */
   amsgrad?: boolean;
+  /** A step with a NaN or infinite gradient: refused with an error (default) or skipped. */
+  nonfinite?: "error" | "skip";
 }
 
 function checkAdamOptions(
@@ -35,7 +33,7 @@ function checkAdamOptions(
   options: AdamOptions,
   weightDecay: number,
 ): Record<string, number | boolean | number[]> {
-  checkOptionNames(owner, options, ["lr", "betas", "eps", "weightDecay", "amsgrad"]);
+  checkOptionNames(owner, options, ["lr", "betas", "eps", "weightDecay", "amsgrad", "nonfinite"]);
   const record = options as Record<string, unknown>;
   const betas = options.betas ?? [0.9, 0.999];
   if (!Array.isArray(betas) || betas.length !== 2) {
@@ -91,7 +89,11 @@ export class Adam extends Optimizer {
    * ```
    */
   constructor(params: readonly Parameter[], options: AdamOptions = {}) {
-    super(params, checkAdamOptions(new.target.name, options, new.target === AdamW ? 1e-2 : 0));
+    super(
+      params,
+      checkAdamOptions(new.target.name, options, new.target === AdamW ? 1e-2 : 0),
+      nonfiniteOption(options),
+    );
   }
 
   /** Whether the weight decay is decoupled from the gradient (`AdamW`). */

@@ -7,69 +7,23 @@
 
 import type { OptimizerUpdate } from "../contract/mod.ts";
 import { describe } from "../errors.ts";
+import { firstNonfiniteGrad, refusedStep } from "./nonfinite.ts";
+import { checkOptionNames, nonfiniteOption, numberOption } from "./options.ts";
 import { Parameter } from "../nn/parameter.ts";
 import { DeviceGroup, syncParameters } from "../nn/device_group.ts";
 import { ResidentGroup } from "../nn/resident.ts";
 import { type ResidentOwner, RunnerGroup } from "../nn/runner_group.ts";
+import type {
+  OptimizerStateDict,
+  OptionValue,
+  ParameterState,
+  ResidentParameterState,
+} from "./state.ts";
 import type { Tensor } from "../tensor.ts";
-
-/** A hyper-parameter value. */
-export type OptionValue = number | boolean | readonly number[];
-
-/** What `stateDict()` returns and `loadStateDict()` takes; tensors are copies. */
-export interface OptimizerStateDict {
-  /** Per parameter, in order: its buffers and counters, `null` before its first update. */
-  readonly state: readonly (Readonly<Record<string, Tensor | number>> | null)[];
-  /** The hyper-parameters, `lr` included (schedules change it). */
-  readonly options: Readonly<Record<string, OptionValue>>;
-}
-
-/** One parameter's optimizer state: buffers shaped like it, and counters. */
-export type ParameterState = Record<string, Float32Array | number>;
-
-/**
- * One parameter's optimizer state in a backend's layout (`ResidentOptimizerState` of
- * `src/contract/types.ts`): the step count and up to three vectors, `null` for zeros.
- */
-export interface ResidentParameterState {
-  /** Steps taken (for SGD, 0 means no momentum buffer yet). */
-  readonly steps: number;
-  /** SGD's momentum buffer or Adam's `exp_avg`; `exp_avg_sq`; `max_exp_avg_sq`. */
-  readonly slots: readonly (Float32Array | null)[];
-}
 
 /** Whether `parameter` has a gradient, here or held on a device (without reading it back). */
 function hasGrad(parameter: Parameter): boolean {
   return parameter.heldGrad !== null || parameter.grad !== null;
-}
-
-/** Checks that `options[name]` (or its default) is a finite number ≥ `min` (and < `below`). */
-export function numberOption(
-  options: Record<string, unknown>,
-  name: string,
-  fallback: number,
-  { min = 0, below = Infinity }: { min?: number; below?: number } = {},
-): number {
-  const value = options[name] ?? fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value >= below) {
-    const range = below === Infinity ? `≥ ${min}` : `in [${min}, ${below})`;
-    throw new RangeError(`options.${name} must be a number ${range}, got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** Checks that `options` is an object whose keys are all among `known`. */
-export function checkOptionNames(owner: string, options: unknown, known: readonly string[]): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`options must be an object, got ${describe(options)}`);
-  }
-  for (const name of Object.keys(options)) {
-    if (!known.includes(name)) {
-      throw new TypeError(
-        `unknown option ${describe(name)} for ${owner}; expected some of ${known.join(", ")}`,
-      );
-    }
-  }
 }
 
 /**
@@ -106,12 +60,16 @@ export abstract class Optimizer {
   readonly #owner: ResidentOwner = { evacuate: (group) => this.#evacuate(group) };
   #options: Record<string, OptionValue>;
   #disposed = false;
+  #skipped = 0;
+  /** What a step with a NaN or infinite gradient does: refuse it (`"error"`) or skip it. */
+  readonly nonfinite: "error" | "skip";
 
   /**
    * Checks the parameters (no duplicates, one backend) and keeps the options.
    *
    * @param params The parameters (from `layer.parameters()`), all of one backend.
    * @param options The checked hyper-parameters, `lr` included.
+   * @param nonfinite What a step with a non-finite gradient does (default `"error"`).
    *
    * @example A subclass passes its checked options
    * ```ts
@@ -134,7 +92,11 @@ export abstract class Optimizer {
    * assert.deepEqual([...p.value.data], [0.5, 1.5]);
    * ```
    */
-  protected constructor(params: readonly Parameter[], options: Record<string, OptionValue>) {
+  protected constructor(
+    params: readonly Parameter[],
+    options: Record<string, OptionValue>,
+    nonfinite: "error" | "skip" = "error",
+  ) {
     if (!Array.isArray(params) || params.length === 0) {
       throw new TypeError(
         `params must be a non-empty array of Parameter (from layer.parameters()), got ${
@@ -174,6 +136,26 @@ export abstract class Optimizer {
     this.#state = params.map(() => null);
     this.#holders = params.map(() => null);
     this.#options = options;
+    this.nonfinite = nonfiniteOption({ nonfinite });
+  }
+
+  /**
+   * How many steps were skipped for a non-finite gradient (with `nonfinite: "skip"`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Parameter, SGD, tensor } from "../../mod.ts";
+   * const p = new Parameter("w", tensor([1], [1]));
+   * const opt = new SGD([p], { lr: 1, nonfinite: "skip" });
+   * p.grad = tensor([NaN], [1]);
+   * assert.equal(opt.step(), false);
+   * assert.equal(opt.skippedSteps, 1);
+   * assert.deepEqual([...p.value.data], [1]);
+   * ```
+   */
+  get skippedSteps(): number {
+    return this.#skipped;
   }
 
   /** The learning rate (schedules set it). */
@@ -254,9 +236,15 @@ export abstract class Optimizer {
   }
 
   /**
-   * Updates every parameter that has a gradient (the others are skipped, as in PyTorch).
+   * Updates every parameter that has a gradient (the others are skipped, as in PyTorch), and
+   * returns `true`. All or nothing: when a gradient holds a NaN or an infinity, no weight and no
+   * state changes, and the step throws an error naming the parameter (`nonfinite: "error"`, the
+   * default) or returns `false` and counts it in {@linkcode Optimizer.skippedSteps}
+   * (`nonfinite: "skip"`). Gradients held on the webgpu device are judged by their squared norm
+   * there, without a read-back (so one whose `Σ g²` overflows float32, |g| ≳ 1e19, counts as
+   * infinite, as it does for `clipGradNorm` and torch).
    *
-   * @throws {Error} After `dispose()`.
+   * @throws {Error} After `dispose()`, or on a non-finite gradient with `nonfinite: "error"`.
    *
    * @example
    * ```ts
@@ -269,12 +257,13 @@ export abstract class Optimizer {
    * assert.deepEqual([...p.value.data], [0.5, 2.5]);
    * ```
    */
-  step(): void {
+  step(): boolean {
     if (this.#disposed) {
       throw new Error(
         `step() on a disposed ${this.constructor.name}: its state was freed; create a new optimizer`,
       );
     }
+    if (!this.#gradsFinite()) return false;
     const done = this.#stepResident();
     this.params.forEach((parameter, index) => {
       if (!hasGrad(parameter) || done.has(index)) return;
@@ -284,6 +273,19 @@ export abstract class Optimizer {
       this.#state[index] = this.update(value, parameter.grad!.data, this.#state[index]);
       parameter.value = { shape: parameter.value.shape, data: value };
     });
+    return true;
+  }
+
+  /**
+   * Whether every gradient is finite; else skips the step (`"skip"`) or throws naming the first
+   * parameter whose gradient is not.
+   */
+  #gradsFinite(): boolean {
+    const found = firstNonfiniteGrad(this.params);
+    if (found === null) return true;
+    if (this.nonfinite === "error") throw refusedStep(this.constructor.name, found);
+    this.#skipped++;
+    return false;
   }
 
   /**

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { checkOptionNames, numberOption, type Optimizer } from "./optimizer.ts";
+import type { Optimizer } from "./optimizer.ts";
+import { checkOptionNames, numberOption } from "./options.ts";
 import { describe } from "../errors.ts";
 
 /** What a schedule's `stateDict()` returns. */

@@ -8,13 +8,9 @@
 import { describe } from "../errors.ts";
 import type { Parameter } from "../nn/parameter.ts";
 import type { OptimizerUpdate } from "../contract/mod.ts";
-import {
-  checkOptionNames,
-  numberOption,
-  Optimizer,
-  type ParameterState,
-  type ResidentParameterState,
-} from "./optimizer.ts";
+import { checkOptionNames, nonfiniteOption, numberOption } from "./options.ts";
+import { Optimizer } from "./optimizer.ts";
+import type { ParameterState, ResidentParameterState } from "./state.ts";
 
 /** Options of {@linkcode SGD}: PyTorch's, in camelCase, with its defaults. */
 export interface SGDOptions {
@@ -28,6 +24,8 @@ export interface SGDOptions {
   nesterov?: boolean;
   /** L2 penalty added to the gradient (default `0`). */
   weightDecay?: number;
+  /** A step with a NaN or infinite gradient: refused with an error (default) or skipped. */
+  nonfinite?: "error" | "skip";
 }
 
 /**
@@ -63,7 +61,14 @@ export class SGD extends Optimizer {
    * ```
    */
   constructor(params: readonly Parameter[], options: SGDOptions = {}) {
-    checkOptionNames("SGD", options, ["lr", "momentum", "dampening", "nesterov", "weightDecay"]);
+    checkOptionNames("SGD", options, [
+      "lr",
+      "momentum",
+      "dampening",
+      "nesterov",
+      "weightDecay",
+      "nonfinite",
+    ]);
     const record = options as Record<string, unknown>;
     const checked = {
       lr: numberOption(record, "lr", 1e-3),
@@ -80,7 +85,7 @@ export class SGD extends Optimizer {
         `options.nesterov needs momentum > 0 and dampening = 0, got momentum ${checked.momentum}, dampening ${checked.dampening}`,
       );
     }
-    super(params, checked);
+    super(params, checked, nonfiniteOption(options));
   }
 
   /**

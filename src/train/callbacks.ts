@@ -222,10 +222,18 @@ export interface ProgressOptions {
   write?: (line: string) => void;
   /** The least time between two step lines, in seconds (default 2). */
   intervalSeconds?: number;
+  /**
+   * The run's last step, for a run of several `fit` calls (resumed from a checkpoint, or cut into
+   * parts between evaluations) that passes each call its `initialStep`: step lines then count
+   * the run's steps (`step 120/500 · ...`, the rate and time left over the whole run) and no epoch
+   * line is written (a call's epochs are parts of the run). Default: this call's epochs and steps.
+   */
+  totalSteps?: number;
 }
 
 /** `1m05s` or `12s`. */
 function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
   const whole = Math.max(0, Math.round(seconds));
   return whole < 60
     ? `${whole}s`
@@ -240,7 +248,8 @@ function short(value: number): string {
 /**
  * Prints a line at most every `intervalSeconds` while training (epoch, step, steps/s, the epoch's
  * loss so far and the estimated time left) and one per epoch with every metric, the learning
- * rate and the time taken.
+ * rate and the time taken. With `totalSteps`, the step lines count the steps of a whole run of
+ * several `fit` calls instead.
  *
  * @example
  * ```ts
@@ -254,11 +263,26 @@ function short(value: number): string {
  * assert.match(lines[0], /^epoch 1\/1 · step 1\/2 · [\d.]+ steps\/s · loss [\d.]+ · ETA \d+s$/);
  * assert.match(lines.at(-1)!, /^epoch 1\/1 done in [\d.]+s · loss [\d.]+ · lr 0.001$/);
  * ```
+ *
+ * @example One run of 10 steps resumed at step 6: lines count the run's steps
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fit, Linear, progress, Sequential, SGD, tensor } from "../../mod.ts";
+ * const model = new Sequential([new Linear(1, 2, { seed: 1 })]);
+ * const lines: string[] = [];
+ * const report = progress({ write: (l) => void lines.push(l), intervalSeconds: 0, totalSteps: 10 });
+ * const data = { inputs: tensor([0, 1], [2, 1]), targets: [0, 1] };
+ * const optimizer = new SGD(model.parameters());
+ * await fit(model, data, { optimizer, batchSize: 1, initialStep: 6, callbacks: [report] });
+ * assert.match(lines[0], /^step 7\/10 · [\d.]+ steps\/s · loss [\d.]+ · ETA \d+s$/);
+ * assert.equal(lines.length, 2);
+ * ```
  */
 export function progress(options: ProgressOptions = {}): Callback {
   checkOptions(options);
   const write = options.write ?? ((line: string) => console.log(line));
   const interval = options.intervalSeconds ?? 2;
+  const total = options.totalSteps;
   if (typeof write !== "function") {
     throw new TypeError(`progress: options.write must be a function, got ${describeKind(write)}`);
   }
@@ -267,12 +291,31 @@ export function progress(options: ProgressOptions = {}): Callback {
       `progress: options.intervalSeconds must be a number ≥ 0, got ${describe(interval)}`,
     );
   }
+  if (total !== undefined && !(Number.isInteger(total) && total >= 1)) {
+    throw new RangeError(
+      `progress: options.totalSteps must be an integer ≥ 1, got ${describe(total)}`,
+    );
+  }
   let last = -Infinity;
+  // The run's rate is counted from the first call's start (a resumed run's from its own).
+  let runStart: { seconds: number; step: number } | null = null;
   return {
+    onTrainBegin(context): void {
+      runStart ??= { seconds: performance.now() / 1000, step: context.initialStep };
+    },
     onBatchEnd(step, context): void {
       const now = performance.now() / 1000;
       if (now - last < interval) return;
       last = now;
+      if (total !== undefined && runStart !== null) {
+        const rate = (step.globalStep - runStart.step) / Math.max(now - runStart.seconds, 1e-9);
+        write(
+          `step ${step.globalStep}/${total} · ${rate.toFixed(1)} steps/s · loss ${
+            short(step.meanLoss)
+          } · ETA ${duration((total - step.globalStep) / rate)}`,
+        );
+        return;
+      }
       const done = step.step + 1;
       const rate = done / Math.max(step.seconds, 1e-9);
       const left = (context.stepsPerEpoch - done) +
@@ -285,6 +328,7 @@ export function progress(options: ProgressOptions = {}): Callback {
       );
     },
     onEpochEnd(log, context): void {
+      if (total !== undefined) return;
       const values = Object.entries(log.metrics).map(([name, value]) => `${name} ${short(value)}`);
       write(
         `epoch ${log.epoch + 1}/${context.epochs} done in ${log.seconds.toFixed(1)}s · ` +

@@ -11,6 +11,7 @@ import { crossEntropy, mseLoss, type Targets } from "../nn/loss.ts";
 import type { TrackedTensor } from "../nn/tape.ts";
 import { Adam } from "../optim/adam.ts";
 import { clipGradNorm } from "../optim/clip.ts";
+import { NonfiniteGradientError } from "../optim/nonfinite.ts";
 import { Optimizer } from "../optim/optimizer.ts";
 import { Random } from "../random.ts";
 import { type Tensor, tensor } from "../tensor.ts";
@@ -48,7 +49,24 @@ export interface FitOptions {
   clipGradNorm?: number;
   /** The target id that the loss and the metrics skip (default -100, the batches' padding). */
   ignoreIndex?: number;
+  /**
+   * Stops training once aborted (Ctrl-C, a deadline): looked at after every step, so the step
+   * under way finishes and no other starts. An epoch whose last step is done still gets its
+   * validation and `onEpochEnd`; an epoch cut short gets neither. `fit` saves nothing itself: it
+   * returns with `stopReason` `"aborted"`, the model in `eval()` mode and synced, for the caller
+   * to save. Between steps `fit` lets the event loop run (at least every 50 ms), so a signal
+   * handler can abort it even when the steps never wait.
+   */
+  signal?: AbortSignal;
+  /**
+   * Steps taken before this call, e.g. by the run a checkpoint resumes (default 0):
+   * `StepLog.globalStep` counts on from it, and `progress({ totalSteps })` with it.
+   */
+  initialStep?: number;
 }
+
+/** The most time `fit` runs steps without letting the event loop run, when given a `signal`. */
+const YIELD_MS = 50;
 
 /** Sums of the loss and the metrics over batches. */
 class Totals {
@@ -129,6 +147,11 @@ function positiveInteger(name: string, value: unknown): number {
  * loss, `backward()`, optional gradient clipping and the optimizer step; then, with
  * `validation`, `model.eval()` and the validation loss and metrics. The model is left in
  * `eval()` mode.
+ *
+ * A NaN or infinite loss or gradient stops training with an error naming the epoch and the step,
+ * before that step changes any weight and before any later callback (a checkpoint keeps the last
+ * good weights); with an optimizer made with `{ nonfinite: "skip" }`, such steps are skipped
+ * instead (counted in `optimizer.skippedSteps`, left out of the epoch's loss and metrics).
  *
  * `data` is `{ inputs, targets }` (one entry per example: token-id sequences with per-step or
  * per-sequence class ids, or tensors), cut by {@linkcode batches} into `batchSize` batches,
@@ -219,6 +242,20 @@ export async function fit(
       );
     }
   });
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `options.signal must be an AbortSignal (new AbortController().signal), got ${
+        describeKind(signal)
+      }`,
+    );
+  }
+  const initialStep = options.initialStep ?? 0;
+  if (!Number.isInteger(initialStep) || initialStep < 0) {
+    throw new RangeError(
+      `options.initialStep must be an integer ≥ 0, got ${describe(initialStep)}`,
+    );
+  }
   const clip = options.clipGradNorm;
   if (clip !== undefined && !(typeof clip === "number" && clip > 0)) {
     throw new RangeError(`options.clipGradNorm must be a number > 0, got ${describe(clip)}`);
@@ -256,12 +293,25 @@ export async function fit(
     optimizer,
     epochs,
     stepsPerEpoch: first.length,
+    initialStep,
     stop(reason: string): void {
       stopReason ??= String(reason);
     },
   };
   const log: EpochLog[] = [];
   const history = (): History => ({ epochs: log, stopReason });
+  let globalStep = initialStep;
+  let lastYield = performance.now();
+  /** Whether the signal asks to stop; lets the event loop run first when it has not for a while. */
+  const aborted = async (): Promise<boolean> => {
+    if (signal === undefined) return false;
+    if (performance.now() - lastYield > YIELD_MS) {
+      await new Promise((done) => setTimeout(done, 0));
+      lastYield = performance.now();
+    }
+    if (signal.aborted) stopReason ??= "aborted";
+    return signal.aborted;
+  };
   for (const callback of callbacks) await callback.onTrainBegin?.(context);
   for (let epoch = 0; epoch < epochs && stopReason === null; epoch++) {
     for (const callback of callbacks) await callback.onEpochBegin?.(epoch, context);
@@ -270,28 +320,57 @@ export async function fit(
     const totals = new Totals();
     model.train();
     const epochData = epoch === 0 ? first : epochBatches();
+    let cut = false;
     for (const [step, batch] of epochData.entries()) {
       optimizer.zeroGrad();
       const output = await model.forward(batch.inputs, lengthsOf(batch));
       const value = loss(output, batch.targets);
+      const skips = optimizer.nonfinite === "skip";
+      if (!Number.isFinite(value.data[0]) && !skips) {
+        throw nonfiniteStop(epoch, step, `the loss is ${value.data[0]}`);
+      }
       await value.backward();
-      if (clip !== undefined) clipGradNorm(model.parameters(), clip);
-      optimizer.step();
+      let stepped: boolean;
+      try {
+        if (clip !== undefined) {
+          clipGradNorm(model.parameters(), clip, { errorIfNonfinite: !skips });
+        }
+        stepped = optimizer.step();
+      } catch (error) {
+        if (!(error instanceof NonfiniteGradientError)) throw error;
+        throw nonfiniteStop(epoch, step, error.message, error);
+      }
       const count = options.loss === undefined || typeof options.loss === "string"
         ? targetCount(batch.targets, ignoreIndex)
         : 1;
-      totals.add("loss", value.data[0] * count, count);
-      measure(totals, output, batch.targets);
+      // A skipped step's loss (NaN or infinite) would make the epoch's mean meaningless.
+      if (stepped) {
+        totals.add("loss", value.data[0] * count, count);
+        measure(totals, output, batch.targets);
+      } else {
+        for (const name of ["loss", ...metrics.map((metric) => metric.name)]) {
+          totals.add(name, 0, 0);
+        }
+      }
       const stepLog = {
         epoch,
         step,
+        globalStep: ++globalStep,
         loss: value.data[0],
         meanLoss: totals.mean("loss"),
         seconds: (performance.now() - started) / 1000,
       };
       for (const callback of callbacks) await callback.onBatchEnd?.(stepLog, context);
+      if (await aborted() && step < epochData.length - 1) {
+        cut = true;
+        break;
+      }
     }
     model.train(false);
+    if (cut) {
+      await model.sync();
+      break;
+    }
     let metricsOf = totals.means("");
     if (validation !== null) {
       const checked = new Totals();
@@ -319,6 +398,20 @@ export async function fit(
   }
   for (const callback of callbacks) await callback.onTrainEnd?.(history(), context);
   return history();
+}
+
+/**
+ * The error that stops `fit` on a non-finite loss or gradient: the step's weights were not
+ * changed, and no epoch end (no checkpoint) saw them.
+ */
+function nonfiniteStop(epoch: number, step: number, what: string, cause?: unknown): Error {
+  return new Error(
+    `fit stopped at epoch ${epoch}, step ${step} (counted from 0, as in the logs): ${what}. ` +
+      "The weights are those before this step, and the last checkpoint stays as it was. Check " +
+      "this batch's inputs and targets, lower the learning rate or clip the gradients " +
+      '(clipGradNorm), or pass an optimizer with { nonfinite: "skip" } to skip such steps',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function lengthsOf(batch: Batch): { lengths?: Int32Array } {

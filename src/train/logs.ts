@@ -42,6 +42,8 @@ export interface FitContext {
   readonly epochs: number;
   /** Training batches per epoch. */
   readonly stepsPerEpoch: number;
+  /** Steps taken before this call (`fit`'s `initialStep`, default 0). */
+  readonly initialStep: number;
   /** Ends training after the current epoch; `reason` goes to `History.stopReason`. */
   stop(reason: string): void;
 }
@@ -52,6 +54,8 @@ export interface StepLog {
   readonly epoch: number;
   /** The step within the epoch, from 0. */
   readonly step: number;
+  /** Steps taken in the whole run, this one included: `fit`'s `initialStep` + this call's. */
+  readonly globalStep: number;
   /** This batch's loss. */
   readonly loss: number;
   /** The epoch's loss so far (per counted target). */
@@ -81,7 +85,10 @@ export interface EpochLog {
 export interface History {
   /** Every epoch run, in order. */
   readonly epochs: readonly EpochLog[];
-  /** Why training ended early (a callback's `stop(reason)`); `null` when it ran every epoch. */
+  /**
+   * Why training ended early: a callback's `stop(reason)`, or `"aborted"` for `fit`'s `signal`;
+   * `null` when it ran every epoch.
+   */
   readonly stopReason: string | null;
 }
 

@@ -10,7 +10,7 @@ import { VARIANTS } from "../../variants.ts";
 import { supportsRelaxedSimd } from "./bindings.ts";
 import { checkWasmWeights, WASM_MEMORY_LIMITS, type WasmMemoryLimits } from "./memory_plan.ts";
 import { WasmRunner } from "./runner.ts";
-import { defaultThreads, IDLE_WORKER_MS } from "./scheduler.ts";
+import { defaultThreads, POOLED_WORKER_MS } from "./scheduler.ts";
 import { WorkerPool } from "./thread.ts";
 
 /** Options of {@linkcode createWasmBackend}. */
@@ -75,7 +75,7 @@ export function createWasmBackend(options: WasmBackendOptions = {}): Backend {
   }
   const relaxedSimd = options.relaxedSimd ?? true;
   const memory = options.memory ?? WASM_MEMORY_LIMITS;
-  const pool = new WorkerPool(IDLE_WORKER_MS);
+  const pool = new WorkerPool(POOLED_WORKER_MS);
   return defineBackend("wasm", (spec) => {
     checkWasmWeights(spec, memory);
     const flavor = relaxedSimd && supportsRelaxedSimd() ? "relaxed" : "plain";

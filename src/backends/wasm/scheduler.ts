@@ -37,10 +37,18 @@ export const MIN_ROWS_PER_THREAD = 4;
  */
 export const MIN_SHARED_STEP_FLOPS = 2e5;
 /**
- * Workers stop after this long without a call (and start again on the next one): an idle Worker
- * keeps a Deno process alive, so a program that forgets `dispose()` still exits.
+ * A runner's workers go back to the pool after this long without a call (and start again on the
+ * next one). An idle Worker keeps a Deno process alive (a web Worker cannot be unref'd, and
+ * Deno's `node:worker_threads` ones, which can, copy every message: 55 ms per 1.6 MB round trip
+ * against 0.4 ms), so this bounds how late a program that forgets `dispose()` exits, with
+ * {@linkcode POOLED_WORKER_MS}: about 0.6 s after its last call.
  */
-export const IDLE_WORKER_MS = 1000;
+export const IDLE_WORKER_MS = 500;
+/**
+ * Workers in the pool stop after this long without a runner taking them: a runner replaced by
+ * another (new weights) hands its workers over at once, so a short wait suffices.
+ */
+export const POOLED_WORKER_MS = 100;
 
 /**
  * Threads by default: one per core (at most {@linkcode MAX_THREADS}) where `Worker` exists and

@@ -254,12 +254,13 @@ export class WasmThread {
  * Workers that runners of one backend hand back when they are disposed or idle, for the next
  * runner to take: training replaces a model's runner after every optimizer step, and re-packing
  * weights in a running worker costs a message, where starting one costs about 100 ms. Workers left
- * in the pool stop after `idleMs`, so that a program can exit.
+ * in the pool stop after `idleMs` (`POOLED_WORKER_MS`), so that a program can exit: an idle web
+ * Worker keeps a Deno process alive, and cannot be unref'd.
  *
  * @example
  * ```ts ignore
  * import { WorkerPool } from "./thread.ts";
- * const pool = new WorkerPool(1000);
+ * const pool = new WorkerPool(100);
  * const [worker] = pool.take(1, spec, "relaxed"); // spec: a CellSpec
  * pool.give([worker]);
  * ```

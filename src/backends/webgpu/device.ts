@@ -150,6 +150,29 @@ export function forgetGpuContext(context: GpuContext, reason: string): void {
 }
 
 /**
+ * The error of every training call (and of inference on trained weights) after the device that
+ * held a model's trained weights was lost: only the device held them, and its gradients and
+ * optimizer state. Names the loss's reason (`null`: not known yet) and what to do.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lostTrainedWeights } from "./device.ts";
+ * const error = lostTrainedWeights("destroyed: Device was destroyed.");
+ * assert.match(error.message, /^the WebGPU device was lost \(destroyed: Device was destroyed\.\)/);
+ * assert.match(error.message, /loadStateDict/);
+ * ```
+ */
+export function lostTrainedWeights(reason: string | null): Error {
+  return new Error(
+    `the WebGPU device was lost (${reason ?? "reason not reported"}) after training on it, and ` +
+      "the stepped weights with it: load them again (loadStateDict from a checkpoint) into a " +
+      "model created again (dispose() this one), or train again; on a failing GPU driver, use " +
+      "the wasm or js backend",
+  );
+}
+
+/**
  * Why `context`'s device was lost, waiting up to `graceMs` for a loss to be reported (a device
  * reports its loss asynchronously, after the calls on it have started failing); `null` if it works.
  *

@@ -7,7 +7,7 @@
 
 import type { SequenceInput, SequenceOutput } from "../../contract/mod.ts";
 import type { CallBuffers } from "./call_buffers.ts";
-import type { GpuContext } from "./device.ts";
+import { type GpuContext, lossOf } from "./device.ts";
 import { unpackCells } from "./layout.ts";
 import type { PackedCell } from "./packed_cell.ts";
 
@@ -23,7 +23,9 @@ import type { PackedCell } from "./packed_cell.ts";
 export class DeviceLost extends Error {}
 
 /**
- * Maps `buffer` for reading; fails with `DeviceLost` if the device goes away first.
+ * Maps `buffer` for reading; fails with `DeviceLost` if the device goes away first, or if the
+ * mapping fails (a lost device fails its calls before it reports the loss: the error then carries
+ * the loss's reason when it comes within a grace period, not the mapping's "validation error").
  *
  * @example
  * ```ts ignore
@@ -38,7 +40,9 @@ export async function mapForReading(context: GpuContext, buffer: GPUBuffer): Pro
     context.lost.then((reason) => new DeviceLost(reason)),
   ]);
   if (outcome instanceof DeviceLost) throw outcome;
-  if (outcome !== null) throw new DeviceLost(`mapping the results failed: ${outcome}`);
+  if (outcome !== null) {
+    throw new DeviceLost(await lossOf(context) ?? `mapping the results failed: ${outcome}`);
+  }
 }
 
 /**

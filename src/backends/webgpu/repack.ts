@@ -6,7 +6,7 @@
  */
 
 import { createBuffer } from "./buffers.ts";
-import { pipeline } from "./device.ts";
+import { lostTrainedWeights, pipeline } from "./device.ts";
 import { roundUp } from "./layout.ts";
 import type { PackedCell } from "./packed_cell.ts";
 import type { Resident } from "./resident.ts";
@@ -27,23 +27,6 @@ interface RepackRecord {
 }
 
 /**
- * The error of a device lost after optimizer steps on it: only it held the stepped weights.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { lostTrainedWeights } from "./repack.ts";
- * assert.match(lostTrainedWeights().message, /loadStateDict/);
- * ```
- */
-export function lostTrainedWeights(): Error {
-  return new Error(
-    "the WebGPU device was lost after optimizer steps on it, and the stepped weights with it: " +
-      "load them again (loadStateDict from a checkpoint) or train again",
-  );
-}
-
-/**
  * Overwrites `resident`'s weights (sized by `cell`) with `source`'s, packed on the device in one
  * submission. The weights a call reads are bound by buffer, so the call buffers stay valid.
  *
@@ -61,7 +44,7 @@ export async function repackOnDevice(
   source: TrainerParameters,
 ): Promise<void> {
   const { context } = resident;
-  if (source.context !== context) throw lostTrainedWeights();
+  if (source.context !== context) throw lostTrainedWeights(source.context.lostReason);
   const { device } = context;
   // The `packing` codes of repack.wgsl, in its order.
   const [gateWeights, gateBias, attentionWeights, laneVector] = await Promise.all(

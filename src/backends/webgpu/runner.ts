@@ -22,6 +22,7 @@ import {
   type BackwardOptions,
   type CellSpec,
   type CompiledCell,
+  copyInput,
   copySpec,
   type DeviceWeights,
   type InputGradients,
@@ -32,25 +33,19 @@ import {
   type TrainingStep,
 } from "../../contract/mod.ts";
 import { type CallBuffers, callBuffers } from "./call_buffers.ts";
-import { acquireGpuContext, forgetGpuContext, type GpuContext, lossOf } from "./device.ts";
+import {
+  acquireGpuContext,
+  forgetGpuContext,
+  type GpuContext,
+  lossOf,
+  lostTrainedWeights,
+} from "./device.ts";
 import { submitCall } from "./dispatch.ts";
 import { packCell, type PackedCell } from "./packed_cell.ts";
 import { DeviceLost, readResults } from "./readback.ts";
 import { makeResident, releaseResident, type Resident } from "./resident.ts";
-import { lostTrainedWeights, repackOnDevice } from "./repack.ts";
+import { repackOnDevice } from "./repack.ts";
 import { WebGpuTrainer } from "./trainer.ts";
-
-/** A copy of `input`: calls wait in a queue, and a training step keeps its input. */
-function snapshotOf(input: SequenceInput): SequenceInput {
-  return {
-    batch: input.batch,
-    seqLen: input.seqLen,
-    x: input.x.slice(),
-    hidden: input.hidden.slice(),
-    state: input.state.slice(),
-    ...(input.outputs === undefined ? {} : { outputs: { ...input.outputs } }),
-  };
-}
 
 /**
  * Runs sequences of one compiled cell on the shared WebGPU device.
@@ -82,6 +77,8 @@ export class WebGpuRunner implements CompiledCell {
   #trainingSteps = 0;
   /** The training step whose activations the trainer holds. */
   #recorded: number | null = null;
+  /** Why the last device this runner used was lost, or `null`. */
+  #lossReason: string | null = null;
 
   private constructor(spec: CellSpec, bindingLimit: number) {
     this.#cell = packCell(spec);
@@ -104,7 +101,7 @@ export class WebGpuRunner implements CompiledCell {
    * returns (the call may wait for the one before it), so the caller may reuse them at once.
    */
   run(input: SequenceInput): Promise<SequenceOutput> {
-    const snapshot = snapshotOf(input);
+    const snapshot = copyInput(input);
     return this.#exclusive(() => this.#runExclusive(snapshot));
   }
 
@@ -114,15 +111,16 @@ export class WebGpuRunner implements CompiledCell {
    * weights, same activations).
    */
   async runTraining(input: SequenceInput): Promise<TrainingStep> {
-    const snapshot = snapshotOf(input);
+    const snapshot = copyInput(input);
     const step = ++this.#trainingSteps;
-    const output = await this.#exclusive(async () => {
-      const trainer = await this.#trainerNow();
-      this.#recorded = null;
-      const result = await trainer.forward(snapshot);
-      this.#recorded = step;
-      return result;
-    });
+    const output = await this.#exclusive(() =>
+      this.#onTrainer(async (trainer) => {
+        this.#recorded = null;
+        const result = await trainer.forward(snapshot);
+        this.#recorded = step;
+        return result;
+      })
+    );
     return {
       ...output,
       backward: (grads, options) => this.#backward(snapshot, step, grads, options),
@@ -142,7 +140,7 @@ export class WebGpuRunner implements CompiledCell {
     scaleGradients: (factors) => this.#trainerAtHand().scaleParameterGradients(factors),
     writeGradients: (grads) => this.#trainerAtHand().writeGradients(grads),
     writeState: (state) => this.#trainerAtHand().writeState(state),
-    read: () => this.#trainerAtHand().readAll(),
+    read: () => this.#onTrainer((trainer) => trainer.readAll()),
   };
 
   /** Frees the runner's GPU memory; a call still running rejects. */
@@ -168,38 +166,66 @@ export class WebGpuRunner implements CompiledCell {
     grads: OutputGradients,
     options: BackwardOptions = {},
   ): Promise<InputGradients> {
-    return this.#exclusive(async () => {
-      const trainer = await this.#trainerNow();
-      if (this.#recorded !== step) await trainer.forward(input);
-      this.#recorded = null;
-      const keep = options.keepParameterGradients;
-      // Without `keep`, the tape accumulates `grad`: return this call's gradients alone.
-      if (keep !== "add") trainer.zeroGrad();
-      const wanted = grads.wanted ?? { x: true, hidden: true, state: true };
-      const inputs = (["x", "hidden", "state"] as const).filter((name) => wanted[name]);
-      const read = await trainer.backward(grads, {
-        read: keep === undefined ? ["params", ...inputs] : inputs,
-        squaredNorms: keep !== undefined,
-      });
-      const none = new Float32Array(0);
-      return {
-        params: read.params ?? {},
-        x: read.x ?? none,
-        hidden: read.hidden ?? none,
-        state: read.state ?? none,
-        ...(read.squaredNorms === null ? {} : { squaredNorms: read.squaredNorms }),
-      };
-    });
+    return this.#exclusive(() =>
+      this.#onTrainer(async (trainer) => {
+        if (this.#recorded !== step) await trainer.forward(input);
+        this.#recorded = null;
+        const keep = options.keepParameterGradients;
+        // Without `keep`, the tape accumulates `grad`: return this call's gradients alone.
+        if (keep !== "add") trainer.zeroGrad();
+        const wanted = grads.wanted ?? { x: true, hidden: true, state: true };
+        const inputs = (["x", "hidden", "state"] as const).filter((name) => wanted[name]);
+        const read = await trainer.backward(grads, {
+          read: keep === undefined ? ["params", ...inputs] : inputs,
+          squaredNorms: keep !== undefined,
+        });
+        const none = new Float32Array(0);
+        return {
+          params: read.params ?? {},
+          x: read.x ?? none,
+          hidden: read.hidden ?? none,
+          state: read.state ?? none,
+          ...(read.squaredNorms === null ? {} : { squaredNorms: read.squaredNorms }),
+        };
+      })
+    );
+  }
+
+  /**
+   * Runs `work` on the trainer. Its weights live only on its device: once that device is lost,
+   * this and every later training call fails with {@linkcode lostTrainedWeights}, which names
+   * the loss and what to do (a failure is checked against the loss, which a device reports only
+   * after its calls started failing).
+   */
+  async #onTrainer<T>(work: (trainer: WebGpuTrainer) => Promise<T>): Promise<T> {
+    const trainer = await this.#trainerNow();
+    const { context } = trainer.parameterBuffer();
+    if (context.lostReason !== null) throw lostTrainedWeights(context.lostReason);
+    try {
+      return await work(trainer);
+    } catch (error) {
+      const loss = error instanceof DeviceLost
+        ? error.message
+        : error instanceof RangeError || this.#spec === null
+        ? null
+        : await lossOf(context);
+      if (loss === null) throw error;
+      forgetGpuContext(context, loss);
+      throw lostTrainedWeights(context.lostReason ?? loss);
+    }
   }
 
   /** The trainer, which exists once a training forward ran (device weights are bound after). */
   #trainerAtHand(): WebGpuTrainer {
-    if (this.#madeTrainer === null) {
+    const trainer = this.#madeTrainer;
+    if (trainer === null) {
       throw new Error(
         "this webgpu runner has no trainer yet (or was disposed): run a training forward first",
       );
     }
-    return this.#madeTrainer;
+    const { lostReason } = trainer.parameterBuffer().context;
+    if (lostReason !== null) throw lostTrainedWeights(lostReason);
+    return trainer;
   }
 
   #trainerNow(): Promise<WebGpuTrainer> {
@@ -270,6 +296,7 @@ export class WebGpuRunner implements CompiledCell {
           : await lossOf(context);
         if (loss === null) throw error;
         forgetGpuContext(context, loss);
+        this.#lossReason = loss;
         this.#release();
         if (attempt > 0) {
           throw new Error(
@@ -287,9 +314,7 @@ export class WebGpuRunner implements CompiledCell {
     this.#release();
     const cell = this.#cell;
     if (cell === null) throw this.#disposedError();
-    if (this.#cellBehind) {
-      throw lostTrainedWeights();
-    }
+    if (this.#cellBehind) throw lostTrainedWeights(this.#lossReason);
     const resident = await makeResident<CallBuffers>(context, cell, this.#bindingLimit);
     // Disposed while waiting for the device: free what was just made.
     if (this.#cell === null) {

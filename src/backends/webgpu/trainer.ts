@@ -101,8 +101,8 @@ const CELL_ROWS = 64, CELL_UNITS = 16;
  * returns or awaits), so calls need not be awaited one by one; only read-backs wait.
  *
  * Not handled yet: batches whose recorded activations exceed `maxStorageBufferBindingSize` (a
- * `RangeError` says so; train on smaller batches), and device loss (the trainer then fails; its
- * weights are gone unless read back with {@linkcode WebGpuTrainer.readParameters}).
+ * `RangeError` says so; train on smaller batches). A lost device takes the trainer's weights with
+ * it: its runner's training calls then fail with `lostTrainedWeights` (`device.ts`).
  *
  * @example Two SGD steps of a one-unit LSTM on the sum of its outputs
  * ```ts ignore
@@ -334,14 +334,14 @@ export class WebGpuTrainer implements Disposable {
 
   /**
    * Multiplies each parameter's gradient by its factor (layout order) on the device; factors of 1
-   * cost nothing.
+   * cost nothing, and a NaN one (torch's clipping by a NaN norm) makes the gradient NaN.
    */
   scaleParameterGradients(factors: readonly number[]): void {
     this.#checkAlive();
     const dispatches = this.#layout.slots.flatMap((slot, index) => {
       const factor = factors[index];
-      if (typeof factor !== "number" || !Number.isFinite(factor)) {
-        throw new RangeError(`factors[${index}] must be a finite number, got ${describe(factor)}`);
+      if (typeof factor !== "number" || factor === Infinity || factor === -Infinity) {
+        throw new RangeError(`factors[${index}] must be finite (or NaN), got ${describe(factor)}`);
       }
       return factor === 1
         ? []
