@@ -71,10 +71,10 @@ export function traceLayer(
   chosen: Int32Array | null = null,
 ): LayerTrace {
   const { kind, k, inputSize: I, hiddenSize: H, activation } = weights;
-  if (!VARIANTS[kind].cellStates) {
+  if (!VARIANTS[kind].lrp) {
     throw new TypeError(
-      `weights.kind must be a variant of the LSTM family (with cell states), got ${kind}: ` +
-        "LRP has no rule for GRU and RNN cells",
+      `weights.kind must be a variant with LRP rules (the table's lrp flag: the LSTM family), ` +
+        `got ${kind} (${VARIANTS[kind].model}): LRP has no rule for its cell`,
     );
   }
   const B = batch, T = seqLen, gates = 4 * k * H, lanes = k * H;
