@@ -21,7 +21,11 @@ use crate::pack::TILE;
 use crate::simd::*;
 
 /// The native x86-64 builds' micro-kernel on 256- or 512-bit vectors.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
 #[path = "gemm_wide.rs"]
 mod wide;
 
@@ -57,16 +61,28 @@ pub unsafe fn accumulate<const MR: usize, const NB: usize>(
     panels: &[*const f32; NB],
     depth: usize,
 ) {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
     wide::accumulate(acc, rows, panels, depth);
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
     accumulate_f32x4(acc, rows, panels, depth);
 }
 
 /// [`accumulate`] on `f32x4` vectors: the wasm kernel.
 #[inline(always)]
 #[cfg_attr(
-    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ),
     allow(dead_code)
 )]
 unsafe fn accumulate_f32x4<const MR: usize, const NB: usize>(

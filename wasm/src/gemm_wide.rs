@@ -11,15 +11,15 @@
 
 use super::Tile;
 use crate::pack::TILE;
-#[cfg(target_feature = "avx512f")]
-use core::arch::x86_64::{
-    __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
-    _mm512_storeu_ps,
-};
 #[cfg(not(target_feature = "avx512f"))]
 use core::arch::x86_64::{
     __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
     _mm256_storeu_ps,
+};
+#[cfg(target_feature = "avx512f")]
+use core::arch::x86_64::{
+    __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_storeu_ps,
 };
 
 /// Partial sums per accumulator.

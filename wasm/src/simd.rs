@@ -21,7 +21,11 @@ pub use x86::*;
 #[cfg(target_arch = "aarch64")]
 pub use neon::*;
 
-#[cfg(not(any(target_arch = "wasm32", target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(not(any(
+    target_arch = "wasm32",
+    target_arch = "x86_64",
+    target_arch = "aarch64"
+)))]
 pub use portable::*;
 
 /// The instruction set of this build (reported by the native library's `alstm_isa`): 0 the
@@ -31,7 +35,11 @@ pub const ISA: u32 = if cfg!(target_arch = "aarch64") {
     4
 } else if cfg!(all(target_arch = "x86_64", target_feature = "avx512f")) {
     3
-} else if cfg!(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")) {
+} else if cfg!(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+)) {
     2
 } else if cfg!(target_arch = "x86_64") {
     1
@@ -376,7 +384,11 @@ mod neon {
 }
 
 /// Scalar stand-ins, lane for lane what the WebAssembly SIMD specification defines.
-#[cfg(not(any(target_arch = "wasm32", target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(not(any(
+    target_arch = "wasm32",
+    target_arch = "x86_64",
+    target_arch = "aarch64"
+)))]
 mod portable {
     /// 128 bits, as four 32-bit lanes.
     #[allow(non_camel_case_types)]
