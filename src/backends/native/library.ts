@@ -8,6 +8,9 @@
  * x86-64 CPU) answers `alstm_cpu_level`, and the `x86-64-v3` (AVX2 + FMA) or `x86-64-v4`
  * (AVX-512) build is opened instead where the CPU has it and the package carries it.
  *
+ * A package loaded from a URL (JSR) downloads its library once into a cache folder, checked
+ * against the pinned hash before it is written (see `verifiedRemote`).
+ *
  * A library named by `ARRAYLSTM_NATIVE_LIB` is trusted as it is (no hash: it is the user's own
  * build, e.g. for a platform the package carries nothing for); it must still report this ABI.
  *
@@ -58,10 +61,10 @@ export function baselineLibraryName(): string | null {
   return platformFiles()?.baseline ?? null;
 }
 
-/** The package's `native/lib/` folder as a local path, or `null` when loaded from a URL. */
-function libraryFolder(): string | null {
+/** The package's `native/lib/` folder: a local path, or the URL it was loaded from. */
+function libraryFolder(): { local: string } | { remote: URL } {
   const url = new URL("../../../native/lib/", import.meta.url);
-  return url.protocol === "file:" ? decodeURIComponent(url.pathname) : null;
+  return url.protocol === "file:" ? { local: decodeURIComponent(url.pathname) } : { remote: url };
 }
 
 function granted(descriptor: Deno.PermissionDescriptor): boolean {
@@ -73,12 +76,22 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The package's file `name`, verified against its pinned hash; throws saying what is wrong. */
-async function verifiedPath(folder: string, name: string): Promise<string> {
-  const path = folder + name;
-  if (!granted({ name: "read", path })) {
-    throw new Error(`reading ${path} needs --allow-read`);
+/** Throws unless `bytes` (of file `name`, found at `where`) hash to the pinned SHA-256. */
+async function checkPinned(bytes: Uint8Array<ArrayBuffer>, name: string, where: string) {
+  const pinned = PINNED_SHA256[name];
+  const actual = await sha256(bytes);
+  if (pinned !== actual) {
+    throw new Error(
+      `${where} has SHA-256 ${actual}, but the package pins ${pinned ?? "none"}: rebuild it ` +
+        "with `deno task build:native`, or name your own build with ARRAYLSTM_NATIVE_LIB",
+    );
   }
+}
+
+/** The package's file `name` in a local folder, verified against its pinned hash. */
+async function verifiedLocal(folder: string, name: string): Promise<string> {
+  const path = folder + name;
+  if (!granted({ name: "read", path })) throw new Error(`reading ${path} needs --allow-read`);
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = await Deno.readFile(path);
@@ -87,14 +100,52 @@ async function verifiedPath(folder: string, name: string): Promise<string> {
       `${path} is missing: build it with \`deno task build:native\` (rustup's cargo)`,
     );
   }
+  await checkPinned(bytes, name, path);
+  return path;
+}
+
+/**
+ * The package's file `name` from the URL the package was loaded from (JSR, a web server): a
+ * `dlopen` needs a local file, so it is downloaded once, checked against its pinned hash before
+ * it is written, and kept in `$XDG_CACHE_HOME/arraylstm` (default `~/.cache/arraylstm`) under its
+ * hash. Needs the network, read and write permissions for them, already granted (`-A`).
+ */
+async function verifiedRemote(folder: URL, name: string): Promise<string> {
   const pinned = PINNED_SHA256[name];
-  const actual = await sha256(bytes);
-  if (pinned !== actual) {
+  if (pinned === undefined) throw new Error(`the package pins no hash for ${name}`);
+  const env = (variable: string) =>
+    granted({ name: "env", variable }) ? Deno.env.get(variable) : undefined;
+  const base = env("XDG_CACHE_HOME") ?? (env("HOME") ? `${env("HOME")}/.cache` : undefined);
+  if (base === undefined) {
     throw new Error(
-      `${path} has SHA-256 ${actual}, but the package pins ${pinned ?? "none"}: rebuild it ` +
-        "with `deno task build:native`, or name your own build with ARRAYLSTM_NATIVE_LIB",
+      "the package was loaded from a URL and there is no cache folder for its library (HOME " +
+        "unreadable): download it and name it with ARRAYLSTM_NATIVE_LIB",
     );
   }
+  const dir = `${base}/arraylstm`;
+  const path = `${dir}/${pinned.slice(0, 16)}-${name}`;
+  const url = new URL(name, folder);
+  if (!granted({ name: "read", path: dir }) || !granted({ name: "write", path: dir })) {
+    throw new Error(`keeping the library in ${dir} needs --allow-read and --allow-write for it`);
+  }
+  try {
+    const cached = await Deno.readFile(path);
+    await checkPinned(cached, name, path);
+    return path;
+  } catch {
+    // Not cached yet (or a damaged copy): download it.
+  }
+  if (!granted({ name: "net", host: url.host })) {
+    throw new Error(`downloading ${url} needs --allow-net for ${url.host}`);
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`downloading ${url} failed: HTTP ${response.status}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  await checkPinned(bytes, name, url.href);
+  await Deno.mkdir(dir, { recursive: true });
+  const partial = `${path}.${crypto.randomUUID()}.partial`;
+  await Deno.writeFile(partial, bytes);
+  await Deno.rename(partial, path);
   return path;
 }
 
@@ -128,19 +179,15 @@ async function openLibrary(): Promise<NativeLibrary> {
         "`deno task build:native` and name it with ARRAYLSTM_NATIVE_LIB",
     );
   }
-  if (folder === null) {
-    throw new Error(
-      "the package was loaded from a URL, and a library must be a local file: download " +
-        `${files.baseline} and name it with ARRAYLSTM_NATIVE_LIB`,
-    );
-  }
-  const baseline = open(await verifiedPath(folder, files.baseline));
+  const verified = (name: string): Promise<string> =>
+    "local" in folder ? verifiedLocal(folder.local, name) : verifiedRemote(folder.remote, name);
+  const baseline = open(await verified(files.baseline));
   const level = baseline.symbols.alstm_cpu_level();
   for (let wanted = level; wanted >= 2; wanted--) {
     const name = files.levels[wanted];
     if (name === undefined || PINNED_SHA256[name] === undefined) continue;
     try {
-      const better = open(await verifiedPath(folder, name));
+      const better = open(await verified(name));
       return better;
     } catch {
       // A level the package lacks here: the next lower one, down to the baseline.

@@ -7,7 +7,10 @@
 
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
-  "libarraylstm-linux-x86_64.so": "6e5da6590ce58c59812bfcd4fd9ef34183019f23825efc758e8ad604d5785157",
-  "libarraylstm-linux-x86_64-v3.so": "33a6e67195539a6634dc71f989f09f494755febbd28771645c79ae21aee3afd3",
-  "libarraylstm-linux-x86_64-v4.so": "091c35422e22fea6b7293f759c6b72cef93c5f5163c107872058bdc2c3a8781e",
+  "libarraylstm-linux-x86_64.so":
+    "6e5da6590ce58c59812bfcd4fd9ef34183019f23825efc758e8ad604d5785157",
+  "libarraylstm-linux-x86_64-v3.so":
+    "33a6e67195539a6634dc71f989f09f494755febbd28771645c79ae21aee3afd3",
+  "libarraylstm-linux-x86_64-v4.so":
+    "091c35422e22fea6b7293f759c6b72cef93c5f5163c107872058bdc2c3a8781e",
 };
