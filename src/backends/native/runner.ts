@@ -86,7 +86,15 @@ class Queue {
 
   /** Runs `call` after the calls before it. */
   run<T>(call: () => Promise<T>): Promise<T> {
-    const result = this.#tail === null ? call() : this.#tail.then(call, call);
+    // A call that throws before its promise (a kernel that cannot be made) rejects like one.
+    const invoke = (): Promise<T> => {
+      try {
+        return call();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    const result = this.#tail === null ? invoke() : this.#tail.then(invoke, invoke);
     const tail: Promise<unknown> = result.catch(() => {}).then(() => {
       if (this.#tail === tail) this.#tail = null;
     });
