@@ -139,6 +139,7 @@ export class NativeKernel {
   readonly #spec: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
   readonly #lstm: boolean;
   #handle: Handle;
+  #running = false;
 
   /** Packs `spec`'s weights (the arrays are only read) once per thread. */
   constructor(library: NativeLibrary, spec: CellSpec, threads: number) {
@@ -190,15 +191,33 @@ export class NativeKernel {
     if (this.#lstm) {
       const flags = [extras.attention ? 1 : 0, extras.lanes ? 1 : 0] as const;
       status = background
-        ? await s.alstm_cell_forward_async(handle, parts, B, T, x, hidden, state, ...flags)
+        ? await this.#inBackground(() =>
+          s.alstm_cell_forward_async(handle, parts, B, T, x, hidden, state, ...flags)
+        )
         : s.alstm_cell_forward(handle, parts, B, T, x, hidden, state, ...flags);
     } else {
       status = background
-        ? await s.alstm_torch_cell_forward_async(handle, parts, B, T, x, hidden)
+        ? await this.#inBackground(() =>
+          s.alstm_torch_cell_forward_async(handle, parts, B, T, x, hidden)
+        )
         : s.alstm_torch_cell_forward(handle, parts, B, T, x, hidden);
     }
     checkStatus(this.#library, status, `forward of batch ${B} × seqLen ${T}`);
     return this.#results(B, T, extras);
+  }
+
+  /** Whether a call runs on a thread of Deno's pool now (the kernel must not be freed). */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  async #inBackground(call: () => Promise<number>): Promise<number> {
+    this.#running = true;
+    try {
+      return await call();
+    } finally {
+      this.#running = false;
+    }
   }
 
   #results(B: number, T: number, extras: Extras): SequenceOutput {

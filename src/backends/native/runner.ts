@@ -143,7 +143,7 @@ export class NativeRunner implements CompiledCell {
    */
   readonly resident: ResidentWeights = {
     step: (update, grads) => {
-      if (this.#trainerCalls.busy) {
+      if (this.#trainer?.running) {
         throw new Error(
           "an optimizer step ran while a native training call of the same cell was running; " +
             "await the backward before stepping",
@@ -241,7 +241,8 @@ export class NativeRunner implements CompiledCell {
     const kernel = this.#kernel;
     this.#kernel = null;
     if (kernel === null) return;
-    if (this.#kernelCalls.busy) this.#kernelCalls.run(() => Promise.resolve(kernel.dispose()));
+    // A call of it may be running on a thread of Deno's pool: free it after that call.
+    if (kernel.running) this.#kernelCalls.run(() => Promise.resolve(kernel.dispose()));
     else kernel.dispose();
   }
 }

@@ -65,6 +65,7 @@ export class NativeTrainingKernel {
   readonly #sizes: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
   #handle: Handle;
   #recorded: Recorded | null = null;
+  #running = false;
 
   /** Copies `spec`'s weights into a trainer for up to `threads` threads. */
   constructor(library: NativeLibrary, spec: CellSpec, threads: number) {
@@ -103,7 +104,7 @@ export class NativeTrainingKernel {
       candidates ? 1 : 0,
     ] as const;
     const status = background
-      ? await s.alstm_trainer_forward_async(...args)
+      ? await this.#inBackground(() => s.alstm_trainer_forward_async(...args))
       : s.alstm_trainer_forward(...args);
     checkStatus(this.#library, status, `recording forward of batch ${B} × seqLen ${T}`);
     this.#recorded = { step, input, parts, candidates };
@@ -144,7 +145,7 @@ export class NativeTrainingKernel {
       wanted.hidden ? 1 : 0,
     ] as const;
     const status = background
-      ? await s.alstm_trainer_backward_async(...args)
+      ? await this.#inBackground(() => s.alstm_trainer_backward_async(...args))
       : s.alstm_trainer_backward(...args);
     checkStatus(this.#library, status, `backward of batch ${B} × seqLen ${T}`);
     const result = (which: number) => s.alstm_trainer_result(handle, which);
@@ -177,7 +178,7 @@ export class NativeTrainingKernel {
     const { batch: B, seqLen: T } = input;
     const args = [handle, outputRelevance, rule.eps, rule.biasFactor] as const;
     const status = background
-      ? await s.alstm_trainer_relevance_async(...args)
+      ? await this.#inBackground(() => s.alstm_trainer_relevance_async(...args))
       : s.alstm_trainer_relevance(...args);
     checkStatus(this.#library, status, `relevance pass of batch ${B} × seqLen ${T}`);
     return {
@@ -232,6 +233,21 @@ export class NativeTrainingKernel {
       copyIn(s.alstm_trainer_vector(handle, 2 + index), values)
     );
     s.alstm_trainer_set_optimizer_steps(handle, state.steps);
+  }
+
+  /** Whether a call runs on a thread of Deno's pool now (the trainer must not be touched). */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Runs a `nonblocking` call, marking the trainer as in use until it returns. */
+  async #inBackground(call: () => Promise<number>): Promise<number> {
+    this.#running = true;
+    try {
+      return await call();
+    } finally {
+      this.#running = false;
+    }
   }
 
   /** Frees the trainer. Idempotent. */
