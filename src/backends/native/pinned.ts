@@ -12,5 +12,5 @@ export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64-v3.so":
     "33a6e67195539a6634dc71f989f09f494755febbd28771645c79ae21aee3afd3",
   "libarraylstm-linux-x86_64-v4.so":
-    "091c35422e22fea6b7293f759c6b72cef93c5f5163c107872058bdc2c3a8781e",
+    "3369096f5afbb7b1083fa3694fd82bebd6267bf07c86b524c8169960369d066f",
 };
