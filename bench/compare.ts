@@ -17,7 +17,12 @@
  *   [--peers DIR]   # a copy of shared/peers after `npm install` (skipped when absent)
  * deno run -A bench/compare.ts --train [--configs doc]   # training steps instead of forwards
  * deno run -A bench/compare.ts --webgpu --peers DIR       # ours on WebGPU against the peers' WebGPU
+ * deno run -A bench/compare.ts --backend native,wasm      # ours on each backend, side by side
  * ```
+ *
+ * `--backend` names the backends ours runs on (comma-separated, default `wasm`; `--webgpu` is
+ * `--backend webgpu` with the WebGPU peers); each gets its own rows. The native backend needs
+ * `--allow-ffi` (in `-A`).
  *
  * `--train` times a training step: the forward in training mode and `sum(output).backward()`,
  * on our WASM backend and (`"train": true` in `compare_torch.py`) the reference package's
@@ -36,6 +41,9 @@
 import { parseArgs } from "node:util";
 import { type BenchConfig, CONFIGS, MODELS } from "./_configs.ts";
 import { median, timeOurs } from "./_time_ours.ts";
+import type { ResolvedBackendName } from "../mod.ts";
+import { registeredBackends } from "../src/backends/registry.ts";
+import "../src/backends/builtin.ts";
 
 const { values } = parseArgs({
   options: {
@@ -46,10 +54,18 @@ const { values } = parseArgs({
     peers: { type: "string" },
     train: { type: "boolean", default: false },
     webgpu: { type: "boolean", default: false },
+    backend: { type: "string" },
   },
 });
 const train = values.train;
-const backend = values.webgpu ? "webgpu" : "wasm";
+const backends = (values.backend ?? (values.webgpu ? "webgpu" : "wasm")).split(",").map((name) => {
+  if (!registeredBackends().includes(name as ResolvedBackendName)) {
+    throw new RangeError(
+      `--backend: unknown backend "${name}"; expected some of ${registeredBackends().join(", ")}`,
+    );
+  }
+  return name as ResolvedBackendName;
+});
 if (train && values.webgpu) throw new TypeError("--train and --webgpu: pick one");
 const rounds = Number(values.rounds);
 const runs = Number(values.runs);
@@ -72,8 +88,10 @@ function record(config: BenchConfig, candidate: string, msPerStep: number): void
 }
 
 async function timeOursInDeno(config: BenchConfig): Promise<void> {
-  for (const [kind, msPerStep] of await timeOurs(config, { runs, train, backend })) {
-    record(config, `ours ${kind}`, msPerStep);
+  for (const backend of backends) {
+    for (const [kind, msPerStep] of await timeOurs(config, { runs, train, backend })) {
+      record(config, `ours ${backend} ${kind}`, msPerStep);
+    }
   }
 }
 
@@ -222,7 +240,9 @@ let havePyTorch = !values.webgpu;
 // One untimed pass first: the first model timed in this process ran 15–25 % slower than the same
 // model timed again right after (LSTM training step: 6.9–7.5 against 6.0–6.1 ms per time step),
 // however long it warmed up itself, and the median of two rounds is the slower one.
-await timeOurs(configs[0], { runs: 1, train, backend, models: [MODELS[0]] });
+for (const backend of backends) {
+  await timeOurs(configs[0], { runs: 1, train, backend, models: [MODELS[0]] });
+}
 for (let round = 0; round < rounds; round++) {
   for (const config of configs) {
     await timeOursInDeno(config);
@@ -242,6 +262,11 @@ if (!havePyTorch && !values.webgpu) {
 }
 if (nodeBundle !== null) console.log(nodeNote);
 if (values.webgpu) console.log("# ours on WebGPU; PyTorch (CPU) skipped");
+if (backends.includes("native")) {
+  const { openNativeLibrary } = await import("../src/backends/native/mod.ts");
+  const library = await openNativeLibrary();
+  console.log(`# native: ${library.path.split("/").pop()} (${library.isa})`);
+}
 if (train) {
   console.log("# training steps: forward + sum(output).backward(); peers skipped (inference only)");
 } else if (!values.peers) {
@@ -260,29 +285,36 @@ function yardsticks(kind: string): { name: string; runtime: "Deno" | "Node" }[] 
 
 const what = train ? "training step" : "forward";
 console.log(
-  `\n| config | model | ours runs in | ours ${backend} ${what} ms/step | yardstick | its ms/step | ours/theirs |`,
+  `\n| config | model | ours on | ours runs in | ours ${what} ms/step | yardstick | its ms/step | ours/theirs |`,
 );
-console.log("|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|");
 for (const config of configs) {
   const byCandidate = samples.get(config.name)!;
   for (const kind of MODELS) {
-    const deno = median(byCandidate.get(`ours ${kind}`)!);
-    const present = yardsticks(kind).filter(({ name }) => byCandidate.has(name));
-    if (present.length === 0) {
-      console.log(`| ${config.name} | ${kind} | Deno | ${deno.toFixed(3)} | - | - | - |`);
-    }
-    for (const { name, runtime } of present) {
-      const oursSamples = byCandidate.get(
-        runtime === "Deno" ? `ours ${kind}` : `ours ${kind} (Node)`,
+    for (const backend of backends) {
+      const deno = median(byCandidate.get(`ours ${backend} ${kind}`)!);
+      // Ours under Node is the wasm backend's (bench/node_forward.ts).
+      const present = yardsticks(kind).filter(({ name, runtime }) =>
+        byCandidate.has(name) && (runtime === "Deno" || backend === "wasm")
       );
-      if (oursSamples === undefined) continue;
-      const ours = median(oursSamples);
-      const theirs = median(byCandidate.get(name)!);
-      console.log(
-        `| ${config.name} | ${kind} | ${runtime} | ${ours.toFixed(3)} | ${name} | ${
-          theirs.toFixed(3)
-        } | ${(ours / theirs).toFixed(2)} |`,
-      );
+      if (present.length === 0) {
+        console.log(
+          `| ${config.name} | ${kind} | ${backend} | Deno | ${deno.toFixed(3)} | - | - | - |`,
+        );
+      }
+      for (const { name, runtime } of present) {
+        const oursSamples = byCandidate.get(
+          runtime === "Deno" ? `ours ${backend} ${kind}` : `ours ${kind} (Node)`,
+        );
+        if (oursSamples === undefined) continue;
+        const ours = median(oursSamples);
+        const theirs = median(byCandidate.get(name)!);
+        console.log(
+          `| ${config.name} | ${kind} | ${backend} | ${runtime} | ${ours.toFixed(3)} | ${name} | ${
+            theirs.toFixed(3)
+          } | ${(ours / theirs).toFixed(2)} |`,
+        );
+      }
     }
   }
 }

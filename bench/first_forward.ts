@@ -4,7 +4,7 @@
  * Deno processes, one per run. Prints the median and range of the time from the script's first
  * line to the forward's result, and of the time since the process started (`performance.now()`,
  * which includes Deno's own start). A script:
- * `deno run --allow-read --allow-env --allow-run bench/first_forward.ts [--runs 7] [--backend auto]`.
+ * `deno run --allow-read --allow-env --allow-run [--allow-ffi] bench/first_forward.ts [--runs 7] [--backend auto]`.
  *
  * @module
  */
@@ -44,6 +44,8 @@ if (values.child) {
         "run",
         "--allow-read",
         "--allow-env",
+        // The native backend's FFI, where this process has it (never prompts).
+        ...(Deno.permissions.querySync({ name: "ffi" }).state === "granted" ? ["--allow-ffi"] : []),
         new URL(import.meta.url).pathname,
         "--child",
         "--backend",

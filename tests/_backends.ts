@@ -11,6 +11,7 @@
 
 import type { Backend, ResolvedBackendName } from "../src/contract/mod.ts";
 import { concreteBackendNames, selectBackend } from "../src/backends/select.ts";
+import { createNativeBackend } from "../src/backends/native/mod.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 
 /** A backend under test, with its name in test names. */
@@ -24,7 +25,9 @@ export interface RegisteredBackend {
 }
 
 /** The configurations a backend is tested in instead of its default one, by backend. */
-const CONFIGURATIONS: Partial<Record<ResolvedBackendName, () => RegisteredBackend[]>> = {
+const CONFIGURATIONS: Partial<
+  Record<ResolvedBackendName, () => RegisteredBackend[] | Promise<RegisteredBackend[]>>
+> = {
   wasm: () => [
     // Two threads: large batches split over two Workers, small ones stay in the calling thread.
     { label: "wasm (threads: 2)", backend: createWasmBackend({ threads: 2 }) },
@@ -35,6 +38,18 @@ const CONFIGURATIONS: Partial<Record<ResolvedBackendName, () => RegisteredBacken
       backend: createWasmBackend({ threads: 1, relaxedSimd: false }),
     },
   ],
+  native: async () => {
+    try {
+      // Two threads: large batches split by rows over native threads; one: never split.
+      return [
+        { label: "native (threads: 2)", backend: await createNativeBackend({ threads: 2 }) },
+        { label: "native (threads: 1)", backend: await createNativeBackend({ threads: 1 }) },
+      ];
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.split(". ")[0] : String(error);
+      return [{ label: "native", backend: null, unavailable: reason }];
+    }
+  },
 };
 
 /** The backends that need a device (an adapter) to run; the others run on every machine. */
@@ -82,9 +97,12 @@ export function isAvailable(name: ResolvedBackendName): boolean {
 /** Whether WebGPU found an adapter here (any adapter, Mesa's lavapipe included). */
 export const hasWebGpu: boolean = isAvailable("webgpu");
 
-/** The backends that run on every machine (no device needed), by name. */
+/**
+ * The backends that need no device, by name, where they run here (the native one needs
+ * `--allow-ffi` and its library).
+ */
 export const CPU_BACKENDS: readonly ResolvedBackendName[] = BACKEND_NAMES.filter((name) =>
-  !NEEDS_DEVICE.has(name)
+  !NEEDS_DEVICE.has(name) && isAvailable(name)
 );
 
 /** The backends that run on this machine, by name. */

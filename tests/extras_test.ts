@@ -9,7 +9,12 @@
  */
 
 import assert from "node:assert/strict";
-import type { Backend, SequenceInput, VariantKind } from "../src/contract/mod.ts";
+import type {
+  Backend,
+  ResolvedBackendName,
+  SequenceInput,
+  VariantKind,
+} from "../src/contract/mod.ts";
 import { Random } from "../src/random.ts";
 import { selectedLane } from "../src/reference/cell.ts";
 import { traceLayer } from "../src/explain/lrp_layer.ts";
@@ -119,7 +124,7 @@ function defineExtrasTests({ label, backend }: RegisteredBackend): void {
 
   // The models run on a backend by name: once per name (the wasm one splits over workers).
   if (label.includes("threads: 1")) return;
-  defineModelTests(label, label.startsWith("wasm") ? "wasm" : label as "js" | "webgpu", ignore);
+  defineModelTests(label, label.split(" ")[0] as ResolvedBackendName, ignore);
 }
 
 /** Records the attention weights of every step, `(B, T, H, k)`, through the hook path. */
@@ -180,7 +185,7 @@ function byRow<A extends Float32Array | Int32Array>(
   return out;
 }
 
-function defineModelTests(label: string, backend: "js" | "wasm" | "webgpu", ignore: boolean): void {
+function defineModelTests(label: string, backend: ResolvedBackendName, ignore: boolean): void {
   const test = (name: string, fn: () => Promise<void>) =>
     Deno.test({ name: `${label}: ${name}`, ignore, fn });
   const x = randn([6, 9, 5], { seed: 11 });

@@ -348,7 +348,7 @@ Deno.test('"auto" writes nothing to stderr and starts without probing WebGPU on 
     }).output();
     assert.equal(code, 0);
     assert.equal(new TextDecoder().decode(stderr), "");
-    assert.match(new TextDecoder().decode(stdout), /^(wasm|webgpu)\n$/);
+    assert.match(new TextDecoder().decode(stdout), /^(native|wasm|webgpu)\n$/);
   }
 });
 

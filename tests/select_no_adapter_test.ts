@@ -2,6 +2,8 @@
 // module asks for an adapter: the process-wide adapter is requested once and then kept.
 import assert from "node:assert/strict";
 import { LSTM } from "../mod.ts";
+// Not ./_backends.ts: it asks for an adapter as it loads, before the stub below.
+import { nativeLibraryAvailable } from "../src/backends/native/mod.ts";
 
 if (typeof GPU !== "undefined") GPU.prototype.requestAdapter = () => Promise.resolve(null);
 
@@ -13,12 +15,12 @@ Deno.test('backend "webgpu" without an adapter is a clear error, not a fallback'
   });
 });
 
-Deno.test('"auto" without an adapter runs on WASM', async () => {
+Deno.test('"auto" without an adapter runs on native where FFI is granted, else WASM', async () => {
   const saved = Deno.env.get("ARRAYLSTM_BACKEND");
   Deno.env.delete("ARRAYLSTM_BACKEND");
   try {
     using model = new LSTM(2, 3, { seed: 1 });
-    assert.equal(await model.resolveBackend(), "wasm");
+    assert.equal(await model.resolveBackend(), await nativeLibraryAvailable() ? "native" : "wasm");
   } finally {
     if (saved !== undefined) Deno.env.set("ARRAYLSTM_BACKEND", saved);
   }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { LSTM } from "../mod.ts";
 import { selectBackend } from "../src/backends/select.ts";
 import { requestWebGpuBackend } from "../src/backends/webgpu/mod.ts";
-import { AVAILABLE_BACKENDS } from "./_backends.ts";
+import { AVAILABLE_BACKENDS, isAvailable } from "./_backends.ts";
 
 const VARIABLE = "ARRAYLSTM_BACKEND";
 
@@ -19,11 +19,12 @@ async function withOverride(value: string | undefined, fn: () => Promise<void>):
   }
 }
 
-Deno.test('"auto" takes WebGPU only on a hardware adapter, else WASM', async () => {
+Deno.test('"auto" takes WebGPU only on a hardware adapter, else native (FFI granted), else WASM', async () => {
   const hardware = await requestWebGpuBackend({ hardwareOnly: true });
+  const cpu = isAvailable("native") ? "native" : "wasm";
   await withOverride(undefined, async () => {
     using model = new LSTM(2, 3, { seed: 1 });
-    assert.equal(await model.resolveBackend(), hardware === null ? "wasm" : "webgpu");
+    assert.equal(await model.resolveBackend(), hardware === null ? cpu : "webgpu");
   });
 });
 

@@ -10,6 +10,7 @@
 import type { Backend } from "../contract/mod.ts";
 import { mayHaveHardwareGpu } from "./gpu_presence.ts";
 import { registerBackend } from "./registry.ts";
+import "./native/registration.ts";
 
 /** Whether `"auto"` may take WebGPU: a hardware adapter (software ones are slower than WASM). */
 async function hardwareWebGpu(): Promise<boolean> {

@@ -20,6 +20,15 @@ use crate::math::madd;
 use crate::pack::TILE;
 use crate::simd::*;
 
+/// The native x86-64 builds' micro-kernel on 256- or 512-bit vectors.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+#[path = "gemm_wide.rs"]
+mod wide;
+
 /// Accumulators of one tile: `MR` rows × `NB` blocks × four `f32x4` columns (one per gate).
 pub type Tile<const MR: usize, const NB: usize> = [[[v128; 4]; NB]; MR];
 
@@ -47,6 +56,36 @@ pub unsafe fn store(p: *mut f32, v: v128) {
 /// `depth` is a multiple of 4; every row holds `depth` floats and every panel `depth · TILE`.
 #[inline(always)]
 pub unsafe fn accumulate<const MR: usize, const NB: usize>(
+    acc: &mut Tile<MR, NB>,
+    rows: &[*const f32; MR],
+    panels: &[*const f32; NB],
+    depth: usize,
+) {
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    wide::accumulate(acc, rows, panels, depth);
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
+    accumulate_f32x4(acc, rows, panels, depth);
+}
+
+/// [`accumulate`] on `f32x4` vectors: the wasm kernel.
+#[inline(always)]
+#[cfg_attr(
+    all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ),
+    allow(dead_code)
+)]
+unsafe fn accumulate_f32x4<const MR: usize, const NB: usize>(
     acc: &mut Tile<MR, NB>,
     rows: &[*const f32; MR],
     panels: &[*const f32; NB],

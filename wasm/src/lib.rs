@@ -425,3 +425,9 @@ mod tests {
         lstm.forward(1 << 16, 1 << 16, &[], &[], &[]);
     }
 }
+
+// The C ABI of the native library (`native/Cargo.toml` turns the feature on; never in wasm). Last
+// in the file so that the wasm module's panic locations, and so its bytes, stay as they were.
+#[cfg(feature = "ffi")]
+#[path = "../../native/src/ffi.rs"]
+mod ffi;

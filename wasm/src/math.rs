@@ -206,7 +206,17 @@ pub fn tanh_all(values: &mut [v128]) {
 /// `vfmadd` instead of `mulps` + `addps`), so that module's results differ in the last bits.
 #[inline(always)]
 pub fn madd(a: v128, b: v128, c: v128) -> v128 {
-    #[cfg(not(relaxed_madd))]
+    // Native builds with a fused multiply-add use it (`crate::simd::fused_madd`).
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "fma"),
+        target_arch = "aarch64"
+    ))]
+    return fused_madd(a, b, c);
+    #[cfg(all(
+        not(relaxed_madd),
+        not(all(target_arch = "x86_64", target_feature = "fma")),
+        not(target_arch = "aarch64")
+    ))]
     return f32x4_add(c, f32x4_mul(a, b));
     #[cfg(relaxed_madd)]
     return relaxed_madd_marker(a, b, c);

@@ -265,7 +265,7 @@ pub fn forward<V: Variant>(
             }
             for block in 0..l.blocks {
                 for lane in 0..l.k {
-                    let mut b = 0;
+                    let mut b = tall_tiles::<V>(w, r, t, depth, block, lane, batch);
                     while b + 2 <= batch {
                         gate_tile::<V, 2>(w, r, t, depth, block, lane, [b, b + 1]);
                         b += 2;
@@ -438,5 +438,34 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
             r.output.as_mut_ptr(),
             [b, shape.seq_len, t, unit],
         );
+    }
+}
+
+/// In the native AVX-512 builds, the recording forward's batch rows of one block and lane in tiles
+/// of four first, as `sequence::tall_tiles` does for the inference forward (the same sums, so the
+/// same results); returns how many rows it did. None elsewhere.
+#[inline(always)]
+unsafe fn tall_tiles<V: Variant>(
+    w: &Weights,
+    r: &mut Record,
+    t: usize,
+    depth: usize,
+    block: usize,
+    lane: usize,
+    batch: usize,
+) -> usize {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    {
+        let mut b = 0;
+        while b + 4 <= batch {
+            gate_tile::<V, 4>(w, r, t, depth, block, lane, [b, b + 1, b + 2, b + 3]);
+            b += 4;
+        }
+        b
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    {
+        let _ = (w, r, t, depth, block, lane, batch);
+        0
     }
 }

@@ -301,7 +301,7 @@ unsafe fn gate_step<V: Variant>(
     }
     for block in first_block..end_block {
         for lane in 0..l.k {
-            let mut b = 0;
+            let mut b = tall_tiles::<V>(weights, call, t, ws, lane, block);
             while b + 2 <= call.batch {
                 gate_tile::<V, 2, 1>(weights, call, t, ws, lane, [b, b + 1], [block]);
                 b += 2;
@@ -591,6 +591,36 @@ pub unsafe fn softmax_lanes(a: *mut f32, k: usize, max_pooling: bool) {
         for lane in 0..k {
             store(a.add(lane * UNITS), largest);
         }
+    }
+}
+
+/// In the native AVX-512 builds, [`gate_step`]'s batch rows of one block and lane in tiles of
+/// four first (their 16 accumulators, of the 32 vector registers, keep the FMA units busy; each
+/// weight vector loaded feeds four multiply-adds); returns how many rows it did, and `gate_step`'s
+/// pairs take the rest. None elsewhere (the wasm module's tiles are pairs: see `gemm.rs`).
+#[inline(always)]
+unsafe fn tall_tiles<V: Variant>(
+    weights: &Weights,
+    call: &Call,
+    t: usize,
+    ws: &mut Workspace,
+    lane: usize,
+    block: usize,
+) -> usize {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    {
+        let mut b = 0;
+        while b + 4 <= call.batch {
+            let rows = [b, b + 1, b + 2, b + 3];
+            gate_tile::<V, 4, 1>(weights, call, t, ws, lane, rows, [block]);
+            b += 4;
+        }
+        b
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    {
+        let _ = (weights, call, t, ws, lane, block);
+        0
     }
 }
 

@@ -1,0 +1,1146 @@
+//! The C ABI of the native build: the crate's `Cell`, `TorchCell` and `Trainer` behind opaque
+//! handles, for `Deno.dlopen` (`src/backends/native/symbols.ts` lists every symbol with its
+//! types; keep the two in step and bump [`alstm_abi_version`] when a signature changes).
+//!
+//! Threads: a handle holds one kernel object per thread it may use, each with its own copy of the
+//! weights, and a call splits its batch rows evenly over `parts` of them (`std::thread::scope`),
+//! as the wasm backend splits them over Workers; every row gets bit-identical results however the
+//! batch is split. The results of a split call are assembled here into whole-batch buffers.
+//!
+//! Errors: a panic (a failed size check) is caught at the boundary, its message kept for
+//! [`alstm_last_error`], and reported as a non-zero status or a null handle, never unwinding into
+//! the caller.
+
+use crate::torch_cell::TorchCell;
+use crate::train::Trainer;
+use crate::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, Once};
+
+/// The ABI revision; `symbols.ts` refuses a library with another.
+const ABI_VERSION: u32 = 1;
+
+static LAST_ERROR: Mutex<String> = Mutex::new(String::new());
+static QUIET_PANICS: Once = Once::new();
+
+/// Runs `body`, turning a panic into `failed` with its message kept for [`alstm_last_error`].
+fn guarded<R>(failed: R, body: impl FnOnce() -> R) -> R {
+    QUIET_PANICS.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let message = match info.payload().downcast_ref::<&str>() {
+                Some(text) => (*text).to_string(),
+                None => info
+                    .payload()
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_else(|| "a panic without a message".to_string()),
+            };
+            *LAST_ERROR.lock().unwrap_or_else(|e| e.into_inner()) = message;
+        }));
+    });
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(failed)
+}
+
+/// `len` floats at `ptr`; an empty slice for a null pointer (Deno passes empty arrays as null).
+///
+/// # Safety
+/// A non-null `ptr` must point to `len` readable floats that outlive the call.
+unsafe fn floats<'a>(ptr: *const f32, len: usize) -> &'a [f32] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(ptr, len)
+    }
+}
+
+/// `[start, end)` row ranges of `parts` nearly equal slices of `batch` rows.
+fn slices(batch: usize, parts: usize) -> Vec<(usize, usize)> {
+    let parts = parts.clamp(1, batch.max(1));
+    (0..parts)
+        .map(|p| (p * batch / parts, (p + 1) * batch / parts))
+        .collect()
+}
+
+/// Runs `work(index, item)` for the first `count` items, each in its own thread but the first,
+/// which runs in the calling thread.
+fn in_parallel<T: Send>(items: &mut [T], count: usize, work: impl Fn(usize, &mut T) + Sync) {
+    let (first, rest) = items[..count].split_first_mut().expect("at least one part");
+    if rest.is_empty() {
+        work(0, first);
+        return;
+    }
+    std::thread::scope(|scope| {
+        for (index, item) in rest.iter_mut().enumerate() {
+            let work = &work;
+            scope.spawn(move || work(index + 1, item));
+        }
+        work(0, first);
+    });
+}
+
+/// Rows `[start, end)` of a `(lanes, batch, width)` array (`width` floats a row), lane by lane.
+fn gather(
+    values: &[f32],
+    lanes: usize,
+    batch: usize,
+    width: usize,
+    rows: (usize, usize),
+) -> Vec<f32> {
+    if values.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(lanes * (rows.1 - rows.0) * width);
+    for lane in 0..lanes {
+        out.extend_from_slice(
+            &values[(lane * batch + rows.0) * width..(lane * batch + rows.1) * width],
+        );
+    }
+    out
+}
+
+/// Writes a part's `(lanes, rows, width)` array into rows `[start, end)` of a whole-batch one.
+fn scatter<T: Copy>(
+    whole: &mut [T],
+    part: &[T],
+    lanes: usize,
+    batch: usize,
+    width: usize,
+    rows: (usize, usize),
+) {
+    let n = (rows.1 - rows.0) * width;
+    for lane in 0..lanes {
+        whole[(lane * batch + rows.0) * width..][..n].copy_from_slice(&part[lane * n..][..n]);
+    }
+}
+
+/// Reads `len` values at byte address `address` (a kernel object's result).
+///
+/// # Safety
+/// `address .. + len` must hold initialised values of `T`.
+unsafe fn at<'a, T>(address: usize, len: usize) -> &'a [T] {
+    if len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(address as *const T, len)
+    }
+}
+
+/// The sizes of a cell, for slicing rows.
+#[derive(Clone, Copy)]
+struct Sizes {
+    input: usize,
+    hidden: usize,
+    /// Rows of `state` per batch row: `k` for the LSTM family, 0 for GRU and RNN.
+    lanes: usize,
+    k: usize,
+}
+
+/// The whole-batch results of the last split call (empty after a call in one part).
+#[derive(Default)]
+struct Assembled {
+    output: Vec<f32>,
+    hidden: Vec<f32>,
+    state: Vec<f32>,
+    attention: Vec<f32>,
+    lanes: Vec<i32>,
+}
+
+/// A batch of inputs, as every forward takes it.
+struct Batch<'a> {
+    batch: usize,
+    seq_len: usize,
+    x: &'a [f32],
+    hidden: &'a [f32],
+    state: &'a [f32],
+}
+
+impl Batch<'_> {
+    /// Rows `[start, end)`, copied where a lane-major array needs gathering.
+    fn rows(&self, s: Sizes, rows: (usize, usize)) -> (usize, &[f32], &[f32], Vec<f32>) {
+        let (a, b) = rows;
+        let x = &self.x[a * self.seq_len * s.input..b * self.seq_len * s.input];
+        let hidden = &self.hidden[a * s.hidden..b * s.hidden];
+        (
+            b - a,
+            x,
+            hidden,
+            gather(self.state, s.lanes, self.batch, s.hidden, rows),
+        )
+    }
+}
+
+/// One LSTM-family cell for up to `parts.len()` threads.
+pub struct NativeCell {
+    sizes: Sizes,
+    parts: Vec<Cell>,
+    used: usize,
+    whole: Assembled,
+}
+
+/// Packs a cell (arguments as `Cell::new`, each of the six arrays as pointer and length) for up to `threads`
+/// threads. Null on an invalid argument (see [`alstm_last_error`]).
+///
+/// # Safety
+/// Every pointer must point to as many floats as its length says.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn alstm_cell_new(
+    threads: u32,
+    kind: u32,
+    k: u32,
+    max_pooling: u8,
+    gate_slope: f32,
+    input_size: u32,
+    hidden_size: u32,
+    p0: *const f32,
+    n0: u32,
+    p1: *const f32,
+    n1: u32,
+    p2: *const f32,
+    n2: u32,
+    p3: *const f32,
+    n3: u32,
+    p4: *const f32,
+    n4: u32,
+    p5: *const f32,
+    n5: u32,
+) -> *mut NativeCell {
+    let (threads, k, input_size, hidden_size, n0, n1, n2, n3, n4, n5) = (
+        threads as usize,
+        k as usize,
+        input_size as usize,
+        hidden_size as usize,
+        n0 as usize,
+        n1 as usize,
+        n2 as usize,
+        n3 as usize,
+        n4 as usize,
+        n5 as usize,
+    );
+    guarded(std::ptr::null_mut(), || {
+        let p = [
+            floats(p0, n0),
+            floats(p1, n1),
+            floats(p2, n2),
+            floats(p3, n3),
+            floats(p4, n4),
+            floats(p5, n5),
+        ];
+        let parts = (0..threads.max(1))
+            .map(|_| {
+                Cell::new(
+                    kind,
+                    k,
+                    max_pooling != 0,
+                    gate_slope,
+                    input_size,
+                    hidden_size,
+                    p[0],
+                    p[1],
+                    p[2],
+                    p[3],
+                    p[4],
+                    p[5],
+                )
+            })
+            .collect();
+        Box::into_raw(Box::new(NativeCell {
+            sizes: Sizes {
+                input: input_size,
+                hidden: hidden_size,
+                lanes: k,
+                k,
+            },
+            parts,
+            used: 1,
+            whole: Assembled::default(),
+        }))
+    })
+}
+
+/// Runs `seq_len` steps of `batch` sequences over `parts` threads; 0 on success.
+///
+/// # Safety
+/// `cell` comes from [`alstm_cell_new`]; the arrays hold `(B, T, I)`, `(B, H)`, `(k, B, H)`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn alstm_cell_forward(
+    cell: *mut NativeCell,
+    parts: u32,
+    batch: u32,
+    seq_len: u32,
+    x: *const f32,
+    hidden: *const f32,
+    state: *const f32,
+    attention: u8,
+    lanes: u8,
+) -> i32 {
+    let (parts, batch, seq_len) = (parts as usize, batch as usize, seq_len as usize);
+    guarded(1, || {
+        let cell = &mut *cell;
+        let s = cell.sizes;
+        let input = Batch {
+            batch,
+            seq_len,
+            x: floats(x, batch * seq_len * s.input),
+            hidden: floats(hidden, batch * s.hidden),
+            state: floats(state, s.lanes * batch * s.hidden),
+        };
+        let ranges = slices(batch, parts.min(cell.parts.len()));
+        cell.used = ranges.len();
+        in_parallel(&mut cell.parts, ranges.len(), |index, part| {
+            let (rows, x, hidden, state) = input.rows(s, ranges[index]);
+            part.set_outputs(attention != 0, lanes != 0);
+            part.forward(rows, seq_len, x, hidden, &state);
+        });
+        if ranges.len() > 1 {
+            let w = &mut cell.whole;
+            let (h, k) = (s.hidden, s.k);
+            w.output.resize(batch * seq_len * h, 0.0);
+            w.hidden.resize(batch * h, 0.0);
+            w.state.resize(s.lanes * batch * h, 0.0);
+            w.attention.resize(
+                if attention != 0 {
+                    batch * seq_len * h * k
+                } else {
+                    0
+                },
+                0.0,
+            );
+            w.lanes
+                .resize(if lanes != 0 { batch * seq_len * h } else { 0 }, 0);
+            for (part, &rows) in cell.parts.iter().zip(&ranges) {
+                let n = rows.1 - rows.0;
+                scatter(
+                    &mut w.output,
+                    at(part.output_ptr(), n * seq_len * h),
+                    1,
+                    batch,
+                    seq_len * h,
+                    rows,
+                );
+                scatter(
+                    &mut w.hidden,
+                    at(part.hidden_ptr(), n * h),
+                    1,
+                    batch,
+                    h,
+                    rows,
+                );
+                scatter(
+                    &mut w.state,
+                    at(part.state_ptr(), s.lanes * n * h),
+                    s.lanes,
+                    batch,
+                    h,
+                    rows,
+                );
+                if attention != 0 && !part.workspace.attention_out.is_empty() {
+                    scatter(
+                        &mut w.attention,
+                        at(part.attention_ptr(), n * seq_len * h * k),
+                        1,
+                        batch,
+                        seq_len * h * k,
+                        rows,
+                    );
+                }
+                if lanes != 0 && !part.workspace.lanes_out.is_empty() {
+                    scatter(
+                        &mut w.lanes,
+                        at::<i32>(part.lanes_ptr(), n * seq_len * h),
+                        1,
+                        batch,
+                        seq_len * h,
+                        rows,
+                    );
+                }
+            }
+        }
+        0
+    })
+}
+
+/// Address of one of the last forward's results: 0 output, 1 hidden, 2 state, 3 attention,
+/// 4 lanes.
+///
+/// # Safety
+/// `cell` comes from [`alstm_cell_new`].
+#[no_mangle]
+pub unsafe extern "C" fn alstm_cell_result(cell: *const NativeCell, which: u32) -> usize {
+    let cell = &*cell;
+    if cell.used == 1 {
+        let part = &cell.parts[0];
+        return match which {
+            0 => part.output_ptr(),
+            1 => part.hidden_ptr(),
+            2 => part.state_ptr(),
+            3 => part.attention_ptr(),
+            _ => part.lanes_ptr(),
+        };
+    }
+    let w = &cell.whole;
+    match which {
+        0 => w.output.as_ptr() as usize,
+        1 => w.hidden.as_ptr() as usize,
+        2 => w.state.as_ptr() as usize,
+        3 => w.attention.as_ptr() as usize,
+        _ => w.lanes.as_ptr() as usize,
+    }
+}
+
+/// Frees a cell.
+///
+/// # Safety
+/// `cell` comes from [`alstm_cell_new`] and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn alstm_cell_free(cell: *mut NativeCell) {
+    if !cell.is_null() {
+        drop(Box::from_raw(cell));
+    }
+}
+
+/// One GRU or RNN cell for up to `parts.len()` threads.
+pub struct NativeTorchCell {
+    sizes: Sizes,
+    parts: Vec<TorchCell>,
+    used: usize,
+    whole: Assembled,
+}
+
+/// Takes a GRU or RNN cell's torch parameters (as `TorchCell::new`, each array as pointer and
+/// length) for up to `threads` threads. Null on an invalid argument.
+///
+/// # Safety
+/// Every pointer must point to as many floats as its length says.
+#[no_mangle]
+pub unsafe extern "C" fn alstm_torch_cell_new(
+    threads: u32,
+    kind: u32,
+    input_size: u32,
+    hidden_size: u32,
+    p0: *const f32,
+    n0: u32,
+    p1: *const f32,
+    n1: u32,
+    p2: *const f32,
+    n2: u32,
+    p3: *const f32,
+    n3: u32,
+) -> *mut NativeTorchCell {
+    let (threads, input_size, hidden_size, n0, n1, n2, n3) = (
+        threads as usize,
+        input_size as usize,
+        hidden_size as usize,
+        n0 as usize,
+        n1 as usize,
+        n2 as usize,
+        n3 as usize,
+    );
+    guarded(std::ptr::null_mut(), || {
+        let p = [
+            floats(p0, n0),
+            floats(p1, n1),
+            floats(p2, n2),
+            floats(p3, n3),
+        ];
+        let parts = (0..threads.max(1))
+            .map(|_| TorchCell::new(kind, input_size, hidden_size, p[0], p[1], p[2], p[3]))
+            .collect();
+        Box::into_raw(Box::new(NativeTorchCell {
+            sizes: Sizes {
+                input: input_size,
+                hidden: hidden_size,
+                lanes: 0,
+                k: 0,
+            },
+            parts,
+            used: 1,
+            whole: Assembled::default(),
+        }))
+    })
+}
+
+/// Runs `seq_len` steps of `batch` sequences over `parts` threads; 0 on success.
+///
+/// # Safety
+/// `cell` comes from [`alstm_torch_cell_new`]; the arrays hold `(B, T, I)` and `(B, H)`.
+#[no_mangle]
+pub unsafe extern "C" fn alstm_torch_cell_forward(
+    cell: *mut NativeTorchCell,
+    parts: u32,
+    batch: u32,
+    seq_len: u32,
+    x: *const f32,
+    hidden: *const f32,
+) -> i32 {
+    let (parts, batch, seq_len) = (parts as usize, batch as usize, seq_len as usize);
+    guarded(1, || {
+        let cell = &mut *cell;
+        let s = cell.sizes;
+        let input = Batch {
+            batch,
+            seq_len,
+            x: floats(x, batch * seq_len * s.input),
+            hidden: floats(hidden, batch * s.hidden),
+            state: &[],
+        };
+        let ranges = slices(batch, parts.min(cell.parts.len()));
+        cell.used = ranges.len();
+        in_parallel(&mut cell.parts, ranges.len(), |index, part| {
+            let (rows, x, hidden, _) = input.rows(s, ranges[index]);
+            part.forward(rows, seq_len, x, hidden);
+        });
+        if ranges.len() > 1 {
+            let (w, h) = (&mut cell.whole, s.hidden);
+            w.output.resize(batch * seq_len * h, 0.0);
+            w.hidden.resize(batch * h, 0.0);
+            for (part, &rows) in cell.parts.iter().zip(&ranges) {
+                let n = rows.1 - rows.0;
+                scatter(
+                    &mut w.output,
+                    at(part.output_ptr(), n * seq_len * h),
+                    1,
+                    batch,
+                    seq_len * h,
+                    rows,
+                );
+                scatter(
+                    &mut w.hidden,
+                    at(part.hidden_ptr(), n * h),
+                    1,
+                    batch,
+                    h,
+                    rows,
+                );
+            }
+        }
+        0
+    })
+}
+
+/// Address of the last forward's output (`which` 0) or final hidden state (1).
+///
+/// # Safety
+/// `cell` comes from [`alstm_torch_cell_new`].
+#[no_mangle]
+pub unsafe extern "C" fn alstm_torch_cell_result(
+    cell: *const NativeTorchCell,
+    which: u32,
+) -> usize {
+    let cell = &*cell;
+    match (cell.used == 1, which) {
+        (true, 0) => cell.parts[0].output_ptr(),
+        (true, _) => cell.parts[0].hidden_ptr(),
+        (false, 0) => cell.whole.output.as_ptr() as usize,
+        (false, _) => cell.whole.hidden.as_ptr() as usize,
+    }
+}
+
+/// Frees a GRU or RNN cell.
+///
+/// # Safety
+/// `cell` comes from [`alstm_torch_cell_new`] and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn alstm_torch_cell_free(cell: *mut NativeTorchCell) {
+    if !cell.is_null() {
+        drop(Box::from_raw(cell));
+    }
+}
+
+/// One LSTM-family cell being trained, for up to `parts.len()` threads. The first part holds the
+/// parameters and the optimizer state; the others get the parameters after each change.
+pub struct NativeTrainer {
+    sizes: Sizes,
+    parts: Vec<Trainer>,
+    /// The row ranges of the last forward.
+    ranges: Vec<(usize, usize)>,
+    seq_len: usize,
+    batch: usize,
+    whole: Assembled,
+    /// The parameter gradients of the last backward, summed over the parts.
+    grads: Vec<f32>,
+    grad_x: Vec<f32>,
+    grad_hidden: Vec<f32>,
+    grad_state: Vec<f32>,
+    relevance_x: Vec<f32>,
+    relevance_rest: Vec<f32>,
+}
+
+impl NativeTrainer {
+    fn len(&self) -> usize {
+        self.parts[0].parameters_len()
+    }
+
+    /// Copies the first part's parameters to the others and repacks them.
+    fn broadcast(&mut self) {
+        let n = self.len();
+        let (first, rest) = self.parts.split_first_mut().expect("one part");
+        // SAFETY: both point to `n` parameters.
+        let source = unsafe { at::<f32>(first.parameters_ptr(), n) };
+        for part in rest {
+            unsafe { std::slice::from_raw_parts_mut(part.parameters_ptr() as *mut f32, n) }
+                .copy_from_slice(source);
+            part.repack();
+        }
+    }
+}
+
+/// Makes a trainer (arguments as [`alstm_cell_new`]). Null on an invalid argument.
+///
+/// # Safety
+/// Every pointer must point to as many floats as its length says.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn alstm_trainer_new(
+    threads: u32,
+    kind: u32,
+    k: u32,
+    max_pooling: u8,
+    gate_slope: f32,
+    input_size: u32,
+    hidden_size: u32,
+    p0: *const f32,
+    n0: u32,
+    p1: *const f32,
+    n1: u32,
+    p2: *const f32,
+    n2: u32,
+    p3: *const f32,
+    n3: u32,
+    p4: *const f32,
+    n4: u32,
+    p5: *const f32,
+    n5: u32,
+) -> *mut NativeTrainer {
+    let (threads, k, input_size, hidden_size, n0, n1, n2, n3, n4, n5) = (
+        threads as usize,
+        k as usize,
+        input_size as usize,
+        hidden_size as usize,
+        n0 as usize,
+        n1 as usize,
+        n2 as usize,
+        n3 as usize,
+        n4 as usize,
+        n5 as usize,
+    );
+    guarded(std::ptr::null_mut(), || {
+        let p = [
+            floats(p0, n0),
+            floats(p1, n1),
+            floats(p2, n2),
+            floats(p3, n3),
+            floats(p4, n4),
+            floats(p5, n5),
+        ];
+        let parts: Vec<Trainer> = (0..threads.max(1))
+            .map(|_| {
+                Trainer::new(
+                    kind,
+                    k,
+                    max_pooling != 0,
+                    gate_slope,
+                    input_size,
+                    hidden_size,
+                    p[0],
+                    p[1],
+                    p[2],
+                    p[3],
+                    p[4],
+                    p[5],
+                )
+            })
+            .collect();
+        let len = parts[0].parameters_len();
+        Box::into_raw(Box::new(NativeTrainer {
+            sizes: Sizes {
+                input: input_size,
+                hidden: hidden_size,
+                lanes: k,
+                k,
+            },
+            parts,
+            ranges: vec![(0, 0)],
+            seq_len: 0,
+            batch: 0,
+            whole: Assembled::default(),
+            grads: vec![0.0; len],
+            grad_x: Vec::new(),
+            grad_hidden: Vec::new(),
+            grad_state: Vec::new(),
+            relevance_x: Vec::new(),
+            relevance_rest: Vec::new(),
+        }))
+    })
+}
+
+/// Frees a trainer.
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`] and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn alstm_trainer_free(trainer: *mut NativeTrainer) {
+    if !trainer.is_null() {
+        drop(Box::from_raw(trainer));
+    }
+}
+
+/// Floats in the flat parameters (and the gradients, and each optimizer state vector).
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`].
+#[no_mangle]
+pub unsafe extern "C" fn alstm_trainer_parameters_len(trainer: *const NativeTrainer) -> usize {
+    (&*trainer).len()
+}
+
+/// Address of a flat vector: 0 the parameters, 1 the summed gradients, 2–4 optimizer state slot
+/// 0–2.
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`].
+#[no_mangle]
+pub unsafe extern "C" fn alstm_trainer_vector(trainer: *mut NativeTrainer, which: u32) -> usize {
+    let trainer = &mut *trainer;
+    match which {
+        0 => trainer.parts[0].parameters_ptr(),
+        1 => trainer.grads.as_mut_ptr() as usize,
+        slot => trainer.parts[0].optimizer_state_ptr(slot - 2),
+    }
+}
+
+/// Repacks every part from the parameters (after the caller wrote them).
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`].
+#[no_mangle]
+pub unsafe extern "C" fn alstm_trainer_repack(trainer: *mut NativeTrainer) -> i32 {
+    guarded(1, || {
+        let trainer = &mut *trainer;
+        trainer.parts[0].repack();
+        trainer.broadcast();
+        0
+    })
+}
+
+/// The recording forward over `parts` threads (`candidates`: keep what the relevance pass needs);
+/// 0 on success. Results through [`alstm_trainer_result`] 0–2.
+///
+/// # Safety
+/// As [`alstm_cell_forward`].
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn alstm_trainer_forward(
+    trainer: *mut NativeTrainer,
+    parts: u32,
+    batch: u32,
+    seq_len: u32,
+    x: *const f32,
+    hidden: *const f32,
+    state: *const f32,
+    candidates: u8,
+) -> i32 {
+    let (parts, batch, seq_len) = (parts as usize, batch as usize, seq_len as usize);
+    guarded(1, || {
+        let trainer = &mut *trainer;
+        let s = trainer.sizes;
+        let input = Batch {
+            batch,
+            seq_len,
+            x: floats(x, batch * seq_len * s.input),
+            hidden: floats(hidden, batch * s.hidden),
+            state: floats(state, s.lanes * batch * s.hidden),
+        };
+        let ranges = slices(batch, parts.min(trainer.parts.len()));
+        in_parallel(&mut trainer.parts, ranges.len(), |index, part| {
+            let (rows, x, hidden, state) = input.rows(s, ranges[index]);
+            part.keep_candidates(candidates != 0);
+            part.forward(rows, seq_len, x, hidden, &state);
+        });
+        if ranges.len() > 1 {
+            let (w, h) = (&mut trainer.whole, s.hidden);
+            w.output.resize(batch * seq_len * h, 0.0);
+            w.hidden.resize(batch * h, 0.0);
+            w.state.resize(s.lanes * batch * h, 0.0);
+            for (part, &rows) in trainer.parts.iter().zip(&ranges) {
+                let n = rows.1 - rows.0;
+                scatter(
+                    &mut w.output,
+                    at(part.output_ptr(), n * seq_len * h),
+                    1,
+                    batch,
+                    seq_len * h,
+                    rows,
+                );
+                scatter(
+                    &mut w.hidden,
+                    at(part.hidden_ptr(), n * h),
+                    1,
+                    batch,
+                    h,
+                    rows,
+                );
+                scatter(
+                    &mut w.state,
+                    at(part.state_ptr(), s.lanes * n * h),
+                    s.lanes,
+                    batch,
+                    h,
+                    rows,
+                );
+            }
+        }
+        trainer.ranges = ranges;
+        trainer.batch = batch;
+        trainer.seq_len = seq_len;
+        0
+    })
+}
+
+/// The backward of the last forward, on the rows and threads it ran on: the parameter gradients
+/// of this call summed into vector 1 (not added to earlier ones), the input gradients through
+/// [`alstm_trainer_result`] 3–5. Empty `d_hidden`/`d_state` (length 0) count as zero.
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`]; `d_output` holds `(B, T, H)` floats, `d_hidden`
+/// `(B, H)` or none, `d_state` `(k, B, H)` or none.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn alstm_trainer_backward(
+    trainer: *mut NativeTrainer,
+    d_output: *const f32,
+    d_hidden: *const f32,
+    d_hidden_len: u32,
+    d_state: *const f32,
+    d_state_len: u32,
+    want_x: u8,
+    want_hidden: u8,
+) -> i32 {
+    let (d_hidden_len, d_state_len) = (d_hidden_len as usize, d_state_len as usize);
+    guarded(1, || {
+        let trainer = &mut *trainer;
+        let s = trainer.sizes;
+        let (batch, seq_len) = (trainer.batch, trainer.seq_len);
+        let h = s.hidden;
+        let d = Batch {
+            batch,
+            seq_len,
+            x: floats(d_output, batch * seq_len * h),
+            hidden: floats(d_hidden, d_hidden_len),
+            state: floats(d_state, d_state_len),
+        };
+        let ranges = trainer.ranges.clone();
+        in_parallel(&mut trainer.parts, ranges.len(), |index, part| {
+            let rows = ranges[index];
+            let (a, b) = rows;
+            let output = &d.x[a * seq_len * h..b * seq_len * h];
+            let hidden = if d.hidden.is_empty() {
+                &[][..]
+            } else {
+                &d.hidden[a * h..b * h]
+            };
+            let state = gather(d.state, s.lanes, batch, h, rows);
+            part.zero_grad();
+            part.backward(output, hidden, &state, want_x != 0, want_hidden != 0);
+        });
+        let len = trainer.len();
+        trainer.grads.clear();
+        trainer.grads.resize(len, 0.0);
+        for part in &trainer.parts[..ranges.len()] {
+            for (sum, g) in trainer
+                .grads
+                .iter_mut()
+                .zip(at::<f32>(part.gradients_ptr(), len))
+            {
+                *sum += g;
+            }
+        }
+        if ranges.len() > 1 {
+            let i = s.input;
+            trainer
+                .grad_x
+                .resize(if want_x != 0 { batch * seq_len * i } else { 0 }, 0.0);
+            trainer
+                .grad_hidden
+                .resize(if want_hidden != 0 { batch * h } else { 0 }, 0.0);
+            trainer.grad_state.resize(s.lanes * batch * h, 0.0);
+            for (part, &rows) in trainer.parts.iter().zip(&ranges) {
+                let n = rows.1 - rows.0;
+                if want_x != 0 {
+                    scatter(
+                        &mut trainer.grad_x,
+                        at(part.grad_x_ptr(), n * seq_len * i),
+                        1,
+                        batch,
+                        seq_len * i,
+                        rows,
+                    );
+                }
+                if want_hidden != 0 {
+                    scatter(
+                        &mut trainer.grad_hidden,
+                        at(part.grad_hidden_ptr(), n * h),
+                        1,
+                        batch,
+                        h,
+                        rows,
+                    );
+                }
+                scatter(
+                    &mut trainer.grad_state,
+                    at(part.grad_state_ptr(), s.lanes * n * h),
+                    s.lanes,
+                    batch,
+                    h,
+                    rows,
+                );
+            }
+        }
+        0
+    })
+}
+
+/// LRP-ε through the last forward (which kept its candidates), on its rows and threads; results
+/// through [`alstm_trainer_result`] 6 (input relevance) and 7 (rest).
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`]; `relevance` holds `(B, T, H)` floats.
+#[no_mangle]
+pub unsafe extern "C" fn alstm_trainer_relevance(
+    trainer: *mut NativeTrainer,
+    relevance: *const f32,
+    eps: f32,
+    bias_factor: f32,
+) -> i32 {
+    guarded(1, || {
+        let trainer = &mut *trainer;
+        let s = trainer.sizes;
+        let (batch, seq_len, h, i) = (trainer.batch, trainer.seq_len, s.hidden, s.input);
+        let given = floats(relevance, batch * seq_len * h);
+        let ranges = trainer.ranges.clone();
+        in_parallel(&mut trainer.parts, ranges.len(), |index, part| {
+            let (a, b) = ranges[index];
+            part.relevance(&given[a * seq_len * h..b * seq_len * h], eps, bias_factor);
+        });
+        if ranges.len() > 1 {
+            trainer.relevance_x.resize(batch * seq_len * i, 0.0);
+            trainer.relevance_rest.resize(batch, 0.0);
+            for (part, &rows) in trainer.parts.iter().zip(&ranges) {
+                let n = rows.1 - rows.0;
+                scatter(
+                    &mut trainer.relevance_x,
+                    at(part.relevance_x_ptr(), n * seq_len * i),
+                    1,
+                    batch,
+                    seq_len * i,
+                    rows,
+                );
+                scatter(
+                    &mut trainer.relevance_rest,
+                    at(part.relevance_rest_ptr(), n),
+                    1,
+                    batch,
+                    1,
+                    rows,
+                );
+            }
+        }
+        0
+    })
+}
+
+/// Address of a result: 0 output, 1 hidden, 2 state (last forward); 3 dLoss/d`x`, 4 d`hidden`,
+/// 5 d`state` (last backward); 6 input relevance, 7 rest (last relevance pass).
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`].
+#[no_mangle]
+pub unsafe extern "C" fn alstm_trainer_result(trainer: *const NativeTrainer, which: u32) -> usize {
+    let trainer = &*trainer;
+    if trainer.ranges.len() == 1 {
+        let part = &trainer.parts[0];
+        return match which {
+            0 => part.output_ptr(),
+            1 => part.hidden_ptr(),
+            2 => part.state_ptr(),
+            3 => part.grad_x_ptr(),
+            4 => part.grad_hidden_ptr(),
+            5 => part.grad_state_ptr(),
+            6 => part.relevance_x_ptr(),
+            _ => part.relevance_rest_ptr(),
+        };
+    }
+    let address = |values: &Vec<f32>| values.as_ptr() as usize;
+    match which {
+        0 => address(&trainer.whole.output),
+        1 => address(&trainer.whole.hidden),
+        2 => address(&trainer.whole.state),
+        3 => address(&trainer.grad_x),
+        4 => address(&trainer.grad_hidden),
+        5 => address(&trainer.grad_state),
+        6 => address(&trainer.relevance_x),
+        _ => address(&trainer.relevance_rest),
+    }
+}
+
+/// Puts the summed gradients (vector 1, which the caller may have written) into the first part.
+unsafe fn gradients_to_first(trainer: &mut NativeTrainer) {
+    let first = &mut trainer.parts[0];
+    std::slice::from_raw_parts_mut(first.gradients_ptr() as *mut f32, trainer.grads.len())
+        .copy_from_slice(&trainer.grads);
+}
+
+/// One `torch.optim.SGD` step from gradient vector 1, then every part repacked; 0 on success.
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`].
+#[no_mangle]
+pub unsafe extern "C" fn alstm_trainer_sgd_step(
+    trainer: *mut NativeTrainer,
+    lr: f64,
+    momentum: f64,
+    dampening: f64,
+    nesterov: u8,
+    weight_decay: f64,
+) -> i32 {
+    guarded(1, || {
+        let trainer = &mut *trainer;
+        gradients_to_first(trainer);
+        trainer.parts[0].sgd_step(lr, momentum, dampening, nesterov != 0, weight_decay);
+        trainer.broadcast();
+        0
+    })
+}
+
+/// One `torch.optim.Adam` (`decoupled`: `AdamW`) step from gradient vector 1, then every part
+/// repacked; 0 on success.
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`].
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn alstm_trainer_adam_step(
+    trainer: *mut NativeTrainer,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    amsgrad: u8,
+    decoupled: u8,
+) -> i32 {
+    guarded(1, || {
+        let trainer = &mut *trainer;
+        gradients_to_first(trainer);
+        trainer.parts[0].adam_step(
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            amsgrad != 0,
+            decoupled != 0,
+        );
+        trainer.broadcast();
+        0
+    })
+}
+
+/// Optimizer steps taken.
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`].
+#[no_mangle]
+pub unsafe extern "C" fn alstm_trainer_optimizer_steps(trainer: *const NativeTrainer) -> u32 {
+    (&*trainer).parts[0].optimizer_steps()
+}
+
+/// Sets the optimizer step count (resuming).
+///
+/// # Safety
+/// `trainer` comes from [`alstm_trainer_new`].
+#[no_mangle]
+pub unsafe extern "C" fn alstm_trainer_set_optimizer_steps(
+    trainer: *mut NativeTrainer,
+    steps: u32,
+) {
+    (&mut *trainer).parts[0].set_optimizer_steps(steps);
+}
+
+/// The best instruction set this CPU runs, as [`alstm_isa`] numbers them: which of the x86-64
+/// libraries to load (`x86-64-v3` needs 2, `x86-64-v4` 3).
+#[no_mangle]
+pub extern "C" fn alstm_cpu_level() -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let v3 = has!("avx")
+            && has!("avx2")
+            && has!("bmi1")
+            && has!("bmi2")
+            && has!("f16c")
+            && has!("fma")
+            && has!("lzcnt")
+            && has!("movbe");
+        let v4 = v3
+            && has!("avx512f")
+            && has!("avx512bw")
+            && has!("avx512cd")
+            && has!("avx512dq")
+            && has!("avx512vl");
+        if v4 {
+            3
+        } else if v3 {
+            2
+        } else {
+            1
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        crate::simd::ISA
+    }
+}
+
+/// The ABI revision of this library.
+#[no_mangle]
+pub extern "C" fn alstm_abi_version() -> u32 {
+    ABI_VERSION
+}
+
+/// The SIMD instruction set the kernels were built for: 0 portable, 1 SSE2, 2 AVX2+FMA,
+/// 3 AVX-512, 4 NEON.
+#[no_mangle]
+pub extern "C" fn alstm_isa() -> u32 {
+    crate::simd::ISA
+}
+
+/// Copies the message of the last failed call (at most `capacity` bytes) to `out`; returns its
+/// full length in bytes.
+///
+/// # Safety
+/// `out` points to `capacity` writable bytes (or is null with `capacity` 0).
+#[no_mangle]
+pub unsafe extern "C" fn alstm_last_error(out: *mut u8, capacity: u32) -> usize {
+    let (capacity,) = (capacity as usize,);
+    let message = LAST_ERROR.lock().unwrap_or_else(|e| e.into_inner());
+    let n = message.len().min(capacity);
+    if n > 0 {
+        std::ptr::copy_nonoverlapping(message.as_ptr(), out, n);
+    }
+    message.len()
+}
+
+/// Runs the bare GEMM micro-kernel `repeats` times (see `calibrate::gemm`): time it for this
+/// machine's GEMM rate.
+#[no_mangle]
+pub extern "C" fn alstm_calibrate_gemm(rows: u32, depth: u32, blocks: u32, repeats: u32) -> f32 {
+    let (rows, depth, blocks, repeats) = (
+        rows as usize,
+        depth as usize,
+        blocks as usize,
+        repeats as usize,
+    );
+    crate::calibrate::gemm(rows, depth, blocks, repeats)
+}

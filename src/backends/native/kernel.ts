@@ -1,0 +1,257 @@
+/**
+ * One compiled cell in the native library: the packed weights of an LSTM-family `Cell` or a GRU
+ * or RNN `TorchCell` (one copy per thread it may use), and its forward over a number of threads.
+ * It takes only specs and inputs that passed the contract's checks (`src/contract/`).
+ *
+ * @module
+ */
+
+import {
+  type CellSpec,
+  hardSigmoidSlope,
+  type SequenceInput,
+  type SequenceOutput,
+  stateRows,
+} from "../../contract/mod.ts";
+import { VARIANTS } from "../../variants.ts";
+import type { NativeLibrary } from "./library.ts";
+
+/** A native handle (`*mut NativeCell` and friends). */
+export type Handle = Deno.PointerValue;
+
+/** The opt-in outputs a call asks for. */
+export interface Extras {
+  readonly attention: boolean;
+  readonly lanes: boolean;
+}
+
+/**
+ * The constructor arguments of an LSTM-family `Cell` or `Trainer` after the thread count: kind
+ * code, lanes, pooling, gate slope, sizes, then the six parameter arrays (`i2a` empty unless the
+ * cell has attention), each with its length.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lstmArguments } from "./kernel.ts";
+ * const z = (n: number) => new Float32Array(n);
+ * const args = lstmArguments({
+ *   variant: { kind: "lstm", k: 1, maxPooling: false },
+ *   inputSize: 1,
+ *   hiddenSize: 1,
+ *   params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
+ * });
+ * assert.deepEqual(args.slice(0, 6), [0, 1, 0, 0, 1, 1]);
+ * assert.equal(args.length, 18);
+ * ```
+ */
+export function lstmArguments(
+  spec: CellSpec,
+): [number, number, number, number, number, number, ...(Float32Array | number)[]] {
+  const { variant, params } = spec;
+  const none = new Float32Array(0);
+  const { attention, code } = VARIANTS[variant.kind];
+  const arrays = [
+    params.i2hWeight,
+    params.i2hBias,
+    params.h2hWeight,
+    params.h2hBias,
+    attention ? params.i2aWeight! : none,
+    attention ? params.i2aBias! : none,
+  ];
+  return [
+    code,
+    variant.k,
+    variant.maxPooling ? 1 : 0,
+    hardSigmoidSlope(variant.recurrentActivation),
+    spec.inputSize,
+    spec.hiddenSize,
+    ...arrays.flatMap((array) => [array, array.length]),
+  ];
+}
+
+/**
+ * Throws the library's message for a call that returned a non-zero status.
+ *
+ * @example
+ * ```ts ignore
+ * checkStatus(library, 0, "forward"); // nothing to report
+ * ```
+ */
+export function checkStatus(library: NativeLibrary, status: number, what: string): void {
+  if (status === 0) return;
+  throw new Error(`the native kernel failed in the ${what}: ${lastError(library)}`);
+}
+
+function lastError(library: NativeLibrary): string {
+  const buffer = new Uint8Array(1024);
+  const length = Number(library.symbols.alstm_last_error(buffer, buffer.length));
+  return new TextDecoder().decode(buffer.subarray(0, Math.min(length, buffer.length)));
+}
+
+/**
+ * A copy of `length` values of the library's memory at `address` (a result it holds until its
+ * next call).
+ *
+ * @example
+ * ```ts ignore
+ * const output = copyOut(address, 12);
+ * ```
+ */
+export function copyOut(address: Deno.PointerValue, length: number): Float32Array;
+export function copyOut(address: Deno.PointerValue, length: number, ints: true): Int32Array;
+export function copyOut(
+  address: Deno.PointerValue,
+  length: number,
+  ints = false,
+): Float32Array | Int32Array {
+  if (length === 0 || address === null) return ints ? new Int32Array(0) : new Float32Array(0);
+  const bytes = Deno.UnsafePointerView.getArrayBuffer(address, length * 4);
+  return ints ? new Int32Array(bytes).slice() : new Float32Array(bytes).slice();
+}
+
+/**
+ * Writes `values` into the library's memory at `address` (a flat vector of a trainer).
+ *
+ * @example
+ * ```ts ignore
+ * copyIn(address, parameters);
+ * ```
+ */
+export function copyIn(address: Deno.PointerValue, values: Float32Array): void {
+  if (values.length === 0 || address === null) return;
+  new Float32Array(Deno.UnsafePointerView.getArrayBuffer(address, values.length * 4)).set(values);
+}
+
+/**
+ * A cell compiled into the native library for up to `threads` threads; freed by
+ * {@linkcode NativeKernel.dispose}.
+ *
+ * @example
+ * ```ts ignore
+ * const kernel = new NativeKernel(library, spec, 2);
+ * const output = await kernel.run(input, 2, { attention: false, lanes: false }, false);
+ * kernel.dispose();
+ * ```
+ */
+export class NativeKernel {
+  readonly #library: NativeLibrary;
+  readonly #spec: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
+  readonly #lstm: boolean;
+  #handle: Handle;
+  #running = false;
+
+  /** Packs `spec`'s weights (the arrays are only read) once per thread. */
+  constructor(library: NativeLibrary, spec: CellSpec, threads: number) {
+    this.#library = library;
+    this.#spec = { variant: spec.variant, inputSize: spec.inputSize, hiddenSize: spec.hiddenSize };
+    const { cellStates, code } = VARIANTS[spec.variant.kind];
+    this.#lstm = cellStates;
+    const s = library.symbols;
+    const { params: p } = spec;
+    this.#handle = cellStates
+      ? (s.alstm_cell_new as (...args: unknown[]) => Handle)(threads, ...lstmArguments(spec))
+      : s.alstm_torch_cell_new(
+        threads,
+        code,
+        spec.inputSize,
+        spec.hiddenSize,
+        p.i2hWeight,
+        p.i2hWeight.length,
+        p.i2hBias,
+        p.i2hBias.length,
+        p.h2hWeight,
+        p.h2hWeight.length,
+        p.h2hBias,
+        p.h2hBias.length,
+      );
+    if (this.#handle === null) {
+      throw new Error(`the native library refused the cell: ${lastError(library)}`);
+    }
+  }
+
+  /**
+   * Runs all steps of `input` over `parts` threads; `background` runs it on a thread of Deno's
+   * pool (the caller must keep `input`'s arrays unchanged until the promise settles). Returns
+   * fresh arrays.
+   */
+  async run(
+    input: SequenceInput,
+    parts: number,
+    extras: Extras,
+    background: boolean,
+  ): Promise<SequenceOutput> {
+    const s = this.#library.symbols;
+    const handle = this.#live();
+    const { batch: B, seqLen: T } = input;
+    const x = input.x as Float32Array;
+    const hidden = input.hidden as Float32Array;
+    const state = input.state as Float32Array;
+    let status: number;
+    if (this.#lstm) {
+      const flags = [extras.attention ? 1 : 0, extras.lanes ? 1 : 0] as const;
+      status = background
+        ? await this.#inBackground(() =>
+          s.alstm_cell_forward_async(handle, parts, B, T, x, hidden, state, ...flags)
+        )
+        : s.alstm_cell_forward(handle, parts, B, T, x, hidden, state, ...flags);
+    } else {
+      status = background
+        ? await this.#inBackground(() =>
+          s.alstm_torch_cell_forward_async(handle, parts, B, T, x, hidden)
+        )
+        : s.alstm_torch_cell_forward(handle, parts, B, T, x, hidden);
+    }
+    checkStatus(this.#library, status, `forward of batch ${B} × seqLen ${T}`);
+    return this.#results(B, T, extras);
+  }
+
+  /** Whether a call runs on a thread of Deno's pool now (the kernel must not be freed). */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  async #inBackground(call: () => Promise<number>): Promise<number> {
+    this.#running = true;
+    try {
+      return await call();
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #results(B: number, T: number, extras: Extras): SequenceOutput {
+    const s = this.#library.symbols;
+    const handle = this.#live();
+    const { hiddenSize: H, variant } = this.#spec;
+    if (!this.#lstm) {
+      return {
+        output: copyOut(s.alstm_torch_cell_result(handle, 0), B * T * H),
+        hidden: copyOut(s.alstm_torch_cell_result(handle, 1), B * H),
+        state: new Float32Array(0),
+      };
+    }
+    const result = (which: number) => s.alstm_cell_result(handle, which);
+    return {
+      output: copyOut(result(0), B * T * H),
+      hidden: copyOut(result(1), B * H),
+      state: copyOut(result(2), stateRows(variant) * B * H),
+      ...(extras.attention ? { attention: copyOut(result(3), B * T * H * variant.k) } : {}),
+      ...(extras.lanes ? { lanes: copyOut(result(4), B * T * H, true) } : {}),
+    };
+  }
+
+  #live(): Handle {
+    if (this.#handle === null) throw new Error("this native kernel was disposed");
+    return this.#handle;
+  }
+
+  /** Frees the packed weights and buffers. Idempotent. */
+  dispose(): void {
+    if (this.#handle === null) return;
+    const s = this.#library.symbols;
+    if (this.#lstm) s.alstm_cell_free(this.#handle);
+    else s.alstm_torch_cell_free(this.#handle);
+    this.#handle = null;
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * The native backend's runner (`CompiledCell`): how many threads a call uses, whether it runs on
+ * a thread of Deno's pool (large calls, so the event loop stays free) or blocks (small ones), and
+ * the order of the calls on each native object.
+ *
+ * @module
+ */
+
+import {
+  type CellSpec,
+  type CompiledCell,
+  copySpec,
+  type RelevanceStep,
+  requestedExtras,
+  type ResidentWeights,
+  type SequenceInput,
+  type SequenceOutput,
+  specWithParameters,
+  type TrainingStep,
+} from "../../contract/mod.ts";
+import { VARIANTS } from "../../variants.ts";
+import { copyInput, namedGradients } from "../wasm/rows.ts";
+import { NativeKernel } from "./kernel.ts";
+import type { NativeLibrary } from "./library.ts";
+import { NativeTrainingKernel } from "./train_kernel.ts";
+
+/**
+ * Floating-point operations per extra thread below which a call is not split: starting a thread
+ * costs ~20–40 µs, what ~2·10⁶ FLOPs take on one core.
+ */
+const FLOPS_PER_THREAD = 2e6;
+
+/** Calls above this many FLOPs (~0.5 ms) run on a thread of Deno's pool instead of blocking. */
+const BACKGROUND_FLOPS = 3e7;
+
+/**
+ * The floating-point operations of one forward of `input` on `spec`'s cell: the gate GEMM (input
+ * and recurrent rows in one), plus the attention projection.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { forwardFlops } from "./runner.ts";
+ * const spec = { variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 10, hiddenSize: 128 } as const;
+ * assert.equal(forwardFlops(spec, { batch: 1, seqLen: 1 }), 2 * 4 * 128 * 138);
+ * ```
+ */
+export function forwardFlops(
+  spec: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">,
+  input: Pick<SequenceInput, "batch" | "seqLen">,
+): number {
+  const { variant, inputSize: I, hiddenSize: H } = spec;
+  const { cellStates, attention } = VARIANTS[variant.kind];
+  const gates = cellStates ? 4 * variant.k : variant.kind === "gru" ? 3 : 1;
+  const perRow = 2 * gates * H * (I + H) + (attention ? 2 * variant.k * H * I : 0);
+  return input.batch * input.seqLen * perRow;
+}
+
+/**
+ * The threads a call of `flops` on `batch` rows uses, at most `threads`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { partsFor } from "./runner.ts";
+ * assert.equal(partsFor(4, 1e5, 64), 1);
+ * assert.equal(partsFor(4, 1e9, 64), 4);
+ * assert.equal(partsFor(4, 1e9, 2), 2);
+ * ```
+ */
+export function partsFor(threads: number, flops: number, batch: number): number {
+  return Math.max(1, Math.min(threads, batch, Math.floor(flops / FLOPS_PER_THREAD)));
+}
+
+/**
+ * Runs calls on one native object one at a time: a call finds it idle and runs at once, or waits
+ * for the calls before it.
+ */
+class Queue {
+  #tail: Promise<unknown> | null = null;
+
+  /** Whether a call is running or waiting. */
+  get busy(): boolean {
+    return this.#tail !== null;
+  }
+
+  /** Runs `call` after the calls before it. */
+  run<T>(call: () => Promise<T>): Promise<T> {
+    // A call that throws before its promise (a kernel that cannot be made) rejects like one.
+    const invoke = (): Promise<T> => {
+      try {
+        return call();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    const result = this.#tail === null ? invoke() : this.#tail.then(invoke, invoke);
+    const tail: Promise<unknown> = result.catch(() => {}).then(() => {
+      if (this.#tail === tail) this.#tail = null;
+    });
+    this.#tail = tail;
+    return result;
+  }
+}
+
+/**
+ * A compiled cell of the native backend: the inference kernel and (LSTM family) the trainer,
+ * each made when first needed, with up to `threads` threads per call.
+ *
+ * @example
+ * ```ts ignore
+ * const runner = new NativeRunner(await openNativeLibrary(), spec, 2);
+ * const { output } = await runner.run(input);
+ * runner.dispose();
+ * ```
+ */
+export class NativeRunner implements CompiledCell {
+  readonly #library: NativeLibrary;
+  readonly #threads: number;
+  #spec: CellSpec;
+  #kernel: NativeKernel | null = null;
+  #trainer: NativeTrainingKernel | null = null;
+  readonly #kernelCalls = new Queue();
+  readonly #trainerCalls = new Queue();
+  #trainingSteps = 0;
+  /** Present for one-lane cells (`lstm`, `array` with `k = 1`), which the Rust pass explains. */
+  readonly runRelevance?: (input: SequenceInput) => Promise<RelevanceStep>;
+
+  /** A runner of `spec` (copied) on `library`, with at most `threads` threads a call. */
+  constructor(library: NativeLibrary, spec: CellSpec, threads: number) {
+    this.#library = library;
+    this.#threads = threads;
+    this.#spec = copySpec(spec);
+    const { kind, k } = spec.variant;
+    if ((kind === "lstm" || kind === "array") && k === 1) {
+      this.runRelevance = (input) => this.#runRelevance(input);
+    }
+  }
+
+  /**
+   * The weights in place: the trainer holds them and the optimizer state; the inference kernel
+   * is packed again from the stepped weights when it next runs.
+   */
+  readonly resident: ResidentWeights = {
+    step: (update, grads) => {
+      if (this.#trainer?.running) {
+        throw new Error(
+          "an optimizer step ran while a native training call of the same cell was running; " +
+            "await the backward before stepping",
+        );
+      }
+      const trainer = this.#trainingKernel();
+      trainer.step(update, grads);
+      this.#spec = specWithParameters(this.#spec, trainer.parameters());
+      this.#retireKernel();
+    },
+    parameters: () => this.#trainingKernel().parameters(),
+    readState: () => this.#trainingKernel().readState(),
+    writeState: (state) => this.#trainingKernel().writeState(state),
+  };
+
+  run(input: SequenceInput): Promise<SequenceOutput> {
+    const spec = this.#spec;
+    const flops = forwardFlops(spec, input);
+    const parts = partsFor(this.#threads, flops, input.batch);
+    const background = flops >= BACKGROUND_FLOPS;
+    const extras = requestedExtras(input);
+    // The caller may change its arrays once this returns: a call that does not start now (or
+    // runs in the background) works on a copy.
+    const own = background || this.#kernelCalls.busy ? copyInput(input) : input;
+    return this.#kernelCalls.run(() => {
+      this.#kernel ??= new NativeKernel(this.#library, this.#spec, this.#threads);
+      return this.#kernel.run(own, parts, extras, background);
+    });
+  }
+
+  runTraining(input: SequenceInput): Promise<TrainingStep> {
+    const step = ++this.#trainingSteps;
+    const own = copyInput(input);
+    const spec = this.#spec;
+    const flops = forwardFlops(spec, input);
+    const parts = partsFor(this.#threads, flops, input.batch);
+    // The backward costs about twice the forward.
+    const background = flops >= BACKGROUND_FLOPS;
+    return this.#trainerCalls.run(async () => {
+      const output = await this.#trainingKernel().forward(own, step, parts, false, background);
+      return {
+        ...output,
+        backward: (grads) => {
+          const none = new Float32Array(0);
+          const gradients = {
+            output: grads.output as Float32Array,
+            hidden: (grads.hidden as Float32Array | undefined) ?? none,
+            state: (grads.state as Float32Array | undefined) ?? none,
+            wanted: grads.wanted ?? { x: true, hidden: true, state: true },
+          };
+          return this.#trainerCalls.run(async () => {
+            const result = await this.#trainingKernel().backward(
+              step,
+              own,
+              parts,
+              gradients,
+              background,
+            );
+            return { ...result, params: namedGradients(spec, result.params) };
+          });
+        },
+      };
+    });
+  }
+
+  #runRelevance(input: SequenceInput): Promise<RelevanceStep> {
+    const step = ++this.#trainingSteps;
+    const own = copyInput(input);
+    const flops = forwardFlops(this.#spec, input);
+    const parts = partsFor(this.#threads, flops, input.batch);
+    const background = flops >= BACKGROUND_FLOPS;
+    return this.#trainerCalls.run(async () => ({
+      ...await this.#trainingKernel().forward(own, step, parts, true, background),
+      relevance: (outputRelevance, rule) =>
+        this.#trainerCalls.run(() =>
+          this.#trainingKernel().relevance(step, own, parts, outputRelevance, rule, background)
+        ),
+    }));
+  }
+
+  dispose(): void {
+    this.#kernel?.dispose();
+    this.#kernel = null;
+    this.#trainer?.dispose();
+    this.#trainer = null;
+  }
+
+  #trainingKernel(): NativeTrainingKernel {
+    this.#trainer ??= new NativeTrainingKernel(this.#library, this.#spec, this.#threads);
+    return this.#trainer;
+  }
+
+  /** Drops the inference kernel (its weights are old), once no call is using it. */
+  #retireKernel(): void {
+    const kernel = this.#kernel;
+    this.#kernel = null;
+    if (kernel === null) return;
+    // A call of it may be running on a thread of Deno's pool: free it after that call.
+    if (kernel.running) this.#kernelCalls.run(() => Promise.resolve(kernel.dispose()));
+    else kernel.dispose();
+  }
+}

@@ -1,0 +1,118 @@
+//! The GEMM micro-kernel on wide vectors, for native builds with AVX-512 or AVX2 + FMA: the same
+//! tile as [`super::accumulate`] (`MR` rows × `NB` panels of [`TILE`] columns), where one tile row
+//! of a panel is one 512-bit vector (two 256-bit ones). Each `A` value is broadcast once and each
+//! weight vector loaded once per `d`, feeding `MR` fused multiply-adds.
+//!
+//! A multiply-add waits ~4 cycles for its accumulator, and a tile of `MR · NB` accumulators is too
+//! few to keep the FMA units busy; so each accumulator is split into [`PARTS`] partial sums over
+//! `d mod PARTS`, added at the end. That changes the order of the sum from the wasm kernel's
+//! (results differ from the wasm module's in the last bits), but every batch row still gets
+//! bit-identical results however the batch is split into tiles or over threads.
+
+use super::Tile;
+use crate::pack::TILE;
+#[cfg(not(target_feature = "avx512f"))]
+use core::arch::x86_64::{
+    __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
+    _mm256_storeu_ps,
+};
+#[cfg(target_feature = "avx512f")]
+use core::arch::x86_64::{
+    __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_storeu_ps,
+};
+
+/// Partial sums per accumulator.
+const PARTS: usize = 4;
+
+/// `acc[r][n] += Σ_d rows[r][d] · panels[n][d·TILE ..][..TILE]`, with 512-bit vectors.
+///
+/// # Safety
+/// As [`super::accumulate`]; the build enables AVX-512F.
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+pub unsafe fn accumulate<const MR: usize, const NB: usize>(
+    acc: &mut Tile<MR, NB>,
+    rows: &[*const f32; MR],
+    panels: &[*const f32; NB],
+    depth: usize,
+) {
+    let mut parts: [[[__m512; PARTS]; NB]; MR] = [[[_mm512_setzero_ps(); PARTS]; NB]; MR];
+    for r in 0..MR {
+        for n in 0..NB {
+            parts[r][n][0] = _mm512_loadu_ps(acc[r][n].as_ptr() as *const f32);
+        }
+    }
+    let mut d = 0;
+    while d < depth {
+        for q in 0..PARTS {
+            let mut a = [_mm512_setzero_ps(); MR];
+            for r in 0..MR {
+                a[r] = _mm512_set1_ps(*rows[r].add(d + q));
+            }
+            for n in 0..NB {
+                let w = _mm512_loadu_ps(panels[n].add((d + q) * TILE));
+                for r in 0..MR {
+                    parts[r][n][q] = _mm512_fmadd_ps(a[r], w, parts[r][n][q]);
+                }
+            }
+        }
+        d += PARTS;
+    }
+    for r in 0..MR {
+        for n in 0..NB {
+            let p = &parts[r][n];
+            let sum = _mm512_add_ps(_mm512_add_ps(p[0], p[1]), _mm512_add_ps(p[2], p[3]));
+            _mm512_storeu_ps(acc[r][n].as_mut_ptr() as *mut f32, sum);
+        }
+    }
+}
+
+/// As the AVX-512 kernel, with each tile row as two 256-bit vectors (and two partial sums: the
+/// 16 `ymm` registers hold no more).
+///
+/// # Safety
+/// As [`super::accumulate`]; the build enables AVX2 and FMA.
+#[cfg(not(target_feature = "avx512f"))]
+#[inline(always)]
+pub unsafe fn accumulate<const MR: usize, const NB: usize>(
+    acc: &mut Tile<MR, NB>,
+    rows: &[*const f32; MR],
+    panels: &[*const f32; NB],
+    depth: usize,
+) {
+    let mut parts: [[[[__m256; 2]; 2]; NB]; MR] = [[[[_mm256_setzero_ps(); 2]; 2]; NB]; MR];
+    for r in 0..MR {
+        for n in 0..NB {
+            let base = acc[r][n].as_ptr() as *const f32;
+            parts[r][n][0] = [_mm256_loadu_ps(base), _mm256_loadu_ps(base.add(8))];
+        }
+    }
+    let mut d = 0;
+    while d < depth {
+        for q in 0..PARTS {
+            let mut a = [_mm256_setzero_ps(); MR];
+            for r in 0..MR {
+                a[r] = _mm256_set1_ps(*rows[r].add(d + q));
+            }
+            for n in 0..NB {
+                let w = panels[n].add((d + q) * TILE);
+                let (lo, hi) = (_mm256_loadu_ps(w), _mm256_loadu_ps(w.add(8)));
+                for r in 0..MR {
+                    let p = &mut parts[r][n][q % 2];
+                    p[0] = _mm256_fmadd_ps(a[r], lo, p[0]);
+                    p[1] = _mm256_fmadd_ps(a[r], hi, p[1]);
+                }
+            }
+        }
+        d += PARTS;
+    }
+    for r in 0..MR {
+        for n in 0..NB {
+            let p = &parts[r][n];
+            let base = acc[r][n].as_mut_ptr() as *mut f32;
+            _mm256_storeu_ps(base, _mm256_add_ps(p[0][0], p[1][0]));
+            _mm256_storeu_ps(base.add(8), _mm256_add_ps(p[0][1], p[1][1]));
+        }
+    }
+}
