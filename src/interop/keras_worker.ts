@@ -6,10 +6,9 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
 import type { KerasLayerWeights, ReadKerasOptions } from "./keras_read.ts";
 import { KerasLoadError, readKeras } from "./keras_read.ts";
+import { workerScope } from "../worker_scope.ts";
 
 /** The worker's request: the file's bytes and the reader's options. */
 export interface KerasWorkerRequest {
@@ -25,7 +24,9 @@ export type KerasWorkerReply =
 // The message of a KerasLoadError without the prefix its constructor adds again on the main side.
 const PREFIX = new KerasLoadError("").message;
 
-self.onmessage = async (event: MessageEvent<KerasWorkerRequest>) => {
+const scope = workerScope<KerasWorkerRequest, KerasWorkerReply>();
+
+scope.onmessage = async (event: MessageEvent<KerasWorkerRequest>) => {
   let reply: KerasWorkerReply;
   let transfer: ArrayBuffer[] = [];
   try {
@@ -39,5 +40,5 @@ self.onmessage = async (event: MessageEvent<KerasWorkerRequest>) => {
     const message = error instanceof Error ? error.message : String(error);
     reply = { ok: false, refused, message: refused ? message.slice(PREFIX.length) : message };
   }
-  self.postMessage(reply, transfer);
+  scope.postMessage(reply, transfer);
 };

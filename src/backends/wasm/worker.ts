@@ -16,14 +16,9 @@ import {
 } from "./protocol.ts";
 import { abortSharing, SharedUnits } from "./shared_units.ts";
 import { WasmTrainingKernel } from "./train_kernel.ts";
+import { workerScope } from "../../worker_scope.ts";
 
-/** The parts of a worker's global scope this file uses (the `dom` lib types `self` as a window). */
-interface WorkerScope {
-  onmessage: ((event: MessageEvent<WorkerRequest>) => void) | null;
-  postMessage(message: WorkerReply, transfer: Transferable[]): void;
-}
-
-const scope = self as unknown as WorkerScope;
+const scope = workerScope<WorkerRequest, WorkerReply>();
 let compiled: { readonly spec: CellSpec; readonly flavor: WasmFlavor } | null = null;
 let kernel: WasmKernel | null = null;
 /** Made on the first training call: a worker that only runs inference never holds one. */
