@@ -145,6 +145,9 @@ async function output(command: string, args: string[], cwd?: string): Promise<st
   }
 }
 
+/** The PyTorch version `compare_torch.py` ran under, once it has run. */
+let torchVersion = "";
+
 async function timePyTorch(config: BenchConfig): Promise<boolean> {
   const script = new URL("./compare_torch.py", import.meta.url).pathname;
   const text = await output(values.python, [
@@ -153,7 +156,8 @@ async function timePyTorch(config: BenchConfig): Promise<boolean> {
   ]);
   if (text === null) return false;
   for (const line of text.trim().split("\n")) {
-    const { model, msPerStep } = JSON.parse(line);
+    const { model, msPerStep, torch } = JSON.parse(line);
+    torchVersion = torch;
     record(config, model === "torch.nn.LSTM" ? "torch.nn.LSTM" : `PyTorch ${model}`, msPerStep);
   }
   return true;
@@ -179,6 +183,12 @@ const PEER_RUNS: PeerRun[] = [
     runtime: "Node",
     command: "node",
     args: ["bench_ort.mjs", "--pkg=web", "--threads=2"],
+  },
+  {
+    name: "ort-node 2thr (Deno)",
+    runtime: "Deno",
+    command: "deno",
+    args: ["run", "-A", "bench_ort.mjs", "--pkg=node", "--threads=2"],
   },
   {
     name: "tfjs-wasm (Deno)",
@@ -255,6 +265,7 @@ if (nodeBundle !== null) {
 }
 
 console.log(`# ${await cpuModel()}; ${rounds} rounds, medians; Deno ${Deno.version.deno}`);
+if (torchVersion !== "") console.log(`# PyTorch ${torchVersion} (best of 1 and 2 threads)`);
 if (!havePyTorch && !values.webgpu) {
   console.log(
     `# PyTorch skipped: \`${values.python} bench/compare_torch.py\` failed (needs torch and array-lstm)`,
