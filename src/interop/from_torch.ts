@@ -18,6 +18,7 @@ import { concat, split } from "../nn/layout.ts";
 import type { TrackedTensor } from "../nn/tape.ts";
 import { checkTensor, type Tensor, zeros } from "../tensor.ts";
 import { permuteGates } from "./gates.ts";
+import { StepwiseLSTM } from "./stepwise_lstm.ts";
 
 /** torch's `nn.RNNBase` modes. */
 export type TorchMode = "LSTM" | "GRU" | "RNN_TANH" | "RNN_RELU";
@@ -138,14 +139,17 @@ export function fromTorch(record: Record<string, Tensor>, options: FromTorchOpti
   record = found.tensors;
   const where = found.prefix === "" ? "" : ` under ${JSON.stringify(found.prefix)}`;
   const names = Object.keys(record);
-  const projected = names.find((name) => /^weight_hr_l\d+/.test(name));
-  if (projected !== undefined) {
-    const [P, H] = record[projected].shape;
-    throw new RangeError(
-      `record holds ${found.prefix}${projected} of shape [${P}, ${H}]: a torch LSTM with ` +
-        `proj_size=${P}, which is not supported (its hidden state h = W_hr·(o⊙tanh c) is ` +
-        `projected to ${P} features before it recurs); load an LSTM without proj_size`,
-    );
+  // torch's proj_size: weight_hr_l{k} (P, H), the hidden state projected to P features.
+  const projection = Object.hasOwn(record, "weight_hr_l0") ? record.weight_hr_l0 : undefined;
+  if (projection !== undefined) {
+    checkTensor("record.weight_hr_l0", projection);
+    checkShape("record.weight_hr_l0", projection.shape, [-1, -1], "(proj_size, hidden_size)");
+    if (mode !== "LSTM") {
+      throw new RangeError(
+        `record${where} holds weight_hr_l0 [${projection.shape.join(", ")}], torch's ` +
+          `proj_size, which only an LSTM has, but options.mode is ${mode}; pass mode "LSTM"`,
+      );
+    }
   }
   const numLayers = options.numLayers ??
     names.filter((name) => /^weight_ih_l\d+$/.test(name)).length;
@@ -161,7 +165,7 @@ export function fromTorch(record: Record<string, Tensor>, options: FromTorchOpti
   const suffixes = bidirectional ? ["", "_reverse"] : [""];
   // torch's bias=False: no bias tensor at all; they count as zeros.
   const biased = names.some((name) => name.startsWith("bias_"));
-  const kinds = biased ? KINDS : KINDS.slice(0, 2);
+  const kinds = [...(biased ? KINDS : KINDS.slice(0, 2)), ...(projection ? ["weight_hr"] : [])];
   const expected = new Set<string>();
   for (let n = 0; n < numLayers; n++) {
     for (const suffix of suffixes) {
@@ -189,7 +193,9 @@ export function fromTorch(record: Record<string, Tensor>, options: FromTorchOpti
   }
   checkTensor("record.weight_hh_l0", record.weight_hh_l0);
   checkTensor("record.weight_ih_l0", record.weight_ih_l0);
-  const H = record.weight_hh_l0.shape[1], G = GATES[mode] * H;
+  // H: the cell's width; R: what recurs and what the next layer reads (P with proj_size).
+  const H = projection?.shape[1] ?? record.weight_hh_l0.shape[1], G = GATES[mode] * H;
+  const R = projection?.shape[0] ?? H;
   const blocks = record.weight_ih_l0.shape[0] / H;
   if (blocks !== GATES[mode]) {
     const holds = blocks === 4 ? "an LSTM" : blocks === 3 ? "a GRU" : blocks === 1 ? "an RNN" : "";
@@ -204,10 +210,17 @@ export function fromTorch(record: Record<string, Tensor>, options: FromTorchOpti
   }
   const layers: RecurrentLayer[] = [];
   for (let n = 0; n < numLayers; n++) {
-    const I = n === 0 ? record.weight_ih_l0.shape[1] : suffixes.length * H;
+    const I = n === 0 ? record.weight_ih_l0.shape[1] : suffixes.length * R;
     const directions = suffixes.map((suffix) => {
-      const shapes = { weight_ih: [G, I], weight_hh: [G, H], bias_ih: [G], bias_hh: [G] };
-      const tensors = Object.fromEntries(KINDS.map((kind) => {
+      const shapes = {
+        weight_ih: [G, I],
+        weight_hh: [G, R],
+        bias_ih: [G],
+        bias_hh: [G],
+        weight_hr: [R, H],
+      };
+      const present = projection === undefined ? KINDS : [...KINDS, "weight_hr" as const];
+      const tensors = Object.fromEntries(present.map((kind) => {
         const name = `${kind}_l${n}${suffix}`;
         if (!biased && kind.startsWith("bias")) return [kind, zeros([G])];
         checkTensor(`record.${name}`, record[name]);
@@ -218,7 +231,7 @@ export function fromTorch(record: Record<string, Tensor>, options: FromTorchOpti
           `(${shapes[kind].join(", ")})`,
         );
         return [kind, record[name]];
-      })) as Record<(typeof KINDS)[number], Tensor>;
+      })) as LayerTensors;
       return layerOf(mode, I, H, tensors, backend);
     });
     layers.push(
@@ -260,13 +273,30 @@ class SequenceFirst extends Stacked {
   }
 }
 
+/** One direction's tensors: `weight_hr` with torch's `proj_size`. */
+type LayerTensors = Record<(typeof KINDS)[number], Tensor> & { weight_hr?: Tensor };
+
 function layerOf(
   mode: TorchMode,
   I: number,
   H: number,
-  tensors: Record<(typeof KINDS)[number], Tensor>,
+  tensors: LayerTensors,
   backend: BackendName | undefined,
 ): RecurrentLayer {
+  if (tensors.weight_hr !== undefined) {
+    const lstm = new StepwiseLSTM(I, H, {
+      projSize: tensors.weight_hr.shape[0],
+      recurrentBias: true,
+    });
+    lstm.loadStateDict({
+      "input.weight": tensors.weight_ih,
+      "input.bias": tensors.bias_ih,
+      "recurrent.weight": tensors.weight_hh,
+      "recurrent.bias": tensors.bias_hh,
+      "projection.weight": tensors.weight_hr,
+    });
+    return lstm;
+  }
   if (mode === "LSTM") {
     const lstm = new LSTM(I, H, { backend });
     lstm.loadStateDict({

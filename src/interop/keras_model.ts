@@ -21,8 +21,10 @@ import type { Module } from "../nn/module.ts";
 import { type Tensor, zeros } from "../tensor.ts";
 import { transpose } from "./gates.ts";
 import { importKerasDense, importKerasLSTM } from "./keras_import.ts";
+import { kerasStepwiseGRU, kerasStepwiseLSTM } from "./keras_stepwise.ts";
 import type { KerasLayerInfo, KerasLayerWeights, KerasRecurrentWeights } from "./keras_layers.ts";
 import { type KerasMergeMode, KerasRecurrent } from "./keras_recurrent.ts";
+import type { StepActivation } from "./stepwise.ts";
 
 /** Options of {@linkcode fromKeras}. */
 export interface FromKerasOptions {
@@ -118,16 +120,24 @@ function checkRecurrentConfig(layer: KerasRecurrentWeights, config: Record<strin
       refuse(layer.name, field, true, "load the model with it off (the weights are the same)");
     }
   }
-  const activation = activationName(config.activation ?? "tanh");
-  const allowed = layer.kind === "simple_rnn" ? ["tanh", "relu"] : ["tanh"];
+}
+
+// The activations of LSTM and GRU layers: tanh in the fused layers, the others step by step.
+const STEPWISE_ACTIVATIONS = ["tanh", "relu", "sigmoid", "linear"];
+
+/** The layer's `activation`, or a refusal that names it. */
+function cellActivation(layer: KerasRecurrentWeights): StepActivation {
+  const activation = activationName(layer.config?.activation ?? "tanh");
+  const allowed = layer.kind === "simple_rnn" ? ["tanh", "relu"] : STEPWISE_ACTIVATIONS;
   if (!allowed.includes(activation as string)) {
     refuse(
       layer.name,
       "activation",
       activation,
-      `a ${layer.kind} here computes ${allowed.join(" or ")}`,
+      `a ${layer.kind} here computes ${allowed.join(", ")}`,
     );
   }
+  return activation as StepActivation;
 }
 
 function recurrentActivation(
@@ -135,17 +145,7 @@ function recurrentActivation(
   options: FromKerasOptions,
 ): RecurrentActivation {
   const configured = activationName(layer.config?.recurrent_activation ?? "sigmoid");
-  if (layer.kind !== "lstm") {
-    if (configured !== "sigmoid") {
-      refuse(
-        layer.name,
-        "recurrent_activation",
-        configured,
-        `a ${layer.kind} here computes sigmoid`,
-      );
-    }
-    return "sigmoid";
-  }
+  if (layer.kind === "simple_rnn") return "sigmoid";
   if (options.recurrentActivation !== undefined) return options.recurrentActivation;
   if (configured === "sigmoid") return "sigmoid";
   if (configured !== "hard_sigmoid") {
@@ -177,15 +177,19 @@ function recurrentLayer(
   options: FromKerasOptions,
 ): RecurrentLayer & Module {
   checkRecurrentConfig(layer, layer.config ?? {});
-  const activation = recurrentActivation(layer, options);
+  const activations = {
+    activation: cellActivation(layer),
+    recurrentActivation: recurrentActivation(layer, options),
+  };
   const [I] = layer.kernel.shape, H = layer.units, { backend } = options;
   if (layer.kind === "lstm") {
-    return importKerasLSTM(layer, { recurrentActivation: activation, backend });
+    return activations.activation === "tanh"
+      ? importKerasLSTM(layer, { recurrentActivation: activations.recurrentActivation, backend })
+      : kerasStepwiseLSTM(layer, activations);
   }
   const zero = zeros([layer.kernel.shape[1]]);
   if (layer.kind === "simple_rnn") {
-    const nonlinearity = activationName(layer.config?.activation ?? "tanh") as "tanh" | "relu";
-    const rnn = new RNN(I, H, { backend, nonlinearity });
+    const rnn = new RNN(I, H, { backend, nonlinearity: activations.activation as "tanh" | "relu" });
     rnn.loadStateDict({
       weight_ih: transpose(layer.kernel),
       weight_hh: transpose(layer.recurrentKernel),
@@ -195,14 +199,19 @@ function recurrentLayer(
     return rnn;
   }
   const resetAfter = layer.config?.reset_after ?? (layer.bias?.shape.length === 2);
-  if (resetAfter !== true || (layer.bias !== undefined && layer.bias.shape.length !== 2)) {
+  if (layer.bias !== undefined && (layer.bias.shape.length === 2) !== (resetAfter === true)) {
     refuse(
       layer.name,
       "reset_after",
-      false,
-      "its GRU applies the reset gate before the recurrent kernel, torch's and this package's " +
-        "after (reset_after=True, the default since Keras 2.3)",
+      resetAfter,
+      `its bias [${layer.bias.shape.join(", ")}] is that of reset_after ${!resetAfter}`,
     );
+  }
+  if (
+    resetAfter !== true || activations.activation !== "tanh" ||
+    activations.recurrentActivation !== "sigmoid"
+  ) {
+    return kerasStepwiseGRU(layer, activations, resetAfter === true);
   }
   const [inputBias, recurrentBias] = layer.bias === undefined
     ? [zero, zero]
