@@ -5,7 +5,12 @@ framework's outputs, float32, named "<case>/<input|output|hidden|state>") with f
 file is which case, with the options that load it or the error it must give).
 
     python generate.py --keras /work/venv/bin/python --torch2 /work/venv-torch/bin/python \\
-        --torch1 /usr/bin/python3
+        --torch1 /usr/bin/python3 [--only CASE,...]
+
+With --only (case names without the flavour, e.g. lstm_proj), every model is still built and
+run, so the random weights are those of a full run, but only those cases' files are written and
+their entries added to (or replaced in) expected.safetensors and files.json: the other files stay
+byte-identical.
 
 Only numpy is needed in the interpreter that runs this script.
 """
@@ -35,13 +40,34 @@ def safetensors(tensors, path):
         f.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
 
 
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + size])
+    data = blob[8 + size:]
+    return {
+        name: np.frombuffer(data[start:end], dtype="<f4").reshape(entry["shape"])
+        for name, entry in header.items() if name != "__metadata__"
+        for start, end in [entry["data_offsets"]]
+    }
+
+
+def case_of(key, tag):
+    """`keras3_lstm_proj/input` -> `lstm_proj`."""
+    return key.split("/")[0][len(tag) + 1:]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--keras", required=True, help="python with keras 3, tf_keras, tensorflow")
     parser.add_argument("--torch2", required=True, help="python with torch 2.x")
     parser.add_argument("--torch1", required=True, help="python with torch 1.13")
+    parser.add_argument("--only", help="comma-separated cases to (re)write, the others kept")
     args = parser.parse_args()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    only = set(args.only.split(",")) if args.only else None
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
+           "GENERATE_ONLY": args.only or ""}
     runs = [
         (args.keras, "keras_models.py", "keras3"),
         (args.keras, "keras_models.py", "keras2"),
@@ -49,6 +75,10 @@ def main():
         (args.torch1, "torch_models.py", "torch1"),
     ]
     expected, manifest = {}, {}
+    if only is not None:
+        expected = read_safetensors(os.path.join(HERE, "expected.safetensors"))
+        with open(os.path.join(HERE, "files.json")) as f:
+            manifest = json.load(f)
     with tempfile.TemporaryDirectory() as tmp:
         for python, script, tag in runs:
             subprocess.run([python, os.path.join(HERE, script), tag, HERE], check=True, env=env)
@@ -57,8 +87,12 @@ def main():
             os.remove(npz)
             listing = os.path.join(HERE, f"{tag}_files.json")
             with open(listing) as f:
-                manifest[tag] = json.load(f)
+                listed = json.load(f)
             os.remove(listing)
+            if only is not None:
+                kept = [e for e in manifest[tag]["files"] if case_of(e["case"], tag) not in only]
+                listed["files"] = kept + listed["files"]
+            manifest[tag] = listed
     safetensors(expected, os.path.join(HERE, "expected.safetensors"))
     with open(os.path.join(HERE, "files.json"), "w") as f:
         json.dump(manifest, f, indent=1)

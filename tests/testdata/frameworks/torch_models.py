@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 TAG, OUT = sys.argv[1], sys.argv[2]
+# generate.py --only: every case is built and run (the same random weights), these are written.
+ONLY = set(filter(None, os.environ.get("GENERATE_ONLY", "").split(",")))
 B, T, I, H = 2, 5, 3, 4
 torch.manual_seed(3)
 expected, files = {}, []
@@ -40,6 +42,8 @@ def case(name, rnn, options, record=None, refused=None):
     x = torch.randn(B, T, I) if batch_first else torch.randn(T, B, I)
     with torch.no_grad():
         output, hidden = rnn(x)
+    if ONLY and name not in ONLY:
+        return
     key = f"{TAG}_{name}"
     expected[f"{key}/input"] = x.numpy()
     expected[f"{key}/output"] = output.numpy()
@@ -98,6 +102,9 @@ case("checkpoint", rnn, {"mode": "LSTM"}, record={
     "optimizer_state_dict": opt.state_dict(),
     "loss": 0.25,
 })
+case("lstm_proj_3layer_no_bias_seq_first",
+     lstm(proj_size=3, num_layers=3, bias=False, batch_first=False),
+     {"mode": "LSTM", "batchFirst": False})
 
 np.savez(os.path.join(OUT, f"{TAG}_expected.npz"), **expected)
 with open(os.path.join(OUT, f"{TAG}_files.json"), "w") as f:
