@@ -99,7 +99,9 @@ const KINDS = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"] as const;
  * or a {@linkcode Bidirectional} pair, per torch layer. `forward(x, { hidden, state }?)` gives
  * torch's `output` `(B, T, D·H)`, `hidden` = `h_n` `(L·D, B, H)` and, for LSTM, `state` = `c_n`.
  * LSTM layers are this package's {@linkcode LSTM} with the gate blocks permuted from torch's
- * `i, f, g, o` to `f, i, o, g`; GRU and RNN layers keep torch's names. The tensors are copied.
+ * `i, f, g, o` to `f, i, o, g`; GRU and RNN layers keep torch's names. An LSTM with `proj_size`
+ * (`weight_hr_l*`) is a `StepwiseLSTM` (step by step on the CPU, much slower): its `hidden` is
+ * `(L·D, B, P)`, `state` `(L·D, B, H)`. The tensors are copied.
  *
  * @throws {RangeError} If a tensor is missing, unexpected or misshaped (naming it and both
  *   shapes).

@@ -271,12 +271,14 @@ function kerasRecurrent(
 /**
  * A Keras Sequential model (the layers `loadKeras` returns) as a {@linkcode Sequential} whose
  * `forward(x or token ids)` gives `keras_model.predict`: `Embedding`, `LSTM`, `GRU`
- * (`reset_after=True`), `SimpleRNN` (`tanh`, `relu`), `Bidirectional` in every `merge_mode`
- * (concat, sum, ave, mul), stacked layers with `return_sequences`, `go_backwards`, `Dense` with
- * its activation (linear, relu, tanh, sigmoid, softmax), `Activation` and dropout layers. An LSTM's
- * `"hard_sigmoid"` is Keras 2's or Keras 3's as the file's Keras version says (or
- * `options.recurrentActivation`). A weights-only file holds no config: Keras' defaults are
- * assumed (pass the config to `loadKeras` to have it read).
+ * (`reset_after` true or false), `SimpleRNN` (`tanh`, `relu`), `Bidirectional` in every
+ * `merge_mode` (concat, sum, ave, mul), stacked layers with `return_sequences`, `go_backwards`,
+ * `Dense` with its activation (linear, relu, tanh, sigmoid, softmax), `Activation` and dropout
+ * layers. An LSTM's `"hard_sigmoid"` is Keras 2's or Keras 3's as the file's Keras version says
+ * (or `options.recurrentActivation`). An LSTM or GRU `activation` other than tanh (relu,
+ * sigmoid, linear) and a GRU with `reset_after=False` or a hard sigmoid become the step-by-step
+ * `StepwiseLSTM` / `StepwiseGRU` (CPU, much slower than the fused layers). A weights-only file
+ * holds no config: Keras' defaults are assumed (pass the config to `loadKeras` to have it read).
  *
  * @throws {RangeError} If a layer or config field changes the math in a way not computed here
  *   (naming the layer, the field and its value), or the layers are not in a Sequential's order.

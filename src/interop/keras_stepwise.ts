@@ -39,7 +39,10 @@ function rows(value: Tensor, from: number, to: number): Tensor {
  * import { randn } from "../../mod.ts";
  * import { kerasStepwiseLSTM } from "./keras_stepwise.ts";
  * const lstm = kerasStepwiseLSTM(
- *   { kind: "lstm", name: "lstm", units: 2, kernel: randn([3, 8]), recurrentKernel: randn([2, 8]), weights: {} },
+ *   {
+ *     kind: "lstm", name: "lstm", units: 2, kernel: randn([3, 8]), recurrentKernel: randn([2, 8]),
+ *     weights: {},
+ *   },
  *   { activation: "relu", recurrentActivation: "sigmoid" },
  * );
  * assert.deepEqual([lstm.inputSize, lstm.hiddenSize], [3, 2]);
@@ -70,7 +73,10 @@ export function kerasStepwiseLSTM(
  * import { randn } from "../../mod.ts";
  * import { kerasStepwiseGRU } from "./keras_stepwise.ts";
  * const gru = kerasStepwiseGRU(
- *   { kind: "gru", name: "gru", units: 2, kernel: randn([3, 6]), recurrentKernel: randn([2, 6]), weights: {} },
+ *   {
+ *     kind: "gru", name: "gru", units: 2, kernel: randn([3, 6]), recurrentKernel: randn([2, 6]),
+ *     weights: {},
+ *   },
  *   { activation: "tanh", recurrentActivation: "sigmoid" },
  *   false,
  * );

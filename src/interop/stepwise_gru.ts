@@ -29,7 +29,8 @@ import {
 export interface StepwiseGRUOptions {
   /**
    * Keras' `reset_after` (default `true`): the reset gate multiplies the recurrent product
-   * (`r ⊙ (U_h·h + b_rh)`, torch's GRU) rather than the hidden state before it (`U_h·(r ⊙ h)`).
+   * (`r ⊙ (U_h·h + b_rh)`, torch's GRU) rather than the hidden state before it
+   * (`U_h·(r ⊙ h)`).
    */
   readonly resetAfter?: boolean;
   /** The candidate's activation (Keras' `activation`, default tanh). */
@@ -101,7 +102,8 @@ export class StepwiseGRU extends Module implements RecurrentLayer {
    * import assert from "node:assert/strict";
    * import { StepwiseGRU } from "./stepwise_gru.ts";
    * const gru = new StepwiseGRU(3, 4, { resetAfter: false });
-   * assert.deepEqual(Object.keys(gru.stateDict()), ["input.weight", "input.bias", "gates.weight", "candidate.weight"]);
+   * const keys = ["input.weight", "input.bias", "gates.weight", "candidate.weight"];
+   * assert.deepEqual(Object.keys(gru.stateDict()), keys);
    * ```
    */
   constructor(inputSize: number, hiddenSize: number, options: StepwiseGRUOptions = {}) {

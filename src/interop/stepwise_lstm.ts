@@ -110,7 +110,8 @@ export class StepwiseLSTM extends Module implements RecurrentLayer {
    * import assert from "node:assert/strict";
    * import { StepwiseLSTM } from "./stepwise_lstm.ts";
    * const lstm = new StepwiseLSTM(3, 4, { activation: "relu" });
-   * assert.deepEqual(Object.keys(lstm.stateDict()), ["input.weight", "input.bias", "recurrent.weight"]);
+   * const keys = ["input.weight", "input.bias", "recurrent.weight"];
+   * assert.deepEqual(Object.keys(lstm.stateDict()), keys);
    * ```
    */
   constructor(inputSize: number, cellSize: number, options: StepwiseLSTMOptions = {}) {
