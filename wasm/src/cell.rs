@@ -13,24 +13,22 @@ use crate::simd::*;
 pub const MAX_TILE: usize = 4;
 
 /// `$function::<V>(args…)` with `V` the [`Variant`] that runs cell kind `$kind` (a
-/// [`crate::variants::Kind`]; an LSTM is an ArrayLSTM with one lane): the one place that maps a
-/// boundary's runtime kind to the generic kernels. The `match` is exhaustive: a variant added to
-/// `src/variants.ts` does not compile until it is given a kernel here (or refused, as GRU and RNN
-/// are, whose kernels are `crate::torch_cell`'s; the constructors check `cell_states` first).
+/// [`crate::variants::FamilyKind`]; an LSTM is an ArrayLSTM with one lane): the one place that
+/// maps a boundary's runtime kind to the generic kernels. The `match` is exhaustive over the LSTM
+/// family alone: a variant with cell states added to `src/variants.ts` does not compile until it
+/// is given a kernel here (GRU and RNN are `crate::torch_cell`'s; the constructors convert with
+/// [`crate::variants::Kind::family`] first).
 macro_rules! with_variant {
     ($kind:expr, $function:ident($($arg:expr),* $(,)?)) => {
         match $kind {
-            $crate::variants::Kind::Lstm | $crate::variants::Kind::Array => {
+            $crate::variants::FamilyKind::Lstm | $crate::variants::FamilyKind::Array => {
                 $function::<$crate::cell::Array>($($arg),*)
             }
-            $crate::variants::Kind::Attention => $function::<$crate::cell::Attention>($($arg),*),
-            $crate::variants::Kind::Stochastic => {
-                $function::<$crate::cell::Stochastic>($($arg),*)
+            $crate::variants::FamilyKind::Attention => {
+                $function::<$crate::cell::Attention>($($arg),*)
             }
-            kind @ ($crate::variants::Kind::Gru
-            | $crate::variants::Kind::RnnTanh
-            | $crate::variants::Kind::RnnRelu) => {
-                panic!("{kind:?} has no cell states: it runs in TorchCell, not in the LSTM kernels")
+            $crate::variants::FamilyKind::Stochastic => {
+                $function::<$crate::cell::Stochastic>($($arg),*)
             }
         }
     };

@@ -11,13 +11,13 @@
 //! `out += v_i · Wᵀ[i, ..]` over transposed weights: unit-stride multiply-adds that LLVM
 //! vectorises with `simd128`, each output summed in the reference's order.
 
-use crate::variants::Kind;
+use crate::variants::{Kind, TorchKind};
 use wasm_bindgen::prelude::*;
 
 /// A compiled GRU or RNN cell: transposed weights plus the buffers of the last call.
 #[wasm_bindgen]
 pub struct TorchCell {
-    kind: Kind,
+    kind: TorchKind,
     input_size: usize,
     hidden_size: usize,
     /// `weight_ihᵀ`, `(I, G·H)`.
@@ -74,10 +74,9 @@ impl TorchCell {
         bias_hh: &[f32],
     ) -> TorchCell {
         let kind = Kind::from_code(kind).unwrap_or_else(|message| panic!("{message}"));
-        assert!(
-            !kind.flags().cell_states,
-            "{kind:?} keeps cell states: it runs in Cell or Trainer, not in TorchCell"
-        );
+        let kind = kind.torch().unwrap_or_else(|| {
+            panic!("{kind:?} keeps cell states: it runs in Cell or Trainer, not in TorchCell")
+        });
         let gates = kind.flags().gates;
         assert!(
             input_size >= 1 && hidden_size >= 1,
@@ -137,7 +136,7 @@ impl TorchCell {
                 );
                 affine(&self.bias_hh, &self.hidden_weights, state, &mut gh);
                 match self.kind {
-                    Kind::Gru => {
+                    TorchKind::Gru => {
                         for u in 0..h {
                             let r = sigmoid(gi[u] + gh[u]);
                             let z = sigmoid(gi[h + u] + gh[h + u]);
@@ -145,20 +144,17 @@ impl TorchCell {
                             state[u] = (1.0 - z) * n + z * state[u];
                         }
                     }
-                    Kind::RnnTanh => {
+                    TorchKind::RnnTanh => {
                         for u in 0..h {
                             state[u] = (gi[u] + gh[u]).tanh();
                         }
                     }
-                    Kind::RnnRelu => {
+                    TorchKind::RnnRelu => {
                         for u in 0..h {
                             let a = gi[u] + gh[u];
                             // Not `max`, which would turn NaN into 0: NaN stays NaN, as in torch.
                             state[u] = if a < 0.0 { 0.0 } else { a };
                         }
-                    }
-                    Kind::Lstm | Kind::Array | Kind::Attention | Kind::Stochastic => {
-                        unreachable!("the constructor refuses kinds with cell states")
                     }
                 }
                 self.output[at * h..][..h].copy_from_slice(state);

@@ -27,13 +27,13 @@ use crate::pack::{self, Layout};
 use crate::params::{Offsets, NAMES};
 use crate::record::{forward, Record};
 use crate::sequence::Weights;
-use crate::variants::Kind;
+use crate::variants::FamilyKind;
 use wasm_bindgen::prelude::*;
 
 /// A cell being trained: parameters, gradients, optimizer state and the last forward's record.
 #[wasm_bindgen]
 pub struct Trainer {
-    kind: Kind,
+    kind: FamilyKind,
     offsets: Offsets,
     params: Floats,
     grads: Floats,

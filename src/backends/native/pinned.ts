@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "6e5da6590ce58c59812bfcd4fd9ef34183019f23825efc758e8ad604d5785157",
+    "f10d24f6c68b38b789cd96edfea44b72106e4892d58af773400d23c27b0ca6de",
   "libarraylstm-linux-x86_64-v3.so":
-    "33a6e67195539a6634dc71f989f09f494755febbd28771645c79ae21aee3afd3",
+    "da0c18b7d7bdc03d20a465ed489d24419f22f5b53960810822f437ddef9a62b5",
   "libarraylstm-linux-x86_64-v4.so":
-    "3369096f5afbb7b1083fa3694fd82bebd6267bf07c86b524c8169960369d066f",
+    "dcba5884b85efbea1c637a0c49d068d4d402ce7e24d36a3dcb09ae54539398be",
 };
