@@ -28,7 +28,11 @@ export interface Ran {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { run } from "./_cli.ts";
  * const { status, stdout } = await run(["--help"]);
+ * assert.equal(status, 0);
+ * assert.match(stdout, /Usage/);
  * ```
  */
 export async function run(args: string[], interrupt?: AbortSignal): Promise<Ran> {
@@ -47,7 +51,9 @@ export async function run(args: string[], interrupt?: AbortSignal): Promise<Ran>
  *
  * @example
  * ```ts
- * await run(trainArgs("text.txt", "m.safetensors", 2, "--hidden", "4"));
+ * import assert from "node:assert/strict";
+ * import { trainArgs } from "./_cli.ts";
+ * assert.equal(trainArgs("text.txt", "m.safetensors", 2, "--hidden", "4").at(-3), "2");
  * ```
  */
 export function trainArgs(data: string, out: string, steps: number, ...flags: string[]): string[] {
@@ -70,6 +76,7 @@ export function trainArgs(data: string, out: string, steps: number, ...flags: st
  *
  * @example
  * ```ts
+ * import { assertRefused, run } from "./_cli.ts";
  * assertRefused(await run(["nonsense"]), /unknown command/, "nonsense");
  * ```
  */
