@@ -171,45 +171,25 @@ interface PeerRun {
   args: string[];
 }
 
+/** A peer's `script` run by Deno with `flags`. */
+function denoPeer(name: string, script: string, ...flags: string[]): PeerRun {
+  return { name, runtime: "Deno", command: "deno", args: ["run", "-A", script, ...flags] };
+}
+
 const PEER_RUNS: PeerRun[] = [
-  {
-    name: "ort-web wasm 2thr (Deno)",
-    runtime: "Deno",
-    command: "deno",
-    args: ["run", "-A", "bench_ort.mjs", "--pkg=web", "--threads=2"],
-  },
+  denoPeer("ort-web wasm 2thr (Deno)", "bench_ort.mjs", "--pkg=web", "--threads=2"),
   {
     name: "ort-web wasm 2thr (Node)",
     runtime: "Node",
     command: "node",
     args: ["bench_ort.mjs", "--pkg=web", "--threads=2"],
   },
-  {
-    name: "ort-node 2thr (Deno)",
-    runtime: "Deno",
-    command: "deno",
-    args: ["run", "-A", "bench_ort.mjs", "--pkg=node", "--threads=2"],
-  },
-  {
-    name: "tfjs-wasm (Deno)",
-    runtime: "Deno",
-    command: "deno",
-    args: ["run", "-A", "bench_tfjs.mjs", "--backend=wasm", "--impl=layers"],
-  },
+  denoPeer("ort-node 2thr (Deno)", "bench_ort.mjs", "--pkg=node", "--threads=2"),
+  denoPeer("tfjs-wasm (Deno)", "bench_tfjs.mjs", "--backend=wasm", "--impl=layers"),
 ];
 const WEBGPU_PEER_RUNS: PeerRun[] = [
-  {
-    name: "ort-web webgpu (Deno)",
-    runtime: "Deno",
-    command: "deno",
-    args: ["run", "-A", "bench_ort.mjs", "--pkg=webgpu", "--threads=1"],
-  },
-  {
-    name: "tfjs-webgpu (Deno)",
-    runtime: "Deno",
-    command: "deno",
-    args: ["run", "-A", "bench_tfjs.mjs", "--backend=webgpu", "--impl=layers"],
-  },
+  denoPeer("ort-web webgpu (Deno)", "bench_ort.mjs", "--pkg=webgpu", "--threads=1"),
+  denoPeer("tfjs-webgpu (Deno)", "bench_tfjs.mjs", "--backend=webgpu", "--impl=layers"),
 ];
 const peerRuns = values.webgpu ? WEBGPU_PEER_RUNS : PEER_RUNS;
 const PEER_CONFIG_NAMES: Record<string, string> = { doc: "doc", big: "big", latency: "lat" };

@@ -19,11 +19,10 @@ import {
   type Tensor,
   tensor,
 } from "../mod.ts";
-import { main } from "../src/cli/main.ts";
 import { CPU_BACKENDS } from "./_backends.ts";
+import { assertRefused, type Ran, run, TEXT, trainArgs } from "./_cli.ts";
 
 const INTEROP = new URL("./testdata/interop_files/", import.meta.url);
-const TEXT = "the cat sat on the mat. the dog sat on the log. a cat and a dog sat.\n".repeat(6);
 const EVENTS = [
   "login read write logout",
   "login read read logout",
@@ -31,27 +30,8 @@ const EVENTS = [
   "boot login read logout",
 ].join("\n").repeat(1) + "\n";
 
-/** Runs `args`; resolves to the status and everything written. */
-async function run(
-  args: string[],
-  interrupt?: AbortSignal,
-): Promise<{ status: number; stdout: string; stderr: string }> {
-  let [stdout, stderr] = ["", ""];
-  const status = await main(args, {
-    stdout: (text) => (stdout += text),
-    stderr: (text) => (stderr += text),
-    isTerminal: false,
-    interrupt,
-  });
-  return { status, stdout, stderr };
-}
-
 /** Runs `train` on `data`, writing the model to `out`, with the other `flags`. */
-function train(
-  data: string,
-  out: string,
-  ...flags: string[]
-): Promise<{ status: number; stdout: string; stderr: string }> {
+function train(data: string, out: string, ...flags: string[]): Promise<Ran> {
   return run(["train", "--data", data, "--out", out, ...flags]);
 }
 
@@ -79,17 +59,7 @@ Deno.test("--help lists every command, and every command answers --help", async 
 Deno.test("train, inspect, sample and predict a tiny text model", async () => {
   const { dir, text } = await fixture();
   const model = `${dir}/m.safetensors`;
-  const trained = await train(
-    text,
-    model,
-    "--backend",
-    "js",
-    "--max-steps",
-    "3",
-    ...TINY,
-    "--plot",
-    `${dir}/loss.svg`,
-  );
+  const trained = await run(trainArgs(text, model, 3, ...TINY, "--plot", `${dir}/loss.svg`));
   assert.equal(trained.status, 0, trained.stderr);
   assert.match(trained.stderr, /bits per char/);
   const svg = await Deno.readTextFile(`${dir}/loss.svg`);
@@ -143,15 +113,8 @@ Deno.test("an interrupted run resumed from its checkpoint equals the uninterrupt
   const part = await run(["train", ...flags, "--out", `${dir}/part.safetensors`], stop.signal);
   assert.equal(part.status, 130);
   assert.match(part.stderr, /interrupted \(SIGINT\) at step 1: checkpoint saved/);
-  const resumed = await train(
-    text,
-    `${dir}/resumed.safetensors`,
-    "--backend",
-    "js",
-    "--max-steps",
-    "4",
-    "--resume",
-    `${dir}/part.safetensors`,
+  const resumed = await run(
+    trainArgs(text, `${dir}/resumed.safetensors`, 4, "--resume", `${dir}/part.safetensors`),
   );
   assert.equal(resumed.status, 0, resumed.stderr);
 
@@ -259,7 +222,7 @@ Deno.test("events: top-1/top-5 accuracy, predictions as JSON lines, unseen event
 Deno.test("explain writes a script-free HTML heatmap", async () => {
   const { dir, text } = await fixture();
   const model = `${dir}/m.safetensors`;
-  await train(text, model, "--max-steps", "1", "--backend", "js", ...TINY);
+  await run(trainArgs(text, model, 1, ...TINY));
   const out = `${dir}/e.html`;
   const explained = await run(["explain", "--model", model, "--text", "the cat", "--out", out]);
   assert.equal(explained.status, 0, explained.stderr);
@@ -439,31 +402,13 @@ Deno.test("convert --from keras transposes and reorders LSTM kernels, one layer 
   assert.match(several.stdout, /Stacked\[LSTM\(\d+, \d+\), LSTM\(/);
   const layers = await loadKeras(await Deno.readFile(path));
   await assertSameNetwork(out, fromKeras(layers, { backend: "js" }).stack);
-  const hard = await run([
-    "convert",
-    "--from",
-    "keras",
-    new URL("keras2_model.h5", INTEROP).pathname,
-    "--out",
-    out,
-    "--layer",
-    "lstm",
-  ]);
   // The file says Keras 2 wrote it: its "hard_sigmoid" is Keras 2's, read without an option.
-  assert.equal(hard.status, 0, hard.stderr);
-  assert.match(hard.stdout, /LSTM\(\d+, \d+, recurrentActivation: "hard_sigmoid"\)/);
-  const keras2 = await run([
-    "convert",
-    "--from",
-    "keras",
-    new URL("keras2_model.h5", INTEROP).pathname,
-    "--out",
-    out,
-    "--recurrent-activation",
-    "hard_sigmoid",
-  ]);
-  assert.equal(keras2.status, 0, keras2.stderr);
-  assert.match(keras2.stdout, /LSTM\(\d+, \d+, recurrentActivation: "hard_sigmoid"\)/);
+  const keras2 = new URL("keras2_model.h5", INTEROP).pathname;
+  for (const flags of [["--layer", "lstm"], ["--recurrent-activation", "hard_sigmoid"]]) {
+    const hard = await run(["convert", "--from", "keras", keras2, "--out", out, ...flags]);
+    assert.equal(hard.status, 0, hard.stderr);
+    assert.match(hard.stdout, /LSTM\(\d+, \d+, recurrentActivation: "hard_sigmoid"\)/);
+  }
 });
 
 Deno.test("inspect lists the tensors of torch, Keras and plain safetensors files", async () => {
@@ -522,10 +467,5 @@ Deno.test("errors print one line naming the problem and exit 1", async () => {
     [["inspect"], /inspect takes one file, got 0/],
     [["convert", "--from", "onnx", "x", "--out", "y"], /--from must be one of torch, keras/],
   ];
-  for (const [args, pattern] of cases) {
-    const { status, stderr } = await run(args);
-    assert.equal(status, 1, args.join(" "));
-    assert.match(stderr, pattern, args.join(" "));
-    assert.equal(stderr.trim().split("\n").length, 1, `one line for ${args.join(" ")}: ${stderr}`);
-  }
+  for (const [args, pattern] of cases) assertRefused(await run(args), pattern, args.join(" "));
 });

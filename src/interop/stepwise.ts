@@ -1,7 +1,7 @@
 /**
- * What the step-by-step recurrent layers (`StepwiseLSTM`, `StepwiseGRU`) share: their
- * activations composed of the tape's functional ops, and the cutting of a sequence into steps and
- * of an initial state into rows.
+ * What the step-by-step recurrent layers (`StepwiseLSTM`, `StepwiseGRU`) share: their base class,
+ * their activations composed of the tape's functional ops, and the cutting of a sequence into
+ * steps and of an initial state into rows.
  *
  * @module
  */
@@ -10,7 +10,9 @@ import { hardSigmoidSlope } from "../contract/mod.ts";
 import { checkShape, describe } from "../errors.ts";
 import { add, mul, relu, reshape, sigmoid, tanh } from "../nn/functional.ts";
 import { concat, split } from "../nn/layout.ts";
+import { Module } from "../nn/module.ts";
 import type { TrackedTensor } from "../nn/tape.ts";
+import type { RecurrentInit, RecurrentLayer, RecurrentResult } from "../models/recurrent.ts";
 import { checkTensor, type Tensor, zeros } from "../tensor.ts";
 
 /**
@@ -43,6 +45,70 @@ export function checkStepActivation(name: string, value: unknown): StepActivatio
     );
   }
   return value as StepActivation;
+}
+
+/** The activations in the options of a step-by-step layer (Keras' `activation` and friends). */
+export interface StepActivations {
+  /** The candidate's (and an LSTM's cell output's) activation (default tanh). */
+  readonly activation?: StepActivation;
+  /** The gates' activation (default sigmoid). */
+  readonly recurrentActivation?: StepActivation;
+}
+
+/**
+ * A recurrent layer computed step by step on the tape by its `Linear`s: the sizes, the checked
+ * activations and the one row of `hidden` that `StepwiseLSTM` and `StepwiseGRU` share.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { StepwiseGRU } from "./stepwise_gru.ts";
+ * import { StepwiseLayer } from "./stepwise.ts";
+ * assert.ok(new StepwiseGRU(3, 4) instanceof StepwiseLayer);
+ * ```
+ */
+export abstract class StepwiseLayer extends Module implements RecurrentLayer {
+  /** Features per input step. */
+  readonly inputSize: number;
+  /** Width of the hidden state and the output. */
+  readonly hiddenSize: number;
+  /** The candidate's (and an LSTM's cell output's) activation. */
+  readonly activation: StepActivation;
+  /** The gates' activation. */
+  readonly recurrentActivation: StepActivation;
+  /** One row of `hidden`. */
+  readonly hiddenRows = 1;
+  /** Rows of `state`: 1 for an LSTM, 0 for a GRU. */
+  abstract readonly stateRows: number;
+
+  /**
+   * Keeps the sizes (checked by the subclass) and checks the activations of `options`.
+   *
+   * @throws {TypeError} If an activation is not a {@linkcode StepActivation}.
+   */
+  protected constructor(inputSize: number, hiddenSize: number, options: StepActivations) {
+    super();
+    this.inputSize = inputSize;
+    this.hiddenSize = hiddenSize;
+    this.activation = checkStepActivation("options.activation", options.activation ?? "tanh");
+    this.recurrentActivation = checkStepActivation(
+      "options.recurrentActivation",
+      options.recurrentActivation ?? "sigmoid",
+    );
+  }
+
+  /** Features per output step: `hiddenSize`. */
+  get outputSize(): number {
+    return this.hiddenSize;
+  }
+
+  /** No parameters of its own: they are its `Linear`s'. */
+  protected initialParameters(): Record<string, Tensor> {
+    return {};
+  }
+
+  /** Runs a batch of sequences `(batch, seqLen, inputSize)` from `init` (zeros when absent). */
+  abstract forward(x: Tensor, init?: RecurrentInit): Promise<RecurrentResult>;
 }
 
 /** A tensor of `shape` filled with `value`. */

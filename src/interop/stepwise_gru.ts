@@ -9,34 +9,30 @@ import { describe } from "../errors.ts";
 import { add, mul } from "../nn/functional.ts";
 import { split } from "../nn/layout.ts";
 import { Linear } from "../nn/linear.ts";
-import { Module } from "../nn/module.ts";
+import type { Module } from "../nn/module.ts";
 import type { TrackedTensor } from "../nn/tape.ts";
-import type { RecurrentInit, RecurrentLayer, RecurrentResult } from "../models/recurrent.ts";
+import type { RecurrentInit, RecurrentResult } from "../models/recurrent.ts";
 import type { Tensor } from "../tensor.ts";
 import {
   activate,
   checkSequence,
-  checkStepActivation,
   finalRow,
   initialRow,
   joinSteps,
-  type StepActivation,
+  type StepActivations,
   stepsOf,
+  StepwiseLayer,
   subtract,
 } from "./stepwise.ts";
 
 /** Options of {@linkcode StepwiseGRU}. */
-export interface StepwiseGRUOptions {
+export interface StepwiseGRUOptions extends StepActivations {
   /**
    * Keras' `reset_after` (default `true`): the reset gate multiplies the recurrent product
    * (`r ⊙ (U_h·h + b_rh)`, torch's GRU) rather than the hidden state before it
    * (`U_h·(r ⊙ h)`).
    */
   readonly resetAfter?: boolean;
-  /** The candidate's activation (Keras' `activation`, default tanh). */
-  readonly activation?: StepActivation;
-  /** The gates' activation (Keras' `recurrent_activation`, default sigmoid). */
-  readonly recurrentActivation?: StepActivation;
   /** Seed of the initial weights (as `Linear`'s). */
   readonly seed?: number;
 }
@@ -65,19 +61,9 @@ export interface StepwiseGRUOptions {
  * assert.deepEqual([output.shape, hidden.shape], [[2, 5, 4], [1, 2, 4]]);
  * ```
  */
-export class StepwiseGRU extends Module implements RecurrentLayer {
-  /** Features per input step. */
-  readonly inputSize: number;
-  /** Width of the hidden state (Keras' `units`). */
-  readonly hiddenSize: number;
+export class StepwiseGRU extends StepwiseLayer {
   /** Keras' `reset_after`. */
   readonly resetAfter: boolean;
-  /** The candidate's activation. */
-  readonly activation: StepActivation;
-  /** The gates' activation. */
-  readonly recurrentActivation: StepActivation;
-  /** One row of `hidden`. */
-  readonly hiddenRows = 1;
   /** No cell state. */
   readonly stateRows = 0;
   /** `x_t` to the three blocks z, r, h, with their bias. */
@@ -107,37 +93,21 @@ export class StepwiseGRU extends Module implements RecurrentLayer {
    * ```
    */
   constructor(inputSize: number, hiddenSize: number, options: StepwiseGRUOptions = {}) {
-    super();
     for (const [name, value] of [["inputSize", inputSize], ["hiddenSize", hiddenSize]] as const) {
       if (!Number.isInteger(value) || value < 1) {
         throw new RangeError(`${name} must be a positive integer, got ${describe(value)}`);
       }
     }
-    this.inputSize = inputSize;
-    this.hiddenSize = hiddenSize;
-    this.resetAfter = options.resetAfter ?? true;
-    if (typeof this.resetAfter !== "boolean") {
-      throw new TypeError(`options.resetAfter must be a boolean, got ${describe(this.resetAfter)}`);
+    const resetAfter = options.resetAfter ?? true;
+    if (typeof resetAfter !== "boolean") {
+      throw new TypeError(`options.resetAfter must be a boolean, got ${describe(resetAfter)}`);
     }
-    this.activation = checkStepActivation("options.activation", options.activation ?? "tanh");
-    this.recurrentActivation = checkStepActivation(
-      "options.recurrentActivation",
-      options.recurrentActivation ?? "sigmoid",
-    );
+    super(inputSize, hiddenSize, options);
+    this.resetAfter = resetAfter;
     const seed = options.seed ?? 0, bias = this.resetAfter;
     this.input = new Linear(inputSize, 3 * hiddenSize, { seed });
     this.gates = new Linear(hiddenSize, 2 * hiddenSize, { seed: seed + 1, bias });
     this.candidate = new Linear(hiddenSize, hiddenSize, { seed: seed + 2, bias });
-  }
-
-  /** Features per output step: `hiddenSize`. */
-  get outputSize(): number {
-    return this.hiddenSize;
-  }
-
-  /** No parameters of its own: they are its `Linear`s'. */
-  protected initialParameters(): Record<string, Tensor> {
-    return {};
   }
 
   /** `input`, `gates`, `candidate`. */

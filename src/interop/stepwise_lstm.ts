@@ -9,27 +9,23 @@ import { describe } from "../errors.ts";
 import { add, mul } from "../nn/functional.ts";
 import { split } from "../nn/layout.ts";
 import { Linear } from "../nn/linear.ts";
-import { Module } from "../nn/module.ts";
+import type { Module } from "../nn/module.ts";
 import type { TrackedTensor } from "../nn/tape.ts";
-import type { RecurrentInit, RecurrentLayer, RecurrentResult } from "../models/recurrent.ts";
+import type { RecurrentInit, RecurrentResult } from "../models/recurrent.ts";
 import type { Tensor } from "../tensor.ts";
 import {
   activate,
   checkSequence,
-  checkStepActivation,
   finalRow,
   initialRow,
   joinSteps,
-  type StepActivation,
+  type StepActivations,
   stepsOf,
+  StepwiseLayer,
 } from "./stepwise.ts";
 
 /** Options of {@linkcode StepwiseLSTM}. */
-export interface StepwiseLSTMOptions {
-  /** The candidate's and the cell output's activation (Keras' `activation`, default tanh). */
-  readonly activation?: StepActivation;
-  /** The gates' activation (Keras' `recurrent_activation`, default sigmoid). */
-  readonly recurrentActivation?: StepActivation;
+export interface StepwiseLSTMOptions extends StepActivations {
   /** torch's `proj_size`: `h = W_hr·(o ⊙ act(c))` of this many features (0: none, default). */
   readonly projSize?: number;
   /** Whether the recurrent product has a bias of its own (torch's `bias_hh`; default false). */
@@ -72,21 +68,11 @@ function checkSize(name: string, value: unknown, least: number): number {
  * assert.deepEqual([output.shape, hidden.shape, state?.shape], [[2, 5, 2], [1, 2, 2], [1, 2, 4]]);
  * ```
  */
-export class StepwiseLSTM extends Module implements RecurrentLayer {
-  /** Features per input step. */
-  readonly inputSize: number;
-  /** Width of the cell state (torch's `hidden_size`, Keras' `units`). */
+export class StepwiseLSTM extends StepwiseLayer {
+  /** Width of the cell state (torch's `hidden_size`); `hiddenSize` is `projSize` if set. */
   readonly cellSize: number;
-  /** Width of the hidden state and the output: `projSize` when set, else `cellSize`. */
-  readonly hiddenSize: number;
   /** torch's `proj_size` (0: none). */
   readonly projSize: number;
-  /** The candidate's and the cell output's activation. */
-  readonly activation: StepActivation;
-  /** The gates' activation. */
-  readonly recurrentActivation: StepActivation;
-  /** One row of `hidden`. */
-  readonly hiddenRows = 1;
   /** One row of `state`. */
   readonly stateRows = 1;
   /** `x_t` to the four gate blocks, with their bias. */
@@ -115,16 +101,12 @@ export class StepwiseLSTM extends Module implements RecurrentLayer {
    * ```
    */
   constructor(inputSize: number, cellSize: number, options: StepwiseLSTMOptions = {}) {
-    super();
-    this.inputSize = checkSize("inputSize", inputSize, 1);
-    this.cellSize = checkSize("cellSize", cellSize, 1);
-    this.projSize = checkSize("options.projSize", options.projSize ?? 0, 0);
-    this.hiddenSize = this.projSize || this.cellSize;
-    this.activation = checkStepActivation("options.activation", options.activation ?? "tanh");
-    this.recurrentActivation = checkStepActivation(
-      "options.recurrentActivation",
-      options.recurrentActivation ?? "sigmoid",
-    );
+    checkSize("inputSize", inputSize, 1);
+    checkSize("cellSize", cellSize, 1);
+    const projSize = checkSize("options.projSize", options.projSize ?? 0, 0);
+    super(inputSize, projSize || cellSize, options);
+    this.cellSize = cellSize;
+    this.projSize = projSize;
     const seed = options.seed ?? 0;
     const gates = 4 * this.cellSize;
     this.input = new Linear(inputSize, gates, { seed });
@@ -135,16 +117,6 @@ export class StepwiseLSTM extends Module implements RecurrentLayer {
     this.projection = this.projSize === 0
       ? null
       : new Linear(this.cellSize, this.projSize, { seed: seed + 2, bias: false });
-  }
-
-  /** Features per output step: the hidden width. */
-  get outputSize(): number {
-    return this.hiddenSize;
-  }
-
-  /** No parameters of its own: they are its `Linear`s'. */
-  protected initialParameters(): Record<string, Tensor> {
-    return {};
   }
 
   /** `input`, `recurrent` and, with `projSize`, `projection`. */

@@ -216,14 +216,19 @@ export const LANE_UPDATES: { readonly [equations in FamilyEquations]: LaneUpdate
  * ```
  */
 export function laneUpdateFor(kind: VariantKind): LaneUpdate {
+  return LANE_UPDATES[familyEquations(kind, "lanes")];
+}
+
+/** The cell equations of `kind`, refused (GRU and RNN cells have no `what`) outside the family. */
+function familyEquations(kind: VariantKind, what: string): FamilyEquations {
   const info = VARIANTS[kind];
   if (!info.cellStates) {
     throw new TypeError(
       `kind must be a variant of the LSTM family (with cell states), got "${kind}": ` +
-        "GRU and RNN cells have no lanes",
+        `GRU and RNN cells have no ${what}`,
     );
   }
-  return LANE_UPDATES[info.equations];
+  return info.equations;
 }
 
 /**
@@ -399,14 +404,7 @@ export const READOUTS: { readonly [equations in FamilyEquations]: Readout } = {
  * ```
  */
 export function readoutFor(kind: VariantKind): Readout {
-  const info = VARIANTS[kind];
-  if (!info.cellStates) {
-    throw new TypeError(
-      `kind must be a variant of the LSTM family (with cell states), got "${kind}": ` +
-        "GRU and RNN cells have no lane readout",
-    );
-  }
-  return READOUTS[info.equations];
+  return READOUTS[familyEquations(kind, "lane readout")];
 }
 
 /**

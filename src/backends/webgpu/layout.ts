@@ -17,6 +17,24 @@ export function roundUp(n: number, multiple: number): number {
 }
 
 /**
+ * Calls `visit` for each row of a `(4kH, ·)` gate tensor, with its lane, gate and unit: the rows
+ * are `(lane · 4 + gate) · H + unit`, lane-major.
+ */
+function eachGateRow(
+  k: number,
+  hiddenSize: number,
+  visit: (row: number, lane: number, gate: number, unit: number) => void,
+): void {
+  for (let lane = 0; lane < k; lane++) {
+    for (let gate = 0; gate < 4; gate++) {
+      for (let unit = 0; unit < hiddenSize; unit++) {
+        visit((lane * 4 + gate) * hiddenSize + unit, lane, gate, unit);
+      }
+    }
+  }
+}
+
+/**
  * Packs `i2h.weight (4kH, inner)` or `h2h.weight (4kH, inner)` as `[lane][inner][unitVec]` 4×4
  * matrices whose column `g` holds gate `g` (forget, input, output, candidate) of four units.
  *
@@ -37,18 +55,13 @@ export function packGateWeights(
   const paddedInner = roundUp(inner, 4);
   const unitVecs = paddedUnits / 4;
   const packed = new Float32Array(k * paddedInner * unitVecs * 16);
-  for (let lane = 0; lane < k; lane++) {
-    for (let gate = 0; gate < 4; gate++) {
-      for (let unit = 0; unit < hiddenSize; unit++) {
-        const row = (lane * 4 + gate) * hiddenSize + unit;
-        const column = gate * 4 + (unit & 3);
-        for (let i = 0; i < inner; i++) {
-          const mat = (lane * paddedInner + i) * unitVecs + (unit >> 2);
-          packed[mat * 16 + column] = weight[row * inner + i];
-        }
-      }
+  eachGateRow(k, hiddenSize, (row, lane, gate, unit) => {
+    const column = gate * 4 + (unit & 3);
+    for (let i = 0; i < inner; i++) {
+      const mat = (lane * paddedInner + i) * unitVecs + (unit >> 2);
+      packed[mat * 16 + column] = weight[row * inner + i];
     }
-  }
+  });
   return packed;
 }
 
@@ -69,15 +82,10 @@ export function packGateBias(
 ): Float32Array<ArrayBuffer> {
   const unitVecs = roundUp(hiddenSize, 4) / 4;
   const packed = new Float32Array(k * unitVecs * 16);
-  for (let lane = 0; lane < k; lane++) {
-    for (let gate = 0; gate < 4; gate++) {
-      for (let unit = 0; unit < hiddenSize; unit++) {
-        const row = (lane * 4 + gate) * hiddenSize + unit;
-        packed[(lane * unitVecs + (unit >> 2)) * 16 + gate * 4 + (unit & 3)] = i2hBias[row] +
-          h2hBias[row];
-      }
-    }
-  }
+  eachGateRow(k, hiddenSize, (row, lane, gate, unit) => {
+    packed[(lane * unitVecs + (unit >> 2)) * 16 + gate * 4 + (unit & 3)] = i2hBias[row] +
+      h2hBias[row];
+  });
   return packed;
 }
 
@@ -168,7 +176,8 @@ export function packInput(
 }
 
 /**
- * Packs batch rows `[start, start + size)` of a hidden state `(B, H)` as `[unitVec][row]` vec4s.
+ * Packs batch rows `[start, start + size)` of a hidden state `(B, H)` as `[unitVec][row]` vec4s:
+ * {@linkcode packInput} of one step, each plane `paddedBatch` rows long.
  *
  * @example
  * ```ts
@@ -183,15 +192,7 @@ export function packHidden(
   size: number,
   paddedBatch: number,
 ): Float32Array<ArrayBuffer> {
-  const paddedUnits = roundUp(hiddenSize, 4);
-  const packed = new Float32Array(paddedUnits * paddedBatch);
-  for (let b = 0; b < size; b++) {
-    for (let unit = 0; unit < hiddenSize; unit++) {
-      packed[((unit >> 2) * paddedBatch + b) * 4 + (unit & 3)] =
-        hidden[(start + b) * hiddenSize + unit];
-    }
-  }
-  return packed;
+  return packInput(hidden, 1, hiddenSize, start, size, paddedBatch, paddedBatch);
 }
 
 /**

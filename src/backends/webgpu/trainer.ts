@@ -30,7 +30,7 @@ import { VARIANTS } from "../../variants.ts";
 import { type ShapeBuffers, TrainingBuffers } from "./buffers.ts";
 import { acquireGpuContext, type GpuContext } from "./device.ts";
 import { DeviceOptimizer } from "./optimizer.ts";
-import { type Region, type TrainDispatch, TrainOps } from "./ops.ts";
+import { type Binding, type Region, type TrainDispatch, TrainOps } from "./ops.ts";
 import {
   flattenParameters,
   type ParameterLayout,
@@ -218,19 +218,14 @@ export class WebGpuTrainer implements Disposable {
       }));
     }
     for (let t = 0; t < T; t++) {
-      dispatches.push({
-        pipeline: ops.pipelines.forwardStep,
-        record: this.#stepRecord(B, T, t, false),
-        bindings: [
-          [1, params],
-          [2, shape.attention],
-          [3, shape.hiddens],
-          [4, shape.cells],
-          [5, shape.gates],
-          [6, shape.choice],
-        ],
-        groups: [Math.ceil(B / CELL_ROWS), Math.ceil(H / CELL_UNITS)],
-      });
+      dispatches.push(this.#cellStep(ops.pipelines.forwardStep, B, T, t, false, [
+        [1, params],
+        [2, shape.attention],
+        [3, shape.hiddens],
+        [4, shape.cells],
+        [5, shape.gates],
+        [6, shape.choice],
+      ]));
     }
     this.#recorded = true;
     const [hiddens, state] = await ops.submitAndRead(dispatches, [
@@ -454,32 +449,39 @@ export class WebGpuTrainer implements Disposable {
     return splitParameters(this.#layout, flat);
   }
 
-  #stepRecord(B: number, T: number, t: number, hasNext: boolean): number[] {
-    const recurrent = this.#layout.byName["h2h.weight"].offset;
-    return [B, T, this.#variant.k, this.#hiddenSize, t, hasNext ? 1 : 0, recurrent];
+  /** The dispatch of one cell step `t` (forward or backward by `pipeline`) over `bindings`. */
+  #cellStep(
+    pipeline: GPUComputePipeline,
+    B: number,
+    T: number,
+    t: number,
+    hasNext: boolean,
+    bindings: readonly Binding[],
+  ): TrainDispatch {
+    const H = this.#hiddenSize, recurrent = this.#layout.byName["h2h.weight"].offset;
+    return {
+      pipeline,
+      record: [B, T, this.#variant.k, H, t, hasNext ? 1 : 0, recurrent],
+      bindings,
+      groups: [Math.ceil(B / CELL_ROWS), Math.ceil(H / CELL_UNITS)],
+    };
   }
 
   /** The backward cell steps, last to first: they leave dLoss/d the gates of every step. */
   #backThroughTime(shape: ShapeBuffers): TrainDispatch[] {
     const { batch: B, seqLen: T } = shape;
-    const H = this.#hiddenSize;
     const dispatches: TrainDispatch[] = [];
     for (let t = T - 1; t >= 0; t--) {
-      dispatches.push({
-        pipeline: this.#ops.pipelines.backwardStep,
-        record: this.#stepRecord(B, T, t, t < T - 1),
-        bindings: [
-          [1, this.#buffers.params],
-          [2, shape.attention],
-          [4, shape.cells],
-          [5, shape.gates],
-          [6, shape.choice],
-          [7, shape.dOutput],
-          [8, shape.dAttention],
-          [9, shape.dCells],
-        ],
-        groups: [Math.ceil(B / CELL_ROWS), Math.ceil(H / CELL_UNITS)],
-      });
+      dispatches.push(this.#cellStep(this.#ops.pipelines.backwardStep, B, T, t, t < T - 1, [
+        [1, this.#buffers.params],
+        [2, shape.attention],
+        [4, shape.cells],
+        [5, shape.gates],
+        [6, shape.choice],
+        [7, shape.dOutput],
+        [8, shape.dAttention],
+        [9, shape.dCells],
+      ]));
     }
     return dispatches;
   }
