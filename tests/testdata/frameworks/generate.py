@@ -4,7 +4,7 @@ torch 1.13 state_dicts and checkpoints, and expected.safetensors (every case's i
 framework's outputs, float32, named "<case>/<input|output|hidden|state>") with files.json (which
 file is which case, with the options that load it or the error it must give).
 
-    python generate.py --keras /work/venv/bin/python --torch2 /work/venv-torch/bin/python \\
+    python generate.py --keras kerasvenv/bin/python --torch2 torchvenv/bin/python \\
         --torch1 /usr/bin/python3 [--only CASE,...]
 
 With --only (case names without the flavour, e.g. lstm_proj), every model is still built and

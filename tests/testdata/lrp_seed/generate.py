@@ -2,7 +2,7 @@
 seed's own TF2 code (`LSTM_network` of lstm_network.py) on the seed's own model
 (sentiment_model.hdf5, copied here from the seed repository). See README.md for the versions.
 
-    /work/venv/bin/python generate.py --seed-repo /path/to/Layerwise-Relevance-Propagation-for-LSTMs
+    kerasvenv/bin/python generate.py --seed-repo /path/to/Layerwise-Relevance-Propagation-for-LSTMs
 
 Every case is a batch of embedded sequences, as the seed's example.ipynb feeds them (random
 vectors: the seed's token2vec.pkl is not in its repository). Per case, float64 unless said:
