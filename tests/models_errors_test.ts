@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { backendNames } from "../src/backends/select.ts";
 import {
   ArrayLSTM,
   AttentionArrayLSTM,
@@ -59,9 +60,9 @@ Deno.test("constructors reject an unknown backend, listing the valid ones", () =
       assert.throws(() => make(I, H, 2, { backend: backend as "js" }), {
         name: "TypeError",
         message: new RegExp(
-          `options\\.backend must be one of "auto", "webgpu", "wasm", "js", got ${
-            JSON.stringify(backend)
-          }`,
+          `options\\.backend must be one of ${
+            backendNames().map((n) => `"${n}"`).join(", ")
+          }, got ${JSON.stringify(backend)}`,
         ),
       });
     }

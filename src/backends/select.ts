@@ -19,7 +19,7 @@ import { registeredBackends, registrationOf } from "./registry.ts";
  * ```ts
  * import assert from "node:assert/strict";
  * import { backendNames } from "./select.ts";
- * assert.deepEqual(backendNames(), ["auto", "webgpu", "wasm", "js"]);
+ * assert.deepEqual(backendNames(), ["auto", "webgpu", "native", "wasm", "js"]);
  * ```
  */
 export function backendNames(): BackendName[] {
@@ -34,7 +34,7 @@ export function backendNames(): BackendName[] {
  * ```ts
  * import assert from "node:assert/strict";
  * import { concreteBackendNames } from "./select.ts";
- * assert.deepEqual(concreteBackendNames(), ["js", "wasm", "webgpu"]);
+ * assert.deepEqual(concreteBackendNames(), ["js", "wasm", "native", "webgpu"]);
  * ```
  */
 export function concreteBackendNames(): ResolvedBackendName[] {
