@@ -8,13 +8,14 @@
 
 import {
   type CellSpec,
-  hardSigmoidSlope,
   type SequenceInput,
   type SequenceOutput,
   stateRows,
 } from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
+import { lstmCellArguments } from "../cell_arguments.ts";
 import type { NativeLibrary } from "./library.ts";
+import { PoolUse } from "./pool_use.ts";
 
 /** A native handle (`*mut NativeCell` and friends). */
 export type Handle = Deno.PointerValue;
@@ -48,24 +49,14 @@ export interface Extras {
 export function lstmArguments(
   spec: CellSpec,
 ): [number, number, number, number, number, number, ...(Float32Array | number)[]] {
-  const { variant, params } = spec;
-  const none = new Float32Array(0);
-  const { attention, code } = VARIANTS[variant.kind];
-  const arrays = [
-    params.i2hWeight,
-    params.i2hBias,
-    params.h2hWeight,
-    params.h2hBias,
-    attention ? params.i2aWeight! : none,
-    attention ? params.i2aBias! : none,
-  ];
+  const [code, k, maxPooling, slope, inputSize, hiddenSize, ...arrays] = lstmCellArguments(spec);
   return [
     code,
-    variant.k,
-    variant.maxPooling ? 1 : 0,
-    hardSigmoidSlope(variant.recurrentActivation),
-    spec.inputSize,
-    spec.hiddenSize,
+    k,
+    maxPooling ? 1 : 0,
+    slope,
+    inputSize,
+    hiddenSize,
     ...arrays.flatMap((array) => [array, array.length]),
   ];
 }
@@ -139,7 +130,7 @@ export class NativeKernel {
   readonly #spec: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
   readonly #lstm: boolean;
   #handle: Handle;
-  #running = false;
+  readonly #pool = new PoolUse();
 
   /** Packs `spec`'s weights (the arrays are only read) once per thread. */
   constructor(library: NativeLibrary, spec: CellSpec, threads: number) {
@@ -191,13 +182,13 @@ export class NativeKernel {
     if (this.#lstm) {
       const flags = [extras.attention ? 1 : 0, extras.lanes ? 1 : 0] as const;
       status = background
-        ? await this.#inBackground(() =>
+        ? await this.#pool.run(() =>
           s.alstm_cell_forward_async(handle, parts, B, T, x, hidden, state, ...flags)
         )
         : s.alstm_cell_forward(handle, parts, B, T, x, hidden, state, ...flags);
     } else {
       status = background
-        ? await this.#inBackground(() =>
+        ? await this.#pool.run(() =>
           s.alstm_torch_cell_forward_async(handle, parts, B, T, x, hidden)
         )
         : s.alstm_torch_cell_forward(handle, parts, B, T, x, hidden);
@@ -208,16 +199,7 @@ export class NativeKernel {
 
   /** Whether a call runs on a thread of Deno's pool now (the kernel must not be freed). */
   get running(): boolean {
-    return this.#running;
-  }
-
-  async #inBackground(call: () => Promise<number>): Promise<number> {
-    this.#running = true;
-    try {
-      return await call();
-    } finally {
-      this.#running = false;
-    }
+    return this.#pool.running;
   }
 
   #results(B: number, T: number, extras: Extras): SequenceOutput {
