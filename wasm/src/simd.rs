@@ -65,30 +65,50 @@ pub fn fused_madd(a: v128, b: v128, c: v128) -> v128 {
     v128(unsafe { vfmaq_f32(c.0, a.0, b.0) })
 }
 
+/// The `v128` of an implementation over a native vector `$inner` of four `f32`: a transparent
+/// wrapper with bitwise equality, and the lane-by-lane shuffle the broadcasts fall back to.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! vector_type {
+    ($inner:ty) => {
+        /// 128 bits, as four 32-bit lanes.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug)]
+        #[repr(transparent)]
+        pub struct v128(pub $inner);
+
+        impl PartialEq for v128 {
+            fn eq(&self, other: &v128) -> bool {
+                self.to_f32s().map(f32::to_bits) == other.to_f32s().map(f32::to_bits)
+            }
+        }
+
+        impl v128 {
+            /// The four lanes as `f32`.
+            pub fn to_f32s(self) -> [f32; 4] {
+                // SAFETY: the native vector is four `f32`.
+                unsafe { core::mem::transmute(self.0) }
+            }
+
+            /// Lanes `I0..I3` of `self ++ b` (indices 0–7), lane by lane.
+            #[inline(always)]
+            fn shuffled<const I0: usize, const I1: usize, const I2: usize, const I3: usize>(
+                self,
+                b: v128,
+            ) -> v128 {
+                let lanes = [self.to_f32s(), b.to_f32s()].concat();
+                // SAFETY: the native vector is four `f32`.
+                v128(unsafe { core::mem::transmute([lanes[I0], lanes[I1], lanes[I2], lanes[I3]]) })
+            }
+        }
+    };
+}
+
 /// SSE2 (part of x86-64, so always present) with the WebAssembly semantics.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use core::arch::x86_64::*;
 
-    /// 128 bits, as four 32-bit lanes.
-    #[allow(non_camel_case_types)]
-    #[derive(Clone, Copy, Debug)]
-    #[repr(transparent)]
-    pub struct v128(pub __m128);
-
-    impl PartialEq for v128 {
-        fn eq(&self, other: &v128) -> bool {
-            self.to_f32s().map(f32::to_bits) == other.to_f32s().map(f32::to_bits)
-        }
-    }
-
-    impl v128 {
-        /// The four lanes as `f32`.
-        pub fn to_f32s(self) -> [f32; 4] {
-            // SAFETY: `__m128` is four `f32`.
-            unsafe { core::mem::transmute(self.0) }
-        }
-    }
+    vector_type!(__m128);
 
     // SAFETY (every function below): SSE and SSE2 are part of x86-64.
 
@@ -221,9 +241,7 @@ mod x86 {
                 }
             });
         }
-        let lanes = [a.to_f32s(), b.to_f32s()].concat();
-        // SAFETY: `__m128` is four `f32`.
-        v128(unsafe { core::mem::transmute([lanes[I0], lanes[I1], lanes[I2], lanes[I3]]) })
+        a.shuffled::<I0, I1, I2, I3>(b)
     }
 }
 
@@ -232,25 +250,7 @@ mod x86 {
 mod neon {
     use core::arch::aarch64::*;
 
-    /// 128 bits, as four 32-bit lanes.
-    #[allow(non_camel_case_types)]
-    #[derive(Clone, Copy, Debug)]
-    #[repr(transparent)]
-    pub struct v128(pub float32x4_t);
-
-    impl PartialEq for v128 {
-        fn eq(&self, other: &v128) -> bool {
-            self.to_f32s().map(f32::to_bits) == other.to_f32s().map(f32::to_bits)
-        }
-    }
-
-    impl v128 {
-        /// The four lanes as `f32`.
-        pub fn to_f32s(self) -> [f32; 4] {
-            // SAFETY: `float32x4_t` is four `f32`.
-            unsafe { core::mem::transmute(self.0) }
-        }
-    }
+    vector_type!(float32x4_t);
 
     // SAFETY (every function below): NEON is part of aarch64.
 
@@ -377,9 +377,7 @@ mod neon {
                 }
             });
         }
-        let lanes = [a.to_f32s(), b.to_f32s()].concat();
-        // SAFETY: `float32x4_t` is four `f32`.
-        v128(unsafe { core::mem::transmute([lanes[I0], lanes[I1], lanes[I2], lanes[I3]]) })
+        a.shuffled::<I0, I1, I2, I3>(b)
     }
 }
 
