@@ -13,7 +13,7 @@ import {
   stateRows,
 } from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
-import { lstmCellArguments } from "../cell_arguments.ts";
+import { lstmCellArguments, torchCellArguments } from "../cell_arguments.ts";
 import type { NativeLibrary } from "./library.ts";
 import { PoolUse } from "./pool_use.ts";
 
@@ -50,15 +50,12 @@ export function lstmArguments(
   spec: CellSpec,
 ): [number, number, number, number, number, number, ...(Float32Array | number)[]] {
   const [code, k, maxPooling, slope, inputSize, hiddenSize, ...arrays] = lstmCellArguments(spec);
-  return [
-    code,
-    k,
-    maxPooling ? 1 : 0,
-    slope,
-    inputSize,
-    hiddenSize,
-    ...arrays.flatMap((array) => [array, array.length]),
-  ];
+  return [code, k, maxPooling ? 1 : 0, slope, inputSize, hiddenSize, ...withLengths(arrays)];
+}
+
+/** `args` with each parameter array followed by its length, as the C ABI takes arrays. */
+function withLengths(args: readonly (Float32Array | number)[]): (Float32Array | number)[] {
+  return args.flatMap((arg) => typeof arg === "number" ? [arg] : [arg, arg.length]);
 }
 
 /**
@@ -136,25 +133,14 @@ export class NativeKernel {
   constructor(library: NativeLibrary, spec: CellSpec, threads: number) {
     this.#library = library;
     this.#spec = { variant: spec.variant, inputSize: spec.inputSize, hiddenSize: spec.hiddenSize };
-    const { cellStates, code } = VARIANTS[spec.variant.kind];
+    const { cellStates } = VARIANTS[spec.variant.kind];
     this.#lstm = cellStates;
     const s = library.symbols;
-    const { params: p } = spec;
     this.#handle = cellStates
       ? (s.alstm_cell_new as (...args: unknown[]) => Handle)(threads, ...lstmArguments(spec))
-      : s.alstm_torch_cell_new(
+      : (s.alstm_torch_cell_new as (...args: unknown[]) => Handle)(
         threads,
-        code,
-        spec.inputSize,
-        spec.hiddenSize,
-        p.i2hWeight,
-        p.i2hWeight.length,
-        p.i2hBias,
-        p.i2hBias.length,
-        p.h2hWeight,
-        p.h2hWeight.length,
-        p.h2hBias,
-        p.h2hBias.length,
+        ...withLengths(torchCellArguments(spec)),
       );
     if (this.#handle === null) {
       throw new Error(`the native library refused the cell: ${lastError(library)}`);

@@ -21,7 +21,7 @@ import {
   type WasmModule,
   type WasmTorchCell,
 } from "./bindings.ts";
-import { lstmCellArguments } from "../cell_arguments.ts";
+import { lstmCellArguments, torchCellArguments } from "../cell_arguments.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
 import type { SharedUnits } from "./shared_units.ts";
 
@@ -55,8 +55,8 @@ export class WasmKernel {
    */
   constructor(spec: CellSpec, flavor?: WasmFlavor) {
     this.#module = instantiate(flavor);
-    const { variant, params } = spec;
-    const { cellStates, code } = VARIANTS[variant.kind];
+    const { variant } = spec;
+    const { cellStates } = VARIANTS[variant.kind];
     this.#sizes = {
       variant: { ...variant },
       inputSize: spec.inputSize,
@@ -64,15 +64,7 @@ export class WasmKernel {
     };
     this.#cell = cellStates
       ? new this.#module.Cell(...lstmCellArguments(spec))
-      : new this.#module.TorchCell(
-        code,
-        spec.inputSize,
-        spec.hiddenSize,
-        params.i2hWeight,
-        params.i2hBias,
-        params.h2hWeight,
-        params.h2hBias,
-      );
+      : new this.#module.TorchCell(...torchCellArguments(spec));
   }
 
   /** Whether {@linkcode WasmKernel.run} can still be called (not disposed, no trap). */
