@@ -113,6 +113,22 @@ fn scatter<T: Copy>(
     }
 }
 
+/// [`scatter`] of a part's result at byte address `address` (a kernel object's result).
+///
+/// # Safety
+/// `address` must hold the part's `lanes * (rows.1 - rows.0) * width` initialised values of `T`.
+unsafe fn place<T: Copy>(
+    whole: &mut [T],
+    address: usize,
+    lanes: usize,
+    batch: usize,
+    width: usize,
+    rows: (usize, usize),
+) {
+    let part = at(address, lanes * (rows.1 - rows.0) * width);
+    scatter(whole, part, lanes, batch, width, rows);
+}
+
 /// Reads `len` values at byte address `address` (a kernel object's result).
 ///
 /// # Safety
@@ -145,6 +161,44 @@ struct Assembled {
     lanes: Vec<i32>,
 }
 
+impl Assembled {
+    /// Sizes the output, hidden and state of a split forward of `batch` rows of `seq_len` steps.
+    fn resize(&mut self, s: Sizes, batch: usize, seq_len: usize) {
+        self.output.resize(batch * seq_len * s.hidden, 0.0);
+        self.hidden.resize(batch * s.hidden, 0.0);
+        self.state.resize(s.lanes * batch * s.hidden, 0.0);
+    }
+
+    /// Places one part's output, hidden and state (at their byte addresses; the state's is not
+    /// read without lanes) into rows `[start, end)`.
+    ///
+    /// # Safety
+    /// The addresses hold the part's results of its rows.
+    unsafe fn place_forward(
+        &mut self,
+        s: Sizes,
+        batch: usize,
+        seq_len: usize,
+        rows: (usize, usize),
+        [output, hidden, state]: [usize; 3],
+    ) {
+        let h = s.hidden;
+        place(&mut self.output, output, 1, batch, seq_len * h, rows);
+        place(&mut self.hidden, hidden, 1, batch, h, rows);
+        place(&mut self.state, state, s.lanes, batch, h, rows);
+    }
+}
+
+/// Frees a handle made by `Box::into_raw` (null: nothing).
+///
+/// # Safety
+/// `handle` is null or came from `Box::into_raw` and is not used afterwards.
+unsafe fn free<T>(handle: *mut T) {
+    if !handle.is_null() {
+        drop(Box::from_raw(handle));
+    }
+}
+
 /// A batch of inputs, as every forward takes it.
 struct Batch<'a> {
     batch: usize,
@@ -155,6 +209,28 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// The arrays of a forward of `batch` sequences of `seq_len` steps: `x (B, T, I)`,
+    /// `hidden (B, H)`, `state (lanes, B, H)` (none without lanes).
+    ///
+    /// # Safety
+    /// As [`floats`] for each.
+    unsafe fn new(
+        s: Sizes,
+        batch: usize,
+        seq_len: usize,
+        x: *const f32,
+        hidden: *const f32,
+        state: *const f32,
+    ) -> Self {
+        Batch {
+            batch,
+            seq_len,
+            x: floats(x, batch * seq_len * s.input),
+            hidden: floats(hidden, batch * s.hidden),
+            state: floats(state, s.lanes * batch * s.hidden),
+        }
+    }
+
     /// Rows `[start, end)`, copied where a lane-major array needs gathering.
     fn rows(&self, s: Sizes, rows: (usize, usize)) -> (usize, &[f32], &[f32], Vec<f32>) {
         let (a, b) = rows;
@@ -177,85 +253,78 @@ pub struct NativeCell {
     whole: Assembled,
 }
 
-/// Packs a cell (arguments as `Cell::new`, each of the six arrays as pointer and length) for up to `threads`
-/// threads. Null on an invalid argument (see [`alstm_last_error`]).
-///
-/// # Safety
-/// Every pointer must point to as many floats as its length says.
-#[no_mangle]
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn alstm_cell_new(
-    threads: u32,
-    kind: u32,
-    k: u32,
-    max_pooling: u8,
-    gate_slope: f32,
-    input_size: u32,
-    hidden_size: u32,
-    p0: *const f32,
-    n0: u32,
-    p1: *const f32,
-    n1: u32,
-    p2: *const f32,
-    n2: u32,
-    p3: *const f32,
-    n3: u32,
-    p4: *const f32,
-    n4: u32,
-    p5: *const f32,
-    n5: u32,
-) -> *mut NativeCell {
-    let (threads, k, input_size, hidden_size, n0, n1, n2, n3, n4, n5) = (
-        threads as usize,
-        k as usize,
-        input_size as usize,
-        hidden_size as usize,
-        n0 as usize,
-        n1 as usize,
-        n2 as usize,
-        n3 as usize,
-        n4 as usize,
-        n5 as usize,
-    );
-    guarded(std::ptr::null_mut(), || {
-        let p = [
-            floats(p0, n0),
-            floats(p1, n1),
-            floats(p2, n2),
-            floats(p3, n3),
-            floats(p4, n4),
-            floats(p5, n5),
-        ];
-        let parts = (0..threads.max(1))
-            .map(|_| {
-                Cell::new(
-                    kind,
+/// An `extern "C"` constructor of a handle over the LSTM family's `$new` (`Cell::new` or
+/// `Trainer::new`) for up to `threads` threads: `$new`'s arguments after the thread count, each of
+/// the six arrays as pointer and length; `$build` makes the handle from the cell's `Sizes` and the
+/// parts. Null on an invalid argument (see [`alstm_last_error`]).
+macro_rules! lstm_constructor {
+    ($(#[$attr:meta])* $name:ident -> $handle:ty = $new:path, |$sizes:ident, $parts:ident| $build:expr) => {
+        $(#[$attr])*
+        ///
+        /// # Safety
+        /// Every pointer must point to as many floats as its length says.
+        #[no_mangle]
+        #[allow(clippy::too_many_arguments)]
+        pub unsafe extern "C" fn $name(
+            threads: u32,
+            kind: u32,
+            k: u32,
+            max_pooling: u8,
+            gate_slope: f32,
+            input_size: u32,
+            hidden_size: u32,
+            p0: *const f32,
+            n0: u32,
+            p1: *const f32,
+            n1: u32,
+            p2: *const f32,
+            n2: u32,
+            p3: *const f32,
+            n3: u32,
+            p4: *const f32,
+            n4: u32,
+            p5: *const f32,
+            n5: u32,
+        ) -> *mut $handle {
+            let (k, input, hidden) = (k as usize, input_size as usize, hidden_size as usize);
+            guarded(std::ptr::null_mut(), || {
+                let p = [
+                    floats(p0, n0 as usize),
+                    floats(p1, n1 as usize),
+                    floats(p2, n2 as usize),
+                    floats(p3, n3 as usize),
+                    floats(p4, n4 as usize),
+                    floats(p5, n5 as usize),
+                ];
+                let pooling = max_pooling != 0;
+                let $parts: Vec<_> = (0..(threads as usize).max(1))
+                    .map(|_| {
+                        $new(
+                            kind, k, pooling, gate_slope, input, hidden, p[0], p[1], p[2], p[3],
+                            p[4], p[5],
+                        )
+                    })
+                    .collect();
+                let $sizes = Sizes {
+                    input,
+                    hidden,
+                    lanes: k,
                     k,
-                    max_pooling != 0,
-                    gate_slope,
-                    input_size,
-                    hidden_size,
-                    p[0],
-                    p[1],
-                    p[2],
-                    p[3],
-                    p[4],
-                    p[5],
-                )
+                };
+                Box::into_raw(Box::new($build))
             })
-            .collect();
-        Box::into_raw(Box::new(NativeCell {
-            sizes: Sizes {
-                input: input_size,
-                hidden: hidden_size,
-                lanes: k,
-                k,
-            },
-            parts,
-            used: 1,
-            whole: Assembled::default(),
-        }))
-    })
+        }
+    };
+}
+
+lstm_constructor! {
+    /// Packs a cell for up to `threads` threads.
+    alstm_cell_new -> NativeCell = Cell::new, |sizes, parts| NativeCell {
+        sizes,
+        parts,
+        used: 1,
+        whole: Assembled::default(),
+    }
 }
 
 /// Runs `seq_len` steps of `batch` sequences over `parts` threads; 0 on success.
@@ -279,13 +348,7 @@ pub unsafe extern "C" fn alstm_cell_forward(
     guarded(1, || {
         let cell = &mut *cell;
         let s = cell.sizes;
-        let input = Batch {
-            batch,
-            seq_len,
-            x: floats(x, batch * seq_len * s.input),
-            hidden: floats(hidden, batch * s.hidden),
-            state: floats(state, s.lanes * batch * s.hidden),
-        };
+        let input = Batch::new(s, batch, seq_len, x, hidden, state);
         let ranges = slices(batch, parts.min(cell.parts.len()));
         cell.used = ranges.len();
         in_parallel(&mut cell.parts, ranges.len(), |index, part| {
@@ -296,9 +359,7 @@ pub unsafe extern "C" fn alstm_cell_forward(
         if ranges.len() > 1 {
             let w = &mut cell.whole;
             let (h, k) = (s.hidden, s.k);
-            w.output.resize(batch * seq_len * h, 0.0);
-            w.hidden.resize(batch * h, 0.0);
-            w.state.resize(s.lanes * batch * h, 0.0);
+            w.resize(s, batch, seq_len);
             w.attention.resize(
                 if attention != 0 {
                     batch * seq_len * h * k
@@ -310,50 +371,21 @@ pub unsafe extern "C" fn alstm_cell_forward(
             w.lanes
                 .resize(if lanes != 0 { batch * seq_len * h } else { 0 }, 0);
             for (part, &rows) in cell.parts.iter().zip(&ranges) {
-                let n = rows.1 - rows.0;
-                scatter(
-                    &mut w.output,
-                    at(part.output_ptr(), n * seq_len * h),
-                    1,
-                    batch,
-                    seq_len * h,
-                    rows,
-                );
-                scatter(
-                    &mut w.hidden,
-                    at(part.hidden_ptr(), n * h),
-                    1,
-                    batch,
-                    h,
-                    rows,
-                );
-                scatter(
-                    &mut w.state,
-                    at(part.state_ptr(), s.lanes * n * h),
-                    s.lanes,
-                    batch,
-                    h,
-                    rows,
-                );
+                let results = [part.output_ptr(), part.hidden_ptr(), part.state_ptr()];
+                w.place_forward(s, batch, seq_len, rows, results);
                 if attention != 0 && !part.workspace.attention_out.is_empty() {
-                    scatter(
+                    let width = seq_len * h * k;
+                    place(
                         &mut w.attention,
-                        at(part.attention_ptr(), n * seq_len * h * k),
+                        part.attention_ptr(),
                         1,
                         batch,
-                        seq_len * h * k,
+                        width,
                         rows,
                     );
                 }
                 if lanes != 0 && !part.workspace.lanes_out.is_empty() {
-                    scatter(
-                        &mut w.lanes,
-                        at::<i32>(part.lanes_ptr(), n * seq_len * h),
-                        1,
-                        batch,
-                        seq_len * h,
-                        rows,
-                    );
+                    place(&mut w.lanes, part.lanes_ptr(), 1, batch, seq_len * h, rows);
                 }
             }
         }
@@ -395,9 +427,7 @@ pub unsafe extern "C" fn alstm_cell_result(cell: *const NativeCell, which: u32) 
 /// `cell` comes from [`alstm_cell_new`] and is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn alstm_cell_free(cell: *mut NativeCell) {
-    if !cell.is_null() {
-        drop(Box::from_raw(cell));
-    }
+    free(cell);
 }
 
 /// One GRU or RNN cell for up to `parts.len()` threads.
@@ -478,13 +508,7 @@ pub unsafe extern "C" fn alstm_torch_cell_forward(
     guarded(1, || {
         let cell = &mut *cell;
         let s = cell.sizes;
-        let input = Batch {
-            batch,
-            seq_len,
-            x: floats(x, batch * seq_len * s.input),
-            hidden: floats(hidden, batch * s.hidden),
-            state: &[],
-        };
+        let input = Batch::new(s, batch, seq_len, x, hidden, std::ptr::null());
         let ranges = slices(batch, parts.min(cell.parts.len()));
         cell.used = ranges.len();
         in_parallel(&mut cell.parts, ranges.len(), |index, part| {
@@ -492,27 +516,11 @@ pub unsafe extern "C" fn alstm_torch_cell_forward(
             part.forward(rows, seq_len, x, hidden);
         });
         if ranges.len() > 1 {
-            let (w, h) = (&mut cell.whole, s.hidden);
-            w.output.resize(batch * seq_len * h, 0.0);
-            w.hidden.resize(batch * h, 0.0);
+            let w = &mut cell.whole;
+            w.resize(s, batch, seq_len);
             for (part, &rows) in cell.parts.iter().zip(&ranges) {
-                let n = rows.1 - rows.0;
-                scatter(
-                    &mut w.output,
-                    at(part.output_ptr(), n * seq_len * h),
-                    1,
-                    batch,
-                    seq_len * h,
-                    rows,
-                );
-                scatter(
-                    &mut w.hidden,
-                    at(part.hidden_ptr(), n * h),
-                    1,
-                    batch,
-                    h,
-                    rows,
-                );
+                let results = [part.output_ptr(), part.hidden_ptr(), 0];
+                w.place_forward(s, batch, seq_len, rows, results);
             }
         }
         0
@@ -543,9 +551,7 @@ pub unsafe extern "C" fn alstm_torch_cell_result(
 /// `cell` comes from [`alstm_torch_cell_new`] and is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn alstm_torch_cell_free(cell: *mut NativeTorchCell) {
-    if !cell.is_null() {
-        drop(Box::from_raw(cell));
-    }
+    free(cell);
 }
 
 /// One LSTM-family cell being trained, for up to `parts.len()` threads. The first part holds the
@@ -586,80 +592,12 @@ impl NativeTrainer {
     }
 }
 
-/// Makes a trainer (arguments as [`alstm_cell_new`]). Null on an invalid argument.
-///
-/// # Safety
-/// Every pointer must point to as many floats as its length says.
-#[no_mangle]
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn alstm_trainer_new(
-    threads: u32,
-    kind: u32,
-    k: u32,
-    max_pooling: u8,
-    gate_slope: f32,
-    input_size: u32,
-    hidden_size: u32,
-    p0: *const f32,
-    n0: u32,
-    p1: *const f32,
-    n1: u32,
-    p2: *const f32,
-    n2: u32,
-    p3: *const f32,
-    n3: u32,
-    p4: *const f32,
-    n4: u32,
-    p5: *const f32,
-    n5: u32,
-) -> *mut NativeTrainer {
-    let (threads, k, input_size, hidden_size, n0, n1, n2, n3, n4, n5) = (
-        threads as usize,
-        k as usize,
-        input_size as usize,
-        hidden_size as usize,
-        n0 as usize,
-        n1 as usize,
-        n2 as usize,
-        n3 as usize,
-        n4 as usize,
-        n5 as usize,
-    );
-    guarded(std::ptr::null_mut(), || {
-        let p = [
-            floats(p0, n0),
-            floats(p1, n1),
-            floats(p2, n2),
-            floats(p3, n3),
-            floats(p4, n4),
-            floats(p5, n5),
-        ];
-        let parts: Vec<Trainer> = (0..threads.max(1))
-            .map(|_| {
-                Trainer::new(
-                    kind,
-                    k,
-                    max_pooling != 0,
-                    gate_slope,
-                    input_size,
-                    hidden_size,
-                    p[0],
-                    p[1],
-                    p[2],
-                    p[3],
-                    p[4],
-                    p[5],
-                )
-            })
-            .collect();
+lstm_constructor! {
+    /// Makes a trainer (arguments as [`alstm_cell_new`]).
+    alstm_trainer_new -> NativeTrainer = Trainer::new, |sizes, parts| {
         let len = parts[0].parameters_len();
-        Box::into_raw(Box::new(NativeTrainer {
-            sizes: Sizes {
-                input: input_size,
-                hidden: hidden_size,
-                lanes: k,
-                k,
-            },
+        NativeTrainer {
+            sizes,
             parts,
             ranges: vec![(0, 0)],
             seq_len: 0,
@@ -671,8 +609,8 @@ pub unsafe extern "C" fn alstm_trainer_new(
             grad_state: Vec::new(),
             relevance_x: Vec::new(),
             relevance_rest: Vec::new(),
-        }))
-    })
+        }
+    }
 }
 
 /// Frees a trainer.
@@ -681,9 +619,7 @@ pub unsafe extern "C" fn alstm_trainer_new(
 /// `trainer` comes from [`alstm_trainer_new`] and is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn alstm_trainer_free(trainer: *mut NativeTrainer) {
-    if !trainer.is_null() {
-        drop(Box::from_raw(trainer));
-    }
+    free(trainer);
 }
 
 /// Floats in the flat parameters (and the gradients, and each optimizer state vector).
@@ -745,13 +681,7 @@ pub unsafe extern "C" fn alstm_trainer_forward(
     guarded(1, || {
         let trainer = &mut *trainer;
         let s = trainer.sizes;
-        let input = Batch {
-            batch,
-            seq_len,
-            x: floats(x, batch * seq_len * s.input),
-            hidden: floats(hidden, batch * s.hidden),
-            state: floats(state, s.lanes * batch * s.hidden),
-        };
+        let input = Batch::new(s, batch, seq_len, x, hidden, state);
         let ranges = slices(batch, parts.min(trainer.parts.len()));
         in_parallel(&mut trainer.parts, ranges.len(), |index, part| {
             let (rows, x, hidden, state) = input.rows(s, ranges[index]);
@@ -759,36 +689,11 @@ pub unsafe extern "C" fn alstm_trainer_forward(
             part.forward(rows, seq_len, x, hidden, &state);
         });
         if ranges.len() > 1 {
-            let (w, h) = (&mut trainer.whole, s.hidden);
-            w.output.resize(batch * seq_len * h, 0.0);
-            w.hidden.resize(batch * h, 0.0);
-            w.state.resize(s.lanes * batch * h, 0.0);
+            let w = &mut trainer.whole;
+            w.resize(s, batch, seq_len);
             for (part, &rows) in trainer.parts.iter().zip(&ranges) {
-                let n = rows.1 - rows.0;
-                scatter(
-                    &mut w.output,
-                    at(part.output_ptr(), n * seq_len * h),
-                    1,
-                    batch,
-                    seq_len * h,
-                    rows,
-                );
-                scatter(
-                    &mut w.hidden,
-                    at(part.hidden_ptr(), n * h),
-                    1,
-                    batch,
-                    h,
-                    rows,
-                );
-                scatter(
-                    &mut w.state,
-                    at(part.state_ptr(), s.lanes * n * h),
-                    s.lanes,
-                    batch,
-                    h,
-                    rows,
-                );
+                let results = [part.output_ptr(), part.hidden_ptr(), part.state_ptr()];
+                w.place_forward(s, batch, seq_len, rows, results);
             }
         }
         trainer.ranges = ranges;
@@ -866,11 +771,10 @@ pub unsafe extern "C" fn alstm_trainer_backward(
                 .resize(if want_hidden != 0 { batch * h } else { 0 }, 0.0);
             trainer.grad_state.resize(s.lanes * batch * h, 0.0);
             for (part, &rows) in trainer.parts.iter().zip(&ranges) {
-                let n = rows.1 - rows.0;
                 if want_x != 0 {
-                    scatter(
+                    place(
                         &mut trainer.grad_x,
-                        at(part.grad_x_ptr(), n * seq_len * i),
+                        part.grad_x_ptr(),
                         1,
                         batch,
                         seq_len * i,
@@ -878,18 +782,18 @@ pub unsafe extern "C" fn alstm_trainer_backward(
                     );
                 }
                 if want_hidden != 0 {
-                    scatter(
+                    place(
                         &mut trainer.grad_hidden,
-                        at(part.grad_hidden_ptr(), n * h),
+                        part.grad_hidden_ptr(),
                         1,
                         batch,
                         h,
                         rows,
                     );
                 }
-                scatter(
+                place(
                     &mut trainer.grad_state,
-                    at(part.grad_state_ptr(), s.lanes * n * h),
+                    part.grad_state_ptr(),
                     s.lanes,
                     batch,
                     h,
@@ -927,18 +831,17 @@ pub unsafe extern "C" fn alstm_trainer_relevance(
             trainer.relevance_x.resize(batch * seq_len * i, 0.0);
             trainer.relevance_rest.resize(batch, 0.0);
             for (part, &rows) in trainer.parts.iter().zip(&ranges) {
-                let n = rows.1 - rows.0;
-                scatter(
+                place(
                     &mut trainer.relevance_x,
-                    at(part.relevance_x_ptr(), n * seq_len * i),
+                    part.relevance_x_ptr(),
                     1,
                     batch,
                     seq_len * i,
                     rows,
                 );
-                scatter(
+                place(
                     &mut trainer.relevance_rest,
-                    at(part.relevance_rest_ptr(), n),
+                    part.relevance_rest_ptr(),
                     1,
                     batch,
                     1,

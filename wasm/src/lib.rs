@@ -30,7 +30,6 @@ mod train;
 mod train_tests;
 mod variants;
 
-use aligned::Floats;
 use cell::with_variant;
 use sequence::{begin, finish, forward, step, Extras, Weights, Workspace};
 use variants::{FamilyKind, Kind};
@@ -100,23 +99,11 @@ impl Cell {
                 "i2a.bias has the wrong length"
             );
         }
-        let weights = Weights {
-            layout,
-            gates: pack::gate_panels(&layout, i2h_weight, h2h_weight).into(),
-            gate_bias: pack::gate_bias(&layout, i2h_bias, h2h_bias).into(),
-            attention: if attention {
-                pack::attention_panels(&layout, i2a_weight).into()
-            } else {
-                Floats::default()
-            },
-            attention_bias: if attention {
-                pack::attention_bias(&layout, i2a_bias).into()
-            } else {
-                Floats::default()
-            },
-            max_pooling,
-            gate: math::Gate::from_slope(gate_slope),
-        };
+        let params = [
+            i2h_weight, i2h_bias, h2h_weight, h2h_bias, i2a_weight, i2a_bias,
+        ];
+        let gate = math::Gate::from_slope(gate_slope);
+        let weights = pack::weights(layout, attention, params, max_pooling, gate);
         Cell {
             kind,
             weights,

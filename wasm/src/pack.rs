@@ -10,6 +10,10 @@
 //! that lane's four gates for those four units. The `k` lane panels of a block are adjacent, so one
 //! block's panel holds all `4k` gate columns of its units.
 
+use crate::aligned::Floats;
+use crate::math::Gate;
+use crate::sequence::Weights;
+
 /// Hidden units per block: one `f32x4` of each gate.
 pub const UNITS: usize = 4;
 /// Gates per lane: forget, input, output, candidate (the reference's order).
@@ -158,6 +162,36 @@ pub fn attention_bias(layout: &Layout, i2a_bias: &[f32]) -> Vec<f32> {
         }
     }
     packed
+}
+
+/// A cell's resident weights from its PyTorch-layout parameters (`i2h.weight`, `i2h.bias`,
+/// `h2h.weight`, `h2h.bias`, `i2a.weight`, `i2a.bias`; the attention ones are read only with
+/// `attention`, else the attention panels stay empty).
+pub fn weights(
+    layout: Layout,
+    attention: bool,
+    params: [&[f32]; 6],
+    max_pooling: bool,
+    gate: Gate,
+) -> Weights {
+    let [i2h_weight, i2h_bias, h2h_weight, h2h_bias, i2a_weight, i2a_bias] = params;
+    let (attention, attention_bias) = if attention {
+        (
+            attention_panels(&layout, i2a_weight).into(),
+            self::attention_bias(&layout, i2a_bias).into(),
+        )
+    } else {
+        (Floats::default(), Floats::default())
+    };
+    Weights {
+        layout,
+        gates: gate_panels(&layout, i2h_weight, h2h_weight).into(),
+        gate_bias: gate_bias(&layout, i2h_bias, h2h_bias).into(),
+        attention,
+        attention_bias,
+        max_pooling,
+        gate,
+    }
 }
 
 #[cfg(test)]

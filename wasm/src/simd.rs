@@ -65,42 +65,78 @@ pub fn fused_madd(a: v128, b: v128, c: v128) -> v128 {
     v128(unsafe { vfmaq_f32(c.0, a.0, b.0) })
 }
 
+/// The `v128` of an implementation over a native vector `$inner` of four `f32`: a transparent
+/// wrapper with bitwise equality, the lane-by-lane shuffle the broadcasts fall back to, and `int`
+/// and `float` that reinterpret it as the integer vector `$bits` (`$to_bits`) and back
+/// (`$from_bits`).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! vector_type {
+    ($inner:ty, $bits:ty: $to_bits:ident, $from_bits:ident) => {
+        #[inline(always)]
+        fn int(a: v128) -> $bits {
+            unsafe { $to_bits(a.0) }
+        }
+
+        #[inline(always)]
+        fn float(a: $bits) -> v128 {
+            v128(unsafe { $from_bits(a) })
+        }
+
+        /// 128 bits, as four 32-bit lanes.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug)]
+        #[repr(transparent)]
+        pub struct v128(pub $inner);
+
+        impl PartialEq for v128 {
+            fn eq(&self, other: &v128) -> bool {
+                self.to_f32s().map(f32::to_bits) == other.to_f32s().map(f32::to_bits)
+            }
+        }
+
+        impl v128 {
+            /// The four lanes as `f32`.
+            pub fn to_f32s(self) -> [f32; 4] {
+                // SAFETY: the native vector is four `f32`.
+                unsafe { core::mem::transmute(self.0) }
+            }
+
+            /// Lanes `I0..I3` of `self ++ b` (indices 0–7), lane by lane.
+            #[inline(always)]
+            fn shuffled<const I0: usize, const I1: usize, const I2: usize, const I3: usize>(
+                self,
+                b: v128,
+            ) -> v128 {
+                let lanes = [self.to_f32s(), b.to_f32s()].concat();
+                // SAFETY: the native vector is four `f32`.
+                v128(unsafe { core::mem::transmute([lanes[I0], lanes[I1], lanes[I2], lanes[I3]]) })
+            }
+        }
+    };
+}
+
+/// `pub fn $name(a: v128, b: v128) -> v128` as the native intrinsic `$op` on the two vectors.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! lane_ops {
+    ($($(#[$attr:meta])* $name:ident => $op:ident;)*) => {
+        $(
+            $(#[$attr])*
+            #[inline(always)]
+            pub fn $name(a: v128, b: v128) -> v128 {
+                v128(unsafe { $op(a.0, b.0) })
+            }
+        )*
+    };
+}
+
 /// SSE2 (part of x86-64, so always present) with the WebAssembly semantics.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use core::arch::x86_64::*;
 
-    /// 128 bits, as four 32-bit lanes.
-    #[allow(non_camel_case_types)]
-    #[derive(Clone, Copy, Debug)]
-    #[repr(transparent)]
-    pub struct v128(pub __m128);
-
-    impl PartialEq for v128 {
-        fn eq(&self, other: &v128) -> bool {
-            self.to_f32s().map(f32::to_bits) == other.to_f32s().map(f32::to_bits)
-        }
-    }
-
-    impl v128 {
-        /// The four lanes as `f32`.
-        pub fn to_f32s(self) -> [f32; 4] {
-            // SAFETY: `__m128` is four `f32`.
-            unsafe { core::mem::transmute(self.0) }
-        }
-    }
-
     // SAFETY (every function below): SSE and SSE2 are part of x86-64.
 
-    #[inline(always)]
-    fn int(a: v128) -> __m128i {
-        unsafe { _mm_castps_si128(a.0) }
-    }
-
-    #[inline(always)]
-    fn float(a: __m128i) -> v128 {
-        v128(unsafe { _mm_castsi128_ps(a) })
-    }
+    vector_type!(__m128, __m128i: _mm_castps_si128, _mm_castsi128_ps);
 
     #[inline(always)]
     pub fn f32x4_splat(value: f32) -> v128 {
@@ -112,24 +148,16 @@ mod x86 {
         float(unsafe { _mm_set1_epi32(value) })
     }
 
-    #[inline(always)]
-    pub fn f32x4_add(a: v128, b: v128) -> v128 {
-        v128(unsafe { _mm_add_ps(a.0, b.0) })
-    }
-
-    #[inline(always)]
-    pub fn f32x4_sub(a: v128, b: v128) -> v128 {
-        v128(unsafe { _mm_sub_ps(a.0, b.0) })
-    }
-
-    #[inline(always)]
-    pub fn f32x4_mul(a: v128, b: v128) -> v128 {
-        v128(unsafe { _mm_mul_ps(a.0, b.0) })
-    }
-
-    #[inline(always)]
-    pub fn f32x4_div(a: v128, b: v128) -> v128 {
-        v128(unsafe { _mm_div_ps(a.0, b.0) })
+    lane_ops! {
+        f32x4_add => _mm_add_ps;
+        f32x4_sub => _mm_sub_ps;
+        f32x4_mul => _mm_mul_ps;
+        f32x4_div => _mm_div_ps;
+        f32x4_gt => _mm_cmpgt_ps;
+        /// All ones where the lanes differ (so where either is NaN).
+        f32x4_ne => _mm_cmpneq_ps;
+        v128_or => _mm_or_ps;
+        v128_and => _mm_and_ps;
     }
 
     #[inline(always)]
@@ -158,27 +186,6 @@ mod x86 {
             let both = _mm_and_ps(_mm_max_ps(a.0, b.0), _mm_max_ps(b.0, a.0));
             v128(_mm_or_ps(both, _mm_cmpunord_ps(a.0, b.0)))
         }
-    }
-
-    #[inline(always)]
-    pub fn f32x4_gt(a: v128, b: v128) -> v128 {
-        v128(unsafe { _mm_cmpgt_ps(a.0, b.0) })
-    }
-
-    /// All ones where the lanes differ (so where either is NaN).
-    #[inline(always)]
-    pub fn f32x4_ne(a: v128, b: v128) -> v128 {
-        v128(unsafe { _mm_cmpneq_ps(a.0, b.0) })
-    }
-
-    #[inline(always)]
-    pub fn v128_or(a: v128, b: v128) -> v128 {
-        v128(unsafe { _mm_or_ps(a.0, b.0) })
-    }
-
-    #[inline(always)]
-    pub fn v128_and(a: v128, b: v128) -> v128 {
-        v128(unsafe { _mm_and_ps(a.0, b.0) })
     }
 
     /// `a & !b`.
@@ -221,9 +228,7 @@ mod x86 {
                 }
             });
         }
-        let lanes = [a.to_f32s(), b.to_f32s()].concat();
-        // SAFETY: `__m128` is four `f32`.
-        v128(unsafe { core::mem::transmute([lanes[I0], lanes[I1], lanes[I2], lanes[I3]]) })
+        a.shuffled::<I0, I1, I2, I3>(b)
     }
 }
 
@@ -232,37 +237,9 @@ mod x86 {
 mod neon {
     use core::arch::aarch64::*;
 
-    /// 128 bits, as four 32-bit lanes.
-    #[allow(non_camel_case_types)]
-    #[derive(Clone, Copy, Debug)]
-    #[repr(transparent)]
-    pub struct v128(pub float32x4_t);
-
-    impl PartialEq for v128 {
-        fn eq(&self, other: &v128) -> bool {
-            self.to_f32s().map(f32::to_bits) == other.to_f32s().map(f32::to_bits)
-        }
-    }
-
-    impl v128 {
-        /// The four lanes as `f32`.
-        pub fn to_f32s(self) -> [f32; 4] {
-            // SAFETY: `float32x4_t` is four `f32`.
-            unsafe { core::mem::transmute(self.0) }
-        }
-    }
-
     // SAFETY (every function below): NEON is part of aarch64.
 
-    #[inline(always)]
-    fn int(a: v128) -> uint32x4_t {
-        unsafe { vreinterpretq_u32_f32(a.0) }
-    }
-
-    #[inline(always)]
-    fn float(a: uint32x4_t) -> v128 {
-        v128(unsafe { vreinterpretq_f32_u32(a) })
-    }
+    vector_type!(float32x4_t, uint32x4_t: vreinterpretq_u32_f32, vreinterpretq_f32_u32);
 
     #[inline(always)]
     pub fn f32x4_splat(value: f32) -> v128 {
@@ -274,24 +251,14 @@ mod neon {
         float(unsafe { vdupq_n_u32(value as u32) })
     }
 
-    #[inline(always)]
-    pub fn f32x4_add(a: v128, b: v128) -> v128 {
-        v128(unsafe { vaddq_f32(a.0, b.0) })
-    }
-
-    #[inline(always)]
-    pub fn f32x4_sub(a: v128, b: v128) -> v128 {
-        v128(unsafe { vsubq_f32(a.0, b.0) })
-    }
-
-    #[inline(always)]
-    pub fn f32x4_mul(a: v128, b: v128) -> v128 {
-        v128(unsafe { vmulq_f32(a.0, b.0) })
-    }
-
-    #[inline(always)]
-    pub fn f32x4_div(a: v128, b: v128) -> v128 {
-        v128(unsafe { vdivq_f32(a.0, b.0) })
+    lane_ops! {
+        f32x4_add => vaddq_f32;
+        f32x4_sub => vsubq_f32;
+        f32x4_mul => vmulq_f32;
+        f32x4_div => vdivq_f32;
+        /// NaN if either lane is NaN; `+0` is larger than `-0`: `fmax` has exactly these
+        /// semantics.
+        f32x4_max => vmaxq_f32;
     }
 
     #[inline(always)]
@@ -310,12 +277,6 @@ mod neon {
     #[inline(always)]
     pub fn f32x4_pmax(a: v128, b: v128) -> v128 {
         v128(unsafe { vbslq_f32(vcltq_f32(a.0, b.0), b.0, a.0) })
-    }
-
-    /// NaN if either lane is NaN; `+0` is larger than `-0`: `fmax` has exactly these semantics.
-    #[inline(always)]
-    pub fn f32x4_max(a: v128, b: v128) -> v128 {
-        v128(unsafe { vmaxq_f32(a.0, b.0) })
     }
 
     #[inline(always)]
@@ -377,9 +338,7 @@ mod neon {
                 }
             });
         }
-        let lanes = [a.to_f32s(), b.to_f32s()].concat();
-        // SAFETY: `float32x4_t` is four `f32`.
-        v128(unsafe { core::mem::transmute([lanes[I0], lanes[I1], lanes[I2], lanes[I3]]) })
+        a.shuffled::<I0, I1, I2, I3>(b)
     }
 }
 

@@ -130,16 +130,11 @@ impl Trainer {
     /// through [`Trainer::parameters_ptr`] (`loadStateDict`). The optimizer steps call it
     /// themselves.
     pub fn repack(&mut self) {
-        let (l, o, p) = (&self.weights.layout, &self.offsets, &self.params[..]);
+        let (w, o, p) = (&self.weights, &self.offsets, &self.params[..]);
         let attention = self.kind.flags().attention;
-        self.weights.gates =
-            pack::gate_panels(l, &p[o.i2h_weight.clone()], &p[o.h2h_weight.clone()]).into();
-        self.weights.gate_bias =
-            pack::gate_bias(l, &p[o.i2h_bias.clone()], &p[o.h2h_bias.clone()]).into();
-        if attention {
-            self.weights.attention = pack::attention_panels(l, &p[o.i2a_weight.clone()]).into();
-            self.weights.attention_bias = pack::attention_bias(l, &p[o.i2a_bias.clone()]).into();
-        }
+        let params = o.all().map(|range| &p[range]);
+        self.weights = pack::weights(w.layout, attention, params, w.max_pooling, w.gate);
+        let l = &self.weights.layout;
         self.transposed = transposed_panels(l, attention, p, o);
         self.h2h_finite = p[o.h2h_weight.clone()].iter().all(|w| w.is_finite());
     }

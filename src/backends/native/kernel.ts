@@ -8,13 +8,14 @@
 
 import {
   type CellSpec,
-  hardSigmoidSlope,
   type SequenceInput,
   type SequenceOutput,
   stateRows,
 } from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
+import { lstmCellArguments, torchCellArguments } from "../cell_arguments.ts";
 import type { NativeLibrary } from "./library.ts";
+import { PoolUse } from "./pool_use.ts";
 
 /** A native handle (`*mut NativeCell` and friends). */
 export type Handle = Deno.PointerValue;
@@ -48,26 +49,13 @@ export interface Extras {
 export function lstmArguments(
   spec: CellSpec,
 ): [number, number, number, number, number, number, ...(Float32Array | number)[]] {
-  const { variant, params } = spec;
-  const none = new Float32Array(0);
-  const { attention, code } = VARIANTS[variant.kind];
-  const arrays = [
-    params.i2hWeight,
-    params.i2hBias,
-    params.h2hWeight,
-    params.h2hBias,
-    attention ? params.i2aWeight! : none,
-    attention ? params.i2aBias! : none,
-  ];
-  return [
-    code,
-    variant.k,
-    variant.maxPooling ? 1 : 0,
-    hardSigmoidSlope(variant.recurrentActivation),
-    spec.inputSize,
-    spec.hiddenSize,
-    ...arrays.flatMap((array) => [array, array.length]),
-  ];
+  const [code, k, maxPooling, slope, inputSize, hiddenSize, ...arrays] = lstmCellArguments(spec);
+  return [code, k, maxPooling ? 1 : 0, slope, inputSize, hiddenSize, ...withLengths(arrays)];
+}
+
+/** `args` with each parameter array followed by its length, as the C ABI takes arrays. */
+function withLengths(args: readonly (Float32Array | number)[]): (Float32Array | number)[] {
+  return args.flatMap((arg) => typeof arg === "number" ? [arg] : [arg, arg.length]);
 }
 
 /**
@@ -139,31 +127,20 @@ export class NativeKernel {
   readonly #spec: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
   readonly #lstm: boolean;
   #handle: Handle;
-  #running = false;
+  readonly #pool = new PoolUse();
 
   /** Packs `spec`'s weights (the arrays are only read) once per thread. */
   constructor(library: NativeLibrary, spec: CellSpec, threads: number) {
     this.#library = library;
     this.#spec = { variant: spec.variant, inputSize: spec.inputSize, hiddenSize: spec.hiddenSize };
-    const { cellStates, code } = VARIANTS[spec.variant.kind];
+    const { cellStates } = VARIANTS[spec.variant.kind];
     this.#lstm = cellStates;
     const s = library.symbols;
-    const { params: p } = spec;
     this.#handle = cellStates
       ? (s.alstm_cell_new as (...args: unknown[]) => Handle)(threads, ...lstmArguments(spec))
-      : s.alstm_torch_cell_new(
+      : (s.alstm_torch_cell_new as (...args: unknown[]) => Handle)(
         threads,
-        code,
-        spec.inputSize,
-        spec.hiddenSize,
-        p.i2hWeight,
-        p.i2hWeight.length,
-        p.i2hBias,
-        p.i2hBias.length,
-        p.h2hWeight,
-        p.h2hWeight.length,
-        p.h2hBias,
-        p.h2hBias.length,
+        ...withLengths(torchCellArguments(spec)),
       );
     if (this.#handle === null) {
       throw new Error(`the native library refused the cell: ${lastError(library)}`);
@@ -191,13 +168,13 @@ export class NativeKernel {
     if (this.#lstm) {
       const flags = [extras.attention ? 1 : 0, extras.lanes ? 1 : 0] as const;
       status = background
-        ? await this.#inBackground(() =>
+        ? await this.#pool.run(() =>
           s.alstm_cell_forward_async(handle, parts, B, T, x, hidden, state, ...flags)
         )
         : s.alstm_cell_forward(handle, parts, B, T, x, hidden, state, ...flags);
     } else {
       status = background
-        ? await this.#inBackground(() =>
+        ? await this.#pool.run(() =>
           s.alstm_torch_cell_forward_async(handle, parts, B, T, x, hidden)
         )
         : s.alstm_torch_cell_forward(handle, parts, B, T, x, hidden);
@@ -208,16 +185,7 @@ export class NativeKernel {
 
   /** Whether a call runs on a thread of Deno's pool now (the kernel must not be freed). */
   get running(): boolean {
-    return this.#running;
-  }
-
-  async #inBackground(call: () => Promise<number>): Promise<number> {
-    this.#running = true;
-    try {
-      return await call();
-    } finally {
-      this.#running = false;
-    }
+    return this.#pool.running;
   }
 
   #results(B: number, T: number, extras: Extras): SequenceOutput {

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "f10d24f6c68b38b789cd96edfea44b72106e4892d58af773400d23c27b0ca6de",
+    "dd0670dcf790d8340fa8a10feb2a2de6e69b91f1b15ea482f4162529d49e9c3d",
   "libarraylstm-linux-x86_64-v3.so":
-    "da0c18b7d7bdc03d20a465ed489d24419f22f5b53960810822f437ddef9a62b5",
+    "b1d2cffde4902d7b89ff9ece6372a7bf3896a5d36581a965a34e3ba0fd53f3bf",
   "libarraylstm-linux-x86_64-v4.so":
-    "dcba5884b85efbea1c637a0c49d068d4d402ce7e24d36a3dcb09ae54539398be",
+    "21a21d2629d003adc3fb5d1b2e3f1d59f8a1812db1e6328ba36c09c031cd70f4",
 };

@@ -11,20 +11,9 @@
 /** The ABI revision this table describes; the library must report the same. */
 export const ABI_VERSION = 1;
 
-const six = [
-  "buffer",
-  "u32",
-  "buffer",
-  "u32",
-  "buffer",
-  "u32",
-  "buffer",
-  "u32",
-  "buffer",
-  "u32",
-  "buffer",
-  "u32",
-] as const;
+/** One parameter array and its length, as the C ABI takes each of a cell's arrays. */
+const array = ["buffer", "u32"] as const;
+const six = [...array, ...array, ...array, ...array, ...array, ...array] as const;
 
 const cellNew = {
   parameters: ["u32", "u32", "u32", "u8", "f32", "u32", "u32", ...six],

@@ -23,6 +23,7 @@ import type {
 import { dispatchOptimizer } from "../../optimizer_kinds.ts";
 import { checkStatus, copyIn, copyOut, type Handle, lstmArguments } from "./kernel.ts";
 import type { NativeLibrary } from "./library.ts";
+import { PoolUse } from "./pool_use.ts";
 
 /** dLoss/d a call's results; empty `hidden`/`state` count as zero. */
 export interface NativeGradients {
@@ -65,7 +66,7 @@ export class NativeTrainingKernel {
   readonly #sizes: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">;
   #handle: Handle;
   #recorded: Recorded | null = null;
-  #running = false;
+  readonly #pool = new PoolUse();
 
   /** Copies `spec`'s weights into a trainer for up to `threads` threads. */
   constructor(library: NativeLibrary, spec: CellSpec, threads: number) {
@@ -104,7 +105,7 @@ export class NativeTrainingKernel {
       candidates ? 1 : 0,
     ] as const;
     const status = background
-      ? await this.#inBackground(() => s.alstm_trainer_forward_async(...args))
+      ? await this.#pool.run(() => s.alstm_trainer_forward_async(...args))
       : s.alstm_trainer_forward(...args);
     checkStatus(this.#library, status, `recording forward of batch ${B} × seqLen ${T}`);
     this.#recorded = { step, input, parts, candidates };
@@ -145,7 +146,7 @@ export class NativeTrainingKernel {
       wanted.hidden ? 1 : 0,
     ] as const;
     const status = background
-      ? await this.#inBackground(() => s.alstm_trainer_backward_async(...args))
+      ? await this.#pool.run(() => s.alstm_trainer_backward_async(...args))
       : s.alstm_trainer_backward(...args);
     checkStatus(this.#library, status, `backward of batch ${B} × seqLen ${T}`);
     const result = (which: number) => s.alstm_trainer_result(handle, which);
@@ -178,7 +179,7 @@ export class NativeTrainingKernel {
     const { batch: B, seqLen: T } = input;
     const args = [handle, outputRelevance, rule.eps, rule.biasFactor] as const;
     const status = background
-      ? await this.#inBackground(() => s.alstm_trainer_relevance_async(...args))
+      ? await this.#pool.run(() => s.alstm_trainer_relevance_async(...args))
       : s.alstm_trainer_relevance(...args);
     checkStatus(this.#library, status, `relevance pass of batch ${B} × seqLen ${T}`);
     return {
@@ -237,17 +238,7 @@ export class NativeTrainingKernel {
 
   /** Whether a call runs on a thread of Deno's pool now (the trainer must not be touched). */
   get running(): boolean {
-    return this.#running;
-  }
-
-  /** Runs a `nonblocking` call, marking the trainer as in use until it returns. */
-  async #inBackground(call: () => Promise<number>): Promise<number> {
-    this.#running = true;
-    try {
-      return await call();
-    } finally {
-      this.#running = false;
-    }
+    return this.#pool.running;
   }
 
   /** Frees the trainer. Idempotent. */

@@ -11,25 +11,7 @@
 
 import { plainWasmBase64, relaxedWasmBase64 } from "../../../wasm/arraylstm_wasm.generated.ts";
 import type { RawExports } from "../../../wasm/abi.ts";
-
-/**
- * A cell's PyTorch-layout parameters, as `Cell` and `Trainer` take them (`kind`: a code of
- * `src/variants.ts`).
- */
-export type CellArguments = [
-  kind: number,
-  k: number,
-  maxPooling: boolean,
-  gateSlope: number,
-  inputSize: number,
-  hiddenSize: number,
-  i2hWeight: Float32Array,
-  i2hBias: Float32Array,
-  h2hWeight: Float32Array,
-  h2hBias: Float32Array,
-  i2aWeight: Float32Array,
-  i2aBias: Float32Array,
-];
+import type { CellArguments, TorchCellArguments } from "../cell_arguments.ts";
 
 /**
  * A forward's arguments: `batch` sequences of `seqLen` steps, `x (B, T, I)`, `hidden (B, H)`,
@@ -103,15 +85,7 @@ export interface WasmTorchCell {
 /** Takes a GRU or RNN cell's torch parameters (`kind`: a code of `src/variants.ts`). */
 export interface WasmTorchCellConstructor {
   /** Copies the parameters into wasm memory, transposed; the arrays are only read. */
-  new (
-    kind: number,
-    inputSize: number,
-    hiddenSize: number,
-    weightIh: Float32Array,
-    biasIh: Float32Array,
-    weightHh: Float32Array,
-    biasHh: Float32Array,
-  ): WasmTorchCell;
+  new (...args: TorchCellArguments): WasmTorchCell;
 }
 
 /**

@@ -8,7 +8,6 @@
 
 import {
   type CellSpec,
-  hardSigmoidSlope,
   requestedExtras,
   type SequenceInput,
   type SequenceOutput,
@@ -18,53 +17,13 @@ import { VARIANTS } from "../../variants.ts";
 import {
   instantiate,
   type WasmCell,
-  type WasmCellConstructor,
   type WasmFlavor,
   type WasmModule,
   type WasmTorchCell,
 } from "./bindings.ts";
+import { lstmCellArguments, torchCellArguments } from "../cell_arguments.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
 import type { SharedUnits } from "./shared_units.ts";
-
-/**
- * The arguments of the LSTM family's `Cell` and `Trainer` constructors for `spec`: the variant's
- * code, lanes, pooling, gate slope, sizes and the six parameter arrays (empty `i2a` unless the cell
- * has attention).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { lstmCellArguments } from "./kernel.ts";
- * const z = (n: number) => new Float32Array(n);
- * const args = lstmCellArguments({
- *   variant: { kind: "lstm", k: 1, maxPooling: false },
- *   inputSize: 1,
- *   hiddenSize: 1,
- *   params: { i2hWeight: z(4), i2hBias: z(4), h2hWeight: z(4), h2hBias: z(4), i2aWeight: null, i2aBias: null },
- * });
- * assert.deepEqual(args.slice(0, 6), [0, 1, false, 0, 1, 1]);
- * assert.equal(args[11].length, 0);
- * ```
- */
-export function lstmCellArguments(spec: CellSpec): ConstructorParameters<WasmCellConstructor> {
-  const { variant, params } = spec;
-  const none = new Float32Array(0);
-  const { attention, code } = VARIANTS[variant.kind];
-  return [
-    code,
-    variant.k,
-    variant.maxPooling,
-    hardSigmoidSlope(variant.recurrentActivation),
-    spec.inputSize,
-    spec.hiddenSize,
-    params.i2hWeight,
-    params.i2hBias,
-    params.h2hWeight,
-    params.h2hBias,
-    attention ? params.i2aWeight! : none,
-    attention ? params.i2aBias! : none,
-  ];
-}
 
 /**
  * A cell compiled into this thread's wasm instance: the packed weights stay in wasm memory until
@@ -96,8 +55,8 @@ export class WasmKernel {
    */
   constructor(spec: CellSpec, flavor?: WasmFlavor) {
     this.#module = instantiate(flavor);
-    const { variant, params } = spec;
-    const { cellStates, code } = VARIANTS[variant.kind];
+    const { variant } = spec;
+    const { cellStates } = VARIANTS[variant.kind];
     this.#sizes = {
       variant: { ...variant },
       inputSize: spec.inputSize,
@@ -105,15 +64,7 @@ export class WasmKernel {
     };
     this.#cell = cellStates
       ? new this.#module.Cell(...lstmCellArguments(spec))
-      : new this.#module.TorchCell(
-        code,
-        spec.inputSize,
-        spec.hiddenSize,
-        params.i2hWeight,
-        params.i2hBias,
-        params.h2hWeight,
-        params.h2hBias,
-      );
+      : new this.#module.TorchCell(...torchCellArguments(spec));
   }
 
   /** Whether {@linkcode WasmKernel.run} can still be called (not disposed, no trap). */

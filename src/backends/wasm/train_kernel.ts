@@ -24,7 +24,7 @@ import type {
 } from "../../contract/mod.ts";
 import { dispatchOptimizer } from "../../optimizer_kinds.ts";
 import { instantiate, type WasmFlavor, type WasmModule, type WasmTrainer } from "./bindings.ts";
-import { lstmCellArguments } from "./kernel.ts";
+import { lstmCellArguments } from "../cell_arguments.ts";
 import { checkFitsWasm32 } from "./memory_plan.ts";
 import { packedViews } from "./scratch.ts";
 
