@@ -11,6 +11,7 @@ import { jsBackend } from "../src/backends/js/mod.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { WasmKernel } from "../src/backends/wasm/kernel.ts";
 import { createInstance } from "../src/backends/wasm/bindings.ts";
+import { lstmCellArguments } from "../src/backends/cell_arguments.ts";
 import { Random } from "../src/random.ts";
 import { type VariantKind, VARIANTS } from "../src/variants.ts";
 import { assertClose, TOLERANCE } from "./_assert.ts";
@@ -111,22 +112,7 @@ Deno.test("wasm reads and writes memory above 2 GiB (unsigned addresses)", async
   // used): every allocation of the cell then lands above 2^31, where i32 addresses are negative.
   const module = createInstance("plain");
   module.memory.grow(2 ** 15);
-  const { params, variant } = spec;
-  const none = new Float32Array(0);
-  const cell = new module.Cell(
-    VARIANTS[variant.kind].code,
-    variant.k,
-    false,
-    0,
-    spec.inputSize,
-    spec.hiddenSize,
-    params.i2hWeight,
-    params.i2hBias,
-    params.h2hWeight,
-    params.h2hBias,
-    none,
-    none,
-  );
+  const cell = new module.Cell(...lstmCellArguments(spec));
   try {
     cell.forward(input.batch, input.seqLen, input.x, input.hidden, input.state);
     const address = cell.output_ptr();
