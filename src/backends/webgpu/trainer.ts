@@ -7,10 +7,9 @@
  * The kernels are `kernels/train_*.wgsl`: `train_gemm` (input projections of all steps, weight and
  * input gradients as one GEMM each over all steps), `train_cell` (one dispatch per step, forward
  * and backward, each fusing the recurrent GEMM with the cell equations), `train_reduce` (bias
- * gradients, the gradient norm, scaling) and `train_optimizer`. This file orchestrates them; the
- * pieces are `buffers.ts` (the buffers the trainer owns), `ops.ts` (dispatches, submission and
- * read-back) and `optimizer.ts` (the optimizer step of each kind). Inputs and gradients come
- * checked by the contract (`src/contract/`), which the runner applies before it calls here.
+ * gradients, the gradient norm, scaling) and `train_optimizer`. This file orchestrates them over
+ * `buffers.ts` (the buffers it owns), `ops.ts` (dispatch, submission, read-back) and `optimizer.ts`
+ * (each kind's step); the contract (`src/contract/`) checked inputs and gradients before.
  *
  * @module
  */
