@@ -6,8 +6,8 @@
  */
 
 import { describe } from "../errors.ts";
-import { checkTensor, type Tensor } from "../tensor.ts";
-import { relevancePerToken } from "./tokens.ts";
+import type { Tensor } from "../tensor.ts";
+import { sequenceOf, sumFeatures } from "./tokens.ts";
 
 /** Options of {@linkcode renderRelevance}. */
 export interface RenderOptions {
@@ -66,26 +66,13 @@ function checkLabels(name: string, labels: readonly string[] | undefined, count:
  * ```
  */
 export function renderRelevance(relevance: Tensor, options: RenderOptions = {}): string {
-  checkTensor("relevance", relevance);
-  const rank = relevance.shape.length;
-  if (rank !== 2 && rank !== 3) {
-    throw new RangeError(
-      `relevance must be (seqLen, inputSize) or (batch, seqLen, inputSize), got shape ${
-        describe(relevance.shape)
-      }`,
-    );
-  }
-  const [B, T, I] = rank === 3 ? relevance.shape : [1, ...relevance.shape];
   const sequence = options.sequence ?? 0;
-  if (!Number.isInteger(sequence) || sequence < 0 || sequence >= B) {
-    throw new RangeError(`options.sequence must be in [0, ${B}), got ${describe(sequence)}`);
-  }
+  const { values, T, I } = sequenceOf(relevance, sequence, "options.sequence");
   const tokens = checkLabels("options.tokens", options.tokens, T);
   const features = checkLabels("options.features", options.features, I);
   const stepLabel = (t: number) => tokens[t] ?? String(t);
   const featureLabel = (i: number) => features[i] ?? `x${i}`;
-  const values = relevance.data.subarray(sequence * T * I, (sequence + 1) * T * I);
-  const totals = relevancePerToken(relevance, sequence);
+  const totals = Array.from(sumFeatures(values, T, I));
   const cellScale = values.reduce((m, v) => (Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 0);
   const stepScale = totals.reduce((m, v) => (Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 0);
 

@@ -27,6 +27,28 @@ import { checkTensor, type Tensor } from "../tensor.ts";
  * ```
  */
 export function relevancePerToken(relevance: Tensor, sequence = 0): number[] {
+  const { values, T, I } = sequenceOf(relevance, sequence, "sequence");
+  return Array.from(sumFeatures(values, T, I));
+}
+
+/**
+ * One sequence of a relevance `(T, I)` or `(B, T, I)`: its `(T, I)` values (a view) and sizes,
+ * after checking the rank and `sequence` (named `argument` in the error).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tensor } from "../tensor.ts";
+ * import { sequenceOf } from "./tokens.ts";
+ * const { values, T, I } = sequenceOf(tensor([1, 2, 3, 4], [2, 1, 2]), 1, "sequence");
+ * assert.deepEqual([[...values], T, I], [[3, 4], 1, 2]);
+ * ```
+ */
+export function sequenceOf(
+  relevance: Tensor,
+  sequence: number,
+  argument: string,
+): { values: Float32Array; T: number; I: number } {
   checkTensor("relevance", relevance);
   const rank = relevance.shape.length;
   if (rank !== 2 && rank !== 3) {
@@ -38,11 +60,9 @@ export function relevancePerToken(relevance: Tensor, sequence = 0): number[] {
   }
   const [B, T, I] = rank === 3 ? relevance.shape : [1, ...relevance.shape];
   if (!Number.isInteger(sequence) || sequence < 0 || sequence >= B) {
-    throw new RangeError(`sequence must be an integer in [0, ${B}), got ${describe(sequence)}`);
+    throw new RangeError(`${argument} must be an integer in [0, ${B}), got ${describe(sequence)}`);
   }
-  return Array.from(
-    sumFeatures(relevance.data.subarray(sequence * T * I, (sequence + 1) * T * I), T, I),
-  );
+  return { values: relevance.data.subarray(sequence * T * I, (sequence + 1) * T * I), T, I };
 }
 
 /**
