@@ -243,9 +243,12 @@ async function main(): Promise<void> {
   try {
     // --check builds from scratch, so stale artefacts in wasm/target cannot hide a difference.
     const targetDir = check ? `${work}/target` : `${CRATE_DIR}/target`;
-    // Two single-threaded LTO builds: side by side, they take the time of one on two cores.
+    // Two single-threaded LTO builds: side by side, they take the time of one on two cores. Each
+    // gets its own folder under an existing one: cargo creates a missing target folder by renaming
+    // a fresh one into place, which would sweep away a build running inside it.
+    await Deno.mkdir(targetDir, { recursive: true });
     const [plainPath, markedPath] = await Promise.all([
-      cargoBuild(targetDir, []),
+      cargoBuild(`${targetDir}/plain`, []),
       cargoBuild(`${targetDir}/relaxed-madd`, ["relaxed_madd"]),
     ]);
     const plain = await bindgen(plainPath, `${work}/plain`);
