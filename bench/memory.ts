@@ -1,16 +1,23 @@
 /**
- * Peak memory of one model's forward on the WASM backend, next to the size of what it computes
- * with: each model runs in a fresh Deno process (its Workers are threads of that process), which
- * reports its peak resident set (`VmHWM` of `/proc/self/status`, Linux) after two forwards of the
- * configuration, and its resident set before the model was made.
+ * Peak memory of one model's forward per backend, next to the size of what it computes with: each
+ * (model, backend) runs in a fresh Deno process (the WASM backend's Workers and the native
+ * backend's threads are threads of that process), which reports its peak resident set (`VmHWM` of
+ * `/proc/self/status`, Linux) after two forwards of the configuration, and its resident set before
+ * the model was made.
  *
  * ```sh
- * deno run -A bench/memory.ts [doc|big|latency]   # -A: Deno reads /proc/self only with all access
+ * deno run -A bench/memory.ts [doc|big|latency] [--backend wasm,native]   # default: wasm
  * ```
+ *
+ * `-A`: Deno reads `/proc/self` only with all access, and the native backend needs `--allow-ffi`.
  *
  * @module
  */
 
+import { parseArgs } from "node:util";
+import type { ResolvedBackendName } from "../mod.ts";
+import { registeredBackends } from "../src/backends/registry.ts";
+import "../src/backends/builtin.ts";
 import { CONFIGS, makeInput, makeModel, MODELS } from "./_configs.ts";
 
 type Kind = typeof MODELS[number];
@@ -26,12 +33,16 @@ function residentMiB(): { rss: number; peak: number } {
   return { rss: kib("VmRSS") / 1024, peak: kib("VmHWM") / 1024 };
 }
 
-/** Runs in the child process: two forwards of `kind`; prints one JSON line. */
-async function child(kind: Kind, configName: ConfigName): Promise<void> {
+/** Runs in the child process: two forwards of `kind` on `backend`; prints one JSON line. */
+async function child(
+  kind: Kind,
+  configName: ConfigName,
+  backend: ResolvedBackendName,
+): Promise<void> {
   const config = CONFIGS[configName];
   const before = residentMiB().rss;
   const x = makeInput(config);
-  using model = makeModel(kind, config, "wasm");
+  using model = makeModel(kind, config, backend);
   const weights = Object.values(model.stateDict()).reduce((sum, t) => sum + t.data.byteLength, 0);
   let outputs = 0;
   for (let run = 0; run < 2; run++) {
@@ -50,32 +61,46 @@ async function child(kind: Kind, configName: ConfigName): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const [first, second] = Deno.args;
-  if (first === "--child") return child(second as Kind, Deno.args[2] as ConfigName);
-  const configName = (first ?? "doc") as ConfigName;
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: { child: { type: "string" }, backend: { type: "string", default: "wasm" } },
+  });
+  const configName = (positionals[0] ?? "doc") as ConfigName;
   if (!(configName in CONFIGS)) {
     throw new RangeError(
       `config: expected one of ${Object.keys(CONFIGS).join(", ")}, got "${configName}"`,
     );
   }
+  const backends = values.backend.split(",").map((name) => {
+    if (!registeredBackends().includes(name as ResolvedBackendName)) {
+      throw new RangeError(
+        `--backend: unknown backend "${name}"; expected some of ${registeredBackends().join(", ")}`,
+      );
+    }
+    return name as ResolvedBackendName;
+  });
+  if (values.child !== undefined) return child(values.child as Kind, configName, backends[0]);
   const script = new URL(import.meta.url).pathname;
   console.log(
-    `| ${configName} config, wasm | peak RSS MiB | RSS before the model MiB | inputs MiB | outputs MiB | weights MiB |`,
+    `| ${configName} config | backend | peak RSS MiB | RSS before the model MiB | inputs MiB | outputs MiB | weights MiB |`,
   );
-  console.log("|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|");
   for (const kind of MODELS) {
-    const { stdout, success } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", script, "--child", kind, configName],
-      stderr: "inherit",
-    }).output();
-    if (!success) throw new Error(`the ${kind} child process failed`);
-    const r = JSON.parse(new TextDecoder().decode(stdout));
-    const f = (value: number) => value.toFixed(1);
-    console.log(
-      `| ${kind} | ${f(r.peak)} | ${f(r.before)} | ${f(r.inputs)} | ${f(r.outputs)} | ${
-        f(r.weights)
-      } |`,
-    );
+    for (const backend of backends) {
+      const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", script, configName, "--child", kind, "--backend", backend],
+        stderr: "inherit",
+      }).output();
+      if (!success) throw new Error(`the ${kind} child process on ${backend} failed`);
+      const r = JSON.parse(new TextDecoder().decode(stdout));
+      const f = (value: number) => value.toFixed(1);
+      console.log(
+        `| ${kind} | ${backend} | ${f(r.peak)} | ${f(r.before)} | ${f(r.inputs)} | ${
+          f(r.outputs)
+        } | ${f(r.weights)} |`,
+      );
+    }
   }
 }
 
