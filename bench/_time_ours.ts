@@ -50,6 +50,32 @@ async function callOnce(model: LSTM, x: Tensor, train: boolean): Promise<void> {
   for (const parameter of model.parameters()) parameter.grad = null;
 }
 
+/**
+ * Milliseconds per time step of `call` over `seqLen` steps: warmed up for {@linkcode WARM_UP_MS},
+ * then the median of at least `runs` calls that take {@linkcode TIMED_MS} together.
+ */
+export async function timeCalls(
+  call: () => Promise<unknown>,
+  seqLen: number,
+  runs: number,
+): Promise<number> {
+  const warmUpStarted = performance.now();
+  for (let done = 0; done < 2 || performance.now() - warmUpStarted < WARM_UP_MS; done++) {
+    await call();
+  }
+  const times: number[] = [];
+  const timingStarted = performance.now();
+  while (
+    times.length < runs ||
+    (times.length < MAX_RUNS && performance.now() - timingStarted < TIMED_MS)
+  ) {
+    const started = performance.now();
+    await call();
+    times.push(performance.now() - started);
+  }
+  return median(times) / seqLen;
+}
+
 /** Milliseconds per time step of the model classes at `config`, by class name. */
 export async function timeOurs(
   config: BenchConfig,
@@ -62,21 +88,7 @@ export async function timeOurs(
     const model = makeModel(kind, config, backend);
     try {
       if (train) model.train();
-      const warmUpStarted = performance.now();
-      for (let call = 0; call < 2 || performance.now() - warmUpStarted < WARM_UP_MS; call++) {
-        await callOnce(model, x, train);
-      }
-      const times: number[] = [];
-      const timingStarted = performance.now();
-      while (
-        times.length < runs ||
-        (times.length < MAX_RUNS && performance.now() - timingStarted < TIMED_MS)
-      ) {
-        const started = performance.now();
-        await callOnce(model, x, train);
-        times.push(performance.now() - started);
-      }
-      result.set(kind, median(times) / config.seqLen);
+      result.set(kind, await timeCalls(() => callOnce(model, x, train), config.seqLen, runs));
     } finally {
       model.dispose();
     }

@@ -25,8 +25,11 @@
  * `--allow-ffi` (in `-A`).
  *
  * `--train` times a training step: the forward in training mode and `sum(output).backward()`,
- * on our WASM backend and (`"train": true` in `compare_torch.py`) the reference package's
- * forward and `output.sum().backward()` under PyTorch; the peers (inference only) are skipped.
+ * on our backends and (`"train": true` in `compare_torch.py`) the reference package's
+ * forward and `output.sum().backward()` under PyTorch; and one more row, the documentation's
+ * network trained as a user trains it (`docTraining`: ArrayLSTM -> Linear -> `nllLoss`, backward,
+ * Adam; in PyTorch the reference's ArrayLSTM -> `nn.Linear` -> `nll_loss`, `torch.optim.Adam`).
+ * The peers (inference only) are skipped.
  *
  * `--webgpu` times our forward on the WebGPU backend (whatever adapter `navigator.gpu` gives: Mesa's
  * lavapipe on a machine without a GPU) against onnxruntime-web's and tfjs's WebGPU backends, in
@@ -39,8 +42,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { type BenchConfig, CONFIGS, MODELS } from "./_configs.ts";
-import { median, timeOurs } from "./_time_ours.ts";
+import { type BenchConfig, CONFIGS, docTraining, MODELS } from "./_configs.ts";
+import { median, timeCalls, timeOurs } from "./_time_ours.ts";
 import type { ResolvedBackendName } from "../mod.ts";
 import { registeredBackends } from "../src/backends/registry.ts";
 import "../src/backends/builtin.ts";
@@ -79,6 +82,9 @@ const configs = values.configs.split(",").map((name) => {
   return config;
 });
 
+/** The row of `--train`'s whole training step of the documentation's network. */
+const DOCS_NETWORK = "docs network";
+
 /** Milliseconds per timestep, by config, then by candidate ("ours LSTM", "PyTorch ArrayLSTM", ...). */
 const samples = new Map<string, Map<string, number[]>>();
 function record(config: BenchConfig, candidate: string, msPerStep: number): void {
@@ -91,6 +97,14 @@ async function timeOursInDeno(config: BenchConfig): Promise<void> {
   for (const backend of backends) {
     for (const [kind, msPerStep] of await timeOurs(config, { runs, train, backend })) {
       record(config, `ours ${backend} ${kind}`, msPerStep);
+    }
+    if (train) {
+      using network = docTraining(backend, config);
+      record(
+        config,
+        `ours ${backend} ${DOCS_NETWORK}`,
+        await timeCalls(() => network.step(), config.seqLen, runs),
+      );
     }
   }
 }
@@ -259,7 +273,10 @@ if (backends.includes("native")) {
   console.log(`# native: ${library.path.split("/").pop()} (${library.isa})`);
 }
 if (train) {
-  console.log("# training steps: forward + sum(output).backward(); peers skipped (inference only)");
+  console.log(
+    "# training steps: forward + sum(output).backward(); docs network: forward, nllLoss, " +
+      "backward, Adam; peers skipped (inference only)",
+  );
 } else if (!values.peers) {
   console.log("# peers skipped: pass --peers DIR (a copy of shared/peers after npm install)");
 }
@@ -281,7 +298,7 @@ console.log(
 console.log("|---|---|---|---|---|---|---|---|");
 for (const config of configs) {
   const byCandidate = samples.get(config.name)!;
-  for (const kind of MODELS) {
+  for (const kind of train ? [...MODELS, DOCS_NETWORK] : MODELS) {
     for (const backend of backends) {
       const deno = median(byCandidate.get(`ours ${backend} ${kind}`)!);
       // Ours under Node is the wasm backend's (bench/node_forward.ts).

@@ -5,7 +5,11 @@ torch.nn.LSTM on one configuration and prints one JSON line per measurement.
 
 Every model is timed with 1 and 2 threads and the faster median is kept (the best thread setting,
 as a PyTorch user would tune it). Forward runs under no_grad; the training step is the forward,
-`output.sum().backward()` and nothing else, as the reference's own training loop spends it.
+`output.sum().backward()` and nothing else, as the reference's own training loop spends it. With
+`train`, one more row, "docs network": a whole training step of the documentation's network, the
+reference's ArrayLSTM -> torch.nn.Linear(hidden, input) on the final hidden state -> log_softmax ->
+nll_loss, backward and an Adam step (lr 1e-3), on one-hot inputs of seeded tokens with the first
+token as the class (bench/_configs.ts `docTraining` is ours).
 """
 
 import json
@@ -31,14 +35,64 @@ def reference_models(config):
 
 
 def time_once(model, x, train):
-    started = time.perf_counter()
     if train:
         output, _ = model(x)
         output.sum().backward()
     else:
         with torch.no_grad():
             model(x)
-    return time.perf_counter() - started
+
+
+class DocsNetwork:
+    """The documentation's network and its optimizer; calling it is one training step."""
+
+    def __init__(self, config):
+        from arrayLSTM import ArrayLSTM
+
+        B, T, I = config["batch"], config["seqLen"], config["inputSize"]
+        H, k = config["hiddenSize"], config["k"]
+        tokens = torch.randint(0, I, (B, T))
+        self.x = torch.nn.functional.one_hot(tokens, I).float()
+        self.y = tokens[:, 0]
+        self.lstm = ArrayLSTM(I, H, k)
+        self.linear = torch.nn.Linear(H, I)
+        parameters = [*self.lstm.parameters(), *self.linear.parameters()]
+        self.optimizer = torch.optim.Adam(parameters, lr=1e-3)
+
+    def step(self):
+        self.optimizer.zero_grad()
+        _, (hidden, _) = self.lstm(self.x)
+        logits = self.linear(hidden.reshape(hidden.shape[-2], -1))
+        loss = torch.nn.functional.nll_loss(torch.log_softmax(logits, dim=1), self.y)
+        loss.backward()
+        self.optimizer.step()
+
+
+def best_median(step, runs):
+    """The faster median of `runs` calls of `step` with 1 and 2 threads, and its thread count."""
+    best = None
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        step()  # warm-up
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - started)
+        median = statistics.median(times)
+        if best is None or median < best[0]:
+            best = (median, threads)
+    return best
+
+
+def report(name, best, config):
+    line = {
+        "model": name,
+        "msPerStep": best[0] * 1000 / config["seqLen"],
+        "threads": best[1],
+        "torch": torch.__version__,
+    }
+    print(json.dumps(line), flush=True)
 
 
 def main():
@@ -47,25 +101,10 @@ def main():
     x = torch.randn(config["batch"], config["seqLen"], config["inputSize"])
     for name, make in reference_models(config).items():
         model = make()
-        best = None
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            time_once(model, x, config["train"])  # warm-up
-            times = [time_once(model, x, config["train"]) for _ in range(config["runs"])]
-            median = statistics.median(times)
-            if best is None or median < best[0]:
-                best = (median, threads)
-        print(
-            json.dumps(
-                {
-                    "model": name,
-                    "msPerStep": best[0] * 1000 / config["seqLen"],
-                    "threads": best[1],
-                    "torch": torch.__version__,
-                }
-            ),
-            flush=True,
-        )
+        report(name, best_median(lambda: time_once(model, x, config["train"]), config["runs"]), config)
+    if config["train"]:
+        network = DocsNetwork(config)
+        report("docs network", best_median(network.step, config["runs"]), config)
 
 
 main()
