@@ -17,10 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// Hidden units per block of the kernels (`UNITS` of `wasm/src/pack.rs`).
 const UNITS: usize = crate::pack::UNITS;
 
-/// Loads of the barrier's generation before a waiting thread starts yielding its core: a step
-/// takes ~5–20 µs, so a partner is usually there within a few thousand loads, and yielding at once
-/// would hand the core to the scheduler (a futex wake costs more than a step's wait).
-const SPINS: usize = 4096;
+/// Loads of the barrier's generation (`pause` each, ~40 ns) before a waiting thread yields its core
+/// between loads: a step takes ~5–20 µs and the parts arrive within a few µs of each other on idle
+/// cores, which a futex wake would cost again; on a busy machine a partner that was preempted
+/// needs the core more than the spin does (measured: 4096 spins made a batch-1 `LSTM` five times
+/// slower under a load of 6 on 2 cores, 128 as fast as 0).
+const SPINS: usize = 128;
 
 /// Blocks `[first, end)` of part `part` of `parts` out of `blocks`: as even as possible, in
 /// pairs (the batch-1 kernel takes blocks two at a time; `blocksOf` of `shared_units.ts`).
