@@ -10,6 +10,7 @@ import { createNativeBackend } from "../src/backends/native/mod.ts";
 import { type Extras, NativeKernel } from "../src/backends/native/kernel.ts";
 import { openNativeLibrary } from "../src/backends/native/library.ts";
 import { splitFor } from "../src/backends/native/runner.ts";
+import { SplitChoice } from "../src/backends/native/split_choice.ts";
 import type { VariantKind } from "../src/variants.ts";
 import { isAvailable } from "./_backends.ts";
 
@@ -113,7 +114,11 @@ Deno.test({
       assert.deepEqual(splitFor(1, spec, latency), { parts: 1, byUnits: false }, kind);
     }
     assert.deepEqual(splitFor(2, cellSpec("lstm", 1, 4, 8), latency), { parts: 1, byUnits: false });
-    const gru = { variant: { kind: "gru", k: 1, maxPooling: false }, inputSize: 64, hiddenSize: 256 } as const;
+    const gru = {
+      variant: { kind: "gru", k: 1, maxPooling: false },
+      inputSize: 64,
+      hiddenSize: 256,
+    } as const;
     assert.deepEqual(splitFor(2, gru, latency), { parts: 1, byUnits: false });
     // Through the backend: two threads give one thread's results.
     const spec = cellSpec("array", 2, 16, 190);
@@ -128,4 +133,19 @@ Deno.test({
       b.dispose();
     }
   },
+});
+
+Deno.test("native: a runner keeps the faster way of its unit-splittable calls and retries the other", () => {
+  const choice = new SplitChoice();
+  const ways = (calls: number) => Array.from({ length: calls }, () => choice.next());
+  assert.deepEqual(ways(1), [true]);
+  choice.record(true, 3, 1e6);
+  assert.deepEqual(ways(1), [false]);
+  choice.record(false, 1, 1e6);
+  // Calls 2–17: one thread, but for the retry of the split at call 16.
+  const next = ways(16);
+  assert.deepEqual(next.map((way, i) => way ? i + 2 : -1).filter((i) => i >= 0), [16]);
+  // The split becomes faster (the machine's cores are free again): it is taken from then on.
+  for (let i = 0; i < 8; i++) choice.record(true, 0.5, 1e6);
+  assert.deepEqual(ways(4), [true, true, true, true]);
 });

@@ -221,8 +221,9 @@ fn run<V: Variant>(
             for b in 0..batch {
                 // SAFETY: part `other` wrote these units before the barrier and writes this
                 // slot again only after the next one, which this part reaches after reading.
-                let values =
-                    unsafe { std::slice::from_raw_parts(slots.values.add(slot + b * h + from), to - from) };
+                let values = unsafe {
+                    std::slice::from_raw_parts(slots.values.add(slot + b * h + from), to - from)
+                };
                 rows[b * l.depth + l.input_pad + from..][..to - from].copy_from_slice(values);
             }
         }

@@ -23,6 +23,7 @@ import { VARIANTS } from "../../variants.ts";
 import { copyInput, namedGradients } from "../wasm/rows.ts";
 import { NativeKernel, type Split } from "./kernel.ts";
 import type { NativeLibrary } from "./library.ts";
+import { SplitChoice } from "./split_choice.ts";
 import { NativeTrainingKernel } from "./train_kernel.ts";
 
 /**
@@ -87,7 +88,8 @@ export function partsFor(threads: number, flops: number, batch: number): number 
  * How a forward of `input` on `spec`'s cell is split over at most `threads` threads: by batch
  * rows ({@linkcode partsFor}) where they give more than one part; else, for an LSTM-family cell,
  * by hidden units (`native/src/units.rs`: pairs of four-unit blocks per thread) where each thread
- * gets enough work per step to pay for meeting the others after it; else not at all.
+ * gets enough work per step to pay for meeting the others after it (and where such calls have
+ * been faster split: `split_choice.ts`); else not at all.
  *
  * @example
  * ```ts
@@ -170,6 +172,8 @@ export class NativeRunner implements CompiledCell {
   #kernel: NativeKernel | null = null;
   #trainer: NativeTrainingKernel | null = null;
   readonly #kernelCalls = new Queue();
+  /** Whether calls that may split their hidden units do, by how long they took either way. */
+  readonly #unitSplits = new SplitChoice();
   readonly #trainerCalls = new Queue();
   #trainingSteps = 0;
   /** Present for one-lane cells (`lstm`, `array` with `k = 1`), which the Rust pass explains. */
@@ -217,9 +221,19 @@ export class NativeRunner implements CompiledCell {
     // The caller may change its arrays once this returns: a call that does not start now (or
     // runs in the background) works on a copy.
     const own = background || this.#kernelCalls.busy ? copyInput(input) : input;
-    return this.#kernelCalls.run(() => {
+    return this.#kernelCalls.run(async () => {
       this.#kernel ??= new NativeKernel(this.#library, this.#spec, this.#threads);
-      return this.#kernel.run(own, split, extras, background);
+      if (!split.byUnits) return await this.#kernel.run(own, split, extras, background);
+      const byUnits = this.#unitSplits.next();
+      const start = performance.now();
+      const output = await this.#kernel.run(
+        own,
+        byUnits ? split : { parts: 1, byUnits: false },
+        extras,
+        background,
+      );
+      this.#unitSplits.record(byUnits, performance.now() - start, flops);
+      return output;
     });
   }
 
