@@ -5,7 +5,9 @@
 //! Threads: a handle holds one kernel object per thread it may use, each with its own copy of the
 //! weights, and a call splits its batch rows evenly over `parts` of them (`std::thread::scope`),
 //! as the wasm backend splits them over Workers; every row gets bit-identical results however the
-//! batch is split. The results of a split call are assembled here into whole-batch buffers.
+//! batch is split. An LSTM-family forward may split its hidden units instead (`units.rs`), for a
+//! batch too small to split by rows. The results of a split call are assembled here into
+//! whole-batch buffers.
 //!
 //! Errors: a panic (a failed size check) is caught at the boundary, its message kept for
 //! [`alstm_last_error`], and reported as a non-zero status or a null handle, never unwinding into
@@ -17,8 +19,11 @@ use crate::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, Once};
 
+#[path = "units.rs"]
+mod units;
+
 /// The ABI revision; `symbols.ts` refuses a library with another.
-const ABI_VERSION: u32 = 1;
+const ABI_VERSION: u32 = 2;
 
 static LAST_ERROR: Mutex<String> = Mutex::new(String::new());
 static QUIET_PANICS: Once = Once::new();
@@ -327,7 +332,8 @@ lstm_constructor! {
     }
 }
 
-/// Runs `seq_len` steps of `batch` sequences over `parts` threads; 0 on success.
+/// Runs `seq_len` steps of `batch` sequences over `parts` threads, each taking some of the batch
+/// rows, or (`by_units` non-zero) some of the hidden units of every row; 0 on success.
 ///
 /// # Safety
 /// `cell` comes from [`alstm_cell_new`]; the arrays hold `(B, T, I)`, `(B, H)`, `(k, B, H)`.
@@ -336,6 +342,7 @@ lstm_constructor! {
 pub unsafe extern "C" fn alstm_cell_forward(
     cell: *mut NativeCell,
     parts: u32,
+    by_units: u8,
     batch: u32,
     seq_len: u32,
     x: *const f32,
@@ -349,6 +356,26 @@ pub unsafe extern "C" fn alstm_cell_forward(
         let cell = &mut *cell;
         let s = cell.sizes;
         let input = Batch::new(s, batch, seq_len, x, hidden, state);
+        let sharing = parts.min(cell.parts.len());
+        if by_units != 0 && sharing > 1 {
+            cell.used = sharing;
+            let extras = crate::sequence::Extras {
+                attention: attention != 0,
+                lanes: lanes != 0,
+            };
+            units::forward(
+                &mut cell.parts[..sharing],
+                &mut cell.whole,
+                s,
+                batch,
+                seq_len,
+                input.x,
+                input.hidden,
+                input.state,
+                extras,
+            );
+            return 0;
+        }
         let ranges = slices(batch, parts.min(cell.parts.len()));
         cell.used = ranges.len();
         in_parallel(&mut cell.parts, ranges.len(), |index, part| {

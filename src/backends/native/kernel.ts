@@ -20,6 +20,15 @@ import { PoolUse } from "./pool_use.ts";
 /** A native handle (`*mut NativeCell` and friends). */
 export type Handle = Deno.PointerValue;
 
+/**
+ * How a call is split over threads: into `parts`, each taking some of the batch rows, or (with
+ * `byUnits`, LSTM family only) some of the hidden units of every row.
+ */
+export interface Split {
+  readonly parts: number;
+  readonly byUnits: boolean;
+}
+
 /** The opt-in outputs a call asks for. */
 export interface Extras {
   readonly attention: boolean;
@@ -118,7 +127,8 @@ export function copyIn(address: Deno.PointerValue, values: Float32Array): void {
  * @example
  * ```ts ignore
  * const kernel = new NativeKernel(library, spec, 2);
- * const output = await kernel.run(input, 2, { attention: false, lanes: false }, false);
+ * const split = { parts: 2, byUnits: false };
+ * const output = await kernel.run(input, split, { attention: false, lanes: false }, false);
  * kernel.dispose();
  * ```
  */
@@ -148,13 +158,13 @@ export class NativeKernel {
   }
 
   /**
-   * Runs all steps of `input` over `parts` threads; `background` runs it on a thread of Deno's
-   * pool (the caller must keep `input`'s arrays unchanged until the promise settles). Returns
-   * fresh arrays.
+   * Runs all steps of `input` split as `split` says (a GRU or RNN cell splits rows only);
+   * `background` runs it on a thread of Deno's pool (the caller must keep `input`'s arrays
+   * unchanged until the promise settles). Returns fresh arrays.
    */
   async run(
     input: SequenceInput,
-    parts: number,
+    split: Split,
     extras: Extras,
     background: boolean,
   ): Promise<SequenceOutput> {
@@ -164,14 +174,16 @@ export class NativeKernel {
     const x = input.x as Float32Array;
     const hidden = input.hidden as Float32Array;
     const state = input.state as Float32Array;
+    const { parts } = split;
     let status: number;
     if (this.#lstm) {
+      const byUnits = split.byUnits ? 1 : 0;
       const flags = [extras.attention ? 1 : 0, extras.lanes ? 1 : 0] as const;
       status = background
         ? await this.#pool.run(() =>
-          s.alstm_cell_forward_async(handle, parts, B, T, x, hidden, state, ...flags)
+          s.alstm_cell_forward_async(handle, parts, byUnits, B, T, x, hidden, state, ...flags)
         )
-        : s.alstm_cell_forward(handle, parts, B, T, x, hidden, state, ...flags);
+        : s.alstm_cell_forward(handle, parts, byUnits, B, T, x, hidden, state, ...flags);
     } else {
       status = background
         ? await this.#pool.run(() =>

@@ -1,7 +1,8 @@
 /**
- * The native backend's runner (`CompiledCell`): how many threads a call uses, whether it runs on
- * a thread of Deno's pool (large calls, so the event loop stays free) or blocks (small ones), and
- * the order of the calls on each native object.
+ * The native backend's runner (`CompiledCell`): how many threads a call uses and whether they
+ * split its batch rows or its hidden units, whether it runs on a thread of Deno's pool (large
+ * calls, so the event loop stays free) or blocks (small ones), and the order of the calls on each
+ * native object.
  *
  * @module
  */
@@ -20,8 +21,9 @@ import {
 } from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
 import { copyInput, namedGradients } from "../wasm/rows.ts";
-import { NativeKernel } from "./kernel.ts";
+import { NativeKernel, type Split } from "./kernel.ts";
 import type { NativeLibrary } from "./library.ts";
+import { SplitChoice } from "./split_choice.ts";
 import { NativeTrainingKernel } from "./train_kernel.ts";
 
 /**
@@ -29,6 +31,16 @@ import { NativeTrainingKernel } from "./train_kernel.ts";
  * costs ~20–40 µs, what ~2·10⁶ FLOPs take on one core.
  */
 const FLOPS_PER_THREAD = 2e6;
+
+/**
+ * Floating-point operations of one step per thread below which a call is not split by hidden
+ * units: the threads meet after every step (a spin barrier and the exchange of `h_t`, ~1 µs), what
+ * ~1·10⁵ FLOPs take.
+ */
+const UNIT_STEP_FLOPS = 2e5;
+
+/** Hidden units per block of the kernels (`UNITS` of `wasm/src/pack.rs`). */
+const UNITS = 4;
 
 /** Calls above this many FLOPs (~0.5 ms) run on a thread of Deno's pool instead of blocking. */
 const BACKGROUND_FLOPS = 3e7;
@@ -70,6 +82,45 @@ export function forwardFlops(
  */
 export function partsFor(threads: number, flops: number, batch: number): number {
   return Math.max(1, Math.min(threads, batch, Math.floor(flops / FLOPS_PER_THREAD)));
+}
+
+/**
+ * How a forward of `input` on `spec`'s cell is split over at most `threads` threads: by batch
+ * rows ({@linkcode partsFor}) where they give more than one part; else, for an LSTM-family cell,
+ * by hidden units (`native/src/units.rs`: pairs of four-unit blocks per thread) where each thread
+ * gets enough work per step to pay for meeting the others after it (and where such calls have
+ * been faster split: `split_choice.ts`); else not at all.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { splitFor } from "./runner.ts";
+ * const spec = { variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 64, hiddenSize: 256 } as const;
+ * assert.deepEqual(splitFor(2, spec, { batch: 1, seqLen: 100 }), { parts: 2, byUnits: true });
+ * assert.deepEqual(splitFor(2, spec, { batch: 64, seqLen: 100 }), { parts: 2, byUnits: false });
+ * assert.deepEqual(splitFor(2, { ...spec, hiddenSize: 16 }, { batch: 1, seqLen: 100 }), { parts: 1, byUnits: false });
+ * ```
+ */
+export function splitFor(
+  threads: number,
+  spec: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">,
+  input: Pick<SequenceInput, "batch" | "seqLen">,
+): Split {
+  const flops = forwardFlops(spec, input);
+  const rows = partsFor(threads, flops, input.batch);
+  if (rows > 1 || !VARIANTS[spec.variant.kind].cellStates) return { parts: rows, byUnits: false };
+  const pairs = Math.floor(Math.ceil(spec.hiddenSize / UNITS) / 2);
+  const perStep = flops / Math.max(1, input.seqLen);
+  const parts = Math.max(
+    1,
+    Math.min(
+      threads,
+      pairs,
+      Math.floor(flops / FLOPS_PER_THREAD),
+      Math.floor(perStep / UNIT_STEP_FLOPS),
+    ),
+  );
+  return { parts, byUnits: parts > 1 };
 }
 
 /**
@@ -121,6 +172,8 @@ export class NativeRunner implements CompiledCell {
   #kernel: NativeKernel | null = null;
   #trainer: NativeTrainingKernel | null = null;
   readonly #kernelCalls = new Queue();
+  /** Whether calls that may split their hidden units do, by how long they took either way. */
+  readonly #unitSplits = new SplitChoice();
   readonly #trainerCalls = new Queue();
   #trainingSteps = 0;
   /** Present for one-lane cells (`lstm`, `array` with `k = 1`), which the Rust pass explains. */
@@ -162,15 +215,25 @@ export class NativeRunner implements CompiledCell {
   run(input: SequenceInput): Promise<SequenceOutput> {
     const spec = this.#spec;
     const flops = forwardFlops(spec, input);
-    const parts = partsFor(this.#threads, flops, input.batch);
+    const split = splitFor(this.#threads, spec, input);
     const background = flops >= BACKGROUND_FLOPS;
     const extras = requestedExtras(input);
     // The caller may change its arrays once this returns: a call that does not start now (or
     // runs in the background) works on a copy.
     const own = background || this.#kernelCalls.busy ? copyInput(input) : input;
-    return this.#kernelCalls.run(() => {
+    return this.#kernelCalls.run(async () => {
       this.#kernel ??= new NativeKernel(this.#library, this.#spec, this.#threads);
-      return this.#kernel.run(own, parts, extras, background);
+      if (!split.byUnits) return await this.#kernel.run(own, split, extras, background);
+      const byUnits = this.#unitSplits.next();
+      const start = performance.now();
+      const output = await this.#kernel.run(
+        own,
+        byUnits ? split : { parts: 1, byUnits: false },
+        extras,
+        background,
+      );
+      this.#unitSplits.record(byUnits, performance.now() - start, flops);
+      return output;
     });
   }
 

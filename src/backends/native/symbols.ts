@@ -9,7 +9,7 @@
  */
 
 /** The ABI revision this table describes; the library must report the same. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** One parameter array and its length, as the C ABI takes each of a cell's arrays. */
 const array = ["buffer", "u32"] as const;
@@ -21,7 +21,7 @@ const cellNew = {
 } as const;
 const cellForward = {
   name: "alstm_cell_forward",
-  parameters: ["pointer", "u32", "u32", "u32", "buffer", "buffer", "buffer", "u8", "u8"],
+  parameters: ["pointer", "u32", "u8", "u32", "u32", "buffer", "buffer", "buffer", "u8", "u8"],
   result: "i32",
 } as const;
 const torchForward = {
