@@ -1,4 +1,6 @@
-//! Vectorised `exp`, `sigmoid` and `tanh` on `f32x4` vectors.
+//! Vectorised `exp`, `sigmoid` and `tanh` on `f32x4` vectors (the native AVX-512 build runs
+//! `gates_all`, `sigmoid_all` and `tanh_all` on 512-bit vectors instead, `crate::math_wide`, with
+//! bit-identical results; the `f32x4` versions are `*_x4`).
 //!
 //! Accuracy: `exp` is Cephes' single-precision scheme (range reduction to |r| ≤ ln2/2, then a
 //! polynomial) cut to the fewest operations that stay near 1 ulp: one `ln 2` constant and a
