@@ -478,6 +478,15 @@ pub(crate) unsafe fn product(
             let panel = panels.add(n * panel_stride + start * TILE);
             let at = |row: usize| (a.at(row, start), c.add(row * c_stride + n * TILE));
             let mut row = 0;
+            // The AVX-512 build's micro-kernel keeps two partial sums per accumulator (see
+            // `gemm_wide.rs`): four rows give the eight independent chains that keep both FMA
+            // units busy, where pairs had four.
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+            while row + 4 <= rows {
+                let pairs: [_; 4] = core::array::from_fn(|r| at(row + r));
+                tile::<4>(pairs.map(|p| p.0), a.piece_stride, panel, len, pairs.map(|p| p.1), load_c);
+                row += 4;
+            }
             while row + 2 <= rows {
                 let ((a0, c0), (a1, c1)) = (at(row), at(row + 1));
                 tile::<2>([a0, a1], a.piece_stride, panel, len, [c0, c1], load_c);

@@ -9,8 +9,13 @@
 use crate::math::{gates_all, Gate};
 use crate::simd::*;
 
-/// Most (batch row, block) pairs in one tile.
-pub const MAX_TILE: usize = 4;
+/// Most (batch row, block) pairs in one tile: 4 rows × 2 blocks in the native AVX-512 build's
+/// forward (`crate::sequence`), four elsewhere.
+pub const MAX_TILE: usize = if cfg!(all(target_arch = "x86_64", target_feature = "avx512f")) {
+    8
+} else {
+    4
+};
 
 /// `$function::<V>(args…)` with `V` the [`Variant`] that runs cell kind `$kind` (a
 /// [`crate::variants::FamilyKind`]; an LSTM is an ArrayLSTM with one lane): the one place that

@@ -144,6 +144,30 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// `Σ x·w` over the `(x, w)` pairs in the order of this build's kernel: the `f32x4` kernel
+    /// adds each product in turn; the wide x86 kernels (`gemm_wide.rs`) keep two fused chains, over
+    /// even and odd `d`, and add them at the end.
+    fn sum_in_kernel_order(products: impl Iterator<Item = (f32, f32)>) -> f32 {
+        #[cfg(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        ))]
+        {
+            let mut parts = [0.0f32; 2];
+            for (d, (x, w)) in products.enumerate() {
+                parts[d % 2] = x.mul_add(w, parts[d % 2]);
+            }
+            parts[0] + parts[1]
+        }
+        #[cfg(not(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        )))]
+        products.fold(0.0f32, |sum, (x, w)| sum + x * w)
+    }
+
     /// The micro-kernel against the plain triple loop, summing in the same order: bit-identical.
     fn check<const MR: usize, const NB: usize>(depth: usize) {
         let a = values(MR * depth, 1);
@@ -157,10 +181,10 @@ pub(crate) mod tests {
         for r in 0..MR {
             for n in 0..NB {
                 for column in 0..TILE {
-                    let mut expected = 0.0f32;
-                    for d in 0..depth {
-                        expected += a[r * depth + d] * panels[(n * depth + d) * TILE + column];
-                    }
+                    let expected = sum_in_kernel_order(
+                        (0..depth)
+                            .map(|d| (a[r * depth + d], panels[(n * depth + d) * TILE + column])),
+                    );
                     let actual = acc[r][n][column / 4].to_f32s()[column % 4];
                     assert_eq!(
                         actual, expected,
@@ -177,6 +201,8 @@ pub(crate) mod tests {
             check::<1, 1>(depth);
             check::<1, 2>(depth);
             check::<2, 1>(depth);
+            check::<4, 2>(depth);
+            check::<1, 4>(depth);
         }
     }
 }

@@ -4,10 +4,14 @@
 //! weight vector loaded once per `d`, feeding `MR` fused multiply-adds.
 //!
 //! A multiply-add waits ~4 cycles for its accumulator, and a tile of `MR · NB` accumulators is too
-//! few to keep the FMA units busy; so each accumulator is split into [`PARTS`] partial sums over
-//! `d mod PARTS`, added at the end. That changes the order of the sum from the wasm kernel's
-//! (results differ from the wasm module's in the last bits), but every batch row still gets
-//! bit-identical results however the batch is split into tiles or over threads.
+//! few to keep the two FMA units busy (eight chains in flight); so each accumulator is split into
+//! two partial sums over `d mod 2`, added at the end. That changes the order of the sum from the
+//! wasm kernel's (results differ from the wasm module's in the last bits), but every batch row
+//! still gets bit-identical results however the batch is split into tiles or over threads. The
+//! forward's AVX-512 tiles are 4 rows × 2 blocks (16 accumulators of the 32 registers): each
+//! weight vector feeds four multiply-adds and each broadcast row value two, six loads per eight
+//! multiply-adds, which the two load ports keep up with (4 × 1 tiles with four partial sums needed
+//! five loads per four multiply-adds, so the loads were the bottleneck).
 
 use super::Tile;
 use crate::pack::TILE;
@@ -22,8 +26,8 @@ use core::arch::x86_64::{
     _mm512_storeu_ps,
 };
 
-/// Partial sums per accumulator.
-const PARTS: usize = 4;
+/// `d` values per iteration of the loops (`depth` is a multiple of 4).
+const UNROLL: usize = 4;
 
 /// `acc[r][n] += Σ_d rows[r][d] · panels[n][d·TILE ..][..TILE]`, with 512-bit vectors.
 ///
@@ -37,7 +41,7 @@ pub unsafe fn accumulate<const MR: usize, const NB: usize>(
     panels: &[*const f32; NB],
     depth: usize,
 ) {
-    let mut parts: [[[__m512; PARTS]; NB]; MR] = [[[_mm512_setzero_ps(); PARTS]; NB]; MR];
+    let mut parts: [[[__m512; 2]; NB]; MR] = [[[_mm512_setzero_ps(); 2]; NB]; MR];
     for r in 0..MR {
         for n in 0..NB {
             parts[r][n][0] = _mm512_loadu_ps(acc[r][n].as_ptr() as *const f32);
@@ -45,7 +49,7 @@ pub unsafe fn accumulate<const MR: usize, const NB: usize>(
     }
     let mut d = 0;
     while d < depth {
-        for q in 0..PARTS {
+        for q in 0..UNROLL {
             let mut a = [_mm512_setzero_ps(); MR];
             for r in 0..MR {
                 a[r] = _mm512_set1_ps(*rows[r].add(d + q));
@@ -53,23 +57,21 @@ pub unsafe fn accumulate<const MR: usize, const NB: usize>(
             for n in 0..NB {
                 let w = _mm512_loadu_ps(panels[n].add((d + q) * TILE));
                 for r in 0..MR {
-                    parts[r][n][q] = _mm512_fmadd_ps(a[r], w, parts[r][n][q]);
+                    parts[r][n][q % 2] = _mm512_fmadd_ps(a[r], w, parts[r][n][q % 2]);
                 }
             }
         }
-        d += PARTS;
+        d += UNROLL;
     }
     for r in 0..MR {
         for n in 0..NB {
-            let p = &parts[r][n];
-            let sum = _mm512_add_ps(_mm512_add_ps(p[0], p[1]), _mm512_add_ps(p[2], p[3]));
+            let sum = _mm512_add_ps(parts[r][n][0], parts[r][n][1]);
             _mm512_storeu_ps(acc[r][n].as_mut_ptr() as *mut f32, sum);
         }
     }
 }
 
-/// As the AVX-512 kernel, with each tile row as two 256-bit vectors (and two partial sums: the
-/// 16 `ymm` registers hold no more).
+/// As the AVX-512 kernel, with each tile row as two 256-bit vectors.
 ///
 /// # Safety
 /// As [`super::accumulate`]; the build enables AVX2 and FMA.
@@ -90,7 +92,7 @@ pub unsafe fn accumulate<const MR: usize, const NB: usize>(
     }
     let mut d = 0;
     while d < depth {
-        for q in 0..PARTS {
+        for q in 0..UNROLL {
             let mut a = [_mm256_setzero_ps(); MR];
             for r in 0..MR {
                 a[r] = _mm256_set1_ps(*rows[r].add(d + q));
@@ -105,7 +107,7 @@ pub unsafe fn accumulate<const MR: usize, const NB: usize>(
                 }
             }
         }
-        d += PARTS;
+        d += UNROLL;
     }
     for r in 0..MR {
         for n in 0..NB {

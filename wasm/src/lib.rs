@@ -16,6 +16,8 @@ mod cell;
 mod gemm;
 mod lrp;
 mod math;
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+mod math_wide;
 mod optim;
 mod pack;
 mod params;

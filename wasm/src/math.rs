@@ -1,4 +1,6 @@
-//! Vectorised `exp`, `sigmoid` and `tanh` on `f32x4` vectors.
+//! Vectorised `exp`, `sigmoid` and `tanh` on `f32x4` vectors (the native AVX-512 build runs
+//! `gates_all`, `sigmoid_all` and `tanh_all` on 512-bit vectors instead, `crate::math_wide`, with
+//! bit-identical results; the `f32x4` versions are `*_x4`).
 //!
 //! Accuracy: `exp` is Cephes' single-precision scheme (range reduction to |r| ≤ ln2/2, then a
 //! polynomial) cut to the fewest operations that stay near 1 ulp: one `ln 2` constant and a
@@ -17,11 +19,13 @@
 use crate::simd::*;
 
 /// Below this `e^x` would be subnormal; clamping keeps `2^n` a normal number.
-const EXP_LO: f32 = -87.336_55;
+pub(crate) const EXP_LO: f32 = -87.336_55;
 /// Above this `e^x` overflows `f32`.
-const EXP_HI: f32 = 88.376_26;
+pub(crate) const EXP_HI: f32 = 88.376_26;
 /// 1.5·2^23: adding it rounds a float in (-2^22, 2^22) to an integer, held in the low mantissa bits.
-const ROUNDING: f32 = 12_582_912.0;
+pub(crate) const ROUNDING: f32 = 12_582_912.0;
+/// `p` of [`exp_all`]'s `e^r ≈ 1 + r + r²·p(r)`, highest degree first.
+pub(crate) const EXP_POLYNOMIAL: [f32; 4] = [8.312_502e-3, 4.189_011_8e-2, 1.666_711_4e-1, 4.999_923e-1];
 /// Most vectors one `*_all` call takes.
 const MAX_VECTORS: usize = 16;
 
@@ -55,9 +59,9 @@ pub fn exp_all(x: &mut [v128]) {
     // e^r ≈ 1 + r + r²·p(r), p of degree 3: a minimax fit of the relative error on |r| ≤ ln2/2,
     // 1.6e-7 evaluated in f32 (Cephes' degree 5 reaches 1e-7 with two more multiply-adds; these
     // three fewer operations made the forward 2–3% faster at the documentation's sizes).
-    let mut p = [f32x4_splat(8.312_502e-3); MAX_VECTORS];
-    for c in [4.189_011_8e-2, 1.666_711_4e-1, 4.999_923e-1] {
-        let c = f32x4_splat(c);
+    let mut p = [f32x4_splat(EXP_POLYNOMIAL[0]); MAX_VECTORS];
+    for c in &EXP_POLYNOMIAL[1..] {
+        let c = f32x4_splat(*c);
         for i in 0..n {
             p[i] = madd(p[i], r[i], c);
         }
@@ -74,9 +78,20 @@ pub fn exp_all(x: &mut [v128]) {
 }
 
 /// The logistic function `1 / (1 + e^-x)` of every vector in place; exactly 1.0 for large `x`,
-/// as in PyTorch.
+/// as in PyTorch. The AVX-512 build computes it on 512-bit vectors (`crate::math_wide`), with
+/// bit-identical results.
 #[inline(always)]
 pub fn sigmoid_all(values: &mut [v128]) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    crate::math_wide::sigmoid_all(values);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    sigmoid_x4(values);
+}
+
+/// [`sigmoid_all`] on `f32x4` vectors.
+#[inline(always)]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx512f"), allow(dead_code))]
+pub(crate) fn sigmoid_x4(values: &mut [v128]) {
     let one = f32x4_splat(1.0);
     let mut e = [f32x4_splat(0.0); MAX_VECTORS];
     let e = &mut e[..values.len()];
@@ -95,8 +110,20 @@ pub fn sigmoid_all(values: &mut [v128]) {
 /// them. An `exp` is a chain of about fifteen dependent instructions; with all of a tile's
 /// pre-activations in one pass instead of the sigmoids and the `tanh` in turn, more chains overlap
 /// (1.5% faster forward at the documentation's sizes; a pass per tile row measured no better).
+/// The AVX-512 build computes each group as one 512-bit vector (`crate::math_wide`), with
+/// bit-identical results.
 #[inline(always)]
 pub fn gates_all(z: &mut [[v128; 4]], gate: Gate) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    crate::math_wide::gates_all(z, gate);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    gates_x4(z, gate);
+}
+
+/// [`gates_all`] on `f32x4` vectors.
+#[inline(always)]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx512f"), allow(dead_code))]
+pub(crate) fn gates_x4(z: &mut [[v128; 4]], gate: Gate) {
     if let Gate::Hard(slope) = gate {
         return hard_gates_all(z, slope);
     }
@@ -159,13 +186,14 @@ impl Gate {
 /// [`gates_all`] with a hard sigmoid of slope `slope` on the gates: `pmax(x, 0)` then
 /// `pmin(x, 1)` return their first operand when it is NaN, so NaN stays NaN.
 #[inline(always)]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx512f"), allow(dead_code))]
 fn hard_gates_all(z: &mut [[v128; 4]], slope: f32) {
     let mut candidates = [f32x4_splat(0.0); MAX_VECTORS];
     let candidates = &mut candidates[..z.len()];
     for (c, z) in candidates.iter_mut().zip(z.iter()) {
         *c = z[3];
     }
-    tanh_all(candidates);
+    tanh_x4(candidates);
     let (zero, half, one, slope) = (
         f32x4_splat(0.0),
         f32x4_splat(0.5),
@@ -181,9 +209,21 @@ fn hard_gates_all(z: &mut [[v128; 4]], slope: f32) {
     }
 }
 
-/// `tanh(x) = 2·sigmoid(2x) − 1` of every vector in place: ±1 exactly for large `|x|`.
+/// `tanh(x) = 2·sigmoid(2x) − 1` of every vector in place: ±1 exactly for large `|x|`. The
+/// AVX-512 build computes it on 512-bit vectors, four of these to one (`crate::math_wide`), with
+/// bit-identical results.
 #[inline(always)]
 pub fn tanh_all(values: &mut [v128]) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    crate::math_wide::tanh_all(values);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    tanh_x4(values);
+}
+
+/// [`tanh_all`] on `f32x4` vectors.
+#[inline(always)]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx512f"), allow(dead_code))]
+pub(crate) fn tanh_x4(values: &mut [v128]) {
     let one = f32x4_splat(1.0);
     let mut e = [f32x4_splat(0.0); MAX_VECTORS];
     let e = &mut e[..values.len()];

@@ -442,7 +442,7 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
 }
 
 /// In the native AVX-512 builds, the recording forward's batch rows of one block and lane in tiles
-/// of four first, as `sequence::tall_tiles` does for the inference forward (the same sums, so the
+/// of four first, as `sequence::row_tiles` does for the inference forward (the same sums, so the
 /// same results); returns how many rows it did. None elsewhere.
 #[inline(always)]
 unsafe fn tall_tiles<V: Variant>(

@@ -271,10 +271,11 @@ fn cell_index(l: &Layout, batch: usize, b: usize, lane: usize, unit: usize) -> u
     (((unit / UNITS) * batch + b) * l.k + lane) * UNITS + unit % UNITS
 }
 
-/// One step of the tiles of blocks `first_block .. end_block`. Per block of hidden units and per lane, the batch rows go by in pairs
-/// (one row left over for odd batches) so that lane's panel, `depth · TILE` floats, stays in L1
-/// while every row passes it; a single row takes blocks in pairs instead, so the kernel still has
-/// eight independent accumulators.
+/// One step of the tiles of blocks `first_block .. end_block`. Per group of [`BLOCKS`] blocks of
+/// hidden units and per lane, the batch rows go by in tiles ([`row_tiles`]) so that the lane's
+/// panels, `depth · TILE` floats each, stay in L1 while every row passes them; a single row takes
+/// [`SINGLE_ROW_BLOCKS`] blocks at a time instead, so the kernel still has eight independent
+/// accumulators.
 unsafe fn gate_step<V: Variant>(
     weights: &Weights,
     call: &Call,
@@ -283,32 +284,61 @@ unsafe fn gate_step<V: Variant>(
     first_block: usize,
     end_block: usize,
 ) {
-    let l = &weights.layout;
+    let mut block = first_block;
     if call.batch == 1 {
-        let mut block = first_block;
-        while block + 2 <= end_block {
-            for lane in 0..l.k {
-                gate_tile::<V, 1, 2>(weights, call, t, ws, lane, [0], [block, block + 1]);
-            }
-            block += 2;
+        while block + SINGLE_ROW_BLOCKS <= end_block {
+            let blocks: [usize; SINGLE_ROW_BLOCKS] = core::array::from_fn(|n| block + n);
+            row_tiles::<V, SINGLE_ROW_BLOCKS>(weights, call, t, ws, blocks);
+            block += SINGLE_ROW_BLOCKS;
         }
-        if block < end_block {
-            for lane in 0..l.k {
-                gate_tile::<V, 1, 1>(weights, call, t, ws, lane, [0], [block]);
-            }
-        }
-        return;
     }
-    for block in first_block..end_block {
-        for lane in 0..l.k {
-            let mut b = tall_tiles::<V>(weights, call, t, ws, lane, block);
-            while b + 2 <= call.batch {
-                gate_tile::<V, 2, 1>(weights, call, t, ws, lane, [b, b + 1], [block]);
-                b += 2;
-            }
-            if b < call.batch {
-                gate_tile::<V, 1, 1>(weights, call, t, ws, lane, [b], [block]);
-            }
+    while block + BLOCKS <= end_block {
+        let blocks: [usize; BLOCKS] = core::array::from_fn(|n| block + n);
+        row_tiles::<V, BLOCKS>(weights, call, t, ws, blocks);
+        block += BLOCKS;
+    }
+    for block in block..end_block {
+        row_tiles::<V, 1>(weights, call, t, ws, [block]);
+    }
+}
+
+/// Blocks of hidden units per tile of [`gate_step`]: two in the native AVX-512 build (4 rows × 2
+/// blocks, see `gemm_wide.rs`), one elsewhere (the wasm module's tiles are 2 rows × 1 block, see
+/// `gemm.rs`).
+const BLOCKS: usize = if cfg!(all(target_arch = "x86_64", target_feature = "avx512f")) {
+    2
+} else {
+    1
+};
+
+/// Blocks per tile when the batch is a single row: eight accumulators (with the AVX-512 build's
+/// two partial sums each, four blocks).
+const SINGLE_ROW_BLOCKS: usize = 2 * BLOCKS;
+
+/// Every batch row of `blocks`, one lane after the other: tiles of four rows first in the native
+/// AVX-512 build (16 accumulators of its 32 registers), then pairs, then the row left over.
+#[inline(always)]
+unsafe fn row_tiles<V: Variant, const NB: usize>(
+    weights: &Weights,
+    call: &Call,
+    t: usize,
+    ws: &mut Workspace,
+    blocks: [usize; NB],
+) {
+    for lane in 0..weights.layout.k {
+        let mut b = 0;
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+        while b + 4 <= call.batch {
+            let rows = [b, b + 1, b + 2, b + 3];
+            gate_tile::<V, 4, NB>(weights, call, t, ws, lane, rows, blocks);
+            b += 4;
+        }
+        while b + 2 <= call.batch {
+            gate_tile::<V, 2, NB>(weights, call, t, ws, lane, [b, b + 1], blocks);
+            b += 2;
+        }
+        if b < call.batch {
+            gate_tile::<V, 1, NB>(weights, call, t, ws, lane, [b], blocks);
         }
     }
 }
@@ -591,36 +621,6 @@ pub unsafe fn softmax_lanes(a: *mut f32, k: usize, max_pooling: bool) {
         for lane in 0..k {
             store(a.add(lane * UNITS), largest);
         }
-    }
-}
-
-/// In the native AVX-512 builds, [`gate_step`]'s batch rows of one block and lane in tiles of
-/// four first (their 16 accumulators, of the 32 vector registers, keep the FMA units busy; each
-/// weight vector loaded feeds four multiply-adds); returns how many rows it did, and `gate_step`'s
-/// pairs take the rest. None elsewhere (the wasm module's tiles are pairs: see `gemm.rs`).
-#[inline(always)]
-unsafe fn tall_tiles<V: Variant>(
-    weights: &Weights,
-    call: &Call,
-    t: usize,
-    ws: &mut Workspace,
-    lane: usize,
-    block: usize,
-) -> usize {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-    {
-        let mut b = 0;
-        while b + 4 <= call.batch {
-            let rows = [b, b + 1, b + 2, b + 3];
-            gate_tile::<V, 4, 1>(weights, call, t, ws, lane, rows, [block]);
-            b += 4;
-        }
-        b
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
-    {
-        let _ = (weights, call, t, ws, lane, block);
-        0
     }
 }
 
