@@ -30,6 +30,11 @@ use crate::record::{Record, Shape};
 use crate::sequence::Weights;
 use crate::simd::*;
 
+/// [`product`] on 512-bit vectors with taller tiles.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[path = "backward_wide.rs"]
+mod wide;
+
 /// Reduction depth of one GEMM pass: a 256-row chunk of a panel is 16 KiB and stays in L1 while
 /// every row of the left operand passes it.
 const CHUNK: usize = 256;
@@ -470,6 +475,19 @@ pub(crate) unsafe fn product(
     c_stride: usize,
     fresh: bool,
 ) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    return wide::product(
+        a,
+        rows,
+        panels,
+        panel_stride,
+        panel_count,
+        depth,
+        c,
+        c_stride,
+        fresh,
+    );
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
     for n in 0..panel_count {
         let mut start = 0;
         while start < depth {
