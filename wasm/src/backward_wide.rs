@@ -12,10 +12,11 @@
 //! product, that of the `dz` of all the batch rows) stays in L2 while every panel passes it, where
 //! a loop over panels outside would read all of `dz` once per panel.
 //!
-//! Measured on the docs network's shapes, one thread (`native/bench/backward_gemm.rs`):
-//! the recurrent product `(512, 2048) · (2048, 128)` at 80 GFLOP/s with the forward's kernel, 118
-//! with 4 × 2 tiles, 141 with 8 × 2; the weight gradient `(141, 512) · (512, 2048)` at 81, 116 and
-//! 121.
+//! Measured on the docs network's shapes, one thread, the fastest of 40 runs
+//! (`native/bench/backward_gemm.rs`): the recurrent product `(512, 2048) · (2048, 128)` at 60–75
+//! GFLOP/s in the forward kernel's 2 × 1 tiles, 134–141 in 8 × 2; the weight gradient
+//! `(141, 512) · (512, 2048)` at 74–77 and 118–126. Tiles of 4 × 2 with two partial sums ran at
+//! 116–118, 4 × 4 and 6 × 4 within a few percent of 8 × 2.
 
 use super::Operand;
 use crate::pack::TILE;
@@ -202,15 +203,27 @@ mod tests {
             for row in 0..rows {
                 for column in 0..panel_count * TILE {
                     let (n, j) = (column / TILE, column % TILE);
-                    let mut expected = if fresh { 0.0 } else { before[row * c_stride + column] };
+                    let mut expected = if fresh {
+                        0.0
+                    } else {
+                        before[row * c_stride + column]
+                    };
                     for d in 0..depth {
                         let left = a[((d / TILE) * rows + row) * TILE + d % TILE];
                         expected = left.mul_add(panels[(n * depth + d) * TILE + j], expected);
                     }
-                    assert_eq!(c[row * c_stride + column], expected, "row {row}, column {column}");
+                    assert_eq!(
+                        c[row * c_stride + column],
+                        expected,
+                        "row {row}, column {column}"
+                    );
                 }
                 let padding = row * c_stride + panel_count * TILE..(row + 1) * c_stride;
-                assert_eq!(c[padding.clone()], before[padding], "row {row}: padding written");
+                assert_eq!(
+                    c[padding.clone()],
+                    before[padding],
+                    "row {row}: padding written"
+                );
             }
         }
     }
