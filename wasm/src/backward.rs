@@ -78,38 +78,54 @@ fn input_columns(l: &Layout) -> usize {
     hidden_columns(l) + (l.input_pad + TILE - 1) / TILE * TILE
 }
 
-/// Packs `W` for the backward's recurrent GEMM: panels `(input_columns / TILE, G, TILE)`, row `g`
-/// of panel `q` = columns `16q .. 16q + 16` of `[h | x]` (each part padded to whole panels) of
-/// the parameter row of `dz` column `g`.
-pub fn transposed_panels(l: &Layout, attention: bool, params: &[f32], o: &Offsets) -> Floats {
+/// Packs `W` for the backward's recurrent GEMM into `packed`, keeping its allocation (an
+/// optimizer step repacks every part: fresh pages cost more than the packing): panels
+/// `(input_columns / TILE, G, TILE)`, row `g` of panel `q` = columns `16q .. 16q + 16` of `[h | x]`
+/// (each part padded to whole panels) of the parameter row of `dz` column `g`.
+pub fn transposed_panels(
+    l: &Layout,
+    attention: bool,
+    params: &[f32],
+    o: &Offsets,
+    packed: &mut Floats,
+) {
     let (rows, cols, x_at) = (
         dz_columns(l, attention),
         input_columns(l),
         hidden_columns(l),
     );
-    let mut packed = Floats::default();
     packed.reset(cols * rows);
+    // A piece of `TILE` columns of a parameter row at a time: one whole cache line written, where
+    // a column at a time wrote one float of a line and strode on to the next panel.
+    let mut put = |at: usize, values: &[f32], g: usize| {
+        for (q, piece) in values.chunks(TILE).enumerate() {
+            packed[((at / TILE + q) * rows + g) * TILE..][..piece.len()].copy_from_slice(piece);
+        }
+    };
     for g in 0..rows {
         let (row, attention_row) = match parameter_row(l, g) {
             Some(found) => found,
             None => continue,
         };
-        let mut put =
-            |d: usize, value: f32| packed[((d / TILE) * rows + g) * TILE + d % TILE] = value;
         if attention_row {
-            for d in 0..l.input {
-                put(x_at + d, params[o.i2a_weight.start + row * l.input + d]);
-            }
+            put(
+                x_at,
+                &params[o.i2a_weight.start + row * l.input..][..l.input],
+                g,
+            );
         } else {
-            for d in 0..l.input {
-                put(x_at + d, params[o.i2h_weight.start + row * l.input + d]);
-            }
-            for d in 0..l.hidden {
-                put(d, params[o.h2h_weight.start + row * l.hidden + d]);
-            }
+            put(
+                x_at,
+                &params[o.i2h_weight.start + row * l.input..][..l.input],
+                g,
+            );
+            put(
+                0,
+                &params[o.h2h_weight.start + row * l.hidden..][..l.hidden],
+                g,
+            );
         }
     }
-    packed
 }
 
 /// The backward's results besides the parameter gradients, and its scratch.
