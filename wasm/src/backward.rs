@@ -509,7 +509,8 @@ impl Operand {
 /// `c[r][16n + j] += Σ_{d < depth} a[r][d] · panel_n[d][j]` for `rows` rows and `panels` panels
 /// (`=` instead of `+=` when `fresh`: `c` need not be zeroed first), with the forward's
 /// micro-kernel; the reduction runs in [`CHUNK`]s so a panel's chunk stays in L1 while all rows
-/// pass it. Every row sums in the same order however the rows are tiled.
+/// pass it. Every row sums in the same order however the rows are tiled. The AVX-512 build runs
+/// `wide::product` instead (`backward_wide.rs`: taller tiles, its own chunks).
 ///
 /// # Safety
 /// `a` holds `rows` rows of `depth` floats, the panels `panels · panel_stride` floats
