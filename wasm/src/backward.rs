@@ -30,6 +30,11 @@ use crate::record::{Record, Shape};
 use crate::sequence::Weights;
 use crate::simd::*;
 
+/// [`product`] on 512-bit vectors with taller tiles.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[path = "backward_wide.rs"]
+mod wide;
+
 /// Reduction depth of one GEMM pass: a 256-row chunk of a panel is 16 KiB and stays in L1 while
 /// every row of the left operand passes it.
 const CHUNK: usize = 256;
@@ -73,38 +78,54 @@ fn input_columns(l: &Layout) -> usize {
     hidden_columns(l) + (l.input_pad + TILE - 1) / TILE * TILE
 }
 
-/// Packs `W` for the backward's recurrent GEMM: panels `(input_columns / TILE, G, TILE)`, row `g`
-/// of panel `q` = columns `16q .. 16q + 16` of `[h | x]` (each part padded to whole panels) of
-/// the parameter row of `dz` column `g`.
-pub fn transposed_panels(l: &Layout, attention: bool, params: &[f32], o: &Offsets) -> Floats {
+/// Packs `W` for the backward's recurrent GEMM into `packed`, keeping its allocation (an
+/// optimizer step repacks every part: fresh pages cost more than the packing): panels
+/// `(input_columns / TILE, G, TILE)`, row `g` of panel `q` = columns `16q .. 16q + 16` of `[h | x]`
+/// (each part padded to whole panels) of the parameter row of `dz` column `g`.
+pub fn transposed_panels(
+    l: &Layout,
+    attention: bool,
+    params: &[f32],
+    o: &Offsets,
+    packed: &mut Floats,
+) {
     let (rows, cols, x_at) = (
         dz_columns(l, attention),
         input_columns(l),
         hidden_columns(l),
     );
-    let mut packed = Floats::default();
     packed.reset(cols * rows);
+    // A piece of `TILE` columns of a parameter row at a time: one whole cache line written, where
+    // a column at a time wrote one float of a line and strode on to the next panel.
+    let mut put = |at: usize, values: &[f32], g: usize| {
+        for (q, piece) in values.chunks(TILE).enumerate() {
+            packed[((at / TILE + q) * rows + g) * TILE..][..piece.len()].copy_from_slice(piece);
+        }
+    };
     for g in 0..rows {
         let (row, attention_row) = match parameter_row(l, g) {
             Some(found) => found,
             None => continue,
         };
-        let mut put =
-            |d: usize, value: f32| packed[((d / TILE) * rows + g) * TILE + d % TILE] = value;
         if attention_row {
-            for d in 0..l.input {
-                put(x_at + d, params[o.i2a_weight.start + row * l.input + d]);
-            }
+            put(
+                x_at,
+                &params[o.i2a_weight.start + row * l.input..][..l.input],
+                g,
+            );
         } else {
-            for d in 0..l.input {
-                put(x_at + d, params[o.i2h_weight.start + row * l.input + d]);
-            }
-            for d in 0..l.hidden {
-                put(d, params[o.h2h_weight.start + row * l.hidden + d]);
-            }
+            put(
+                x_at,
+                &params[o.i2h_weight.start + row * l.input..][..l.input],
+                g,
+            );
+            put(
+                0,
+                &params[o.h2h_weight.start + row * l.hidden..][..l.hidden],
+                g,
+            );
         }
     }
-    packed
 }
 
 /// The backward's results besides the parameter gradients, and its scratch.
@@ -216,6 +237,8 @@ pub fn backward<V: Variant>(
         unsafe {
             for block in 0..l.blocks {
                 for b in 0..batch {
+                    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+                    prefetch(&l, r, g, t, block, b);
                     cell_backward::<V>(w, r, g, t, block, b, &mut lanes);
                 }
             }
@@ -414,6 +437,40 @@ unsafe fn cell_backward<V: Variant>(
     }
 }
 
+/// Rows ahead of the elementwise backward that [`prefetch`] asks for (8 and 16 measured the same).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+const AHEAD: usize = 8;
+
+/// Asks for the cache lines that [`cell_backward`] of row `b + AHEAD` reads: the step's
+/// activations come from memory (the forward wrote them steps ago), and the elementwise backward
+/// waited on them; asking ahead cut its time by a quarter (the hardware prefetcher does not
+/// follow the 17 streams of a block: `k` panels of gates, cells, `tanh` cells and `dc`, and `dh`).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+unsafe fn prefetch(l: &Layout, r: &Record, g: &Gradients, t: usize, block: usize, b: usize) {
+    use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    let prefetch_line = |p: *const f32| _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+    let (shape, b) = (r.shape, b + AHEAD);
+    if b >= shape.batch {
+        return;
+    }
+    let gates = r.gates.as_ptr().add(t * shape.gate_step);
+    let (cells, tanh_cells) = (
+        r.cells.as_ptr().add(t * shape.cell_step),
+        r.tanh_cells.as_ptr().add(t * shape.cell_step),
+    );
+    for lane in 0..l.k {
+        let panel = block * l.k + lane;
+        prefetch_line(gates.add(shape.gate_at(panel, b)));
+        if b % 4 == 0 {
+            let at = shape.cell_at(panel, b);
+            prefetch_line(cells.add(at));
+            prefetch_line(tanh_cells.add(at));
+            prefetch_line(g.dc.as_ptr().add(at));
+        }
+    }
+}
+
 /// Per unit, an all-ones mask on the first lane with the largest value (`torch.max` / `argmax`
 /// tie rule: a later lane wins only when strictly greater), zero on the others.
 #[inline(always)]
@@ -452,7 +509,8 @@ impl Operand {
 /// `c[r][16n + j] += Σ_{d < depth} a[r][d] · panel_n[d][j]` for `rows` rows and `panels` panels
 /// (`=` instead of `+=` when `fresh`: `c` need not be zeroed first), with the forward's
 /// micro-kernel; the reduction runs in [`CHUNK`]s so a panel's chunk stays in L1 while all rows
-/// pass it. Every row sums in the same order however the rows are tiled.
+/// pass it. Every row sums in the same order however the rows are tiled. The AVX-512 build runs
+/// `wide::product` instead (`backward_wide.rs`: taller tiles, its own chunks).
 ///
 /// # Safety
 /// `a` holds `rows` rows of `depth` floats, the panels `panels · panel_stride` floats
@@ -470,6 +528,19 @@ pub(crate) unsafe fn product(
     c_stride: usize,
     fresh: bool,
 ) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    return wide::product(
+        a,
+        rows,
+        panels,
+        panel_stride,
+        panel_count,
+        depth,
+        c,
+        c_stride,
+        fresh,
+    );
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
     for n in 0..panel_count {
         let mut start = 0;
         while start < depth {
@@ -478,15 +549,6 @@ pub(crate) unsafe fn product(
             let panel = panels.add(n * panel_stride + start * TILE);
             let at = |row: usize| (a.at(row, start), c.add(row * c_stride + n * TILE));
             let mut row = 0;
-            // The AVX-512 build's micro-kernel keeps two partial sums per accumulator (see
-            // `gemm_wide.rs`): four rows give the eight independent chains that keep both FMA
-            // units busy, where pairs had four.
-            #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-            while row + 4 <= rows {
-                let pairs: [_; 4] = core::array::from_fn(|r| at(row + r));
-                tile::<4>(pairs.map(|p| p.0), a.piece_stride, panel, len, pairs.map(|p| p.1), load_c);
-                row += 4;
-            }
             while row + 2 <= rows {
                 let ((a0, c0), (a1, c1)) = (at(row), at(row + 1));
                 tile::<2>([a0, a1], a.piece_stride, panel, len, [c0, c1], load_c);

@@ -135,7 +135,7 @@ impl Trainer {
         let params = o.all().map(|range| &p[range]);
         self.weights = pack::weights(w.layout, attention, params, w.max_pooling, w.gate);
         let l = &self.weights.layout;
-        self.transposed = transposed_panels(l, attention, p, o);
+        transposed_panels(l, attention, p, o, &mut self.transposed);
         self.h2h_finite = p[o.h2h_weight.clone()].iter().all(|w| w.is_finite());
     }
 
