@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "dd0670dcf790d8340fa8a10feb2a2de6e69b91f1b15ea482f4162529d49e9c3d",
+    "96f6a7ea8bd85ad34c65863161deafbeb50a63d1db953ce407ade70c1624fc0d",
   "libarraylstm-linux-x86_64-v3.so":
-    "b1d2cffde4902d7b89ff9ece6372a7bf3896a5d36581a965a34e3ba0fd53f3bf",
+    "f455a4555578c40c17dd77d62a2270760ebc7c98a7ac499589617c67ca584423",
   "libarraylstm-linux-x86_64-v4.so":
-    "21a21d2629d003adc3fb5d1b2e3f1d59f8a1812db1e6328ba36c09c031cd70f4",
+    "48da991b839271fd7a5930f1c266f244060cfa738f2d50c3ef58e249df0f2bda",
 };
