@@ -33,7 +33,7 @@ use crate::cell::{Variant, MAX_TILE};
 use crate::gemm::{accumulate, load, store, Tile};
 use crate::math::{gates_all, sigmoid_all, tanh_all};
 use crate::pack::{Layout, TILE, UNITS};
-use crate::sequence::{fold_lane, softmax_lanes, Weights};
+use crate::sequence::{fold_lane, softmax_lanes, TileKernel, Weights};
 use crate::simd::*;
 
 /// Sizes of the stored activations of one call.
@@ -263,18 +263,7 @@ pub fn forward<V: Variant>(
             if V::ATTENTION {
                 attention_step(w, r, t);
             }
-            for block in 0..l.blocks {
-                for lane in 0..l.k {
-                    let mut b = tall_tiles::<V>(w, r, t, depth, block, lane, batch);
-                    while b + 2 <= batch {
-                        gate_tile::<V, 2>(w, r, t, depth, block, lane, [b, b + 1]);
-                        b += 2;
-                    }
-                    if b < batch {
-                        gate_tile::<V, 1>(w, r, t, depth, block, lane, [b]);
-                    }
-                }
-            }
+            gate_step::<V>(w, r, t, depth);
         }
         core::mem::swap(&mut r.rows, &mut r.next_rows);
     }
@@ -365,47 +354,103 @@ unsafe fn attention_tile<const MR: usize>(
     }
 }
 
-/// One lane of one block for `MR` batch rows: the GEMM (over the first `depth` input columns), the
-/// activated gates into the record, the cell update from `c_t` to `c_{t+1}`, and the fold into
+/// The gate tiles of step `t`, over the first `depth` input columns. The native AVX-512 build takes
+/// the inference forward's tiles ([`crate::sequence::tiles`]: 4 rows × 2 blocks, the same sums, so
+/// the same results); elsewhere each block goes by alone, in tiles of two rows and then one.
+unsafe fn gate_step<V: Variant>(w: &Weights, r: &mut Record, t: usize, depth: usize) {
+    let (lanes, batch, blocks) = (w.layout.k, r.shape.batch, w.layout.blocks);
+    let mut kernel = GateTiles::<V> {
+        w,
+        r,
+        t,
+        depth,
+        variant: core::marker::PhantomData,
+    };
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    crate::sequence::tiles(&mut kernel, lanes, batch, 0, blocks);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    for block in 0..blocks {
+        for lane in 0..lanes {
+            let mut b = 0;
+            while b + 2 <= batch {
+                kernel.tile(lane, [b, b + 1], [block]);
+                b += 2;
+            }
+            if b < batch {
+                kernel.tile(lane, [b], [block]);
+            }
+        }
+    }
+}
+
+/// The training forward's step `t` as a [`TileKernel`].
+struct GateTiles<'a, V> {
+    w: &'a Weights,
+    r: &'a mut Record,
+    t: usize,
+    depth: usize,
+    variant: core::marker::PhantomData<V>,
+}
+
+impl<V: Variant> TileKernel for GateTiles<'_, V> {
+    #[inline(always)]
+    unsafe fn tile<const MR: usize, const NB: usize>(
+        &mut self,
+        lane: usize,
+        rows: [usize; MR],
+        blocks: [usize; NB],
+    ) {
+        gate_tile::<V, MR, NB>(self.w, self.r, self.t, self.depth, lane, rows, blocks);
+    }
+}
+
+/// One lane of `NB` blocks for `MR` batch rows: the GEMM (over the first `depth` input columns),
+/// the activated gates into the record, the cell update from `c_t` to `c_{t+1}`, and the fold into
 /// `h_t` as in the inference forward.
 #[inline(never)]
-unsafe fn gate_tile<V: Variant, const MR: usize>(
+unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
     w: &Weights,
     r: &mut Record,
     t: usize,
     depth: usize,
-    block: usize,
     lane: usize,
     batch_rows: [usize; MR],
+    blocks: [usize; NB],
 ) {
     let (l, shape) = (&w.layout, r.shape);
-    let panel = block * l.k + lane;
+    let panel = blocks.map(|block| block * l.k + lane);
     let rows = batch_rows.map(|b| r.rows.as_ptr().add(b * l.depth));
-    let mut acc: Tile<MR, 1> = [[[f32x4_splat(0.0); 4]; 1]; MR];
-    let bias = w.gate_bias.as_ptr().add(panel * TILE);
-    for row in acc.iter_mut() {
-        for (gate, value) in row[0].iter_mut().enumerate() {
-            *value = load(bias.add(gate * UNITS));
+    let mut acc: Tile<MR, NB> = [[[f32x4_splat(0.0); 4]; NB]; MR];
+    for n in 0..NB {
+        let bias = w.gate_bias.as_ptr().add(panel[n] * TILE);
+        for row in acc.iter_mut() {
+            for (gate, value) in row[n].iter_mut().enumerate() {
+                *value = load(bias.add(gate * UNITS));
+            }
         }
     }
-    let panels = [w.gates.as_ptr().add(panel * l.depth * TILE)];
+    let panels = panel.map(|panel| w.gates.as_ptr().add(panel * l.depth * TILE));
     accumulate(&mut acc, &rows, &panels, depth);
+    // The tile's (row, block) pairs, flattened: row-major, `m = r · NB + n`.
+    let m_count = MR * NB;
     let mut a = [[f32x4_splat(0.0); 4]; MAX_TILE];
     let mut c = [f32x4_splat(0.0); MAX_TILE];
     let mut s = [f32x4_splat(0.0); MAX_TILE];
-    for m in 0..MR {
-        a[m] = acc[m][0];
+    for m in 0..m_count {
+        a[m] = acc[m / NB][m % NB];
     }
-    gates_all(&mut a[..MR], w.gate);
+    gates_all(&mut a[..m_count], w.gate);
     let gates = r.gates.as_mut_ptr().add(t * shape.gate_step);
     let cells = r.cells.as_mut_ptr().add(t * shape.cell_step);
     if r.keep_candidates {
         let candidates = r.candidates.as_mut_ptr().add(t * shape.cell_step);
-        for (m, &b) in batch_rows.iter().enumerate() {
-            store(candidates.add(shape.cell_at(panel, b)), acc[m][0][3]);
+        for m in 0..m_count {
+            let (b, panel) = (batch_rows[m / NB], panel[m % NB]);
+            store(candidates.add(shape.cell_at(panel, b)), acc[m / NB][m % NB][3]);
         }
     }
-    for (m, &b) in batch_rows.iter().enumerate() {
+    for m in 0..m_count {
+        let (b, panel) = (batch_rows[m / NB], panel[m % NB]);
         let kept = gates.add(shape.gate_at(panel, b));
         for (gate, value) in a[m].iter().enumerate() {
             store(kept.add(gate * UNITS), *value);
@@ -420,12 +465,17 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
         }
     }
     let mut output_gate = [f32x4_splat(0.0); MAX_TILE];
-    V::update(&a[..MR], &mut c[..MR], &s[..MR], &mut output_gate[..MR]);
+    V::update(
+        &a[..m_count],
+        &mut c[..m_count],
+        &s[..m_count],
+        &mut output_gate[..m_count],
+    );
     let mut tanh_c = c;
-    tanh_all(&mut tanh_c[..MR]);
-    let unit = block * UNITS;
+    tanh_all(&mut tanh_c[..m_count]);
     let tanh_cells = r.tanh_cells.as_mut_ptr().add(t * shape.cell_step);
-    for (m, &b) in batch_rows.iter().enumerate() {
+    for m in 0..m_count {
+        let (b, panel, unit) = (batch_rows[m / NB], panel[m % NB], blocks[m % NB] * UNITS);
         store(cells.add(shape.cell_step + shape.cell_at(panel, b)), c[m]);
         store(tanh_cells.add(shape.cell_at(panel, b)), tanh_c[m]);
         fold_lane::<V>(
@@ -438,34 +488,5 @@ unsafe fn gate_tile<V: Variant, const MR: usize>(
             r.output.as_mut_ptr(),
             [b, shape.seq_len, t, unit],
         );
-    }
-}
-
-/// In the native AVX-512 builds, the recording forward's batch rows of one block and lane in tiles
-/// of four first, as `sequence::row_tiles` does for the inference forward (the same sums, so the
-/// same results); returns how many rows it did. None elsewhere.
-#[inline(always)]
-unsafe fn tall_tiles<V: Variant>(
-    w: &Weights,
-    r: &mut Record,
-    t: usize,
-    depth: usize,
-    block: usize,
-    lane: usize,
-    batch: usize,
-) -> usize {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-    {
-        let mut b = 0;
-        while b + 4 <= batch {
-            gate_tile::<V, 4>(w, r, t, depth, block, lane, [b, b + 1, b + 2, b + 3]);
-            b += 4;
-        }
-        b
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
-    {
-        let _ = (w, r, t, depth, block, lane, batch);
-        0
     }
 }

@@ -242,7 +242,14 @@ pub fn step<V: Variant>(
                 copy_attention(l, &call, t, &ws.attention, &mut ws.attention_out);
             }
         }
-        gate_step::<V>(weights, &call, t, ws, first_block, end_block);
+        let mut kernel = GateTiles::<V> {
+            weights,
+            call: &call,
+            t,
+            ws: &mut *ws,
+            variant: core::marker::PhantomData,
+        };
+        tiles(&mut kernel, l.k, call.batch, first_block, end_block);
     }
     core::mem::swap(&mut ws.rows, &mut ws.next_rows);
 }
@@ -271,38 +278,56 @@ fn cell_index(l: &Layout, batch: usize, b: usize, lane: usize, unit: usize) -> u
     (((unit / UNITS) * batch + b) * l.k + lane) * UNITS + unit % UNITS
 }
 
-/// One step of the tiles of blocks `first_block .. end_block`. Per group of [`BLOCKS`] blocks of
-/// hidden units and per lane, the batch rows go by in tiles ([`row_tiles`]) so that the lane's
-/// panels, `depth · TILE` floats each, stay in L1 while every row passes them; a single row takes
-/// [`SINGLE_ROW_BLOCKS`] blocks at a time instead, so the kernel still has eight independent
-/// accumulators.
-unsafe fn gate_step<V: Variant>(
-    weights: &Weights,
-    call: &Call,
-    t: usize,
-    ws: &mut Workspace,
+/// A fused kernel of one tile and one lane, which [`tiles`] calls in the forward's tile order:
+/// the inference forward's [`gate_tile`] and the training forward's (`crate::record`), so both
+/// take the same tiles and give every batch row the same bits.
+pub(crate) trait TileKernel {
+    /// Lane `lane` of batch rows `rows` and blocks of hidden units `blocks`.
+    ///
+    /// # Safety
+    /// The rows and blocks are within the buffers the kernel writes.
+    unsafe fn tile<const MR: usize, const NB: usize>(
+        &mut self,
+        lane: usize,
+        rows: [usize; MR],
+        blocks: [usize; NB],
+    );
+}
+
+/// One step of the tiles of blocks `first_block .. end_block` of a cell with `lanes` lanes and
+/// `batch` rows. Per group of [`BLOCKS`] blocks of hidden units and per lane, the batch rows go by
+/// in tiles ([`row_tiles`]) so that the lane's panels, `depth · TILE` floats each, stay in L1 while
+/// every row passes them; a single row takes [`SINGLE_ROW_BLOCKS`] blocks at a time instead, so the
+/// kernel still has eight independent accumulators.
+///
+/// # Safety
+/// As [`TileKernel::tile`], for every row below `batch` and block in the range.
+pub(crate) unsafe fn tiles<K: TileKernel>(
+    kernel: &mut K,
+    lanes: usize,
+    batch: usize,
     first_block: usize,
     end_block: usize,
 ) {
     let mut block = first_block;
-    if call.batch == 1 {
+    if batch == 1 {
         while block + SINGLE_ROW_BLOCKS <= end_block {
             let blocks: [usize; SINGLE_ROW_BLOCKS] = core::array::from_fn(|n| block + n);
-            row_tiles::<V, SINGLE_ROW_BLOCKS>(weights, call, t, ws, blocks);
+            row_tiles(kernel, lanes, batch, blocks);
             block += SINGLE_ROW_BLOCKS;
         }
     }
     while block + BLOCKS <= end_block {
         let blocks: [usize; BLOCKS] = core::array::from_fn(|n| block + n);
-        row_tiles::<V, BLOCKS>(weights, call, t, ws, blocks);
+        row_tiles(kernel, lanes, batch, blocks);
         block += BLOCKS;
     }
     for block in block..end_block {
-        row_tiles::<V, 1>(weights, call, t, ws, [block]);
+        row_tiles(kernel, lanes, batch, [block]);
     }
 }
 
-/// Blocks of hidden units per tile of [`gate_step`]: two in the native AVX-512 build (4 rows × 2
+/// Blocks of hidden units per tile of [`tiles`]: two in the native AVX-512 build (4 rows × 2
 /// blocks, see `gemm_wide.rs`), one elsewhere (the wasm module's tiles are 2 rows × 1 block, see
 /// `gemm.rs`).
 const BLOCKS: usize = if cfg!(all(target_arch = "x86_64", target_feature = "avx512f")) {
@@ -318,28 +343,47 @@ const SINGLE_ROW_BLOCKS: usize = 2 * BLOCKS;
 /// Every batch row of `blocks`, one lane after the other: tiles of four rows first in the native
 /// AVX-512 build (16 accumulators of its 32 registers), then pairs, then the row left over.
 #[inline(always)]
-unsafe fn row_tiles<V: Variant, const NB: usize>(
-    weights: &Weights,
-    call: &Call,
-    t: usize,
-    ws: &mut Workspace,
+unsafe fn row_tiles<K: TileKernel, const NB: usize>(
+    kernel: &mut K,
+    lanes: usize,
+    batch: usize,
     blocks: [usize; NB],
 ) {
-    for lane in 0..weights.layout.k {
+    for lane in 0..lanes {
         let mut b = 0;
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        while b + 4 <= call.batch {
-            let rows = [b, b + 1, b + 2, b + 3];
-            gate_tile::<V, 4, NB>(weights, call, t, ws, lane, rows, blocks);
+        while b + 4 <= batch {
+            kernel.tile(lane, [b, b + 1, b + 2, b + 3], blocks);
             b += 4;
         }
-        while b + 2 <= call.batch {
-            gate_tile::<V, 2, NB>(weights, call, t, ws, lane, [b, b + 1], blocks);
+        while b + 2 <= batch {
+            kernel.tile(lane, [b, b + 1], blocks);
             b += 2;
         }
-        if b < call.batch {
-            gate_tile::<V, 1, NB>(weights, call, t, ws, lane, [b], blocks);
+        if b < batch {
+            kernel.tile(lane, [b], blocks);
         }
+    }
+}
+
+/// The inference forward's step `t` as a [`TileKernel`].
+struct GateTiles<'a, V> {
+    weights: &'a Weights,
+    call: &'a Call,
+    t: usize,
+    ws: &'a mut Workspace,
+    variant: core::marker::PhantomData<V>,
+}
+
+impl<V: Variant> TileKernel for GateTiles<'_, V> {
+    #[inline(always)]
+    unsafe fn tile<const MR: usize, const NB: usize>(
+        &mut self,
+        lane: usize,
+        rows: [usize; MR],
+        blocks: [usize; NB],
+    ) {
+        gate_tile::<V, MR, NB>(self.weights, self.call, self.t, self.ws, lane, rows, blocks);
     }
 }
 
