@@ -446,7 +446,10 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
         let candidates = r.candidates.as_mut_ptr().add(t * shape.cell_step);
         for m in 0..m_count {
             let (b, panel) = (batch_rows[m / NB], panel[m % NB]);
-            store(candidates.add(shape.cell_at(panel, b)), acc[m / NB][m % NB][3]);
+            store(
+                candidates.add(shape.cell_at(panel, b)),
+                acc[m / NB][m % NB][3],
+            );
         }
     }
     for m in 0..m_count {
@@ -488,5 +491,121 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
             r.output.as_mut_ptr(),
             [b, shape.seq_len, t, unit],
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::{Array, Attention, Stochastic};
+    use crate::gemm::tests::values;
+    use crate::{variants, Cell};
+
+    const I: usize = 3;
+    // Five blocks: a single row takes tiles of four blocks and one (AVX-512 build), a batch tiles
+    // of two blocks and one.
+    const H: usize = 17;
+    const T: usize = 3;
+
+    fn cell(kind: u32, k: usize) -> Cell {
+        let rows = 4 * k * H;
+        let (i2a_weight, i2a_bias) = if kind == variants::ATTENTION {
+            (values(k * H * I, 5), values(k * H, 6))
+        } else {
+            (vec![], vec![])
+        };
+        Cell::new(
+            kind,
+            k,
+            false,
+            0.0,
+            I,
+            H,
+            &values(rows * I, 1),
+            &values(rows, 2),
+            &values(rows * H, 3),
+            &values(rows, 4),
+            &i2a_weight,
+            &i2a_bias,
+        )
+    }
+
+    /// Every value recorded for row `b` of `r`, with its output, as bits.
+    fn recorded(r: &Record, b: usize) -> Vec<u32> {
+        let shape = r.shape;
+        let mut bits: Vec<u32> = r.output[b * T * H..][..T * H]
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        for t in 0..T {
+            for panel in 0..shape.panels {
+                let at = t * shape.gate_step + shape.gate_at(panel, b);
+                bits.extend(r.gates[at..][..TILE].iter().map(|v| v.to_bits()));
+            }
+            for panel in 0..shape.gate_panels {
+                let at = t * shape.cell_step + shape.cell_at(panel, b);
+                bits.extend(
+                    r.cells[shape.cell_step + at..][..UNITS]
+                        .iter()
+                        .map(|v| v.to_bits()),
+                );
+                bits.extend(r.tanh_cells[at..][..UNITS].iter().map(|v| v.to_bits()));
+            }
+        }
+        bits
+    }
+
+    fn check<V: Variant>(kind: u32, k: usize) {
+        let batch = 7;
+        let x = values(batch * T * I, 7);
+        let (hidden, state) = (values(batch * H, 8), values(k * batch * H, 9));
+        let mut inference = cell(kind, k);
+        inference.forward(batch, T, &x, &hidden, &state);
+        let mut whole = Record::default();
+        forward::<V>(
+            &inference.weights,
+            &mut whole,
+            batch,
+            T,
+            &x,
+            &hidden,
+            &state,
+            true,
+        );
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&whole.output),
+            bits(&inference.workspace.output),
+            "kind {kind}"
+        );
+        for b in 0..batch {
+            let state_b: Vec<f32> = (0..k)
+                .flat_map(|lane| state[(lane * batch + b) * H..][..H].to_vec())
+                .collect();
+            let mut alone = Record::default();
+            forward::<V>(
+                &inference.weights,
+                &mut alone,
+                1,
+                T,
+                &x[b * T * I..][..T * I],
+                &hidden[b * H..][..H],
+                &state_b,
+                true,
+            );
+            assert_eq!(
+                recorded(&whole, b),
+                recorded(&alone, 0),
+                "kind {kind}, row {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_row_records_the_same_bits_alone_and_in_a_batch_as_the_inference_forward() {
+        check::<Array>(variants::LSTM, 1);
+        check::<Array>(variants::ARRAY, 3);
+        check::<Attention>(variants::ATTENTION, 2);
+        check::<Stochastic>(variants::STOCHASTIC, 3);
     }
 }
