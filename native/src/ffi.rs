@@ -6,10 +6,10 @@
 //! weights, and a call splits its batch rows evenly over `parts` of them (`std::thread::scope`),
 //! as the wasm backend splits them over Workers; every row gets bit-identical results however the
 //! batch is split. An LSTM-family forward may split its hidden units instead (`units.rs`), for a
-//! batch too small to split by rows. An LSTM-family forward writes its results into arrays the
-//! caller passes ([`Results`]): each thread copies its own rows (or units) there once its forward
-//! is done, in parallel, so no thread assembles them and the caller copies nothing out. The
-//! results of the other split calls are assembled here into whole-batch buffers.
+//! batch too small to split by rows. A cell's forward writes its results into arrays the caller
+//! passes ([`Results`]): each thread copies its own rows (or units) there once its forward is
+//! done, in parallel, so no thread assembles them and the caller copies nothing out. A trainer's
+//! split results are assembled here into whole-batch buffers, which it keeps for its backward.
 //!
 //! Errors: a panic (a failed size check) is caught at the boundary, its message kept for
 //! [`alstm_last_error`], and reported as a non-zero status or a null handle, never unwinding into
@@ -78,6 +78,11 @@ impl<T: Copy> Out<T> {
         Out { values, len }
     }
 
+    /// No array: a result the caller does not take.
+    fn none() -> Self {
+        Out::new(std::ptr::null_mut(), 0)
+    }
+
     /// Whether the caller asked for this array.
     fn wanted(&self) -> bool {
         self.len != 0
@@ -96,9 +101,10 @@ impl<T: Copy> Out<T> {
     }
 }
 
-/// The caller's arrays of an LSTM-family forward's results: `output (B, T, H)`, `hidden (B, H)`,
-/// `state (k, B, H)`, and the opt-in `attention (B, T, H, k)` and `lanes (B, T, H)`, each of the
-/// two asked for by passing it (empty: not asked for).
+/// The caller's arrays of a forward's results: `output (B, T, H)`, `hidden (B, H)`,
+/// `state (k, B, H)` (none for GRU and RNN), and the LSTM family's opt-in `attention
+/// (B, T, H, k)` and `lanes (B, T, H)`, each of the two asked for by passing it (empty: not asked
+/// for).
 struct Results {
     output: Out<f32>,
     hidden: Out<f32>,
@@ -139,34 +145,56 @@ impl Results {
         }
     }
 
-    /// Writes the results of a part that ran rows `[start, end)` of `batch` into their rows.
+    /// Writes a part's `output`, `hidden` and `state` of rows `[start, end)` of `batch` into
+    /// those rows.
     ///
     /// # Safety
     /// No other thread writes these rows during the call.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn write_rows(
+        &self,
+        s: Sizes,
+        batch: usize,
+        seq_len: usize,
+        (start, end): (usize, usize),
+        output: &[f32],
+        hidden: &[f32],
+        state: &[f32],
+    ) {
+        let (h, rows) = (s.hidden, end - start);
+        let steps = seq_len * h;
+        self.output.write(start * steps, &output[..rows * steps]);
+        self.hidden.write(start * h, &hidden[..rows * h]);
+        for lane in 0..s.lanes {
+            let n = rows * h;
+            self.state
+                .write((lane * batch + start) * h, &state[lane * n..][..n]);
+        }
+    }
+
+    /// [`Results::write_rows`] of an LSTM-family part's results, the opt-in ones included.
+    ///
+    /// # Safety
+    /// As [`Results::write_rows`].
+    unsafe fn write_cell_rows(
         &self,
         ws: &crate::sequence::Workspace,
         s: Sizes,
         batch: usize,
         seq_len: usize,
-        (start, end): (usize, usize),
+        rows: (usize, usize),
     ) {
-        let (h, rows) = (s.hidden, end - start);
-        let steps = seq_len * h;
-        self.output.write(start * steps, &ws.output[..rows * steps]);
-        self.hidden.write(start * h, &ws.hidden[..rows * h]);
-        for lane in 0..s.lanes {
-            let n = rows * h;
-            self.state
-                .write((lane * batch + start) * h, &ws.state[lane * n..][..n]);
-        }
+        self.write_rows(s, batch, seq_len, rows, &ws.output, &ws.hidden, &ws.state);
+        let (start, count) = (rows.0, rows.1 - rows.0);
+        let steps = seq_len * s.hidden;
         if self.attention.wanted() && !ws.attention_out.is_empty() {
             let width = steps * s.k;
             self.attention
-                .write(start * width, &ws.attention_out[..rows * width]);
+                .write(start * width, &ws.attention_out[..count * width]);
         }
         if self.lanes.wanted() && !ws.lanes_out.is_empty() {
-            self.lanes.write(start * steps, &ws.lanes_out[..rows * steps]);
+            self.lanes
+                .write(start * steps, &ws.lanes_out[..count * steps]);
         }
     }
 }
@@ -512,7 +540,7 @@ pub unsafe extern "C" fn alstm_cell_forward(
             part.set_outputs(extras.attention, extras.lanes);
             part.forward(rows, seq_len, x, hidden, &state);
             // SAFETY: this part alone has these rows.
-            results.write_rows(&part.workspace, s, batch, seq_len, ranges[index]);
+            results.write_cell_rows(&part.workspace, s, batch, seq_len, ranges[index]);
         });
         0
     })
@@ -531,8 +559,6 @@ pub unsafe extern "C" fn alstm_cell_free(cell: *mut NativeCell) {
 pub struct NativeTorchCell {
     sizes: Sizes,
     parts: Vec<TorchCell>,
-    used: usize,
-    whole: Assembled,
 }
 
 /// Takes a GRU or RNN cell's torch parameters (as `TorchCell::new`, each array as pointer and
@@ -582,17 +608,20 @@ pub unsafe extern "C" fn alstm_torch_cell_new(
                 k: 0,
             },
             parts,
-            used: 1,
-            whole: Assembled::default(),
         }))
     })
 }
 
-/// Runs `seq_len` steps of `batch` sequences over `parts` threads; 0 on success.
+/// Runs `seq_len` steps of `batch` sequences over `parts` threads and writes the results into
+/// `output` and `hidden_out`, each with its length; 0 on success, non-zero for a length that does
+/// not match.
 ///
 /// # Safety
-/// `cell` comes from [`alstm_torch_cell_new`]; the arrays hold `(B, T, I)` and `(B, H)`.
+/// `cell` comes from [`alstm_torch_cell_new`]; the inputs hold `(B, T, I)` and `(B, H)` floats;
+/// the result arrays hold as many as their lengths say and stay unread by anyone else until the
+/// call returns.
 #[no_mangle]
+#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn alstm_torch_cell_forward(
     cell: *mut NativeTorchCell,
     parts: u32,
@@ -600,46 +629,40 @@ pub unsafe extern "C" fn alstm_torch_cell_forward(
     seq_len: u32,
     x: *const f32,
     hidden: *const f32,
+    output: *mut f32,
+    output_len: u32,
+    hidden_out: *mut f32,
+    hidden_len: u32,
 ) -> i32 {
     let (parts, batch, seq_len) = (parts as usize, batch as usize, seq_len as usize);
     guarded(1, || {
         let cell = &mut *cell;
         let s = cell.sizes;
         let input = Batch::new(s, batch, seq_len, x, hidden, std::ptr::null());
+        let results = Results::new(
+            s,
+            batch,
+            seq_len,
+            [
+                Out::new(output, output_len as usize),
+                Out::new(hidden_out, hidden_len as usize),
+                Out::none(),
+                Out::none(),
+            ],
+            Out::none(),
+        );
         let ranges = slices(batch, parts.min(cell.parts.len()));
-        cell.used = ranges.len();
         in_parallel(&mut cell.parts, ranges.len(), |index, part| {
             let (rows, x, hidden, _) = input.rows(s, ranges[index]);
             part.forward(rows, seq_len, x, hidden);
+            let h = s.hidden;
+            // SAFETY: the part holds its rows' results; this part alone has these rows.
+            let output = at(part.output_ptr(), rows * seq_len * h);
+            let hidden = at(part.hidden_ptr(), rows * h);
+            results.write_rows(s, batch, seq_len, ranges[index], output, hidden, &[]);
         });
-        if ranges.len() > 1 {
-            let w = &mut cell.whole;
-            w.resize(s, batch, seq_len);
-            for (part, &rows) in cell.parts.iter().zip(&ranges) {
-                let results = [part.output_ptr(), part.hidden_ptr(), 0];
-                w.place_forward(s, batch, seq_len, rows, results);
-            }
-        }
         0
     })
-}
-
-/// Address of the last forward's output (`which` 0) or final hidden state (1).
-///
-/// # Safety
-/// `cell` comes from [`alstm_torch_cell_new`].
-#[no_mangle]
-pub unsafe extern "C" fn alstm_torch_cell_result(
-    cell: *const NativeTorchCell,
-    which: u32,
-) -> usize {
-    let cell = &*cell;
-    match (cell.used == 1, which) {
-        (true, 0) => cell.parts[0].output_ptr(),
-        (true, _) => cell.parts[0].hidden_ptr(),
-        (false, 0) => cell.whole.output.as_ptr() as usize,
-        (false, _) => cell.whole.hidden.as_ptr() as usize,
-    }
 }
 
 /// Frees a GRU or RNN cell.

@@ -218,29 +218,35 @@ export class NativeKernel {
     };
   }
 
-  /** A GRU or RNN forward over `parts` threads; copies the results out of the library. */
+  /** A GRU or RNN forward over `parts` threads, written into arrays allocated here. */
   async #runTorch(
     input: SequenceInput,
     parts: number,
     background: boolean,
   ): Promise<SequenceOutput> {
     const s = this.#library.symbols;
-    const handle = this.#live();
     const { batch: B, seqLen: T } = input;
-    const x = input.x as Float32Array;
-    const hidden = input.hidden as Float32Array;
+    const H = this.#spec.hiddenSize;
+    // Referenced until the promise settles (they are its result): the library writes into them.
+    const output = new Float32Array(B * T * H);
+    const hidden = new Float32Array(B * H);
+    const args = [
+      this.#live(),
+      parts,
+      B,
+      T,
+      input.x as Float32Array,
+      input.hidden as Float32Array,
+      output,
+      output.length,
+      hidden,
+      hidden.length,
+    ] as const;
     const status = background
-      ? await this.#pool.run(() =>
-        s.alstm_torch_cell_forward_async(handle, parts, B, T, x, hidden)
-      )
-      : s.alstm_torch_cell_forward(handle, parts, B, T, x, hidden);
+      ? await this.#pool.run(() => s.alstm_torch_cell_forward_async(...args))
+      : s.alstm_torch_cell_forward(...args);
     checkStatus(this.#library, status, `forward of batch ${B} × seqLen ${T}`);
-    const { hiddenSize: H } = this.#spec;
-    return {
-      output: copyOut(s.alstm_torch_cell_result(handle, 0), B * T * H),
-      hidden: copyOut(s.alstm_torch_cell_result(handle, 1), B * H),
-      state: new Float32Array(0),
-    };
+    return { output, hidden, state: new Float32Array(0) };
   }
 
   /** Whether a call runs on a thread of Deno's pool now (the kernel must not be freed). */

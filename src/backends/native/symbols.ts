@@ -1,8 +1,7 @@
 /**
  * The C ABI of the native library (`native/src/ffi.rs`), as `Deno.dlopen` takes it: every symbol
  * with its parameter and result types. Arrays pass as `"buffer"` (a pointer to the typed array's
- * own bytes: no copy), both the inputs and the arrays an LSTM-family forward writes its results
- * into; handles and result addresses as `"pointer"`. The calls that run kernels
+ * own bytes: no copy), both the inputs and the arrays a cell's forward writes its results into; handles and a trainer's result addresses as `"pointer"`. The calls that run kernels
  * exist twice, a blocking one for small calls and a `nonblocking` one (run on a thread of Deno's
  * pool, answering with a promise) that keeps the event loop free during large ones.
  *
@@ -43,7 +42,7 @@ const cellForward = {
 } as const;
 const torchForward = {
   name: "alstm_torch_cell_forward",
-  parameters: ["pointer", "u32", "u32", "u32", "buffer", "buffer"],
+  parameters: ["pointer", "u32", "u32", "u32", "buffer", "buffer", ...out, ...out],
   result: "i32",
 } as const;
 const trainerForward = {
@@ -88,7 +87,6 @@ export const SYMBOLS = {
   },
   alstm_torch_cell_forward: torchForward,
   alstm_torch_cell_forward_async: { ...torchForward, nonblocking: true },
-  alstm_torch_cell_result: { parameters: ["pointer", "u32"], result: "pointer" },
   alstm_torch_cell_free: { parameters: ["pointer"], result: "void" },
   alstm_trainer_new: cellNew,
   alstm_trainer_free: { parameters: ["pointer"], result: "void" },
