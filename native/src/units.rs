@@ -267,7 +267,8 @@ unsafe fn write_units(
     if first {
         out.hidden.write(0, &ws.hidden[..call.batch * h]);
         if call.extras.attention && !ws.attention_out.is_empty() {
-            out.attention.write(0, &ws.attention_out[..out.attention.len]);
+            out.attention
+                .write(0, &ws.attention_out[..out.attention.len]);
         }
     }
 }
