@@ -6,8 +6,10 @@
 //! weights, and a call splits its batch rows evenly over `parts` of them (`std::thread::scope`),
 //! as the wasm backend splits them over Workers; every row gets bit-identical results however the
 //! batch is split. An LSTM-family forward may split its hidden units instead (`units.rs`), for a
-//! batch too small to split by rows. The results of a split call are assembled here into
-//! whole-batch buffers.
+//! batch too small to split by rows. A cell's forward writes its results into arrays the caller
+//! passes ([`Results`]): each thread copies its own rows (or units) there once its forward is
+//! done, in parallel, so no thread assembles them and the caller copies nothing out. A trainer's
+//! split results are assembled here into whole-batch buffers, which it keeps for its backward.
 //!
 //! Errors: a panic (a failed size check) is caught at the boundary, its message kept for
 //! [`alstm_last_error`], and reported as a non-zero status or a null handle, never unwinding into
@@ -23,7 +25,7 @@ use std::sync::{Mutex, Once};
 mod units;
 
 /// The ABI revision; `symbols.ts` refuses a library with another.
-const ABI_VERSION: u32 = 2;
+const ABI_VERSION: u32 = 3;
 
 static LAST_ERROR: Mutex<String> = Mutex::new(String::new());
 static QUIET_PANICS: Once = Once::new();
@@ -55,6 +57,145 @@ unsafe fn floats<'a>(ptr: *const f32, len: usize) -> &'a [f32] {
         &[]
     } else {
         std::slice::from_raw_parts(ptr, len)
+    }
+}
+
+/// One of the caller's arrays a forward writes into (empty: not asked for). Threads write
+/// disjoint ranges of it at once, so it is shared as a pointer, not as a `&mut` slice.
+struct Out<T> {
+    values: *mut T,
+    len: usize,
+}
+
+// SAFETY: the threads of a call write disjoint ranges ([`Out::write`]) and read none.
+unsafe impl<T: Send> Sync for Out<T> {}
+unsafe impl<T: Send> Send for Out<T> {}
+
+impl<T: Copy> Out<T> {
+    /// The `len` values at `values`; empty for a null pointer (Deno passes empty arrays as null).
+    fn new(values: *mut T, len: usize) -> Self {
+        let len = if values.is_null() { 0 } else { len };
+        Out { values, len }
+    }
+
+    /// No array: a result the caller does not take.
+    fn none() -> Self {
+        Out::new(std::ptr::null_mut(), 0)
+    }
+
+    /// Whether the caller asked for this array.
+    fn wanted(&self) -> bool {
+        self.len != 0
+    }
+
+    /// Copies `values` to `at ..`.
+    ///
+    /// # Safety
+    /// No other thread writes `at .. + values.len()` during the call.
+    unsafe fn write(&self, at: usize, values: &[T]) {
+        assert!(
+            at + values.len() <= self.len,
+            "a result does not fit the array it goes to"
+        );
+        std::ptr::copy_nonoverlapping(values.as_ptr(), self.values.add(at), values.len());
+    }
+}
+
+/// The caller's arrays of a forward's results: `output (B, T, H)`, `hidden (B, H)`,
+/// `state (k, B, H)` (none for GRU and RNN), and the LSTM family's opt-in `attention
+/// (B, T, H, k)` and `lanes (B, T, H)`, each of the two asked for by passing it (empty: not asked
+/// for).
+struct Results {
+    output: Out<f32>,
+    hidden: Out<f32>,
+    state: Out<f32>,
+    attention: Out<f32>,
+    lanes: Out<i32>,
+}
+
+impl Results {
+    /// Checks every array's length against the sizes of a forward of `batch` sequences of
+    /// `seq_len` steps (panics on a wrong one).
+    fn new(
+        s: Sizes,
+        batch: usize,
+        seq_len: usize,
+        [output, hidden, state, attention]: [Out<f32>; 4],
+        lanes: Out<i32>,
+    ) -> Self {
+        let h = s.hidden;
+        let outputs = batch * seq_len * h;
+        let check = |what: &str, len: usize, expected: usize, optional: bool| {
+            assert!(
+                len == expected || (optional && len == 0),
+                "the {what} array holds {len} values, the forward writes {expected}"
+            );
+        };
+        check("output", output.len, outputs, false);
+        check("hidden", hidden.len, batch * h, false);
+        check("state", state.len, s.lanes * batch * h, false);
+        check("attention", attention.len, outputs * s.k, true);
+        check("lanes", lanes.len, outputs, true);
+        Results {
+            output,
+            hidden,
+            state,
+            attention,
+            lanes,
+        }
+    }
+
+    /// Writes a part's `output`, `hidden` and `state` of rows `[start, end)` of `batch` into
+    /// those rows.
+    ///
+    /// # Safety
+    /// No other thread writes these rows during the call.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn write_rows(
+        &self,
+        s: Sizes,
+        batch: usize,
+        seq_len: usize,
+        (start, end): (usize, usize),
+        output: &[f32],
+        hidden: &[f32],
+        state: &[f32],
+    ) {
+        let (h, rows) = (s.hidden, end - start);
+        let steps = seq_len * h;
+        self.output.write(start * steps, &output[..rows * steps]);
+        self.hidden.write(start * h, &hidden[..rows * h]);
+        for lane in 0..s.lanes {
+            let n = rows * h;
+            self.state
+                .write((lane * batch + start) * h, &state[lane * n..][..n]);
+        }
+    }
+
+    /// [`Results::write_rows`] of an LSTM-family part's results, the opt-in ones included.
+    ///
+    /// # Safety
+    /// As [`Results::write_rows`].
+    unsafe fn write_cell_rows(
+        &self,
+        ws: &crate::sequence::Workspace,
+        s: Sizes,
+        batch: usize,
+        seq_len: usize,
+        rows: (usize, usize),
+    ) {
+        self.write_rows(s, batch, seq_len, rows, &ws.output, &ws.hidden, &ws.state);
+        let (start, count) = (rows.0, rows.1 - rows.0);
+        let steps = seq_len * s.hidden;
+        if self.attention.wanted() && !ws.attention_out.is_empty() {
+            let width = steps * s.k;
+            self.attention
+                .write(start * width, &ws.attention_out[..count * width]);
+        }
+        if self.lanes.wanted() && !ws.lanes_out.is_empty() {
+            self.lanes
+                .write(start * steps, &ws.lanes_out[..count * steps]);
+        }
     }
 }
 
@@ -254,8 +395,6 @@ impl Batch<'_> {
 pub struct NativeCell {
     sizes: Sizes,
     parts: Vec<Cell>,
-    used: usize,
-    whole: Assembled,
 }
 
 /// An `extern "C"` constructor of a handle over the LSTM family's `$new` (`Cell::new` or
@@ -324,19 +463,19 @@ macro_rules! lstm_constructor {
 
 lstm_constructor! {
     /// Packs a cell for up to `threads` threads.
-    alstm_cell_new -> NativeCell = Cell::new, |sizes, parts| NativeCell {
-        sizes,
-        parts,
-        used: 1,
-        whole: Assembled::default(),
-    }
+    alstm_cell_new -> NativeCell = Cell::new, |sizes, parts| NativeCell { sizes, parts }
 }
 
 /// Runs `seq_len` steps of `batch` sequences over `parts` threads, each taking some of the batch
-/// rows, or (`by_units` non-zero) some of the hidden units of every row; 0 on success.
+/// rows, or (`by_units` non-zero) some of the hidden units of every row, and writes the results
+/// into the arrays after the inputs ([`Results`]: `output`, `hidden`, `state`, and the opt-in
+/// `attention` and `lanes`, null or empty when not asked for), each with its length; 0 on
+/// success, non-zero for a length that does not match.
 ///
 /// # Safety
-/// `cell` comes from [`alstm_cell_new`]; the arrays hold `(B, T, I)`, `(B, H)`, `(k, B, H)`.
+/// `cell` comes from [`alstm_cell_new`]; the inputs hold `(B, T, I)`, `(B, H)`, `(k, B, H)`
+/// floats; every result array holds as many values as its length says and stays unread by
+/// anyone else until the call returns.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn alstm_cell_forward(
@@ -348,24 +487,43 @@ pub unsafe extern "C" fn alstm_cell_forward(
     x: *const f32,
     hidden: *const f32,
     state: *const f32,
-    attention: u8,
-    lanes: u8,
+    output_out: *mut f32,
+    output_len: u32,
+    hidden_out: *mut f32,
+    hidden_len: u32,
+    state_out: *mut f32,
+    state_len: u32,
+    attention_out: *mut f32,
+    attention_len: u32,
+    lanes_out: *mut i32,
+    lanes_len: u32,
 ) -> i32 {
     let (parts, batch, seq_len) = (parts as usize, batch as usize, seq_len as usize);
     guarded(1, || {
         let cell = &mut *cell;
         let s = cell.sizes;
         let input = Batch::new(s, batch, seq_len, x, hidden, state);
+        let results = Results::new(
+            s,
+            batch,
+            seq_len,
+            [
+                Out::new(output_out, output_len as usize),
+                Out::new(hidden_out, hidden_len as usize),
+                Out::new(state_out, state_len as usize),
+                Out::new(attention_out, attention_len as usize),
+            ],
+            Out::new(lanes_out, lanes_len as usize),
+        );
+        let extras = crate::sequence::Extras {
+            attention: results.attention.wanted(),
+            lanes: results.lanes.wanted(),
+        };
         let sharing = parts.min(cell.parts.len());
         if by_units != 0 && sharing > 1 {
-            cell.used = sharing;
-            let extras = crate::sequence::Extras {
-                attention: attention != 0,
-                lanes: lanes != 0,
-            };
             units::forward(
                 &mut cell.parts[..sharing],
-                &mut cell.whole,
+                &results,
                 s,
                 batch,
                 seq_len,
@@ -376,76 +534,16 @@ pub unsafe extern "C" fn alstm_cell_forward(
             );
             return 0;
         }
-        let ranges = slices(batch, parts.min(cell.parts.len()));
-        cell.used = ranges.len();
+        let ranges = slices(batch, sharing);
         in_parallel(&mut cell.parts, ranges.len(), |index, part| {
             let (rows, x, hidden, state) = input.rows(s, ranges[index]);
-            part.set_outputs(attention != 0, lanes != 0);
+            part.set_outputs(extras.attention, extras.lanes);
             part.forward(rows, seq_len, x, hidden, &state);
+            // SAFETY: this part alone has these rows.
+            results.write_cell_rows(&part.workspace, s, batch, seq_len, ranges[index]);
         });
-        if ranges.len() > 1 {
-            let w = &mut cell.whole;
-            let (h, k) = (s.hidden, s.k);
-            w.resize(s, batch, seq_len);
-            w.attention.resize(
-                if attention != 0 {
-                    batch * seq_len * h * k
-                } else {
-                    0
-                },
-                0.0,
-            );
-            w.lanes
-                .resize(if lanes != 0 { batch * seq_len * h } else { 0 }, 0);
-            for (part, &rows) in cell.parts.iter().zip(&ranges) {
-                let results = [part.output_ptr(), part.hidden_ptr(), part.state_ptr()];
-                w.place_forward(s, batch, seq_len, rows, results);
-                if attention != 0 && !part.workspace.attention_out.is_empty() {
-                    let width = seq_len * h * k;
-                    place(
-                        &mut w.attention,
-                        part.attention_ptr(),
-                        1,
-                        batch,
-                        width,
-                        rows,
-                    );
-                }
-                if lanes != 0 && !part.workspace.lanes_out.is_empty() {
-                    place(&mut w.lanes, part.lanes_ptr(), 1, batch, seq_len * h, rows);
-                }
-            }
-        }
         0
     })
-}
-
-/// Address of one of the last forward's results: 0 output, 1 hidden, 2 state, 3 attention,
-/// 4 lanes.
-///
-/// # Safety
-/// `cell` comes from [`alstm_cell_new`].
-#[no_mangle]
-pub unsafe extern "C" fn alstm_cell_result(cell: *const NativeCell, which: u32) -> usize {
-    let cell = &*cell;
-    if cell.used == 1 {
-        let part = &cell.parts[0];
-        return match which {
-            0 => part.output_ptr(),
-            1 => part.hidden_ptr(),
-            2 => part.state_ptr(),
-            3 => part.attention_ptr(),
-            _ => part.lanes_ptr(),
-        };
-    }
-    let w = &cell.whole;
-    match which {
-        0 => w.output.as_ptr() as usize,
-        1 => w.hidden.as_ptr() as usize,
-        2 => w.state.as_ptr() as usize,
-        3 => w.attention.as_ptr() as usize,
-        _ => w.lanes.as_ptr() as usize,
-    }
 }
 
 /// Frees a cell.
@@ -461,8 +559,6 @@ pub unsafe extern "C" fn alstm_cell_free(cell: *mut NativeCell) {
 pub struct NativeTorchCell {
     sizes: Sizes,
     parts: Vec<TorchCell>,
-    used: usize,
-    whole: Assembled,
 }
 
 /// Takes a GRU or RNN cell's torch parameters (as `TorchCell::new`, each array as pointer and
@@ -512,17 +608,20 @@ pub unsafe extern "C" fn alstm_torch_cell_new(
                 k: 0,
             },
             parts,
-            used: 1,
-            whole: Assembled::default(),
         }))
     })
 }
 
-/// Runs `seq_len` steps of `batch` sequences over `parts` threads; 0 on success.
+/// Runs `seq_len` steps of `batch` sequences over `parts` threads and writes the results into
+/// `output` and `hidden_out`, each with its length; 0 on success, non-zero for a length that does
+/// not match.
 ///
 /// # Safety
-/// `cell` comes from [`alstm_torch_cell_new`]; the arrays hold `(B, T, I)` and `(B, H)`.
+/// `cell` comes from [`alstm_torch_cell_new`]; the inputs hold `(B, T, I)` and `(B, H)` floats;
+/// the result arrays hold as many as their lengths say and stay unread by anyone else until the
+/// call returns.
 #[no_mangle]
+#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn alstm_torch_cell_forward(
     cell: *mut NativeTorchCell,
     parts: u32,
@@ -530,46 +629,40 @@ pub unsafe extern "C" fn alstm_torch_cell_forward(
     seq_len: u32,
     x: *const f32,
     hidden: *const f32,
+    output: *mut f32,
+    output_len: u32,
+    hidden_out: *mut f32,
+    hidden_len: u32,
 ) -> i32 {
     let (parts, batch, seq_len) = (parts as usize, batch as usize, seq_len as usize);
     guarded(1, || {
         let cell = &mut *cell;
         let s = cell.sizes;
         let input = Batch::new(s, batch, seq_len, x, hidden, std::ptr::null());
+        let results = Results::new(
+            s,
+            batch,
+            seq_len,
+            [
+                Out::new(output, output_len as usize),
+                Out::new(hidden_out, hidden_len as usize),
+                Out::none(),
+                Out::none(),
+            ],
+            Out::none(),
+        );
         let ranges = slices(batch, parts.min(cell.parts.len()));
-        cell.used = ranges.len();
         in_parallel(&mut cell.parts, ranges.len(), |index, part| {
             let (rows, x, hidden, _) = input.rows(s, ranges[index]);
             part.forward(rows, seq_len, x, hidden);
+            let h = s.hidden;
+            // SAFETY: the part holds its rows' results; this part alone has these rows.
+            let output = at(part.output_ptr(), rows * seq_len * h);
+            let hidden = at(part.hidden_ptr(), rows * h);
+            results.write_rows(s, batch, seq_len, ranges[index], output, hidden, &[]);
         });
-        if ranges.len() > 1 {
-            let w = &mut cell.whole;
-            w.resize(s, batch, seq_len);
-            for (part, &rows) in cell.parts.iter().zip(&ranges) {
-                let results = [part.output_ptr(), part.hidden_ptr(), 0];
-                w.place_forward(s, batch, seq_len, rows, results);
-            }
-        }
         0
     })
-}
-
-/// Address of the last forward's output (`which` 0) or final hidden state (1).
-///
-/// # Safety
-/// `cell` comes from [`alstm_torch_cell_new`].
-#[no_mangle]
-pub unsafe extern "C" fn alstm_torch_cell_result(
-    cell: *const NativeTorchCell,
-    which: u32,
-) -> usize {
-    let cell = &*cell;
-    match (cell.used == 1, which) {
-        (true, 0) => cell.parts[0].output_ptr(),
-        (true, _) => cell.parts[0].hidden_ptr(),
-        (false, 0) => cell.whole.output.as_ptr() as usize,
-        (false, _) => cell.whole.hidden.as_ptr() as usize,
-    }
 }
 
 /// Frees a GRU or RNN cell.

@@ -4,11 +4,12 @@
 //! blocks with its own kernel object (`sequence::step`), so it streams only its share of the
 //! weight panels per step; after each step the threads publish their units of `h_t` in a shared
 //! buffer, meet at a [`SpinBarrier`] and copy the others' units into their next input rows.
+//! Once done, each part writes its units of the results into the caller's arrays.
 //!
 //! Results are bit-identical to one thread's: every block is computed as `forward` computes it
 //! (block ranges start on even blocks, so a batch of one pairs the same blocks as it does).
 
-use super::{Assembled, Sizes};
+use super::{Results, Sizes};
 use crate::cell::{with_variant, Variant};
 use crate::sequence::{begin, finish, step, Extras};
 use crate::Cell;
@@ -112,22 +113,25 @@ struct Slots {
 // that follows those writes.
 unsafe impl Sync for Slots {}
 
-/// The inputs of one call, shared by its parts.
+/// The inputs and result arrays of one call, shared by its parts.
 struct Call<'a> {
+    sizes: Sizes,
     batch: usize,
     seq_len: usize,
     x: &'a [f32],
     hidden: &'a [f32],
     state: &'a [f32],
     extras: Extras,
+    results: &'a Results,
 }
 
 /// Runs `seq_len` steps of `batch` sequences with the hidden units split over `parts` (all of
-/// them run: the caller picks how many), then assembles the whole results into `whole`.
+/// them run: the caller picks how many), each part writing its units of the results into
+/// `results` (`extras` says which of the opt-in ones it asked for).
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     parts: &mut [Cell],
-    whole: &mut Assembled,
+    results: &Results,
     s: Sizes,
     batch: usize,
     seq_len: usize,
@@ -144,12 +148,14 @@ pub fn forward(
         len: shared.len(),
     };
     let call = Call {
+        sizes: s,
         batch,
         seq_len,
         x,
         hidden,
         state,
         extras,
+        results,
     };
     let work = |index: usize, part: &mut Cell| {
         let _guard = BreakOnPanic(&barrier);
@@ -172,10 +178,10 @@ pub fn forward(
         }
         work(0, first);
     });
-    assemble(parts, whole, s, batch, seq_len, extras);
 }
 
-/// Part `part` of `parts`: the whole call on its blocks, trading `h_t` after every step.
+/// Part `part` of `parts`: the whole call on its blocks, trading `h_t` after every step, then
+/// its units of the results into the caller's arrays.
 fn run<V: Variant>(
     weights: &crate::sequence::Weights,
     ws: &mut crate::sequence::Workspace,
@@ -229,48 +235,40 @@ fn run<V: Variant>(
         }
     }
     finish(weights, ws);
+    // SAFETY: this part alone writes units `start..stop`, and the first part the rest.
+    unsafe { write_units(ws, call, (start, stop), part == 0) };
 }
 
-/// The whole-batch results from the parts: each part's units of the output, the cell states and
-/// the chosen lanes; the final hidden state and the attention weights (every part computes all
-/// of them) from the first.
-fn assemble(
-    parts: &[Cell],
-    whole: &mut Assembled,
-    s: Sizes,
-    batch: usize,
-    seq_len: usize,
-    extras: Extras,
+/// Writes a part's units `[start, stop)` of the output, the cell states and the chosen lanes into
+/// the caller's arrays; with `first`, also the final hidden state and the attention weights
+/// (every part computes all of them).
+///
+/// # Safety
+/// No other thread writes these units (with `first`: these arrays) during the call.
+unsafe fn write_units(
+    ws: &crate::sequence::Workspace,
+    call: &Call,
+    (start, stop): (usize, usize),
+    first: bool,
 ) {
-    let h = s.hidden;
-    whole.resize(s, batch, seq_len);
-    let first = &parts[0].workspace;
-    whole.hidden.copy_from_slice(&first.hidden);
-    whole.attention.clear();
-    if extras.attention {
-        whole.attention.resize(batch * seq_len * h * s.k, 0.0);
-        if !first.attention_out.is_empty() {
-            whole.attention.copy_from_slice(&first.attention_out);
+    let (out, h) = (call.results, call.sizes.hidden);
+    let lanes = call.extras.lanes && !ws.lanes_out.is_empty();
+    for row in 0..call.batch * call.seq_len {
+        let units = row * h + start..row * h + stop;
+        out.output.write(units.start, &ws.output[units.clone()]);
+        if lanes {
+            out.lanes.write(units.start, &ws.lanes_out[units]);
         }
     }
-    let lanes = extras.lanes && !first.lanes_out.is_empty();
-    whole.lanes.clear();
-    whole
-        .lanes
-        .resize(if extras.lanes { batch * seq_len * h } else { 0 }, 0);
-    for (index, part) in parts.iter().enumerate() {
-        let ws = &part.workspace;
-        let (start, stop) = units_of(h, index, parts.len());
-        for row in 0..batch * seq_len {
-            let units = row * h + start..row * h + stop;
-            whole.output[units.clone()].copy_from_slice(&ws.output[units.clone()]);
-            if lanes {
-                whole.lanes[units.clone()].copy_from_slice(&ws.lanes_out[units]);
-            }
-        }
-        for row in 0..s.lanes * batch {
-            let units = row * h + start..row * h + stop;
-            whole.state[units.clone()].copy_from_slice(&ws.state[units]);
+    for row in 0..call.sizes.lanes * call.batch {
+        let units = row * h + start..row * h + stop;
+        out.state.write(units.start, &ws.state[units]);
+    }
+    if first {
+        out.hidden.write(0, &ws.hidden[..call.batch * h]);
+        if call.extras.attention && !ws.attention_out.is_empty() {
+            out.attention
+                .write(0, &ws.attention_out[..out.attention.len]);
         }
     }
 }

@@ -95,16 +95,9 @@ function lastError(library: NativeLibrary): string {
  * const output = copyOut(address, 12);
  * ```
  */
-export function copyOut(address: Deno.PointerValue, length: number): Float32Array;
-export function copyOut(address: Deno.PointerValue, length: number, ints: true): Int32Array;
-export function copyOut(
-  address: Deno.PointerValue,
-  length: number,
-  ints = false,
-): Float32Array | Int32Array {
-  if (length === 0 || address === null) return ints ? new Int32Array(0) : new Float32Array(0);
-  const bytes = Deno.UnsafePointerView.getArrayBuffer(address, length * 4);
-  return ints ? new Int32Array(bytes).slice() : new Float32Array(bytes).slice();
+export function copyOut(address: Deno.PointerValue, length: number): Float32Array {
+  if (length === 0 || address === null) return new Float32Array(0);
+  return new Float32Array(Deno.UnsafePointerView.getArrayBuffer(address, length * 4)).slice();
 }
 
 /**
@@ -162,63 +155,103 @@ export class NativeKernel {
    * `background` runs it on a thread of Deno's pool (the caller must keep `input`'s arrays
    * unchanged until the promise settles). Returns fresh arrays.
    */
-  async run(
+  run(
+    input: SequenceInput,
+    split: Split,
+    extras: Extras,
+    background: boolean,
+  ): Promise<SequenceOutput> {
+    return this.#lstm
+      ? this.#runLstm(input, split, extras, background)
+      : this.#runTorch(input, split.parts, background);
+  }
+
+  /**
+   * An LSTM-family forward: the library's threads write the results straight into arrays
+   * allocated here, each thread its own rows or units.
+   */
+  async #runLstm(
     input: SequenceInput,
     split: Split,
     extras: Extras,
     background: boolean,
   ): Promise<SequenceOutput> {
     const s = this.#library.symbols;
-    const handle = this.#live();
     const { batch: B, seqLen: T } = input;
-    const x = input.x as Float32Array;
-    const hidden = input.hidden as Float32Array;
-    const state = input.state as Float32Array;
-    const { parts } = split;
-    let status: number;
-    if (this.#lstm) {
-      const byUnits = split.byUnits ? 1 : 0;
-      const flags = [extras.attention ? 1 : 0, extras.lanes ? 1 : 0] as const;
-      status = background
-        ? await this.#pool.run(() =>
-          s.alstm_cell_forward_async(handle, parts, byUnits, B, T, x, hidden, state, ...flags)
-        )
-        : s.alstm_cell_forward(handle, parts, byUnits, B, T, x, hidden, state, ...flags);
-    } else {
-      status = background
-        ? await this.#pool.run(() =>
-          s.alstm_torch_cell_forward_async(handle, parts, B, T, x, hidden)
-        )
-        : s.alstm_torch_cell_forward(handle, parts, B, T, x, hidden);
-    }
+    const { hiddenSize: H, variant } = this.#spec;
+    // Referenced until the promise settles (they are its result): the library writes into them.
+    const output = new Float32Array(B * T * H);
+    const hidden = new Float32Array(B * H);
+    const state = new Float32Array(stateRows(variant) * B * H);
+    const attention = extras.attention ? new Float32Array(B * T * H * variant.k) : null;
+    const lanes = extras.lanes ? new Int32Array(B * T * H) : null;
+    const args = [
+      this.#live(),
+      split.parts,
+      split.byUnits ? 1 : 0,
+      B,
+      T,
+      input.x as Float32Array,
+      input.hidden as Float32Array,
+      input.state as Float32Array,
+      output,
+      output.length,
+      hidden,
+      hidden.length,
+      state,
+      state.length,
+      attention,
+      attention?.length ?? 0,
+      lanes,
+      lanes?.length ?? 0,
+    ] as const;
+    const status = background
+      ? await this.#pool.run(() => s.alstm_cell_forward_async(...args))
+      : s.alstm_cell_forward(...args);
     checkStatus(this.#library, status, `forward of batch ${B} × seqLen ${T}`);
-    return this.#results(B, T, extras);
+    return {
+      output,
+      hidden,
+      state,
+      ...(attention === null ? {} : { attention }),
+      ...(lanes === null ? {} : { lanes }),
+    };
+  }
+
+  /** A GRU or RNN forward over `parts` threads, written into arrays allocated here. */
+  async #runTorch(
+    input: SequenceInput,
+    parts: number,
+    background: boolean,
+  ): Promise<SequenceOutput> {
+    const s = this.#library.symbols;
+    const { batch: B, seqLen: T } = input;
+    const H = this.#spec.hiddenSize;
+    // Referenced until the promise settles (they are its result): the library writes into them.
+    const output = new Float32Array(B * T * H);
+    const hidden = new Float32Array(B * H);
+    const args = [
+      this.#live(),
+      parts,
+      B,
+      T,
+      input.x as Float32Array,
+      input.hidden as Float32Array,
+      output,
+      output.length,
+      hidden,
+      hidden.length,
+    ] as const;
+    const status = background
+      ? await this.#pool.run(() => s.alstm_torch_cell_forward_async(...args))
+      : s.alstm_torch_cell_forward(...args);
+    checkStatus(this.#library, status, `forward of batch ${B} × seqLen ${T}`);
+    return { output, hidden, state: new Float32Array(0) };
   }
 
   /** Whether a call runs on a thread of Deno's pool now (the kernel must not be freed). */
   get running(): boolean {
     return this.#pool.running;
-  }
-
-  #results(B: number, T: number, extras: Extras): SequenceOutput {
-    const s = this.#library.symbols;
-    const handle = this.#live();
-    const { hiddenSize: H, variant } = this.#spec;
-    if (!this.#lstm) {
-      return {
-        output: copyOut(s.alstm_torch_cell_result(handle, 0), B * T * H),
-        hidden: copyOut(s.alstm_torch_cell_result(handle, 1), B * H),
-        state: new Float32Array(0),
-      };
-    }
-    const result = (which: number) => s.alstm_cell_result(handle, which);
-    return {
-      output: copyOut(result(0), B * T * H),
-      hidden: copyOut(result(1), B * H),
-      state: copyOut(result(2), stateRows(variant) * B * H),
-      ...(extras.attention ? { attention: copyOut(result(3), B * T * H * variant.k) } : {}),
-      ...(extras.lanes ? { lanes: copyOut(result(4), B * T * H, true) } : {}),
-    };
   }
 
   #live(): Handle {

@@ -1,7 +1,7 @@
 /**
  * The C ABI of the native library (`native/src/ffi.rs`), as `Deno.dlopen` takes it: every symbol
  * with its parameter and result types. Arrays pass as `"buffer"` (a pointer to the typed array's
- * own bytes: no copy); handles and result addresses as `"pointer"`. The calls that run kernels
+ * own bytes: no copy), both the inputs and the arrays a cell's forward writes its results into; handles and a trainer's result addresses as `"pointer"`. The calls that run kernels
  * exist twice, a blocking one for small calls and a `nonblocking` one (run on a thread of Deno's
  * pool, answering with a promise) that keeps the event loop free during large ones.
  *
@@ -9,7 +9,7 @@
  */
 
 /** The ABI revision this table describes; the library must report the same. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** One parameter array and its length, as the C ABI takes each of a cell's arrays. */
 const array = ["buffer", "u32"] as const;
@@ -19,14 +19,30 @@ const cellNew = {
   parameters: ["u32", "u32", "u32", "u8", "f32", "u32", "u32", ...six],
   result: "pointer",
 } as const;
+/** An array the library writes a result into, and its length. */
+const out = ["buffer", "u32"] as const;
 const cellForward = {
   name: "alstm_cell_forward",
-  parameters: ["pointer", "u32", "u8", "u32", "u32", "buffer", "buffer", "buffer", "u8", "u8"],
+  parameters: [
+    "pointer",
+    "u32",
+    "u8",
+    "u32",
+    "u32",
+    "buffer",
+    "buffer",
+    "buffer",
+    ...out,
+    ...out,
+    ...out,
+    ...out,
+    ...out,
+  ],
   result: "i32",
 } as const;
 const torchForward = {
   name: "alstm_torch_cell_forward",
-  parameters: ["pointer", "u32", "u32", "u32", "buffer", "buffer"],
+  parameters: ["pointer", "u32", "u32", "u32", "buffer", "buffer", ...out, ...out],
   result: "i32",
 } as const;
 const trainerForward = {
@@ -64,7 +80,6 @@ export const SYMBOLS = {
   alstm_cell_new: cellNew,
   alstm_cell_forward: cellForward,
   alstm_cell_forward_async: { ...cellForward, nonblocking: true },
-  alstm_cell_result: { parameters: ["pointer", "u32"], result: "pointer" },
   alstm_cell_free: { parameters: ["pointer"], result: "void" },
   alstm_torch_cell_new: {
     parameters: ["u32", "u32", "u32", "u32", ...six.slice(0, 8)],
@@ -72,7 +87,6 @@ export const SYMBOLS = {
   },
   alstm_torch_cell_forward: torchForward,
   alstm_torch_cell_forward_async: { ...torchForward, nonblocking: true },
-  alstm_torch_cell_result: { parameters: ["pointer", "u32"], result: "pointer" },
   alstm_torch_cell_free: { parameters: ["pointer"], result: "void" },
   alstm_trainer_new: cellNew,
   alstm_trainer_free: { parameters: ["pointer"], result: "void" },
