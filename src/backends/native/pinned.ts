@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "96f6a7ea8bd85ad34c65863161deafbeb50a63d1db953ce407ade70c1624fc0d",
+    "1de60ae8f4d53bb209b865e7506edce1dc0e6f87a27d90f8fa7b5f8cc5a7f86e",
   "libarraylstm-linux-x86_64-v3.so":
-    "f455a4555578c40c17dd77d62a2270760ebc7c98a7ac499589617c67ca584423",
+    "e52cfa93328ee3df34e269de5ee2c772f2fbd41d0de84490b134321ea587bdc3",
   "libarraylstm-linux-x86_64-v4.so":
-    "48da991b839271fd7a5930f1c266f244060cfa738f2d50c3ef58e249df0f2bda",
+    "a4d81e3fe97c07232e2258fcb29eeee574627022ddb87f218b852512e13ea457",
 };
