@@ -5,49 +5,16 @@
  */
 
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput, SequenceOutput } from "../src/contract/mod.ts";
+import type { SequenceOutput } from "../src/contract/mod.ts";
 import { createNativeBackend } from "../src/backends/native/mod.ts";
 import { type Extras, NativeKernel } from "../src/backends/native/kernel.ts";
 import { openNativeLibrary } from "../src/backends/native/library.ts";
 import { splitFor } from "../src/backends/native/runner.ts";
 import { SplitChoice } from "../src/backends/native/split_choice.ts";
-import type { VariantKind } from "../src/variants.ts";
 import { isAvailable } from "./_backends.ts";
+import { fixedCell, fixedInput } from "./_fixed_cells.ts";
 
 const ignore = !isAvailable("native");
-
-/** A cell of `kind` with `k` lanes, `I` inputs and `H` units, with distinct weights. */
-function cellSpec(kind: VariantKind, k: number, I: number, H: number): CellSpec {
-  const fill = (n: number, scale: number) =>
-    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.7 + scale) * scale);
-  const attention = kind === "attention";
-  return {
-    variant: { kind, k, maxPooling: false },
-    inputSize: I,
-    hiddenSize: H,
-    params: {
-      i2hWeight: fill(4 * k * H * I, 0.4),
-      i2hBias: fill(4 * k * H, 0.1),
-      h2hWeight: fill(4 * k * H * H, 0.3),
-      h2hBias: fill(4 * k * H, 0.2),
-      i2aWeight: attention ? fill(k * H * I, 0.5) : null,
-      i2aBias: attention ? fill(k * H, 0.3) : null,
-    },
-  };
-}
-
-function sequenceInput(spec: CellSpec, batch: number, seqLen: number): SequenceInput {
-  const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
-  const fill = (n: number, phase: number) =>
-    Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.9 + phase));
-  return {
-    batch,
-    seqLen,
-    x: fill(batch * seqLen * I, 0),
-    hidden: fill(batch * H, 1),
-    state: fill(k * batch * H, 2),
-  };
-}
 
 /** Every result as its bits, so that a difference in the last bit (or a sign of zero) shows. */
 function bits(output: SequenceOutput): Record<string, number[]> {
@@ -78,12 +45,12 @@ for (const [kind, k] of CELLS) {
       // Odd sizes: the last block is part padding, an odd number of blocks (5 units: 2 blocks,
       // 37: 10, 45: 12 with a part that gets one pair less).
       for (const H of [5, 37, 45]) {
-        const spec = cellSpec(kind, k, 7, H);
+        const spec = fixedCell(kind, k, 7, H);
         const kernel = new NativeKernel(library, spec, 3);
         try {
           const extras: Extras = { attention: kind === "attention", lanes: kind === "stochastic" };
           for (const batch of [1, 3]) {
-            const input = sequenceInput(spec, batch, 6);
+            const input = fixedInput(spec, batch, 6);
             const one = bits(await kernel.run(input, { parts: 1, byUnits: false }, extras, false));
             for (const parts of [2, 3]) {
               const split = await kernel.run(input, { parts, byUnits: true }, extras, false);
@@ -109,11 +76,14 @@ Deno.test({
   async fn() {
     const latency = { batch: 1, seqLen: 100 };
     for (const kind of ["lstm", "array", "attention", "stochastic"] as const) {
-      const spec = cellSpec(kind, kind === "lstm" ? 1 : 4, 64, 256);
+      const spec = fixedCell(kind, kind === "lstm" ? 1 : 4, 64, 256);
       assert.deepEqual(splitFor(2, spec, latency), { parts: 2, byUnits: true }, kind);
       assert.deepEqual(splitFor(1, spec, latency), { parts: 1, byUnits: false }, kind);
     }
-    assert.deepEqual(splitFor(2, cellSpec("lstm", 1, 4, 8), latency), { parts: 1, byUnits: false });
+    assert.deepEqual(splitFor(2, fixedCell("lstm", 1, 4, 8), latency), {
+      parts: 1,
+      byUnits: false,
+    });
     const gru = {
       variant: { kind: "gru", k: 1, maxPooling: false },
       inputSize: 64,
@@ -121,8 +91,8 @@ Deno.test({
     } as const;
     assert.deepEqual(splitFor(2, gru, latency), { parts: 1, byUnits: false });
     // Through the backend: two threads give one thread's results.
-    const spec = cellSpec("array", 2, 16, 190);
-    const input = sequenceInput(spec, 1, 40);
+    const spec = fixedCell("array", 2, 16, 190);
+    const input = fixedInput(spec, 1, 40);
     assert.equal(splitFor(2, spec, input).byUnits, true);
     const [one, two] = await Promise.all([1, 2].map((threads) => createNativeBackend({ threads })));
     const [a, b] = await Promise.all([one.compile(spec), two.compile(spec)]);

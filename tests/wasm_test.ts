@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import type { CellSpec, SequenceInput } from "../src/contract/mod.ts";
+import type { CellSpec } from "../src/contract/mod.ts";
 import { createWasmBackend } from "../src/backends/wasm/mod.ts";
 import { abortSharing, SharedUnits, sharedUnitsBuffer } from "../src/backends/wasm/shared_units.ts";
-import type { VariantKind } from "../src/variants.ts";
+import { fixedCell, fixedInput } from "./_fixed_cells.ts";
 
 Deno.test("wasm takes the plain build where relaxed SIMD does not validate", async () => {
   // A fresh Worker loads the modules anew, after `WebAssembly.validate` is made to reject
@@ -32,7 +32,7 @@ Deno.test("wasm takes the plain build where relaxed SIMD does not validate", asy
   const worker = new Worker(blob, { type: "module" });
   try {
     const spec = smallSpec();
-    const input = smallInput(spec, 3, 7);
+    const input = fixedInput(spec, 3, 7);
     const reply = new Promise<MessageEvent>((resolve) => (worker.onmessage = resolve));
     worker.postMessage({ spec, input });
     const { flavor, result } = (await reply).data;
@@ -48,40 +48,7 @@ Deno.test("wasm takes the plain build where relaxed SIMD does not validate", asy
 
 /** A small attention cell with distinct, non-trivial weights. */
 function smallSpec(): CellSpec {
-  return cellSpec("attention", 3, 5, 7);
-}
-
-/** A cell of `kind` with `k` lanes, `I` inputs and `H` units, with distinct weights. */
-function cellSpec(kind: VariantKind, k: number, I: number, H: number): CellSpec {
-  const fill = (n: number, scale: number) =>
-    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.7 + scale) * scale);
-  const attention = kind === "attention";
-  return {
-    variant: { kind, k, maxPooling: attention },
-    inputSize: I,
-    hiddenSize: H,
-    params: {
-      i2hWeight: fill(4 * k * H * I, 0.4),
-      i2hBias: fill(4 * k * H, 0.1),
-      h2hWeight: fill(4 * k * H * H, 0.3),
-      h2hBias: fill(4 * k * H, 0.2),
-      i2aWeight: attention ? fill(k * H * I, 0.5) : null,
-      i2aBias: attention ? fill(k * H, 0.3) : null,
-    },
-  };
-}
-
-function smallInput(spec: CellSpec, batch: number, seqLen: number): SequenceInput {
-  const { inputSize: I, hiddenSize: H, variant: { k } } = spec;
-  const fill = (n: number, phase: number) =>
-    Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.9 + phase));
-  return {
-    batch,
-    seqLen,
-    x: fill(batch * seqLen * I, 0),
-    hidden: fill(batch * H, 1),
-    state: fill(k * batch * H, 2),
-  };
+  return fixedCell("attention", 3, 5, 7, true);
 }
 
 /** Counts the Workers started while `fn` runs (the backend starts them with `new Worker`). */
@@ -125,7 +92,7 @@ for (const threads of [2, 3]) {
     const spec = smallSpec();
     // Enough work for three parts; the first worker's result is the whole batch the others'
     // rows are copied into.
-    const input = smallInput(spec, 65, 800);
+    const input = fixedInput(spec, 65, 800);
     const one = await createWasmBackend({ threads: 1 }).compile(spec);
     const many = await createWasmBackend({ threads }).compile(spec);
     try {
@@ -149,12 +116,12 @@ for (
   Deno.test(`wasm ${kind}: a small batch shared by hidden units gives one thread's results`, async () => {
     // 190 units: 48 blocks of four, the last one half padding; ≥ 2e5 FLOPs per step and
     // ≥ 5e7 per call, so a batch too small to split by rows is split by hidden units.
-    const spec = cellSpec(kind, k, 16, 190);
+    const spec = fixedCell(kind, k, 16, 190, kind === "attention");
     const one = await createWasmBackend({ threads: 1 }).compile(spec);
     const two = await createWasmBackend({ threads: 2 }).compile(spec);
     try {
       // The first call runs in this thread and starts both workers after its result.
-      const first = smallInput(spec, 1, 170);
+      const first = fixedInput(spec, 1, 170);
       assert.equal(
         await countSharedBuffers(async () => {
           const started = await countWorkers(async () => {
@@ -166,7 +133,7 @@ for (
         0,
       );
       for (const batch of [1, 3]) {
-        const input = smallInput(spec, batch, 170);
+        const input = fixedInput(spec, batch, 170);
         let shared = await one.run(input);
         let buffers = 0;
         const workers = await countWorkers(async () => {
@@ -177,7 +144,7 @@ for (
         assert.deepEqual(shared, await one.run(input), `batch ${batch}`);
       }
       // A batch split by rows takes both.
-      const rows = smallInput(spec, 16, 170);
+      const rows = fixedInput(spec, 16, 170);
       let split = await one.run(rows);
       assert.equal(
         await countSharedBuffers(async () => void (split = await two.run(rows))),
@@ -206,7 +173,7 @@ Deno.test("wasm keeps a small batch-1 call in the calling thread", async () => {
   const runner = await createWasmBackend({ threads: 2 }).compile(spec);
   try {
     assert.equal(
-      await countWorkers(async () => void await runner.run(smallInput(spec, 1, 5000))),
+      await countWorkers(async () => void await runner.run(fixedInput(spec, 1, 5000))),
       0,
     );
   } finally {
@@ -225,8 +192,8 @@ Deno.test("wasm stops idle Workers so a process that forgets dispose() can exit"
   const spec = smallSpec();
   const runner = await createWasmBackend({ threads: 2 }).compile(spec);
   const started = await countWorkers(async () => {
-    await runner.run(smallInput(spec, 64, 500)); // the first call: in this thread
-    await runner.run(smallInput(spec, 64, 500));
+    await runner.run(fixedInput(spec, 64, 500)); // the first call: in this thread
+    await runner.run(fixedInput(spec, 64, 500));
   });
   assert.equal(started, 2);
   // The test sanitizer fails this test if a Worker or timer is still alive when it ends.
