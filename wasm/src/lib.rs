@@ -225,9 +225,15 @@ mod tests {
     const T: usize = 4;
 
     fn cell(kind: u32, k: usize) -> Cell {
-        let rows = 4 * k * H;
+        test_cell(kind, k, I, H)
+    }
+
+    /// A cell of `kind` with `k` lanes, `input` inputs and `hidden` units, with distinct
+    /// deterministic weights (the kernels' tests share it).
+    pub(crate) fn test_cell(kind: u32, k: usize, input: usize, hidden: usize) -> Cell {
+        let rows = 4 * k * hidden;
         let (i2a_weight, i2a_bias) = if kind == variants::ATTENTION {
-            (values(k * H * I, 5), values(k * H, 6))
+            (values(k * hidden * input, 5), values(k * hidden, 6))
         } else {
             (vec![], vec![])
         };
@@ -236,11 +242,11 @@ mod tests {
             k,
             false,
             0.0,
-            I,
-            H,
-            &values(rows * I, 1),
+            input,
+            hidden,
+            &values(rows * input, 1),
             &values(rows, 2),
-            &values(rows * H, 3),
+            &values(rows * hidden, 3),
             &values(rows, 4),
             &i2a_weight,
             &i2a_bias,

@@ -508,26 +508,7 @@ mod tests {
     const T: usize = 3;
 
     fn cell(kind: u32, k: usize) -> Cell {
-        let rows = 4 * k * H;
-        let (i2a_weight, i2a_bias) = if kind == variants::ATTENTION {
-            (values(k * H * I, 5), values(k * H, 6))
-        } else {
-            (vec![], vec![])
-        };
-        Cell::new(
-            kind,
-            k,
-            false,
-            0.0,
-            I,
-            H,
-            &values(rows * I, 1),
-            &values(rows, 2),
-            &values(rows * H, 3),
-            &values(rows, 4),
-            &i2a_weight,
-            &i2a_bias,
-        )
+        crate::tests::test_cell(kind, k, I, H)
     }
 
     /// Every value recorded for row `b` of `r`, with its output, as bits.
