@@ -5,39 +5,22 @@
  */
 
 import assert from "node:assert/strict";
-import { lstmArguments } from "../src/backends/native/kernel.ts";
+import { lastError, lstmArguments } from "../src/backends/native/kernel.ts";
 import { openNativeLibrary } from "../src/backends/native/library.ts";
 import { isAvailable } from "./_backends.ts";
+import { fixedCell } from "./_fixed_cells.ts";
 
 const ignore = !isAvailable("native");
-
-/** The library's message for the last failed call. */
-function lastError(symbols: Awaited<ReturnType<typeof openNativeLibrary>>["symbols"]): string {
-  const buffer = new Uint8Array(1024);
-  const length = Number(symbols.alstm_last_error(buffer, buffer.length));
-  return new TextDecoder().decode(buffer.subarray(0, length));
-}
 
 Deno.test({
   name: "native: a forward refuses result arrays of the wrong length and fills the right ones",
   ignore,
   async fn() {
-    const { symbols } = await openNativeLibrary();
+    const library = await openNativeLibrary();
+    const { symbols } = library;
     const [I, H, B, T] = [3, 4, 2, 5];
     const z = (n: number) => new Float32Array(n).fill(0.5);
-    const spec = {
-      variant: { kind: "lstm", k: 1, maxPooling: false },
-      inputSize: I,
-      hiddenSize: H,
-      params: {
-        i2hWeight: z(4 * H * I),
-        i2hBias: z(4 * H),
-        h2hWeight: z(4 * H * H),
-        h2hBias: z(4 * H),
-        i2aWeight: null,
-        i2aBias: null,
-      },
-    } as const;
+    const spec = fixedCell("lstm", 1, I, H);
     const cell = (symbols.alstm_cell_new as (...args: unknown[]) => Deno.PointerValue)(
       2,
       ...lstmArguments(spec),
@@ -71,7 +54,7 @@ Deno.test({
       };
       const short = run(B * T * H - 1, 2, 0);
       assert.equal(short.status, 1);
-      assert.match(lastError(symbols), /output array holds 39 values, the forward writes 40/);
+      assert.match(lastError(library), /output array holds 39 values, the forward writes 40/);
       assert.ok(short.output.every((v) => v === 0.5), "nothing written");
       for (const [parts, byUnits] of [[1, 0], [2, 0], [2, 1]]) {
         const { status, output } = run(B * T * H, parts, byUnits);

@@ -80,7 +80,15 @@ export function checkStatus(library: NativeLibrary, status: number, what: string
   throw new Error(`the native kernel failed in the ${what}: ${lastError(library)}`);
 }
 
-function lastError(library: NativeLibrary): string {
+/**
+ * The library's message for its last failed call.
+ *
+ * @example
+ * ```ts ignore
+ * if (status !== 0) console.error(lastError(library));
+ * ```
+ */
+export function lastError(library: NativeLibrary): string {
   const buffer = new Uint8Array(1024);
   const length = Number(library.symbols.alstm_last_error(buffer, buffer.length));
   return new TextDecoder().decode(buffer.subarray(0, Math.min(length, buffer.length)));
