@@ -46,6 +46,16 @@ const UNITS = 4;
 const BACKGROUND_FLOPS = 3e7;
 
 /**
+ * A call split by hidden units runs on the calling thread up to this many FLOPs (~5–10 ms), above
+ * {@linkcode BACKGROUND_FLOPS}: started from a thread of Deno's pool, its two threads shared one
+ * core in about half the calls (batch-1 `ArrayLSTM`, I 64, H 256, T 100: 0.072 ms a step at the
+ * 5th percentile, 0.12 at the median, 0.17 at the 95th), and from the calling thread they did not
+ * (0.079, 0.083, 0.093). Such a call meets its partner after every step, so it runs at the slower
+ * thread's pace; a batch-1 call this short is usually what the caller awaits anyway.
+ */
+const SPLIT_BLOCKING_FLOPS = 5e8;
+
+/**
  * The floating-point operations of one forward of `input` on `spec`'s cell: the gate GEMM (input
  * and recurrent rows in one), plus the attention projection.
  *
@@ -216,7 +226,7 @@ export class NativeRunner implements CompiledCell {
     const spec = this.#spec;
     const flops = forwardFlops(spec, input);
     const split = splitFor(this.#threads, spec, input);
-    const background = flops >= BACKGROUND_FLOPS;
+    const background = flops >= (split.byUnits ? SPLIT_BLOCKING_FLOPS : BACKGROUND_FLOPS);
     const extras = requestedExtras(input);
     // The caller may change its arrays once this returns: a call that does not start now (or
     // runs in the background) works on a copy.
