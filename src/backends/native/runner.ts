@@ -20,6 +20,7 @@ import {
   type TrainingStep,
 } from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
+import { forwardFlops } from "../flops.ts";
 import { copyInput, namedGradients } from "../wasm/rows.ts";
 import { NativeKernel, type Split } from "./kernel.ts";
 import type { NativeLibrary } from "./library.ts";
@@ -54,29 +55,6 @@ const BACKGROUND_FLOPS = 3e7;
  * thread's pace; a batch-1 call this short is usually what the caller awaits anyway.
  */
 const SPLIT_BLOCKING_FLOPS = 5e8;
-
-/**
- * The floating-point operations of one forward of `input` on `spec`'s cell: the gate GEMM (input
- * and recurrent rows in one), plus the attention projection.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { forwardFlops } from "./runner.ts";
- * const spec = { variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 10, hiddenSize: 128 } as const;
- * assert.equal(forwardFlops(spec, { batch: 1, seqLen: 1 }), 2 * 4 * 128 * 138);
- * ```
- */
-export function forwardFlops(
-  spec: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">,
-  input: Pick<SequenceInput, "batch" | "seqLen">,
-): number {
-  const { variant, inputSize: I, hiddenSize: H } = spec;
-  const { cellStates, attention } = VARIANTS[variant.kind];
-  const gates = cellStates ? 4 * variant.k : variant.kind === "gru" ? 3 : 1;
-  const perRow = 2 * gates * H * (I + H) + (attention ? 2 * variant.k * H * I : 0);
-  return input.batch * input.seqLen * perRow;
-}
 
 /**
  * The threads a call of `flops` on `batch` rows uses, at most `threads`.

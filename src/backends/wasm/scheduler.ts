@@ -8,6 +8,7 @@
 
 import { type CellSpec, requestedExtras, type SequenceInput } from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
+import { forwardFlops } from "../flops.ts";
 import { workersPermitted } from "./thread.ts";
 import { unitsOf } from "./shared_units.ts";
 
@@ -68,26 +69,6 @@ export function defaultThreads(): number {
 }
 
 /**
- * Multiply-adds ×2 of one call: the gate GEMM of every step (and the attention projection).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { flopsOf } from "./scheduler.ts";
- * const spec = { variant: { kind: "lstm", k: 1, maxPooling: false }, inputSize: 1, hiddenSize: 1 } as const;
- * assert.equal(flopsOf(spec, { batch: 1, seqLen: 1 }), 16);
- * ```
- */
-export function flopsOf(
-  spec: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">,
-  input: Pick<SequenceInput, "batch" | "seqLen">,
-): number {
-  const { inputSize: I, hiddenSize: H, variant: { k, kind } } = spec;
-  const attention = VARIANTS[kind].attention ? I * k * H : 0;
-  return 2 * input.batch * input.seqLen * ((I + H) * 4 * k * H + attention);
-}
-
-/**
  * How many parts (threads) a call is split into by batch rows, with `threads` available: 1 for
  * too little work, else one more for each {@linkcode MIN_PARALLEL_FLOPS} / 2 of work, with at
  * least {@linkcode MIN_ROWS_PER_THREAD} rows each.
@@ -106,7 +87,7 @@ export function partsFor(
   spec: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">,
   input: Pick<SequenceInput, "batch" | "seqLen">,
 ): number {
-  const flops = flopsOf(spec, input);
+  const flops = forwardFlops(spec, input);
   if (threads === 1 || flops < MIN_PARALLEL_FLOPS) return 1;
   const byWork = Math.floor((2 * flops) / MIN_PARALLEL_FLOPS);
   return Math.max(1, Math.min(threads, byWork, Math.floor(input.batch / MIN_ROWS_PER_THREAD)));
@@ -137,7 +118,7 @@ export function sharesUnits(
   input: SequenceInput,
 ): boolean {
   const wants = requestedExtras(input);
-  const flops = flopsOf(spec, input);
+  const flops = forwardFlops(spec, input);
   return threads > 1 && running === 0 && typeof SharedArrayBuffer === "function" &&
     VARIANTS[spec.variant.kind].cellStates && !wants.attention && !wants.lanes &&
     flops >= MIN_PARALLEL_FLOPS && flops / input.seqLen >= MIN_SHARED_STEP_FLOPS &&
@@ -162,6 +143,6 @@ export function warmsWorkers(
   spec: Pick<CellSpec, "variant" | "inputSize" | "hiddenSize">,
   input: Pick<SequenceInput, "batch" | "seqLen">,
 ): boolean {
-  const flops = flopsOf(spec, input);
+  const flops = forwardFlops(spec, input);
   return threads > 1 && flops >= MIN_PARALLEL_FLOPS && flops < COLD_CALL_FLOPS;
 }
