@@ -23,6 +23,10 @@ use std::sync::{Mutex, Once};
 
 #[path = "units.rs"]
 mod units;
+#[path = "workers.rs"]
+mod workers;
+
+use workers::in_parallel;
 
 /// The ABI revision; `symbols.ts` refuses a library with another.
 const ABI_VERSION: u32 = 3;
@@ -207,22 +211,6 @@ fn slices(batch: usize, parts: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Runs `work(index, item)` for the first `count` items, each in its own thread but the first,
-/// which runs in the calling thread.
-fn in_parallel<T: Send>(items: &mut [T], count: usize, work: impl Fn(usize, &mut T) + Sync) {
-    let (first, rest) = items[..count].split_first_mut().expect("at least one part");
-    if rest.is_empty() {
-        work(0, first);
-        return;
-    }
-    std::thread::scope(|scope| {
-        for (index, item) in rest.iter_mut().enumerate() {
-            let work = &work;
-            scope.spawn(move || work(index + 1, item));
-        }
-        work(0, first);
-    });
-}
 
 /// Rows `[start, end)` of a `(lanes, batch, width)` array (`width` floats a row), lane by lane.
 fn gather(

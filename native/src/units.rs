@@ -170,14 +170,8 @@ pub fn forward(
             run(weights, workspace, &call, &barrier, &slots, index, count)
         );
     };
-    let (first, rest) = parts.split_first_mut().expect("at least one part");
-    std::thread::scope(|scope| {
-        for (index, part) in rest.iter_mut().enumerate() {
-            let work = &work;
-            scope.spawn(move || work(index + 1, part));
-        }
-        work(0, first);
-    });
+    // Every part on a thread of its own: they meet at the barrier after each step.
+    super::workers::in_parallel(parts, count, work);
 }
 
 /// Part `part` of `parts`: the whole call on its blocks, trading `h_t` after every step, then

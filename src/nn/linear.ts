@@ -132,24 +132,44 @@ export class Linear extends Module {
       ? [parameterEdge(weightParameter), biasParameter ? parameterEdge(biasParameter) : null, x]
       : [null, null, x];
     const shape = [...x.shape.slice(0, -1), O];
-    return record("Linear", [{ shape, data: out }], parents, ([grad]) => {
-      const g = grad!, input = x.data;
-      const dWeight = new Float32Array(O * I), dBias = new Float32Array(O);
-      const dx = new Float32Array(rows * I);
-      for (let r = 0; r < rows; r++) {
-        const row = r * I;
-        for (let o = 0; o < O; o++) {
-          const d = g[r * O + o];
-          if (d === 0) continue;
-          dBias[o] += d;
-          const column = o * I;
-          for (let i = 0; i < I; i++) {
-            dWeight[column + i] += d * input[row + i];
-            dx[row + i] += d * weight[column + i];
-          }
-        }
-      }
-      return [dWeight, dBias, dx];
-    })[0];
+    return record(
+      "Linear",
+      [{ shape, data: out }],
+      parents,
+      ([grad]) => linearBackward(grad!, x.data, weight, rows, I, O),
+    )[0];
   }
+}
+
+/**
+ * The gradients of `y = x·Wᵀ + b` from `g = dL/dy` `(rows, O)`: `[dW (O, I), db (O), dx (rows, I)]`.
+ * A function of its own, not a closure per forward: V8 optimises code by function, and a closure
+ * made anew each step and called once ran in the interpreter (~10× slower).
+ */
+function linearBackward(
+  g: Float32Array,
+  input: Float32Array,
+  weight: Float32Array,
+  rows: number,
+  I: number,
+  O: number,
+): [Float32Array, Float32Array, Float32Array] {
+  const dWeight = new Float64Array(O * I), dBias = new Float64Array(O);
+  const dx = new Float32Array(rows * I), dxRow = new Float64Array(I);
+  for (let r = 0; r < rows; r++) {
+    const row = r * I;
+    dxRow.fill(0);
+    for (let o = 0; o < O; o++) {
+      const d = g[r * O + o];
+      if (d === 0) continue;
+      dBias[o] += d;
+      const column = o * I;
+      for (let i = 0; i < I; i++) {
+        dWeight[column + i] += d * input[row + i];
+        dxRow[i] += d * weight[column + i];
+      }
+    }
+    dx.set(dxRow, row);
+  }
+  return [Float32Array.from(dWeight), Float32Array.from(dBias), dx];
 }

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "1de60ae8f4d53bb209b865e7506edce1dc0e6f87a27d90f8fa7b5f8cc5a7f86e",
+    "308727b00f793c13f509bfb79bda359557e3884a0b2a34fd7046f3a5c76399ee",
   "libarraylstm-linux-x86_64-v3.so":
-    "e52cfa93328ee3df34e269de5ee2c772f2fbd41d0de84490b134321ea587bdc3",
+    "f28b2d6eacd035f8685f4b7d102e3f245ed486f5335636d1646e33dd11195df1",
   "libarraylstm-linux-x86_64-v4.so":
-    "a4d81e3fe97c07232e2258fcb29eeee574627022ddb87f218b852512e13ea457",
+    "e36fad5d89021c546e1c2688c6325af88dfb37b9b85cc47f6c54baaa61a54ee6",
 };

@@ -1,0 +1,288 @@
+//! Threads kept between calls, which run the parts of a split call while the caller waits.
+//!
+//! Spawning a thread per call cost 0.1–0.2 ms before it started, and a thread spawned from a
+//! thread of Deno's pool (while Deno's main thread still ran) was often queued on the caller's
+//! core: in about half the doc-sized `LSTM` forwards it started 1–3 ms late and the call ran
+//! mostly on one core. Kept workers wake where they ran last (one per core) and, for the moments
+//! between back-to-back calls, wait spinning rather than asleep. The caller only waits: when it
+//! ran part 0 itself, it was the thread Deno had just woken, often on the core Deno's main thread
+//! was leaving, and the call ran at the pace of a shared core (doc `LSTM` forward: 1.18–1.27 ms a
+//! step with the caller working, 1.13–1.18 with the caller waiting).
+//!
+//! Part `i` of a call always runs on worker `i`, each part on a thread of its own (the
+//! hidden-unit split's parts meet at a barrier every step, so one thread must never run two).
+//! A call that finds the workers busy with another call spawns its threads as before.
+
+use std::any::Any;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// How long a worker (and a caller waiting for its workers) spins before it sleeps: long enough
+/// to span the caller's work between the calls of a loop, short enough to leave the core free.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// Runs `work(index, &mut items[index])` for every `index < count`, each on a thread of its own:
+/// on kept workers (or, when another call has them, index 0 on the calling thread and the others
+/// on threads spawned for the call); a single part runs on the calling thread. Returns when all are done; a panic in any part is resumed here after that.
+pub fn in_parallel<T: Send>(items: &mut [T], count: usize, work: impl Fn(usize, &mut T) + Sync) {
+    assert!(
+        (1..=items.len()).contains(&count),
+        "{count} parts of {} items",
+        items.len()
+    );
+    if count == 1 {
+        work(0, &mut items[0]);
+        return;
+    }
+    let items = Items(items.as_mut_ptr());
+    // SAFETY: each index below `count` is run exactly once, so each item is borrowed once.
+    let task = |index: usize| work(index, unsafe { &mut *items.at(index) });
+    match Pool::get().claim() {
+        Some(claim) => claim.run(&task, count),
+        None => spawned(&task, count),
+    }
+}
+
+/// The items of a call, handed to its threads one index each.
+struct Items<T>(*mut T);
+
+impl<T> Items<T> {
+    fn at(&self, index: usize) -> *mut T {
+        // SAFETY (of the caller's use): `index` is below the slice's length.
+        unsafe { self.0.add(index) }
+    }
+}
+
+// SAFETY: every thread gets a different item, and `T: Send`.
+unsafe impl<T: Send> Sync for Items<T> {}
+
+/// A call's parts on threads spawned for it (the workers were busy).
+fn spawned(task: &(dyn Fn(usize) + Sync), count: usize) {
+    std::thread::scope(|scope| {
+        for index in 1..count {
+            scope.spawn(move || task(index));
+        }
+        task(0);
+    });
+}
+
+/// The call the workers run now: its parts' function with its lifetime erased (the caller waits
+/// for every part before that borrow ends), and how many parts it has.
+#[derive(Clone, Copy)]
+struct Job {
+    task: *const (dyn Fn(usize) + Sync + 'static),
+    count: usize,
+    /// The call's number (read with the job, so a worker late to one call never runs the next
+    /// one twice).
+    generation: usize,
+}
+
+// SAFETY: the function is `Sync` and outlives the job (see `Claim::run`).
+unsafe impl Send for Job {}
+
+/// The kept workers and the call they serve.
+struct Pool {
+    /// Set while a call uses the workers.
+    busy: AtomicBool,
+    /// Bumped for every call; each worker runs a call once it sees the number change.
+    generation: AtomicUsize,
+    job: Mutex<Option<Job>>,
+    /// Workers still running the current call's parts.
+    pending: AtomicUsize,
+    /// The thread that waits for the current call's parts.
+    caller: Mutex<Option<Thread>>,
+    /// The first panic of the current call's parts.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// Worker `i` runs part `i`.
+    workers: Mutex<Vec<Thread>>,
+}
+
+static POOL: OnceLock<Pool> = OnceLock::new();
+
+impl Pool {
+    fn get() -> &'static Pool {
+        POOL.get_or_init(|| Pool {
+            busy: AtomicBool::new(false),
+            generation: AtomicUsize::new(0),
+            job: Mutex::new(None),
+            pending: AtomicUsize::new(0),
+            caller: Mutex::new(None),
+            panic: Mutex::new(None),
+            workers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The workers for one call, or `None` while another call has them.
+    fn claim(&'static self) -> Option<Claim> {
+        self.busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| Claim { pool: self })
+    }
+
+    /// Worker `index`'s loop: wait for a call after call `seen`, run its part `index` if it has
+    /// one.
+    fn serve(&'static self, index: usize, mut seen: usize) {
+        loop {
+            wait_until(|| (self.generation.load(Ordering::Acquire) != seen).then_some(()));
+            let job = lock(&self.job).expect("a call was posted before the generation moved");
+            seen = job.generation;
+            if index >= job.count {
+                continue;
+            }
+            // SAFETY: the caller keeps the function alive until `pending` reaches zero.
+            let task = unsafe { &*job.task };
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| task(index))) {
+                lock(&self.panic).get_or_insert(panic);
+            }
+            if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                if let Some(caller) = lock(&self.caller).as_ref() {
+                    caller.unpark();
+                }
+            }
+        }
+    }
+}
+
+/// The workers, held for one call.
+struct Claim {
+    pool: &'static Pool,
+}
+
+impl Claim {
+    /// Runs the `count` parts of `task` on workers; returns once all are done.
+    fn run(&self, task: &(dyn Fn(usize) + Sync), count: usize) {
+        let pool = self.pool;
+        let workers = {
+            let mut workers = lock(&pool.workers);
+            // No call can be posted before this one (the claim is held), so a new worker waits
+            // for the call after the last one, which is this one.
+            let seen = pool.generation.load(Ordering::Acquire);
+            while workers.len() < count {
+                let index = workers.len();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("arraylstm-{index}"))
+                    .spawn(move || pool.serve(index, seen));
+                match spawned {
+                    Ok(handle) => workers.push(handle.thread().clone()),
+                    Err(_) => break,
+                }
+            }
+            workers[..count.min(workers.len())].to_vec()
+        };
+        if workers.len() < count {
+            spawned(task, count);
+            return;
+        }
+        // SAFETY: only the lifetime is erased; `wait` below outlives every use of the pointer.
+        let task_static: *const (dyn Fn(usize) + Sync + 'static) =
+            unsafe { std::mem::transmute(task as *const (dyn Fn(usize) + Sync)) };
+        *lock(&pool.caller) = Some(std::thread::current());
+        pool.pending.store(count, Ordering::Release);
+        {
+            let mut job = lock(&pool.job);
+            let generation = pool.generation.load(Ordering::Relaxed) + 1;
+            *job = Some(Job {
+                task: task_static,
+                count,
+                generation,
+            });
+            pool.generation.store(generation, Ordering::Release);
+        }
+        for worker in &workers {
+            worker.unpark();
+        }
+        wait_until(|| (pool.pending.load(Ordering::Acquire) == 0).then_some(()));
+        if let Some(panic) = lock(&pool.panic).take() {
+            resume_unwind(panic);
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.pool.busy.store(false, Ordering::Release);
+    }
+}
+
+/// Polls `ready` until it gives a value: spinning for [`SPIN`], then asleep between polls (the
+/// thread that makes it ready unparks this one after; an unpark that comes first makes the next
+/// `park` return at once, so none is lost).
+fn wait_until<R>(mut ready: impl FnMut() -> Option<R>) -> R {
+    let start = Instant::now();
+    let mut polls = 0u32;
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        polls = polls.wrapping_add(1);
+        if polls % 64 != 0 || start.elapsed() < SPIN {
+            std::hint::spin_loop();
+        } else {
+            std::thread::park();
+        }
+    }
+}
+
+/// A lock that outlives a panic of its holder (parts' panics are caught and resumed).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_parallel;
+    use std::sync::Barrier;
+
+    #[test]
+    fn every_part_runs_once_on_a_thread_of_its_own() {
+        for count in 1..=4 {
+            let mut items = vec![0usize; 4];
+            let barrier = Barrier::new(count);
+            in_parallel(&mut items, count, |index, item| {
+                // Every part must be running at once to pass the barrier.
+                barrier.wait();
+                *item += index + 1;
+            });
+            let expected: Vec<usize> = (0..4).map(|i| if i < count { i + 1 } else { 0 }).collect();
+            assert_eq!(items, expected);
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_part_reaches_the_caller_after_every_part_is_done() {
+        let mut items = vec![0usize; 2];
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            in_parallel(&mut items, 2, |index, item| {
+                if index == 1 {
+                    panic!("part 1 failed");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                *item = 7;
+            })
+        }));
+        assert!(result.is_err());
+        assert_eq!(items[0], 7);
+        // The workers serve the next call.
+        in_parallel(&mut items, 2, |index, item| *item = index);
+        assert_eq!(items, [0, 1]);
+    }
+
+    #[test]
+    fn calls_at_once_from_several_threads_all_complete() {
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        let mut items = vec![0usize; 3];
+                        in_parallel(&mut items, 3, |index, item| *item = index * 10);
+                        assert_eq!(items, [0, 10, 20]);
+                    }
+                });
+            }
+        });
+    }
+}
