@@ -26,7 +26,7 @@ mod units;
 #[path = "workers.rs"]
 mod workers;
 
-use workers::in_parallel;
+use workers::{in_parallel, Parts};
 
 /// The ABI revision; `symbols.ts` refuses a library with another.
 const ABI_VERSION: u32 = 3;
@@ -523,7 +523,7 @@ pub unsafe extern "C" fn alstm_cell_forward(
             return 0;
         }
         let ranges = slices(batch, sharing);
-        in_parallel(&mut cell.parts, ranges.len(), |index, part| {
+        in_parallel(&mut cell.parts, ranges.len(), Parts::Any, |index, part| {
             let (rows, x, hidden, state) = input.rows(s, ranges[index]);
             part.set_outputs(extras.attention, extras.lanes);
             part.forward(rows, seq_len, x, hidden, &state);
@@ -640,7 +640,7 @@ pub unsafe extern "C" fn alstm_torch_cell_forward(
             Out::none(),
         );
         let ranges = slices(batch, parts.min(cell.parts.len()));
-        in_parallel(&mut cell.parts, ranges.len(), |index, part| {
+        in_parallel(&mut cell.parts, ranges.len(), Parts::Any, |index, part| {
             let (rows, x, hidden, _) = input.rows(s, ranges[index]);
             part.forward(rows, seq_len, x, hidden);
             let h = s.hidden;
@@ -791,7 +791,7 @@ pub unsafe extern "C" fn alstm_trainer_forward(
         let s = trainer.sizes;
         let input = Batch::new(s, batch, seq_len, x, hidden, state);
         let ranges = slices(batch, parts.min(trainer.parts.len()));
-        in_parallel(&mut trainer.parts, ranges.len(), |index, part| {
+        in_parallel(&mut trainer.parts, ranges.len(), Parts::Any, |index, part| {
             let (rows, x, hidden, state) = input.rows(s, ranges[index]);
             part.keep_candidates(candidates != 0);
             part.forward(rows, seq_len, x, hidden, &state);
@@ -844,7 +844,7 @@ pub unsafe extern "C" fn alstm_trainer_backward(
             state: floats(d_state, d_state_len),
         };
         let ranges = trainer.ranges.clone();
-        in_parallel(&mut trainer.parts, ranges.len(), |index, part| {
+        in_parallel(&mut trainer.parts, ranges.len(), Parts::Any, |index, part| {
             let rows = ranges[index];
             let (a, b) = rows;
             let output = &d.x[a * seq_len * h..b * seq_len * h];
@@ -931,7 +931,7 @@ pub unsafe extern "C" fn alstm_trainer_relevance(
         let (batch, seq_len, h, i) = (trainer.batch, trainer.seq_len, s.hidden, s.input);
         let given = floats(relevance, batch * seq_len * h);
         let ranges = trainer.ranges.clone();
-        in_parallel(&mut trainer.parts, ranges.len(), |index, part| {
+        in_parallel(&mut trainer.parts, ranges.len(), Parts::Any, |index, part| {
             let (a, b) = ranges[index];
             part.relevance(&given[a * seq_len * h..b * seq_len * h], eps, bias_factor);
         });

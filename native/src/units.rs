@@ -171,7 +171,7 @@ pub fn forward(
         );
     };
     // Every part on a thread of its own: they meet at the barrier after each step.
-    super::workers::in_parallel(parts, count, work);
+    super::workers::in_parallel(parts, count, super::workers::Parts::Together, work);
 }
 
 /// Part `part` of `parts`: the whole call on its blocks, trading `h_t` after every step, then

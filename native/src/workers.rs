@@ -1,17 +1,20 @@
-//! Threads kept between calls, which run the parts of a split call while the caller waits.
+//! Threads kept between calls, which run the parts of a split call.
 //!
 //! Spawning a thread per call cost 0.1–0.2 ms before it started, and a thread spawned from a
 //! thread of Deno's pool (while Deno's main thread still ran) was often queued on the caller's
 //! core: in about half the doc-sized `LSTM` forwards it started 1–3 ms late and the call ran
 //! mostly on one core. Kept workers wake where they ran last (one per core) and, for the moments
-//! between back-to-back calls, wait spinning rather than asleep. The caller only waits: when it
-//! ran part 0 itself, it was the thread Deno had just woken, often on the core Deno's main thread
-//! was leaving, and the call ran at the pace of a shared core (doc `LSTM` forward: 1.18–1.27 ms a
-//! step with the caller working, 1.13–1.18 with the caller waiting).
+//! between back-to-back calls, wait spinning rather than asleep.
 //!
-//! Part `i` of a call always runs on worker `i`, each part on a thread of its own (the
-//! hidden-unit split's parts meet at a barrier every step, so one thread must never run two).
-//! A call that finds the workers busy with another call spawns its threads as before.
+//! Parts of a batch split by rows ([`Parts::Any`]) go to whichever thread is free first: the
+//! workers, and the caller for parts no worker has taken. A caller Deno has just woken on the
+//! core its main thread is leaving then does not hold up the call: with the caller always running
+//! part 0 the doc `LSTM` forward took 1.18–1.27 ms a step, with the workers first 1.13–1.18.
+//! Parts that meet at a barrier every step (the hidden-unit split, [`Parts::Together`]) each
+//! run on a thread of their own, part 0 on the caller: a caller that only waited took a core its
+//! two workers needed, and batch-1 `ArrayLSTM` took 0.063 ms a step instead of 0.035.
+//!
+//! A call that finds the workers busy with another call spawns its threads for itself.
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -20,14 +23,30 @@ use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-/// How long a worker (and a caller waiting for its workers) spins before it sleeps: long enough
-/// to span the caller's work between the calls of a loop, short enough to leave the core free.
+/// How long a worker waits for the next call spinning before it sleeps: long enough to span the
+/// caller's work between the calls of a loop, short enough to leave the core free.
 const SPIN: Duration = Duration::from_micros(200);
 
-/// Runs `work(index, &mut items[index])` for every `index < count`, each on a thread of its own:
-/// on kept workers (or, when another call has them, index 0 on the calling thread and the others
-/// on threads spawned for the call); a single part runs on the calling thread. Returns when all are done; a panic in any part is resumed here after that.
-pub fn in_parallel<T: Send>(items: &mut [T], count: usize, work: impl Fn(usize, &mut T) + Sync) {
+/// Which threads may run which parts of a call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Parts {
+    /// Any thread any part, each part once (parts that never wait for each other).
+    Any,
+    /// Every part at once on a thread of its own, part 0 on the caller (parts that meet at a
+    /// barrier: one thread must never run two).
+    Together,
+}
+
+/// Runs `work(index, &mut items[index])` once for every `index < count`, on kept workers and the
+/// calling thread as `parts` says (or, when another call has the workers, index 0 on the calling
+/// thread and the others on threads spawned for the call); a single part runs on the calling
+/// thread. Returns when all are done; a panic in any part is resumed here after that.
+pub fn in_parallel<T: Send>(
+    items: &mut [T],
+    count: usize,
+    parts: Parts,
+    work: impl Fn(usize, &mut T) + Sync,
+) {
     assert!(
         (1..=items.len()).contains(&count),
         "{count} parts of {} items",
@@ -41,7 +60,7 @@ pub fn in_parallel<T: Send>(items: &mut [T], count: usize, work: impl Fn(usize, 
     // SAFETY: each index below `count` is run exactly once, so each item is borrowed once.
     let task = |index: usize| work(index, unsafe { &mut *items.at(index) });
     match Pool::get().claim() {
-        Some(claim) => claim.run(&task, count),
+        Some(claim) => claim.run(&task, count, parts),
         None => spawned(&task, count),
     }
 }
@@ -70,11 +89,12 @@ fn spawned(task: &(dyn Fn(usize) + Sync), count: usize) {
 }
 
 /// The call the workers run now: its parts' function with its lifetime erased (the caller waits
-/// for every part before that borrow ends), and how many parts it has.
+/// for every part before that borrow ends), how many parts it has and who runs them.
 #[derive(Clone, Copy)]
 struct Job {
     task: *const (dyn Fn(usize) + Sync + 'static),
     count: usize,
+    parts: Parts,
     /// The call's number (read with the job, so a worker late to one call never runs the next
     /// one twice).
     generation: usize,
@@ -87,16 +107,17 @@ unsafe impl Send for Job {}
 struct Pool {
     /// Set while a call uses the workers.
     busy: AtomicBool,
-    /// Bumped for every call; each worker runs a call once it sees the number change.
+    /// Bumped for every call; each worker looks at a call once it sees the number change.
     generation: AtomicUsize,
     job: Mutex<Option<Job>>,
-    /// Workers still running the current call's parts.
+    /// The next part of a [`Parts::Any`] call nobody has taken.
+    next: AtomicUsize,
+    /// Parts of the current call not yet done.
     pending: AtomicUsize,
     /// The thread that waits for the current call's parts.
     caller: Mutex<Option<Thread>>,
     /// The first panic of the current call's parts.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
-    /// Worker `i` runs part `i`.
     workers: Mutex<Vec<Thread>>,
 }
 
@@ -108,6 +129,7 @@ impl Pool {
             busy: AtomicBool::new(false),
             generation: AtomicUsize::new(0),
             job: Mutex::new(None),
+            next: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
             caller: Mutex::new(None),
             panic: Mutex::new(None),
@@ -123,25 +145,45 @@ impl Pool {
             .map(|_| Claim { pool: self })
     }
 
-    /// Worker `index`'s loop: wait for a call after call `seen`, run its part `index` if it has
-    /// one.
+    /// Worker `index`'s loop: wait for a call after call `seen`, then run its parts: part
+    /// `index + 1` of a [`Parts::Together`] call, any parts left of a [`Parts::Any`] one.
     fn serve(&'static self, index: usize, mut seen: usize) {
         loop {
-            wait_until(|| (self.generation.load(Ordering::Acquire) != seen).then_some(()));
+            wait_until(SPIN, || {
+                (self.generation.load(Ordering::Acquire) != seen).then_some(())
+            });
             let job = lock(&self.job).expect("a call was posted before the generation moved");
             seen = job.generation;
-            if index >= job.count {
-                continue;
-            }
-            // SAFETY: the caller keeps the function alive until `pending` reaches zero.
+            // SAFETY: the caller keeps the function alive until `pending` reaches zero, which
+            // needs this worker's parts done.
             let task = unsafe { &*job.task };
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| task(index))) {
-                lock(&self.panic).get_or_insert(panic);
+            match job.parts {
+                Parts::Together if index + 1 < job.count => self.run_part(task, index + 1),
+                Parts::Together => {}
+                Parts::Any => self.run_left(task, job.count),
             }
-            if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-                if let Some(caller) = lock(&self.caller).as_ref() {
-                    caller.unpark();
-                }
+        }
+    }
+
+    /// Parts of a [`Parts::Any`] call that nobody has taken yet, one after the other.
+    fn run_left(&self, task: &(dyn Fn(usize) + Sync), count: usize) {
+        loop {
+            let part = self.next.fetch_add(1, Ordering::AcqRel);
+            if part >= count {
+                return;
+            }
+            self.run_part(task, part);
+        }
+    }
+
+    /// Part `part`, its panic kept; the thread that finishes the last part wakes the caller.
+    fn run_part(&self, task: &(dyn Fn(usize) + Sync), part: usize) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| task(part))) {
+            lock(&self.panic).get_or_insert(panic);
+        }
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(caller) = lock(&self.caller).as_ref() {
+                caller.unpark();
             }
         }
     }
@@ -153,15 +195,19 @@ struct Claim {
 }
 
 impl Claim {
-    /// Runs the `count` parts of `task` on workers; returns once all are done.
-    fn run(&self, task: &(dyn Fn(usize) + Sync), count: usize) {
+    /// Runs the `count` parts of `task` as `parts` says; returns once all are done.
+    fn run(&self, task: &(dyn Fn(usize) + Sync), count: usize, parts: Parts) {
         let pool = self.pool;
+        let needed = match parts {
+            Parts::Any => count,
+            Parts::Together => count - 1,
+        };
         let workers = {
             let mut workers = lock(&pool.workers);
             // No call can be posted before this one (the claim is held), so a new worker waits
             // for the call after the last one, which is this one.
             let seen = pool.generation.load(Ordering::Acquire);
-            while workers.len() < count {
+            while workers.len() < needed {
                 let index = workers.len();
                 let spawned = std::thread::Builder::new()
                     .name(format!("arraylstm-{index}"))
@@ -171,23 +217,25 @@ impl Claim {
                     Err(_) => break,
                 }
             }
-            workers[..count.min(workers.len())].to_vec()
+            workers[..needed.min(workers.len())].to_vec()
         };
-        if workers.len() < count {
+        if workers.len() < needed {
             spawned(task, count);
             return;
         }
-        // SAFETY: only the lifetime is erased; `wait` below outlives every use of the pointer.
+        // SAFETY: only the lifetime is erased; the wait below outlives every use of the pointer.
         let task_static: *const (dyn Fn(usize) + Sync + 'static) =
             unsafe { std::mem::transmute(task as *const (dyn Fn(usize) + Sync)) };
         *lock(&pool.caller) = Some(std::thread::current());
         pool.pending.store(count, Ordering::Release);
+        pool.next.store(0, Ordering::Release);
         {
             let mut job = lock(&pool.job);
             let generation = pool.generation.load(Ordering::Relaxed) + 1;
             *job = Some(Job {
                 task: task_static,
                 count,
+                parts,
                 generation,
             });
             pool.generation.store(generation, Ordering::Release);
@@ -195,7 +243,14 @@ impl Claim {
         for worker in &workers {
             worker.unpark();
         }
-        wait_until(|| (pool.pending.load(Ordering::Acquire) == 0).then_some(()));
+        match parts {
+            Parts::Any => pool.run_left(task, count),
+            Parts::Together => pool.run_part(task, 0),
+        }
+        // Asleep at once: a spinning caller would take a core from a worker still running.
+        wait_until(Duration::ZERO, || {
+            (pool.pending.load(Ordering::Acquire) == 0).then_some(())
+        });
         if let Some(panic) = lock(&pool.panic).take() {
             resume_unwind(panic);
         }
@@ -208,10 +263,10 @@ impl Drop for Claim {
     }
 }
 
-/// Polls `ready` until it gives a value: spinning for [`SPIN`], then asleep between polls (the
+/// Polls `ready` until it gives a value: spinning for `spin`, then asleep between polls (the
 /// thread that makes it ready unparks this one after; an unpark that comes first makes the next
 /// `park` return at once, so none is lost).
-fn wait_until<R>(mut ready: impl FnMut() -> Option<R>) -> R {
+fn wait_until<R>(spin: Duration, mut ready: impl FnMut() -> Option<R>) -> R {
     let start = Instant::now();
     let mut polls = 0u32;
     loop {
@@ -219,7 +274,7 @@ fn wait_until<R>(mut ready: impl FnMut() -> Option<R>) -> R {
             return value;
         }
         polls = polls.wrapping_add(1);
-        if polls % 64 != 0 || start.elapsed() < SPIN {
+        if polls % 64 != 0 || start.elapsed() < spin {
             std::hint::spin_loop();
         } else {
             std::thread::park();
@@ -234,7 +289,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use super::in_parallel;
+    use super::{in_parallel, Parts};
     use std::sync::Barrier;
 
     #[test]
@@ -242,7 +297,7 @@ mod tests {
         for count in 1..=4 {
             let mut items = vec![0usize; 4];
             let barrier = Barrier::new(count);
-            in_parallel(&mut items, count, |index, item| {
+            in_parallel(&mut items, count, Parts::Together, |index, item| {
                 // Every part must be running at once to pass the barrier.
                 barrier.wait();
                 *item += index + 1;
@@ -253,10 +308,23 @@ mod tests {
     }
 
     #[test]
+    fn every_part_of_a_call_of_any_threads_runs_once() {
+        for count in 1..=4 {
+            for _ in 0..100 {
+                let mut items = vec![0usize; 4];
+                in_parallel(&mut items, count, Parts::Any, |index, item| *item += index + 1);
+                let expected: Vec<usize> =
+                    (0..4).map(|i| if i < count { i + 1 } else { 0 }).collect();
+                assert_eq!(items, expected);
+            }
+        }
+    }
+
+    #[test]
     fn a_panic_in_a_part_reaches_the_caller_after_every_part_is_done() {
         let mut items = vec![0usize; 2];
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            in_parallel(&mut items, 2, |index, item| {
+            in_parallel(&mut items, 2, Parts::Together, |index, item| {
                 if index == 1 {
                     panic!("part 1 failed");
                 }
@@ -267,7 +335,7 @@ mod tests {
         assert!(result.is_err());
         assert_eq!(items[0], 7);
         // The workers serve the next call.
-        in_parallel(&mut items, 2, |index, item| *item = index);
+        in_parallel(&mut items, 2, Parts::Any, |index, item| *item = index);
         assert_eq!(items, [0, 1]);
     }
 
@@ -276,9 +344,10 @@ mod tests {
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
-                    for _ in 0..50 {
+                    for round in 0..50 {
                         let mut items = vec![0usize; 3];
-                        in_parallel(&mut items, 3, |index, item| *item = index * 10);
+                        let parts = [Parts::Any, Parts::Together][round % 2];
+                        in_parallel(&mut items, 3, parts, |index, item| *item = index * 10);
                         assert_eq!(items, [0, 10, 20]);
                     }
                 });

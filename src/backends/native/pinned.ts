@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "308727b00f793c13f509bfb79bda359557e3884a0b2a34fd7046f3a5c76399ee",
+    "8df23d261f109b2d34a232a3c67ba8f591f891049decb1a69e18ebf7713a2df2",
   "libarraylstm-linux-x86_64-v3.so":
-    "f28b2d6eacd035f8685f4b7d102e3f245ed486f5335636d1646e33dd11195df1",
+    "a89abd51bbbc175b5cee45b07c38886d7919df8090a4e839cdd9b6a5cb7c0837",
   "libarraylstm-linux-x86_64-v4.so":
-    "e36fad5d89021c546e1c2688c6325af88dfb37b9b85cc47f6c54baaa61a54ee6",
+    "5f8b825f60359fe51fb9799dbd5a4791b106e404ab2734f20425014a35a03c8f",
 };
