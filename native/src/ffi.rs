@@ -3,8 +3,8 @@
 //! types; keep the two in step and bump [`alstm_abi_version`] when a signature changes).
 //!
 //! Threads: a handle holds one kernel object per thread it may use, each with its own copy of the
-//! weights, and a call splits its batch rows evenly over `parts` of them (`std::thread::scope`),
-//! as the wasm backend splits them over Workers; every row gets bit-identical results however the
+//! weights, and a call splits its batch rows evenly over `parts` of them (run on kept workers,
+//! `workers.rs`), as the wasm backend splits them over Workers; every row gets bit-identical results however the
 //! batch is split. An LSTM-family forward may split its hidden units instead (`units.rs`), for a
 //! batch too small to split by rows. A cell's forward writes its results into arrays the caller
 //! passes ([`Results`]): each thread copies its own rows (or units) there once its forward is
