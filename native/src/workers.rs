@@ -202,24 +202,23 @@ impl Claim {
             Parts::Any => count,
             Parts::Together => count - 1,
         };
-        let workers = {
-            let mut workers = lock(&pool.workers);
-            // No call can be posted before this one (the claim is held), so a new worker waits
-            // for the call after the last one, which is this one.
-            let seen = pool.generation.load(Ordering::Acquire);
-            while workers.len() < needed {
-                let index = workers.len();
-                let spawned = std::thread::Builder::new()
-                    .name(format!("arraylstm-{index}"))
-                    .spawn(move || pool.serve(index, seen));
-                match spawned {
-                    Ok(handle) => workers.push(handle.thread().clone()),
-                    Err(_) => break,
-                }
+        // Workers never take this lock, and no other call runs while the claim is held.
+        let mut workers = lock(&pool.workers);
+        // No call can be posted before this one, so a new worker waits for the call after the
+        // last one, which is this one.
+        let seen = pool.generation.load(Ordering::Acquire);
+        while workers.len() < needed {
+            let index = workers.len();
+            let spawned = std::thread::Builder::new()
+                .name(format!("arraylstm-{index}"))
+                .spawn(move || pool.serve(index, seen));
+            match spawned {
+                Ok(handle) => workers.push(handle.thread().clone()),
+                Err(_) => break,
             }
-            workers[..needed.min(workers.len())].to_vec()
-        };
+        }
         if workers.len() < needed {
+            drop(workers);
             spawned(task, count);
             return;
         }
@@ -240,9 +239,10 @@ impl Claim {
             });
             pool.generation.store(generation, Ordering::Release);
         }
-        for worker in &workers {
+        for worker in &workers[..needed] {
             worker.unpark();
         }
+        drop(workers);
         match parts {
             Parts::Any => pool.run_left(task, count),
             Parts::Together => pool.run_part(task, 0),
@@ -274,7 +274,7 @@ fn wait_until<R>(spin: Duration, mut ready: impl FnMut() -> Option<R>) -> R {
             return value;
         }
         polls = polls.wrapping_add(1);
-        if polls % 64 != 0 || start.elapsed() < spin {
+        if !polls.is_multiple_of(64) || start.elapsed() < spin {
             std::hint::spin_loop();
         } else {
             std::thread::park();

@@ -79,19 +79,33 @@ function logSoftmaxRows(data: Float32Array, rows: number, width: number): Float3
 export function logSoftmax(input: Tensor): TrackedTensor {
   const { rows, width } = lastAxis("input", input);
   const out = logSoftmaxRows(input.data, rows, width);
-  return record("logSoftmax", [{ shape: [...input.shape], data: out }], [input], ([grad]) => {
-    // d/dx_j = g_j − softmax_j · Σ g
-    const dx = new Float32Array(out.length);
-    for (let r = 0; r < rows; r++) {
-      const start = r * width;
-      let total = 0;
-      for (let c = 0; c < width; c++) total += grad![start + c];
-      for (let c = 0; c < width; c++) {
-        dx[start + c] = grad![start + c] - Math.exp(out[start + c]) * total;
-      }
+  return record("logSoftmax", [{ shape: [...input.shape], data: out }], [input], ([grad]) => [
+    logSoftmaxBackward(grad!, out, rows, width),
+  ])[0];
+}
+
+/**
+ * `d/dx_j = g_j − softmax_j · Σ g` per row, from the log-softmax `out`. The nested loops of a
+ * backward live in functions of their own (as in `linear.ts`): run inside the closure that each
+ * forward makes, V8 compiled the inner loop on stack replacement and dropped back to the
+ * interpreter at every exit from it.
+ */
+function logSoftmaxBackward(
+  grad: Float32Array,
+  out: Float32Array,
+  rows: number,
+  width: number,
+): Float32Array {
+  const dx = new Float32Array(out.length);
+  for (let r = 0; r < rows; r++) {
+    const start = r * width;
+    let total = 0;
+    for (let c = 0; c < width; c++) total += grad[start + c];
+    for (let c = 0; c < width; c++) {
+      dx[start + c] = grad[start + c] - Math.exp(out[start + c]) * total;
     }
-    return [dx];
-  })[0];
+  }
+  return dx;
 }
 
 /**
@@ -107,17 +121,26 @@ export function logSoftmax(input: Tensor): TrackedTensor {
 export function softmax(input: Tensor): TrackedTensor {
   const { rows, width } = lastAxis("input", input);
   const out = logSoftmaxRows(input.data, rows, width).map(Math.exp);
-  return record("softmax", [{ shape: [...input.shape], data: out }], [input], ([grad]) => {
-    // d/dx_j = s_j · (g_j − Σ g·s)
-    const dx = new Float32Array(out.length);
-    for (let r = 0; r < rows; r++) {
-      const start = r * width;
-      let dot = 0;
-      for (let c = 0; c < width; c++) dot += grad![start + c] * out[start + c];
-      for (let c = 0; c < width; c++) dx[start + c] = out[start + c] * (grad![start + c] - dot);
-    }
-    return [dx];
-  })[0];
+  return record("softmax", [{ shape: [...input.shape], data: out }], [input], ([grad]) => [
+    softmaxBackward(grad!, out, rows, width),
+  ])[0];
+}
+
+/** `d/dx_j = s_j · (g_j − Σ g·s)` per row, from the softmax `out` (see `logSoftmaxBackward`). */
+function softmaxBackward(
+  grad: Float32Array,
+  out: Float32Array,
+  rows: number,
+  width: number,
+): Float32Array {
+  const dx = new Float32Array(out.length);
+  for (let r = 0; r < rows; r++) {
+    const start = r * width;
+    let dot = 0;
+    for (let c = 0; c < width; c++) dot += grad[start + c] * out[start + c];
+    for (let c = 0; c < width; c++) dx[start + c] = out[start + c] * (grad[start + c] - dot);
+  }
+  return dx;
 }
 
 function checkSameShape(a: Tensor, b: Tensor): void {

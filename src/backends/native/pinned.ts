@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "8df23d261f109b2d34a232a3c67ba8f591f891049decb1a69e18ebf7713a2df2",
+    "39a226005dba191f8053333ad426f914eeb7ce2d78f0b76ae2dd4a72d4b28780",
   "libarraylstm-linux-x86_64-v3.so":
-    "a89abd51bbbc175b5cee45b07c38886d7919df8090a4e839cdd9b6a5cb7c0837",
+    "54d0feb3cfd309eb9c4d69a3aab657f78c720e7650fb82401cc5ee6ae9fd0b25",
   "libarraylstm-linux-x86_64-v4.so":
-    "5f8b825f60359fe51fb9799dbd5a4791b106e404ab2734f20425014a35a03c8f",
+    "4d3336f55c3b1a428e57e04de380b088dc43093f8d707847b3cf3669c22ef8d5",
 };
