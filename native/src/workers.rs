@@ -18,7 +18,7 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -110,8 +110,10 @@ struct Pool {
     /// Bumped for every call; each worker looks at a call once it sees the number change.
     generation: AtomicUsize,
     job: Mutex<Option<Job>>,
-    /// The next part of a [`Parts::Any`] call nobody has taken.
-    next: AtomicUsize,
+    /// The current call's number (high 32 bits) beside its next part nobody has taken (low 32
+    /// bits), as one word: a worker still holding an earlier call (it took that call's last part
+    /// and was preempted before it looked for another) can then never take a part of this one.
+    claims: AtomicU64,
     /// Parts of the current call not yet done.
     pending: AtomicUsize,
     /// The thread that waits for the current call's parts.
@@ -129,7 +131,7 @@ impl Pool {
             busy: AtomicBool::new(false),
             generation: AtomicUsize::new(0),
             job: Mutex::new(None),
-            next: AtomicUsize::new(0),
+            claims: AtomicU64::new(0),
             pending: AtomicUsize::new(0),
             caller: Mutex::new(None),
             panic: Mutex::new(None),
@@ -160,19 +162,29 @@ impl Pool {
             match job.parts {
                 Parts::Together if index + 1 < job.count => self.run_part(task, index + 1),
                 Parts::Together => {}
-                Parts::Any => self.run_left(task, job.count),
+                Parts::Any => self.run_left(task, job.count, job.generation),
             }
         }
     }
 
-    /// Parts of a [`Parts::Any`] call that nobody has taken yet, one after the other.
-    fn run_left(&self, task: &(dyn Fn(usize) + Sync), count: usize) {
+    /// Parts of [`Parts::Any`] call `generation` that nobody has taken yet, one after the other;
+    /// none once a later call is posted.
+    fn run_left(&self, task: &(dyn Fn(usize) + Sync), count: usize, generation: usize) {
+        #[cfg(test)]
+        tests::pause_worker_if_asked();
         loop {
-            let part = self.next.fetch_add(1, Ordering::AcqRel);
-            if part >= count {
+            let claims = self.claims.load(Ordering::Acquire);
+            let part = (claims & u64::from(u32::MAX)) as usize;
+            if claims >> 32 != call_number(generation) || part >= count {
                 return;
             }
-            self.run_part(task, part);
+            if self
+                .claims
+                .compare_exchange_weak(claims, claims + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                self.run_part(task, part);
+            }
         }
     }
 
@@ -227,10 +239,11 @@ impl Claim {
             unsafe { std::mem::transmute(task as *const (dyn Fn(usize) + Sync)) };
         *lock(&pool.caller) = Some(std::thread::current());
         pool.pending.store(count, Ordering::Release);
-        pool.next.store(0, Ordering::Release);
+        let generation = pool.generation.load(Ordering::Relaxed) + 1;
+        pool.claims
+            .store(call_number(generation) << 32, Ordering::Release);
         {
             let mut job = lock(&pool.job);
-            let generation = pool.generation.load(Ordering::Relaxed) + 1;
             *job = Some(Job {
                 task: task_static,
                 count,
@@ -244,7 +257,7 @@ impl Claim {
         }
         drop(workers);
         match parts {
-            Parts::Any => pool.run_left(task, count),
+            Parts::Any => pool.run_left(task, count, generation),
             Parts::Together => pool.run_part(task, 0),
         }
         // Asleep at once: a spinning caller would take a core from a worker still running.
@@ -261,6 +274,12 @@ impl Drop for Claim {
     fn drop(&mut self) {
         self.pool.busy.store(false, Ordering::Release);
     }
+}
+
+/// The low 32 bits of a call's number, as [`Pool::claims`] holds it (two calls 2^32 apart are
+/// never both in flight).
+fn call_number(generation: usize) -> u64 {
+    generation as u64 & u64::from(u32::MAX)
 }
 
 /// Polls `ready` until it gives a value: spinning for `spin`, then asleep between polls (the
@@ -284,13 +303,17 @@ fn wait_until<R>(spin: Duration, mut ready: impl FnMut() -> Option<R>) -> R {
 
 /// A lock that outlives a panic of its holder (parts' panics are caught and resumed).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
     use super::{in_parallel, Parts};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Barrier;
+    use std::time::Duration;
 
     #[test]
     fn every_part_runs_once_on_a_thread_of_its_own() {
@@ -312,12 +335,67 @@ mod tests {
         for count in 1..=4 {
             for _ in 0..100 {
                 let mut items = vec![0usize; 4];
-                in_parallel(&mut items, count, Parts::Any, |index, item| *item += index + 1);
+                in_parallel(&mut items, count, Parts::Any, |index, item| {
+                    *item += index + 1
+                });
                 let expected: Vec<usize> =
                     (0..4).map(|i| if i < count { i + 1 } else { 0 }).collect();
                 assert_eq!(items, expected);
             }
         }
+    }
+
+    /// Set by [`a_worker_late_to_a_call_never_takes_a_part_of_the_next`]: a worker that has read
+    /// a call waits before it looks for a part, as a preempted one does.
+    static PAUSE_WORKERS: AtomicBool = AtomicBool::new(false);
+    /// How many times a worker has waited so.
+    static PAUSES: AtomicUsize = AtomicUsize::new(0);
+
+    pub(super) fn pause_worker_if_asked() {
+        let worker = std::thread::current()
+            .name()
+            .is_some_and(|name| name.starts_with("arraylstm-"));
+        if worker && PAUSE_WORKERS.load(Ordering::Acquire) {
+            PAUSES.fetch_add(1, Ordering::AcqRel);
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    }
+
+    #[test]
+    fn a_worker_late_to_a_call_never_takes_a_part_of_the_next() {
+        PAUSE_WORKERS.store(true, Ordering::Release);
+        // The caller does every part of each call while the workers wait, then posts the next
+        // call from a deeper stack frame every other time, where a part of the earlier call
+        // would run a closure that is gone (its memory now filled with other bytes).
+        // Other tests' calls may hold the workers (this call then spawns threads of its own):
+        // go on until the workers have waited in 20 calls.
+        let mut round = 0;
+        while PAUSES.load(Ordering::Acquire) < 20 {
+            assert!(round < 2_000, "the workers never took part in a call");
+            let call = || {
+                let mut items = vec![0usize; 2];
+                in_parallel(&mut items, 2, Parts::Any, |index, item| {
+                    std::thread::sleep(Duration::from_millis(1));
+                    *item += round + index;
+                });
+                assert_eq!(items, [round, round + 1], "round {round}");
+            };
+            if round % 2 == 0 {
+                call();
+            } else {
+                deeper(&call);
+            }
+            round += 1;
+        }
+        PAUSE_WORKERS.store(false, Ordering::Release);
+    }
+
+    /// `f` called below a frame of 4 KiB of other bytes.
+    #[inline(never)]
+    fn deeper(f: &dyn Fn()) {
+        let filler = std::hint::black_box([0x55u8; 4096]);
+        f();
+        std::hint::black_box(&filler);
     }
 
     #[test]

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "39a226005dba191f8053333ad426f914eeb7ce2d78f0b76ae2dd4a72d4b28780",
+    "9a9e560b40c1adc8d2f309bcc3114d593e3e26fe2de3b0c08110b1d21a65ea64",
   "libarraylstm-linux-x86_64-v3.so":
-    "54d0feb3cfd309eb9c4d69a3aab657f78c720e7650fb82401cc5ee6ae9fd0b25",
+    "7f5b7c2fcbe1dcce525a61bf3deae4a8c7ca25b250337f3b8875c292992a04e9",
   "libarraylstm-linux-x86_64-v4.so":
-    "4d3336f55c3b1a428e57e04de380b088dc43093f8d707847b3cf3669c22ef8d5",
+    "b06976d0438800a3ce936c51d2bc08d194830c0cc35eef92a763452389b23b44",
 };
