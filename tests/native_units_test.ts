@@ -1,7 +1,8 @@
 /**
  * What only the native backend has: a small batch split by hidden units over native threads
- * (`native/src/units.rs`), bit-identical to one thread, and the runner's choice of it. The
- * contract every backend meets is tested in `backend_contract_test.ts`.
+ * (`native/src/units.rs`), bit-identical to one thread, and the runner's choice of it; a batch
+ * split by rows over the kept worker threads, call after call. The contract every backend meets
+ * is tested in `backend_contract_test.ts`.
  */
 
 import assert from "node:assert/strict";
@@ -69,6 +70,31 @@ for (const [kind, k] of CELLS) {
     },
   });
 }
+
+Deno.test({
+  name: "native: back-to-back row-split forwards from Deno's pool give one thread's bits every time",
+  ignore,
+  async fn() {
+    // Calls from threads of Deno's pool one after the other, as a model's loop makes them: a
+    // kept worker late to one call once ran a part of the next with the earlier call's closure.
+    const library = await openNativeLibrary();
+    const spec = fixedCell("array", 2, 7, 64);
+    const kernel = new NativeKernel(library, spec, 3);
+    try {
+      const none = { attention: false, lanes: false };
+      const input = fixedInput(spec, 256, 4);
+      const one = bits(await kernel.run(input, { parts: 1, byUnits: false }, none, true));
+      // Compared after the loop, so the calls follow each other as closely as in a model's loop.
+      const results = [];
+      for (let call = 0; call < 200; call++) {
+        results.push(await kernel.run(input, { parts: 2 + (call % 2), byUnits: false }, none, true));
+      }
+      results.forEach((split, call) => assert.deepEqual(bits(split), one, `call ${call}`));
+    } finally {
+      kernel.dispose();
+    }
+  },
+});
 
 Deno.test({
   name: "native: the latency case (batch 1, 256 units) splits its units, a tiny cell does not",

@@ -92,6 +92,18 @@ impl<T: Copy> Out<T> {
         self.len != 0
     }
 
+    /// The `len` values from `at`, for a part that writes them itself.
+    ///
+    /// # Safety
+    /// No other thread writes `at .. at + len` during the call.
+    unsafe fn range(&self, at: usize, len: usize) -> *mut T {
+        assert!(
+            at + len <= self.len,
+            "a result does not fit the array it goes to"
+        );
+        self.values.add(at)
+    }
+
     /// Copies `values` to `at ..`.
     ///
     /// # Safety
@@ -149,8 +161,24 @@ impl Results {
         }
     }
 
-    /// Writes a part's `output`, `hidden` and `state` of rows `[start, end)` of `batch` into
-    /// those rows.
+    /// The output of rows `[start, end)`, `(end − start, T, H)`, as address and length, for the
+    /// part that computes those rows to write in place.
+    ///
+    /// # Safety
+    /// No other thread writes these rows during the call.
+    unsafe fn output_rows(
+        &self,
+        seq_len: usize,
+        (start, end): (usize, usize),
+        s: Sizes,
+    ) -> (*mut f32, usize) {
+        let steps = seq_len * s.hidden;
+        let len = (end - start) * steps;
+        (self.output.range(start * steps, len), len)
+    }
+
+    /// Writes a part's `output` (unless empty: written in place), `hidden` and `state` of rows
+    /// `[start, end)` of `batch` into those rows.
     ///
     /// # Safety
     /// No other thread writes these rows during the call.
@@ -167,7 +195,9 @@ impl Results {
     ) {
         let (h, rows) = (s.hidden, end - start);
         let steps = seq_len * h;
-        self.output.write(start * steps, &output[..rows * steps]);
+        if !output.is_empty() {
+            self.output.write(start * steps, &output[..rows * steps]);
+        }
         self.hidden.write(start * h, &hidden[..rows * h]);
         for lane in 0..s.lanes {
             let n = rows * h;
@@ -176,7 +206,8 @@ impl Results {
         }
     }
 
-    /// [`Results::write_rows`] of an LSTM-family part's results, the opt-in ones included.
+    /// [`Results::write_rows`] of an LSTM-family part's results but the output, which the part
+    /// wrote in place ([`Results::output_rows`]), the opt-in ones included.
     ///
     /// # Safety
     /// As [`Results::write_rows`].
@@ -188,7 +219,7 @@ impl Results {
         seq_len: usize,
         rows: (usize, usize),
     ) {
-        self.write_rows(s, batch, seq_len, rows, &ws.output, &ws.hidden, &ws.state);
+        self.write_rows(s, batch, seq_len, rows, &[], &ws.hidden, &ws.state);
         let (start, count) = (rows.0, rows.1 - rows.0);
         let steps = seq_len * s.hidden;
         if self.attention.wanted() && !ws.attention_out.is_empty() {
@@ -526,8 +557,10 @@ pub unsafe extern "C" fn alstm_cell_forward(
         in_parallel(&mut cell.parts, ranges.len(), Parts::Any, |index, part| {
             let (rows, x, hidden, state) = input.rows(s, ranges[index]);
             part.set_outputs(extras.attention, extras.lanes);
-            part.forward(rows, seq_len, x, hidden, &state);
             // SAFETY: this part alone has these rows.
+            let (target, len) = results.output_rows(seq_len, ranges[index], s);
+            part.workspace.write_output_to(target, len);
+            part.forward(rows, seq_len, x, hidden, &state);
             results.write_cell_rows(&part.workspace, s, batch, seq_len, ranges[index]);
         });
         0

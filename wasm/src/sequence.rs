@@ -67,8 +67,14 @@ pub struct Workspace {
     pub attention_out: Floats,
     /// With `extras.lanes`: the stochastic variant's chosen lane of every step, `(B, T, H)`.
     pub lanes_out: Vec<i32>,
-    /// Hidden state after every step, `(B, T, H)`.
+    /// Hidden state after every step, `(B, T, H)` (unused while [`Workspace::output_into`] is
+    /// set).
     pub output: Floats,
+    /// Where the next call writes the hidden state of every step instead of `output`: the
+    /// native library's caller's array, address and length (so its threads skip a copy of the
+    /// largest result, 5 MB a call at the documentation's sizes). Taken by that call's [`begin`]
+    /// first thing, so a call that fails never leaves it to a later one.
+    output_into: Option<(usize, usize)>,
     /// Final hidden state, `(B, H)`.
     pub hidden: Floats,
     /// Final cell states, `(k, B, H)`.
@@ -76,6 +82,23 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// Makes the next call write its output `(B, T, H)` to the `len` floats at `target` instead
+    /// of [`Workspace::output`].
+    ///
+    /// # Safety
+    /// `target` holds `len` floats, which nothing else reads or writes until that call returns.
+    pub unsafe fn write_output_to(&mut self, target: *mut f32, len: usize) {
+        self.output_into = Some((target as usize, len));
+    }
+
+    /// The output array of the current call.
+    fn output_ptr(&mut self) -> *mut f32 {
+        match self.call.output_into {
+            Some((address, _)) => address as *mut f32,
+            None => self.output.as_mut_ptr(),
+        }
+    }
+
     /// The `(B, depth)` input rows of the next step, `[x | h]`, whose `h` part (from `input_pad`)
     /// a thread sharing the hidden units with others completes between steps.
     pub fn hidden_rows(&mut self) -> &mut [f32] {
@@ -113,6 +136,8 @@ pub fn floats(dims: &[usize]) -> Option<usize> {
 struct Call {
     batch: usize,
     seq_len: usize,
+    /// [`Workspace::output_into`] of this call.
+    output_into: Option<(usize, usize)>,
 }
 
 /// Runs `seq_len` steps of variant `V` on `batch` sequences `x` `(B, T, I)` from `hidden0`
@@ -145,6 +170,7 @@ pub fn begin<V: Variant>(
     hidden0: &[f32],
     state0: &[f32],
 ) {
+    let output_into = ws.output_into.take();
     let l = weights.layout;
     // Every buffer's length is checked to fit in wasm32 memory before anything is sized from it:
     // a product that wrapped around would size a buffer too small for the loops below.
@@ -164,14 +190,25 @@ pub fn begin<V: Variant>(
         len(&[l.k, batch, l.hidden]),
         "state has the wrong length"
     );
-    ws.call = Call { batch, seq_len };
+    ws.call = Call {
+        batch,
+        seq_len,
+        output_into,
+    };
     ws.rows.reset(len(&[batch, l.depth]));
     ws.next_rows.reset(len(&[batch, l.depth]));
     ws.cells.reset(len(&[batch, l.k, l.hidden_pad]));
     if V::ARGMAX {
         ws.best.reset(len(&[batch, l.hidden_pad]));
     }
-    ws.output.reset(len(&[batch, seq_len, l.hidden]));
+    match output_into {
+        Some((_, target)) => assert_eq!(
+            target,
+            len(&[batch, seq_len, l.hidden]),
+            "the output array has the wrong length"
+        ),
+        None => ws.output.reset(len(&[batch, seq_len, l.hidden])),
+    }
     if V::ATTENTION {
         ws.attention.reset(len(&[batch, l.attention_cols]));
     }
@@ -466,7 +503,7 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
                 tanh_c[m],
                 ws.next_rows.as_mut_ptr(),
                 ws.best.as_mut_ptr(),
-                ws.output.as_mut_ptr(),
+                ws.output_ptr(),
                 [b, call.seq_len, t, unit],
             );
             if V::ARGMAX && ws.extras.lanes {

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "9a9e560b40c1adc8d2f309bcc3114d593e3e26fe2de3b0c08110b1d21a65ea64",
+    "3294ab0dbb3b4b00db1c80801fb28d7990d23c9d762e5338f28d01e690fd5c24",
   "libarraylstm-linux-x86_64-v3.so":
-    "7f5b7c2fcbe1dcce525a61bf3deae4a8c7ca25b250337f3b8875c292992a04e9",
+    "beccc5d4bbec8cd7ea5a0942a6e42b68f7c7f42fe862597edb9521ea56a2a5cc",
   "libarraylstm-linux-x86_64-v4.so":
-    "b06976d0438800a3ce936c51d2bc08d194830c0cc35eef92a763452389b23b44",
+    "86144ed7adbd3d43d32e7224dff676630d02fa71f3c7243adfc1f4c78383b2d1",
 };
