@@ -72,7 +72,8 @@ for (const [kind, k] of CELLS) {
 }
 
 Deno.test({
-  name: "native: back-to-back row-split forwards from Deno's pool give one thread's bits every time",
+  name:
+    "native: back-to-back row-split forwards from Deno's pool give one thread's bits every time",
   ignore,
   async fn() {
     // Calls from threads of Deno's pool one after the other, as a model's loop makes them: a
@@ -87,7 +88,9 @@ Deno.test({
       // Compared after the loop, so the calls follow each other as closely as in a model's loop.
       const results = [];
       for (let call = 0; call < 200; call++) {
-        results.push(await kernel.run(input, { parts: 2 + (call % 2), byUnits: false }, none, true));
+        results.push(
+          await kernel.run(input, { parts: 2 + (call % 2), byUnits: false }, none, true),
+        );
       }
       results.forEach((split, call) => assert.deepEqual(bits(split), one, `call ${call}`));
     } finally {

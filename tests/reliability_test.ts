@@ -187,6 +187,33 @@ for (const backend of AVAILABLE_BACKENDS) {
   });
 }
 
+for (const backend of AVAILABLE_BACKENDS) {
+  Deno.test(`${backend}: a training forward reads x and init at call time too`, async () => {
+    // It waited for its runner before copying them, so a caller reusing its arrays once it had
+    // the promise changed the step (and the backward recomputed from them).
+    const model = new ArrayLSTM(2, 4, 2, { backend, seed: 1 }).train();
+    const x = () => randn([2, 3, 2], { seed: 9 });
+    const init = () => ({
+      hidden: randn([1, 2, 4], { seed: 10 }),
+      state: randn([2, 2, 4], { seed: 11 }),
+    });
+    const reference = new ArrayLSTM(2, 4, 2, { backend: "js", seed: 1 });
+    const expected = await reference.forward(x(), init());
+    for (const call of [1, 2]) {
+      const [input, start] = [x(), init()];
+      const pending = model.forward(input, start);
+      input.data.fill(7);
+      start.hidden.data.fill(7);
+      start.state.data.fill(7);
+      const { output } = await pending;
+      for (let i = 0; i < output.data.length; i++) {
+        assert.ok(Math.abs(output.data[i] - expected.output.data[i]) < 1e-5, `call ${call}`);
+      }
+    }
+    model.dispose();
+  });
+}
+
 // Item 8: forgotten models kept their wasm memory forever.
 Deno.test("a Reclaimer frees what a collected owner held, and not what was disposed", () => {
   const registered = new Map<object, Releasable>();

@@ -7,9 +7,9 @@
 //! `workers.rs`), as the wasm backend splits them over Workers; every row gets bit-identical results however the
 //! batch is split. An LSTM-family forward may split its hidden units instead (`units.rs`), for a
 //! batch too small to split by rows. A cell's forward writes its results into arrays the caller
-//! passes ([`Results`]): each thread copies its own rows (or units) there once its forward is
-//! done, in parallel, so no thread assembles them and the caller copies nothing out. A trainer's
-//! split results are assembled here into whole-batch buffers, which it keeps for its backward.
+//! passes ([`Results`]): each thread writes its own rows (or units) there, in parallel, so no
+//! thread assembles them and the caller copies nothing out; so does a trainer's recording forward.
+//! A trainer's split gradients are assembled here into whole-batch buffers.
 //!
 //! Errors: a panic (a failed size check) is caught at the boundary, its message kept for
 //! [`alstm_last_error`], and reported as a non-zero status or a null handle, never unwinding into
@@ -29,7 +29,7 @@ mod workers;
 use workers::{in_parallel, Parts};
 
 /// The ABI revision; `symbols.ts` refuses a library with another.
-const ABI_VERSION: u32 = 3;
+const ABI_VERSION: u32 = 4;
 
 static LAST_ERROR: Mutex<String> = Mutex::new(String::new());
 static QUIET_PANICS: Once = Once::new();
@@ -314,44 +314,6 @@ struct Sizes {
     /// Rows of `state` per batch row: `k` for the LSTM family, 0 for GRU and RNN.
     lanes: usize,
     k: usize,
-}
-
-/// The whole-batch results of the last split call (empty after a call in one part).
-#[derive(Default)]
-struct Assembled {
-    output: Vec<f32>,
-    hidden: Vec<f32>,
-    state: Vec<f32>,
-    attention: Vec<f32>,
-    lanes: Vec<i32>,
-}
-
-impl Assembled {
-    /// Sizes the output, hidden and state of a split forward of `batch` rows of `seq_len` steps.
-    fn resize(&mut self, s: Sizes, batch: usize, seq_len: usize) {
-        self.output.resize(batch * seq_len * s.hidden, 0.0);
-        self.hidden.resize(batch * s.hidden, 0.0);
-        self.state.resize(s.lanes * batch * s.hidden, 0.0);
-    }
-
-    /// Places one part's output, hidden and state (at their byte addresses; the state's is not
-    /// read without lanes) into rows `[start, end)`.
-    ///
-    /// # Safety
-    /// The addresses hold the part's results of its rows.
-    unsafe fn place_forward(
-        &mut self,
-        s: Sizes,
-        batch: usize,
-        seq_len: usize,
-        rows: (usize, usize),
-        [output, hidden, state]: [usize; 3],
-    ) {
-        let h = s.hidden;
-        place(&mut self.output, output, 1, batch, seq_len * h, rows);
-        place(&mut self.hidden, hidden, 1, batch, h, rows);
-        place(&mut self.state, state, s.lanes, batch, h, rows);
-    }
 }
 
 /// Frees a handle made by `Box::into_raw` (null: nothing).
@@ -704,7 +666,6 @@ pub struct NativeTrainer {
     ranges: Vec<(usize, usize)>,
     seq_len: usize,
     batch: usize,
-    whole: Assembled,
     /// The parameter gradients of the last backward, summed over the parts.
     grads: Vec<f32>,
     grad_x: Vec<f32>,
@@ -719,8 +680,9 @@ impl NativeTrainer {
         self.parts[0].parameters_len()
     }
 
-    /// Copies the first part's parameters to the others and repacks them.
-    fn broadcast(&mut self) {
+    /// Copies the first part's parameters to the others, then repacks every part, the parts in
+    /// parallel.
+    fn repack_all(&mut self) {
         let n = self.len();
         let (first, rest) = self.parts.split_first_mut().expect("one part");
         // SAFETY: both point to `n` parameters.
@@ -728,8 +690,9 @@ impl NativeTrainer {
         for part in rest {
             unsafe { std::slice::from_raw_parts_mut(part.parameters_ptr() as *mut f32, n) }
                 .copy_from_slice(source);
-            part.repack();
         }
+        let count = self.parts.len();
+        in_parallel(&mut self.parts, count, Parts::Any, |_, part| part.repack());
     }
 }
 
@@ -743,7 +706,6 @@ lstm_constructor! {
             ranges: vec![(0, 0)],
             seq_len: 0,
             batch: 0,
-            whole: Assembled::default(),
             grads: vec![0.0; len],
             grad_x: Vec::new(),
             grad_hidden: Vec::new(),
@@ -795,14 +757,15 @@ pub unsafe extern "C" fn alstm_trainer_vector(trainer: *mut NativeTrainer, which
 pub unsafe extern "C" fn alstm_trainer_repack(trainer: *mut NativeTrainer) -> i32 {
     guarded(1, || {
         let trainer = &mut *trainer;
-        trainer.parts[0].repack();
-        trainer.broadcast();
+        trainer.repack_all();
         0
     })
 }
 
-/// The recording forward over `parts` threads (`candidates`: keep what the relevance pass needs);
-/// 0 on success. Results through [`alstm_trainer_result`] 0–2.
+/// The recording forward over `parts` threads (`candidates`: keep what the relevance pass needs),
+/// its results written into the arrays after the inputs (`output`, `hidden`, `state`, each with
+/// its length, as [`alstm_cell_forward`]'s); 0 on success, non-zero for a length that does not
+/// match.
 ///
 /// # Safety
 /// As [`alstm_cell_forward`].
@@ -816,6 +779,12 @@ pub unsafe extern "C" fn alstm_trainer_forward(
     x: *const f32,
     hidden: *const f32,
     state: *const f32,
+    output_out: *mut f32,
+    output_len: u32,
+    hidden_out: *mut f32,
+    hidden_len: u32,
+    state_out: *mut f32,
+    state_len: u32,
     candidates: u8,
 ) -> i32 {
     let (parts, batch, seq_len) = (parts as usize, batch as usize, seq_len as usize);
@@ -823,20 +792,35 @@ pub unsafe extern "C" fn alstm_trainer_forward(
         let trainer = &mut *trainer;
         let s = trainer.sizes;
         let input = Batch::new(s, batch, seq_len, x, hidden, state);
+        let results = Results::new(
+            s,
+            batch,
+            seq_len,
+            [
+                Out::new(output_out, output_len as usize),
+                Out::new(hidden_out, hidden_len as usize),
+                Out::new(state_out, state_len as usize),
+                Out::none(),
+            ],
+            Out::none(),
+        );
         let ranges = slices(batch, parts.min(trainer.parts.len()));
         in_parallel(&mut trainer.parts, ranges.len(), Parts::Any, |index, part| {
             let (rows, x, hidden, state) = input.rows(s, ranges[index]);
             part.keep_candidates(candidates != 0);
             part.forward(rows, seq_len, x, hidden, &state);
+            let h = rows * s.hidden;
+            // SAFETY: the part's buffers hold the results of its rows; it alone has these rows.
+            results.write_rows(
+                s,
+                batch,
+                seq_len,
+                ranges[index],
+                at(part.output_ptr(), seq_len * h),
+                at(part.hidden_ptr(), h),
+                at(part.state_ptr(), s.lanes * h),
+            );
         });
-        if ranges.len() > 1 {
-            let w = &mut trainer.whole;
-            w.resize(s, batch, seq_len);
-            for (part, &rows) in trainer.parts.iter().zip(&ranges) {
-                let results = [part.output_ptr(), part.hidden_ptr(), part.state_ptr()];
-                w.place_forward(s, batch, seq_len, rows, results);
-            }
-        }
         trainer.ranges = ranges;
         trainer.batch = batch;
         trainer.seq_len = seq_len;
@@ -994,8 +978,9 @@ pub unsafe extern "C" fn alstm_trainer_relevance(
     })
 }
 
-/// Address of a result: 0 output, 1 hidden, 2 state (last forward); 3 dLoss/d`x`, 4 d`hidden`,
-/// 5 d`state` (last backward); 6 input relevance, 7 rest (last relevance pass).
+/// Address of a result: 3 dLoss/d`x`, 4 d`hidden`, 5 d`state` (last backward); 6 input
+/// relevance, 7 rest (last relevance pass); 0 for any other number (0–2 were the forward's
+/// results, which it now writes into the caller's arrays).
 ///
 /// # Safety
 /// `trainer` comes from [`alstm_trainer_new`].
@@ -1005,26 +990,22 @@ pub unsafe extern "C" fn alstm_trainer_result(trainer: *const NativeTrainer, whi
     if trainer.ranges.len() == 1 {
         let part = &trainer.parts[0];
         return match which {
-            0 => part.output_ptr(),
-            1 => part.hidden_ptr(),
-            2 => part.state_ptr(),
             3 => part.grad_x_ptr(),
             4 => part.grad_hidden_ptr(),
             5 => part.grad_state_ptr(),
             6 => part.relevance_x_ptr(),
-            _ => part.relevance_rest_ptr(),
+            7 => part.relevance_rest_ptr(),
+            _ => 0,
         };
     }
     let address = |values: &Vec<f32>| values.as_ptr() as usize;
     match which {
-        0 => address(&trainer.whole.output),
-        1 => address(&trainer.whole.hidden),
-        2 => address(&trainer.whole.state),
         3 => address(&trainer.grad_x),
         4 => address(&trainer.grad_hidden),
         5 => address(&trainer.grad_state),
         6 => address(&trainer.relevance_x),
-        _ => address(&trainer.relevance_rest),
+        7 => address(&trainer.relevance_rest),
+        _ => 0,
     }
 }
 
@@ -1035,7 +1016,8 @@ unsafe fn gradients_to_first(trainer: &mut NativeTrainer) {
         .copy_from_slice(&trainer.grads);
 }
 
-/// One `torch.optim.SGD` step from gradient vector 1, then every part repacked; 0 on success.
+/// One `torch.optim.SGD` step from gradient vector 1, then every part repacked (in parallel); 0
+/// on success.
 ///
 /// # Safety
 /// `trainer` comes from [`alstm_trainer_new`].
@@ -1051,8 +1033,8 @@ pub unsafe extern "C" fn alstm_trainer_sgd_step(
     guarded(1, || {
         let trainer = &mut *trainer;
         gradients_to_first(trainer);
-        trainer.parts[0].sgd_step(lr, momentum, dampening, nesterov != 0, weight_decay);
-        trainer.broadcast();
+        trainer.parts[0].sgd_update(lr, momentum, dampening, nesterov != 0, weight_decay);
+        trainer.repack_all();
         0
     })
 }
@@ -1077,7 +1059,7 @@ pub unsafe extern "C" fn alstm_trainer_adam_step(
     guarded(1, || {
         let trainer = &mut *trainer;
         gradients_to_first(trainer);
-        trainer.parts[0].adam_step(
+        trainer.parts[0].adam_update(
             lr,
             beta1,
             beta2,
@@ -1086,7 +1068,7 @@ pub unsafe extern "C" fn alstm_trainer_adam_step(
             amsgrad != 0,
             decoupled != 0,
         );
-        trainer.broadcast();
+        trainer.repack_all();
         0
     })
 }

@@ -359,7 +359,9 @@ export class LSTM extends Module {
       return await this.forward(copy, copies);
     }
     if (byHooks) return forwardByHooks(this, x, start, lengths);
-    return await this.#binding.forward(x, start, lengths, recording, outputs);
+    // Zeros from the built-in `initHidden` are this call's own: nobody else can change them.
+    const ownStart = !given && usesBuiltinHooks(this, ["initHidden"]);
+    return await this.#binding.forward(x, start, lengths, recording, outputs, ownStart);
   }
 
   /**

@@ -38,6 +38,17 @@ function deviceGroupOf(parameters: readonly Parameter[]): DeviceGroup | null {
   return same ? group : null;
 }
 
+/**
+ * A zero output gradient of `length` values, one array reused from call to call: a loss that reads
+ * only the final state (the documentation's classifier) leaves the output's gradient zero, 5 MB
+ * a step at its sizes, and the backends only read it.
+ */
+function zeroOutputGradient(length: number): Float32Array {
+  if (zeroOutput.length !== length) zeroOutput = new Float32Array(length);
+  return zeroOutput;
+}
+let zeroOutput = new Float32Array(0);
+
 /** Runs `input` on `runner` and returns `[output, hidden, state]` as tracked tensors. */
 export async function recordSequence(
   runner: SequenceRunner,
@@ -69,7 +80,7 @@ export async function recordSequence(
       const keep = group?.backwardMode() ?? null;
       const grads = await step.backward(
         {
-          output: output ?? new Float32Array(B * T * H),
+          output: output ?? zeroOutputGradient(B * T * H),
           ...(hidden === null ? {} : { hidden }),
           ...(state === null ? {} : { state }),
           wanted: { x: xEdge !== null, hidden: hiddenEdge !== null, state: stateEdge !== null },

@@ -137,6 +137,7 @@ export class RunnerBinding {
   /**
    * Runs `x` `(B, T, I)` from `start` in the backend's fused kernels: recorded when `recording`,
    * each sequence up to its `lengths` when given, with the opt-in `outputs` when asked.
+   * `ownStart`: `start` was made for this call (no copy needed to read it later).
    */
   async forward(
     x: Tensor,
@@ -144,6 +145,7 @@ export class RunnerBinding {
     lengths: Int32Array | null,
     recording: boolean,
     outputs: SequenceExtras | undefined,
+    ownStart = false,
   ): Promise<ForwardResult> {
     const [batch, seqLen] = x.shape;
     if (lengths !== null && lengths.some((length) => length < seqLen)) {
@@ -160,10 +162,12 @@ export class RunnerBinding {
     }
     const runners = this.current();
     if (recording) {
-      // The backward reads the input again later: it keeps its own copy.
+      // The input as it is now, before waiting for the runner: a forward reads its arguments
+      // when called, and the caller may change them once it has the promise.
       const copy = (value: Tensor): Tensor => ({ shape: value.shape, data: value.data.slice() });
-      const own = { hidden: copy(start.hidden), state: copy(start.state) };
-      return await this.#runSequence(await runners.runner(), copy(x), own, true, outputs, {
+      const own = ownStart ? start : { hidden: copy(start.hidden), state: copy(start.state) };
+      const ownX = copy(x);
+      return await this.#runSequence(await runners.runner(), ownX, own, true, outputs, {
         x,
         hidden: start.hidden,
         state: start.state,

@@ -67,6 +67,18 @@ fn round_up(n: usize, multiple: usize) -> usize {
 /// Packs `i2h.weight` `(4kH, I)` and `h2h.weight` `(4kH, H)` into gate panels
 /// `(blocks, k, depth, TILE)`; padding rows and units are zero.
 pub fn gate_panels(layout: &Layout, i2h_weight: &[f32], h2h_weight: &[f32]) -> Vec<f32> {
+    let mut packed = vec![0.0; gate_panels_len(layout)];
+    fill_gate_panels(layout, i2h_weight, h2h_weight, &mut packed);
+    packed
+}
+
+/// Floats in the gate panels of `layout`.
+fn gate_panels_len(layout: &Layout) -> usize {
+    layout.blocks * layout.k * layout.depth * TILE
+}
+
+/// [`gate_panels`] into `packed`, zeros of that length.
+fn fill_gate_panels(layout: &Layout, i2h_weight: &[f32], h2h_weight: &[f32], packed: &mut [f32]) {
     let Layout {
         input,
         hidden,
@@ -76,7 +88,6 @@ pub fn gate_panels(layout: &Layout, i2h_weight: &[f32], h2h_weight: &[f32]) -> V
         blocks,
         ..
     } = *layout;
-    let mut packed = vec![0.0; blocks * k * depth * TILE];
     for block in 0..blocks {
         for lane in 0..k {
             let panel = &mut packed[(block * k + lane) * depth * TILE..][..depth * TILE];
@@ -98,7 +109,6 @@ pub fn gate_panels(layout: &Layout, i2h_weight: &[f32], h2h_weight: &[f32]) -> V
             }
         }
     }
-    packed
 }
 
 /// Packs `i2h.bias + h2h.bias` `(4kH)` as `(blocks, k, TILE)`, the initial accumulators.
@@ -191,6 +201,21 @@ pub fn weights(
         attention_bias,
         max_pooling,
         gate,
+    }
+}
+
+/// [`weights`] again from new parameters, into `weights`' own buffers: the trainers repack after
+/// every optimizer step, and new buffers each time (1–2 MB at the documentation's sizes) cost
+/// their page faults again.
+pub fn repack(weights: &mut Weights, attention: bool, params: [&[f32]; 6]) {
+    let [i2h_weight, i2h_bias, h2h_weight, h2h_bias, i2a_weight, i2a_bias] = params;
+    let layout = weights.layout;
+    weights.gates.reset(gate_panels_len(&layout));
+    fill_gate_panels(&layout, i2h_weight, h2h_weight, &mut weights.gates);
+    weights.gate_bias = gate_bias(&layout, i2h_bias, h2h_bias).into();
+    if attention {
+        weights.attention = attention_panels(&layout, i2a_weight).into();
+        weights.attention_bias = attention_bias(&layout, i2a_bias).into();
     }
 }
 

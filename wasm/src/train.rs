@@ -130,10 +130,10 @@ impl Trainer {
     /// through [`Trainer::parameters_ptr`] (`loadStateDict`). The optimizer steps call it
     /// themselves.
     pub fn repack(&mut self) {
-        let (w, o, p) = (&self.weights, &self.offsets, &self.params[..]);
+        let (o, p) = (&self.offsets, &self.params[..]);
         let attention = self.kind.flags().attention;
         let params = o.all().map(|range| &p[range]);
-        self.weights = pack::weights(w.layout, attention, params, w.max_pooling, w.gate);
+        pack::repack(&mut self.weights, attention, params);
         let l = &self.weights.layout;
         transposed_panels(l, attention, p, o, &mut self.transposed);
         self.h2h_finite = p[o.h2h_weight.clone()].iter().all(|w| w.is_finite());
@@ -299,6 +299,60 @@ impl Trainer {
         nesterov: bool,
         weight_decay: f64,
     ) {
+        self.sgd_update(lr, momentum, dampening, nesterov, weight_decay);
+        self.repack();
+    }
+
+    /// One `torch.optim.Adam` step (`decoupled`: `AdamW`) on the gradients, then a repack.
+    #[allow(clippy::too_many_arguments)]
+    pub fn adam_step(
+        &mut self,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        weight_decay: f64,
+        amsgrad: bool,
+        decoupled: bool,
+    ) {
+        self.adam_update(lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled);
+        self.repack();
+    }
+
+    /// Byte address of optimizer state vector `slot` (parameters' layout): 0 SGD's
+    /// `momentum_buffer` or Adam's `exp_avg`, 1 `exp_avg_sq`, 2 `max_exp_avg_sq`. Written by JS
+    /// with [`Trainer::set_optimizer_steps`] to resume from a `stateDict`.
+    pub fn optimizer_state_ptr(&self, slot: u32) -> usize {
+        match slot {
+            0 => self.first_moment.as_ptr() as usize,
+            1 => self.second_moment.as_ptr() as usize,
+            2 => self.max_second_moment.as_ptr() as usize,
+            _ => panic!("optimizer state slot must be 0, 1 or 2"),
+        }
+    }
+
+    /// Optimizer steps taken (Adam's `step`; for SGD, 0 means no momentum buffer yet).
+    pub fn optimizer_steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// Sets the optimizer step count (resuming from a `stateDict`; 0 starts afresh).
+    pub fn set_optimizer_steps(&mut self, steps: u32) {
+        self.steps = steps;
+    }
+}
+
+impl Trainer {
+    /// [`Trainer::sgd_step`] without the repack, for the native library, which repacks its
+    /// threads' copies in parallel.
+    pub fn sgd_update(
+        &mut self,
+        lr: f64,
+        momentum: f64,
+        dampening: f64,
+        nesterov: bool,
+        weight_decay: f64,
+    ) {
         let options = Sgd {
             lr,
             momentum,
@@ -315,12 +369,11 @@ impl Trainer {
             &options,
         );
         self.steps += 1;
-        self.repack();
     }
 
-    /// One `torch.optim.Adam` step (`decoupled`: `AdamW`) on the gradients, then a repack.
+    /// [`Trainer::adam_step`] without the repack, as [`Trainer::sgd_update`].
     #[allow(clippy::too_many_arguments)]
-    pub fn adam_step(
+    pub fn adam_update(
         &mut self,
         lr: f64,
         beta1: f64,
@@ -346,29 +399,6 @@ impl Trainer {
             max_exp_avg_sq: &mut self.max_second_moment,
         };
         adam(&mut self.params, &self.grads, moments, self.steps, &options);
-        self.repack();
-    }
-
-    /// Byte address of optimizer state vector `slot` (parameters' layout): 0 SGD's
-    /// `momentum_buffer` or Adam's `exp_avg`, 1 `exp_avg_sq`, 2 `max_exp_avg_sq`. Written by JS
-    /// with [`Trainer::set_optimizer_steps`] to resume from a `stateDict`.
-    pub fn optimizer_state_ptr(&self, slot: u32) -> usize {
-        match slot {
-            0 => self.first_moment.as_ptr() as usize,
-            1 => self.second_moment.as_ptr() as usize,
-            2 => self.max_second_moment.as_ptr() as usize,
-            _ => panic!("optimizer state slot must be 0, 1 or 2"),
-        }
-    }
-
-    /// Optimizer steps taken (Adam's `step`; for SGD, 0 means no momentum buffer yet).
-    pub fn optimizer_steps(&self) -> u32 {
-        self.steps
-    }
-
-    /// Sets the optimizer step count (resuming from a `stateDict`; 0 starts afresh).
-    pub fn set_optimizer_steps(&mut self, steps: u32) {
-        self.steps = steps;
     }
 }
 

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "3294ab0dbb3b4b00db1c80801fb28d7990d23c9d762e5338f28d01e690fd5c24",
+    "36b56818e5add22e43d2d123eb469786310955ffe3dd580c37ef06eef5f1dfc6",
   "libarraylstm-linux-x86_64-v3.so":
-    "beccc5d4bbec8cd7ea5a0942a6e42b68f7c7f42fe862597edb9521ea56a2a5cc",
+    "da4c6427fbc337519a01f3961a8a930b68d53922ac4a3c7658044eb9b0183f49",
   "libarraylstm-linux-x86_64-v4.so":
-    "86144ed7adbd3d43d32e7224dff676630d02fa71f3c7243adfc1f4c78383b2d1",
+    "02d70acb316ebcc878d67be78a0879db1efc512ad9e2bdaf976825cffe6f36d4",
 };

@@ -9,7 +9,7 @@
  */
 
 /** The ABI revision this table describes; the library must report the same. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** One parameter array and its length, as the C ABI takes each of a cell's arrays. */
 const array = ["buffer", "u32"] as const;
@@ -47,7 +47,19 @@ const torchForward = {
 } as const;
 const trainerForward = {
   name: "alstm_trainer_forward",
-  parameters: ["pointer", "u32", "u32", "u32", "buffer", "buffer", "buffer", "u8"],
+  parameters: [
+    "pointer",
+    "u32",
+    "u32",
+    "u32",
+    "buffer",
+    "buffer",
+    "buffer",
+    ...out,
+    ...out,
+    ...out,
+    "u8",
+  ],
   result: "i32",
 } as const;
 const trainerBackward = {

@@ -94,6 +94,10 @@ export class NativeTrainingKernel {
     const { batch: B, seqLen: T } = input;
     const { hiddenSize: H, variant: { k } } = this.#sizes;
     this.#recorded = null;
+    // Referenced until the promise settles (they are its result): the library writes into them.
+    const output = new Float32Array(B * T * H);
+    const hidden = new Float32Array(B * H);
+    const state = new Float32Array(k * B * H);
     const args = [
       handle,
       parts,
@@ -102,6 +106,12 @@ export class NativeTrainingKernel {
       input.x as Float32Array,
       input.hidden as Float32Array,
       input.state as Float32Array,
+      output,
+      output.length,
+      hidden,
+      hidden.length,
+      state,
+      state.length,
       candidates ? 1 : 0,
     ] as const;
     const status = background
@@ -109,12 +119,7 @@ export class NativeTrainingKernel {
       : s.alstm_trainer_forward(...args);
     checkStatus(this.#library, status, `recording forward of batch ${B} × seqLen ${T}`);
     this.#recorded = { step, input, parts, candidates };
-    const result = (which: number) => s.alstm_trainer_result(handle, which);
-    return {
-      output: copyOut(result(0), B * T * H),
-      hidden: copyOut(result(1), B * H),
-      state: copyOut(result(2), k * B * H),
-    };
+    return { output, hidden, state };
   }
 
   /**
