@@ -106,7 +106,7 @@ fn sigmoid(x: __m512) -> __m512 {
 /// that vectors in registers stay there (a copy through memory, as a `transmute` of the array
 /// compiles to, stalls on store forwarding: four narrow stores read back by one wide load).
 #[inline(always)]
-fn join(v: [v128; 4]) -> __m512 {
+pub(crate) fn join(v: [v128; 4]) -> __m512 {
     unsafe {
         let low = _mm512_castps128_ps512(v[0].0);
         let low = _mm512_insertf32x4::<1>(low, v[1].0);

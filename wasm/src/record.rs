@@ -267,6 +267,13 @@ pub fn forward<V: Variant>(
         }
         core::mem::swap(&mut r.rows, &mut r.next_rows);
     }
+    // The kept gates' streaming stores are ordered before whatever tells another thread that
+    // this part is done.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    // SAFETY: the build enables SSE (every x86-64 build does).
+    unsafe {
+        core::arch::x86_64::_mm_sfence()
+    };
     r.recorded = true;
     let last = seq_len * shape.cell_step;
     for b in 0..batch {
@@ -454,10 +461,7 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
     }
     for m in 0..m_count {
         let (b, panel) = (batch_rows[m / NB], panel[m % NB]);
-        let kept = gates.add(shape.gate_at(panel, b));
-        for (gate, value) in a[m].iter().enumerate() {
-            store(kept.add(gate * UNITS), *value);
-        }
+        keep_gates(gates.add(shape.gate_at(panel, b)), a[m]);
         c[m] = load(cells.add(shape.cell_at(panel, b)));
         if V::ATTENTION {
             s[m] = load(
@@ -491,6 +495,24 @@ unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(
             r.output.as_mut_ptr(),
             [b, shape.seq_len, t, unit],
         );
+    }
+}
+
+/// Stores one (row, block)'s activated gates `[σ f, σ i, σ o, tanh g]` (one cache line: the record
+/// is 64-byte aligned and a row of a gate panel is `TILE` floats) for the backward. The AVX-512
+/// build streams the line past the caches (a non-temporal store): the backward reads it a whole
+/// forward later, long after it left them (84 MB a call at the documentation's sizes), and a
+/// store that first reads the line in cost memory bandwidth the forward's other loads needed.
+///
+/// # Safety
+/// `kept` is 64-byte aligned and holds [`TILE`] floats.
+#[inline(always)]
+unsafe fn keep_gates(kept: *mut f32, activated: [v128; 4]) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    core::arch::x86_64::_mm512_stream_ps(kept, crate::math_wide::join(activated));
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    for (gate, value) in activated.iter().enumerate() {
+        store(kept.add(gate * UNITS), *value);
     }
 }
 

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "36b56818e5add22e43d2d123eb469786310955ffe3dd580c37ef06eef5f1dfc6",
+    "73d2e3c89accfc1ff1e256dc0c3cba4f1cf60d0c711daf70dacdc1661780d27d",
   "libarraylstm-linux-x86_64-v3.so":
-    "da4c6427fbc337519a01f3961a8a930b68d53922ac4a3c7658044eb9b0183f49",
+    "5f45582b1ef2377782ff07eaefcd2db9a8e54ddd9739ac0d5da727464d46aacb",
   "libarraylstm-linux-x86_64-v4.so":
-    "02d70acb316ebcc878d67be78a0879db1efc512ad9e2bdaf976825cffe6f36d4",
+    "303e6e3a740243e48a0fcbfa5a43e50c32aa9489779029765c58df97585741ee",
 };
