@@ -41,10 +41,35 @@ pub unsafe fn accumulate<const MR: usize, const NB: usize>(
     panels: &[*const f32; NB],
     depth: usize,
 ) {
+    let start = core::array::from_fn(|r| {
+        core::array::from_fn(|n| _mm512_loadu_ps(acc[r][n].as_ptr() as *const f32))
+    });
+    let sums = accumulate_in_registers(start, rows, panels, depth);
+    for r in 0..MR {
+        for n in 0..NB {
+            _mm512_storeu_ps(acc[r][n].as_mut_ptr() as *mut f32, sums[r][n]);
+        }
+    }
+}
+
+/// [`accumulate`] from and to registers: `start[r][n] + Σ_d rows[r][d] · panels[n][d·TILE ..]`,
+/// for a caller that goes on with the sums in registers (one round trip through memory, four
+/// narrow loads after a wide store, stalled on store forwarding).
+///
+/// # Safety
+/// As [`super::accumulate`]; the build enables AVX-512F.
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+pub unsafe fn accumulate_in_registers<const MR: usize, const NB: usize>(
+    start: [[__m512; NB]; MR],
+    rows: &[*const f32; MR],
+    panels: &[*const f32; NB],
+    depth: usize,
+) -> [[__m512; NB]; MR] {
     let mut parts: [[[__m512; 2]; NB]; MR] = [[[_mm512_setzero_ps(); 2]; NB]; MR];
     for r in 0..MR {
         for n in 0..NB {
-            parts[r][n][0] = _mm512_loadu_ps(acc[r][n].as_ptr() as *const f32);
+            parts[r][n][0] = start[r][n];
         }
     }
     let mut d = 0;
@@ -63,12 +88,9 @@ pub unsafe fn accumulate<const MR: usize, const NB: usize>(
         }
         d += UNROLL;
     }
-    for r in 0..MR {
-        for n in 0..NB {
-            let sum = _mm512_add_ps(parts[r][n][0], parts[r][n][1]);
-            _mm512_storeu_ps(acc[r][n].as_mut_ptr() as *mut f32, sum);
-        }
-    }
+    core::array::from_fn(|r| {
+        core::array::from_fn(|n| _mm512_add_ps(parts[r][n][0], parts[r][n][1]))
+    })
 }
 
 /// As the AVX-512 kernel, with each tile row as two 256-bit vectors.

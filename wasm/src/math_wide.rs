@@ -64,23 +64,40 @@ fn gates(z: __m512, gate: Gate) -> __m512 {
         let activated = _mm512_mask_sub_ps(q, CANDIDATE, q, one);
         match gate {
             Gate::Sigmoid => activated,
-            // `pmin(pmax(slope·z + 0.5, 0), 1)`, unfused as in `hard_gates_all`; `maxps(0, x)`
-            // and `minps(1, x)` keep a NaN `x`.
-            Gate::Hard(slope) => {
-                let linear = _mm512_add_ps(
-                    _mm512_mul_ps(z, _mm512_set1_ps(slope)),
-                    _mm512_set1_ps(0.5),
-                );
-                let clipped = _mm512_min_ps(one, _mm512_max_ps(_mm512_setzero_ps(), linear));
-                _mm512_mask_mov_ps(clipped, CANDIDATE, activated)
-            }
+            Gate::Hard(slope) => _mm512_mask_mov_ps(hard_sigmoid(z, slope), CANDIDATE, activated),
         }
     }
 }
 
-/// `tanh` of sixteen lanes: `2 / (1 + e^(-2x)) − 1`, as [`crate::math::tanh_all`].
+/// `pmin(pmax(slope·x + 0.5, 0), 1)` of sixteen lanes, unfused as in `hard_gates_all`;
+/// `maxps(0, x)` and `minps(1, x)` keep a NaN `x`.
 #[inline(always)]
-fn tanh(x: __m512) -> __m512 {
+fn hard_sigmoid(x: __m512, slope: f32) -> __m512 {
+    unsafe {
+        let linear = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(slope)), _mm512_set1_ps(0.5));
+        _mm512_min_ps(
+            _mm512_set1_ps(1.0),
+            _mm512_max_ps(_mm512_setzero_ps(), linear),
+        )
+    }
+}
+
+/// The forget, input and output gates' activation `gate` of sixteen lanes, bit for bit as
+/// [`gates`] gives them: the logistic function (the negation as a sign flip, where [`gates`]
+/// multiplies by −1: they differ only on a NaN, which `exp` turns into all ones either way) or
+/// the hard sigmoid.
+#[inline(always)]
+pub(crate) fn gate_activation(x: __m512, gate: Gate) -> __m512 {
+    match gate {
+        Gate::Sigmoid => sigmoid(x),
+        Gate::Hard(slope) => hard_sigmoid(x, slope),
+    }
+}
+
+/// `tanh` of sixteen lanes: `2 / (1 + e^(-2x)) − 1`, as [`crate::math::tanh_all`] (and as
+/// [`gates`] gives the candidate).
+#[inline(always)]
+pub(crate) fn tanh(x: __m512) -> __m512 {
     unsafe {
         let one = _mm512_set1_ps(1.0);
         let e = exp(_mm512_mul_ps(x, _mm512_set1_ps(-2.0)));
@@ -117,7 +134,7 @@ pub(crate) fn join(v: [v128; 4]) -> __m512 {
 
 /// The four `f32x4` vectors of a 512-bit vector.
 #[inline(always)]
-fn split(v: __m512) -> [v128; 4] {
+pub(crate) fn split(v: __m512) -> [v128; 4] {
     unsafe {
         [
             v128(_mm512_castps512_ps128(v)),

@@ -32,6 +32,10 @@ use crate::math::{exp_all, sigmoid_all, tanh_all, Gate};
 use crate::pack::{Layout, TILE, UNITS};
 use crate::simd::*;
 
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[path = "sequence_wide.rs"]
+mod wide;
+
 /// Packed, resident weights of one cell.
 pub struct Weights {
     /// Sizes and padding.
@@ -420,6 +424,12 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         rows: [usize; MR],
         blocks: [usize; NB],
     ) {
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+        if !V::ATTENTION && !V::ARGMAX && MR == wide::ROWS && NB == wide::BLOCKS {
+            let rows = core::array::from_fn(|r| rows[r]);
+            let blocks = core::array::from_fn(|n| blocks[n]);
+            return wide::array_tile(self.weights, self.call, self.t, self.ws, lane, rows, blocks);
+        }
         gate_tile::<V, MR, NB>(self.weights, self.call, self.t, self.ws, lane, rows, blocks);
     }
 }

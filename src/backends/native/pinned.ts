@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "73d2e3c89accfc1ff1e256dc0c3cba4f1cf60d0c711daf70dacdc1661780d27d",
+    "5fead6654d031e70dc369e98d1788e87307c3a72d8f0a5706e4b2539bfde30f7",
   "libarraylstm-linux-x86_64-v3.so":
-    "5f45582b1ef2377782ff07eaefcd2db9a8e54ddd9739ac0d5da727464d46aacb",
+    "8772879383741edaef3f7533be9a62ca71e571b81fccad9c05bbd8cb44f59bfe",
   "libarraylstm-linux-x86_64-v4.so":
-    "303e6e3a740243e48a0fcbfa5a43e50c32aa9489779029765c58df97585741ee",
+    "414cb8d13a845d01807d67d28330980a28c16317a9718377beb549b68cb4974a",
 };
