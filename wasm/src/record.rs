@@ -35,6 +35,12 @@ use crate::math::{gates_all, sigmoid_all, tanh_all};
 use crate::pack::{Layout, TILE, UNITS};
 use crate::sequence::{fold_lane, softmax_lanes, TileKernel, Weights};
 use crate::simd::*;
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+use crate::sequence::wide;
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[path = "record_wide.rs"]
+mod record_wide;
 
 /// Sizes of the stored activations of one call.
 #[derive(Clone, Copy, Default)]
@@ -407,6 +413,13 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         rows: [usize; MR],
         blocks: [usize; NB],
     ) {
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+        if !V::ATTENTION && !V::ARGMAX && MR == wide::ROWS && NB == wide::BLOCKS {
+            let rows = core::array::from_fn(|r| rows[r]);
+            let blocks = core::array::from_fn(|n| blocks[n]);
+            let (w, r, t, depth) = (self.w, &mut *self.r, self.t, self.depth);
+            return record_wide::array_tile(w, r, t, depth, lane, rows, blocks);
+        }
         gate_tile::<V, MR, NB>(self.w, self.r, self.t, self.depth, lane, rows, blocks);
     }
 }

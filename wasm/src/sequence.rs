@@ -34,7 +34,7 @@ use crate::simd::*;
 
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 #[path = "sequence_wide.rs"]
-mod wide;
+pub(crate) mod wide;
 
 /// Packed, resident weights of one cell.
 pub struct Weights {

@@ -1,5 +1,6 @@
 //! The fused tile of `LSTM` and `ArrayLSTM` ([`crate::cell::Array`]) on 512-bit vectors, for the
-//! native AVX-512 build's full tiles (4 batch rows × 2 blocks of hidden units).
+//! native AVX-512 build's full tiles (4 batch rows × 2 blocks of hidden units): the inference
+//! forward's here, the training forward's (`crate::record`) from the same pieces.
 //!
 //! Why: the generic tile ([`super::gate_tile`]) activates each (row, block) pair's 16
 //! pre-activations `[forget, input, output, candidate]` as one vector, but updates the cells as
@@ -16,8 +17,9 @@
 
 use super::{cell_index, finish_hidden, Call, Weights, Workspace};
 use crate::gemm::accumulate_in_registers;
+use crate::math::Gate;
 use crate::math_wide::{gate_activation, join, split, tanh};
-use crate::pack::{TILE, UNITS};
+use crate::pack::{Layout, TILE, UNITS};
 use crate::simd::v128;
 use core::arch::x86_64::*;
 
@@ -29,7 +31,7 @@ pub const BLOCKS: usize = 2;
 /// Four vectors of four 128-bit lanes each, transposed: lane `j` of vector `i` becomes lane `i` of
 /// vector `j`.
 #[inline(always)]
-fn transpose(v: [__m512; 4]) -> [__m512; 4] {
+pub fn transpose(v: [__m512; 4]) -> [__m512; 4] {
     // SAFETY (this function and those below): the build enables AVX-512F.
     unsafe {
         // [v0.0 v0.1 v1.0 v1.1], [v0.2 v0.3 v1.2 v1.3], and the same of v2, v3.
@@ -47,9 +49,103 @@ fn transpose(v: [__m512; 4]) -> [__m512; 4] {
 }
 
 /// Four `f32x4` vectors at `at(0) .. at(3)` as one 512-bit vector, the first in the low lanes.
+///
+/// # Safety
+/// Each address holds four floats.
 #[inline(always)]
-unsafe fn gather(at: impl Fn(usize) -> *const f32) -> __m512 {
+pub unsafe fn gather(at: impl Fn(usize) -> *const f32) -> __m512 {
     join(core::array::from_fn(|r| v128(_mm_loadu_ps(at(r)))))
+}
+
+/// `bias + [x_t | h_{t−1}] · panel` of lane `lane` of a full tile, over the first `depth` input
+/// columns of `rows`, each (row, block) pair's 16 sums in one vector.
+///
+/// # Safety
+/// As [`super::gate_tile`]; every row holds `depth` floats.
+#[inline(always)]
+pub unsafe fn sums(
+    weights: &Weights,
+    rows: &[*const f32; ROWS],
+    lane: usize,
+    blocks: [usize; BLOCKS],
+    depth: usize,
+) -> [[__m512; BLOCKS]; ROWS] {
+    let l = &weights.layout;
+    let panel = blocks.map(|block| block * l.k + lane);
+    let bias = panel.map(|panel| _mm512_loadu_ps(weights.gate_bias.as_ptr().add(panel * TILE)));
+    let panels = panel.map(|panel| weights.gates.as_ptr().add(panel * l.depth * TILE));
+    accumulate_in_registers([bias; ROWS], rows, &panels, depth)
+}
+
+/// Block `n`'s activated gates `[σ f, σ i, σ o, tanh g]` (`gate` on the first three) from the
+/// sums `z`, transposed: lane `r` of each holds row `r`'s four units.
+#[inline(always)]
+pub fn block_gates(z: &[[__m512; BLOCKS]; ROWS], n: usize, gate: Gate) -> [__m512; 4] {
+    let [forget, input, out, candidate] = transpose(core::array::from_fn(|r| z[r][n]));
+    [
+        gate_activation(forget, gate),
+        gate_activation(input, gate),
+        gate_activation(out, gate),
+        tanh(candidate),
+    ]
+}
+
+/// [`crate::cell::Array`]'s lane on sixteen units: the new cells `c = f·c + i·g` from the cells
+/// `c_prev`, their `tanh`, and the hidden state `h_partial + o·tanh(c)` with this lane folded in.
+#[inline(always)]
+pub fn array_cells(gates: [__m512; 4], c_prev: __m512, h_partial: __m512) -> [__m512; 3] {
+    let [forget, input, out, candidate] = gates;
+    // SAFETY: the build enables AVX-512F.
+    unsafe {
+        let c = _mm512_add_ps(
+            _mm512_mul_ps(forget, c_prev),
+            _mm512_mul_ps(input, candidate),
+        );
+        let tanh_c = tanh(c);
+        [
+            c,
+            tanh_c,
+            _mm512_add_ps(h_partial, _mm512_mul_ps(out, tanh_c)),
+        ]
+    }
+}
+
+/// The partial `h` of the lanes before `lane` at `next(0) .. next(3)`: zeros for lane 0.
+///
+/// # Safety
+/// Each address holds four floats.
+#[inline(always)]
+pub unsafe fn h_partial(lane: usize, next: impl Fn(usize) -> *mut f32) -> __m512 {
+    if lane == 0 {
+        _mm512_setzero_ps()
+    } else {
+        gather(|r| next(r))
+    }
+}
+
+/// Writes four rows' `h` (row `r` in lane `r`) of the block from `unit` after lane `lane`: to the
+/// next input rows `next(r)` as a partial sum before the last lane, after it to the next input
+/// rows and the output `out(r)` as [`super::fold_lane`] does.
+///
+/// # Safety
+/// Each address holds four floats.
+#[inline(always)]
+pub unsafe fn write_hidden(
+    l: &Layout,
+    lane: usize,
+    unit: usize,
+    h: __m512,
+    next: impl Fn(usize) -> *mut f32,
+    out: impl Fn(usize) -> *mut f32,
+) {
+    let h = split(h);
+    for r in 0..ROWS {
+        if lane + 1 < l.k {
+            _mm_storeu_ps(next(r), h[r].0);
+        } else {
+            finish_hidden(l, h[r], next(r), out(r), unit);
+        }
+    }
 }
 
 /// Step `t`'s lane `lane` of batch rows `batch_rows` and blocks `blocks` of an `ArrayLSTM` (or
@@ -58,7 +154,7 @@ unsafe fn gather(at: impl Fn(usize) -> *const f32) -> __m512 {
 /// # Safety
 /// As [`super::gate_tile`].
 #[inline(never)]
-pub unsafe fn array_tile(
+pub(super) unsafe fn array_tile(
     weights: &Weights,
     call: &Call,
     t: usize,
@@ -69,43 +165,19 @@ pub unsafe fn array_tile(
 ) {
     let l = &weights.layout;
     let rows = batch_rows.map(|b| ws.rows.as_ptr().add(b * l.depth));
-    let panel = blocks.map(|block| block * l.k + lane);
-    let bias = panel.map(|panel| _mm512_loadu_ps(weights.gate_bias.as_ptr().add(panel * TILE)));
-    let panels = panel.map(|panel| weights.gates.as_ptr().add(panel * l.depth * TILE));
-    let z = accumulate_in_registers([bias; ROWS], &rows, &panels, l.depth);
+    let z = sums(weights, &rows, lane, blocks, l.depth);
     let (next_rows, output) = (ws.next_rows.as_mut_ptr(), ws.output_ptr());
     let cells = ws.cells.as_mut_ptr();
     for n in 0..BLOCKS {
         let unit = blocks[n] * UNITS;
-        let [forget, input, out, candidate] = transpose(core::array::from_fn(|r| z[r][n]));
-        let candidate = tanh(candidate);
-        let (forget, input, out) = (
-            gate_activation(forget, weights.gate),
-            gate_activation(input, weights.gate),
-            gate_activation(out, weights.gate),
-        );
         let cell = |r: usize| cells.add(cell_index(l, call.batch, batch_rows[r], lane, unit));
-        let c = _mm512_add_ps(
-            _mm512_mul_ps(forget, gather(|r| cell(r))),
-            _mm512_mul_ps(input, candidate),
-        );
         let next = |r: usize| next_rows.add(batch_rows[r] * l.depth + l.input_pad + unit);
-        let h_partial = if lane == 0 {
-            _mm512_setzero_ps()
-        } else {
-            gather(|r| next(r))
-        };
-        let h = _mm512_add_ps(h_partial, _mm512_mul_ps(out, tanh(c)));
-        let (c, h) = (split(c), split(h));
-        for r in 0..ROWS {
-            _mm_storeu_ps(cell(r), c[r].0);
-            if lane + 1 < l.k {
-                _mm_storeu_ps(next(r), h[r].0);
-            } else {
-                let b = batch_rows[r];
-                let out = output.add((b * call.seq_len + t) * l.hidden + unit);
-                finish_hidden(l, h[r], next(r), out, unit);
-            }
+        let out = |r: usize| output.add((batch_rows[r] * call.seq_len + t) * l.hidden + unit);
+        let gates = block_gates(&z, n, weights.gate);
+        let [c, _, h] = array_cells(gates, gather(|r| cell(r)), h_partial(lane, next));
+        for (r, c) in split(c).into_iter().enumerate() {
+            _mm_storeu_ps(cell(r), c.0);
         }
+        write_hidden(l, lane, unit, h, next, out);
     }
 }

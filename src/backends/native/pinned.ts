@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "5fead6654d031e70dc369e98d1788e87307c3a72d8f0a5706e4b2539bfde30f7",
+    "72595ce5372b505bce7c5d44a8cd00698814214dd91d1f2884e5489c6045a81e",
   "libarraylstm-linux-x86_64-v3.so":
-    "8772879383741edaef3f7533be9a62ca71e571b81fccad9c05bbd8cb44f59bfe",
+    "46e813abbc100b4becb0a539025a37dc0253633464074bf74f0576673c077016",
   "libarraylstm-linux-x86_64-v4.so":
-    "414cb8d13a845d01807d67d28330980a28c16317a9718377beb549b68cb4974a",
+    "489a61b5b08af281b0db17cc0fc8f01d02444e6cf47e835340651ec8558161ef",
 };
