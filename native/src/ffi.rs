@@ -516,7 +516,7 @@ pub unsafe extern "C" fn alstm_cell_forward(
             return 0;
         }
         let ranges = slices(batch, sharing);
-        in_parallel(&mut cell.parts, ranges.len(), Parts::Any, |index, part| {
+        in_parallel(&mut cell.parts, ranges.len(), Parts::Kept, |index, part| {
             let (rows, x, hidden, state) = input.rows(s, ranges[index]);
             part.set_outputs(extras.attention, extras.lanes);
             // SAFETY: this part alone has these rows.
@@ -635,7 +635,7 @@ pub unsafe extern "C" fn alstm_torch_cell_forward(
             Out::none(),
         );
         let ranges = slices(batch, parts.min(cell.parts.len()));
-        in_parallel(&mut cell.parts, ranges.len(), Parts::Any, |index, part| {
+        in_parallel(&mut cell.parts, ranges.len(), Parts::Kept, |index, part| {
             let (rows, x, hidden, _) = input.rows(s, ranges[index]);
             part.forward(rows, seq_len, x, hidden);
             let h = s.hidden;
@@ -692,7 +692,7 @@ impl NativeTrainer {
                 .copy_from_slice(source);
         }
         let count = self.parts.len();
-        in_parallel(&mut self.parts, count, Parts::Any, |_, part| part.repack());
+        in_parallel(&mut self.parts, count, Parts::Kept, |_, part| part.repack());
     }
 }
 
@@ -805,7 +805,7 @@ pub unsafe extern "C" fn alstm_trainer_forward(
             Out::none(),
         );
         let ranges = slices(batch, parts.min(trainer.parts.len()));
-        in_parallel(&mut trainer.parts, ranges.len(), Parts::Any, |index, part| {
+        in_parallel(&mut trainer.parts, ranges.len(), Parts::Kept, |index, part| {
             let (rows, x, hidden, state) = input.rows(s, ranges[index]);
             part.keep_candidates(candidates != 0);
             part.forward(rows, seq_len, x, hidden, &state);
@@ -861,7 +861,7 @@ pub unsafe extern "C" fn alstm_trainer_backward(
             state: floats(d_state, d_state_len),
         };
         let ranges = trainer.ranges.clone();
-        in_parallel(&mut trainer.parts, ranges.len(), Parts::Any, |index, part| {
+        in_parallel(&mut trainer.parts, ranges.len(), Parts::Kept, |index, part| {
             let rows = ranges[index];
             let (a, b) = rows;
             let output = &d.x[a * seq_len * h..b * seq_len * h];
@@ -948,7 +948,7 @@ pub unsafe extern "C" fn alstm_trainer_relevance(
         let (batch, seq_len, h, i) = (trainer.batch, trainer.seq_len, s.hidden, s.input);
         let given = floats(relevance, batch * seq_len * h);
         let ranges = trainer.ranges.clone();
-        in_parallel(&mut trainer.parts, ranges.len(), Parts::Any, |index, part| {
+        in_parallel(&mut trainer.parts, ranges.len(), Parts::Kept, |index, part| {
             let (a, b) = ranges[index];
             part.relevance(&given[a * seq_len * h..b * seq_len * h], eps, bias_factor);
         });

@@ -6,10 +6,13 @@
 //! mostly on one core. Kept workers wake where they ran last (one per core) and, for the moments
 //! between back-to-back calls, wait spinning rather than asleep.
 //!
-//! Parts of a batch split by rows ([`Parts::Any`]) go to whichever thread is free first: the
-//! workers, and the caller for parts no worker has taken. A caller Deno has just woken on the
-//! core its main thread is leaving then does not hold up the call: with the caller always running
-//! part 0 the doc `LSTM` forward took 1.18–1.27 ms a step, with the workers first 1.13–1.18.
+//! Parts of a batch split by rows ([`Parts::Kept`]) run each on its own worker, part `i` on worker
+//! `i` in every call, while the caller only waits. A part then keeps its thread, and the core that
+//! thread ran on, from call to call, where the caller is whichever thread of Deno's pool took the
+//! call (a different one from call to call): when the caller or whichever worker was free first
+//! took a part, one of the two parts of a doc-sized call often ran 15–20% slower than the other
+//! (34 against 40–42 ms of the docs network's recording forward), and the doc `LSTM` forward took
+//! 1.04 ms a step instead of 0.99, the docs network's training step 11.4 instead of 11.0.
 //! Parts that meet at a barrier every step (the hidden-unit split, [`Parts::Together`]) each
 //! run on a thread of their own, part 0 on the caller: a caller that only waited took a core its
 //! two workers needed, and batch-1 `ArrayLSTM` took 0.063 ms a step instead of 0.035.
@@ -18,7 +21,7 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -30,8 +33,8 @@ const SPIN: Duration = Duration::from_micros(200);
 /// Which threads may run which parts of a call.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Parts {
-    /// Any thread any part, each part once (parts that never wait for each other).
-    Any,
+    /// Part `i` on worker `i`, the caller waiting (parts that never wait for each other).
+    Kept,
     /// Every part at once on a thread of its own, part 0 on the caller (parts that meet at a
     /// barrier: one thread must never run two).
     Together,
@@ -110,10 +113,6 @@ struct Pool {
     /// Bumped for every call; each worker looks at a call once it sees the number change.
     generation: AtomicUsize,
     job: Mutex<Option<Job>>,
-    /// The current call's number (high 32 bits) beside its next part nobody has taken (low 32
-    /// bits), as one word: a worker still holding an earlier call (it took that call's last part
-    /// and was preempted before it looked for another) can then never take a part of this one.
-    claims: AtomicU64,
     /// Parts of the current call not yet done.
     pending: AtomicUsize,
     /// The thread that waits for the current call's parts.
@@ -131,7 +130,6 @@ impl Pool {
             busy: AtomicBool::new(false),
             generation: AtomicUsize::new(0),
             job: Mutex::new(None),
-            claims: AtomicU64::new(0),
             pending: AtomicUsize::new(0),
             caller: Mutex::new(None),
             panic: Mutex::new(None),
@@ -147,8 +145,10 @@ impl Pool {
             .map(|_| Claim { pool: self })
     }
 
-    /// Worker `index`'s loop: wait for a call after call `seen`, then run its parts: part
-    /// `index + 1` of a [`Parts::Together`] call, any parts left of a [`Parts::Any`] one.
+    /// Worker `index`'s loop: wait for a call after call `seen`, then run its part: part
+    /// `index + 1` of a [`Parts::Together`] call, part `index` of a [`Parts::Kept`] one. A call
+    /// returns only once every one of its parts is done, so no worker can run a part of a call
+    /// that has returned, however late it looks.
     fn serve(&'static self, index: usize, mut seen: usize) {
         loop {
             wait_until(SPIN, || {
@@ -159,30 +159,13 @@ impl Pool {
             // SAFETY: the caller keeps the function alive until `pending` reaches zero, which
             // needs this worker's parts done.
             let task = unsafe { &*job.task };
-            match job.parts {
-                Parts::Together if index + 1 < job.count => self.run_part(task, index + 1),
-                Parts::Together => {}
-                Parts::Any => self.run_left(task, job.count, job.generation),
-            }
-        }
-    }
-
-    /// Parts of [`Parts::Any`] call `generation` that nobody has taken yet, one after the other;
-    /// none once a later call is posted.
-    fn run_left(&self, task: &(dyn Fn(usize) + Sync), count: usize, generation: usize) {
-        #[cfg(test)]
-        tests::pause_worker_if_asked();
-        loop {
-            let claims = self.claims.load(Ordering::Acquire);
-            let part = (claims & u64::from(u32::MAX)) as usize;
-            if claims >> 32 != call_number(generation) || part >= count {
-                return;
-            }
-            if self
-                .claims
-                .compare_exchange_weak(claims, claims + 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+            let part = match job.parts {
+                Parts::Together => index + 1,
+                Parts::Kept => index,
+            };
+            if part < job.count {
+                #[cfg(test)]
+                tests::pause_worker_if_asked();
                 self.run_part(task, part);
             }
         }
@@ -211,7 +194,7 @@ impl Claim {
     fn run(&self, task: &(dyn Fn(usize) + Sync), count: usize, parts: Parts) {
         let pool = self.pool;
         let needed = match parts {
-            Parts::Any => count,
+            Parts::Kept => count,
             Parts::Together => count - 1,
         };
         // Workers never take this lock, and no other call runs while the claim is held.
@@ -240,8 +223,6 @@ impl Claim {
         *lock(&pool.caller) = Some(std::thread::current());
         pool.pending.store(count, Ordering::Release);
         let generation = pool.generation.load(Ordering::Relaxed) + 1;
-        pool.claims
-            .store(call_number(generation) << 32, Ordering::Release);
         {
             let mut job = lock(&pool.job);
             *job = Some(Job {
@@ -256,9 +237,8 @@ impl Claim {
             worker.unpark();
         }
         drop(workers);
-        match parts {
-            Parts::Any => pool.run_left(task, count, generation),
-            Parts::Together => pool.run_part(task, 0),
+        if parts == Parts::Together {
+            pool.run_part(task, 0);
         }
         // Asleep at once: a spinning caller would take a core from a worker still running.
         wait_until(Duration::ZERO, || {
@@ -274,12 +254,6 @@ impl Drop for Claim {
     fn drop(&mut self) {
         self.pool.busy.store(false, Ordering::Release);
     }
-}
-
-/// The low 32 bits of a call's number, as [`Pool::claims`] holds it (two calls 2^32 apart are
-/// never both in flight).
-fn call_number(generation: usize) -> u64 {
-    generation as u64 & u64::from(u32::MAX)
 }
 
 /// Polls `ready` until it gives a value: spinning for `spin`, then asleep between polls (the
@@ -331,22 +305,31 @@ mod tests {
     }
 
     #[test]
-    fn every_part_of_a_call_of_any_threads_runs_once() {
+    fn every_part_of_a_kept_call_runs_once_on_its_own_worker() {
+        let caller = std::thread::current().id();
         for count in 1..=4 {
             for _ in 0..100 {
-                let mut items = vec![0usize; 4];
-                in_parallel(&mut items, count, Parts::Any, |index, item| {
-                    *item += index + 1
+                let mut items = vec![(0usize, None); 4];
+                in_parallel(&mut items, count, Parts::Kept, |index, item| {
+                    let thread = std::thread::current();
+                    item.0 += index + 1;
+                    item.1 = Some((thread.id(), thread.name().map(String::from)));
                 });
-                let expected: Vec<usize> =
-                    (0..4).map(|i| if i < count { i + 1 } else { 0 }).collect();
-                assert_eq!(items, expected);
+                for (index, (value, thread)) in items.iter().enumerate() {
+                    assert_eq!(*value, if index < count { index + 1 } else { 0 });
+                    let Some((id, name)) = thread else { continue };
+                    // On its worker; or, a single part, or when another call had the workers,
+                    // part 0 on the caller and the others on threads spawned for the call.
+                    let worker = name.as_deref() == Some(&format!("arraylstm-{index}"));
+                    let spawned = name.is_none() && *id != caller;
+                    assert!(worker || spawned || (index == 0 && *id == caller));
+                }
             }
         }
     }
 
-    /// Set by [`a_worker_late_to_a_call_never_takes_a_part_of_the_next`]: a worker that has read
-    /// a call waits before it looks for a part, as a preempted one does.
+    /// Set by [`a_call_waits_for_a_late_worker_and_no_part_outlives_it`]: a worker that has read
+    /// a call waits before it runs its part, as a preempted one does.
     static PAUSE_WORKERS: AtomicBool = AtomicBool::new(false);
     /// How many times a worker has waited so.
     static PAUSES: AtomicUsize = AtomicUsize::new(0);
@@ -362,19 +345,20 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_late_to_a_call_never_takes_a_part_of_the_next() {
+    fn a_call_waits_for_a_late_worker_and_no_part_outlives_it() {
         PAUSE_WORKERS.store(true, Ordering::Release);
-        // The caller does every part of each call while the workers wait, then posts the next
-        // call from a deeper stack frame every other time, where a part of the earlier call
-        // would run a closure that is gone (its memory now filled with other bytes).
-        // Other tests' calls may hold the workers (this call then spawns threads of its own):
-        // go on until the workers have waited in 20 calls.
+        // Each call's workers start late; the caller posts the next call from a deeper stack
+        // frame every other time, where a part of the earlier call run after it returned would
+        // run a closure that is gone (its memory now filled with other bytes). (When the caller
+        // or the first free worker took the parts, a worker late to one call once ran a part of
+        // the next with the earlier call's closure.) Other tests' calls may hold the workers
+        // (this call then spawns threads of its own): go on until the workers waited in 20.
         let mut round = 0;
         while PAUSES.load(Ordering::Acquire) < 20 {
             assert!(round < 2_000, "the workers never took part in a call");
             let call = || {
                 let mut items = vec![0usize; 2];
-                in_parallel(&mut items, 2, Parts::Any, |index, item| {
+                in_parallel(&mut items, 2, Parts::Kept, |index, item| {
                     std::thread::sleep(Duration::from_millis(1));
                     *item += round + index;
                 });
@@ -413,7 +397,7 @@ mod tests {
         assert!(result.is_err());
         assert_eq!(items[0], 7);
         // The workers serve the next call.
-        in_parallel(&mut items, 2, Parts::Any, |index, item| *item = index);
+        in_parallel(&mut items, 2, Parts::Kept, |index, item| *item = index);
         assert_eq!(items, [0, 1]);
     }
 
@@ -424,7 +408,7 @@ mod tests {
                 scope.spawn(|| {
                     for round in 0..50 {
                         let mut items = vec![0usize; 3];
-                        let parts = [Parts::Any, Parts::Together][round % 2];
+                        let parts = [Parts::Kept, Parts::Together][round % 2];
                         in_parallel(&mut items, 3, parts, |index, item| *item = index * 10);
                         assert_eq!(items, [0, 10, 20]);
                     }

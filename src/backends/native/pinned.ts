@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "72595ce5372b505bce7c5d44a8cd00698814214dd91d1f2884e5489c6045a81e",
+    "c1c273d6be66027078c475accb6ac4a7255bc03e8f2bc245e6125b95450262c2",
   "libarraylstm-linux-x86_64-v3.so":
-    "46e813abbc100b4becb0a539025a37dc0253633464074bf74f0576673c077016",
+    "e24117422d66f45d3fcdcc13149a955ee2956f2322a4a4a5c3c68c1050c19800",
   "libarraylstm-linux-x86_64-v4.so":
-    "489a61b5b08af281b0db17cc0fc8f01d02444e6cf47e835340651ec8558161ef",
+    "c3a5a449d4020822cce3875daae7aa0d553d26c3f6d7639442ecd0f1afacbcb8",
 };
