@@ -414,11 +414,11 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         blocks: [usize; NB],
     ) {
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        if !V::ATTENTION && !V::ARGMAX && MR == wide::ROWS && NB == wide::BLOCKS {
+        if !V::ARGMAX && MR == wide::ROWS && NB == wide::BLOCKS {
             let rows = core::array::from_fn(|r| rows[r]);
             let blocks = core::array::from_fn(|n| blocks[n]);
             let (w, r, t, depth) = (self.w, &mut *self.r, self.t, self.depth);
-            return record_wide::array_tile(w, r, t, depth, lane, rows, blocks);
+            return record_wide::lane_tile::<V>(w, r, t, depth, lane, rows, blocks);
         }
         gate_tile::<V, MR, NB>(self.w, self.r, self.t, self.depth, lane, rows, blocks);
     }

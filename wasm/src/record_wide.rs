@@ -1,24 +1,26 @@
-//! The training forward's full tile of `LSTM` and `ArrayLSTM` on 512-bit vectors (native AVX-512
-//! build): the inference forward's ([`crate::sequence::wide`]), plus what the backward keeps of
-//! each step (the activated gates, both cells and the `tanh` of the new ones, the candidates'
-//! pre-activations for LRP), as [`super::gate_tile`] keeps them, bit for bit.
+//! The training forward's full tile of `LSTM`, `ArrayLSTM` and `AttentionArrayLSTM` on 512-bit
+//! vectors (native AVX-512 build): the inference forward's ([`crate::sequence::wide`]), plus what
+//! the backward keeps of each step (the activated gates, both cells and the `tanh` of the new ones,
+//! the candidates' pre-activations for LRP), as [`super::gate_tile`] keeps them, bit for bit.
 
 use super::Record;
+use crate::cell::Variant;
 use crate::math_wide::split;
 use crate::pack::UNITS;
 use crate::sequence::wide::{
-    array_cells, block_gates, gather, h_partial, sums, transpose, write_hidden, BLOCKS, ROWS,
+    block_gates, gather, h_partial, lane_cells, sums, transpose, write_hidden, BLOCKS, ROWS,
 };
 use crate::sequence::Weights;
 use core::arch::x86_64::*;
 
 /// Step `t`'s lane `lane` of batch rows `batch_rows` and blocks `blocks`, over the first `depth`
-/// input columns: [`super::gate_tile`] for [`crate::cell::Array`] on a full tile.
+/// input columns: [`super::gate_tile`] of a cell without the lane argmax on a full tile, reading
+/// the lane weights when `V` has them.
 ///
 /// # Safety
 /// As [`super::gate_tile`].
 #[inline(never)]
-pub(super) unsafe fn array_tile(
+pub(super) unsafe fn lane_tile<V: Variant>(
     w: &Weights,
     r: &mut Record,
     t: usize,
@@ -54,7 +56,11 @@ pub(super) unsafe fn array_tile(
         let next = |row: usize| next_rows.add(batch_rows[row] * l.depth + l.input_pad + unit);
         let out = |row: usize| output.add((batch_rows[row] * shape.seq_len + t) * l.hidden + unit);
         let c_prev = gather(|row| cells.add(at(row)));
-        let [c, tanh_c, h] = array_cells(gates, c_prev, h_partial(lane, next));
+        let attention = V::ATTENTION.then(|| {
+            let s = r.attention.as_ptr().add(panel * UNITS);
+            gather(|row| s.add(batch_rows[row] * l.attention_cols))
+        });
+        let [c, tanh_c, h] = lane_cells(gates, attention, c_prev, h_partial(lane, next));
         for (row, (c, tanh_c)) in split(c).into_iter().zip(split(tanh_c)).enumerate() {
             _mm_storeu_ps(cells.add(shape.cell_step + at(row)), c.0);
             _mm_storeu_ps(tanh_cells.add(at(row)), tanh_c.0);

@@ -425,10 +425,11 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         blocks: [usize; NB],
     ) {
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        if !V::ATTENTION && !V::ARGMAX && MR == wide::ROWS && NB == wide::BLOCKS {
+        if !V::ARGMAX && MR == wide::ROWS && NB == wide::BLOCKS {
             let rows = core::array::from_fn(|r| rows[r]);
             let blocks = core::array::from_fn(|n| blocks[n]);
-            return wide::array_tile(self.weights, self.call, self.t, self.ws, lane, rows, blocks);
+            let (weights, call, t) = (self.weights, self.call, self.t);
+            return wide::lane_tile::<V>(weights, call, t, self.ws, lane, rows, blocks);
         }
         gate_tile::<V, MR, NB>(self.weights, self.call, self.t, self.ws, lane, rows, blocks);
     }

@@ -1,6 +1,8 @@
-//! The fused tile of `LSTM` and `ArrayLSTM` ([`crate::cell::Array`]) on 512-bit vectors, for the
-//! native AVX-512 build's full tiles (4 batch rows × 2 blocks of hidden units): the inference
-//! forward's here, the training forward's (`crate::record`) from the same pieces.
+//! The fused tile of `LSTM`, `ArrayLSTM` ([`crate::cell::Array`]) and `AttentionArrayLSTM`
+//! ([`crate::cell::Attention`]) on 512-bit vectors, for the native AVX-512 build's full tiles (4
+//! batch rows × 2 blocks of hidden units): the inference forward's here, the training forward's
+//! (`crate::record`) from the same pieces. (`StochasticArrayLSTM`'s lane argmax keeps the
+//! generic tile.)
 //!
 //! Why: the generic tile ([`super::gate_tile`]) activates each (row, block) pair's 16
 //! pre-activations `[forget, input, output, candidate]` as one vector, but updates the cells as
@@ -11,11 +13,12 @@
 //! (4 rows × 4 units), and the cell update, the `tanh`, the lane fold and the output run on those.
 //!
 //! Every value gets the operations the generic tile gives it, in the same order (the gates' scale
-//! by −1 or −2, `exp`, the division, the products and sums of [`crate::cell::Array`], the fold into
+//! by −1 or −2, `exp`, the division, the products and sums of the variant's `update`, the fold into
 //! `h` from zero for lane 0): the results are the same bits, which the tests of the split calls and
 //! of the training forward check against the generic tile.
 
 use super::{cell_index, finish_hidden, Call, Weights, Workspace};
+use crate::cell::Variant;
 use crate::gemm::accumulate_in_registers;
 use crate::math::Gate;
 use crate::math_wide::{gate_activation, join, split, tanh};
@@ -90,17 +93,37 @@ pub fn block_gates(z: &[[__m512; BLOCKS]; ROWS], n: usize, gate: Gate) -> [__m51
     ]
 }
 
-/// [`crate::cell::Array`]'s lane on sixteen units: the new cells `c = f·c + i·g` from the cells
-/// `c_prev`, their `tanh`, and the hidden state `h_partial + o·tanh(c)` with this lane folded in.
+/// A lane on sixteen units: the new cells from the cells `c_prev`, their `tanh`, and the hidden
+/// state `h_partial + o·tanh(c)` with this lane folded in. Without lane weights
+/// ([`crate::cell::Array`]) `c = f·c + i·g`; with lane weights `s` ([`crate::cell::Attention`])
+/// `c = c·(1 − s·f) + s·i·g` and the output gate `s·o`.
 #[inline(always)]
-pub fn array_cells(gates: [__m512; 4], c_prev: __m512, h_partial: __m512) -> [__m512; 3] {
+pub fn lane_cells(
+    gates: [__m512; 4],
+    attention: Option<__m512>,
+    c_prev: __m512,
+    h_partial: __m512,
+) -> [__m512; 3] {
     let [forget, input, out, candidate] = gates;
     // SAFETY: the build enables AVX-512F.
     unsafe {
-        let c = _mm512_add_ps(
-            _mm512_mul_ps(forget, c_prev),
-            _mm512_mul_ps(input, candidate),
-        );
+        let (c, out) = match attention {
+            None => (
+                _mm512_add_ps(
+                    _mm512_mul_ps(forget, c_prev),
+                    _mm512_mul_ps(input, candidate),
+                ),
+                out,
+            ),
+            Some(s) => {
+                let (forget, input) = (_mm512_mul_ps(forget, s), _mm512_mul_ps(input, s));
+                let keep = _mm512_sub_ps(_mm512_set1_ps(1.0), forget);
+                (
+                    _mm512_add_ps(_mm512_mul_ps(c_prev, keep), _mm512_mul_ps(input, candidate)),
+                    _mm512_mul_ps(out, s),
+                )
+            }
+        };
         let tanh_c = tanh(c);
         [
             c,
@@ -148,13 +171,13 @@ pub unsafe fn write_hidden(
     }
 }
 
-/// Step `t`'s lane `lane` of batch rows `batch_rows` and blocks `blocks` of an `ArrayLSTM` (or
-/// `LSTM`) cell: [`super::gate_tile`] for [`crate::cell::Array`] on a full tile.
+/// Step `t`'s lane `lane` of batch rows `batch_rows` and blocks `blocks` of a cell without the
+/// lane argmax: [`super::gate_tile`] on a full tile, reading the lane weights when `V` has them.
 ///
 /// # Safety
 /// As [`super::gate_tile`].
 #[inline(never)]
-pub(super) unsafe fn array_tile(
+pub(super) unsafe fn lane_tile<V: Variant>(
     weights: &Weights,
     call: &Call,
     t: usize,
@@ -174,7 +197,12 @@ pub(super) unsafe fn array_tile(
         let next = |r: usize| next_rows.add(batch_rows[r] * l.depth + l.input_pad + unit);
         let out = |r: usize| output.add((batch_rows[r] * call.seq_len + t) * l.hidden + unit);
         let gates = block_gates(&z, n, weights.gate);
-        let [c, _, h] = array_cells(gates, gather(|r| cell(r)), h_partial(lane, next));
+        let attention = V::ATTENTION.then(|| {
+            let s = ws.attention.as_ptr().add((blocks[n] * l.k + lane) * UNITS);
+            gather(|r| s.add(batch_rows[r] * l.attention_cols))
+        });
+        let c_prev = gather(|r| cell(r));
+        let [c, _, h] = lane_cells(gates, attention, c_prev, h_partial(lane, next));
         for (r, c) in split(c).into_iter().enumerate() {
             _mm_storeu_ps(cell(r), c.0);
         }

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "c1c273d6be66027078c475accb6ac4a7255bc03e8f2bc245e6125b95450262c2",
+    "884a3c8f9264c2f8c36208b3d8ba72ff1d92ffd48e1ee2f8a6a42913aff0d767",
   "libarraylstm-linux-x86_64-v3.so":
-    "e24117422d66f45d3fcdcc13149a955ee2956f2322a4a4a5c3c68c1050c19800",
+    "716e597b6803a1c902469be01a73f345f361d61383a8e78f740b64e6292e865f",
   "libarraylstm-linux-x86_64-v4.so":
-    "c3a5a449d4020822cce3875daae7aa0d553d26c3f6d7639442ecd0f1afacbcb8",
+    "df3c14cfeaf7e9434e53bf415298a4439f910c0d1094e83d6d08a59d17c275ed",
 };
