@@ -62,10 +62,10 @@ export const RAW_FUNCTIONS = {
   trainer_relevance_rest_ptr: 1,
   trainer_grad_squared_norm: 1,
   trainer_scale_grads: 2,
-  /** `Trainer::sgd_step`: trainer, lr, momentum, dampening, nesterov, weightDecay. */
-  trainer_sgd_step: 6,
-  /** `Trainer::adam_step`: trainer, lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled. */
-  trainer_adam_step: 8,
+  /** `Trainer::sgd_update`: trainer, lr, momentum, dampening, nesterov, weightDecay. */
+  trainer_sgd_update: 6,
+  /** `Trainer::adam_update`: trainer, lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled. */
+  trainer_adam_update: 8,
   trainer_optimizer_state_ptr: 2,
   trainer_optimizer_steps: 1,
   trainer_set_optimizer_steps: 2,

@@ -161,6 +161,18 @@ impl Results {
         }
     }
 
+    /// [`Results::new`] of a forward without the opt-in arrays: `output`, `hidden` and `state`
+    /// (null for GRU and RNN), each address with its length.
+    fn without_extras(
+        s: Sizes,
+        batch: usize,
+        seq_len: usize,
+        arrays: [(*mut f32, u32); 3],
+    ) -> Self {
+        let [output, hidden, state] = arrays.map(|(values, len)| Out::new(values, len as usize));
+        Results::new(s, batch, seq_len, [output, hidden, state, Out::none()], Out::none())
+    }
+
     /// The output of rows `[start, end)`, `(end − start, T, H)`, as address and length, for the
     /// part that computes those rows to write in place.
     ///
@@ -622,17 +634,15 @@ pub unsafe extern "C" fn alstm_torch_cell_forward(
         let cell = &mut *cell;
         let s = cell.sizes;
         let input = Batch::new(s, batch, seq_len, x, hidden, std::ptr::null());
-        let results = Results::new(
+        let results = Results::without_extras(
             s,
             batch,
             seq_len,
             [
-                Out::new(output, output_len as usize),
-                Out::new(hidden_out, hidden_len as usize),
-                Out::none(),
-                Out::none(),
+                (output, output_len),
+                (hidden_out, hidden_len),
+                (std::ptr::null_mut(), 0),
             ],
-            Out::none(),
         );
         let ranges = slices(batch, parts.min(cell.parts.len()));
         in_parallel(&mut cell.parts, ranges.len(), Parts::Kept, |index, part| {
@@ -792,17 +802,15 @@ pub unsafe extern "C" fn alstm_trainer_forward(
         let trainer = &mut *trainer;
         let s = trainer.sizes;
         let input = Batch::new(s, batch, seq_len, x, hidden, state);
-        let results = Results::new(
+        let results = Results::without_extras(
             s,
             batch,
             seq_len,
             [
-                Out::new(output_out, output_len as usize),
-                Out::new(hidden_out, hidden_len as usize),
-                Out::new(state_out, state_len as usize),
-                Out::none(),
+                (output_out, output_len),
+                (hidden_out, hidden_len),
+                (state_out, state_len),
             ],
-            Out::none(),
         );
         let ranges = slices(batch, parts.min(trainer.parts.len()));
         in_parallel(&mut trainer.parts, ranges.len(), Parts::Kept, |index, part| {

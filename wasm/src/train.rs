@@ -290,61 +290,9 @@ impl Trainer {
         }
     }
 
-    /// One `torch.optim.SGD` step on the gradients, then a repack.
-    pub fn sgd_step(
-        &mut self,
-        lr: f64,
-        momentum: f64,
-        dampening: f64,
-        nesterov: bool,
-        weight_decay: f64,
-    ) {
-        self.sgd_update(lr, momentum, dampening, nesterov, weight_decay);
-        self.repack();
-    }
-
-    /// One `torch.optim.Adam` step (`decoupled`: `AdamW`) on the gradients, then a repack.
-    #[allow(clippy::too_many_arguments)]
-    pub fn adam_step(
-        &mut self,
-        lr: f64,
-        beta1: f64,
-        beta2: f64,
-        eps: f64,
-        weight_decay: f64,
-        amsgrad: bool,
-        decoupled: bool,
-    ) {
-        self.adam_update(lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled);
-        self.repack();
-    }
-
-    /// Byte address of optimizer state vector `slot` (parameters' layout): 0 SGD's
-    /// `momentum_buffer` or Adam's `exp_avg`, 1 `exp_avg_sq`, 2 `max_exp_avg_sq`. Written by JS
-    /// with [`Trainer::set_optimizer_steps`] to resume from a `stateDict`.
-    pub fn optimizer_state_ptr(&self, slot: u32) -> usize {
-        match slot {
-            0 => self.first_moment.as_ptr() as usize,
-            1 => self.second_moment.as_ptr() as usize,
-            2 => self.max_second_moment.as_ptr() as usize,
-            _ => panic!("optimizer state slot must be 0, 1 or 2"),
-        }
-    }
-
-    /// Optimizer steps taken (Adam's `step`; for SGD, 0 means no momentum buffer yet).
-    pub fn optimizer_steps(&self) -> u32 {
-        self.steps
-    }
-
-    /// Sets the optimizer step count (resuming from a `stateDict`; 0 starts afresh).
-    pub fn set_optimizer_steps(&mut self, steps: u32) {
-        self.steps = steps;
-    }
-}
-
-impl Trainer {
-    /// [`Trainer::sgd_step`] without the repack, for the native library, which repacks its
-    /// threads' copies in parallel.
+    /// One `torch.optim.SGD` step on the gradients. The weights the kernels read change only at
+    /// the [`Trainer::repack`] that follows (the native library repacks its threads' copies in
+    /// parallel).
     pub fn sgd_update(
         &mut self,
         lr: f64,
@@ -371,7 +319,8 @@ impl Trainer {
         self.steps += 1;
     }
 
-    /// [`Trainer::adam_step`] without the repack, as [`Trainer::sgd_update`].
+    /// One `torch.optim.Adam` step (`decoupled`: `AdamW`) on the gradients, then (the caller) a
+    /// [`Trainer::repack`], as [`Trainer::sgd_update`].
     #[allow(clippy::too_many_arguments)]
     pub fn adam_update(
         &mut self,
@@ -399,6 +348,28 @@ impl Trainer {
             max_exp_avg_sq: &mut self.max_second_moment,
         };
         adam(&mut self.params, &self.grads, moments, self.steps, &options);
+    }
+
+    /// Byte address of optimizer state vector `slot` (parameters' layout): 0 SGD's
+    /// `momentum_buffer` or Adam's `exp_avg`, 1 `exp_avg_sq`, 2 `max_exp_avg_sq`. Written by JS
+    /// with [`Trainer::set_optimizer_steps`] to resume from a `stateDict`.
+    pub fn optimizer_state_ptr(&self, slot: u32) -> usize {
+        match slot {
+            0 => self.first_moment.as_ptr() as usize,
+            1 => self.second_moment.as_ptr() as usize,
+            2 => self.max_second_moment.as_ptr() as usize,
+            _ => panic!("optimizer state slot must be 0, 1 or 2"),
+        }
+    }
+
+    /// Optimizer steps taken (Adam's `step`; for SGD, 0 means no momentum buffer yet).
+    pub fn optimizer_steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// Sets the optimizer step count (resuming from a `stateDict`; 0 starts afresh).
+    pub fn set_optimizer_steps(&mut self, steps: u32) {
+        self.steps = steps;
     }
 }
 

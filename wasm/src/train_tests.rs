@@ -587,7 +587,8 @@ fn trainer_steps_and_clips_in_place() {
     t.scale_grads(0.5);
     let halved = read(t.gradients_ptr(), len);
     assert!(halved.iter().zip(&grads).all(|(h, g)| *h == g * 0.5));
-    t.adam_step(0.01, 0.9, 0.999, 1e-8, 0.0, false, false);
+    t.adam_update(0.01, 0.9, 0.999, 1e-8, 0.0, false, false);
+    t.repack();
     assert_eq!(t.optimizer_steps(), 1);
     // The first Adam step moves every parameter with a gradient by lr against its sign.
     let after = read(t.parameters_ptr(), len);
@@ -628,7 +629,8 @@ fn optimizer_state_resumes_exactly() {
     let grads: Vec<Vec<f32>> = (0..2).map(|_| f32s(&random.vec(len, 0.1))).collect();
     let step = |t: &mut Trainer, g: &[f32]| {
         write(t.gradients_ptr(), g);
-        t.adam_step(0.01, 0.9, 0.999, 1e-8, 0.01, true, true);
+        t.adam_update(0.01, 0.9, 0.999, 1e-8, 0.01, true, true);
+        t.repack();
     };
     step(&mut original, &grads[0]);
     // A trainer rebuilt from the parameters and optimizer state after one step.

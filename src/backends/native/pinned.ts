@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "884a3c8f9264c2f8c36208b3d8ba72ff1d92ffd48e1ee2f8a6a42913aff0d767",
+    "434bedfce6cef24429a9f96bde5f1679c93e51f0e75a18331bace01614e9e0e1",
   "libarraylstm-linux-x86_64-v3.so":
-    "716e597b6803a1c902469be01a73f345f361d61383a8e78f740b64e6292e865f",
+    "6e819e2846445dfd790a1bd07516bee2e86baa16706e43652d03ba3f584db21b",
   "libarraylstm-linux-x86_64-v4.so":
-    "df3c14cfeaf7e9434e53bf415298a4439f910c0d1094e83d6d08a59d17c275ed",
+    "b254642b1d834c02fa61028e35c2bc8575f74cb613f7828ff10ce934e33b0680",
 };

@@ -142,16 +142,16 @@ export interface WasmTrainer extends WasmForward {
   grad_squared_norm(): number;
   /** Multiplies every gradient by `factor`. */
   scale_grads(factor: number): void;
-  /** One `torch.optim.SGD` step, then a repack. */
-  sgd_step(
+  /** One `torch.optim.SGD` step (the kernels read the new weights after `repack`). */
+  sgd_update(
     lr: number,
     momentum: number,
     dampening: number,
     nesterov: boolean,
     weightDecay: number,
   ): void;
-  /** One `torch.optim.Adam` (`decoupled`: `AdamW`) step, then a repack. */
-  adam_step(
+  /** One `torch.optim.Adam` (`decoupled`: `AdamW`) step (then `repack`). */
+  adam_update(
     lr: number,
     beta1: number,
     beta2: number,
@@ -340,8 +340,8 @@ function trainerClass(raw: RawExports): WasmTrainerConstructor {
     readonly grad_state_ptr = this.bind("grad_state_ptr", toAddress);
     readonly grad_squared_norm = this.bind("grad_squared_norm");
     readonly scale_grads = this.bind("scale_grads");
-    readonly sgd_step = this.bind("sgd_step");
-    readonly adam_step = this.bind("adam_step");
+    readonly sgd_update = this.bind("sgd_update");
+    readonly adam_update = this.bind("adam_update");
     readonly optimizer_state_ptr = this.bind("optimizer_state_ptr", toAddress);
     readonly optimizer_steps = this.bind("optimizer_steps", toAddress);
     readonly set_optimizer_steps = this.bind("set_optimizer_steps");

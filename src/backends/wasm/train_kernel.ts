@@ -211,14 +211,15 @@ export class WasmTrainingKernel {
     // Looked up before the guard: an unknown kind is the caller's error, not a trap.
     const apply = dispatchOptimizer(update, {
       sgd: ({ lr, momentum, dampening, nesterov, weightDecay }) => () =>
-        trainer.sgd_step(lr, momentum, dampening, nesterov, weightDecay),
+        trainer.sgd_update(lr, momentum, dampening, nesterov, weightDecay),
       adam: ({ lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled }) => () =>
-        trainer.adam_step(lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled),
+        trainer.adam_update(lr, beta1, beta2, eps, weightDecay, amsgrad, decoupled),
     });
     this.#recorded = null;
     this.#guard(`${update.kind} step`, () => {
       this.#view(trainer.gradients_ptr(), trainer.parameters_len()).set(grads);
       apply();
+      trainer.repack();
     });
   }
 
