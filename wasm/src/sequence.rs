@@ -71,8 +71,8 @@ pub struct Workspace {
     pub attention_out: Floats,
     /// With `extras.lanes`: the stochastic variant's chosen lane of every step, `(B, T, H)`.
     pub lanes_out: Vec<i32>,
-    /// Hidden state after every step, `(B, T, H)` (unused while [`Workspace::output_into`] is
-    /// set).
+    /// Hidden state after every step, `(B, T, H)` (unused by a call given an array of its
+    /// caller's, [`Workspace::write_output_to`]).
     pub output: Floats,
     /// Where the next call writes the hidden state of every step instead of `output`: the
     /// native library's caller's array, address and length (so its threads skip a copy of the
