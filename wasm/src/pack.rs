@@ -64,20 +64,14 @@ fn round_up(n: usize, multiple: usize) -> usize {
     (n + multiple - 1) / multiple * multiple
 }
 
-/// Packs `i2h.weight` `(4kH, I)` and `h2h.weight` `(4kH, H)` into gate panels
-/// `(blocks, k, depth, TILE)`; padding rows and units are zero.
-pub fn gate_panels(layout: &Layout, i2h_weight: &[f32], h2h_weight: &[f32]) -> Vec<f32> {
-    let mut packed = vec![0.0; gate_panels_len(layout)];
-    fill_gate_panels(layout, i2h_weight, h2h_weight, &mut packed);
-    packed
-}
-
 /// Floats in the gate panels of `layout`.
 fn gate_panels_len(layout: &Layout) -> usize {
     layout.blocks * layout.k * layout.depth * TILE
 }
 
-/// [`gate_panels`] into `packed`, zeros of that length.
+/// Packs `i2h.weight` `(4kH, I)` and `h2h.weight` `(4kH, H)` into gate panels
+/// `(blocks, k, depth, TILE)` in `packed`, zeros of [`gate_panels_len`] floats; padding rows and
+/// units stay zero.
 fn fill_gate_panels(layout: &Layout, i2h_weight: &[f32], h2h_weight: &[f32], packed: &mut [f32]) {
     let Layout {
         input,
@@ -184,24 +178,17 @@ pub fn weights(
     max_pooling: bool,
     gate: Gate,
 ) -> Weights {
-    let [i2h_weight, i2h_bias, h2h_weight, h2h_bias, i2a_weight, i2a_bias] = params;
-    let (attention, attention_bias) = if attention {
-        (
-            attention_panels(&layout, i2a_weight).into(),
-            self::attention_bias(&layout, i2a_bias).into(),
-        )
-    } else {
-        (Floats::default(), Floats::default())
-    };
-    Weights {
+    let mut weights = Weights {
         layout,
-        gates: gate_panels(&layout, i2h_weight, h2h_weight).into(),
-        gate_bias: gate_bias(&layout, i2h_bias, h2h_bias).into(),
-        attention,
-        attention_bias,
+        gates: Floats::default(),
+        gate_bias: Floats::default(),
+        attention: Floats::default(),
+        attention_bias: Floats::default(),
         max_pooling,
         gate,
-    }
+    };
+    repack(&mut weights, attention, params);
+    weights
 }
 
 /// [`weights`] again from new parameters, into `weights`' own buffers: the trainers repack after
@@ -244,7 +231,8 @@ mod tests {
             let (wi, wh) = (values(rows * input, 3), values(rows * hidden, 4));
             let (bi, bh) = (values(rows, 5), values(rows, 6));
             let (x, h) = (values(input, 7), values(hidden, 8));
-            let panels = gate_panels(&layout, &wi, &wh);
+            let mut panels = vec![0.0; gate_panels_len(&layout)];
+            fill_gate_panels(&layout, &wi, &wh, &mut panels);
             let bias = gate_bias(&layout, &bi, &bh);
             let mut row = vec![0.0f32; layout.depth];
             row[..input].copy_from_slice(&x);

@@ -414,9 +414,7 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         blocks: [usize; NB],
     ) {
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        if !V::ARGMAX && MR == wide::ROWS && NB == wide::BLOCKS {
-            let rows = core::array::from_fn(|r| rows[r]);
-            let blocks = core::array::from_fn(|n| blocks[n]);
+        if let (false, Some((rows, blocks))) = (V::ARGMAX, wide::full_tile(rows, blocks)) {
             let (w, r, t, depth) = (self.w, &mut *self.r, self.t, self.depth);
             return record_wide::lane_tile::<V>(w, r, t, depth, lane, rows, blocks);
         }

@@ -91,6 +91,7 @@ impl Workspace {
     ///
     /// # Safety
     /// `target` holds `len` floats, which nothing else reads or writes until that call returns.
+    #[cfg(feature = "ffi")]
     pub unsafe fn write_output_to(&mut self, target: *mut f32, len: usize) {
         self.output_into = Some((target as usize, len));
     }
@@ -425,9 +426,7 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         blocks: [usize; NB],
     ) {
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        if !V::ARGMAX && MR == wide::ROWS && NB == wide::BLOCKS {
-            let rows = core::array::from_fn(|r| rows[r]);
-            let blocks = core::array::from_fn(|n| blocks[n]);
+        if let (false, Some((rows, blocks))) = (V::ARGMAX, wide::full_tile(rows, blocks)) {
             let (weights, call, t) = (self.weights, self.call, self.t);
             return wide::lane_tile::<V>(weights, call, t, self.ws, lane, rows, blocks);
         }

@@ -31,6 +31,21 @@ pub const ROWS: usize = 4;
 /// Blocks of a full tile.
 pub const BLOCKS: usize = 2;
 
+/// The rows and blocks of a tile of `MR` rows and `NB` blocks when it is a full tile, which
+/// [`lane_tile`] (and the training forward's) take.
+#[inline(always)]
+pub fn full_tile<const MR: usize, const NB: usize>(
+    rows: [usize; MR],
+    blocks: [usize; NB],
+) -> Option<([usize; ROWS], [usize; BLOCKS])> {
+    (MR == ROWS && NB == BLOCKS).then(|| {
+        (
+            core::array::from_fn(|r| rows[r]),
+            core::array::from_fn(|n| blocks[n]),
+        )
+    })
+}
+
 /// Four vectors of four 128-bit lanes each, transposed: lane `j` of vector `i` becomes lane `i` of
 /// vector `j`.
 #[inline(always)]

@@ -30,7 +30,7 @@ pub use portable::*;
 
 /// The instruction set of this build (reported by the native library's `alstm_isa`): 0 the
 /// portable emulation, 1 SSE2, 2 AVX2 + FMA, 3 AVX-512, 4 NEON.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "ffi")]
 pub const ISA: u32 = if cfg!(target_arch = "aarch64") {
     4
 } else if cfg!(all(target_arch = "x86_64", target_feature = "avx512f")) {

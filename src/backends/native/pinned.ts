@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "434bedfce6cef24429a9f96bde5f1679c93e51f0e75a18331bace01614e9e0e1",
+    "bcf8dd372fd1db99e8807953f8afd195eb67efc9d6ceead54c079302a32e5b01",
   "libarraylstm-linux-x86_64-v3.so":
-    "6e819e2846445dfd790a1bd07516bee2e86baa16706e43652d03ba3f584db21b",
+    "7a053928acc8f22a3851eace869b9abc5d41bf78d786556abf949de4fa265c35",
   "libarraylstm-linux-x86_64-v4.so":
-    "b254642b1d834c02fa61028e35c2bc8575f74cb613f7828ff10ce934e33b0680",
+    "40a965dab69ea53469fc51a206f132f6c8ffe9757efcf3c3286dcd6b060f8a67",
 };
