@@ -3,12 +3,15 @@
 //! types; keep the two in step and bump [`alstm_abi_version`] when a signature changes).
 //!
 //! Threads: a handle holds one kernel object per thread it may use, each with its own copy of the
-//! weights, and a call splits its batch rows evenly over `parts` of them (run on kept workers,
-//! `workers.rs`), as the wasm backend splits them over Workers; every row gets bit-identical results however the
-//! batch is split. An LSTM-family forward may split its hidden units instead (`units.rs`), for a
-//! batch too small to split by rows. A cell's forward writes its results into arrays the caller
-//! passes ([`Results`]): each thread writes its own rows (or units) there, in parallel, so no
-//! thread assembles them and the caller copies nothing out; so does a trainer's recording forward.
+//! weights, and a forward splits its batch rows over `parts` of them (run on kept workers,
+//! `workers.rs`), each part's share in chunks that a thread done with its own share takes from
+//! another's (`chunks.rs`), as the wasm backend splits them over Workers; every row gets
+//! bit-identical results however the batch is split. A trainer splits its rows evenly, each part
+//! keeping what its rows' backward needs. An LSTM-family forward may split its hidden units
+//! instead (`units.rs`), for a batch too small to split by rows. A cell's forward writes its
+//! results into arrays the caller passes ([`Results`]): each thread writes its own rows (or units)
+//! there, in parallel, so no thread assembles them and the caller copies nothing out; so does a
+//! trainer's recording forward.
 //! A trainer's split gradients are assembled here into whole-batch buffers.
 //!
 //! Errors: a panic (a failed size check) is caught at the boundary, its message kept for
@@ -21,11 +24,14 @@ use crate::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, Once};
 
+#[path = "chunks.rs"]
+mod chunks;
 #[path = "units.rs"]
 mod units;
 #[path = "workers.rs"]
 mod workers;
 
+use chunks::{shares, RowChunks};
 use workers::{in_parallel, Parts};
 
 /// The ABI revision; `symbols.ts` refuses a library with another.
@@ -245,15 +251,6 @@ impl Results {
         }
     }
 }
-
-/// `[start, end)` row ranges of `parts` nearly equal slices of `batch` rows.
-fn slices(batch: usize, parts: usize) -> Vec<(usize, usize)> {
-    let parts = parts.clamp(1, batch.max(1));
-    (0..parts)
-        .map(|p| (p * batch / parts, (p + 1) * batch / parts))
-        .collect()
-}
-
 
 /// Rows `[start, end)` of a `(lanes, batch, width)` array (`width` floats a row), lane by lane.
 fn gather(
@@ -527,15 +524,17 @@ pub unsafe extern "C" fn alstm_cell_forward(
             );
             return 0;
         }
-        let ranges = slices(batch, sharing);
-        in_parallel(&mut cell.parts, ranges.len(), Parts::Kept, |index, part| {
-            let (rows, x, hidden, state) = input.rows(s, ranges[index]);
+        let chunks = RowChunks::new(batch, sharing);
+        in_parallel(&mut cell.parts, chunks.parts(), Parts::Kept, |index, part| {
             part.set_outputs(extras.attention, extras.lanes);
-            // SAFETY: this part alone has these rows.
-            let (target, len) = results.output_rows(seq_len, ranges[index], s);
-            part.workspace.write_output_to(target, len);
-            part.forward(rows, seq_len, x, hidden, &state);
-            results.write_cell_rows(&part.workspace, s, batch, seq_len, ranges[index]);
+            chunks.take(index, |range| {
+                let (rows, x, hidden, state) = input.rows(s, range);
+                // SAFETY: the thread that took this chunk alone has these rows.
+                let (target, len) = results.output_rows(seq_len, range, s);
+                part.workspace.write_output_to(target, len);
+                part.forward(rows, seq_len, x, hidden, &state);
+                results.write_cell_rows(&part.workspace, s, batch, seq_len, range);
+            });
         });
         0
     })
@@ -644,15 +643,18 @@ pub unsafe extern "C" fn alstm_torch_cell_forward(
                 (std::ptr::null_mut(), 0),
             ],
         );
-        let ranges = slices(batch, parts.min(cell.parts.len()));
-        in_parallel(&mut cell.parts, ranges.len(), Parts::Kept, |index, part| {
-            let (rows, x, hidden, _) = input.rows(s, ranges[index]);
-            part.forward(rows, seq_len, x, hidden);
-            let h = s.hidden;
-            // SAFETY: the part holds its rows' results; this part alone has these rows.
-            let output = at(part.output_ptr(), rows * seq_len * h);
-            let hidden = at(part.hidden_ptr(), rows * h);
-            results.write_rows(s, batch, seq_len, ranges[index], output, hidden, &[]);
+        let chunks = RowChunks::new(batch, parts.min(cell.parts.len()));
+        in_parallel(&mut cell.parts, chunks.parts(), Parts::Kept, |index, part| {
+            chunks.take(index, |range| {
+                let (rows, x, hidden, _) = input.rows(s, range);
+                part.forward(rows, seq_len, x, hidden);
+                let h = s.hidden;
+                // SAFETY: the part holds the chunk's results; the thread that took the chunk
+                // alone has these rows.
+                let output = at(part.output_ptr(), rows * seq_len * h);
+                let hidden = at(part.hidden_ptr(), rows * h);
+                results.write_rows(s, batch, seq_len, range, output, hidden, &[]);
+            });
         });
         0
     })
@@ -812,7 +814,7 @@ pub unsafe extern "C" fn alstm_trainer_forward(
                 (state_out, state_len),
             ],
         );
-        let ranges = slices(batch, parts.min(trainer.parts.len()));
+        let ranges = shares(batch, parts.min(trainer.parts.len()));
         in_parallel(&mut trainer.parts, ranges.len(), Parts::Kept, |index, part| {
             let (rows, x, hidden, state) = input.rows(s, ranges[index]);
             part.keep_candidates(candidates != 0);
