@@ -27,7 +27,7 @@ use core::arch::x86_64::{
 };
 
 /// `d` values per iteration of the loops (`depth` is a multiple of 4).
-const UNROLL: usize = 4;
+pub const UNROLL: usize = 4;
 
 /// `acc[r][n] += Σ_d rows[r][d] · panels[n][d·TILE ..][..TILE]`, with 512-bit vectors.
 ///
@@ -66,31 +66,66 @@ pub unsafe fn accumulate_in_registers<const MR: usize, const NB: usize>(
     panels: &[*const f32; NB],
     depth: usize,
 ) -> [[__m512; NB]; MR] {
-    let mut parts: [[[__m512; 2]; NB]; MR] = [[[_mm512_setzero_ps(); 2]; NB]; MR];
-    for r in 0..MR {
-        for n in 0..NB {
-            parts[r][n][0] = start[r][n];
-        }
-    }
+    let mut parts = partial_sums(start);
     let mut d = 0;
     while d < depth {
-        for q in 0..UNROLL {
-            let mut a = [_mm512_setzero_ps(); MR];
-            for r in 0..MR {
-                a[r] = _mm512_set1_ps(*rows[r].add(d + q));
-            }
-            for n in 0..NB {
-                let w = _mm512_loadu_ps(panels[n].add((d + q) * TILE));
-                for r in 0..MR {
-                    parts[r][n][q % 2] = _mm512_fmadd_ps(a[r], w, parts[r][n][q % 2]);
-                }
-            }
-        }
+        accumulate_group(&mut parts, rows, panels, d);
         d += UNROLL;
     }
+    totals(&parts)
+}
+
+/// The two partial sums of each accumulator of a 512-bit tile (over even and odd `d`).
+#[cfg(target_feature = "avx512f")]
+pub type PartialSums<const MR: usize, const NB: usize> = [[[__m512; 2]; NB]; MR];
+
+/// Partial sums that start from `start` (the even ones; the odd ones from zero).
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+pub fn partial_sums<const MR: usize, const NB: usize>(
+    start: [[__m512; NB]; MR],
+) -> PartialSums<MR, NB> {
+    // SAFETY: the build enables AVX-512F.
+    let zero = unsafe { _mm512_setzero_ps() };
+    core::array::from_fn(|r| core::array::from_fn(|n| [start[r][n], zero]))
+}
+
+/// The totals of [`PartialSums`].
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+pub fn totals<const MR: usize, const NB: usize>(parts: &PartialSums<MR, NB>) -> [[__m512; NB]; MR] {
+    // SAFETY: the build enables AVX-512F.
     core::array::from_fn(|r| {
-        core::array::from_fn(|n| _mm512_add_ps(parts[r][n][0], parts[r][n][1]))
+        core::array::from_fn(|n| unsafe { _mm512_add_ps(parts[r][n][0], parts[r][n][1]) })
     })
+}
+
+/// The products of one group of [`UNROLL`] depths from `d` (a multiple of [`UNROLL`]) added to
+/// `parts`: the loop body of [`accumulate_in_registers`], for a caller that runs other work
+/// between groups (`sequence_wide.rs`).
+///
+/// # Safety
+/// As [`super::accumulate`], for depths `d .. d + UNROLL`; the build enables AVX-512F.
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+pub unsafe fn accumulate_group<const MR: usize, const NB: usize>(
+    parts: &mut PartialSums<MR, NB>,
+    rows: &[*const f32; MR],
+    panels: &[*const f32; NB],
+    d: usize,
+) {
+    for q in 0..UNROLL {
+        let mut a = [_mm512_setzero_ps(); MR];
+        for r in 0..MR {
+            a[r] = _mm512_set1_ps(*rows[r].add(d + q));
+        }
+        for n in 0..NB {
+            let w = _mm512_loadu_ps(panels[n].add((d + q) * TILE));
+            for r in 0..MR {
+                parts[r][n][q % 2] = _mm512_fmadd_ps(a[r], w, parts[r][n][q % 2]);
+            }
+        }
+    }
 }
 
 /// As the AVX-512 kernel, with each tile row as two 256-bit vectors.

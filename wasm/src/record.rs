@@ -532,22 +532,14 @@ mod tests {
     use super::*;
     use crate::cell::{Array, Attention, Stochastic};
     use crate::gemm::tests::values;
-    use crate::{variants, Cell};
+    use crate::variants;
 
-    const I: usize = 3;
-    // Five blocks: a single row takes tiles of four blocks and one (AVX-512 build), a batch tiles
-    // of two blocks and one.
-    const H: usize = 17;
     const T: usize = 3;
 
-    fn cell(kind: u32, k: usize) -> Cell {
-        crate::tests::test_cell(kind, k, I, H)
-    }
-
-    /// Every value recorded for row `b` of `r`, with its output, as bits.
-    fn recorded(r: &Record, b: usize) -> Vec<u32> {
+    /// Every value recorded for row `b` of `r` (hidden size `h`), with its output, as bits.
+    fn recorded(r: &Record, b: usize, h: usize) -> Vec<u32> {
         let shape = r.shape;
-        let mut bits: Vec<u32> = r.output[b * T * H..][..T * H]
+        let mut bits: Vec<u32> = r.output[b * T * h..][..T * h]
             .iter()
             .map(|v| v.to_bits())
             .collect();
@@ -569,11 +561,26 @@ mod tests {
         bits
     }
 
-    fn check<V: Variant>(kind: u32, k: usize) {
-        let batch = 7;
-        let x = values(batch * T * I, 7);
-        let (hidden, state) = (values(batch * H, 8), values(k * batch * H, 9));
-        let mut inference = cell(kind, k);
+    /// Sizes `I`, `H` and the batch of a check.
+    #[derive(Clone, Copy)]
+    struct Sizes(usize, usize, usize);
+
+    /// Five blocks: a single row takes tiles of four blocks and one (AVX-512 build), a batch tiles
+    /// of two blocks and one.
+    const SMALL: Sizes = Sizes(3, 17, 7);
+
+    /// Deep enough for the AVX-512 build's overlapped tiles (`sequence_wide.rs`): three full
+    /// tiles of rows (one tile's update overlapping the next one's product) and a row left over,
+    /// eight pairs of whole blocks.
+    const DEEP: Sizes = Sizes(10, 64, 13);
+
+    /// As [`DEEP`] with a last pair of blocks that has padding units (taken tile by tile).
+    const DEEP_PADDED: Sizes = Sizes(10, 62, 13);
+
+    fn check<V: Variant>(kind: u32, k: usize, Sizes(i, h, batch): Sizes) {
+        let x = values(batch * T * i, 7);
+        let (hidden, state) = (values(batch * h, 8), values(k * batch * h, 9));
+        let mut inference = crate::tests::test_cell(kind, k, i, h);
         inference.forward(batch, T, &x, &hidden, &state);
         let mut whole = Record::default();
         forward::<V>(
@@ -594,7 +601,7 @@ mod tests {
         );
         for b in 0..batch {
             let state_b: Vec<f32> = (0..k)
-                .flat_map(|lane| state[(lane * batch + b) * H..][..H].to_vec())
+                .flat_map(|lane| state[(lane * batch + b) * h..][..h].to_vec())
                 .collect();
             let mut alone = Record::default();
             forward::<V>(
@@ -602,14 +609,14 @@ mod tests {
                 &mut alone,
                 1,
                 T,
-                &x[b * T * I..][..T * I],
-                &hidden[b * H..][..H],
+                &x[b * T * i..][..T * i],
+                &hidden[b * h..][..h],
                 &state_b,
                 true,
             );
             assert_eq!(
-                recorded(&whole, b),
-                recorded(&alone, 0),
+                recorded(&whole, b, h),
+                recorded(&alone, 0, h),
                 "kind {kind}, row {b}"
             );
         }
@@ -617,9 +624,11 @@ mod tests {
 
     #[test]
     fn every_row_records_the_same_bits_alone_and_in_a_batch_as_the_inference_forward() {
-        check::<Array>(variants::LSTM, 1);
-        check::<Array>(variants::ARRAY, 3);
-        check::<Attention>(variants::ATTENTION, 2);
-        check::<Stochastic>(variants::STOCHASTIC, 3);
+        for sizes in [SMALL, DEEP, DEEP_PADDED] {
+            check::<Array>(variants::LSTM, 1, sizes);
+            check::<Array>(variants::ARRAY, 3, sizes);
+            check::<Attention>(variants::ATTENTION, 2, sizes);
+            check::<Stochastic>(variants::STOCHASTIC, 3, sizes);
+        }
     }
 }

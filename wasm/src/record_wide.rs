@@ -8,7 +8,8 @@ use crate::cell::Variant;
 use crate::math_wide::split;
 use crate::pack::UNITS;
 use crate::sequence::wide::{
-    block_gates, gather, h_partial, lane_cells, sums, transpose, write_hidden, BLOCKS, ROWS,
+    block_gates, gather, h_partial, hidden_of, new_cells, sums, transpose, write_hidden, BLOCKS,
+    ROWS,
 };
 use crate::sequence::Weights;
 use core::arch::x86_64::*;
@@ -60,7 +61,8 @@ pub(super) unsafe fn lane_tile<V: Variant>(
             let s = r.attention.as_ptr().add(panel * UNITS);
             gather(|row| s.add(batch_rows[row] * l.attention_cols))
         });
-        let [c, tanh_c, h] = lane_cells(gates, attention, c_prev, h_partial(lane, next));
+        let [c, out_gate] = new_cells(gates, attention, c_prev);
+        let [tanh_c, h] = hidden_of(c, out_gate, h_partial(lane, next));
         for (row, (c, tanh_c)) in split(c).into_iter().zip(split(tanh_c)).enumerate() {
             _mm_storeu_ps(cells.add(shape.cell_step + at(row)), c.0);
             _mm_storeu_ps(tanh_cells.add(at(row)), tanh_c.0);

@@ -16,8 +16,9 @@
 //!   `h_t` into `next_rows`, then they swap, so no step reads a hidden state it is overwriting.
 //! * `best`: `(B, hidden_pad)` the stochastic variant's best output gate so far (lanes in order);
 //!   the other variants leave it empty.
-//! * `cells`: `(blocks, B, k, UNITS)` cell states, updated in place (each tile owns its cells);
-//!   block-major, so the sweep over batch rows for one block reads them sequentially.
+//! * `cells`: `(blocks, k, B, UNITS)` cell states, updated in place (each tile owns its cells);
+//!   block- and lane-major, so the sweep over batch rows for one block and lane reads them
+//!   sequentially, and the cells of a tile's consecutive rows are one vector.
 //! * `attention`: `(B, attention_cols)` lane weights `s` of the current step.
 //! * `output` `(B, T, H)`, `hidden` `(B, H)`, `state` `(k, B, H)`: the results, in the reference's
 //!   layouts, read by JavaScript with one copy each.
@@ -314,10 +315,10 @@ pub fn finish(weights: &Weights, ws: &mut Workspace) {
     }
 }
 
-/// Index of the cell of batch row `b`, `lane`, `unit` in the `(blocks, B, k, UNITS)` layout.
+/// Index of the cell of batch row `b`, `lane`, `unit` in the `(blocks, k, B, UNITS)` layout.
 #[inline(always)]
 fn cell_index(l: &Layout, batch: usize, b: usize, lane: usize, unit: usize) -> usize {
-    (((unit / UNITS) * batch + b) * l.k + lane) * UNITS + unit % UNITS
+    (((unit / UNITS) * l.k + lane) * batch + b) * UNITS + unit % UNITS
 }
 
 /// A fused kernel of one tile and one lane, which [`tiles`] calls in the forward's tile order:
@@ -334,6 +335,24 @@ pub(crate) trait TileKernel {
         rows: [usize; MR],
         blocks: [usize; NB],
     );
+
+    /// Lane `lane` of `count` tiles of four consecutive rows from row `first` and blocks
+    /// `blocks`, in that order (a kernel may overlap one tile's work with the next one's).
+    ///
+    /// # Safety
+    /// As [`TileKernel::tile`].
+    #[inline(always)]
+    unsafe fn four_row_tiles<const NB: usize>(
+        &mut self,
+        lane: usize,
+        first: usize,
+        count: usize,
+        blocks: [usize; NB],
+    ) {
+        for b in (first..first + 4 * count).step_by(4) {
+            self.tile(lane, [b, b + 1, b + 2, b + 3], blocks);
+        }
+    }
 }
 
 /// One step of the tiles of blocks `first_block .. end_block` of a cell with `lanes` lanes and
@@ -392,12 +411,13 @@ unsafe fn row_tiles<K: TileKernel, const NB: usize>(
     blocks: [usize; NB],
 ) {
     for lane in 0..lanes {
-        let mut b = 0;
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        while b + 4 <= batch {
-            kernel.tile(lane, [b, b + 1, b + 2, b + 3], blocks);
-            b += 4;
-        }
+        let mut b = {
+            kernel.four_row_tiles(lane, 0, batch / 4, blocks);
+            batch / 4 * 4
+        };
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+        let mut b = 0;
         while b + 2 <= batch {
             kernel.tile(lane, [b, b + 1], blocks);
             b += 2;
@@ -431,6 +451,26 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
             return wide::lane_tile::<V>(weights, call, t, self.ws, lane, rows, blocks);
         }
         gate_tile::<V, MR, NB>(self.weights, self.call, self.t, self.ws, lane, rows, blocks);
+    }
+
+    #[inline(always)]
+    unsafe fn four_row_tiles<const NB: usize>(
+        &mut self,
+        lane: usize,
+        first: usize,
+        count: usize,
+        blocks: [usize; NB],
+    ) {
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+        if let Some((_, blocks)) = wide::full_tile([0; wide::ROWS], blocks) {
+            let (weights, call, t) = (self.weights, self.call, self.t);
+            if wide::overlaps::<V>(weights, blocks) {
+                return wide::overlapped_tiles::<V>(weights, call, t, self.ws, lane, first, count, blocks);
+            }
+        }
+        for b in (first..first + 4 * count).step_by(4) {
+            self.tile(lane, [b, b + 1, b + 2, b + 3], blocks);
+        }
     }
 }
 

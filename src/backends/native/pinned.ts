@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "bcf8dd372fd1db99e8807953f8afd195eb67efc9d6ceead54c079302a32e5b01",
+    "a41f00e058db3efad7adcbbbbce25f5fde667c37f943b759e7016427b6e995d3",
   "libarraylstm-linux-x86_64-v3.so":
-    "7a053928acc8f22a3851eace869b9abc5d41bf78d786556abf949de4fa265c35",
+    "da5e8639b6b419ceb4fbbb72d4d47a62f96f51895531ef32faa50c6f965314c9",
   "libarraylstm-linux-x86_64-v4.so":
-    "40a965dab69ea53469fc51a206f132f6c8ffe9757efcf3c3286dcd6b060f8a67",
+    "be634e4e669e9c96e9bc914a6582b9d179067aaf8b7e2f170eab31677b34e4df",
 };
