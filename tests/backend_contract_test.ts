@@ -340,6 +340,11 @@ function defineContractTests({ label, backend, unavailable }: RegisteredBackend)
         "RangeError",
         "input.seqLen must be a non-negative integer, got -1",
       ],
+      [
+        { ...input, ownsState: "yes" as never },
+        "TypeError",
+        'input.ownsState must be a boolean, got "yes"',
+      ],
     ];
     for (const [bad, name, message] of cases) {
       await assert.rejects(runner.run(bad), { name, message });

@@ -58,7 +58,8 @@ export function copySpec(spec: CellSpec): CellSpec {
 
 /**
  * A copy of an input's arrays (and opt-in outputs): for a call that waits in a queue, or a
- * training step that keeps its input, after the caller may have reused its arrays.
+ * training step that keeps its input, after the caller may have reused its arrays. An initial
+ * state the input owns ({@linkcode SequenceInput.ownsState}) is kept, not copied.
  *
  * @example
  * ```ts
@@ -68,15 +69,22 @@ export function copySpec(spec: CellSpec): CellSpec {
  * const copy = copyInput({ batch: 1, seqLen: 2, x, hidden: new Float32Array(1), state: new Float32Array(1) });
  * x[0] = 5;
  * assert.equal(copy.x[0], 1);
+ * // A default initial state made for the call is kept as it is.
+ * const zeros = { hidden: new Float32Array(1), state: new Float32Array(1) };
+ * const kept = copyInput({ batch: 1, seqLen: 2, x, ...zeros, ownsState: true });
+ * assert.equal(kept.hidden, zeros.hidden);
+ * assert.notEqual(kept.x, x);
  * ```
  */
 export function copyInput(input: SequenceInput): SequenceInput {
+  const owned = input.ownsState === true;
   return {
     batch: input.batch,
     seqLen: input.seqLen,
     x: input.x.slice(),
-    hidden: input.hidden.slice(),
-    state: input.state.slice(),
+    hidden: owned ? input.hidden : input.hidden.slice(),
+    state: owned ? input.state : input.state.slice(),
+    ...(owned ? { ownsState: true } : {}),
     ...(input.outputs === undefined ? {} : { outputs: { ...input.outputs } }),
   };
 }
@@ -228,6 +236,9 @@ export function checkInput(spec: CellSpec, input: SequenceInput): void {
       ? `(k, batch, hiddenSize) = (${k}, ${B}, ${H})`
       : `nothing (a ${describe(kind)} cell keeps no cell states)`,
   );
+  if (input.ownsState !== undefined && typeof input.ownsState !== "boolean") {
+    throw new TypeError(`input.ownsState must be a boolean, got ${describe(input.ownsState)}`);
+  }
   if (input.outputs !== undefined) checkExtras(spec.variant.kind, input.outputs);
 }
 

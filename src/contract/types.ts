@@ -115,6 +115,13 @@ export interface SequenceInput {
   /** Initial cell states, shape `(k, B, H)`; empty for cells without them (GRU, RNN). */
   readonly state: Float32Array;
   /**
+   * Whether `hidden` and `state` were made for this call and nobody else holds them (a model's
+   * default zeros): a backend that reads them after it returns (in the background, or from a
+   * queue) may keep them instead of a copy. Default `false`: the caller may change them once the
+   * call returns.
+   */
+  readonly ownsState?: boolean;
+  /**
    * Optional per-step outputs the kernels write only when asked for (none by default, at no
    * cost). See {@linkcode SequenceExtras}.
    */

@@ -179,6 +179,7 @@ export class RunnerBinding {
       x: x.data,
       hidden: start.hidden.data,
       state: start.state.data,
+      ...(ownStart ? { ownsState: true } : {}),
       ...(outputs === undefined ? {} : { outputs }),
     });
     return this.#results(batch, seqLen, result);

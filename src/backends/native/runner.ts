@@ -10,6 +10,7 @@
 import {
   type CellSpec,
   type CompiledCell,
+  copyInput,
   copySpec,
   type RelevanceStep,
   requestedExtras,
@@ -21,7 +22,7 @@ import {
 } from "../../contract/mod.ts";
 import { VARIANTS } from "../../variants.ts";
 import { forwardFlops } from "../flops.ts";
-import { copyInput, namedGradients } from "../wasm/rows.ts";
+import { namedGradients } from "../wasm/rows.ts";
 import { NativeKernel, type Split } from "./kernel.ts";
 import type { NativeLibrary } from "./library.ts";
 import { SplitChoice } from "./split_choice.ts";

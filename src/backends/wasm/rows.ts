@@ -187,31 +187,6 @@ export function wholeOutput(spec: CellSpec, input: SequenceInput): SequenceOutpu
 }
 
 /**
- * A copy of `input`, kept by a training step to run its forward again.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { copyInput } from "./rows.ts";
- * const input = {
- *   batch: 1, seqLen: 1, x: new Float32Array(1),
- *   hidden: new Float32Array(1), state: new Float32Array(1),
- * };
- * assert.notEqual(copyInput(input).x, input.x);
- * ```
- */
-export function copyInput(input: SequenceInput): SequenceInput {
-  const { batch, seqLen } = input;
-  return {
-    batch,
-    seqLen,
-    x: input.x.slice(),
-    hidden: input.hidden.slice(),
-    state: input.state.slice(),
-  };
-}
-
-/**
  * Rows `[start, end)` of checked output gradients, in `f32` (absent final ones empty), as views of
  * `scratch` (of a new buffer where it is `null` or too small; see `scratch.ts`).
  *

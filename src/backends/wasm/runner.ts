@@ -9,6 +9,7 @@
 import {
   type CellSpec,
   type CompiledCell,
+  copyInput,
   copySpec,
   type RelevanceStep,
   requestedExtras,
@@ -26,7 +27,6 @@ import {
   assembleGradients,
   assembleOutputs,
   batchSlices,
-  copyInput,
   namedGradients,
   placeRows,
   putRows,
