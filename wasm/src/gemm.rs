@@ -29,9 +29,7 @@ use crate::simd::*;
 #[path = "gemm_wide.rs"]
 mod wide;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-pub use wide::{
-    accumulate_group, accumulate_in_registers, partial_sums, totals, UNROLL,
-};
+pub use wide::{accumulate_group, accumulate_in_registers, partial_sums, totals, UNROLL};
 
 /// Accumulators of one tile: `MR` rows × `NB` blocks × four `f32x4` columns (one per gate).
 pub type Tile<const MR: usize, const NB: usize> = [[[v128; 4]; NB]; MR];

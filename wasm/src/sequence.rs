@@ -349,9 +349,24 @@ pub(crate) trait TileKernel {
         count: usize,
         blocks: [usize; NB],
     ) {
-        for b in (first..first + 4 * count).step_by(4) {
-            self.tile(lane, [b, b + 1, b + 2, b + 3], blocks);
-        }
+        tile_by_tile(self, lane, first, count, blocks);
+    }
+}
+
+/// [`TileKernel::four_row_tiles`] as `count` calls of [`TileKernel::tile`].
+///
+/// # Safety
+/// As [`TileKernel::tile`].
+#[inline(always)]
+unsafe fn tile_by_tile<K: TileKernel + ?Sized, const NB: usize>(
+    kernel: &mut K,
+    lane: usize,
+    first: usize,
+    count: usize,
+    blocks: [usize; NB],
+) {
+    for b in (first..first + 4 * count).step_by(4) {
+        kernel.tile(lane, [b, b + 1, b + 2, b + 3], blocks);
     }
 }
 
@@ -465,12 +480,13 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         if let Some((_, blocks)) = wide::full_tile([0; wide::ROWS], blocks) {
             let (weights, call, t) = (self.weights, self.call, self.t);
             if wide::overlaps::<V>(weights, blocks) {
-                return wide::overlapped_tiles::<V>(weights, call, t, self.ws, lane, first, count, blocks);
+                let ws = &mut *self.ws;
+                return wide::overlapped_tiles::<V>(
+                    weights, call, t, ws, lane, first, count, blocks,
+                );
             }
         }
-        for b in (first..first + 4 * count).step_by(4) {
-            self.tile(lane, [b, b + 1, b + 2, b + 3], blocks);
-        }
+        tile_by_tile(self, lane, first, count, blocks);
     }
 }
 

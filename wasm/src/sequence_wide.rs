@@ -142,7 +142,8 @@ pub fn new_cells(gates: [__m512; 4], attention: Option<__m512>, c_prev: __m512) 
 pub fn hidden_of(c: __m512, out: __m512, h_partial: __m512) -> [__m512; 2] {
     let tanh_c = tanh(c);
     // SAFETY: the build enables AVX-512F.
-    [tanh_c, unsafe { _mm512_add_ps(h_partial, _mm512_mul_ps(out, tanh_c)) }]
+    let h = unsafe { _mm512_add_ps(h_partial, _mm512_mul_ps(out, tanh_c)) };
+    [tanh_c, h]
 }
 
 /// The partial `h` of the lanes before `lane` at `next(0) .. next(3)`: zeros for lane 0.

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "a41f00e058db3efad7adcbbbbce25f5fde667c37f943b759e7016427b6e995d3",
+    "b8ad14c635c4308db855f59a41ccc2f0ebb5077f7a3e181664132da7137c1e5f",
   "libarraylstm-linux-x86_64-v3.so":
-    "da5e8639b6b419ceb4fbbb72d4d47a62f96f51895531ef32faa50c6f965314c9",
+    "02f05961f211d2d71c822d477e54edb917348ec3bd35d544a662fde25909b510",
   "libarraylstm-linux-x86_64-v4.so":
-    "be634e4e669e9c96e9bc914a6582b9d179067aaf8b7e2f170eab31677b34e4df",
+    "72c45bce2fb9e2eecf185dac6aaec9a809cec4554bb91c2e62638dffd5ab1406",
 };
