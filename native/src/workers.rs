@@ -21,13 +21,17 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-/// How long a worker waits for the next call spinning before it sleeps: long enough to span the
-/// caller's work between the calls of a loop, short enough to leave the core free.
+/// How long a worker waits for the next call spinning before it sleeps, when calls come that close
+/// to each other: long enough to span the caller's work between the calls of a loop, short enough
+/// to leave the core free. After a row-split call, a worker spins only if the call came within
+/// this time of the one before: when calls are further apart (a doc-sized forward spends ~0.4 ms
+/// in Deno before its call, mostly V8 zero-filling the 5 MB output array), the spin never catches
+/// the next call and only takes the cores the caller's thread needs meanwhile.
 const SPIN: Duration = Duration::from_micros(200);
 
 /// Which threads may run which parts of a call.
@@ -120,6 +124,10 @@ struct Pool {
     /// The first panic of the current call's parts.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     workers: Mutex<Vec<Thread>>,
+    /// Microseconds the workers spin after the current call ([`SPIN`] or none).
+    spin_micros: AtomicU64,
+    /// When the last call returned.
+    last_return: Mutex<Option<Instant>>,
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
@@ -134,6 +142,8 @@ impl Pool {
             caller: Mutex::new(None),
             panic: Mutex::new(None),
             workers: Mutex::new(Vec::new()),
+            spin_micros: AtomicU64::new(0),
+            last_return: Mutex::new(None),
         })
     }
 
@@ -151,7 +161,8 @@ impl Pool {
     /// that has returned, however late it looks.
     fn serve(&'static self, index: usize, mut seen: usize) {
         loop {
-            wait_until(SPIN, || {
+            let spin = Duration::from_micros(self.spin_micros.load(Ordering::Relaxed));
+            wait_until(spin, || {
                 (self.generation.load(Ordering::Acquire) != seen).then_some(())
             });
             let job = lock(&self.job).expect("a call was posted before the generation moved");
@@ -221,6 +232,15 @@ impl Claim {
         let task_static: *const (dyn Fn(usize) + Sync + 'static) =
             unsafe { std::mem::transmute(task as *const (dyn Fn(usize) + Sync)) };
         *lock(&pool.caller) = Some(std::thread::current());
+        // Parts that meet every step (a batch-1 call, the latency case) always keep the spin.
+        let close = lock(&pool.last_return).is_some_and(|at| at.elapsed() < SPIN);
+        let spin = if close || parts == Parts::Together {
+            SPIN
+        } else {
+            Duration::ZERO
+        };
+        pool.spin_micros
+            .store(spin.as_micros() as u64, Ordering::Relaxed);
         pool.pending.store(count, Ordering::Release);
         let generation = pool.generation.load(Ordering::Relaxed) + 1;
         {
@@ -244,6 +264,7 @@ impl Claim {
         wait_until(Duration::ZERO, || {
             (pool.pending.load(Ordering::Acquire) == 0).then_some(())
         });
+        *lock(&pool.last_return) = Some(Instant::now());
         if let Some(panic) = lock(&pool.panic).take() {
             resume_unwind(panic);
         }

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "b8ad14c635c4308db855f59a41ccc2f0ebb5077f7a3e181664132da7137c1e5f",
+    "b71d022e410ad32c8898e404d6e178d959d894485a6d9c9c1a6fa4320a8ec463",
   "libarraylstm-linux-x86_64-v3.so":
-    "02f05961f211d2d71c822d477e54edb917348ec3bd35d544a662fde25909b510",
+    "69dad4cc1925edde876f6af01848f12bb2e37dae018f4f65d87d00d38778072a",
   "libarraylstm-linux-x86_64-v4.so":
-    "72c45bce2fb9e2eecf185dac6aaec9a809cec4554bb91c2e62638dffd5ab1406",
+    "7d4653a7c7acdb5c16a8dae38a124e15051d4787f9b5805b8cf3406fca5d459d",
 };
