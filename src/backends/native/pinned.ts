@@ -12,5 +12,5 @@ export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64-v3.so":
     "69dad4cc1925edde876f6af01848f12bb2e37dae018f4f65d87d00d38778072a",
   "libarraylstm-linux-x86_64-v4.so":
-    "409530d794cbbd9d1aa6f0f3cbbc64203fc35c38e71235696064d6fbb8d29ae6",
+    "4c3f96231c99f0c00484d61c9feead9b07c4a4269ff674a6c70cbfb45c891908",
 };
