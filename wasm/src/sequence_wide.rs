@@ -362,8 +362,8 @@ impl Tiles {
     }
 }
 
-/// A tile between its product and its writes: the sums, then the activated gates, then the new
-/// cells and output gate, of each block.
+/// A tile between its product and its writes: the sums, then the activated gates, the new cells
+/// and output gate, and the cells' `tanh`, of each block.
 struct Pending {
     z: [[__m512; BLOCKS]; ROWS],
     gates: [[__m512; 4]; BLOCKS],
