@@ -186,6 +186,7 @@ pub fn weights(
         attention_bias: Floats::default(),
         max_pooling,
         gate,
+        h2h_finite: false,
     };
     repack(&mut weights, attention, params);
     weights
@@ -200,6 +201,7 @@ pub fn repack(weights: &mut Weights, attention: bool, params: [&[f32]; 6]) {
     weights.gates.reset(gate_panels_len(&layout));
     fill_gate_panels(&layout, i2h_weight, h2h_weight, &mut weights.gates);
     weights.gate_bias = gate_bias(&layout, i2h_bias, h2h_bias).into();
+    weights.h2h_finite = h2h_weight.iter().all(|w| w.is_finite());
     if attention {
         weights.attention = attention_panels(&layout, i2a_weight).into();
         weights.attention_bias = attention_bias(&layout, i2a_bias).into();

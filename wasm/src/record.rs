@@ -33,7 +33,7 @@ use crate::cell::{Variant, MAX_TILE};
 use crate::gemm::{accumulate, load, store, Tile};
 use crate::math::{gates_all, sigmoid_all, tanh_all};
 use crate::pack::{Layout, TILE, UNITS};
-use crate::sequence::{fold_lane, softmax_lanes, TileKernel, Weights};
+use crate::sequence::{fold_lane, product_depth, softmax_lanes, zero_hidden, TileKernel, Weights};
 use crate::simd::*;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 use crate::sequence::wide;
@@ -134,9 +134,8 @@ pub struct Record {
     pub shape: Shape,
     /// Whether `gates` holds a forward's activations not yet consumed by a backward.
     pub recorded: bool,
-    /// Whether the initial hidden state was all zeros and `h2h.weight` finite, so that its
-    /// products were exact zeros and step 0 skipped them (a default initial state: the GEMM's
-    /// `h` columns are about 90% of its work at the documentation's sizes).
+    /// Whether step 0 skipped the products of an all-zero initial hidden state
+    /// ([`crate::sequence::zero_hidden`]).
     pub zero_hidden: bool,
     /// Gate (and attention) activations per step; see the module docs.
     pub gates: Floats,
@@ -166,10 +165,8 @@ pub struct Record {
 }
 
 /// Runs the forward of variant `V` like [`crate::sequence::forward`], keeping the activations in
-/// `r` for [`crate::backward::backward`]. `h2h_finite` says every recurrent weight is finite: then
-/// an all-zero `hidden0` contributes exact zeros to step 0's pre-activations, which are skipped
-/// (with an infinite or NaN weight they are NaN, as in PyTorch, and are not).
-#[allow(clippy::too_many_arguments)]
+/// `r` for [`crate::backward::backward`]; step 0 skips the products of an all-zero `hidden0` as
+/// that forward does ([`Weights::h2h_finite`]).
 pub fn forward<V: Variant>(
     w: &Weights,
     r: &mut Record,
@@ -178,7 +175,6 @@ pub fn forward<V: Variant>(
     x: &[f32],
     hidden0: &[f32],
     state0: &[f32],
-    h2h_finite: bool,
 ) {
     let l = w.layout;
     assert_eq!(x.len(), batch * seq_len * l.input, "x has the wrong length");
@@ -208,7 +204,7 @@ pub fn forward<V: Variant>(
     );
     r.candidates
         .reset(if keep { seq_len * shape.cell_step } else { 0 });
-    r.zero_hidden = h2h_finite && hidden0.iter().all(|&h| h == 0.0);
+    r.zero_hidden = zero_hidden(w, hidden0);
     if !same_shape {
         r.gates.reset(seq_len * shape.gate_step);
         r.cells.reset((seq_len + 1) * shape.cell_step);
@@ -258,12 +254,7 @@ pub fn forward<V: Variant>(
             }
         }
         inputs[l.depth * shape.batch_pad..][..batch].fill(1.0);
-        // The `h` rows come after the `x` rows: a shorter reduction skips them.
-        let depth = if t == 0 && r.zero_hidden {
-            l.input_pad
-        } else {
-            l.depth
-        };
+        let depth = product_depth(&l, t, r.zero_hidden);
         // SAFETY: every buffer was sized above for this call's `batch` and `seq_len`.
         unsafe {
             if V::ATTENTION {
@@ -591,7 +582,6 @@ mod tests {
             &x,
             &hidden,
             &state,
-            true,
         );
         let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(
@@ -612,13 +602,42 @@ mod tests {
                 &x[b * T * i..][..T * i],
                 &hidden[b * h..][..h],
                 &state_b,
-                true,
             );
             assert_eq!(
                 recorded(&whole, b, h),
                 recorded(&alone, 0, h),
                 "kind {kind}, row {b}"
             );
+        }
+    }
+
+    /// The inference forward of `kind` from a zero initial hidden state (`+0` or `-0`, with the
+    /// cells `state`): with step 0's products skipped and with them run, the same bits.
+    fn check_zero_hidden(kind: u32, k: usize, Sizes(i, h, batch): Sizes) {
+        let x = values(batch * T * i, 7);
+        let state = values(k * batch * h, 9);
+        for zero in [0.0, -0.0] {
+            let hidden = vec![zero; batch * h];
+            let mut cell = crate::tests::test_cell(kind, k, i, h);
+            let mut run = |skip: bool| {
+                cell.weights.h2h_finite = skip;
+                cell.forward(batch, T, &x, &hidden, &state);
+                assert_eq!(crate::sequence::zero_hidden(&cell.weights, &hidden), skip);
+                let ws = &cell.workspace;
+                [&ws.output[..], &ws.hidden[..], &ws.state[..]]
+                    .map(|v| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+            };
+            assert_eq!(run(true), run(false), "kind {kind}, hidden {zero}");
+        }
+    }
+
+    #[test]
+    fn skipping_a_zero_initial_hidden_state_leaves_the_bits_as_they_were() {
+        for sizes in [SMALL, DEEP, DEEP_PADDED] {
+            check_zero_hidden(variants::LSTM, 1, sizes);
+            check_zero_hidden(variants::ARRAY, 3, sizes);
+            check_zero_hidden(variants::ATTENTION, 2, sizes);
+            check_zero_hidden(variants::STOCHASTIC, 3, sizes);
         }
     }
 

@@ -196,10 +196,12 @@ pub unsafe fn write_hidden(
 /// # Safety
 /// As [`super::gate_tile`].
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn lane_tile<V: Variant>(
     weights: &Weights,
     call: &Call,
     t: usize,
+    depth: usize,
     ws: &mut Workspace,
     lane: usize,
     batch_rows: [usize; ROWS],
@@ -209,7 +211,7 @@ pub(super) unsafe fn lane_tile<V: Variant>(
     debug_assert!((0..ROWS).all(|r| batch_rows[r] == batch_rows[0] + r));
     let rows = batch_rows.map(|b| ws.rows.as_ptr().add(b * l.depth));
     let mut tile = Pending::new(batch_rows[0]);
-    tile.z = sums(weights, &rows, lane, blocks, l.depth);
+    tile.z = sums(weights, &rows, lane, blocks, depth);
     let at = Tiles::new(weights, call, t, ws, lane, blocks);
     for piece in 0..PIECES {
         tile.piece::<V, false, false, false>(piece, &at, weights.gate);
@@ -219,14 +221,16 @@ pub(super) unsafe fn lane_tile<V: Variant>(
 /// Pieces of one tile's cell update ([`Pending::piece`]): eight a block.
 const PIECES: usize = 8 * BLOCKS;
 
-/// Whether [`overlapped_tiles`] takes the full tiles of `blocks`: a cell without the lane argmax,
-/// with the logistic gates, both blocks whole (no padding units to keep at zero), and at least one
-/// group of multiply-adds of the product for each piece of the update.
-pub fn overlaps<V: Variant>(weights: &Weights, blocks: [usize; BLOCKS]) -> bool {
+/// Whether [`overlapped_tiles`] takes the full tiles of `blocks` for a product over all `depth`
+/// input columns: a cell without the lane argmax, with the logistic gates, both blocks whole (no
+/// padding units to keep at zero), and at least one group of multiply-adds of the product for
+/// each piece of the update.
+pub fn overlaps<V: Variant>(weights: &Weights, blocks: [usize; BLOCKS], depth: usize) -> bool {
     let l = &weights.layout;
     !V::ARGMAX
         && matches!(weights.gate, Gate::Sigmoid)
         && (blocks[BLOCKS - 1] + 1) * UNITS <= l.hidden
+        && depth == l.depth
         && l.depth >= PIECES * UNROLL
 }
 

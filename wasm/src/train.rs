@@ -39,8 +39,6 @@ pub struct Trainer {
     grads: Floats,
     weights: Weights,
     transposed: Floats,
-    /// Whether every `h2h.weight` is finite (see [`crate::record::forward`]).
-    h2h_finite: bool,
     record: Record,
     gradients: Gradients,
     relevance: Relevance,
@@ -114,9 +112,9 @@ impl Trainer {
                 attention_bias: Floats::default(),
                 max_pooling,
                 gate: crate::math::Gate::from_slope(gate_slope),
+                h2h_finite: false,
             },
             transposed: Floats::default(),
-            h2h_finite: false,
             record: Record::default(),
             gradients: Gradients::default(),
             relevance: Relevance::default(),
@@ -136,7 +134,6 @@ impl Trainer {
         pack::repack(&mut self.weights, attention, params);
         let l = &self.weights.layout;
         transposed_panels(l, attention, p, o, &mut self.transposed);
-        self.h2h_finite = p[o.h2h_weight.clone()].iter().all(|w| w.is_finite());
     }
 
     /// Byte address of the flat parameters (`i2h.weight`, `i2h.bias`, `h2h.weight`, `h2h.bias`,
@@ -171,11 +168,8 @@ impl Trainer {
         hidden: &[f32],
         state: &[f32],
     ) {
-        let (w, r, finite) = (&self.weights, &mut self.record, self.h2h_finite);
-        with_variant!(
-            self.kind,
-            forward(w, r, batch, seq_len, x, hidden, state, finite)
-        );
+        let (w, r) = (&self.weights, &mut self.record);
+        with_variant!(self.kind, forward(w, r, batch, seq_len, x, hidden, state));
     }
 
     /// Byte address of the last forward's output `(B, T, H)`.

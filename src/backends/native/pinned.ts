@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "b71d022e410ad32c8898e404d6e178d959d894485a6d9c9c1a6fa4320a8ec463",
+    "c6d6e2a4260dbda77bfc231b9821527b7b1bcc8ad40d87acbd48b1bf2ecbb6cd",
   "libarraylstm-linux-x86_64-v3.so":
-    "69dad4cc1925edde876f6af01848f12bb2e37dae018f4f65d87d00d38778072a",
+    "c0c79211ee131ac11ced9fedad2701546e35e02b066a8983ee791dba3c9bc7d9",
   "libarraylstm-linux-x86_64-v4.so":
-    "4c3f96231c99f0c00484d61c9feead9b07c4a4269ff674a6c70cbfb45c891908",
+    "18c2f3b4c16b39d2b14e3d4f31ec0dee87b0f283726246b4be6d3c26dd38a749",
 };
