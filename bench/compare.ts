@@ -41,14 +41,26 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./_args.ts";
 import { type BenchConfig, CONFIGS, docTraining, MODELS } from "./_configs.ts";
 import { median, timeCalls, timeOurs } from "./_time_ours.ts";
 import type { ResolvedBackendName } from "../mod.ts";
 import { registeredBackends } from "../src/backends/registry.ts";
 import "../src/backends/builtin.ts";
 
-const { values } = parseArgs({
+const USAGE = `Side-by-side speed of this package and its yardsticks, as ratios.
+
+deno run -A bench/compare.ts [options]
+  --configs doc,latency   configurations of bench/_configs.ts (default doc,latency)
+  --backend wasm          backends ours runs on, comma-separated (wasm, native, webgpu)
+  --rounds 3              rounds the candidates take turns for; each keeps its median
+  --runs 5                calls timed at least, per candidate and round
+  --python python3        a Python with torch and array-lstm (PyTorch rows; skipped without)
+  --peers DIR             a copy of shared/peers after npm install (peer rows; skipped without)
+  --train                 training steps instead of forwards (and the docs network)
+  --webgpu                ours on WebGPU against the peers' WebGPU backends`;
+
+const { values } = benchArgs({
   options: {
     configs: { type: "string", default: "doc,latency" },
     rounds: { type: "string", default: "3" },
@@ -59,7 +71,7 @@ const { values } = parseArgs({
     webgpu: { type: "boolean", default: false },
     backend: { type: "string" },
   },
-});
+}, USAGE);
 const train = values.train;
 const backends = (values.backend ?? (values.webgpu ? "webgpu" : "wasm")).split(",").map((name) => {
   if (!registeredBackends().includes(name as ResolvedBackendName)) {

@@ -9,17 +9,23 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
+const USAGE = `The first forward of fresh processes: from the process start and from the import.
+
+deno run --allow-read --allow-env --allow-run --allow-ffi bench/first_forward.ts [options]
+  --runs 7                fresh processes
+  --backend auto          the backend each process asks for
+  --model ArrayLSTM       ArrayLSTM or LSTM`;
+
+const { values } = benchArgs({
   options: {
     runs: { type: "string", default: "7" },
     backend: { type: "string", default: "auto" },
     model: { type: "string", default: "ArrayLSTM" },
     child: { type: "boolean", default: false },
   },
-});
+}, USAGE);
 
 if (values.child) {
   const start = performance.now();

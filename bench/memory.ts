@@ -14,11 +14,15 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./_args.ts";
 import type { ResolvedBackendName } from "../mod.ts";
 import { registeredBackends } from "../src/backends/registry.ts";
 import "../src/backends/builtin.ts";
 import { CONFIGS, makeInput, makeModel, MODELS } from "./_configs.ts";
+
+const USAGE = `Peak memory of one model's forward per backend, each in a fresh process.
+
+deno run -A bench/memory.ts [doc|big|latency] [--backend wasm,native]   (default: doc, wasm)`;
 
 type Kind = typeof MODELS[number];
 type ConfigName = keyof typeof CONFIGS;
@@ -61,11 +65,10 @@ async function child(
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
+  const { values, positionals } = benchArgs({
     allowPositionals: true,
     options: { child: { type: "string" }, backend: { type: "string", default: "wasm" } },
-  });
+  }, USAGE);
   const configName = (positionals[0] ?? "doc") as ConfigName;
   if (!(configName in CONFIGS)) {
     throw new RangeError(
