@@ -482,6 +482,15 @@ struct GateTiles<'a, V> {
     variant: core::marker::PhantomData<V>,
 }
 
+impl<V: Variant> GateTiles<'_, V> {
+    /// Whether full tiles take the 512-bit kernels (`sequence_wide.rs`), which do not keep the
+    /// stochastic argmax's chosen lanes (`returnLanes`).
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    fn wide(&self) -> bool {
+        !(V::ARGMAX && self.ws.extras.lanes)
+    }
+}
+
 impl<V: Variant> TileKernel for GateTiles<'_, V> {
     #[inline(always)]
     unsafe fn tile<const MR: usize, const NB: usize>(
@@ -491,7 +500,7 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         blocks: [usize; NB],
     ) {
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        if let (false, Some((rows, blocks))) = (V::ARGMAX, wide::full_tile(rows, blocks)) {
+        if let (true, Some((rows, blocks))) = (self.wide(), wide::full_tile(rows, blocks)) {
             let (weights, call, t, depth) = (self.weights, self.call, self.t, self.depth);
             return wide::lane_tile::<V>(weights, call, t, depth, self.ws, lane, rows, blocks);
         }
@@ -508,9 +517,9 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         blocks: [usize; NB],
     ) {
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        if let Some((_, blocks)) = wide::full_tile([0; wide::ROWS], blocks) {
+        if let (true, Some((_, blocks))) = (self.wide(), wide::full_tile([0; wide::ROWS], blocks)) {
             let (weights, call, t) = (self.weights, self.call, self.t);
-            if wide::overlaps::<V>(weights, blocks, self.depth) {
+            if wide::overlaps(weights, blocks, self.depth) {
                 let ws = &mut *self.ws;
                 return wide::overlapped_tiles::<V>(
                     weights, call, t, ws, lane, first, count, blocks,

@@ -1,8 +1,8 @@
 //! The fused tile of `LSTM`, `ArrayLSTM` ([`crate::cell::Array`]) and `AttentionArrayLSTM`
 //! ([`crate::cell::Attention`]) on 512-bit vectors, for the native AVX-512 build's full tiles (4
 //! batch rows × 2 blocks of hidden units): the inference forward's here, the training forward's
-//! (`crate::record`) from the same pieces. (`StochasticArrayLSTM`'s lane argmax keeps the
-//! generic tile.)
+//! (`crate::record`) from the same pieces; `StochasticArrayLSTM`'s inference forward too, unless
+//! it returns its chosen lanes (its training forward keeps the generic tile).
 //!
 //! Why: the generic tile ([`super::gate_tile`]) activates each (row, block) pair's 16
 //! pre-activations `[forget, input, output, candidate]` as one vector, but updates the cells as
@@ -151,6 +151,41 @@ pub fn fold_hidden(out: __m512, tanh_c: __m512, h_partial: __m512) -> __m512 {
     unsafe { _mm512_add_ps(h_partial, _mm512_mul_ps(out, tanh_c)) }
 }
 
+/// `StochasticArrayLSTM`'s `h` after a lane ([`crate::cell::Stochastic`]'s `reduce` on sixteen
+/// units): the lane's `out·tanh(c)` where its output gate beats the best gate of the lanes before
+/// (strictly, so the first lane wins a tie), else their `h`, read at `next(r)`. The best gate so
+/// far goes to `best(r)` unless the lane is the `last`; the `first` lane reads nothing.
+///
+/// # Safety
+/// Each address holds four floats.
+#[inline(always)]
+pub unsafe fn argmax_hidden(
+    first: bool,
+    last: bool,
+    out: __m512,
+    tanh_c: __m512,
+    next: impl Fn(usize) -> *mut f32,
+    best: impl Fn(usize) -> *mut f32,
+) -> __m512 {
+    let value = _mm512_mul_ps(out, tanh_c);
+    let (h, best_gate) = if first {
+        (value, out)
+    } else {
+        let best_before = gather(|r| best(r));
+        let wins = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(out, best_before);
+        (
+            _mm512_mask_mov_ps(gather(|r| next(r)), wins, value),
+            _mm512_mask_mov_ps(best_before, wins, out),
+        )
+    };
+    if !last {
+        for (r, gate) in split(best_gate).into_iter().enumerate() {
+            _mm_storeu_ps(best(r), gate.0);
+        }
+    }
+    h
+}
+
 /// The partial `h` of the lanes before `lane` at `next(0) .. next(3)`: zeros for lane 0.
 ///
 /// # Safety
@@ -189,9 +224,8 @@ pub unsafe fn write_hidden(
     }
 }
 
-/// Step `t`'s lane `lane` of batch rows `batch_rows` (consecutive) and blocks `blocks` of a cell
-/// without the lane argmax: [`super::gate_tile`] on a full tile, reading the lane weights when
-/// `V` has them.
+/// Step `t`'s lane `lane` of batch rows `batch_rows` (consecutive) and blocks `blocks`:
+/// [`super::gate_tile`] on a full tile, reading the lane weights when `V` has them.
 ///
 /// # Safety
 /// As [`super::gate_tile`].
@@ -222,13 +256,11 @@ pub(super) unsafe fn lane_tile<V: Variant>(
 const PIECES: usize = 8 * BLOCKS;
 
 /// Whether [`overlapped_tiles`] takes the full tiles of `blocks` for a product over all `depth`
-/// input columns: a cell without the lane argmax, with the logistic gates, both blocks whole (no
-/// padding units to keep at zero), and at least one group of multiply-adds of the product for
-/// each piece of the update.
-pub fn overlaps<V: Variant>(weights: &Weights, blocks: [usize; BLOCKS], depth: usize) -> bool {
+/// input columns: a cell with the logistic gates, both blocks whole (no padding units to keep at
+/// zero), and at least one group of multiply-adds of the product for each piece of the update.
+pub fn overlaps(weights: &Weights, blocks: [usize; BLOCKS], depth: usize) -> bool {
     let l = &weights.layout;
-    !V::ARGMAX
-        && matches!(weights.gate, Gate::Sigmoid)
+    matches!(weights.gate, Gate::Sigmoid)
         && (blocks[BLOCKS - 1] + 1) * UNITS <= l.hidden
         && depth == l.depth
         && l.depth >= PIECES * UNROLL
@@ -334,6 +366,8 @@ struct Tiles {
     /// The lane weights of row 0 of each block (attention only).
     attention: [*const f32; BLOCKS],
     next_rows: *mut f32,
+    /// The best output gate of the lanes so far, row 0 (the lane argmax only, else dangling).
+    best: *mut f32,
     /// Step `t` of the output, row 0.
     output: *mut f32,
     seq_len: usize,
@@ -360,6 +394,7 @@ impl Tiles {
             cells: units.map(|unit| cells.add(cell_index(&l, call.batch, 0, lane, unit))),
             attention: blocks.map(|block| attention.wrapping_add((block * l.k + lane) * UNITS)),
             next_rows: ws.next_rows.as_mut_ptr(),
+            best: ws.best.as_mut_ptr(),
             output: ws.output_ptr().add(t * l.hidden),
             seq_len: call.seq_len,
         }
@@ -428,17 +463,26 @@ impl Pending {
                 let next = |r: usize| at.next_rows.add((first + r) * l.depth + l.input_pad + unit);
                 let out = |r: usize| at.output.add((first + r) * at.seq_len * l.hidden + unit);
                 let (out_gate, tanh_c) = (self.cells[n][1], self.tanh_cells[n]);
+                let best = |r: usize| at.best.add((first + r) * l.hidden_pad + unit);
                 let hidden = |partial: __m512| fold_hidden(out_gate, tanh_c, partial);
                 if !WHOLE {
-                    let h = hidden(h_partial(at.lane, next));
+                    let h = if V::ARGMAX {
+                        let (lane_first, lane_last) = (at.lane == 0, at.lane + 1 == l.k);
+                        argmax_hidden(lane_first, lane_last, out_gate, tanh_c, next, best)
+                    } else {
+                        hidden(h_partial(at.lane, next))
+                    };
                     return write_hidden(l, at.lane, unit, h, next, out);
                 }
-                let partial = if FIRST {
-                    _mm512_setzero_ps()
+                // The lane's place as constants here too: the argmax's branches on it, at run
+                // time, made the overlapped tiles 1.7x slower.
+                let h = split(if V::ARGMAX {
+                    argmax_hidden(FIRST, LAST, out_gate, tanh_c, next, best)
+                } else if FIRST {
+                    hidden(_mm512_setzero_ps())
                 } else {
-                    gather(|r| next(r))
-                };
-                let h = split(hidden(partial));
+                    hidden(gather(|r| next(r)))
+                });
                 for r in 0..ROWS {
                     _mm_storeu_ps(next(r), h[r].0);
                     if LAST {

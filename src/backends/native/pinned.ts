@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "c6d6e2a4260dbda77bfc231b9821527b7b1bcc8ad40d87acbd48b1bf2ecbb6cd",
+    "c94f1c3cffbdb6fb93c4b6439c44efdb7728cadb623e11f95b4df99714a5a051",
   "libarraylstm-linux-x86_64-v3.so":
-    "c0c79211ee131ac11ced9fedad2701546e35e02b066a8983ee791dba3c9bc7d9",
+    "e7f4b328786945c393dd3a97cb8f50b0d860fd3dbed2e229dc870686f1b45a17",
   "libarraylstm-linux-x86_64-v4.so":
-    "18c2f3b4c16b39d2b14e3d4f31ec0dee87b0f283726246b4be6d3c26dd38a749",
+    "05d44ead34c28865e54082c8df2914d79b8b03566f26905aac9523bbfb20759e",
 };
