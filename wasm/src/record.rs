@@ -33,7 +33,7 @@ use crate::cell::{Variant, MAX_TILE};
 use crate::gemm::{accumulate, load, store, Tile};
 use crate::math::{gates_all, sigmoid_all, tanh_all};
 use crate::pack::{Layout, TILE, UNITS};
-use crate::sequence::{fold_lane, product_depth, softmax_lanes, zero_hidden, TileKernel, Weights};
+use crate::sequence::{fold_lane, product_depth, softmax_row, zero_hidden, TileKernel, Weights};
 use crate::simd::*;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 use crate::sequence::wide;
@@ -303,10 +303,10 @@ unsafe fn attention_step(w: &Weights, r: &mut Record, t: usize) {
         .as_mut_ptr()
         .add(t * shape.batch * l.attention_cols);
     for b in 0..shape.batch {
+        softmax_row(l, r.attention.as_mut_ptr().add(b * l.attention_cols), false);
         for block in 0..l.blocks {
             let at = b * l.attention_cols + block * l.k * UNITS;
             let lanes = r.attention.as_mut_ptr().add(at);
-            softmax_lanes(lanes, l.k, false);
             // `softmax_lanes`'s pooling, after keeping every lane's weight for the backward.
             let mut largest = f32x4_splat(0.0);
             for lane in 0..l.k {

@@ -440,6 +440,10 @@ const BLOCKS: usize = if cfg!(all(target_arch = "x86_64", target_feature = "avx5
     1
 };
 
+/// Whether [`softmax_row`] takes the softmax of four blocks of four lanes at once (the native
+/// AVX-512 build, `sequence_wide.rs`).
+const WIDE_SOFTMAX: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx512f"));
+
 /// Blocks per tile when the batch is a single row: eight accumulators (with the AVX-512 build's
 /// two partial sums each, four blocks).
 const SINGLE_ROW_BLOCKS: usize = 2 * BLOCKS;
@@ -744,12 +748,29 @@ unsafe fn attention_step(weights: &Weights, call: &Call, rows: &[f32], attention
         attention_tile::<1>(weights, rows, attention, [b]);
     }
     for b in 0..call.batch {
-        for block in 0..l.blocks {
-            let weights_of_block = attention
-                .as_mut_ptr()
-                .add(b * l.attention_cols + block * l.k * UNITS);
-            softmax_lanes(weights_of_block, l.k, weights.max_pooling);
-        }
+        let row = attention.as_mut_ptr().add(b * l.attention_cols);
+        softmax_row(l, row, weights.max_pooling);
+    }
+}
+
+/// [`softmax_lanes`] of every block of one batch row's lane weights at `row`; four blocks at a
+/// time when the lanes are four and the build is the native AVX-512 one (`sequence_wide.rs`).
+///
+/// # Safety
+/// `row` holds the `attention_cols` floats of a row.
+#[inline(always)]
+pub unsafe fn softmax_row(l: &Layout, row: *mut f32, max_pooling: bool) {
+    let wide_blocks = if WIDE_SOFTMAX && l.k == 4 {
+        l.blocks / 4 * 4
+    } else {
+        0
+    };
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    for block in (0..wide_blocks).step_by(4) {
+        wide::softmax_four_blocks(row.add(block * 4 * UNITS), max_pooling);
+    }
+    for block in wide_blocks..l.blocks {
+        softmax_lanes(row.add(block * l.k * UNITS), l.k, max_pooling);
     }
 }
 
@@ -789,7 +810,7 @@ unsafe fn attention_tile<const MR: usize>(
 /// In place over the `k` lane vectors at `a` (four units each): `s_j = e^(a_j − m) / Σ e^(a_i − m)`
 /// with `m = max a`, then, with max pooling, `s_j = max_i s_i`.
 #[inline(always)]
-pub unsafe fn softmax_lanes(a: *mut f32, k: usize, max_pooling: bool) {
+unsafe fn softmax_lanes(a: *mut f32, k: usize, max_pooling: bool) {
     let mut max = load(a);
     for lane in 1..k {
         max = f32x4_max(max, load(a.add(lane * UNITS)));
@@ -817,6 +838,37 @@ pub unsafe fn softmax_lanes(a: *mut f32, k: usize, max_pooling: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[test]
+    fn four_blocks_of_four_lanes_take_the_softmax_of_each_block_bit_for_bit() {
+        // Sigmoids in [0, 1], their edges, and NaN, at every place of the 64.
+        let mut values: Vec<f32> = (0..=256).map(|i| i as f32 / 256.0).collect();
+        values.extend([0.0, -0.0, 1.0, f32::NAN, 0.5, 1e-30, 0.999_999_9]);
+        for shift in 0..64 {
+            for max_pooling in [false, true] {
+                let mut values = values.clone();
+                values.rotate_left(shift);
+                values.truncate(64 * (values.len() / 64));
+                let (mut wide, mut narrow) = (values.clone(), values);
+                for (w, n) in wide.chunks_exact_mut(64).zip(narrow.chunks_exact_mut(64)) {
+                    // SAFETY: 64 floats each.
+                    unsafe {
+                        wide::softmax_four_blocks(w.as_mut_ptr(), max_pooling);
+                        for block in 0..4 {
+                            softmax_lanes(n.as_mut_ptr().add(16 * block), 4, max_pooling);
+                        }
+                    }
+                }
+                let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&wide),
+                    bits(&narrow),
+                    "shift {shift}, pooling {max_pooling}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn floats_multiplies_the_dimensions() {

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "c94f1c3cffbdb6fb93c4b6439c44efdb7728cadb623e11f95b4df99714a5a051",
+    "a579c216fada6aeda5daa5441c627b825487b45c3af9b8f72dc60bcab2d4c12a",
   "libarraylstm-linux-x86_64-v3.so":
-    "e7f4b328786945c393dd3a97cb8f50b0d860fd3dbed2e229dc870686f1b45a17",
+    "389ad353553314f8e6fbd2340acbfafc08b9fd71187d6802ad529e534a2843d8",
   "libarraylstm-linux-x86_64-v4.so":
-    "05d44ead34c28865e54082c8df2914d79b8b03566f26905aac9523bbfb20759e",
+    "4526abe75de985c1b9f8e23586eda6b41b85764ab25f7f5461cb3723aa054744",
 };
