@@ -21,7 +21,8 @@ const CANDIDATE: __mmask16 = 0xF000;
 /// operand order, the fused multiply-adds of the FMA builds, the polynomial, the `2^n` trick, and
 /// NaN set to all ones). The product by `2^n` is `n` added to the exponent field: the same bits
 /// wherever the result is a normal number. Below that (`x` within ln 2 of the lower clamp) both
-/// are below `2^-125`, and every caller adds the result to 1, which they leave as it is.
+/// are below `2^-125`: the logistic functions add the result to 1, which they leave as it is, and
+/// the lane softmax's arguments are at least −1.
 #[inline(always)]
 pub(crate) fn exp(x: __m512) -> __m512 {
     // SAFETY (this function and the others below): the build enables AVX-512F.

@@ -503,12 +503,11 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         rows: [usize; MR],
         blocks: [usize; NB],
     ) {
+        let (weights, call, t, depth) = (self.weights, self.call, self.t, self.depth);
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
         if let (true, Some((rows, blocks))) = (self.wide(), wide::full_tile(rows, blocks)) {
-            let (weights, call, t, depth) = (self.weights, self.call, self.t, self.depth);
             return wide::lane_tile::<V>(weights, call, t, depth, self.ws, lane, rows, blocks);
         }
-        let (weights, call, t, depth) = (self.weights, self.call, self.t, self.depth);
         gate_tile::<V, MR, NB>(weights, call, t, depth, self.ws, lane, rows, blocks);
     }
 
@@ -534,10 +533,9 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
     }
 }
 
-/// The fused kernel of one tile and one lane: `z = bias + [x_t | h_{t-1}] · panel` (over the first
-/// `depth` input columns) in registers,
-/// the lane's cell update, and the fold into the partial `h_t` (kept in `next_rows`, lane 0 first);
-/// the last lane writes the finished `h_t` to the output too.
+/// The fused kernel of one tile and one lane: `z = bias + [x_t | h_{t-1}] · panel` over the first
+/// `depth` input columns, in registers, the lane's cell update, and the fold into the partial `h_t`
+/// (kept in `next_rows`, lane 0 first); the last lane writes the finished `h_t` to the output too.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn gate_tile<V: Variant, const MR: usize, const NB: usize>(

@@ -8,9 +8,9 @@
 /** File name → SHA-256 (hex). */
 export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64.so":
-    "a579c216fada6aeda5daa5441c627b825487b45c3af9b8f72dc60bcab2d4c12a",
+    "bb3da9b7637e38323597a33476dbd836a5a88bdb36dbd4593ec23bd518eadffc",
   "libarraylstm-linux-x86_64-v3.so":
-    "389ad353553314f8e6fbd2340acbfafc08b9fd71187d6802ad529e534a2843d8",
+    "930311769cbdb9a5284aa3ae5b2a619e4529583e7e73123d6f4b8041734af789",
   "libarraylstm-linux-x86_64-v4.so":
-    "4526abe75de985c1b9f8e23586eda6b41b85764ab25f7f5461cb3723aa054744",
+    "545c3c71d33415652483ee855c7555a2a28b27ada0d9f3866091c306338394d1",
 };
