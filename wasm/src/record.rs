@@ -411,6 +411,43 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         }
         gate_tile::<V, MR, NB>(self.w, self.r, self.t, self.depth, lane, rows, blocks);
     }
+
+    #[inline(always)]
+    unsafe fn four_row_tiles<const NB: usize>(
+        &mut self,
+        lane: usize,
+        first: usize,
+        count: usize,
+        blocks: [usize; NB],
+    ) {
+        // The overlapped tiles keep neither the argmax's lanes nor the candidates for LRP.
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+        if let (false, Some((_, blocks))) = (
+            V::ARGMAX || self.r.keep_candidates,
+            wide::full_tile([0; wide::ROWS], blocks),
+        ) {
+            if wide::overlaps(self.w, blocks, self.depth) {
+                let (l, t, r) = (&self.w.layout, self.t, &mut *self.r);
+                let shape = r.shape;
+                let record = wide::Recorded {
+                    cells: r.cells.as_mut_ptr().add(t * shape.cell_step),
+                    cell_step: shape.cell_step,
+                    tanh_cells: r.tanh_cells.as_mut_ptr().add(t * shape.cell_step),
+                    gates: r.gates.as_mut_ptr().add(t * shape.gate_step),
+                    batch: shape.batch,
+                    batch_pad: shape.batch_pad,
+                    rows: r.rows.as_ptr(),
+                    next_rows: r.next_rows.as_mut_ptr(),
+                    attention: r.attention.as_ptr(),
+                    output: r.output.as_mut_ptr().add(t * l.hidden),
+                    seq_len: shape.seq_len,
+                };
+                let w = self.w;
+                return wide::overlapped_record_tiles::<V>(w, &record, lane, first, count, blocks);
+            }
+        }
+        crate::sequence::tile_by_tile(self, lane, first, count, blocks);
+    }
 }
 
 /// One lane of `NB` blocks for `MR` batch rows: the GEMM (over the first `depth` input columns),

@@ -386,7 +386,7 @@ pub(crate) trait TileKernel {
 /// # Safety
 /// As [`TileKernel::tile`].
 #[inline(always)]
-unsafe fn tile_by_tile<K: TileKernel + ?Sized, const NB: usize>(
+pub(crate) unsafe fn tile_by_tile<K: TileKernel + ?Sized, const NB: usize>(
     kernel: &mut K,
     lane: usize,
     first: usize,

@@ -282,7 +282,7 @@ pub(super) unsafe fn lane_tile<V: Variant>(
     tile.z = sums(weights, &rows, lane, blocks, depth);
     let at = Tiles::new(weights, call, t, ws, lane, blocks);
     for piece in 0..PIECES {
-        tile.piece::<V, false, false, false>(piece, &at, weights.gate);
+        tile.piece::<V, false, false, false, false>(piece, &at, weights.gate);
     }
 }
 
@@ -327,13 +327,79 @@ pub(super) unsafe fn overlapped_tiles<V: Variant>(
     blocks: [usize; BLOCKS],
 ) {
     let at = Tiles::new(weights, call, t, ws, lane, blocks);
-    let input_rows = ws.rows.as_ptr();
+    at_place::<V, false>(weights, &at, ws.rows.as_ptr(), first, count);
+}
+
+/// Where the training forward's overlapped tiles read and write (`crate::record`): step `t`'s
+/// cells, `tanh` of the new cells and activated gates, each panel's row 0 at `panel · batch`
+/// (`panel · batch_pad` for the gates) rows, and the rows, lane weights and output as the
+/// inference forward's.
+pub struct Recorded {
+    pub cells: *mut f32,
+    /// Floats from step `t`'s cells to step `t + 1`'s.
+    pub cell_step: usize,
+    pub tanh_cells: *mut f32,
+    pub gates: *mut f32,
+    pub batch: usize,
+    pub batch_pad: usize,
+    pub rows: *const f32,
+    pub next_rows: *mut f32,
+    pub attention: *const f32,
+    /// Step `t` of the output, row 0.
+    pub output: *mut f32,
+    pub seq_len: usize,
+}
+
+/// [`overlapped_tiles`] for the training forward: the same pieces, which also keep what the
+/// backward reads (the activated gates, the new cells and their `tanh`) in `record`, as
+/// `crate::record`'s generic tile keeps them, bit for bit.
+///
+/// # Safety
+/// As [`overlapped_tiles`], for the record's buffers.
+pub unsafe fn overlapped_record_tiles<V: Variant>(
+    weights: &Weights,
+    record: &Recorded,
+    lane: usize,
+    first: usize,
+    count: usize,
+    blocks: [usize; BLOCKS],
+) {
+    let l = weights.layout;
+    let panels = blocks.map(|block| block * l.k + lane);
+    let row_0 = |cells: *mut f32| panels.map(|panel| cells.add(panel * record.batch * UNITS));
+    let at = Tiles {
+        layout: l,
+        lane,
+        blocks,
+        units: blocks.map(|block| block * UNITS),
+        cells: row_0(record.cells),
+        cells_out: row_0(record.cells.add(record.cell_step)),
+        tanh_cells: row_0(record.tanh_cells),
+        kept: panels.map(|panel| record.gates.add(panel * record.batch_pad * TILE)),
+        attention: panels.map(|panel| record.attention.wrapping_add(panel * UNITS)),
+        next_rows: record.next_rows,
+        best: core::ptr::null_mut(),
+        output: record.output,
+        seq_len: record.seq_len,
+    };
+    at_place::<V, true>(weights, &at, record.rows, first, count);
+}
+
+/// [`tiles`] at `at.lane`'s place among the lanes, as constants.
+#[inline(always)]
+unsafe fn at_place<V: Variant, const RECORD: bool>(
+    weights: &Weights,
+    at: &Tiles,
+    input_rows: *const f32,
+    first: usize,
+    count: usize,
+) {
     // The lane's place decides the writes: a branch there would split the interleaved code.
-    match (lane == 0, lane + 1 == weights.layout.k) {
-        (true, true) => tiles::<V, true, true>(weights, &at, input_rows, first, count),
-        (true, false) => tiles::<V, true, false>(weights, &at, input_rows, first, count),
-        (false, true) => tiles::<V, false, true>(weights, &at, input_rows, first, count),
-        (false, false) => tiles::<V, false, false>(weights, &at, input_rows, first, count),
+    match (at.lane == 0, at.lane + 1 == weights.layout.k) {
+        (true, true) => tiles::<V, true, true, RECORD>(weights, at, input_rows, first, count),
+        (true, false) => tiles::<V, true, false, RECORD>(weights, at, input_rows, first, count),
+        (false, true) => tiles::<V, false, true, RECORD>(weights, at, input_rows, first, count),
+        (false, false) => tiles::<V, false, false, RECORD>(weights, at, input_rows, first, count),
     }
 }
 
@@ -343,7 +409,7 @@ pub(super) unsafe fn overlapped_tiles<V: Variant>(
 /// # Safety
 /// As [`overlapped_tiles`].
 #[inline(never)]
-unsafe fn tiles<V: Variant, const FIRST: bool, const LAST: bool>(
+unsafe fn tiles<V: Variant, const FIRST: bool, const LAST: bool, const RECORD: bool>(
     weights: &Weights,
     at: &Tiles,
     input_rows: *const f32,
@@ -366,7 +432,7 @@ unsafe fn tiles<V: Variant, const FIRST: bool, const LAST: bool>(
             ($($piece:literal)*) => {$(
                 accumulate_group(&mut parts, &rows, &panels, d);
                 d += UNROLL;
-                pending.piece::<V, true, FIRST, LAST>($piece, at, Gate::Sigmoid);
+                pending.piece::<V, true, FIRST, LAST, RECORD>($piece, at, Gate::Sigmoid);
             )*};
         }
         // Inside the condition rather than after a first tile peeled off: there, the compiler
@@ -384,7 +450,7 @@ unsafe fn tiles<V: Variant, const FIRST: bool, const LAST: bool>(
         pending.first = b;
     }
     for piece in 0..PIECES {
-        pending.piece::<V, true, FIRST, LAST>(piece, at, Gate::Sigmoid);
+        pending.piece::<V, true, FIRST, LAST, RECORD>(piece, at, Gate::Sigmoid);
     }
 }
 
@@ -397,6 +463,11 @@ struct Tiles {
     /// The cells of row 0 of each block at this lane (`(blocks, k, B, UNITS)`: a tile's four
     /// rows are sixteen consecutive floats).
     cells: [*mut f32; BLOCKS],
+    /// Where the new cells go: `cells` (in place) for inference, the next step's for training.
+    cells_out: [*mut f32; BLOCKS],
+    /// The training forward's `tanh` of the new cells and activated gates, row 0 (else null).
+    tanh_cells: [*mut f32; BLOCKS],
+    kept: [*mut f32; BLOCKS],
     /// The lane weights of row 0 of each block (attention only).
     attention: [*const f32; BLOCKS],
     next_rows: *mut f32,
@@ -420,12 +491,16 @@ impl Tiles {
         let units = blocks.map(|block| block * UNITS);
         let cells = ws.cells.as_mut_ptr();
         let attention = ws.attention.as_ptr();
+        let cells = units.map(|unit| cells.add(cell_index(&l, call.batch, 0, lane, unit)));
         Tiles {
             layout: l,
             lane,
             blocks,
             units,
-            cells: units.map(|unit| cells.add(cell_index(&l, call.batch, 0, lane, unit))),
+            cells,
+            cells_out: cells,
+            tanh_cells: [core::ptr::null_mut(); BLOCKS],
+            kept: [core::ptr::null_mut(); BLOCKS],
             attention: blocks.map(|block| attention.wrapping_add((block * l.k + lane) * UNITS)),
             next_rows: ws.next_rows.as_mut_ptr(),
             best: ws.best.as_mut_ptr(),
@@ -470,7 +545,13 @@ impl Pending {
     /// # Safety
     /// `at` and the tile's rows are within the step's buffers.
     #[inline(always)]
-    unsafe fn piece<V: Variant, const WHOLE: bool, const FIRST: bool, const LAST: bool>(
+    unsafe fn piece<
+        V: Variant,
+        const WHOLE: bool,
+        const FIRST: bool,
+        const LAST: bool,
+        const RECORD: bool,
+    >(
         &mut self,
         piece: usize,
         at: &Tiles,
@@ -483,15 +564,28 @@ impl Pending {
                 let g = &mut self.gates[n][activated - 1];
                 *g = gate_activation(*g, gate);
             }
-            4 => self.gates[n][3] = tanh(self.gates[n][3]),
+            4 => {
+                self.gates[n][3] = tanh(self.gates[n][3]);
+                if RECORD {
+                    // One cache line a row, streamed as the training forward's generic tile does.
+                    for (r, line) in transpose(self.gates[n]).into_iter().enumerate() {
+                        _mm512_stream_ps(at.kept[n].add((first + r) * TILE), line);
+                    }
+                }
+            }
             5 => {
-                let cells = at.cells[n].add(first * UNITS);
+                let c_prev = _mm512_loadu_ps(at.cells[n].add(first * UNITS));
                 let attention = V::ATTENTION
                     .then(|| gather(|r| at.attention[n].add((first + r) * l.attention_cols)));
-                self.cells[n] = new_cells(self.gates[n], attention, _mm512_loadu_ps(cells));
-                _mm512_storeu_ps(cells, self.cells[n][0]);
+                self.cells[n] = new_cells(self.gates[n], attention, c_prev);
+                _mm512_storeu_ps(at.cells_out[n].add(first * UNITS), self.cells[n][0]);
             }
-            6 => self.tanh_cells[n] = tanh(self.cells[n][0]),
+            6 => {
+                self.tanh_cells[n] = tanh(self.cells[n][0]);
+                if RECORD {
+                    _mm512_storeu_ps(at.tanh_cells[n].add(first * UNITS), self.tanh_cells[n]);
+                }
+            }
             _ => {
                 let unit = at.units[n];
                 let next = |r: usize| at.next_rows.add((first + r) * l.depth + l.input_pad + unit);

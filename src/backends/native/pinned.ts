@@ -12,5 +12,5 @@ export const PINNED_SHA256: Readonly<Record<string, string>> = {
   "libarraylstm-linux-x86_64-v3.so":
     "930311769cbdb9a5284aa3ae5b2a619e4529583e7e73123d6f4b8041734af789",
   "libarraylstm-linux-x86_64-v4.so":
-    "545c3c71d33415652483ee855c7555a2a28b27ada0d9f3866091c306338394d1",
+    "741455af87b93ad672d7162012b7e9b4cc877a4f8dcef2a873e795d3b9441467",
 };
