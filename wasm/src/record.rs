@@ -422,11 +422,8 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
     ) {
         // The overlapped tiles keep neither the argmax's lanes nor the candidates for LRP.
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        if let (false, Some((_, blocks))) = (
-            V::ARGMAX || self.r.keep_candidates,
-            wide::full_tile([0; wide::ROWS], blocks),
-        ) {
-            if wide::overlaps(self.w, blocks, self.depth) {
+        if !V::ARGMAX && !self.r.keep_candidates {
+            if let Some(blocks) = wide::overlapped_blocks(self.w, blocks, self.depth) {
                 let (l, t, r) = (&self.w.layout, self.t, &mut *self.r);
                 let shape = r.shape;
                 let record = wide::Recorded {

@@ -520,9 +520,9 @@ impl<V: Variant> TileKernel for GateTiles<'_, V> {
         blocks: [usize; NB],
     ) {
         #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-        if let (true, Some((_, blocks))) = (self.wide(), wide::full_tile([0; wide::ROWS], blocks)) {
+        if self.wide() {
             let (weights, call, t) = (self.weights, self.call, self.t);
-            if wide::overlaps(weights, blocks, self.depth) {
+            if let Some(blocks) = wide::overlapped_blocks(weights, blocks, self.depth) {
                 let ws = &mut *self.ws;
                 return wide::overlapped_tiles::<V>(
                     weights, call, t, ws, lane, first, count, blocks,

@@ -289,15 +289,22 @@ pub(super) unsafe fn lane_tile<V: Variant>(
 /// Pieces of one tile's cell update ([`Pending::piece`]): eight a block.
 const PIECES: usize = 8 * BLOCKS;
 
-/// Whether [`overlapped_tiles`] takes the full tiles of `blocks` for a product over all `depth`
-/// input columns: a cell with the logistic gates, both blocks whole (no padding units to keep at
-/// zero), and at least one group of multiply-adds of the product for each piece of the update.
-pub fn overlaps(weights: &Weights, blocks: [usize; BLOCKS], depth: usize) -> bool {
+/// `blocks` as a pair of blocks when [`overlapped_tiles`] (or [`overlapped_record_tiles`]) takes
+/// their full tiles for a product over the first `depth` input columns: a pair, a cell with the
+/// logistic gates, both blocks whole (no padding units to keep at zero), all the input columns,
+/// and at least one group of multiply-adds of the product for each piece of the update.
+pub fn overlapped_blocks<const NB: usize>(
+    weights: &Weights,
+    blocks: [usize; NB],
+    depth: usize,
+) -> Option<[usize; BLOCKS]> {
     let l = &weights.layout;
-    matches!(weights.gate, Gate::Sigmoid)
+    let (_, blocks) = full_tile([0; ROWS], blocks)?;
+    (matches!(weights.gate, Gate::Sigmoid)
         && (blocks[BLOCKS - 1] + 1) * UNITS <= l.hidden
         && depth == l.depth
-        && l.depth >= PIECES * UNROLL
+        && l.depth >= PIECES * UNROLL)
+        .then_some(blocks)
 }
 
 /// Step `t`'s lane `lane` of `count` full tiles of rows from `first` and blocks `blocks`, as
@@ -314,7 +321,7 @@ pub fn overlaps(weights: &Weights, blocks: [usize; BLOCKS], depth: usize) -> boo
 /// Every value gets the same operations as in [`lane_tile`], so the results are the same bits.
 ///
 /// # Safety
-/// As [`super::gate_tile`], for every tile; [`overlaps`] holds.
+/// As [`super::gate_tile`], for every tile; [`overlapped_blocks`] gives `blocks`.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn overlapped_tiles<V: Variant>(
     weights: &Weights,
